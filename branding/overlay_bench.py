@@ -33,7 +33,7 @@ def _synthetic_candidates(count: int, *, seed: int = 7) -> list[np.ndarray]:
     for _ in range(count):
         coarse = rng.normal(0.0, 18.0, size=(10, 8, 3))
         base = np.array([214.0, 178.0, 150.0]) + coarse
-        small = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+        small = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
         candidates.append(np.asarray(small.resize((819, 1024), Image.Resampling.BICUBIC)))
     return candidates
 

@@ -1,0 +1,64 @@
+"""Persisting what the vision stage found, so a corrected job can re-run from conditioning."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+
+from render.pipeline.types import Anchor, Box, StructuralCues
+
+
+def cues_to_bytes(cues: StructuralCues) -> bytes:
+    meta = {
+        "crop_box": cues.crop_box.as_list(),
+        "face_box": cues.face_box.as_list() if cues.face_box else None,
+        "light_dir": list(cues.light_dir),
+        "dropped_anchors": [list(pair) for pair in cues.dropped_anchors],
+        "timings_ms": cues.timings_ms,
+    }
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        image=cues.image,
+        depth=cues.depth.astype(np.float16),
+        normals=cues.normals.astype(np.float16),
+        subject=cues.subject.astype(np.float16),
+        low_confidence=cues.low_confidence.astype(np.float16),
+        meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+    )
+    return buffer.getvalue()
+
+
+def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> StructuralCues:
+    """Rebuild cues; ``anchors`` come from the scan row, which holds any hand corrections."""
+    arrays = np.load(io.BytesIO(data))
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    return StructuralCues(
+        crop_box=Box(*meta["crop_box"]),
+        image=arrays["image"],
+        depth=arrays["depth"].astype(np.float32),
+        normals=arrays["normals"].astype(np.float32),
+        subject=arrays["subject"].astype(np.float32),
+        low_confidence=arrays["low_confidence"].astype(np.float32),
+        light_dir=tuple(meta["light_dir"]),
+        face_box=Box(*meta["face_box"]) if meta["face_box"] else None,
+        anchors=anchors_from_json(anchors),
+        dropped_anchors=tuple(tuple(pair) for pair in meta["dropped_anchors"]),
+        timings_ms=meta["timings_ms"],
+    )
+
+
+def anchors_to_json(anchors: tuple[Anchor, ...]) -> dict[str, dict[str, float]]:
+    return {
+        a.name: {"x": round(a.x, 1), "y": round(a.y, 1), "confidence": round(a.confidence, 3)}
+        for a in anchors
+    }
+
+
+def anchors_from_json(data: dict[str, dict[str, float]]) -> tuple[Anchor, ...]:
+    return tuple(
+        Anchor(name=name, x=float(v["x"]), y=float(v["y"]), confidence=float(v["confidence"]))
+        for name, v in data.items()
+    )

@@ -1,0 +1,171 @@
+import uuid
+
+from django.conf import settings
+from django.db import connection, models
+from django.db.models.fields.files import FieldFile
+
+
+# Every stored file sits under its studio's schema name, so a path alone never crosses tenants.
+def _scan_path(scan: "Scan", filename: str) -> str:
+    return f"{connection.schema_name}/scans/{scan.uid}/{filename}"
+
+
+def _candidate_path(candidate: "Candidate", filename: str) -> str:
+    return f"{connection.schema_name}/portraits/{candidate.job.uid}/{filename}"
+
+
+class ParentSession(models.Model):
+    """A parent's visit: who she is, her consent, and the skin tones she chose."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    parent_name = models.CharField(max_length=120)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +14155550123")
+    consent_at = models.DateTimeField()
+    consent_text_version = models.CharField(max_length=20)
+    # The parents' choices as given: "#rrggbb" strings or Monk Skin Tone steps ("monk:4").
+    skin_swatches = models.JSONField(default=list)
+    target_tone_hex = models.CharField(max_length=7)
+    style = models.CharField(max_length=32, default="classic")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.parent_name
+
+
+class Scan(models.Model):
+    """An uploaded scan and its derivatives. All of them go on the studio's retention window."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session = models.ForeignKey(ParentSession, on_delete=models.CASCADE, related_name="scans")
+    original_encrypted = models.FileField(upload_to=_scan_path, max_length=255)
+    deidentified = models.FileField(upload_to=_scan_path, max_length=255)
+    sha256 = models.CharField(max_length=64)
+    detected_type = models.CharField(max_length=16)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    frame_index = models.PositiveIntegerField(null=True, blank=True)
+    render_box = models.JSONField(default=list)
+    text_boxes = models.JSONField(default=list)
+    # Vision outputs: maps for display, the arrays for re-running from conditioning.
+    cues_file = models.FileField(upload_to=_scan_path, max_length=255, blank=True)
+    depth_map = models.FileField(upload_to=_scan_path, max_length=255, blank=True)
+    normals_map = models.FileField(upload_to=_scan_path, max_length=255, blank=True)
+    mask_map = models.FileField(upload_to=_scan_path, max_length=255, blank=True)
+    report_image = models.FileField(upload_to=_scan_path, max_length=255, blank=True)
+    anchors = models.JSONField(default=dict)
+    dropped_anchors = models.JSONField(default=list)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def derivative_fields(self) -> list[FieldFile]:
+        return [
+            self.original_encrypted,
+            self.deidentified,
+            self.cues_file,
+            self.depth_map,
+            self.normals_map,
+            self.mask_map,
+            self.report_image,
+        ]
+
+
+class RenderJob(models.Model):
+    """One pass of the pipeline over a scan: a state machine with a time per stage."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        VISION = "vision", "Finding the face"
+        CONDITIONING = "conditioning", "Preparing"
+        RENDER = "render", "Painting"
+        SCORE = "score", "Ranking"
+        OVERLAY = "overlay", "Branding"
+        READY = "ready", "Ready to review"
+        DELIVERING = "delivering", "Sending"
+        DELIVERED = "delivered", "Sent"
+        REJECTED = "rejected", "Scan not usable"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # Stages in order; the key each one writes in ``stage_log``.
+    STAGES = ("ingest", "vision", "conditioning", "render", "score", "overlay", "deliver")
+    RUNNING = (State.VISION, State.CONDITIONING, State.RENDER, State.SCORE, State.OVERLAY)
+    FINISHED = (State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED)
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.SET_NULL, null=True, related_name="jobs")
+    session = models.ForeignKey(ParentSession, on_delete=models.CASCADE, related_name="jobs")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    reason = models.TextField(blank=True)
+    engine = models.CharField(max_length=32, default="relight")
+    style = models.CharField(max_length=32, default="classic")
+    base_seed = models.BigIntegerField()
+    correction_strength = models.FloatField(default=0.0)
+    parent_job = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    # {"vision": {"started_at": iso, "ms": 12.3}, ...}: the dashboard and benchmarks read it.
+    stage_log = models.JSONField(default=dict)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED
+
+    @property
+    def is_live(self) -> bool:
+        """Something is still happening: the dashboard keeps polling."""
+        return self.state in (self.State.QUEUED, *self.RUNNING, self.State.DELIVERING)
+
+    def stage_ms(self) -> dict[str, float]:
+        return {name: entry["ms"] for name, entry in self.stage_log.items() if "ms" in entry}
+
+
+class Candidate(models.Model):
+    """One rendered portrait; the primary and the shared alternates reach the parent."""
+
+    job = models.ForeignKey(RenderJob, on_delete=models.CASCADE, related_name="candidates")
+    seed = models.BigIntegerField()
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+    score_terms = models.JSONField(default=dict)
+    rejected_reason = models.CharField(max_length=200, blank=True)
+    is_primary = models.BooleanField(default=False)
+    shared_with_parent = models.BooleanField(default=False)
+    image = models.FileField(upload_to=_candidate_path, max_length=255)
+    web_image = models.FileField(upload_to=_candidate_path, max_length=255, blank=True)
+    print_image = models.FileField(upload_to=_candidate_path, max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job"], condition=models.Q(is_primary=True), name="one_primary_per_job"
+            ),
+            models.UniqueConstraint(fields=["job", "seed"], name="one_candidate_per_seed"),
+        ]

@@ -1,0 +1,182 @@
+"""The typed data that flows between the pure pipeline stages.
+
+Every stage is a function from frozen dataclasses to frozen dataclasses. Nothing here imports
+Django or another app: Django models store what these carry, the stages never see a model.
+
+Coordinates: ``Box`` and ``Anchor`` are always in the pixels of the *original* decoded frame
+(after EXIF orientation). Arrays on ``StructuralCues`` cover ``crop_box`` of that frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+ANCHOR_NAMES: tuple[str, ...] = (
+    "nose_tip",
+    "eye_left",
+    "eye_right",
+    "mouth",
+    "chin",
+    "cheek_left",
+    "cheek_right",
+)
+
+
+class ScanRejected(Exception):
+    """The input can never become a portrait; ``message`` is written for a sonographer.
+
+    ``code`` is one of: ``empty``, ``unreadable``, ``unsupported-type``, ``too-large``,
+    ``too-many-pixels``, ``no-video``, ``2d-bmode``, ``no-face``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RenderCancelled(Exception):
+    """Raised by an engine when its ``cancel`` callback answered True."""
+
+
+@dataclass(frozen=True)
+class Box:
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def as_list(self) -> list[int]:
+        return [self.x0, self.y0, self.x1, self.y1]
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_bytes: int = 200 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_clip_frames: int = 24
+
+
+@dataclass(frozen=True, eq=False)
+class IngestedScan:
+    """A decoded, oriented, metadata-free, de-identified frame.
+
+    ``image`` is the whole frame (H×W×3 uint8 RGB) with burned-in text already blanked: no
+    later stage and no stored derivative ever sees the patient's text.
+    """
+
+    kind: str  # detected from bytes: "jpeg", "png", "webp", "mp4", "mov", "dicom"
+    mime: str
+    sha256: str  # of the uploaded bytes
+    image: np.ndarray
+    render_box: Box  # the scan picture inside the screen capture (chrome dropped)
+    text_boxes: tuple[Box, ...] = ()
+    frame_index: int | None = None  # chosen frame of a clip or multi-frame DICOM
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class Anchor:
+    name: str  # one of ANCHOR_NAMES; left/right as seen in the image
+    x: float
+    y: float
+    confidence: float  # 0..1
+
+
+@dataclass(frozen=True, eq=False)
+class StructuralCues:
+    """What the vision stage could verify about the face; the renderer trusts nothing else.
+
+    Arrays are all ``crop_box``-sized (H×W): ``image`` uint8 RGB de-identified crop,
+    ``depth`` float32 0..1 (nearer = brighter), ``normals`` float32 H×W×3 unit vectors
+    (x right, y up, z toward the viewer), ``subject`` float32 0..1 (the baby vs background),
+    ``low_confidence`` float32 0..1 (1 = shadow, speckle or an occluder: do not paint detail).
+    """
+
+    crop_box: Box
+    image: np.ndarray
+    depth: np.ndarray
+    normals: np.ndarray
+    subject: np.ndarray
+    low_confidence: np.ndarray
+    light_dir: tuple[float, float, float]
+    face_box: Box | None
+    anchors: tuple[Anchor, ...]
+    dropped_anchors: tuple[tuple[str, str], ...] = ()  # (anchor name, why it was dropped)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def anchor(self, name: str) -> Anchor | None:
+        return next((a for a in self.anchors if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class SkinTone:
+    hex: str  # "#rrggbb", the blended target
+    words: str  # e.g. "light warm beige skin"
+    swatches: tuple[str, ...]  # the parents' inputs as hex
+
+
+@dataclass(frozen=True, eq=False)
+class Conditioning:
+    """Everything an engine may use. ``inpaint_mask`` is 1 where the engine may paint."""
+
+    prompt: str
+    negative_prompt: str
+    tone: SkinTone
+    style: str
+    cues: StructuralCues
+    depth_control: np.ndarray  # H×W×3 uint8 control image
+    inpaint_mask: np.ndarray  # H×W float32 0..1
+    background_hex: str
+    brand_tokens: tuple[str, ...] = ()
+    neonatal_terms: tuple[str, ...] = ()
+    reference_portraits: tuple[np.ndarray, ...] = ()
+    correction_strength: float = 0.0  # > 0 on a "Fix Anatomy" pass
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class RenderedCandidate:
+    seed: int
+    image: np.ndarray  # H×W×3 uint8 RGB, long side >= 1024 for delivery
+    engine: str
+
+
+@dataclass(frozen=True, eq=False)
+class ScoredCandidate:
+    candidate: RenderedCandidate
+    total: float  # higher is better, 0..1
+    terms: dict[str, float]
+    rejected_reason: str = ""  # e.g. adult drift; rejected candidates rank last
+
+
+ProgressFn = Callable[[float], None]  # fraction 0..1 of the render done
+CancelFn = Callable[[], bool]
+
+
+class Engine(Protocol):
+    name: str
+
+    def render(
+        self,
+        conditioning: Conditioning,
+        seeds: list[int],
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+    ) -> list[RenderedCandidate]: ...

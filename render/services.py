@@ -1,0 +1,501 @@
+"""Writes for sessions, scans and render jobs. Each pipeline stage is a pure function in
+``render.pipeline``; these services load its inputs, call it, and store what it returns."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import numpy as np
+import phonenumbers
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from PIL import Image
+
+from billing.selectors import studio_may_render
+from branding.services import portrait_finish
+from render.cue_store import anchors_from_json, anchors_to_json, cues_from_bytes, cues_to_bytes
+from render.models import Candidate, ParentSession, RenderJob, Scan
+from render.pipeline import conditioning, ingest, scoring, vision
+from render.pipeline.engines import candidate_seeds, get_engine
+from render.pipeline.types import (
+    ANCHOR_NAMES,
+    Box,
+    IngestedScan,
+    IngestLimits,
+    RenderCancelled,
+    ScanRejected,
+)
+
+# A worker holds a job for this long without news before another worker may take it over.
+JOB_LEASE = timedelta(minutes=3)
+
+
+class JobBusy(Exception):
+    """Another worker holds a live lease on the job: a transient condition, retried later."""
+
+
+class RenderNotAllowed(Exception):
+    """The studio may not start renders now (plan lapsed or unpaid); message is for the user."""
+
+
+# Sessions ------------------------------------------------------------------------------------
+
+
+def normalize_phone(raw: str) -> str:
+    """E.164 or a ValidationError a sonographer can act on; US numbers may omit +1."""
+    if not raw.strip():
+        return ""
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(
+            "That phone number does not look right. Use the full number, e.g. +1 415 555 0123."
+        ) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            "That phone number is not a valid mobile number. Use the full number with country code."
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@transaction.atomic
+def parent_session_create(
+    *,
+    parent_name: str,
+    email: str = "",
+    phone: str = "",
+    consent_given: bool,
+    skin_swatches: list[str],
+    style: str = "classic",
+    created_by: object | None = None,
+) -> ParentSession:
+    if not parent_name.strip():
+        raise ValidationError("Please enter the parent's name.")
+    if not consent_given:
+        raise ValidationError(
+            "The parent's consent is needed before a scan can be uploaded. Read the consent text "
+            "with her and tick the box."
+        )
+    if not skin_swatches:
+        raise ValidationError("Choose at least one skin tone (one per parent, up to two).")
+    try:
+        tone = conditioning.blend_tone(skin_swatches)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    if style not in conditioning.STYLES:
+        raise ValidationError(f"Unknown style {style!r}. Choose one of: {', '.join(conditioning.STYLES)}.")
+    return ParentSession.objects.create(
+        parent_name=parent_name.strip(),
+        email=email.strip(),
+        phone=normalize_phone(phone),
+        consent_at=timezone.now(),
+        consent_text_version=settings.CONSENT_TEXT_VERSION,
+        skin_swatches=[str(s) for s in skin_swatches],
+        target_tone_hex=tone.hex,
+        style=style,
+        created_by=created_by,
+    )
+
+
+# Upload --------------------------------------------------------------------------------------
+
+
+def _png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def scan_encrypt(data: bytes) -> bytes:
+    return Fernet(settings.SCAN_ENCRYPTION_KEY.encode()).encrypt(data)
+
+
+def scan_decrypt(data: bytes) -> bytes:
+    return Fernet(settings.SCAN_ENCRYPTION_KEY.encode()).decrypt(data)
+
+
+def scan_upload(
+    *, session: ParentSession, data: bytes, uploaded_by: object | None = None, enqueue: bool = True
+) -> RenderJob:
+    """Ingest the upload (rejecting bad files before anything is stored), keep the encrypted
+    original and the de-identified frame, and queue a render job for the worker."""
+    permission = studio_may_render(connection.tenant)
+    if not permission.allowed:
+        raise RenderNotAllowed(permission.reason)
+    started = time.perf_counter()
+    scan_data = ingest.ingest(
+        data, IngestLimits(max_bytes=settings.SCAN_MAX_BYTES, max_pixels=settings.SCAN_MAX_PIXELS)
+    )
+    ingest_ms = (time.perf_counter() - started) * 1000
+    deidentified = _png_bytes(scan_data.image)  # encoded outside the transaction: it is slow
+    encrypted = scan_encrypt(data)
+    with transaction.atomic():
+        scan = Scan(
+            session=session,
+            sha256=scan_data.sha256,
+            detected_type=scan_data.kind,
+            size_bytes=len(data),
+            width=scan_data.size[0],
+            height=scan_data.size[1],
+            frame_index=scan_data.frame_index,
+            render_box=scan_data.render_box.as_list(),
+            text_boxes=[box.as_list() for box in scan_data.text_boxes],
+            uploaded_by=uploaded_by,
+        )
+        scan.original_encrypted.save("original.bin.enc", ContentFile(encrypted), save=False)
+        scan.deidentified.save("deidentified.png", ContentFile(deidentified), save=False)
+        scan.save()
+        job = RenderJob.objects.create(
+            scan=scan,
+            session=session,
+            engine=settings.RENDER_ENGINE,
+            style=session.style,
+            base_seed=random.SystemRandom().randrange(1, 2**31),
+            stage_log={
+                "ingest": {"started_at": timezone.now().isoformat(), "ms": round(ingest_ms, 1)}
+            },
+            created_by=uploaded_by,
+        )
+        if enqueue:
+            _on_commit_enqueue_vision(job)
+    return job
+
+
+def _on_commit_enqueue_vision(job: RenderJob) -> None:
+    from render.tasks import render_job_vision
+
+    schema = connection.schema_name
+    transaction.on_commit(lambda: render_job_vision.send(schema, job.pk))
+
+
+def _on_commit_enqueue_render(job: RenderJob) -> None:
+    from render.tasks import render_job_render
+
+    schema = connection.schema_name
+    transaction.on_commit(lambda: render_job_render.send(schema, job.pk))
+
+
+# The job state machine -----------------------------------------------------------------------
+
+
+def _claim(job_id: int, *, waiting: RenderJob.State, running: tuple[str, ...]) -> RenderJob | None:
+    """Take the job with a conditional UPDATE so two workers never run the same stage.
+
+    Returns None when there is nothing to do (finished, or owned by a later stage). Raises
+    JobBusy when another worker holds a live lease: the actor retries later, which is how a
+    job whose worker died is picked up again once its lease runs out.
+    """
+    now = timezone.now()
+    claimable = Q(state=waiting, lease_expires_at__isnull=True) | Q(
+        state__in=(waiting, *running), lease_expires_at__lt=now
+    )
+    claimed = (
+        RenderJob.objects.filter(pk=job_id, cancel_requested=False)
+        .filter(claimable)
+        .update(lease_expires_at=now + JOB_LEASE, attempts=F("attempts") + 1)
+    )
+    if claimed:
+        return RenderJob.objects.select_related("scan", "session").get(pk=job_id)
+    job = RenderJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return None
+    if job.cancel_requested and not job.is_finished:
+        _finish(job, RenderJob.State.CANCELLED, "Cancelled by the studio.")
+        return None
+    if job.state in (waiting, *running) and job.lease_expires_at and job.lease_expires_at >= now:
+        raise JobBusy(f"job {job_id} is held by another worker until {job.lease_expires_at}")
+    return None
+
+
+def _finish(job: RenderJob, state: str, reason: str = "") -> None:
+    RenderJob.objects.filter(pk=job.pk).update(
+        state=state, reason=reason, lease_expires_at=None, updated_at=timezone.now()
+    )
+    job.state, job.reason = state, reason
+
+
+@contextmanager
+def _stage(job: RenderJob, name: str, state: str | None = None) -> Iterator[None]:
+    """Record a stage's start and duration on the job, and renew the worker's lease."""
+    started_at = timezone.now()
+    started = time.perf_counter()
+    job.stage_log[name] = {"started_at": started_at.isoformat()}
+    fields = {"stage_log": job.stage_log, "lease_expires_at": started_at + JOB_LEASE}
+    if state:
+        fields["state"] = state
+        job.state = state
+    RenderJob.objects.filter(pk=job.pk).update(**fields)
+    yield
+    job.stage_log[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    RenderJob.objects.filter(pk=job.pk).update(stage_log=job.stage_log)
+
+
+def _ingested_scan(scan: Scan) -> IngestedScan:
+    with scan.deidentified.open("rb") as handle:
+        image = np.asarray(Image.open(handle).convert("RGB"))
+    return IngestedScan(
+        kind=scan.detected_type,
+        mime="",
+        sha256=scan.sha256,
+        image=image,
+        render_box=Box(*scan.render_box),
+        text_boxes=tuple(Box(*box) for box in scan.text_boxes),
+        frame_index=scan.frame_index,
+    )
+
+
+def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | None:
+    """Stage 2: find and verify the face's structure; reject scans that are not 3D renders."""
+    job = _claim(job_id, waiting=RenderJob.State.QUEUED, running=(RenderJob.State.VISION,))
+    if job is None:
+        return None
+    scan = job.scan
+    if scan is None or scan.purged_at:
+        _finish(job, RenderJob.State.FAILED, "The scan was deleted before it could be rendered.")
+        return job
+    try:
+        with _stage(job, "vision", RenderJob.State.VISION):
+            ingested = _ingested_scan(scan)
+            cues = vision.analyze(ingested)
+            maps = vision.maps_as_images(cues)
+            report = vision.report_image(ingested, cues)
+            scan.cues_file.save("cues.npz", ContentFile(cues_to_bytes(cues)), save=False)
+            scan.depth_map.save("depth.png", ContentFile(_png_bytes(maps["depth"])), save=False)
+            scan.normals_map.save("normals.png", ContentFile(_png_bytes(maps["normals"])), save=False)
+            scan.mask_map.save("mask.png", ContentFile(_png_bytes(maps["mask"])), save=False)
+            scan.report_image.save("report.png", ContentFile(_png_bytes(report)), save=False)
+            scan.anchors = anchors_to_json(cues.anchors)
+            scan.dropped_anchors = [list(pair) for pair in cues.dropped_anchors]
+            scan.save()
+    except ScanRejected as exc:
+        _finish(job, RenderJob.State.REJECTED, exc.message)
+        return job
+    with transaction.atomic():
+        RenderJob.objects.filter(pk=job.pk).update(
+            state=RenderJob.State.CONDITIONING, lease_expires_at=None
+        )
+        job.state = RenderJob.State.CONDITIONING
+        if enqueue:
+            _on_commit_enqueue_render(job)
+    return job
+
+
+def render_job_render_run(*, job_id: int) -> RenderJob | None:
+    """Stages 3-6: conditioning, the engine's candidates, ranking, brand + tag on each."""
+    running = (RenderJob.State.RENDER, RenderJob.State.SCORE, RenderJob.State.OVERLAY)
+    job = _claim(job_id, waiting=RenderJob.State.CONDITIONING, running=running)
+    if job is None:
+        return None
+    scan, session = job.scan, job.session
+    if scan is None or scan.purged_at or not scan.cues_file:
+        _finish(job, RenderJob.State.FAILED, "The scan was deleted before it could be rendered.")
+        return job
+    with _stage(job, "conditioning", RenderJob.State.CONDITIONING):
+        with scan.cues_file.open("rb") as handle:
+            cues = cues_from_bytes(handle.read(), scan.anchors)
+        brand = _brand_tokens()
+        cond = conditioning.build(
+            cues,
+            conditioning.blend_tone(session.skin_swatches),
+            style=job.style,
+            brand_tokens=brand["tokens"],
+            background_hex=brand["background_hex"],
+            correction_strength=job.correction_strength,
+        )
+    seeds = candidate_seeds(job.base_seed, settings.RENDER_CANDIDATES)
+    try:
+        with _stage(job, "render", RenderJob.State.RENDER):
+            engine = get_engine(job.engine)
+            rendered = engine.render(
+                cond, seeds, progress=_progress_saver(job), cancel=_cancel_checker(job)
+            )
+    except RenderCancelled:
+        _finish(job, RenderJob.State.CANCELLED, "Cancelled by the studio.")
+        return job
+    with _stage(job, "score", RenderJob.State.SCORE):
+        ranked = scoring.rank(cond, rendered)
+    with _stage(job, "overlay", RenderJob.State.OVERLAY):
+        finished = [
+            (item, _png_bytes(item.candidate.image), portrait_finish(item.candidate.image))
+            for item in ranked
+        ]
+    primary_index = next((i for i, item in enumerate(ranked) if not item.rejected_reason), 0)
+    with transaction.atomic():
+        # All candidate rows land together, so a retried job never sees half a set.
+        job.candidates.all().delete()
+        for rank, (item, raw_png, web_jpeg) in enumerate(finished):
+            candidate = Candidate(
+                job=job,
+                seed=item.candidate.seed,
+                rank=rank,
+                score=round(item.total, 4),
+                score_terms={k: round(v, 4) for k, v in item.terms.items()},
+                rejected_reason=item.rejected_reason,
+                is_primary=rank == primary_index,
+                shared_with_parent=rank == primary_index,
+            )
+            candidate.image.save(f"{item.candidate.seed}.png", ContentFile(raw_png), save=False)
+            candidate.web_image.save(
+                f"{item.candidate.seed}-web.jpg", ContentFile(web_jpeg), save=False
+            )
+            candidate.save()
+        RenderJob.objects.filter(pk=job.pk).update(
+            state=RenderJob.State.READY, progress=1.0, lease_expires_at=None
+        )
+        job.state = RenderJob.State.READY
+    return job
+
+
+def _brand_tokens() -> dict[str, object]:
+    from branding.selectors import brand_kit_get
+
+    kit = brand_kit_get()
+    return {"tokens": tuple(kit.style_tokens), "background_hex": kit.accent_hex}
+
+
+def _progress_saver(job: RenderJob):  # noqa: ANN202 - a closure handed to the engine
+    last = {"at": 0.0}
+
+    def save(fraction: float) -> None:
+        # Throttled: the dashboard polls every second, the engine may call far more often.
+        now = time.monotonic()
+        if now - last["at"] < 0.5 and fraction < 1.0:
+            return
+        last["at"] = now
+        RenderJob.objects.filter(pk=job.pk).update(
+            progress=round(fraction, 3), lease_expires_at=timezone.now() + JOB_LEASE
+        )
+
+    return save
+
+
+def _cancel_checker(job: RenderJob):  # noqa: ANN202 - a closure handed to the engine
+    def cancelled() -> bool:
+        return RenderJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+
+    return cancelled
+
+
+def render_job_fail(*, job_id: int, reason: str) -> None:
+    """Called when an actor has exhausted its retries: the job must not stay 'running'."""
+    RenderJob.objects.filter(pk=job_id).exclude(state__in=RenderJob.FINISHED).update(
+        state=RenderJob.State.FAILED, reason=reason, lease_expires_at=None
+    )
+
+
+@transaction.atomic
+def render_job_cancel(*, job: RenderJob) -> RenderJob:
+    if job.is_finished or job.state in (RenderJob.State.READY, RenderJob.State.DELIVERING):
+        raise ValidationError("This job has already finished; there is nothing to cancel.")
+    RenderJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    if job.state in (RenderJob.State.QUEUED, RenderJob.State.CONDITIONING) and not (
+        job.lease_expires_at and job.lease_expires_at > timezone.now()
+    ):
+        _finish(job, RenderJob.State.CANCELLED, "Cancelled by the studio.")
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def render_job_rerun(
+    *, job: RenderJob, style: str | None = None, fix_anatomy: bool = False, created_by: object = None
+) -> RenderJob:
+    """Regenerate with a new style (same seeds, same structure) or a Fix Anatomy pass."""
+    permission = studio_may_render(connection.tenant)
+    if not permission.allowed:
+        raise RenderNotAllowed(permission.reason)
+    scan = job.scan
+    if scan is None or scan.purged_at or not scan.cues_file:
+        raise ValidationError("The scan behind this job is gone, so it cannot be rendered again.")
+    if style is not None and style not in conditioning.STYLES:
+        raise ValidationError(f"Unknown style {style!r}.")
+    rerun = RenderJob.objects.create(
+        scan=scan,
+        session=job.session,
+        engine=job.engine,
+        style=style or job.style,
+        base_seed=job.base_seed,
+        correction_strength=0.8 if fix_anatomy else 0.0,
+        parent_job=job,
+        state=RenderJob.State.CONDITIONING,
+        stage_log={k: v for k, v in job.stage_log.items() if k in ("ingest", "vision")},
+        created_by=created_by,
+    )
+    _on_commit_enqueue_render(rerun)
+    return rerun
+
+
+@transaction.atomic
+def scan_anchors_correct(
+    *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: object = None
+) -> RenderJob:
+    """Replace the scan's anchors with the sonographer's and re-run from conditioning."""
+    scan = job.scan
+    if scan is None or scan.purged_at:
+        raise ValidationError("The scan behind this job is gone.")
+    cleaned: dict[str, dict[str, float]] = {}
+    for name, point in anchors.items():
+        if name not in ANCHOR_NAMES:
+            raise ValidationError(f"Unknown anchor {name!r}. Known: {', '.join(ANCHOR_NAMES)}.")
+        x, y = float(point["x"]), float(point["y"])
+        if not (0 <= x < scan.width and 0 <= y < scan.height):
+            raise ValidationError(f"Anchor {name} is outside the scan ({scan.width}×{scan.height}).")
+        cleaned[name] = {"x": x, "y": y, "confidence": 1.0}  # a person placed it
+    scan.anchors = anchors_to_json(anchors_from_json(cleaned))
+    scan.save(update_fields=["anchors"])
+    return render_job_rerun(job=job, created_by=created_by)
+
+
+@transaction.atomic
+def candidate_choose_primary(*, candidate: Candidate) -> Candidate:
+    Candidate.objects.filter(job=candidate.job, is_primary=True).update(is_primary=False)
+    candidate.is_primary = True
+    candidate.shared_with_parent = True
+    candidate.save(update_fields=["is_primary", "shared_with_parent"])
+    return candidate
+
+
+def candidate_set_shared(*, candidate: Candidate, shared: bool) -> Candidate:
+    if candidate.is_primary and not shared:
+        raise ValidationError("The primary portrait is always in the parent's gallery.")
+    candidate.shared_with_parent = shared
+    candidate.save(update_fields=["shared_with_parent"])
+    return candidate
+
+
+
+STALL_AFTER = timedelta(minutes=2)
+
+
+def render_jobs_requeue_stalled() -> int:
+    """Re-send the message of every job waiting for a worker with no live lease for a while.
+
+    A message can be lost between a commit and its send (a crash in between); this sweep,
+    run every minute by the scheduler, makes the job move again. Claims stay conditional, so
+    a duplicate message is harmless.
+    """
+    from render.tasks import render_job_render, render_job_vision
+
+    cutoff = timezone.now() - STALL_AFTER
+    stalled = RenderJob.objects.filter(
+        Q(lease_expires_at__isnull=True, updated_at__lt=cutoff) | Q(lease_expires_at__lt=cutoff),
+        state__in=(RenderJob.State.QUEUED, *RenderJob.RUNNING),
+        cancel_requested=False,
+    )
+    schema = connection.schema_name
+    count = 0
+    for job_id, state in stalled.values_list("pk", "state"):
+        actor = render_job_vision if state in (RenderJob.State.QUEUED, RenderJob.State.VISION) else render_job_render
+        actor.send(schema, job_id)
+        count += 1
+    return count

@@ -1,0 +1,87 @@
+"""Dramatiq actors: each enters the studio's schema, then calls one service.
+
+Only transient errors (a busy lease, the database or storage briefly away) are retried; any
+other error fails the job at once with its reason, and the worker carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import dramatiq
+from django.db import InterfaceError, OperationalError
+from django_tenants.utils import schema_context
+from periodiq import cron
+
+from render import services
+from render.models import RenderJob
+from studio_portal.tenants.selectors import studio_schema_names
+
+logger = logging.getLogger(__name__)
+
+TEN_MINUTES_MS = 10 * 60 * 1000
+TRANSIENT_ERRORS = (services.JobBusy, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def _retry_transient(retries: int, exception: Exception) -> bool:
+    return isinstance(exception, TRANSIENT_ERRORS) and retries < 20
+
+
+def _run(stage: Callable[..., object], schema_name: str, job_id: int) -> None:
+    with schema_context(schema_name):
+        try:
+            stage(job_id=job_id)
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in one job must not stop the worker
+            logger.exception("render job %s failed in %s", job_id, schema_name)
+            state = RenderJob.objects.filter(pk=job_id).values_list("state", flat=True).first()
+            services.render_job_fail(
+                job_id=job_id,
+                reason=f"The {state or 'render'} stage failed ({type(exc).__name__}: {exc}). "
+                "Retry the job; if it fails again, contact Cradle support.",
+            )
+
+
+@dramatiq.actor(
+    queue_name="vision",
+    retry_when=_retry_transient,
+    time_limit=TEN_MINUTES_MS,
+    min_backoff=1000,
+    max_backoff=30_000,
+    on_retry_exhausted="render_job_give_up",
+)
+def render_job_vision(schema_name: str, job_id: int) -> None:
+    _run(services.render_job_vision_run, schema_name, job_id)
+
+
+@dramatiq.actor(
+    queue_name="render",
+    retry_when=_retry_transient,
+    time_limit=TEN_MINUTES_MS,
+    min_backoff=1000,
+    max_backoff=30_000,
+    on_retry_exhausted="render_job_give_up",
+)
+def render_job_render(schema_name: str, job_id: int) -> None:
+    _run(services.render_job_render_run, schema_name, job_id)
+
+
+@dramatiq.actor(queue_name="default", max_retries=3, time_limit=60_000)
+def render_job_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG001
+    schema_name, job_id = message_data["args"]
+    with schema_context(schema_name):
+        services.render_job_fail(
+            job_id=job_id,
+            reason="Cradle could not finish this render after several tries. Please retry it.",
+        )
+
+
+@dramatiq.actor(queue_name="default", periodic=cron("* * * * *"), max_retries=0, time_limit=120_000)
+def render_jobs_sweep() -> None:
+    for schema_name in studio_schema_names():
+        with schema_context(schema_name):
+            requeued = services.render_jobs_requeue_stalled()
+            if requeued:
+                logger.warning("requeued %d stalled render jobs in %s", requeued, schema_name)

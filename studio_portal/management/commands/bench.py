@@ -1,0 +1,37 @@
+"""``python manage.py bench <name> [--json]``: each benchmark prints figures, never asserts.
+
+One JSON object goes to stdout (``median_ms`` and, where the benchmark has parts,
+``steps_ms``); human-readable lines go to stderr.
+"""
+
+import importlib
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+BENCHMARKS = {
+    "pipeline": "render.benchmarks:bench_pipeline",
+}
+
+
+class Command(BaseCommand):
+    help = "Run a benchmark and print its figures: " + ", ".join(sorted(BENCHMARKS))
+
+    def add_arguments(self, parser) -> None:  # noqa: ANN001
+        parser.add_argument("name", choices=sorted(BENCHMARKS))
+        parser.add_argument("--runs", type=int, default=5)
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args: object, **options: object) -> None:
+        module_name, function_name = BENCHMARKS[str(options["name"])].split(":")
+        benchmark = getattr(importlib.import_module(module_name), function_name)
+        runs = int(options["runs"])
+        if runs < 1:
+            raise CommandError("--runs must be at least 1")
+        result = benchmark(runs=runs, log=lambda line: sys.stderr.write(line + "\n"))
+        if options["json"]:
+            self.stdout.write(json.dumps(result))
+        else:
+            for key, value in result.items():
+                self.stdout.write(f"{key}: {value}")

@@ -1,0 +1,220 @@
+"""Cradle's one settings module. Everything that varies between machines comes from the
+environment (see ``.env.example``); nothing secret lives in the repository."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from studio_portal.embedded import embedded_database_settings
+from studio_portal.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+LOCAL_DIR = Path(env_str("CRADLE_LOCAL_DIR", str(BASE_DIR / ".local")))
+TESTING = "PYTEST_VERSION" in os.environ  # set by pytest itself before settings load
+
+DEBUG = env_bool("DEBUG", default=True)
+SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, dev_default="dev-only-not-secret-cradle")
+# Fernet key (urlsafe base64, 32 bytes) that encrypts original scans at rest.
+SCAN_ENCRYPTION_KEY = env_secret(
+    "SCAN_ENCRYPTION_KEY",
+    debug=DEBUG,
+    dev_default="ZGV2LW9ubHktc2Nhbi1rZXktbm90LWZvci1wcm9kdWM=",
+)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [".localhost", "localhost", "127.0.0.1", "testserver"])
+# The parent domain studios get a subdomain of: demo.localhost, or <studio>.cradle.example.
+CRADLE_BASE_DOMAIN = env_str("CRADLE_BASE_DOMAIN", "localhost")
+CRADLE_PUBLIC_URL_SCHEME = env_str("CRADLE_PUBLIC_URL_SCHEME", "http")
+CRADLE_PUBLIC_PORT = env_str("CRADLE_PUBLIC_PORT", "8000")
+
+SHARED_APPS = [
+    "django_tenants",
+    "studio_portal.tenants",
+    "studio_portal.accounts",
+    "billing",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_dramatiq",
+    "studio_portal",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "studio_portal.accounts",
+    "branding",
+    "render",
+    "galleries",
+]
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Studio"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "studio_portal.urls_public"
+ROOT_URLCONF = "studio_portal.urls_tenant"
+# An unknown host is a 404, never the public site: a typo in a studio's domain must not leak.
+SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
+AUTH_USER_MODEL = "accounts.User"
+
+MIDDLEWARE = [
+    "django_tenants.middleware.main.TenantMainMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "branding.context_processors.branding",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "studio_portal.wsgi.application"
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60)
+else:
+    _database = embedded_database_settings(LOCAL_DIR)
+_database["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES = {"default": _database}
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Files: local disk by default; S3 through django-storages when STORAGE_BACKEND says so. Scans
+# and portraits are never served from a public media URL: views check the studio first.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(LOCAL_DIR / ("test-media" if TESTING else "media"))))
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+STORAGES = {
+    "default": {"BACKEND": STORAGE_BACKEND},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if STORAGE_BACKEND.startswith("storages."):
+    STORAGES["default"]["OPTIONS"] = {
+        "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
+        "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+        "default_acl": "private",
+        "querystring_auth": True,
+    }
+STATIC_URL = "/static/"
+STATIC_ROOT = LOCAL_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "studio_portal" / "static"]
+
+# Jobs. BROKER_URL picks the broker: redis://…, amqp://… (RabbitMQ) or stub:// (tests).
+BROKER_URL = env_str("BROKER_URL", "stub://" if TESTING else "redis://127.0.0.1:6390/0")
+if BROKER_URL.startswith("stub://"):
+    _broker = {"BROKER": "dramatiq.brokers.stub.StubBroker", "OPTIONS": {}}
+elif BROKER_URL.startswith("amqp"):
+    _broker = {"BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker", "OPTIONS": {"url": BROKER_URL}}
+else:
+    _broker = {"BROKER": "dramatiq.brokers.redis.RedisBroker", "OPTIONS": {"url": BROKER_URL}}
+DRAMATIQ_BROKER = {
+    **_broker,
+    "MIDDLEWARE": [
+        "dramatiq.middleware.AgeLimit",
+        "dramatiq.middleware.TimeLimit",
+        "dramatiq.middleware.Callbacks",
+        "dramatiq.middleware.Retries",
+        "django_dramatiq.middleware.DbConnectionsMiddleware",
+        "periodiq.PeriodiqMiddleware",
+    ],
+}
+DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
+
+# Pipeline
+RENDER_ENGINE = env_str("RENDER_ENGINE", "relight")
+RENDER_MODEL_DIR = env_str("RENDER_MODEL_DIR", str(LOCAL_DIR / "models" / "sd15-controlnet-depth"))
+RENDER_CANDIDATES = 5
+SCAN_MAX_BYTES = env_int("SCAN_MAX_BYTES", 200 * 1024 * 1024)
+SCAN_MAX_PIXELS = env_int("SCAN_MAX_PIXELS", 40_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+SCAN_RETENTION_DAYS_MAX = 90
+CONSENT_TEXT_VERSION = "2026-11"
+
+# Provenance signing: production passes a real certificate chain and key; development generates
+# a local CA once under .local/c2pa (readers then report the manifest as untrusted).
+C2PA_CERT_CHAIN_FILE = env_str("C2PA_CERT_CHAIN_FILE")
+C2PA_PRIVATE_KEY_FILE = env_str("C2PA_PRIVATE_KEY_FILE")
+C2PA_DEV_DIR = LOCAL_DIR / "c2pa"
+
+# Delivery: "console" prints messages; "sendgrid" / "twilio" use the real SDKs. The *_API_BASE
+# settings point the SDKs at another host (a local fake in tests).
+EMAIL_DELIVERY_BACKEND = env_str("EMAIL_DELIVERY_BACKEND", "console")
+SMS_DELIVERY_BACKEND = env_str("SMS_DELIVERY_BACKEND", "console")
+SENDGRID_API_KEY = env_str("SENDGRID_API_KEY")
+SENDGRID_API_BASE = env_str("SENDGRID_API_BASE", "https://api.sendgrid.com")
+DELIVERY_FROM_EMAIL = env_str("DELIVERY_FROM_EMAIL", "gallery@cradle.example")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "+15005550006")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+
+# Billing
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+WHITENOISE_USE_FINDERS = DEBUG

@@ -56,7 +56,9 @@ def font_path(key: str) -> Path:
     try:
         font = BUNDLED_FONTS[key]
     except KeyError:
-        raise UnknownFontError(f"Unknown font {key!r}; choose one of {sorted(BUNDLED_FONTS)}")
+        raise UnknownFontError(
+            f"Unknown font {key!r}; choose one of {sorted(BUNDLED_FONTS)}"
+        ) from None
     return _font_directory() / font.filename
 
 

@@ -185,12 +185,14 @@ def validate_logo(data: bytes) -> bytes:
                 logo = ImageOps.exif_transpose(im).convert("RGBA")
         except BrandingError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise BrandingError(
                 "Your logo has too many pixels to process safely; please upload a smaller one."
-            )
-        except (OSError, SyntaxError, ValueError, EOFError):
-            raise BrandingError(f"The logo file is damaged or incomplete. {_FORMAT_HELP}.")
+            ) from error
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise BrandingError(
+                f"The logo file is damaged or incomplete. {_FORMAT_HELP}."
+            ) from error
 
     logo.thumbnail((MAX_LOGO_SIDE, MAX_LOGO_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -295,7 +297,12 @@ def overlay_layout(image_size: tuple[int, int], frame: str, *, size: str = "web"
         logo_top = band_top + (canvas_h - band_top - logo_h) // 2
         logo_box = (geometry.left, logo_top, geometry.left + logo_h * 3, logo_top + logo_h)
         caption_left = geometry.left
-        caption_box = (caption_left, band_top + round(18 * unit), tag_box[2], tag_box[1] - inset // 2)
+        caption_box = (
+            caption_left,
+            band_top + round(18 * unit),
+            tag_box[2],
+            tag_box[1] - inset // 2,
+        )
     else:
         logo_h = round(48 * unit) if frame != "mat" else max(4, geometry.top - inset)
         logo_left = photo_box[0] + inset if frame != "mat" else geometry.left
@@ -378,7 +385,9 @@ def _resize_photo(photo: Image.Image, size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(cv2.resize(np.asarray(photo), size, interpolation=interpolation))
 
 
-def _blend_rect(canvas: Image.Image, box: Box, rgba: tuple[int, int, int, int], radius: int) -> None:
+def _blend_rect(
+    canvas: Image.Image, box: Box, rgba: tuple[int, int, int, int], radius: int
+) -> None:
     """Draw a translucent rounded plate, compositing only the plate's region (cheap at 1080)."""
     region = canvas.crop(box).convert("RGBA")
     plate = Image.new("RGBA", region.size, (0, 0, 0, 0))
@@ -415,7 +424,9 @@ def _draw_frame(canvas: Image.Image, layout: OverlayLayout, spec: BrandSpec) -> 
     elif spec.frame == "mat":
         canvas.paste(accent, (0, 0, canvas.width, canvas.height))
         keyline = max(2, round(3 * layout.unit))
-        draw.rectangle((px0 - keyline, py0 - keyline, px1 + keyline - 1, py1 + keyline - 1), fill=primary)
+        draw.rectangle(
+            (px0 - keyline, py0 - keyline, px1 + keyline - 1, py1 + keyline - 1), fill=primary
+        )
 
 
 def _frame_background(spec: BrandSpec) -> tuple[int, int, int]:
@@ -450,7 +461,9 @@ def _draw_caption(canvas: Image.Image, layout: OverlayLayout, spec: BrandSpec) -
         font = load_font(spec.font, max(10, round(min(height * 0.7, 30 * layout.unit))))
         text = _fit_text(caption, font, right - left)
         ink = _ink_on(_frame_background(spec), primary)
-        ImageDraw.Draw(canvas).text((left, top + height // 2), text, font=font, fill=ink, anchor="lm")
+        ImageDraw.Draw(canvas).text(
+            (left, top + height // 2), text, font=font, fill=ink, anchor="lm"
+        )
         return
     # Over the photo: the caption sits on a plate of the studio's primary colour.
     font = load_font(spec.font, max(10, round(height * 0.55)))
@@ -476,9 +489,17 @@ def _draw_cradle_mark(canvas: Image.Image, layout: OverlayLayout) -> None:
     draw = ImageDraw.Draw(canvas)
     dot = round(height * 0.36)
     cx, cy = left + height // 2, top + height // 2
-    draw.ellipse((cx - dot // 2, cy - dot // 2, cx + dot // 2, cy + dot // 2), fill=CRADLE_MARK_DOT_RGB)
+    draw.ellipse(
+        (cx - dot // 2, cy - dot // 2, cx + dot // 2, cy + dot // 2), fill=CRADLE_MARK_DOT_RGB
+    )
     font = load_font("sans-bold", _cradle_mark_font_px(height))
-    draw.text((left + round(height * 1.15), cy), CRADLE_MARK_TEXT, font=font, fill=CRADLE_MARK_TEXT_RGB, anchor="lm")
+    draw.text(
+        (left + round(height * 1.15), cy),
+        CRADLE_MARK_TEXT,
+        font=font,
+        fill=CRADLE_MARK_TEXT_RGB,
+        anchor="lm",
+    )
 
 
 def draw_tag(canvas: Image.Image, layout: OverlayLayout) -> None:
@@ -487,13 +508,15 @@ def draw_tag(canvas: Image.Image, layout: OverlayLayout) -> None:
     _blend_rect(canvas, layout.tag_box, TAG_PLATE_RGBA, radius=max(2, (bottom - top) // 4))
     font = load_font(TAG_FONT_KEY, layout.tag_font_px)
     ImageDraw.Draw(canvas).text(
-        ((left + right) // 2, (top + bottom) // 2), TAG_TEXT, font=font, fill=TAG_TEXT_RGB, anchor="mm"
+        ((left + right) // 2, (top + bottom) // 2),
+        TAG_TEXT,
+        font=font,
+        fill=TAG_TEXT_RGB,
+        anchor="mm",
     )
 
 
-def compose(
-    image: np.ndarray | Image.Image, spec: BrandSpec, *, size: str = "web"
-) -> Image.Image:
+def compose(image: np.ndarray | Image.Image, spec: BrandSpec, *, size: str = "web") -> Image.Image:
     """The delivered portrait: frame, logo, colours, caption, Cradle mark when cobranded, tag.
 
     web: 1080 px on the long side. print: the input's (upscaled) long side is kept.

@@ -29,9 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image, PngImagePlugin
 
 TAG_TEXT = "Artistic interpretation · Not a medical prediction"
-TRAINED_ALGORITHMIC_MEDIA = (
-    "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-)
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 SOFTWARE_NAME = "Cradle"
 
 _EXIF_IMAGE_DESCRIPTION = 0x010E
@@ -146,11 +144,11 @@ def _leaf_still_valid(chain_path: Path) -> bool:
         leaf = x509.load_pem_x509_certificates(chain_path.read_bytes())[0]
     except ValueError:
         return False
-    return leaf.not_valid_after_utc - _RENEW_BEFORE > dt.datetime.now(dt.timezone.utc)
+    return leaf.not_valid_after_utc - _RENEW_BEFORE > dt.datetime.now(dt.UTC)
 
 
 def _generate_dev_material(directory: Path) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name(
         [
@@ -271,7 +269,7 @@ def _xmp_packet(*, artist: str | None) -> bytes:
         ' xmlns:dc="http://purl.org/dc/elements/1.1/"'
         ' xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
         ' xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/">'
-        f"<dc:description><rdf:Alt><rdf:li xml:lang=\"x-default\">{escape(TAG_TEXT)}</rdf:li>"
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(TAG_TEXT)}</rdf:li>'
         "</rdf:Alt></dc:description>"
         f"{creator}"
         f"<xmp:CreatorTool>{SOFTWARE_NAME}</xmp:CreatorTool>"
@@ -363,7 +361,9 @@ def _c2pa_signing_context() -> c2pa.Context:
         return _signing_context
 
 
-def sign_c2pa(data: bytes, *, fmt: str, signer: C2paSigner, title: str = "Cradle portrait") -> bytes:
+def sign_c2pa(
+    data: bytes, *, fmt: str, signer: C2paSigner, title: str = "Cradle portrait"
+) -> bytes:
     """Embed a signed C2PA manifest with a `c2pa.created` trainedAlgorithmicMedia action."""
     mime = _MIME_BY_FORMAT[fmt.upper()]
     native_signer = signer.native_signer()
@@ -596,8 +596,7 @@ def _read_c2pa(data: bytes, fmt: str) -> dict:
         "c2pa_actions": tuple(str(a.get("action")) for a in actions),
         "c2pa_validation_state": state,
         "c2pa_failure_codes": tuple(
-            str(entry.get("code"))
-            for entry in results.get("activeManifest", {}).get("failure", [])
+            str(entry.get("code")) for entry in results.get("activeManifest", {}).get("failure", [])
         ),
     }
 

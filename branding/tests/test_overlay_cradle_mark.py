@@ -1,4 +1,4 @@
-"""Growth/Pilot (cobranded) portraits carry the small Cradle mark; Studio (white-label) ones don't."""
+"""Growth/Pilot (cobranded) portraits carry a small Cradle mark; white-label Studio ones don't."""
 
 import numpy as np
 import pytest

@@ -6,6 +6,7 @@ fetched at run time and no font binary is committed to this repository.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -62,9 +63,21 @@ def font_path(key: str) -> Path:
     return _font_directory() / font.filename
 
 
-@lru_cache(maxsize=64)
+_per_thread = threading.local()
+
+
 def load_font(key: str, size: int) -> ImageFont.FreeTypeFont:
-    """A bundled font at a pixel size; cached because overlays reuse a handful of sizes."""
+    """A bundled font at a pixel size, cached per thread.
+
+    Cached because overlays reuse a handful of sizes; per thread because a FreeType face is not
+    safe to render from two threads at once (Dramatiq workers run several threads).
+    """
     if size < 1:
         raise ValueError(f"Font size must be positive, got {size}")
-    return ImageFont.truetype(str(font_path(key)), size=size)
+    cache: dict[tuple[str, int], ImageFont.FreeTypeFont] = _per_thread.__dict__.setdefault(
+        "fonts", {}
+    )
+    font = cache.get((key, size))
+    if font is None:
+        font = cache[(key, size)] = ImageFont.truetype(str(font_path(key)), size=size)
+    return font

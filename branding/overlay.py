@@ -106,6 +106,20 @@ def contrast_ratio(hex_a: str, hex_b: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
+MIN_BRAND_CONTRAST = 3.0
+
+
+def validate_brand_colours(primary_hex: str, accent_hex: str) -> None:
+    """Refuse a pair the overlay cannot make readable: caption text in the primary colour sits
+    on the accent mat, so the pair needs WCAG AA for large text and UI parts (3:1)."""
+    ratio = contrast_ratio(primary_hex, accent_hex)
+    if ratio < MIN_BRAND_CONTRAST:
+        raise BrandingError(
+            f"{primary_hex} on {accent_hex} is hard to read (contrast {ratio:.1f}:1); "
+            f"pick colours with at least {MIN_BRAND_CONTRAST:.0f}:1 — one darker, one lighter."
+        )
+
+
 def _readable_ink(background: tuple[int, int, int]) -> tuple[int, int, int]:
     """Near-black or white, whichever reads better on `background`."""
     dark, light = (28, 26, 25), (255, 255, 255)

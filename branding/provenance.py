@@ -456,10 +456,13 @@ class ProvenanceReport:
 
 def read_provenance(data: bytes) -> ProvenanceReport:
     """Read the tag back from an encoded file with independent readers."""
-    with Image.open(io.BytesIO(data)) as image:
-        fmt = image.format or "UNKNOWN"
-        exif = image.getexif()
-        png_text = dict(getattr(image, "text", {}) or {}) if fmt == "PNG" else {}
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = image.format or "UNKNOWN"
+            exif = image.getexif()
+            png_text = dict(getattr(image, "text", {}) or {}) if fmt == "PNG" else {}
+    except (OSError, SyntaxError) as error:
+        raise ProvenanceError("Not an image file Cradle can read provenance from") from error
     png_text.pop("XML:com.adobe.xmp", None)
 
     xmp_description, xmp_source_type = _parse_xmp(_extract_xmp(data, fmt))

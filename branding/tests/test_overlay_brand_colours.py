@@ -2,7 +2,7 @@
 
 import pytest
 
-from branding.overlay import BrandingError, BrandSpec, contrast_ratio
+from branding.overlay import BrandingError, BrandSpec, contrast_ratio, validate_brand_colours
 
 
 def test_white_on_black_is_the_maximum_contrast_of_21():
@@ -39,3 +39,13 @@ def test_a_brand_spec_with_an_unknown_value_is_refused(field, value):
     with pytest.raises(BrandingError) as error:
         BrandSpec(**fields)
     assert error.value.message
+
+
+def test_a_colour_pair_with_unreadable_contrast_is_refused_with_the_ratio():
+    with pytest.raises(BrandingError, match=r"1\.\d:1"):
+        validate_brand_colours("#f3e6da", "#ffffff")
+
+
+def test_a_readable_colour_pair_passes():
+    validate_brand_colours("#7a2e4d", "#f3e6da")  # 7.9:1
+    assert contrast_ratio("#7a2e4d", "#f3e6da") > 3

@@ -10,6 +10,7 @@ from branding.overlay import BrandSpec, compose, draw_tag, overlay_layout
 from branding.provenance import (
     TAG_TEXT,
     TRAINED_ALGORITHMIC_MEDIA,
+    ProvenanceError,
     ensure_dev_signing_material,
     read_provenance,
     tag_image,
@@ -102,3 +103,8 @@ def test_the_xmp_packet_is_found_without_pillow(portrait, signer):
 def test_an_unknown_format_is_refused(portrait):
     with pytest.raises(Exception, match="format"):
         tag_image(portrait, fmt="TIFF", signer=None)
+
+
+def test_reading_provenance_from_a_non_image_says_so():
+    with pytest.raises(ProvenanceError):
+        read_provenance(b"<html>not an image</html>")

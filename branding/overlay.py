@@ -309,7 +309,11 @@ def overlay_layout(image_size: tuple[int, int], frame: str, *, size: str = "web"
         band_top = photo_box[3]
         logo_h = round(min(96 * unit, (canvas_h - band_top) * 0.62))
         logo_top = band_top + (canvas_h - band_top - logo_h) // 2
-        logo_box = (geometry.left, logo_top, geometry.left + logo_h * 3, logo_top + logo_h)
+        # The logo never runs under the tag plate on narrow canvases (the tag would win anyway).
+        logo_right = geometry.left + logo_h * 3
+        if logo_top + logo_h > tag_box[1]:
+            logo_right = min(logo_right, tag_box[0] - inset)
+        logo_box = (geometry.left, logo_top, max(geometry.left + 1, logo_right), logo_top + logo_h)
         caption_left = geometry.left
         caption_box = (
             caption_left,
@@ -321,7 +325,10 @@ def overlay_layout(image_size: tuple[int, int], frame: str, *, size: str = "web"
         logo_h = round(48 * unit) if frame != "mat" else max(4, geometry.top - inset)
         logo_left = photo_box[0] + inset if frame != "mat" else geometry.left
         logo_top = photo_box[1] + inset if frame != "mat" else (geometry.top - logo_h) // 2
-        logo_box = (logo_left, logo_top, logo_left + logo_h * 4, logo_top + logo_h)
+        logo_right = logo_left + logo_h * 4
+        if frame != "mat":  # same top strip as the Cradle mark: stop short of it
+            logo_right = min(logo_right, cradle_mark_box[0] - inset)
+        logo_box = (logo_left, logo_top, max(logo_left + 1, logo_right), logo_top + logo_h)
         caption_h = round(40 * unit)
         caption_left = photo_box[0] + inset if frame != "mat" else geometry.left
         caption_bottom = tag_box[1] - inset // 2 if frame != "mat" else tag_box[3]

@@ -53,3 +53,16 @@ def test_float_and_grayscale_arrays_are_accepted():
 def test_an_unknown_size_is_refused():
     with pytest.raises(ValueError):
         compose(np.zeros((10, 10, 3), np.uint8), _spec("none"), size="poster")
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+@pytest.mark.parametrize("size", [(819, 1024), (300, 1080), (1920, 400)])
+def test_the_logo_box_never_overlaps_the_tag_or_the_cradle_mark(frame, size):
+    layout = overlay_layout(size, frame)
+
+    def overlaps(a, b):
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    assert not overlaps(layout.logo_box, layout.tag_box)
+    assert not overlaps(layout.logo_box, layout.cradle_mark_box)
+    assert not overlaps(layout.cradle_mark_box, layout.tag_box)

@@ -479,7 +479,13 @@ def _draw_caption(canvas: Image.Image, layout: OverlayLayout, spec: BrandSpec) -
     height = bottom - top
     primary = hex_to_rgb(spec.primary_hex)
     if spec.frame in ("polaroid", "mat"):
-        font = load_font(spec.font, max(10, round(min(height * 0.7, 30 * layout.unit))))
+        font_px = max(10, round(min(height * 0.7, 30 * layout.unit)))
+        # Shrink a long caption down to 60 % before resorting to an ellipsis.
+        smallest = max(10, round(font_px * 0.6))
+        font = load_font(spec.font, font_px)
+        while font_px > smallest and font.getlength(caption) > right - left:
+            font_px -= 1
+            font = load_font(spec.font, font_px)
         text = _fit_text(caption, font, right - left)
         ink = _ink_on(_frame_background(spec), primary)
         ImageDraw.Draw(canvas).text(

@@ -1,0 +1,484 @@
+"""Ingest: uploaded bytes → one decoded, oriented, metadata-free, de-identified frame.
+
+The type is sniffed from the bytes only (a JPEG named ``.png`` is common and a ZIP named ``.jpg``
+is hostile). Sizes are checked from headers before anything is decoded, so a decompression bomb
+never reaches the decoder. Burned-in patient text is blanked here, before any later stage or
+stored derivative can see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+from render.pipeline.types import Box, IngestedScan, IngestLimits, ScanRejected
+
+_MIMES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "mp4": "video/mp4",
+    "mov": "video/quicktime",
+    "dicom": "application/dicom",
+}
+
+# Signatures of formats that must never ride along inside an accepted image (polyglots).
+_FOREIGN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"PK\x05\x06", "a ZIP archive"),
+    (b"%PDF-", "a PDF document"),
+    (b"<script", "a web page"),
+    (b"<html", "a web page"),
+    (b"<?php", "a script"),
+    (b"\x7fELF", "a program"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+)
+
+_MSG_EXPORT = "Please export the scan again from the scanner as a JPEG, PNG, MP4 or DICOM file."
+
+
+def sniff_kind(data: bytes) -> str:
+    """The real container type from magic bytes; raises ScanRejected for anything else."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if len(data) > 132 and data[128:132] == b"DICM":
+        return "dicom"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        return "mov" if brand == b"qt  " else "mp4"
+    if data[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "mov"  # old QuickTime files start with an atom other than ftyp
+    for signature, what in _FOREIGN_SIGNATURES:
+        if data.startswith(signature):
+            raise ScanRejected(
+                "unsupported-type", f"This file is {what}, not a scan image or clip. {_MSG_EXPORT}"
+            )
+    raise ScanRejected(
+        "unsupported-type", f"This file is not a format Cradle can read. {_MSG_EXPORT}"
+    )
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's EOI marker, walking segments and entropy-coded data."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            return pos + 2
+        if marker in (0x01, *range(0xD0, 0xD8)) or marker == 0xFF:
+            pos += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        pos += 2 + length
+        if marker == 0xDA:  # start of scan: skip entropy-coded data to the next real marker
+            while pos + 1 < n:
+                if data[pos] == 0xFF and data[pos + 1] not in (0x00, *range(0xD0, 0xD8)):
+                    break
+                pos += 1
+    return None
+
+
+def _png_end(data: bytes) -> int | None:
+    pos, n = 8, len(data)
+    while pos + 12 <= n:
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length
+        if kind == b"IEND":
+            return pos
+    return None
+
+
+def _reject_polyglot(data: bytes, kind: str) -> None:
+    """A file that is an image *and* something else is refused whole, never half-read."""
+    end: int | None = None
+    if kind == "jpeg":
+        end = _jpeg_end(data)
+    elif kind == "png":
+        end = _png_end(data)
+    elif kind == "webp":
+        end = 8 + int.from_bytes(data[4:8], "little")
+    trailer = data[end:] if end is not None else b""
+    # A ZIP's end-of-central-directory record sits in its last 64 KiB: that is how ZIP polyglots
+    # work, so look there as well as in whatever trails the image.
+    tail = data[-(65536 + 22) :]
+    for signature, what in _FOREIGN_SIGNATURES:
+        if signature in trailer or (signature == b"PK\x05\x06" and signature in tail):
+            raise ScanRejected(
+                "unsupported-type",
+                f"This file is an image with {what} hidden inside it, so Cradle will not open "
+                f"it. {_MSG_EXPORT}",
+            )
+        if signature.startswith(b"<") and signature in data[:4096].lower():
+            raise ScanRejected(
+                "unsupported-type",
+                f"This file mixes an image with {what}, so Cradle will not open it. {_MSG_EXPORT}",
+            )
+
+
+def _check_pixels(width: int, height: int, frames: int, limits: IngestLimits) -> None:
+    if width <= 0 or height <= 0:
+        raise ScanRejected("unreadable", f"The image has no pixels. {_MSG_EXPORT}")
+    if width * height > limits.max_pixels:
+        raise ScanRejected(
+            "too-many-pixels",
+            f"The image is {width}×{height} pixels, more than Cradle accepts "
+            f"({limits.max_pixels // 1_000_000} megapixels). Export a screen capture of the render "
+            "instead of the full-resolution volume.",
+        )
+    del frames  # every frame of a clip is bounded by the same per-frame limit
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(black, rgba)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(image, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / max(hi - lo, 1e-6) * 255
+        return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=2)
+    return np.array(image.convert("RGB"), dtype=np.uint8)
+
+
+def _decode_still(data: bytes, kind: str, limits: IngestLimits) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[kind.upper()])
+            _check_pixels(image.width, image.height, 1, limits)
+            image.load()
+    except ScanRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ScanRejected(
+            "too-many-pixels",
+            "The image would expand to far more pixels than Cradle accepts. " + _MSG_EXPORT,
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        truncated = "truncated" in str(exc).lower()
+        raise ScanRejected(
+            "unreadable",
+            ("The image file is incomplete (it may have been cut off while uploading). "
+             if truncated else "The image could not be decoded; the file looks damaged. ")
+            + "Please upload it again.",
+        ) from None
+    # Orientation is applied, then only pixels survive: the array carries no EXIF/XMP/ICC.
+    image = ImageOps.exif_transpose(image)
+    return _to_rgb(image)
+
+
+def _sharpness(rgb: np.ndarray) -> float:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = 320 / max(grey.shape)
+    if scale < 1:
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def _choose_frame(
+    frames: list[tuple[int, np.ndarray]], face_score: Callable[[np.ndarray], float]
+) -> tuple[int, np.ndarray]:
+    """The frame with the best sharpness × face score (sharpness alone breaks ties)."""
+    if len(frames) == 1:
+        return frames[0]
+    sharp = np.array([_sharpness(f) for _, f in frames])
+    sharp = sharp / max(float(sharp.max()), 1e-6)
+    faces = np.array([face_score(f) for _, f in frames])
+    score = sharp * (0.05 + faces)
+    return frames[int(np.argmax(score))]
+
+
+def _default_face_score(rgb: np.ndarray) -> float:
+    from render.pipeline.vision import face_score  # lazy: vision loads MediaPipe
+
+    return face_score(rgb)
+
+
+def _sample_indices(total: int, wanted: int) -> set[int]:
+    if total <= wanted:
+        return set(range(total))
+    return {int(round(i)) for i in np.linspace(0, total - 1, wanted)}
+
+
+def _decode_video(data: bytes, limits: IngestLimits) -> list[tuple[int, np.ndarray]]:
+    import av
+
+    try:
+        container = av.open(io.BytesIO(data))
+    except (av.error.FFmpegError, ValueError, OSError):
+        raise ScanRejected(
+            "unreadable", "The clip could not be opened; the file looks damaged. " + _MSG_EXPORT
+        ) from None
+    with container:
+        if not container.streams.video:
+            raise ScanRejected(
+                "no-video",
+                "This clip has no video in it (sound or data only). Export the 4D clip again "
+                "with the picture included.",
+            )
+        stream = container.streams.video[0]
+        _check_pixels(stream.codec_context.width, stream.codec_context.height, 1, limits)
+        total = stream.frames or 0
+        wanted = _sample_indices(total, limits.max_clip_frames) if total else None
+        frames: list[tuple[int, np.ndarray]] = []
+        try:
+            for index, frame in enumerate(_decoded(container, stream)):
+                if index >= 20_000:
+                    break
+                if wanted is None:
+                    # Unknown length: keep a rolling, evenly thinned sample.
+                    frames.append((index, frame.to_ndarray(format="rgb24")))
+                    if len(frames) > 2 * limits.max_clip_frames:
+                        frames = frames[::2]
+                elif index in wanted:
+                    frames.append((index, frame.to_ndarray(format="rgb24")))
+        except (av.error.FFmpegError, ValueError):
+            if not frames:
+                raise ScanRejected(
+                    "unreadable", "The clip could not be decoded. " + _MSG_EXPORT
+                ) from None
+        if not frames:
+            raise ScanRejected("no-video", "The clip has no frames to show. " + _MSG_EXPORT)
+        return frames[: limits.max_clip_frames] if wanted is not None else frames[
+            :: max(1, len(frames) // limits.max_clip_frames)
+        ][: limits.max_clip_frames]
+
+
+def _decoded(container: object, stream: object) -> Iterator[object]:
+    yield from container.decode(stream)  # type: ignore[attr-defined]
+
+
+def _decode_dicom(data: bytes, limits: IngestLimits) -> list[tuple[int, np.ndarray]]:
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        dataset = pydicom.dcmread(io.BytesIO(data))
+        rows, cols = int(dataset.Rows), int(dataset.Columns)
+        count = int(getattr(dataset, "NumberOfFrames", 1) or 1)
+    except (InvalidDicomError, AttributeError, ValueError, TypeError, OSError, KeyError):
+        raise ScanRejected(
+            "unreadable", "The DICOM file has no readable image in it. " + _MSG_EXPORT
+        ) from None
+    _check_pixels(cols, rows, count, limits)
+    if rows * cols * count > 8 * limits.max_pixels:
+        raise ScanRejected(
+            "too-many-pixels",
+            f"The DICOM holds {count} frames of {cols}×{rows}, more than Cradle accepts. "
+            "Export the 3D render view only.",
+        )
+    try:
+        pixels = dataset.pixel_array
+        photometric = str(getattr(dataset, "PhotometricInterpretation", "MONOCHROME2"))
+        if photometric.startswith("YBR"):
+            from pydicom.pixels import convert_color_space
+
+            pixels = convert_color_space(pixels, photometric, "RGB")
+    except Exception:  # noqa: BLE001 - pydicom raises many types for bad pixel data
+        raise ScanRejected(
+            "unreadable", "The DICOM image data could not be decoded. " + _MSG_EXPORT
+        ) from None
+    samples = int(getattr(dataset, "SamplesPerPixel", 1) or 1)
+    if count == 1:
+        pixels = pixels[None]
+    if samples == 1:
+        pixels = pixels[..., None]
+    pixels = pixels.astype(np.float32)
+    if photometric == "MONOCHROME1":
+        pixels = pixels.max() - pixels  # MONOCHROME1 is inverted: 0 is white
+    lo, hi = float(pixels.min()), float(pixels.max())
+    if pixels.dtype != np.uint8 and (hi > 255 or lo < 0):
+        pixels = (pixels - lo) / max(hi - lo, 1e-6) * 255
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    indices = sorted(_sample_indices(count, limits.max_clip_frames))
+    return [(i, np.ascontiguousarray(pixels[i])) for i in indices]
+
+
+# ---- render area and burned-in text ----------------------------------------------------------
+
+
+def find_text_boxes(rgb: np.ndarray) -> list[Box]:
+    """Burned-in text: thin bright strokes on a dark, flat background, grouped into lines.
+
+    Scanner text (patient name, ID, dates, clinic) is drawn on the black screen or a dark header
+    band; a render's highlights sit on textured mid-tones, so the "flat dark surround" test keeps
+    the face out of it.
+    """
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(
+        cv2.MORPH_RECT, (9, 9)))
+    strokes = (tophat > 60).astype(np.uint8)
+    # Merge the characters of one line, but not lines above each other.
+    lines = cv2.dilate(strokes, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3)))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    background = cv2.erode(grey, cv2.getStructuringElement(cv2.MORPH_RECT, (11, 11)))
+    h, w = grey.shape
+    boxes = []
+    for i in range(1, count):
+        x, y, bw, bh, area = stats[i]
+        if not (6 <= bh <= 48 and bw >= 8 and bw >= 0.8 * bh):
+            continue
+        x0, y0, x1, y1 = max(0, x - 3), max(0, y - 3), min(w, x + bw + 3), min(h, y + bh + 3)
+        patch_strokes = strokes[y0:y1, x0:x1].astype(bool)
+        fill = patch_strokes.mean()
+        if not 0.05 <= fill <= 0.7:
+            continue
+        # A line of text is several glyphs; a lone bright streak (a lip highlight) is not.
+        glyphs = cv2.connectedComponents(patch_strokes.astype(np.uint8), connectivity=8)[0] - 1
+        if glyphs < 2 or (bw > 4 * bh and glyphs < 3):
+            continue
+        ring = grey[y0:y1, x0:x1][~cv2.dilate(patch_strokes.astype(np.uint8),
+                                              np.ones((5, 5), np.uint8)).astype(bool)]
+        floor = background[y0:y1, x0:x1]
+        if ring.size == 0 or np.median(ring) > 70 or ring.std() > 28 or floor.mean() > 70:
+            continue
+        boxes.append(Box(int(x0), int(y0), int(x1), int(y1)))
+    return boxes
+
+
+def blank_text(rgb: np.ndarray, boxes: list[Box]) -> np.ndarray:
+    """Each text box is filled with the flat colour around it, so no stroke survives."""
+    out = rgb.copy()
+    for box in boxes:
+        patch = rgb[box.y0 : box.y1, box.x0 : box.x1].reshape(-1, 3)
+        # The darkest quarter of the box is its background: text is the bright part.
+        lum = patch.mean(axis=1)
+        fill = np.median(patch[lum <= np.percentile(lum, 25)], axis=0)
+        out[box.y0 : box.y1, box.x0 : box.x1] = fill.astype(np.uint8)
+    return out
+
+
+def _panel_candidates(rgb: np.ndarray) -> list[Box]:
+    """Large blobs of picture content (text, thin scales and lines removed), biggest first."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = 400 / max(grey.shape)
+    small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    content = (cv2.GaussianBlur(small, (0, 0), 1.0) > 24).astype(np.uint8)
+    content = cv2.morphologyEx(content, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(content, connectivity=8)
+    boxes = []
+    for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
+        x, y, bw, bh, area = stats[i]
+        if area < 0.01 * small.size:
+            break
+        boxes.append(Box(int(x / scale), int(y / scale), int((x + bw) / scale),
+                         int((y + bh) / scale)))
+    return boxes
+
+
+def find_render_box(rgb: np.ndarray, face_score: Callable[[np.ndarray], float] | None = None
+                    ) -> Box:
+    """The scan picture inside the screen capture, with header bars, scales and panels dropped.
+
+    On a multi-panel screen the candidate with the best face score wins (then the largest);
+    the box is padded so the render's own dark surround is kept around the subject.
+    """
+    h, w = rgb.shape[:2]
+    candidates = _panel_candidates(rgb)
+    if not candidates:
+        return Box(0, 0, w, h)
+    chosen = candidates[0]
+    if face_score is not None and len(candidates) > 1:
+        scored = [(face_score(rgb[b.y0 : b.y1, b.x0 : b.x1]), b.width * b.height, b)
+                  for b in candidates[:4]]
+        best = max(scored, key=lambda s: (round(s[0], 1), s[1]))
+        if best[0] > 0:
+            chosen = best[2]
+    pad_x, pad_y = int(0.08 * chosen.width), int(0.08 * chosen.height)
+    box = Box(max(0, chosen.x0 - pad_x), max(0, chosen.y0 - pad_y), min(w, chosen.x1 + pad_x),
+              min(h, chosen.y1 + pad_y))
+    # Never let the padding swallow another panel's content.
+    for other in candidates:
+        if other is chosen:
+            continue
+        if other.x0 >= chosen.x1 and other.x0 < box.x1 and _overlaps_y(other, box):
+            box = Box(box.x0, box.y0, max(chosen.x1, other.x0 - 1), box.y1)
+        if other.x1 <= chosen.x0 and other.x1 > box.x0 and _overlaps_y(other, box):
+            box = Box(min(chosen.x0, other.x1 + 1), box.y0, box.x1, box.y1)
+        if other.y0 >= chosen.y1 and other.y0 < box.y1 and _overlaps_x(other, box):
+            box = Box(box.x0, box.y0, box.x1, max(chosen.y1, other.y0 - 1))
+        if other.y1 <= chosen.y0 and other.y1 > box.y0 and _overlaps_x(other, box):
+            box = Box(box.x0, min(chosen.y0, other.y1 + 1), box.x1, box.y1)
+    return box
+
+
+def _overlaps_y(a: Box, b: Box) -> bool:
+    return a.y0 < b.y1 and b.y0 < a.y1
+
+
+def _overlaps_x(a: Box, b: Box) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1
+
+
+# ---- entry point -----------------------------------------------------------------------------
+
+
+def ingest(data: bytes, limits: IngestLimits = IngestLimits(), *,
+           face_score: Callable[[np.ndarray], float] | None = None) -> IngestedScan:
+    """Decode ``data`` into an :class:`IngestedScan`, or raise :class:`ScanRejected`.
+
+    ``face_score`` (image → 0..1) ranks clip frames and panels; by default the vision stage's
+    MediaPipe detector, passed in tests to keep them independent of the model.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    if not data:
+        raise ScanRejected("empty", "The file is empty (0 bytes). Please upload the scan again.")
+    if len(data) > limits.max_bytes:
+        raise ScanRejected(
+            "too-large",
+            f"The file is {len(data) / 1e6:.0f} MB; Cradle accepts up to "
+            f"{limits.max_bytes / 1e6:.0f} MB. Export a shorter clip or a still image.",
+        )
+    kind = sniff_kind(data)
+    score = face_score or _default_face_score
+    frame_index: int | None = None
+    if kind in ("jpeg", "png", "webp"):
+        _reject_polyglot(data, kind)
+        rgb = _decode_still(data, kind, limits)
+    else:
+        frames = _decode_video(data, limits) if kind in ("mp4", "mov") else _decode_dicom(
+            data, limits)
+        if len(frames) > 1 or kind in ("mp4", "mov"):
+            frame_index, rgb = _choose_frame(frames, score)
+        else:
+            rgb = frames[0][1]
+    timings["decode"] = (time.perf_counter() - started) * 1000
+
+    step = time.perf_counter()
+    text_boxes = find_text_boxes(rgb)
+    rgb = blank_text(rgb, text_boxes)
+    timings["deidentify"] = (time.perf_counter() - step) * 1000
+
+    step = time.perf_counter()
+    render_box = find_render_box(rgb, score)
+    timings["render_area"] = (time.perf_counter() - step) * 1000
+    timings["total"] = (time.perf_counter() - started) * 1000
+    return IngestedScan(
+        kind=kind,
+        mime=_MIMES[kind],
+        sha256=hashlib.sha256(data).hexdigest(),
+        image=np.ascontiguousarray(rgb),
+        render_box=render_box,
+        text_boxes=tuple(text_boxes),
+        frame_index=frame_index,
+        timings_ms=timings,
+    )

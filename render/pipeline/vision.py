@@ -1,0 +1,475 @@
+"""Vision: what the scan really shows about the face, and nothing it does not.
+
+From the de-identified render area it derives a relative depth map (a surface render is a lit
+surface: brighter is roughly nearer), normals from the depth gradients, the light direction, the
+subject mask (baby vs black background) and a low-confidence mask (acoustic shadow, speckle,
+occluders such as a hand). Anchors come from MediaPipe's face mesh, tried on enhanced variants,
+and each must pass our own checks; one that fails is dropped with the reason, never guessed.
+A 2D B-mode scan or a picture with no face is rejected with a reason a sonographer understands.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from render.pipeline.types import (
+    ANCHOR_NAMES,
+    Anchor,
+    Box,
+    IngestedScan,
+    ScanRejected,
+    StructuralCues,
+)
+
+MSG_BMODE = "This looks like a 2D scan; Cradle needs a 3D/4D surface render of the face"
+MSG_NO_FACE = (
+    "No baby's face could be found in this render. Use a 3D/4D surface render where the face is "
+    "turned towards the probe and not hidden by the placenta, cord or hands"
+)
+
+_WORK_SIDE = 512  # analysis resolution: maps are computed here and resized to the crop
+
+# MediaPipe face-mesh landmark indices (the subject's right eye is on the image left when the
+# face looks at the viewer; we sort by x afterwards so names are "as seen in the image").
+_EYE_RINGS = ((33, 133, 159, 145, 160, 144, 158, 153), (263, 362, 386, 374, 387, 373, 385, 380))
+_NOSE_TIP = 1
+_MOUTH = (13, 14, 0, 17, 78, 308)
+_CHIN = 152
+_CHEEKS = (205, 425)
+_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
+              400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54,
+              103, 67, 109)
+
+_lock = threading.Lock()
+_mesh = None
+_detector = None
+
+
+def _face_mesh():  # noqa: ANN202 - mediapipe has no type stubs
+    """One MediaPipe graph per process, created on first use (loading costs ~100 ms)."""
+    global _mesh
+    if _mesh is None:
+        import mediapipe as mp
+
+        _mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+            min_detection_confidence=0.5,
+        )
+    return _mesh
+
+
+def _face_detector():  # noqa: ANN202
+    global _detector
+    if _detector is None:
+        import mediapipe as mp
+
+        _detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=0.3
+        )
+    return _detector
+
+
+def _to_work(rgb: np.ndarray, side: int = _WORK_SIDE) -> tuple[np.ndarray, float]:
+    scale = min(1.0, side / max(rgb.shape[:2]))
+    if scale < 1:
+        rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb), scale
+
+
+def face_score(rgb: np.ndarray) -> float:
+    """0..1: how confidently a face detector sees a face (used to rank clip frames, panels)."""
+    work, _ = _to_work(rgb, 384)
+    with _lock:
+        result = _face_detector().process(work)
+    if not result.detections:
+        return 0.0
+    return float(max(d.score[0] for d in result.detections))
+
+
+# ---- maps ------------------------------------------------------------------------------------
+
+
+def _subject_mask(grey: np.ndarray) -> np.ndarray:
+    """The baby against the scanner's black: bright enough, large, holes filled."""
+    smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
+    otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = (smooth > max(18.0, 0.35 * otsu)).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.zeros_like(mask)
+    for i in range(1, count):
+        if stats[i, cv2.CC_STAT_AREA] >= 0.02 * mask.size:
+            keep[labels == i] = 1
+    # Fill holes (dark eye sockets, shadows inside the head) so they stay "subject".
+    flood = keep.copy()
+    border = np.zeros((keep.shape[0] + 2, keep.shape[1] + 2), np.uint8)
+    cv2.floodFill(flood, border, (0, 0), 1)
+    holes = (flood == 0) & (keep == 0)
+    keep[holes] = 1
+    return keep.astype(np.float32)
+
+
+def _speckle_ratio(grey: np.ndarray) -> np.ndarray:
+    """Local fine-scale variation relative to brightness: high for speckle, low for a surface."""
+    g = grey.astype(np.float32)
+    base = cv2.GaussianBlur(g, (0, 0), 3.0)
+    residual = g - base
+    energy = np.sqrt(cv2.GaussianBlur(residual * residual, (0, 0), 3.0))
+    return energy / (base + 12.0)
+
+
+def _depth(grey: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """Relative depth 0..1: shading of the lit surface blended with the silhouette's bulge."""
+    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 2.5)
+    inside = subject > 0.5
+    if not inside.any():
+        return np.zeros_like(smooth)
+    lo, hi = np.percentile(smooth[inside], (2, 98))
+    shading = np.clip((smooth - lo) / max(hi - lo, 1e-3), 0, 1)
+    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+    bulge = np.sqrt(dist / max(float(dist.max()), 1e-3))
+    depth = (0.7 * shading + 0.3 * bulge) * inside
+    return cv2.GaussianBlur(depth.astype(np.float32), (0, 0), 1.0)
+
+
+def _normals(depth: np.ndarray, relief: float) -> np.ndarray:
+    gy, gx = np.gradient(depth)
+    # Image y points down; the contract's y points up, hence +gy.
+    n = np.dstack([-gx * relief, gy * relief, np.ones_like(depth)]).astype(np.float32)
+    return n / np.linalg.norm(n, axis=2, keepdims=True)
+
+
+def _light_direction(grey: np.ndarray, subject: np.ndarray) -> tuple[float, float, float]:
+    """Fit shading ≈ a + n·L with n from the silhouette alone (independent of the shading)."""
+    inside = subject > 0.5
+    if inside.sum() < 50:
+        return (0.0, 0.0, 1.0)
+    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+    bulge = np.sqrt(dist / max(float(dist.max()), 1e-3))
+    n = _normals(cv2.GaussianBlur(bulge, (0, 0), 3.0), relief=0.5 * max(grey.shape))
+    idx = np.flatnonzero(inside.ravel())[:: max(1, int(inside.sum()) // 20000)]
+    a = np.column_stack([n.reshape(-1, 3)[idx], np.ones(idx.size)])
+    b = grey.astype(np.float32).ravel()[idx]
+    coef, *_ = np.linalg.lstsq(a, b, rcond=None)
+    light = coef[:3]
+    light[2] = abs(light[2]) + 1e-3
+    light /= np.linalg.norm(light)
+    return (float(light[0]), float(light[1]), float(light[2]))
+
+
+def _occluders(grey: np.ndarray, subject: np.ndarray, face_poly: np.ndarray | None) -> np.ndarray:
+    """Regions inside the face cut off from it by occluding contours and nearer than it.
+
+    A hand or cord in front of the face is a separate surface: bounded by strong step edges and
+    brighter (nearer) than the face skin it hides.
+    """
+    out = np.zeros(grey.shape, np.float32)
+    if face_poly is None:
+        return out
+    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 2.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    inside = subject > 0.5
+    face = np.zeros(grey.shape, np.uint8)
+    cv2.fillPoly(face, [face_poly.astype(np.int32)], 1)
+    region = (face > 0) & inside
+    if region.sum() < 100:
+        return out
+    threshold = max(40.0, float(np.percentile(mag[region], 90)))
+    edges = cv2.dilate((mag > threshold).astype(np.uint8), np.ones((3, 3), np.uint8))
+    pieces = (inside & (edges == 0)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces, connectivity=4)
+    if count <= 1:
+        return out
+    in_face = np.bincount(labels[region], minlength=count)
+    main = int(np.argmax(in_face[1:]) + 1)
+    face_level = float(np.median(smooth[labels == main]))
+    face_area = float(region.sum())
+    for i in range(1, count):
+        if i == main or in_face[i] < 0.02 * face_area:
+            continue
+        piece = labels == i
+        if float(np.median(smooth[piece])) > face_level * 1.08:
+            out[piece] = 1.0
+    return cv2.dilate(out, np.ones((7, 7), np.uint8))
+
+
+# ---- input check -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Texture:
+    speckle: float  # median speckle ratio inside the subject
+    smooth_fraction: float  # share of subject pixels that look like a lit surface
+    dark_inside: float  # share of the subject's hull that is near-black (fluid in a B-mode)
+
+
+def _texture(grey: np.ndarray, subject: np.ndarray) -> _Texture:
+    inside = subject > 0.5
+    if inside.sum() < 100:
+        return _Texture(1.0, 0.0, 1.0)
+    ratio = _speckle_ratio(grey)[inside]
+    dark = (cv2.GaussianBlur(grey, (0, 0), 1.5)[inside] < 40).mean()
+    return _Texture(float(np.median(ratio)), float((ratio < 0.12).mean()), float(dark))
+
+
+def looks_like_bmode(texture: _Texture) -> bool:
+    """A 2D B-mode is grainy speckle everywhere; a surface render is mostly smooth shading."""
+    return texture.speckle > 0.2 or texture.smooth_fraction < 0.35
+
+
+# ---- anchors ---------------------------------------------------------------------------------
+
+
+def _variants(rgb: np.ndarray) -> list[tuple[str, np.ndarray, float]]:
+    """Enhanced versions to retry the detector on: (name, image, rotation in degrees)."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    clahe = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
+    lab[..., 0] = clahe.apply(lab[..., 0])
+    contrast = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    denoised = cv2.bilateralFilter(cv2.medianBlur(rgb, 5), 9, 40, 5)
+    out = [("original", rgb, 0.0), ("denoised", denoised, 0.0), ("contrast", contrast, 0.0)]
+    out += [(f"rotated {a:+.0f}°", denoised, a) for a in (-15.0, 15.0)]
+    return out
+
+
+def _rotate(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+    h, w = rgb.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    return cv2.warpAffine(rgb, matrix, (w, h), borderValue=(0, 0, 0)), matrix
+
+
+def _mesh_points(rgb: np.ndarray) -> np.ndarray | None:
+    """468 landmark (x, y) in ``rgb`` pixels, or None."""
+    with _lock:
+        result = _face_mesh().process(rgb)
+    if not result.multi_face_landmarks:
+        return None
+    h, w = rgb.shape[:2]
+    lm = result.multi_face_landmarks[0].landmark
+    return np.array([(p.x * w, p.y * h) for p in lm], np.float32)
+
+
+def _detect_landmarks(work: np.ndarray) -> tuple[np.ndarray, str] | None:
+    upscaled = max(work.shape[:2]) < 320
+    if upscaled:
+        work = cv2.resize(work, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    factor = 0.5 if upscaled else 1.0
+    for name, image, degrees in _variants(work):
+        if degrees:
+            rotated, matrix = _rotate(image, degrees)
+            points = _mesh_points(rotated)
+            if points is None:
+                continue
+            inverse = cv2.invertAffineTransform(matrix)
+            points = np.column_stack([points, np.ones(len(points))]) @ inverse.T
+        else:
+            points = _mesh_points(image)
+            if points is None:
+                continue
+        if _plausible_face(points):
+            return points.astype(np.float32) * factor, name + (" upscaled" if upscaled else "")
+    return None
+
+
+def _raw_anchors(points: np.ndarray) -> dict[str, np.ndarray]:
+    eyes = sorted((points[list(ring)].mean(axis=0) for ring in _EYE_RINGS), key=lambda p: p[0])
+    cheeks = sorted((points[i] for i in _CHEEKS), key=lambda p: p[0])
+    return {
+        "nose_tip": points[_NOSE_TIP],
+        "eye_left": eyes[0],
+        "eye_right": eyes[1],
+        "mouth": points[list(_MOUTH)].mean(axis=0),
+        "chin": points[_CHIN],
+        "cheek_left": cheeks[0],
+        "cheek_right": cheeks[1],
+    }
+
+
+def _face_frame(anchors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Origin between the eyes, unit x along the eye line, unit y down the face, eye distance."""
+    left, right = anchors["eye_left"], anchors["eye_right"]
+    span = float(np.linalg.norm(right - left))
+    ex = (right - left) / max(span, 1e-6)
+    ey = np.array([-ex[1], ex[0]])
+    if np.dot(anchors["chin"] - (left + right) / 2, ey) < 0:
+        ey = -ey
+    return (left + right) / 2, np.stack([ex, ey]), span
+
+
+def _plausible_face(points: np.ndarray) -> bool:
+    """Whole-face geometry: eyes above nose above mouth above chin, sane proportions."""
+    a = _raw_anchors(points)
+    origin, axes, span = _face_frame(a)
+    if span < 8:
+        return False
+    local = {k: axes @ (v - origin) / span for k, v in a.items()}
+    order = [local[k][1] for k in ("nose_tip", "mouth", "chin")]
+    if not (0.15 < order[0] < order[1] < order[2] < 3.0):
+        return False
+    if abs(local["nose_tip"][0]) > 0.45 or abs(local["mouth"][0]) > 0.5:
+        return False
+    return local["cheek_left"][0] < 0 < local["cheek_right"][0]
+
+
+def _check_anchors(
+    anchors: dict[str, np.ndarray], subject: np.ndarray, low: np.ndarray, depth: np.ndarray
+) -> tuple[dict[str, tuple[np.ndarray, float]], list[tuple[str, str]]]:
+    """Each anchor must sit on the subject, off the low-confidence mask and agree with depth."""
+    h, w = subject.shape
+    kept: dict[str, tuple[np.ndarray, float]] = {}
+    dropped: list[tuple[str, str]] = []
+    origin, axes, span = _face_frame(anchors)
+    r = max(2, int(0.08 * span))
+
+    def mean_at(arr: np.ndarray, p: np.ndarray, radius: int = r) -> float:
+        x, y = int(round(p[0])), int(round(p[1]))
+        return float(arr[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1]
+                     .mean())
+
+    for name in ANCHOR_NAMES:
+        p = anchors[name]
+        if not (0 <= p[0] < w and 0 <= p[1] < h):
+            dropped.append((name, "outside the render area"))
+            continue
+        if mean_at(subject, p) < 0.5:
+            dropped.append((name, "outside the face (on the background)"))
+            continue
+        covered = mean_at(low, p)
+        if covered > 0.5:
+            dropped.append((name, "covered by an occluder, shadow or speckle"))
+            continue
+        kept[name] = (p, 1.0 - covered)
+    # Depth: the nose tip is nearer than the eye orbits on any face we can trust.
+    eyes = [kept[k][0] for k in ("eye_left", "eye_right") if k in kept]
+    if "nose_tip" in kept and eyes:
+        nose_depth = mean_at(depth, kept["nose_tip"][0])
+        orbit_depth = float(np.mean([mean_at(depth, e) for e in eyes]))
+        if nose_depth + 0.02 < orbit_depth:
+            del kept["nose_tip"]
+            dropped.append(("nose_tip", "not nearer than the eye orbits in the depth map"))
+    return kept, dropped
+
+
+# ---- entry points ----------------------------------------------------------------------------
+
+
+def analyze(scan: IngestedScan) -> StructuralCues:
+    """Structural cues for the render area of ``scan``; raises ScanRejected for negatives."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    box = scan.render_box
+    crop = np.ascontiguousarray(scan.image[box.y0 : box.y1, box.x0 : box.x1])
+    work, scale = _to_work(crop)
+    grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
+    subject = _subject_mask(grey)
+    timings["subject"] = (time.perf_counter() - started) * 1000
+
+    step = time.perf_counter()
+    texture = _texture(grey, subject)
+    if looks_like_bmode(texture):
+        raise ScanRejected("2d-bmode", MSG_BMODE)
+    timings["input_check"] = (time.perf_counter() - step) * 1000
+
+    step = time.perf_counter()
+    detected = _detect_landmarks(work)
+    timings["landmarks"] = (time.perf_counter() - step) * 1000
+    if detected is None:
+        raise ScanRejected("no-face", MSG_NO_FACE)
+    points, _variant = detected
+
+    step = time.perf_counter()
+    depth = _depth(grey, subject)
+    normals = _normals(cv2.GaussianBlur(depth, (0, 0), 2.0), relief=0.25 * max(grey.shape))
+    light = _light_direction(grey, subject)
+    speckle = np.clip((_speckle_ratio(grey) - 0.15) / 0.15, 0, 1)
+    inside = subject > 0.5
+    smooth = cv2.GaussianBlur(grey, (0, 0), 3.0).astype(np.float32)
+    level = float(np.median(smooth[inside])) if inside.any() else 0.0
+    shadow = (inside & (smooth < 0.3 * level)).astype(np.float32)
+    occluder = _occluders(grey, subject, points[list(_FACE_OVAL)])
+    low = np.maximum(np.maximum(speckle * subject, shadow), occluder)
+    low = cv2.GaussianBlur(low, (0, 0), 1.5)
+    timings["maps"] = (time.perf_counter() - step) * 1000
+
+    step = time.perf_counter()
+    raw = _raw_anchors(points)
+    kept, dropped = _check_anchors(raw, subject, low, depth)
+    if len(kept) < 3:
+        raise ScanRejected("no-face", MSG_NO_FACE)
+    anchors = tuple(
+        Anchor(name, float(box.x0 + p[0] / scale), float(box.y0 + p[1] / scale),
+               round(min(1.0, max(0.0, conf)), 3))
+        for name, (p, conf) in kept.items()
+    )
+    oval = points[list(_FACE_OVAL)] / scale
+    fx0, fy0 = oval.min(axis=0)
+    fx1, fy1 = oval.max(axis=0)
+    face_box = Box(int(max(0, box.x0 + fx0)), int(max(0, box.y0 + fy0)),
+                   int(min(box.x1, box.x0 + fx1)), int(min(box.y1, box.y0 + fy1)))
+    timings["anchors"] = (time.perf_counter() - step) * 1000
+
+    size = (crop.shape[1], crop.shape[0])
+
+    def full(arr: np.ndarray) -> np.ndarray:
+        return cv2.resize(arr, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+    normals_full = full(normals)
+    normals_full /= np.linalg.norm(normals_full, axis=2, keepdims=True) + 1e-6
+    timings["total"] = (time.perf_counter() - started) * 1000
+    return StructuralCues(
+        crop_box=box,
+        image=crop,
+        depth=np.clip(full(depth), 0, 1),
+        normals=normals_full,
+        subject=np.clip(full(subject), 0, 1),
+        low_confidence=np.clip(full(low), 0, 1),
+        light_dir=light,
+        face_box=face_box,
+        anchors=anchors,
+        dropped_anchors=tuple(dropped),
+        timings_ms=timings,
+    )
+
+
+def maps_as_images(cues: StructuralCues) -> dict[str, np.ndarray]:
+    """Displayable uint8 images: depth (grey), normals (RGB = xyz), mask (subject + low conf)."""
+    depth = (np.clip(cues.depth, 0, 1) * 255).astype(np.uint8)
+    normals = ((cues.normals + 1) * 127.5).clip(0, 255).astype(np.uint8)
+    mask = np.zeros((*cues.subject.shape, 3), np.uint8)
+    mask[..., 1] = (cues.subject * 160).astype(np.uint8)
+    mask[..., 0] = (cues.low_confidence * 255).astype(np.uint8)
+    mask[..., 2] = (cues.subject * 160).astype(np.uint8)
+    return {"depth": np.dstack([depth] * 3), "normals": normals, "mask": mask}
+
+
+def report_image(scan: IngestedScan, cues: StructuralCues) -> np.ndarray:
+    """The de-identified frame with what vision saw drawn on it, for the sonographer."""
+    out = scan.image.copy()
+    box = cues.crop_box
+    region = out[box.y0 : box.y1, box.x0 : box.x1].astype(np.float32)
+    tint = np.array([255, 60, 60], np.float32)
+    alpha = (cues.low_confidence * 0.55)[..., None]
+    out[box.y0 : box.y1, box.x0 : box.x1] = (region * (1 - alpha) + tint * alpha).astype(np.uint8)
+    thick = max(2, round(max(out.shape[:2]) / 500))
+    for text_box in scan.text_boxes:
+        cv2.rectangle(out, (text_box.x0, text_box.y0), (text_box.x1, text_box.y1),
+                      (120, 120, 255), thick)
+    cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), (80, 220, 255), thick)
+    if cues.face_box is not None:
+        f = cues.face_box
+        cv2.rectangle(out, (f.x0, f.y0), (f.x1, f.y1), (90, 255, 120), thick)
+    font_scale = max(0.45, max(out.shape[:2]) / 2200)
+    for anchor in cues.anchors:
+        centre = (int(round(anchor.x)), int(round(anchor.y)))
+        cv2.circle(out, centre, 3 * thick, (255, 255, 255), -1)
+        cv2.circle(out, centre, 3 * thick, (0, 150, 60), thick)
+        cv2.putText(out, anchor.name, (centre[0] + 4 * thick, centre[1] - 2 * thick),
+                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thick, cv2.LINE_AA)
+    return out

@@ -1,0 +1,293 @@
+"""Conditioning: the parents' skin tone, the style and the scan's structure, ready for an engine.
+
+The tone comes only from the parents' swatches, never from the scan: an ultrasound's sepia is
+the scanner's palette, not the baby's skin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from coloraide import Color
+
+from render.pipeline.types import Conditioning, SkinTone, StructuralCues
+
+# The Monk Skin Tone scale (Google, CC BY 4.0), steps 1..10.
+MONK_SKIN_TONES: dict[int, str] = {
+    1: "#f6ede4",
+    2: "#f3e7db",
+    3: "#f7ead0",
+    4: "#eadaba",
+    5: "#d7bd96",
+    6: "#a07e56",
+    7: "#825c43",
+    8: "#604134",
+    9: "#3a312a",
+    10: "#292420",
+}
+
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass(frozen=True)
+class Style:
+    """A named look: words for a prompt-driven engine and light for the relight engine."""
+
+    name: str
+    prompt_words: str
+    key_azimuth_deg: float  # 0 = from the camera, positive = from the viewer's left
+    key_elevation_deg: float  # positive = from above
+    key_strength: float
+    fill_ratio: float  # fill / key
+    wrap: float  # 0 = hard Lambert terminator, 1 = light wraps fully round the form
+    warmth: float  # 0 = neutral light, 1 = tungsten-warm
+    specular: float
+    contrast: float
+    monochrome: bool = False
+
+
+STYLES: dict[str, Style] = {
+    "classic": Style(
+        name="classic",
+        prompt_words="classic newborn studio portrait, soft key light, gentle fill, "
+        "shallow depth of field",
+        key_azimuth_deg=30.0,
+        key_elevation_deg=35.0,
+        key_strength=1.0,
+        fill_ratio=0.45,
+        wrap=0.45,
+        warmth=0.25,
+        specular=0.10,
+        contrast=1.0,
+    ),
+    "soft-light": Style(
+        name="soft-light",
+        prompt_words="airy high-key newborn portrait, large diffused window light, pastel tones",
+        key_azimuth_deg=15.0,
+        key_elevation_deg=25.0,
+        key_strength=0.85,
+        fill_ratio=0.7,
+        wrap=0.7,
+        warmth=0.1,
+        specular=0.06,
+        contrast=0.85,
+    ),
+    "warm-studio": Style(
+        name="warm-studio",
+        prompt_words="warm golden studio portrait, tungsten key light, cosy mood",
+        key_azimuth_deg=40.0,
+        key_elevation_deg=40.0,
+        key_strength=1.05,
+        fill_ratio=0.35,
+        wrap=0.4,
+        warmth=0.6,
+        specular=0.12,
+        contrast=1.1,
+    ),
+    "black-and-white": Style(
+        name="black-and-white",
+        prompt_words="black and white fine-art newborn portrait, monochrome, soft contrast",
+        key_azimuth_deg=45.0,
+        key_elevation_deg=40.0,
+        key_strength=1.1,
+        fill_ratio=0.3,
+        wrap=0.35,
+        warmth=0.0,
+        specular=0.10,
+        contrast=1.15,
+        monochrome=True,
+    ),
+}
+
+NEONATAL_TERMS: tuple[str, ...] = (
+    "newborn baby",
+    "neonatal proportions",
+    "large rounded forehead",
+    "full round cheeks",
+    "small button nose",
+    "short mid-face",
+    "small receding chin",
+    "closed or softly open eyes",
+    "smooth baby skin",
+)
+
+NEGATIVE_TERMS: tuple[str, ...] = (
+    "adult features",
+    "aged face",
+    "wrinkles",
+    "defined jawline",
+    "long nose",
+    "teeth",
+    "makeup",
+    "facial hair",
+    "text",
+    "watermark",
+    "logo",
+    "signature",
+    "extra fingers",
+    "deformed hands",
+    "extra limbs",
+    "distorted face",
+    "uncanny",
+    "plastic skin",
+    "ultrasound artefacts",
+)
+
+# Below this the vision stage's subject estimate is background: never paint there.
+_SUBJECT_THRESHOLD = 0.5
+
+
+def _swatch_to_color(swatch: str | int) -> Color:
+    if isinstance(swatch, bool):  # bool is an int; True must not mean Monk step 1
+        raise ValueError(f"skin tone swatch {swatch!r} is neither a hex colour nor a Monk step")
+    if isinstance(swatch, int):
+        if swatch not in MONK_SKIN_TONES:
+            raise ValueError(f"Monk Skin Tone step must be 1..10, got {swatch}")
+        return Color(MONK_SKIN_TONES[swatch])
+    if isinstance(swatch, str):
+        text = swatch.strip()
+        if text.isdigit():
+            return _swatch_to_color(int(text))
+        if not _HEX.match(text):
+            raise ValueError(f"skin tone swatch {swatch!r} is not a hex colour like #c8a27e")
+        return Color(text.lower())
+    raise ValueError(f"skin tone swatch {swatch!r} is neither a hex colour nor a Monk step")
+
+
+def tone_words(hex_colour: str) -> str:
+    """Plain words for a skin colour, from its OKLCh lightness, chroma and hue."""
+    lightness, chroma, hue = Color(hex_colour).convert("oklch").coords(nans=False)
+    depth_words = (
+        (0.94, "very fair"),
+        (0.88, "fair"),
+        (0.78, "light"),
+        (0.68, "light-medium"),
+        (0.58, "medium tan"),
+        (0.47, "brown"),
+        (0.37, "deep brown"),
+    )
+    depth = next((word for floor, word in depth_words if lightness >= floor), "very deep brown")
+    if chroma < 0.025:
+        undertone = "neutral"
+    elif hue >= 75.0:
+        undertone = "golden"
+    elif hue >= 58.0:
+        undertone = "warm"
+    else:
+        undertone = "rosy"
+    return f"{depth} {undertone} skin"
+
+
+def blend_tone(swatches: Sequence[str | int]) -> SkinTone:
+    """Blend one or two parents' swatches (hex ``#rrggbb`` or Monk step 1..10) into a target.
+
+    Why OKLab and not an sRGB average: sRGB values are gamma-encoded, so their arithmetic mean
+    is not the colour halfway between two skins as a person sees it — averaging a very light
+    and a very deep swatch in sRGB lands too light and greyish, and hue drifts between
+    saturated tones. OKLab is built so equal steps look equally different, so its midpoint is
+    the perceptual midpoint in lightness, chroma and hue.
+    """
+    if isinstance(swatches, (str, int)):
+        raise ValueError("skin tone swatches must be a list of one or two swatches")
+    if not 1 <= len(swatches) <= 2:
+        raise ValueError(f"give one or two skin tone swatches, got {len(swatches)}")
+    colours = [_swatch_to_color(swatch) for swatch in swatches]
+    if len(colours) == 1:
+        blended = colours[0]
+    else:
+        blended = colours[0].mix(colours[1], 0.5, space="oklab", out_space="srgb")
+    target = blended.convert("srgb").fit("srgb").to_string(hex=True, compress=False)
+    return SkinTone(
+        hex=target,
+        words=tone_words(target),
+        swatches=tuple(c.convert("srgb").to_string(hex=True, compress=False) for c in colours),
+    )
+
+
+def depth_control_image(depth: np.ndarray) -> np.ndarray:
+    """The H×W×3 uint8 depth map ControlNet-depth expects (near = white)."""
+    grey = (np.clip(depth, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return np.dstack([grey, grey, grey])
+
+
+def inpaint_mask(cues: StructuralCues) -> np.ndarray:
+    """1 where an engine may paint: on the subject and where vision is confident.
+
+    Low-confidence regions (shadow, speckle, a hand or cord) and the background are kept: an
+    engine must not invent anatomy the scan did not see. The edge is feathered so a composite
+    back onto the kept pixels shows no seam.
+    """
+    on_subject = (cues.subject >= _SUBJECT_THRESHOLD).astype(np.float32)
+    confident = 1.0 - np.clip(cues.low_confidence, 0.0, 1.0)
+    mask = on_subject * confident
+    feather = max(1, int(round(min(mask.shape) * 0.01))) * 2 + 1
+    mask = cv2.GaussianBlur(mask, (feather, feather), 0)
+    return np.clip(mask, 0.0, 1.0).astype(np.float32)
+
+
+def _validate_hex(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _HEX.match(value):
+        raise ValueError(f"{what} {value!r} is not a hex colour like #f3ece4")
+    return value.lower()
+
+
+def build(
+    cues: StructuralCues,
+    tone: SkinTone,
+    *,
+    style: str = "classic",
+    brand_tokens: Sequence[str] = (),
+    background_hex: str = "#f3ece4",
+    reference_portraits: Sequence[np.ndarray] = (),
+    correction_strength: float = 0.0,
+    engine_supports_references: bool = False,
+) -> Conditioning:
+    """Everything an engine needs for one render of ``cues`` in ``tone`` and ``style``."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    if not 0.0 <= correction_strength <= 1.0:
+        raise ValueError(f"correction_strength must be within 0..1, got {correction_strength}")
+    background = _validate_hex(background_hex, "background colour")
+    chosen = STYLES[style]
+    tokens = tuple(token.strip() for token in brand_tokens if token and token.strip())
+    tone_phrase = f"{tone.words}, skin colour {tone.hex}"
+    if chosen.monochrome:
+        # A black-and-white portrait still keeps the tone's lightness; say so to the model.
+        tone_phrase = f"{tone.words} rendered in monochrome, skin colour {tone.hex}"
+    prompt = ", ".join(
+        [
+            "photograph of a peaceful sleeping newborn baby",
+            tone_phrase,
+            chosen.prompt_words,
+            *NEONATAL_TERMS,
+            *tokens,
+            f"plain backdrop {background}",
+        ]
+    )
+    notes: list[str] = []
+    if reference_portraits and not engine_supports_references:
+        notes.append(
+            f"{len(reference_portraits)} reference portrait(s) ignored: "
+            "this engine cannot use reference images"
+        )
+    if correction_strength > 0.0:
+        notes.append(f"Fix Anatomy pass, correction strength {correction_strength:.2f}")
+    return Conditioning(
+        prompt=prompt,
+        negative_prompt=", ".join(NEGATIVE_TERMS),
+        tone=tone,
+        style=style,
+        cues=cues,
+        depth_control=depth_control_image(cues.depth),
+        inpaint_mask=inpaint_mask(cues),
+        background_hex=background,
+        brand_tokens=tokens,
+        neonatal_terms=NEONATAL_TERMS,
+        reference_portraits=tuple(reference_portraits),
+        correction_strength=float(correction_strength),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,252 @@
+"""The scoring head: rank candidates by how faithfully they render the conditioning.
+
+Four terms, each 0..1 (higher is better):
+
+- ``structure``: do the candidate's luminance gradients inside the face follow the scan's
+  normals? The scan's normals are fitted to the candidate's luminance with a first-order
+  (Lambertian, any light direction) model; the score is the correlation of the candidate's
+  gradients with the fitted shading's gradients. Light direction is free, geometry is not.
+- ``anchors``: are the scan's anchors re-found where they should be? The cheap check: around
+  each confident anchor the fitted shading (what the scan's geometry looks like under the
+  candidate's own light) is a template; it is searched for in the candidate near the anchor
+  with normalised cross-correlation. An anchor is re-found when the best match is strong and
+  close to where the scan put it. Confidence-weighted fraction re-found.
+- ``tone``: ΔE2000 between the target skin colour and the candidate's median skin colour
+  (confident face pixels, shadows and highlights excluded) in CIELab, via coloraide. For a
+  monochrome style the target is the tone's grey of the same lightness.
+- ``neonatal``: proportions measured on the re-found anchors (mid-face eye→mouth and lower face
+  mouth→chin, both over the eye gap) compared with the scan's own. Growth of either — a longer
+  nose-to-mouth span or a longer jaw — is the signature of adult drift in a generative model;
+  past a limit the candidate is rejected (ranked last whatever its total).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from coloraide import Color
+
+from render.pipeline.conditioning import STYLES
+from render.pipeline.types import (
+    Conditioning,
+    RenderedCandidate,
+    ScoredCandidate,
+    StructuralCues,
+)
+
+WEIGHTS: dict[str, float] = {"structure": 0.35, "anchors": 0.25, "tone": 0.25, "neonatal": 0.15}
+
+_ANALYSIS_LONG_SIDE = 320
+_MATCH_THRESHOLD = 0.5  # normalised cross-correlation for "this is the same structure"
+_REFOUND_TOLERANCE = 0.05  # of the face size: how far a re-found anchor may sit from the scan's
+_SEARCH_RADIUS = 0.12  # of the face size: where a drifted anchor is still looked for
+_PATCH_RADIUS = 0.07  # of the face size
+_ADULT_DRIFT_LIMIT = 1.2  # a proportion 20% longer than the scan's is adult drift
+_TONE_DELTA_E_ZERO = 25.0  # ΔE2000 at which the tone term reaches 0
+
+
+@dataclass(frozen=True)
+class _Analysis:
+    """The cues at analysis resolution, shared by every candidate."""
+
+    scale: float
+    size: tuple[int, int]  # width, height
+    normals: np.ndarray  # H×W×3
+    face: np.ndarray  # H×W bool, confident face pixels
+    face_size: float  # px at analysis resolution
+    anchors: dict[str, tuple[float, float, float]]  # name -> x, y, confidence
+
+
+def _analysis(cues: StructuralCues) -> _Analysis:
+    height, width = cues.depth.shape
+    scale = min(1.0, _ANALYSIS_LONG_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    normals = cv2.resize(cues.normals.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    subject = cv2.resize(cues.subject.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    low = cv2.resize(cues.low_confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    face = (subject > 0.9) & (low < 0.3)
+    face_size = 0.6 * max(size)
+    if cues.face_box is not None:
+        box = cues.face_box
+        in_box = np.zeros_like(face)
+        x0, x1 = (box.x0 - cues.crop_box.x0) * scale, (box.x1 - cues.crop_box.x0) * scale
+        y0, y1 = (box.y0 - cues.crop_box.y0) * scale, (box.y1 - cues.crop_box.y0) * scale
+        in_box[max(int(y0), 0) : max(int(y1), 0), max(int(x0), 0) : max(int(x1), 0)] = True
+        if (face & in_box).sum() > 50:
+            face &= in_box
+        face_size = max(1.0, math.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0)))
+    anchors = {
+        a.name: ((a.x - cues.crop_box.x0) * scale, (a.y - cues.crop_box.y0) * scale, a.confidence)
+        for a in cues.anchors
+        if a.confidence >= 0.3
+    }
+    return _Analysis(scale, size, normals, face, face_size, anchors)
+
+
+def _luminance(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+
+
+def _fitted_shading(luminance: np.ndarray, analysis: _Analysis) -> np.ndarray:
+    """The scan's normals under the single light that best explains the candidate."""
+    face = analysis.face
+    design = np.column_stack([np.ones(int(face.sum()), np.float32), analysis.normals[face]])
+    coeffs, *_ = np.linalg.lstsq(design, luminance[face], rcond=None)
+    return (analysis.normals @ coeffs[1:] + coeffs[0]).astype(np.float32)
+
+
+def _structure_score(luminance: np.ndarray, fitted: np.ndarray, face: np.ndarray) -> float:
+    smooth = cv2.GaussianBlur(luminance, (0, 0), 1.0)
+    inner = cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    gx_c, gy_c = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
+    gx_f, gy_f = cv2.Sobel(fitted, cv2.CV_32F, 1, 0), cv2.Sobel(fitted, cv2.CV_32F, 0, 1)
+    dot = float((gx_c[inner] * gx_f[inner] + gy_c[inner] * gy_f[inner]).sum())
+    norm_c = float((gx_c[inner] ** 2 + gy_c[inner] ** 2).sum())
+    norm_f = float((gx_f[inner] ** 2 + gy_f[inner] ** 2).sum())
+    if norm_c < 1e-9 or norm_f < 1e-9:
+        return 0.0
+    return float(np.clip(dot / math.sqrt(norm_c * norm_f), 0.0, 1.0))
+
+
+def _find_anchors(
+    luminance: np.ndarray, fitted: np.ndarray, analysis: _Analysis
+) -> dict[str, tuple[float, float, float]]:
+    """name -> (x, y, match score) of each anchor's best match near where the scan put it."""
+    patch = max(3, int(_PATCH_RADIUS * analysis.face_size))
+    search = max(2, int(_SEARCH_RADIUS * analysis.face_size))
+    height, width = luminance.shape
+    found: dict[str, tuple[float, float, float]] = {}
+    for name, (ax, ay, _confidence) in analysis.anchors.items():
+        cx, cy = int(round(ax)), int(round(ay))
+        if not (patch <= cx < width - patch and patch <= cy < height - patch):
+            continue
+        template = fitted[cy - patch : cy + patch + 1, cx - patch : cx + patch + 1]
+        if float(template.std()) < 1e-3:
+            continue  # flat structure: nothing to re-find
+        x0, y0 = max(cx - patch - search, 0), max(cy - patch - search, 0)
+        x1, y1 = min(cx + patch + search + 1, width), min(cy + patch + search + 1, height)
+        region = luminance[y0:y1, x0:x1]
+        if float(region.std()) < 1e-4:
+            found[name] = (ax, ay, 0.0)
+            continue
+        response = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(response)
+        found[name] = (x0 + bx + patch, y0 + by + patch, float(best))
+    return found
+
+
+def _anchor_score(found: dict[str, tuple[float, float, float]], analysis: _Analysis) -> float:
+    tolerance = _REFOUND_TOLERANCE * analysis.face_size
+    total = refound = 0.0
+    for name, (x, y, match) in found.items():
+        ax, ay, confidence = analysis.anchors[name]
+        total += confidence
+        if match >= _MATCH_THRESHOLD and math.hypot(x - ax, y - ay) <= tolerance:
+            refound += confidence
+    return refound / total if total else 0.0
+
+
+def _proportions(points: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """(mid-face, lower face) over the eye gap, or None if an anchor is missing."""
+    needed = ("eye_left", "eye_right", "mouth", "chin")
+    if any(name not in points for name in needed):
+        return None
+    (lx, ly), (rx, ry) = points["eye_left"], points["eye_right"]
+    eye_gap = math.hypot(rx - lx, ry - ly)
+    if eye_gap < 1e-3:
+        return None
+    eye_mid_y = (ly + ry) / 2.0
+    mid_face = (points["mouth"][1] - eye_mid_y) / eye_gap
+    lower_face = (points["chin"][1] - points["mouth"][1]) / eye_gap
+    return mid_face, lower_face
+
+
+def _neonatal_check(
+    found: dict[str, tuple[float, float, float]], analysis: _Analysis
+) -> tuple[float, str]:
+    scan = _proportions({n: (x, y) for n, (x, y, _) in analysis.anchors.items()})
+    candidate = _proportions(
+        {n: (x, y) for n, (x, y, match) in found.items() if match >= _MATCH_THRESHOLD * 0.6}
+    )
+    if scan is None or candidate is None or min(scan) <= 1e-3:
+        return 1.0, ""  # nothing measurable: no evidence of drift either way
+    drift = max(candidate[0] / scan[0], candidate[1] / scan[1])
+    score = float(np.clip(1.0 - (drift - 1.0) / (_ADULT_DRIFT_LIMIT - 1.0), 0.0, 1.0))
+    if drift >= _ADULT_DRIFT_LIMIT:
+        return score, (
+            f"adult drift: face proportions {drift:.2f}× the scan's "
+            f"(mid-face {candidate[0]:.2f} vs {scan[0]:.2f}, "
+            f"lower face {candidate[1]:.2f} vs {scan[1]:.2f} eye gaps)"
+        )
+    return score, ""
+
+
+def skin_delta_e(image: np.ndarray, target_hex: str, face: np.ndarray) -> float:
+    """ΔE2000 from ``target_hex`` to the median mid-tone colour of ``image`` on ``face``.
+
+    ``face`` is a bool mask of the same height and width as ``image``.
+    """
+    pixels = image[face]
+    if pixels.shape[0] == 0:
+        return float("inf")
+    grey = pixels.astype(np.float32) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    low, high = np.percentile(grey, [25.0, 85.0])
+    mid = pixels[(grey >= low) & (grey <= high)]
+    if mid.shape[0] == 0:
+        mid = pixels
+    # Per-pixel Lab through coloraide is ~20 µs a pixel; an even sample of 400 is plenty for
+    # a median and keeps scoring five candidates well under a second.
+    step = max(1, mid.shape[0] // 400)
+    labs = np.array(
+        [Color("srgb", list(p / 255.0)).convert("lab-d65").coords() for p in mid[::step]],
+        dtype=np.float64,
+    )
+    median = np.median(labs, axis=0)
+    return float(Color("lab-d65", list(median)).delta_e(Color(target_hex), method="2000"))
+
+
+def _tone_target(conditioning: Conditioning) -> str:
+    if STYLES[conditioning.style].monochrome:
+        lightness = Color(conditioning.tone.hex).convert("lab-d65").coords()[0]
+        return Color("lab-d65", [lightness, 0.0, 0.0]).convert("srgb").to_string(hex=True)
+    return conditioning.tone.hex
+
+
+def score_candidate(conditioning: Conditioning, candidate: RenderedCandidate) -> ScoredCandidate:
+    return _score(conditioning, candidate, _analysis(conditioning.cues))
+
+
+def _score(
+    conditioning: Conditioning, candidate: RenderedCandidate, analysis: _Analysis
+) -> ScoredCandidate:
+    if not analysis.face.any():
+        return ScoredCandidate(candidate, 0.0, dict.fromkeys(WEIGHTS, 0.0), "no face to score")
+    luminance = _luminance(candidate.image, analysis.size)
+    fitted = _fitted_shading(luminance, analysis)
+    found = _find_anchors(luminance, fitted, analysis)
+    small = cv2.resize(candidate.image, analysis.size, interpolation=cv2.INTER_AREA)
+    delta_e = skin_delta_e(small, _tone_target(conditioning), analysis.face)
+    neonatal, rejected = _neonatal_check(found, analysis)
+    terms = {
+        "structure": _structure_score(luminance, fitted, analysis.face),
+        "anchors": _anchor_score(found, analysis),
+        "tone": float(np.clip(1.0 - delta_e / _TONE_DELTA_E_ZERO, 0.0, 1.0)),
+        "neonatal": neonatal,
+    }
+    total = sum(WEIGHTS[name] * value for name, value in terms.items())
+    terms["delta_e"] = delta_e  # reported, not weighted: the tone term already carries it
+    return ScoredCandidate(candidate, float(np.clip(total, 0.0, 1.0)), terms, rejected)
+
+
+def rank(
+    conditioning: Conditioning, candidates: Sequence[RenderedCandidate]
+) -> list[ScoredCandidate]:
+    """Candidates best first; rejected ones (e.g. adult drift) last whatever their total."""
+    analysis = _analysis(conditioning.cues)
+    scored = [_score(conditioning, candidate, analysis) for candidate in candidates]
+    return sorted(scored, key=lambda s: (bool(s.rejected_reason), -s.total))

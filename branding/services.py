@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+
 
 from billing.selectors import studio_is_white_label
 from branding.models import BrandKit
 from branding.overlay import BrandSpec, compose
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
 from branding.selectors import brand_kit_get
+from studio_portal.tenants.selectors import current_studio
 
 
 @lru_cache(maxsize=1)
@@ -30,7 +31,7 @@ def c2pa_signer() -> C2paSigner:
 
 
 def brand_spec_for_current_studio(kit: BrandKit | None = None) -> BrandSpec:
-    studio = connection.tenant
+    studio = current_studio()
     kit = kit or brand_kit_get()
     logo_png = None
     if kit.logo:

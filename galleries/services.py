@@ -20,6 +20,7 @@ from galleries.delivery import (
 )
 from galleries.models import AuditLogEntry, Delivery, Gallery, token_digest
 from render.models import RenderJob
+from studio_portal.tenants.selectors import current_studio
 from studio_portal.tenants.models import Domain
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def studio_base_url() -> str:
     """The current studio's own address (custom domain first, then its Cradle subdomain)."""
-    domain = Domain.objects.filter(tenant=connection.tenant).order_by("-is_primary").first()
+    domain = Domain.objects.filter(tenant=current_studio()).order_by("-is_primary").first()
     host = domain.domain if domain else f"{connection.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
     port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
     return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
@@ -91,7 +92,7 @@ def gallery_send(
 
 def _message_for(delivery: Delivery) -> OutgoingMessage:
     gallery = delivery.gallery
-    studio = connection.tenant
+    studio = current_studio()
     context = {
         "studio_name": studio.name,
         "parent_name": gallery.job.session.parent_name,

@@ -27,6 +27,7 @@ from render.cue_store import anchors_from_json, anchors_to_json, cues_from_bytes
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from render.pipeline import conditioning, ingest, scoring, vision
 from render.pipeline.engines import candidate_seeds, get_engine
+from studio_portal.tenants.selectors import current_studio
 from render.pipeline.types import (
     ANCHOR_NAMES,
     Box,
@@ -129,7 +130,7 @@ def scan_upload(
 ) -> RenderJob:
     """Ingest the upload (rejecting bad files before anything is stored), keep the encrypted
     original and the de-identified frame, and queue a render job for the worker."""
-    permission = studio_may_render(connection.tenant)
+    permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)
     started = time.perf_counter()
@@ -411,7 +412,7 @@ def render_job_rerun(
     *, job: RenderJob, style: str | None = None, fix_anatomy: bool = False, created_by: object = None
 ) -> RenderJob:
     """Regenerate with a new style (same seeds, same structure) or a Fix Anatomy pass."""
-    permission = studio_may_render(connection.tenant)
+    permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)
     scan = job.scan

@@ -216,5 +216,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # pgserver logs its shutdown from an atexit hook, after stderr may be closed.
+    "loggers": {"pgserver": {"level": "WARNING"}},
 }
 WHITENOISE_USE_FINDERS = DEBUG

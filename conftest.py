@@ -1,0 +1,81 @@
+"""Fixtures shared by every app's tests: studios (tenants), signed-in clients, fake providers.
+
+Two studios, ``alpha`` and ``beta``, are created once per test session with their schemas
+migrated (seconds each); every test then runs inside its own rolled-back transaction.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.db import connection
+
+from studio_portal.tenants.models import Studio
+from tests.tenancy import make_studio_with_members, signed_in_client
+
+
+@pytest.fixture(scope="session")
+def _session_studios(django_db_setup, django_db_blocker) -> None:  # noqa: ANN001
+    with django_db_blocker.unblock():
+        make_studio_with_members("alpha", "Alpha Studio")
+        make_studio_with_members("beta", "Beta Studio")
+
+
+@pytest.fixture
+def studio(_session_studios, db) -> Studio:  # noqa: ANN001
+    return make_studio_with_members("alpha", "Alpha Studio")
+
+
+@pytest.fixture
+def other_studio(_session_studios, db) -> Studio:  # noqa: ANN001
+    return make_studio_with_members("beta", "Beta Studio")
+
+
+@pytest.fixture
+def client_a(studio):  # noqa: ANN001, ANN201
+    return signed_in_client(studio)
+
+
+@pytest.fixture
+def client_b(other_studio):  # noqa: ANN001, ANN201
+    return signed_in_client(other_studio)
+
+
+@pytest.fixture(autouse=True)
+def _back_to_public_schema():  # noqa: ANN202
+    yield
+    connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):  # noqa: ANN001, ANN202
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def fake_providers(settings):  # noqa: ANN001, ANN201
+    """Point the SendGrid and Twilio SDKs at a local fake server for this test."""
+    from tests.fakes import start_fake_providers
+
+    state, server = start_fake_providers()
+    settings.EMAIL_DELIVERY_BACKEND = "sendgrid"
+    settings.SENDGRID_API_KEY = "SG.test-key"
+    settings.SENDGRID_API_BASE = state.url
+    settings.SMS_DELIVERY_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID = "ACtest00000000000000000000000000"
+    settings.TWILIO_AUTH_TOKEN = "test-token"
+    settings.TWILIO_API_BASE = state.url
+    yield state
+    server.shutdown()
+
+
+@pytest.fixture
+def phantom_jpeg() -> bytes:
+    from PIL import Image
+
+    from render.pipeline.phantom import make_phantom
+
+    buffer = io.BytesIO()
+    Image.fromarray(make_phantom().image).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()

@@ -1,0 +1,122 @@
+"""Upload → real Dramatiq worker → ready → gallery → email and SMS seen by the fake providers."""
+
+from __future__ import annotations
+
+import re
+
+import dramatiq
+import pytest
+from django.db import connection
+from django_tenants.utils import schema_context
+from dramatiq import Worker
+
+from branding.provenance import TAG_TEXT, read_provenance
+from galleries.models import Delivery
+from render.models import RenderJob
+from studio_portal.tenants.models import Studio
+from tests.tenancy import drop_studio, make_studio_with_members, signed_in_client
+
+
+@pytest.fixture
+def e2e_studio(transactional_db):  # noqa: ANN001, ANN201
+    studio = make_studio_with_members("e2e", "Moonbeam Studio")
+    yield studio
+    drop_studio(studio)
+
+
+@pytest.fixture
+def worker():  # noqa: ANN201
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = Worker(broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    yield broker
+    worker.stop()
+
+
+def _drain(broker, queues=("vision", "render", "default")) -> None:  # noqa: ANN001
+    # Each stage enqueues the next on commit: keep draining until every queue stays empty.
+    for _ in range(5):
+        for queue in queues:
+            broker.join(queue, fail_fast=True, timeout=120_000)
+
+
+def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
+    e2e_studio: Studio, worker, fake_providers, phantom_jpeg
+) -> None:  # noqa: ANN001
+    client = signed_in_client(e2e_studio, "sono")
+    response = client.post(
+        "/sessions/new/",
+        {
+            "parent_name": "Maya Lopez",
+            "email": "maya@example.com",
+            "phone": "+1 415 555 0123",
+            "consent_given": "on",
+            "tone_1": "#a07e56",
+            "tone_2": "3",
+            "style": "classic",
+        },
+    )
+    assert response.status_code == 302, response.content
+    session_url = response["Location"]
+    response = client.post(
+        f"{session_url}upload/", {"scan": _upload("scan.jpg", phantom_jpeg)}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job_url = response["Location"]
+
+    _drain(worker)
+
+    with schema_context("e2e"):
+        job = RenderJob.objects.get()
+        assert job.state == RenderJob.State.READY, job.reason
+        assert set(job.stage_ms()) >= {"ingest", "vision", "conditioning", "render", "score", "overlay"}
+        assert job.candidates.count() == 5
+        assert job.candidates.filter(is_primary=True).count() == 1
+
+    response = client.get(job_url)
+    assert response.status_code == 200
+    assert b"Send gallery" in response.content
+
+    response = client.post(f"{job_url}send/", {"channel": ["email", "sms"]})
+    assert response.status_code == 302
+    _drain(worker)
+
+    with schema_context("e2e"):
+        job.refresh_from_db()
+        assert job.state == RenderJob.State.DELIVERED
+        statuses = dict(Delivery.objects.values_list("channel", "status"))
+        assert statuses == {"email": "sent", "sms": "sent"}
+        token = job.gallery.token
+
+    link = f"http://e2e.localhost:8000/g/{token}/"
+    [email] = fake_providers.emails()
+    mail = email.json()
+    assert mail["personalizations"][0]["to"][0]["email"] == "maya@example.com"
+    assert mail["from"]["name"] == "Moonbeam Studio"
+    assert any(link in part["value"] for part in mail["content"])
+    [sms] = fake_providers.sms()
+    form = sms.form()
+    assert form["To"] == "+14155550123"
+    assert link in form["Body"] and "Moonbeam Studio" in form["Body"]
+
+    # The parent (no account, a fresh browser) opens the link on the studio's domain.
+    from django.test import Client
+
+    parent = Client(HTTP_HOST="e2e.localhost")
+    page = parent.get(f"/g/{token}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Moonbeam Studio" in html and TAG_TEXT in html
+    portrait_url = re.search(r'<img src="(/g/[^"]+/p/\d+/)"', html).group(1)
+    portrait = parent.get(portrait_url)
+    assert portrait["Content-Type"] == "image/jpeg"
+    report = read_provenance(b"".join(portrait.streaming_content))
+    assert report.exif_has_tag and report.xmp_has_tag and report.c2pa_has_tag
+    connection.set_schema_to_public()
+
+
+def _upload(name: str, data: bytes):  # noqa: ANN202
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="image/jpeg")

@@ -1,7 +1,7 @@
-"""URLs on Cradle's own domain (the public schema): the landing page and platform admin."""
+"""URLs on Cradle's own domain (the public schema): landing page, signup, platform admin."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from studio_portal import views
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("", include("billing.urls_public")),
 ]

@@ -10,8 +10,15 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+# name → "module:function"; each function takes (runs, log) and returns a JSON-able dict.
 BENCHMARKS = {
     "pipeline": "render.benchmarks:bench_pipeline",
+    "vision": "render.vision_benchmarks:bench_vision",
+    "render": "render.engine_benchmarks:bench_render",
+    "upscale": "render.engine_benchmarks:bench_upscale",
+    "overlay": "branding.benchmarks:bench_overlay",
+    "gallery": "galleries.benchmarks:bench_gallery",
+    "retention": "galleries.benchmarks:bench_retention",
 }
 
 

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from render import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("sessions/new/", views.session_create, name="session-create"),
+    path("sessions/<uuid:uid>/", views.session_detail, name="session-detail"),
+    path("sessions/<uuid:uid>/upload/", views.scan_upload, name="scan-upload"),
+    path("jobs/<uuid:uid>/", views.job_detail, name="job-detail"),
+    path("jobs/<uuid:uid>/send/", views.job_send, name="job-send"),
+    path("candidates/<int:pk>/primary/", views.candidate_make_primary, name="candidate-primary"),
+    path("files/scans/<uuid:uid>/<str:kind>/", views.scan_file, name="scan-file"),
+    path("files/candidates/<int:pk>/<str:kind>/", views.candidate_file, name="candidate-file"),
+]

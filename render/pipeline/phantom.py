@@ -35,7 +35,7 @@ _FEATURES: dict[str, tuple[float, float]] = {
     "eye_right": (0.34, -0.08),
     "nose_tip": (0.0, 0.2),
     "mouth": (0.0, 0.47),
-    "chin": (0.0, 0.74),
+    "chin": (0.0, 0.82),
     "cheek_left": (-0.46, 0.28),
     "cheek_right": (0.46, 0.28),
 }
@@ -71,7 +71,11 @@ def _gauss(u: np.ndarray, v: np.ndarray, cu: float, cv: float, su: float, sv: fl
 
 def _face_height(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """A newborn-ish face as a height field over (u, v) in head radii; NaN-free, 0 off the head."""
-    head = np.clip(1 - (u / 0.86) ** 2 - (v / 1.0) ** 2, 0, None) ** 0.5
+    # Round cranium above, a narrower jaw below ending at the chin (v ≈ 0.88).
+    jaw = np.clip(v - 0.15, 0, None)
+    half_width = 0.86 - 0.35 * jaw
+    half_height = np.where(v > 0, 0.88, 1.0)
+    head = np.clip(1 - (u / half_width) ** 2 - (v / half_height) ** 2, 0, None) ** 0.5
     z = 0.55 * head
     z += 0.10 * _gauss(u, v, 0, -0.45, 0.45, 0.22)  # forehead
     for side in (-1, 1):
@@ -83,7 +87,7 @@ def _face_height(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     z += 0.06 * _gauss(u, v, 0, 0.08, 0.05, 0.14)  # nose bridge
     z += 0.04 * _gauss(u, v, 0, 0.47, 0.16, 0.05)  # lips
     z -= 0.06 * _gauss(u, v, 0, 0.47, 0.13, 0.014)  # mouth line
-    z += 0.07 * _gauss(u, v, 0, 0.72, 0.16, 0.09)  # chin
+    z += 0.07 * _gauss(u, v, 0, 0.74, 0.16, 0.09)  # chin
     z -= 0.03 * _gauss(u, v, 0, 0.6, 0.14, 0.04)  # chin groove
     return z * (head > 0)
 
@@ -130,22 +134,32 @@ def _render_face(width: int, height: int, palette: str, rng: np.random.Generator
     u, v = (xs - cx) / radius, (ys - cy) / radius
     z = _face_height(u, v)
     covered: tuple[str, ...] = ()
+    hand_mask = np.zeros(z.shape, bool)
     if hand:
-        # A hand raised in front of the image-right half of the face: nearer, so it occludes.
+        # A hand raised in front of the image-right half of the face: a nearer surface, so it
+        # occludes, and (as HDlive's light does) it casts a shadow onto the face beside it.
         hu, hv = 0.42, 0.05
         palm = np.clip(1 - ((u - hu - 0.25) / 0.32) ** 2 - ((v - hv) / 0.42) ** 2, 0, None) ** 0.5
-        hand_z = 0.85 * palm
+        hand_z = np.where(palm > 0, 0.72 + 0.2 * palm, 0)
         for k, fv in enumerate((-0.3, -0.1, 0.1, 0.3)):
             finger = np.clip(1 - ((u - hu + 0.1 - 0.02 * k) / 0.36) ** 2
                              - ((v - hv - fv) / 0.075) ** 2, 0, None) ** 0.5
-            hand_z = np.maximum(hand_z, 0.78 * finger)
-        z = np.maximum(z, hand_z * (hand_z > 0))
+            hand_z = np.maximum(hand_z, np.where(finger > 0, 0.7 + 0.12 * finger, 0))
+        hand_mask = hand_z > z
+        z = np.where(hand_mask, hand_z, z)
         covered = tuple(
             name for name, (fu, fv) in _FEATURES.items()
-            if hand_z[int(np.clip(cy + fv * radius, 0, height - 1)),
-                      int(np.clip(cx + fu * radius, 0, width - 1))] > 0
+            if hand_mask[int(np.clip(cy + fv * radius, 0, height - 1)),
+                         int(np.clip(cx + fu * radius, 0, width - 1))]
         )
     shade = _shade(z, scale=radius * 1.1) * (z > 0)
+    if hand:
+        offset = max(2, int(0.04 * radius))
+        shadow = np.roll(np.roll(hand_mask, offset, axis=0), offset, axis=1) & ~hand_mask
+        rim = hand_mask & ~cv2.erode(hand_mask.astype(np.uint8), np.ones((5, 5), np.uint8),
+                                     ).astype(bool)
+        shade = np.where(shadow, shade * 0.35, shade)
+        shade = np.where(rim, shade * 0.5, shade)
     shade *= _speckle(z.shape, rng, 0.06)
     rgb = _ramp(palette)[np.clip(shade * 255, 0, 255).astype(np.uint8)]
     anchors = {name: (cx + fu * radius, cy + fv * radius) for name, (fu, fv) in _FEATURES.items()}

@@ -84,11 +84,15 @@ def _to_work(rgb: np.ndarray, side: int = _WORK_SIDE) -> tuple[np.ndarray, float
 def face_score(rgb: np.ndarray) -> float:
     """0..1: how confidently a face detector sees a face (used to rank clip frames, panels)."""
     work, _ = _to_work(rgb, 384)
-    with _lock:
-        result = _face_detector().process(work)
-    if not result.detections:
-        return 0.0
-    return float(max(d.score[0] for d in result.detections))
+    # Speckle and JPEG blocking can hide a face from the detector; a denoised copy often helps.
+    denoised = cv2.bilateralFilter(cv2.medianBlur(work, 5), 9, 40, 5)
+    best = 0.0
+    for image in (work, denoised):
+        with _lock:
+            result = _face_detector().process(image)
+        if result.detections:
+            best = max(best, *(float(d.score[0]) for d in result.detections))
+    return best
 
 
 # ---- maps ------------------------------------------------------------------------------------
@@ -205,23 +209,58 @@ def _occluders(grey: np.ndarray, subject: np.ndarray, face_poly: np.ndarray | No
 
 @dataclass(frozen=True)
 class _Texture:
-    speckle: float  # median speckle ratio inside the subject
-    smooth_fraction: float  # share of subject pixels that look like a lit surface
-    dark_inside: float  # share of the subject's hull that is near-black (fluid in a B-mode)
+    speckle: float  # median fine-scale variation over the lit part of the subject
+    colour_spread: float  # RGB spread at equal brightness: ~0 for a colour-mapped scan
 
 
-def _texture(grey: np.ndarray, subject: np.ndarray) -> _Texture:
-    inside = subject > 0.5
-    if inside.sum() < 100:
-        return _Texture(1.0, 0.0, 1.0)
-    ratio = _speckle_ratio(grey)[inside]
-    dark = (cv2.GaussianBlur(grey, (0, 0), 1.5)[inside] < 40).mean()
-    return _Texture(float(np.median(ratio)), float((ratio < 0.12).mean()), float(dark))
+# A lit surface render is smooth shading (phantoms ≈ 0.05, photos ≈ 0.07); a B-mode image is
+# speckle all over (real and phantom B-modes ≥ 0.095). Without a face, less evidence suffices.
+SPECKLE_BMODE = 0.085
+SPECKLE_BMODE_WITHOUT_FACE = 0.06
+SPECKLE_BMODE_ANY_COLOUR = 0.1  # so grainy that overlays in colour cannot make it a photo
+# Scanners map one echo value to one colour (grey, a sepia tint or a render palette), so at a
+# given brightness every pixel has the same colour; a photograph's colours spread widely.
+COLOUR_SPREAD_MAPPED = 6.0
 
 
-def looks_like_bmode(texture: _Texture) -> bool:
-    """A 2D B-mode is grainy speckle everywhere; a surface render is mostly smooth shading."""
-    return texture.speckle > 0.2 or texture.smooth_fraction < 0.35
+def _colour_spread(rgb: np.ndarray, lit: np.ndarray) -> float:
+    """Median distance of a pixel's colour from the typical colour at its brightness.
+
+    Medians, so the few pixels of a coloured overlay (callipers, green labels) do not turn a
+    grey scan into a "photograph".
+    """
+    pixels = rgb[lit].astype(np.float32)[::7]
+    if len(pixels) < 50:
+        return 0.0
+    luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
+    chroma = pixels - luma[:, None]  # brightness removed: what is left is the colour
+    bins = np.clip((luma / 8).astype(np.int32), 0, 31)
+    deviation = np.zeros(len(pixels), np.float32)
+    for b in np.unique(bins):
+        members = bins == b
+        typical = np.median(chroma[members], axis=0)
+        deviation[members] = np.abs(chroma[members] - typical).sum(axis=1)
+    return float(np.median(deviation))
+
+
+def _texture(rgb: np.ndarray, grey: np.ndarray, subject: np.ndarray) -> _Texture:
+    g = grey.astype(np.float32)
+    base = cv2.GaussianBlur(g, (0, 0), 3.0)
+    lit = (subject > 0.5) & (base > 40)
+    if lit.sum() < 100:
+        return _Texture(0.0, 0.0)
+    ratio = _speckle_ratio(grey)[lit]
+    return _Texture(float(np.median(ratio)), _colour_spread(rgb, lit))
+
+
+def looks_like_bmode(texture: _Texture, face_found: bool) -> bool:
+    """A 2D B-mode is colour-mapped speckle; a surface render is mostly smooth shading."""
+    if texture.speckle > SPECKLE_BMODE_ANY_COLOUR:
+        return True
+    if texture.colour_spread > COLOUR_SPREAD_MAPPED:
+        return False  # a photograph, not a scanner's colour map
+    limit = SPECKLE_BMODE if face_found else SPECKLE_BMODE_WITHOUT_FACE
+    return texture.speckle > limit
 
 
 # ---- anchors ---------------------------------------------------------------------------------
@@ -338,7 +377,10 @@ def _check_anchors(
         if not (0 <= p[0] < w and 0 <= p[1] < h):
             dropped.append((name, "outside the render area"))
             continue
-        if mean_at(subject, p) < 0.5:
+        # The chin and cheeks sit on the silhouette itself: only a point clear of it is "off".
+        reach = 2 * r
+        if subject[max(0, int(p[1]) - reach) : int(p[1]) + reach + 1,
+                   max(0, int(p[0]) - reach) : int(p[0]) + reach + 1].max() < 0.5:
             dropped.append((name, "outside the face (on the background)"))
             continue
         covered = mean_at(low, p)
@@ -349,7 +391,10 @@ def _check_anchors(
     # Depth: the nose tip is nearer than the eye orbits on any face we can trust.
     eyes = [kept[k][0] for k in ("eye_left", "eye_right") if k in kept]
     if "nose_tip" in kept and eyes:
-        nose_depth = mean_at(depth, kept["nose_tip"][0])
+        # The mesh may put the tip on the nostril shadow: take the nearest point around it.
+        nx, ny = int(kept["nose_tip"][0][0]), int(kept["nose_tip"][0][1])
+        nose_depth = float(depth[max(0, ny - 2 * r) : ny + 2 * r + 1,
+                                 max(0, nx - 2 * r) : nx + 2 * r + 1].max())
         orbit_depth = float(np.mean([mean_at(depth, e) for e in eyes]))
         if nose_depth + 0.02 < orbit_depth:
             del kept["nose_tip"]
@@ -372,8 +417,8 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     timings["subject"] = (time.perf_counter() - started) * 1000
 
     step = time.perf_counter()
-    texture = _texture(grey, subject)
-    if looks_like_bmode(texture):
+    texture = _texture(work, grey, subject)
+    if looks_like_bmode(texture, face_found=True):
         raise ScanRejected("2d-bmode", MSG_BMODE)
     timings["input_check"] = (time.perf_counter() - step) * 1000
 
@@ -381,6 +426,8 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     detected = _detect_landmarks(work)
     timings["landmarks"] = (time.perf_counter() - step) * 1000
     if detected is None:
+        if looks_like_bmode(texture, face_found=False):
+            raise ScanRejected("2d-bmode", MSG_BMODE)
         raise ScanRejected("no-face", MSG_NO_FACE)
     points, _variant = detected
 
@@ -394,7 +441,8 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     level = float(np.median(smooth[inside])) if inside.any() else 0.0
     shadow = (inside & (smooth < 0.3 * level)).astype(np.float32)
     occluder = _occluders(grey, subject, points[list(_FACE_OVAL)])
-    low = np.maximum(np.maximum(speckle * subject, shadow), occluder)
+    # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
+    low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
     low = cv2.GaussianBlur(low, (0, 0), 1.5)
     timings["maps"] = (time.perf_counter() - step) * 1000
 

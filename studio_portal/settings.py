@@ -99,6 +99,9 @@ if DATABASE_URL:
 else:
     _database = embedded_database_settings(LOCAL_DIR)
 _database["ENGINE"] = "django_tenants.postgresql_backend"
+if TESTING:
+    # One test database per pytest process: several test runs may share one server.
+    _database["TEST"] = {"NAME": f"test_{_database['NAME']}_{os.getpid()}"}
 DATABASES = {"default": _database}
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -130,6 +130,35 @@ def _reject_polyglot(data: bytes, kind: str) -> None:
             )
 
 
+def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
+    """(width, height) read from the still image's header, before any decoder runs."""
+    if kind == "png" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if kind == "webp":
+        chunk = data[12:16]
+        if chunk == b"VP8X":
+            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30],
+                                                                                 "little")
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+        if chunk == b"VP8 ":
+            return (int.from_bytes(data[26:28], "little") & 0x3FFF,
+                    int.from_bytes(data[28:30], "little") & 0x3FFF)
+    if kind == "jpeg":
+        pos = 2
+        while pos + 9 < len(data) and data[pos] == 0xFF:
+            marker = data[pos + 1]
+            if marker == 0xFF:
+                pos += 1
+                continue
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return (int.from_bytes(data[pos + 7 : pos + 9], "big"),
+                        int.from_bytes(data[pos + 5 : pos + 7], "big"))
+            pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return None
+
+
 def _check_pixels(width: int, height: int, frames: int, limits: IngestLimits) -> None:
     if width <= 0 or height <= 0:
         raise ScanRejected("unreadable", f"The image has no pixels. {_MSG_EXPORT}")
@@ -157,6 +186,9 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
 
 
 def _decode_still(data: bytes, kind: str, limits: IngestLimits) -> np.ndarray:
+    size = header_size(data, kind)
+    if size is not None:
+        _check_pixels(*size, 1, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -194,13 +226,14 @@ def _sharpness(rgb: np.ndarray) -> float:
 def _choose_frame(
     frames: list[tuple[int, np.ndarray]], face_score: Callable[[np.ndarray], float]
 ) -> tuple[int, np.ndarray]:
-    """The frame with the best sharpness × face score (sharpness alone breaks ties)."""
+    """The frame with the best sharpness × face score."""
     if len(frames) == 1:
         return frames[0]
     sharp = np.array([_sharpness(f) for _, f in frames])
     sharp = sharp / max(float(sharp.max()), 1e-6)
     faces = np.array([face_score(f) for _, f in frames])
-    score = sharp * (0.05 + faces)
+    # Without any face the sharpest frame is still the best guess for the sonographer to see.
+    score = sharp * faces if faces.max() > 0 else sharp
     return frames[int(np.argmax(score))]
 
 

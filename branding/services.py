@@ -1,24 +1,43 @@
-"""Turning a rendered candidate into a deliverable file in the studio's brand.
+"""The studio's brand kit, and turning a rendered candidate into a deliverable file in it.
 
 Plan rules live here, not in templates: Pilot and Growth are cobranded (studio logo plus a
-small Cradle mark), Studio is white-label. The tag is added by ``overlay``/``provenance``
-whatever the brand says; nothing here can switch it off.
+small Cradle mark), Studio is white-label and may bring its own domain. The tag is added by
+``overlay``/``provenance`` whatever the brand says; nothing here can switch it off.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 from django.conf import settings
-
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 
 from billing.selectors import studio_is_white_label
+from branding.fonts import BUNDLED_FONTS
 from branding.models import BrandKit
-from branding.overlay import BrandSpec, compose
+from branding.overlay import (
+    MAX_LOGO_BYTES,
+    BrandingError,
+    BrandSpec,
+    compose,
+    hex_to_rgb,
+    validate_brand_colours,
+    validate_logo,
+)
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
 from branding.selectors import brand_kit_get
+from galleries.services import audit_log_write
+from studio_portal.tenants.models import Domain, Studio
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -31,6 +50,7 @@ def c2pa_signer() -> C2paSigner:
 
 
 def brand_spec_for_current_studio(kit: BrandKit | None = None) -> BrandSpec:
+    """The overlay's input for the studio whose schema we are in; the plan decides cobranding."""
     studio = current_studio()
     kit = kit or brand_kit_get()
     logo_png = None
@@ -49,7 +69,319 @@ def brand_spec_for_current_studio(kit: BrandKit | None = None) -> BrandSpec:
     )
 
 
-def portrait_finish(image: np.ndarray, *, size: str = "web", spec: BrandSpec | None = None) -> bytes:
+def portrait_finish(
+    image: np.ndarray, *, size: str = "web", spec: BrandSpec | None = None
+) -> bytes:
     """The delivered JPEG: brand overlay, visible tag, EXIF/XMP tag and a signed C2PA manifest."""
-    framed = compose(image, spec or brand_spec_for_current_studio(), size=size)
-    return tag_image(framed, fmt="JPEG", signer=c2pa_signer())
+    spec = spec or brand_spec_for_current_studio()
+    framed = compose(image, spec, size=size)
+    return tag_image(framed, fmt="JPEG", signer=c2pa_signer(), artist=spec.studio_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Validating brand-kit changes
+# --------------------------------------------------------------------------------------------
+
+EDITABLE_FIELDS = (
+    "logo",
+    "primary_hex",
+    "accent_hex",
+    "font",
+    "frame",
+    "caption",
+    "style_tokens",
+    "custom_domain",
+)
+MAX_CAPTION_CHARS = BrandKit._meta.get_field("caption").max_length
+MAX_STYLE_TOKENS = 8
+MAX_STYLE_TOKEN_CHARS = 32
+# Words only: the tokens end up in the render prompt, so punctuation that could start a new
+# clause ("(", ":", weights like "::2") or a negative prompt has no business there.
+_STYLE_TOKEN = re.compile(r"^[a-z0-9][a-z0-9 '\-]*$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_IPV4 = re.compile(r"^\d+(\.\d+){3}$")
+
+
+@dataclass(frozen=True)
+class BrandKitChanges:
+    """Validated, normalised values for the fields a caller asked to change.
+
+    ``logo_png`` is the sanitised PNG (never the upload's own bytes); ``remove_logo`` is set
+    when the caller passed ``logo=None``.
+    """
+
+    fields: dict[str, Any]
+    logo_png: bytes | None = None
+    remove_logo: bool = False
+
+
+def _normalise_hex(value: object) -> str:
+    try:
+        r, g, b = hex_to_rgb(str(value or "").strip())
+    except BrandingError:
+        raise ValidationError(
+            f"Colours look like #1a2b3c (a hash and six hex digits); got {value!r}."
+        ) from None
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _normalise_style_tokens(value: object) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError("Brand style words are a list of short words or phrases.")
+    tokens: list[str] = []
+    for raw in value:
+        token = " ".join(str(raw).split()).lower()
+        if not token:
+            continue
+        if len(token) > MAX_STYLE_TOKEN_CHARS or not _STYLE_TOKEN.match(token):
+            raise ValidationError(
+                f"“{raw}” can't be a brand style word: use letters, digits, spaces or dashes, "
+                f"at most {MAX_STYLE_TOKEN_CHARS} characters."
+            )
+        if token not in tokens:
+            tokens.append(token)
+    if len(tokens) > MAX_STYLE_TOKENS:
+        raise ValidationError(
+            f"Pick at most {MAX_STYLE_TOKENS} brand style words; you gave {len(tokens)}."
+        )
+    return tokens
+
+
+def normalise_hostname(value: object) -> str:
+    """A bare lower-case hostname, or ValidationError saying what is wrong with it."""
+    text = str(value or "").strip().lower()
+    # Owners paste URLs; take the host from one rather than refuse it.
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text).split("/", 1)[0].rstrip(".")
+    if not text:
+        return ""
+    try:
+        host = text.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValidationError(f"“{value}” is not a valid domain name.") from None
+    labels = host.split(".")
+    if (
+        len(host) > 253
+        or len(labels) < 2
+        or not all(_HOST_LABEL.match(label) for label in labels)
+        or not re.match(r"^(xn--[a-z0-9-]+|[a-z]{2,63})$", labels[-1])
+        or _IPV4.match(host)
+    ):
+        raise ValidationError(
+            f"“{value}” is not a domain name we can serve; use something like "
+            "portraits.yourstudio.com (no spaces, ports or paths)."
+        )
+    base = settings.CRADLE_BASE_DOMAIN.lower()
+    if host == base or host.endswith(f".{base}"):
+        raise ValidationError(
+            f"{host} is a Cradle address; a custom domain is one your studio owns."
+        )
+    return host
+
+
+def brand_kit_changes_validate(
+    *, kit: BrandKit, studio: Studio, changes: dict[str, Any]
+) -> BrandKitChanges:
+    """Check every requested change against the kit and the studio's plan; write nothing.
+
+    Errors are collected per field so an owner sees all of them at once; a ValidationError
+    keyed by field name is raised if there is any.
+    """
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        # Callers are our own forms and API; an unknown key is a bug, but it must never be
+        # silently dropped (e.g. an attempt to switch the tag off).
+        raise ValidationError({"__all__": [f"These settings don't exist: {', '.join(unknown)}."]})
+
+    errors: dict[str, list[str]] = {}
+    fields: dict[str, Any] = {}
+    logo_png: bytes | None = None
+    remove_logo = False
+
+    def check(name: str, normalise) -> None:  # noqa: ANN001 - local helper
+        if name not in changes:
+            return
+        try:
+            fields[name] = normalise(changes[name])
+        except ValidationError as error:
+            errors.setdefault(name, []).extend(error.messages)
+
+    check("primary_hex", _normalise_hex)
+    check("accent_hex", _normalise_hex)
+    if ("primary_hex" in fields or "accent_hex" in fields) and not (
+        "primary_hex" in errors or "accent_hex" in errors
+    ):
+        primary = fields.get("primary_hex", kit.primary_hex)
+        accent = fields.get("accent_hex", kit.accent_hex)
+        try:
+            validate_brand_colours(primary, accent)
+        except BrandingError as error:
+            errors.setdefault("accent_hex" if "accent_hex" in fields else "primary_hex", []).append(
+                error.message
+            )
+
+    def font(value: object) -> str:
+        if value not in BUNDLED_FONTS:
+            names = ", ".join(f.display_name for f in BUNDLED_FONTS.values())
+            raise ValidationError(f"Pick one of the bundled fonts: {names}.")
+        return str(value)
+
+    def frame(value: object) -> str:
+        if value not in BrandKit.Frame.values:
+            labels = ", ".join(str(label) for label in BrandKit.Frame.labels)
+            raise ValidationError(f"Pick a frame style: {labels}.")
+        return str(value)
+
+    def caption(value: object) -> str:
+        text = " ".join(str(value or "").split())
+        if len(text) > MAX_CAPTION_CHARS:
+            raise ValidationError(
+                f"Keep the caption to {MAX_CAPTION_CHARS} characters; it has {len(text)}."
+            )
+        return text
+
+    check("font", font)
+    check("frame", frame)
+    check("caption", caption)
+    check("style_tokens", _normalise_style_tokens)
+    check("custom_domain", normalise_hostname)
+
+    if "custom_domain" in fields:
+        host = fields["custom_domain"]
+        if host == kit.custom_domain:
+            del fields["custom_domain"]  # unchanged: no plan question to ask
+        elif host and not studio_is_white_label(studio):
+            errors.setdefault("custom_domain", []).append(
+                "Custom domains come with the Studio plan. Your studio is on the "
+                f"{studio.get_plan_display()} plan; upgrade on the Billing page to use one."
+            )
+        elif host and Domain.objects.filter(domain=host).exclude(tenant=studio).exists():
+            errors.setdefault("custom_domain", []).append(
+                f"{host} is already connected to another studio."
+            )
+
+    if "logo" in changes:
+        if changes["logo"] is None:
+            remove_logo = True
+        else:
+            try:
+                logo_png = validate_logo(bytes(changes["logo"]))
+            except BrandingError as error:
+                errors.setdefault("logo", []).append(error.message)
+
+    if errors:
+        raise ValidationError(errors)
+    return BrandKitChanges(fields=fields, logo_png=logo_png, remove_logo=remove_logo)
+
+
+def logo_upload_read(upload: UploadedFile) -> bytes:
+    """The upload's bytes, refusing an oversized file before it is read into memory."""
+    if upload.size is not None and upload.size > MAX_LOGO_BYTES:
+        megabytes = upload.size / (1024 * 1024)
+        raise ValidationError({"logo": [f"Your logo is {megabytes:.1f} MB; the limit is 5 MB."]})
+    return upload.read(MAX_LOGO_BYTES + 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _require_owner(actor: Any) -> None:
+    if not getattr(actor, "is_owner", False):
+        raise PermissionDenied("Only the studio owner can change the studio's branding.")
+
+
+@transaction.atomic
+def brand_kit_update(*, kit: BrandKit, actor: Any, **changes: Any) -> BrandKit:
+    """Apply the owner's changes to the brand kit, all or nothing.
+
+    ``changes`` may hold any of EDITABLE_FIELDS. ``logo`` is the uploaded file's bytes (None
+    removes it); ``custom_domain`` "" removes the studio's custom domain. Every value is
+    validated before anything is written; on any error a ValidationError keyed by field is
+    raised and neither the kit, its files nor the studio's domains change.
+    """
+    _require_owner(actor)
+    studio = current_studio()
+    # Lock the row so two owners saving at once cannot interleave a domain swap.
+    kit = BrandKit.objects.select_for_update().get(pk=kit.pk)
+    valid = brand_kit_changes_validate(kit=kit, studio=studio, changes=changes)
+
+    changed = sorted(valid.fields)
+    if "custom_domain" in valid.fields:
+        _custom_domain_replace(studio, old=kit.custom_domain, new=valid.fields["custom_domain"])
+    for name, value in valid.fields.items():
+        setattr(kit, name, value)
+
+    old_logo_name = kit.logo.name if kit.logo else ""
+    if valid.logo_png is not None:
+        digest = hashlib.sha256(valid.logo_png).hexdigest()[:12]
+        kit.logo.save(f"logo-{digest}.png", ContentFile(valid.logo_png), save=False)
+        changed.append("logo")
+    elif valid.remove_logo and old_logo_name:
+        kit.logo = ""
+        changed.append("logo")
+    kit.save()
+
+    if "logo" in changed and old_logo_name and old_logo_name != kit.logo.name:
+        # Deleted only once the new row is committed: a rollback must keep the old file.
+        storage, name = kit.logo.storage, old_logo_name
+        transaction.on_commit(lambda: storage.delete(name))
+    if changed:
+        audit_log_write(
+            action="brand_kit.updated", obj=kit, actor=actor, detail={"fields": changed}
+        )
+    return kit
+
+
+def _custom_domain_replace(studio: Studio, *, old: str, new: str) -> None:
+    """Swap the studio's custom-domain row; its Cradle subdomain (primary) is never touched."""
+    if old:
+        Domain.objects.filter(tenant=studio, domain=old, is_primary=False).delete()
+    if new:
+        Domain.objects.create(tenant=studio, domain=new, is_primary=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The editor's live preview
+# --------------------------------------------------------------------------------------------
+
+PREVIEW_FIELDS = ("primary_hex", "accent_hex", "font", "frame", "caption")
+
+
+@lru_cache(maxsize=1)
+def sample_portrait() -> np.ndarray:
+    """A soft stand-in portrait for the editor: warm gradient, a face-like ellipse, blurred.
+
+    Made at run time so no image of a real baby (or a scan) ships with the product.
+    """
+    height, width = 900, 720
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    top, bottom = np.array([236, 222, 210], np.float32), np.array([196, 170, 150], np.float32)
+    image = top + (bottom - top) * (y / height)[..., None]
+    skin = np.array([222, 178, 150], np.float32)
+    face = ((x - width * 0.5) / (width * 0.27)) ** 2 + ((y - height * 0.47) / (height * 0.3)) ** 2
+    weight = np.clip(1.4 - face, 0, 1)[..., None]
+    # A light from the upper left, so the ellipse reads as a rounded cheek, not a flat disc.
+    shade = 1.0 + 0.12 * ((width * 0.4 - x) / width + (height * 0.35 - y) / height)
+    image = image * (1 - weight) + (skin * shade[..., None]) * weight
+    image = cv2.GaussianBlur(np.clip(image, 0, 255).astype(np.uint8), (0, 0), 9)
+    return image
+
+
+def brand_preview_render(*, kit: BrandKit, **draft: Any) -> bytes:
+    """A JPEG of the sample portrait in the kit's brand with the owner's unsaved ``draft``.
+
+    Same validation as ``brand_kit_update`` (ValidationError keyed by field); the plan decides
+    the Cradle mark exactly as for a real portrait. Never delivered, so never C2PA-signed;
+    the tag is in its pixels and metadata all the same.
+    """
+    studio = current_studio()
+    extra = sorted(set(draft) - set(PREVIEW_FIELDS))
+    if extra:
+        raise ValidationError({"__all__": [f"The preview can't show: {', '.join(extra)}."]})
+    valid = brand_kit_changes_validate(kit=kit, studio=studio, changes=draft)
+    spec = replace(brand_spec_for_current_studio(kit), **valid.fields)
+    framed = compose(sample_portrait(), spec, size="web")
+    return tag_image(framed, fmt="JPEG", signer=None, artist=spec.studio_name)

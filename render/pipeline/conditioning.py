@@ -53,8 +53,7 @@ class Style:
 STYLES: dict[str, Style] = {
     "classic": Style(
         name="classic",
-        prompt_words="classic newborn studio portrait, soft key light, gentle fill, "
-        "shallow depth of field",
+        prompt_words="classic studio portrait, soft key light, shallow depth of field",
         key_azimuth_deg=30.0,
         key_elevation_deg=35.0,
         key_strength=1.0,
@@ -66,7 +65,7 @@ STYLES: dict[str, Style] = {
     ),
     "soft-light": Style(
         name="soft-light",
-        prompt_words="airy high-key newborn portrait, large diffused window light, pastel tones",
+        prompt_words="airy high-key portrait, soft window light, pastel tones",
         key_azimuth_deg=15.0,
         key_elevation_deg=25.0,
         key_strength=0.85,
@@ -78,7 +77,7 @@ STYLES: dict[str, Style] = {
     ),
     "warm-studio": Style(
         name="warm-studio",
-        prompt_words="warm golden studio portrait, tungsten key light, cosy mood",
+        prompt_words="warm golden studio portrait, tungsten light, cosy mood",
         key_azimuth_deg=40.0,
         key_elevation_deg=40.0,
         key_strength=1.05,
@@ -90,7 +89,7 @@ STYLES: dict[str, Style] = {
     ),
     "black-and-white": Style(
         name="black-and-white",
-        prompt_words="black and white fine-art newborn portrait, monochrome, soft contrast",
+        prompt_words="black and white fine-art portrait, monochrome, soft contrast",
         key_azimuth_deg=45.0,
         key_elevation_deg=40.0,
         key_strength=1.1,
@@ -114,6 +113,9 @@ NEONATAL_TERMS: tuple[str, ...] = (
     "closed or softly open eyes",
     "smooth baby skin",
 )
+
+# The few neonatal terms that fit in the prompt; the full list travels on the Conditioning.
+PROMPT_NEONATAL_TERMS: tuple[str, ...] = ("round full cheeks", "small button nose", "tiny chin")
 
 NEGATIVE_TERMS: tuple[str, ...] = (
     "adult features",
@@ -258,14 +260,16 @@ def build(
     if chosen.monochrome:
         # A black-and-white portrait still keeps the tone's lightness; say so to the model.
         tone_phrase = f"{tone.words} rendered in monochrome, skin colour {tone.hex}"
+    # CLIP reads 77 tokens and drops the rest, so the prompt leads with what must never be
+    # lost (subject, tone, neonatal shape) and ends with the style and brand flourishes.
     prompt = ", ".join(
         [
-            "photograph of a peaceful sleeping newborn baby",
+            "photo of a sleeping newborn baby",
             tone_phrase,
+            *PROMPT_NEONATAL_TERMS,
             chosen.prompt_words,
-            *NEONATAL_TERMS,
             *tokens,
-            f"plain backdrop {background}",
+            f"plain {background} backdrop",
         ]
     )
     notes: list[str] = []

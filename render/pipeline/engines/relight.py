@@ -30,6 +30,8 @@ from render.pipeline.types import (
 # side comes back red-orange: this is the colour added near the terminator.
 _SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
 _VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+_SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
+_SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the baby
 
 # Linear light -> sRGB through a table: exact enough for 8-bit output and ~10x faster than pow.
 _LUT_SIZE = 4096
@@ -113,6 +115,7 @@ class _Surface:
     unconfident: np.ndarray  # H×W 0..1
     soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
     background_behind: np.ndarray  # H×W×3 linear backdrop × (1 - skin_alpha)
+    shadow_source: np.ndarray  # H×W blurred subject matte, shifted per light to cast a shadow
 
 
 def _output_size(cues: StructuralCues, long_side: int) -> tuple[int, int]:
@@ -170,23 +173,29 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
 
     # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
     normals = _resize(cues.normals.astype(np.float32), size)
-    fine = cv2.GaussianBlur(normals, (0, 0), max(1.0, 0.004 * long_side))
+    # Vision's normals carry the scan's speckle as bumps; a newborn's skin has none at this scale.
+    fine = _wide_blur(normals, max(1.0, 0.009 * long_side))
     coarse = _wide_blur(normals, 0.04 * long_side)
     normals = fine * confident[..., None] + coarse * (1.0 - confident[..., None])
     normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
 
     # Creases are where the surface sits below its neighbourhood: they see less of the sky.
+    # Measured on a smoothed depth: speckle pits in the depth map are not creases.
+    smooth_depth = _wide_blur(depth, 0.006 * long_side)
     around = _wide_blur(depth, 0.02 * long_side)
-    occlusion = 1.0 - np.clip((around - depth) * 6.0, 0.0, 0.45)
+    occlusion = 1.0 - np.clip((around - smooth_depth) * 6.0, 0.0, 0.45)
     occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
 
     # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths
     # over; only its band-passed relief is kept (its sepia and its scanner light are not).
     scan = cv2.cvtColor(cues.image, cv2.COLOR_RGB2GRAY)
     scan = cv2.resize(scan, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    scan = cv2.bilateralFilter(scan, _odd(0.012 * long_side), 40, 0.006 * long_side)
+    # Speckle is impulsive: a median removes it; the bilateral then smooths what is left while
+    # keeping the creases (lid lines, lip line) the depth map blurs over.
+    scan = cv2.medianBlur(scan, _odd(0.006 * long_side))
+    scan = cv2.bilateralFilter(scan, _odd(0.012 * long_side), 30, 0.006 * long_side)
     scan_log = np.log1p(scan.astype(np.float32))
-    band = cv2.GaussianBlur(scan_log, (0, 0), 0.0025 * long_side + 0.5) - _wide_blur(
+    band = cv2.GaussianBlur(scan_log, (0, 0), 0.004 * long_side) - _wide_blur(
         scan_log, 0.03 * long_side
     )
     detail = np.exp(np.clip(band, -0.6, 0.6) * 0.18 * confident * (subject > 0.5))
@@ -238,6 +247,7 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
         unconfident=unconfident.astype(np.float32),
         soften_box=soften_box,
         background_behind=behind.astype(np.float32),
+        shadow_source=_wide_blur(subject, 0.025 * long_side).astype(np.float32),
     )
 
 
@@ -261,9 +271,9 @@ def _shade(surface: _Surface, albedo: np.ndarray, style: Style, light: Lighting)
     over = luminance > knee
     luminance[over] = knee + (ceiling - knee) * np.tanh((luminance[over] - knee) / (ceiling - knee))
 
-    # Subsurface: strongest just past the terminator, fading into deep shadow.
+    # Subsurface: strongest just past the terminator, a little everywhere the key does not reach.
     terminator = np.clip(1.0 - np.abs(key_cos + 0.15) * 2.5, 0.0, 1.0)
-    subsurface = terminator * surface.subsurface_weight
+    subsurface = (terminator + 0.5 * (1.0 - key)) * surface.subsurface_weight
 
     half = light.key_dir + _VIEW
     half = half / np.linalg.norm(half)
@@ -284,11 +294,24 @@ def _shade(surface: _Surface, albedo: np.ndarray, style: Style, light: Lighting)
     fields = np.stack([luminance, subsurface, specular], axis=2)
     fields *= surface.skin_alpha[..., None]
     image = fields @ mix
-    image += surface.background_behind
+    image += (
+        surface.background_behind * (1.0 - _SHADOW_DEPTH * _cast_shadow(surface, light))[..., None]
+    )
     if style.monochrome:
         grey = image @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
         image = np.repeat(grey[..., None], 3, axis=2)
     return image
+
+
+def _cast_shadow(surface: _Surface, light: Lighting) -> np.ndarray:
+    """The baby's soft shadow on the backdrop, thrown away from the key light."""
+    height, width = surface.shadow_source.shape
+    reach = _SHADOW_REACH * max(height, width)
+    shift_x, shift_y = -light.key_dir[0] * reach, light.key_dir[1] * reach
+    matrix = np.float32([[1, 0, shift_x], [0, 1, shift_y]])
+    return cv2.warpAffine(
+        surface.shadow_source, matrix, (width, height), borderMode=cv2.BORDER_CONSTANT
+    )
 
 
 def _wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:

@@ -69,6 +69,19 @@ def test_the_prompt_carries_tone_words_hex_neonatal_terms_and_brand_tokens():
     assert conditioning.neonatal_terms and conditioning.brand_tokens == ("Bloom",)
 
 
+def test_the_prompt_fits_clips_77_tokens_with_tone_and_neonatal_terms_up_front():
+    from transformers.models.clip.tokenization_clip import BasicTokenizer
+
+    tone = blend_tone([7, "#c8a27e"])
+    for style in STYLES:
+        prompt = build(synthetic_cues(64), tone, style=style, brand_tokens=["Bloom"]).prompt
+        # A word-and-punctuation count plus the hex's extra pieces bounds CLIP's BPE count.
+        words = BasicTokenizer(do_lower_case=True).tokenize(prompt)
+        assert len(words) + 6 < 77, style
+        assert prompt.index(tone.hex) < prompt.index("backdrop")
+        assert prompt.index("button nose") < prompt.index(STYLES[style].prompt_words)
+
+
 def test_the_depth_control_image_is_the_depth_in_grey():
     cues = synthetic_cues(96)
     control = build(cues, blend_tone([3])).depth_control

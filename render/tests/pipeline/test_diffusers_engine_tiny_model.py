@@ -1,0 +1,118 @@
+"""The diffusers engine end to end on a tiny random-weight pipeline saved to a temp folder.
+
+The tiny model paints noise, not babies: these tests pin the plumbing (loading from a local
+folder, per-candidate seeds, compositing, progress, cancel), not the look.
+"""
+
+import cv2
+import numpy as np
+import pytest
+
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines import get_engine
+from render.pipeline.engines.diffusion import load_pipeline, save_tiny_pipeline
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.types import RenderCancelled
+from render.tests.pipeline.synthetic_cues import synthetic_cues
+
+STEPS = 2
+OUTPUT = 128
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="module")
+def engine(model_dir):
+    return get_engine(
+        "diffusers", model_dir=model_dir, steps=STEPS, resolution=64, output_long_side=OUTPUT
+    )
+
+
+@pytest.fixture(scope="module")
+def conditioning():
+    return build(synthetic_cues(96), blend_tone([6]), background_hex="#e6eef5")
+
+
+@pytest.fixture(scope="module")
+def candidates(engine, conditioning):
+    return engine.render(conditioning, [11, 22, 33, 44, 55])
+
+
+def test_it_renders_five_distinct_candidates(candidates):
+    assert [c.seed for c in candidates] == [11, 22, 33, 44, 55]
+    assert all(c.engine == "diffusers" and c.image.shape == (OUTPUT, OUTPUT, 3) for c in candidates)
+    images = [c.image.astype(np.int16) for c in candidates]
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert np.abs(images[i] - images[j]).max() > 10
+
+
+def test_the_same_seed_renders_the_same_image_whatever_else_is_in_the_job(
+    engine, conditioning, candidates
+):
+    again = engine.render(conditioning, [33, 99])
+    assert np.array_equal(again[0].image, candidates[2].image)
+
+
+def test_unmasked_pixels_are_the_base_plate_exactly_and_masked_ones_are_painted(
+    conditioning, candidates
+):
+    plate = RelightEngine(output_long_side=OUTPUT).render(conditioning, [22])[0].image
+    mask = cv2.resize(conditioning.inpaint_mask, (OUTPUT, OUTPUT), interpolation=cv2.INTER_LINEAR)
+    kept, painted = mask <= 0.0, mask >= 0.99
+    assert kept.sum() > 1000 and painted.sum() > 1000
+    image = candidates[1].image
+    assert np.array_equal(image[kept], plate[kept])
+    assert np.abs(image[painted].astype(np.int16) - plate[painted]).mean() > 5
+
+
+def test_progress_rises_to_one_through_the_step_callback(engine, conditioning):
+    fractions: list[float] = []
+    engine.render(conditioning, [1, 2], progress=fractions.append)
+    assert fractions == sorted(fractions)
+    assert fractions == pytest.approx([0.25, 0.5, 0.75, 1.0])
+
+
+def test_cancel_mid_candidate_interrupts_the_pipeline_and_raises(engine, conditioning):
+    fractions: list[float] = []
+    with pytest.raises(RenderCancelled):
+        engine.render(
+            conditioning, [1, 2, 3], progress=fractions.append, cancel=lambda: bool(fractions)
+        )
+    assert fractions == pytest.approx([1 / 6])  # stopped inside the first candidate
+
+
+def test_the_pipeline_is_loaded_once_per_process_in_fp32_on_cpu(model_dir):
+    import torch
+
+    first = load_pipeline(model_dir, "cpu")
+    assert load_pipeline(model_dir, "cpu") is first
+    assert first.unet.dtype == torch.float32
+    assert type(first).__name__ == "StableDiffusionControlNetInpaintPipeline"
+
+
+def test_a_missing_model_folder_is_a_clear_error(tmp_path, conditioning):
+    engine = get_engine("diffusers", model_dir=tmp_path / "nothing-here")
+    with pytest.raises(FileNotFoundError, match="fetch_render_model"):
+        engine.render(conditioning, [1])
+
+
+def test_lcm_without_lcm_lora_weights_is_a_clear_error(model_dir, conditioning):
+    engine = get_engine("diffusers", model_dir=model_dir, lcm=True, resolution=64)
+    with pytest.raises(FileNotFoundError, match="LCM-LoRA"):
+        engine.render(conditioning, [1])
+
+
+@pytest.mark.real_weights
+def test_real_weights_render_a_portrait_that_scores_well(conditioning):
+    import os
+
+    from render.pipeline.scoring import rank
+
+    engine = get_engine("diffusers", model_dir=os.environ["RENDER_MODEL_DIR"], steps=20)
+    ranked = rank(conditioning, engine.render(conditioning, [1, 2]))
+    assert max(ranked[0].candidate.image.shape[:2]) >= 1024
+    assert ranked[0].terms["delta_e"] < 10 and not ranked[0].rejected_reason

@@ -28,13 +28,14 @@ def main() -> None:
         print(f"Embedded PostgreSQL: {local_dir / 'pgdata'}")
     # Executables of the venv (gunicorn, periodiq, honcho) first on PATH for the Procfile.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    port = env.setdefault("CRADLE_PUBLIC_PORT", "8000")  # honcho gives the first process this port
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate_schemas", "--shared", "--noinput"], env=env, check=True, cwd=ROOT)
     subprocess.run([*manage, "migrate_schemas", "--noinput"], env=env, check=True, cwd=ROOT)
     subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT)
     os.execvpe(
         sys.executable,
-        [sys.executable, "-m", "honcho", "start", "-f", str(ROOT / "Procfile")],
+        [sys.executable, "-m", "honcho", "start", "-p", port, "-f", str(ROOT / "Procfile")],
         {**env, "PYTHONUNBUFFERED": "1"},
     )
 

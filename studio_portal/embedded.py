@@ -7,6 +7,7 @@ the process that started them exits and are reused next time (their data lives u
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,9 @@ EMBEDDED_REDIS_PORT = 6390
 def embedded_database_settings(local_dir: Path) -> dict[str, object]:
     """Start (or reuse) the pgserver cluster in ``local_dir/pgdata`` and describe it for Django."""
     import pgserver  # imported here: only machines without DATABASE_URL need it
+
+    # pgserver logs every reuse of the running server at INFO, in every process.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
 
     pgdata = local_dir / "pgdata"
     pgdata.parent.mkdir(parents=True, exist_ok=True)

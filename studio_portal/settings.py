@@ -49,6 +49,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "studio_portal.accounts",
+    "studio_portal.api",
     "branding",
     "render",
     "galleries",
@@ -223,3 +224,24 @@ LOGGING = {
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# --- billing ---
+# The Stripe API version Cradle is written against; every request and the webhook endpoint
+# (configure it with the same version in Stripe) use it, so a Stripe upgrade never surprises us.
+STRIPE_API_VERSION = env_str("STRIPE_API_VERSION", "2026-10-28.endive")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+# Plans: Pilot is one Checkout payment for one month with a cap on deliveries; Growth and
+# Studio are monthly subscriptions. The Stripe Price ids come from the environment.
+BILLING_PLANS = {
+    "pilot": {
+        "label": "Pilot",
+        "price_id": env_str("STRIPE_PRICE_PILOT"),
+        "mode": "payment",
+        "amount_cents": env_int("PILOT_PRICE_CENTS", 3900),
+        "months": 1,
+        "delivery_cap": env_int("PILOT_DELIVERY_CAP", 25),
+    },
+    "growth": {"label": "Growth", "price_id": env_str("STRIPE_PRICE_GROWTH"), "mode": "subscription"},
+    "studio": {"label": "Studio", "price_id": env_str("STRIPE_PRICE_STUDIO"), "mode": "subscription"},
+}
+PILOT_REFUND_DAYS = env_int("PILOT_REFUND_DAYS", 7)

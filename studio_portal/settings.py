@@ -245,3 +245,8 @@ BILLING_PLANS = {
     "studio": {"label": "Studio", "price_id": env_str("STRIPE_PRICE_STUDIO"), "mode": "subscription"},
 }
 PILOT_REFUND_DAYS = env_int("PILOT_REFUND_DAYS", 7)
+
+# --- galleries ---
+# SendGrid's Signed Event Webhook verification key (base64 DER, from Mail Settings); empty
+# refuses every event. Twilio callbacks are checked with TWILIO_AUTH_TOKEN.
+SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")

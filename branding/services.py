@@ -36,7 +36,6 @@ from branding.overlay import (
 )
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
 from branding.selectors import brand_kit_get
-from galleries.services import audit_log_write
 from studio_portal.tenants.models import Domain, Studio
 from studio_portal.tenants.selectors import current_studio
 
@@ -329,6 +328,9 @@ def brand_kit_update(*, kit: BrandKit, actor: Any, **changes: Any) -> BrandKit:
         storage, name = kit.logo.storage, old_logo_name
         transaction.on_commit(lambda: storage.delete(name))
     if changed:
+        # Imported here: galleries' services import render, which imports this module.
+        from galleries.services import audit_log_write
+
         audit_log_write(
             action="brand_kit.updated", obj=kit, actor=actor, detail={"fields": changed}
         )

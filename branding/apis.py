@@ -1,0 +1,104 @@
+"""The brand kit over REST: GET and PATCH for the studio owner (session auth)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.selectors import studio_is_white_label
+from branding import services
+from branding.fonts import font_choices
+from branding.models import BrandKit
+from branding.selectors import brand_kit_get
+from studio_portal.tenants.selectors import current_studio
+
+
+class IsStudioOwner(BasePermission):
+    message = "Only the studio owner can change the studio's branding."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(getattr(request.user, "is_owner", False))
+
+
+class BrandKitApi(APIView):
+    permission_classes = [IsAuthenticated, IsStudioOwner]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        # FileField, not ImageField: the logo's real checks (format sniffing, animation, pixel
+        # bombs, SVG) are in overlay.validate_logo, reached through the service.
+        logo = serializers.FileField(required=False, allow_null=True, allow_empty_file=True)
+        primary_hex = serializers.CharField(required=False, max_length=16)
+        accent_hex = serializers.CharField(required=False, max_length=16)
+        font = serializers.CharField(required=False, max_length=32)
+        frame = serializers.CharField(required=False, max_length=32)
+        caption = serializers.CharField(required=False, allow_blank=True, max_length=400)
+        style_tokens = serializers.ListField(
+            child=serializers.CharField(allow_blank=True, max_length=200),
+            required=False,
+            max_length=50,
+        )
+        custom_domain = serializers.CharField(required=False, allow_blank=True, max_length=300)
+
+        def validate(self, attrs: dict) -> dict:
+            # A field this API does not know (say "show_tag": false) is an error, never ignored.
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    f"These settings don't exist: {', '.join(unknown)}."
+                )
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        primary_hex = serializers.CharField()
+        accent_hex = serializers.CharField()
+        font = serializers.CharField()
+        frame = serializers.CharField()
+        caption = serializers.CharField()
+        style_tokens = serializers.ListField(child=serializers.CharField())
+        custom_domain = serializers.CharField()
+        has_logo = serializers.SerializerMethodField()
+        updated_at = serializers.DateTimeField()
+
+        def get_has_logo(self, kit: BrandKit) -> bool:
+            return bool(kit.logo)
+
+    def _payload(self, kit: BrandKit) -> dict:
+        studio = current_studio()
+        white_label = studio_is_white_label(studio)
+        return {
+            **self.OutputSerializer(kit).data,
+            "plan": studio.plan,
+            # Derived from the plan, never settable: the API shows it so integrators know.
+            "cradle_mark": not white_label,
+            "custom_domain_allowed": white_label,
+            "choices": {
+                "font": [key for key, _ in font_choices()],
+                "frame": list(BrandKit.Frame.values),
+            },
+            "preview_url": "/branding/preview.jpg",
+        }
+
+    def get(self, request: Request) -> Response:
+        return Response(self._payload(brand_kit_get()))
+
+    def patch(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        changes = dict(serializer.validated_data)
+        try:
+            if changes.get("logo") is not None:
+                changes["logo"] = services.logo_upload_read(changes["logo"])
+            kit = services.brand_kit_update(kit=brand_kit_get(), actor=request.user, **changes)
+        except ValidationError as error:
+            errors = error.message_dict if hasattr(error, "error_dict") else {}
+            return Response(
+                {"detail": " ".join(error.messages), "errors": errors},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(self._payload(kit))

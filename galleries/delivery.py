@@ -23,6 +23,10 @@ class OutgoingMessage:
     text: str
     html: str = ""
     from_name: str = ""
+    # Where the provider reports this message's fate (Twilio's per-message StatusCallback).
+    status_callback: str = ""
+    # Echoed back in SendGrid's events, so an event finds its delivery even without the id.
+    custom_args: tuple[tuple[str, str], ...] = ()
 
 
 class PermanentDeliveryError(Exception):
@@ -56,7 +60,7 @@ class SendGridEmailSender:
     def send(self, message: OutgoingMessage) -> str:
         from python_http_client.exceptions import HTTPError
         from sendgrid import SendGridAPIClient
-        from sendgrid.helpers.mail import From, Mail
+        from sendgrid.helpers.mail import CustomArg, From, Mail
 
         mail = Mail(
             from_email=From(settings.DELIVERY_FROM_EMAIL, message.from_name or None),
@@ -65,6 +69,8 @@ class SendGridEmailSender:
             plain_text_content=message.text,
             html_content=message.html or None,
         )
+        for key, value in message.custom_args:
+            mail.add_custom_arg(CustomArg(key, value))
         client = SendGridAPIClient(api_key=settings.SENDGRID_API_KEY, host=settings.SENDGRID_API_BASE)
         try:
             response = client.send(mail)
@@ -80,6 +86,7 @@ class SendGridEmailSender:
 
 class TwilioSmsSender:
     def send(self, message: OutgoingMessage) -> str:
+        from twilio.base import values
         from twilio.base.exceptions import TwilioRestException
         from twilio.rest import Client
 
@@ -87,7 +94,10 @@ class TwilioSmsSender:
         client.api.base_url = settings.TWILIO_API_BASE
         try:
             sms = client.messages.create(
-                to=message.to, from_=settings.TWILIO_FROM_NUMBER, body=message.text
+                to=message.to,
+                from_=settings.TWILIO_FROM_NUMBER,
+                body=message.text,
+                status_callback=message.status_callback or values.unset,
             )
         except TwilioRestException as exc:
             # 21211 invalid number, 21610 recipient replied STOP, 21614 not a mobile number.
@@ -100,7 +110,9 @@ class TwilioSmsSender:
 
 
 def email_sender() -> Sender:
-    return SendGridEmailSender() if settings.EMAIL_DELIVERY_BACKEND == "sendgrid" else ConsoleEmailSender()
+    if settings.EMAIL_DELIVERY_BACKEND == "sendgrid":
+        return SendGridEmailSender()
+    return ConsoleEmailSender()
 
 
 def sms_sender() -> Sender:

@@ -21,10 +21,40 @@ class Gallery(models.Model):
     opens = models.PositiveIntegerField(default=0)
     downloads = models.PositiveIntegerField(default=0)
     shares = models.PositiveIntegerField(default=0)
+    last_opened_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name_plural = "galleries"
+        ordering = ["-created_at"]
+
+    @property
+    def has_pin(self) -> bool:
+        return bool(self.pin_hash)
+
+
+class Favourite(models.Model):
+    """A portrait the parent marked; no account, so it belongs to the gallery (the link)."""
+
+    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="favourites")
+    candidate = models.ForeignKey(
+        "render.Candidate", on_delete=models.CASCADE, related_name="favourites"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gallery", "candidate"], name="one_favourite_per_portrait")
+        ]
+
+
+class GallerySettings(models.Model):
+    """The studio's defaults for new galleries: one row per studio schema."""
+
+    default_expiry_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Links stop working this many days after sending; empty = never."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
 
 
 class Delivery(models.Model):
@@ -42,7 +72,9 @@ class Delivery(models.Model):
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    provider_id = models.CharField(max_length=128, blank=True)
+    # The provider's own word for the last status (e.g. "bounce", "undelivered"), for the studio.
+    provider_status = models.CharField(max_length=32, blank=True)
+    provider_id = models.CharField(max_length=128, blank=True, db_index=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -51,6 +83,31 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name_plural = "deliveries"
+
+
+class ProviderEvent(models.Model):
+    """Each webhook event handled once: a replayed event finds its key here and does nothing."""
+
+    provider = models.CharField(max_length=16)
+    event_key = models.CharField(max_length=128)
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_key"], name="one_row_per_provider_event")
+        ]
+
+
+class SmsOptOut(models.Model):
+    """A number that replied STOP: no SMS goes to it until it replies START."""
+
+    phone = models.CharField(max_length=20, unique=True)
+    opted_out_at = models.DateTimeField(auto_now_add=True)
 
 
 class AuditLogEntry(models.Model):
@@ -63,7 +120,7 @@ class AuditLogEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     detail = models.JSONField(default=dict)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-at"]

@@ -2,26 +2,28 @@ from __future__ import annotations
 
 import hmac
 
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from galleries.models import Gallery, token_digest
+from galleries.models import AuditLogEntry, Delivery, Favourite, Gallery, GallerySettings, token_digest
 from render.models import Candidate
+from studio_portal.tenants.models import Studio
+
+TOKEN_MAX_LENGTH = 64
 
 
 def gallery_for_token(token: str) -> Gallery | None:
     """The gallery for a token in the current studio's schema, or None.
 
     Looked up by the token's digest, then compared in constant time, so response timing
-    says nothing about how much of a guessed token was right.
+    says nothing about how much of a guessed token was right. The schema is the request's
+    studio, so a token on another studio's domain finds nothing.
     """
-    if not token or len(token) > 64:
+    if not token or len(token) > TOKEN_MAX_LENGTH:
         return None
-    gallery = (
-        Gallery.objects.select_related("job", "job__session")
-        .filter(token_digest=token_digest(token))
-        .first()
-    )
-    if gallery is None or not hmac.compare_digest(gallery.token, token):
+    gallery = Gallery.objects.filter(token_digest=token_digest(token)).first()
+    if gallery is None or not hmac.compare_digest(gallery.token.encode(), token.encode()):
         return None
     return gallery
 
@@ -31,7 +33,68 @@ def gallery_is_expired(gallery: Gallery) -> bool:
 
 
 def gallery_portraits(gallery: Gallery) -> list[Candidate]:
-    """Primary first, then the alternates the studio chose to share."""
+    """Primary first, then the alternates the studio chose to share; each carries
+    ``is_favourite`` for this gallery (one query)."""
     return list(
-        gallery.job.candidates.filter(shared_with_parent=True).order_by("-is_primary", "rank")
+        Candidate.objects.filter(job_id=gallery.job_id, shared_with_parent=True)
+        .annotate(
+            is_favourite=Exists(
+                Favourite.objects.filter(gallery_id=gallery.pk, candidate_id=OuterRef("pk"))
+            )
+        )
+        .order_by("-is_primary", "rank")
     )
+
+
+def gallery_portrait(gallery: Gallery, candidate_id: int) -> Candidate | None:
+    return Candidate.objects.filter(
+        pk=candidate_id, job_id=gallery.job_id, shared_with_parent=True
+    ).first()
+
+
+def gallery_settings_get() -> GallerySettings:
+    settings_row, _ = GallerySettings.objects.get_or_create(pk=1)
+    return settings_row
+
+
+def studio_retention_days(studio: Studio) -> int:
+    """The studio's scan window: its own setting, never more than the platform maximum."""
+    maximum = settings.SCAN_RETENTION_DAYS_MAX
+    days = studio.retention_days or maximum
+    return max(1, min(days, maximum))
+
+
+def gallery_list_with_stats() -> QuerySet[Gallery]:
+    """Every gallery with its counters and delivery tallies, newest first (the studio's page)."""
+    return (
+        Gallery.objects.select_related("job", "job__session")
+        .annotate(
+            favourite_count=Count("favourites", distinct=True),
+            failed_count=Count(
+                "deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED), distinct=True
+            ),
+            delivered_count=Count(
+                "deliveries", filter=Q(deliveries__status=Delivery.Status.DELIVERED), distinct=True
+            ),
+        )
+        .order_by("-created_at")
+    )
+
+
+def gallery_get(uid: str) -> Gallery:
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(Gallery.objects.select_related("job", "job__session"), uid=uid)
+
+
+def deliveries_failed() -> QuerySet[Delivery]:
+    return Delivery.objects.filter(status=Delivery.Status.FAILED).select_related(
+        "gallery", "gallery__job__session"
+    )
+
+
+def audit_log_list(*, action_prefix: str = "") -> QuerySet[AuditLogEntry]:
+    entries = AuditLogEntry.objects.select_related("actor")
+    if action_prefix:
+        entries = entries.filter(action__startswith=action_prefix)
+    return entries.order_by("-at", "-pk")

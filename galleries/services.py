@@ -1,14 +1,18 @@
-"""Galleries, deliveries and the audit log: the parent-facing end of a job."""
+"""Galleries, deliveries, provider webhooks, scan retention and the audit log: the parent-facing
+end of a job and the studio's record of what left it or was deleted."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -18,12 +22,27 @@ from galleries.delivery import (
     email_sender,
     sms_sender,
 )
-from galleries.models import AuditLogEntry, Delivery, Gallery, token_digest
-from render.models import RenderJob
-from studio_portal.tenants.selectors import current_studio
+from galleries.models import (
+    AuditLogEntry,
+    Delivery,
+    Favourite,
+    Gallery,
+    GallerySettings,
+    ProviderEvent,
+    SmsOptOut,
+    token_digest,
+)
+from galleries.selectors import gallery_settings_get, studio_retention_days
+from render.models import Candidate, RenderJob, Scan
 from studio_portal.tenants.models import Domain
+from studio_portal.tenants.selectors import current_studio
 
 logger = logging.getLogger(__name__)
+
+PIN_DIGITS = (4, 8)
+MAX_EXPIRY_DAYS = 365
+
+# Addresses ------------------------------------------------------------------------------------
 
 
 def studio_base_url() -> str:
@@ -34,20 +53,41 @@ def studio_base_url() -> str:
     return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
 
 
-def gallery_url(gallery: Gallery) -> str:
-    return f"{studio_base_url()}/g/{gallery.token}/"
+def gallery_url(gallery: Gallery, *, base_url: str | None = None) -> str:
+    return f"{base_url or studio_base_url()}/g/{gallery.token}/"
+
+
+# Galleries ------------------------------------------------------------------------------------
+
+
+def _validated_pin(pin: str) -> str:
+    pin = pin.strip()
+    if pin and not (pin.isdigit() and PIN_DIGITS[0] <= len(pin) <= PIN_DIGITS[1]):
+        raise ValidationError("A gallery PIN is 4 to 8 digits.")
+    return pin
 
 
 @transaction.atomic
-def gallery_create(*, job: RenderJob, pin: str = "", expires_at=None) -> Gallery:  # noqa: ANN001
-    """One gallery per job; calling again returns the existing one."""
+def gallery_create(
+    *, job: RenderJob, pin: str = "", expires_at: datetime | None = None
+) -> Gallery:
+    """One gallery per job; calling again returns the existing one.
+
+    Without an explicit ``expires_at`` the link follows the studio's default expiry, if any.
+    """
     existing = Gallery.objects.filter(job=job).first()
     if existing:
         return existing
-    if job.state not in (RenderJob.State.READY, RenderJob.State.DELIVERING, RenderJob.State.DELIVERED):
+    if job.state not in (
+        RenderJob.State.READY,
+        RenderJob.State.DELIVERING,
+        RenderJob.State.DELIVERED,
+    ):
         raise ValidationError("The portraits are not ready yet.")
-    if pin and not (pin.isdigit() and 4 <= len(pin) <= 8):
-        raise ValidationError("A gallery PIN is 4 to 8 digits.")
+    pin = _validated_pin(pin)
+    if expires_at is None:
+        days = gallery_settings_get().default_expiry_days
+        expires_at = timezone.now() + timedelta(days=days) if days else None
     token = secrets.token_urlsafe(24)  # 192 bits
     return Gallery.objects.create(
         job=job,
@@ -59,12 +99,134 @@ def gallery_create(*, job: RenderJob, pin: str = "", expires_at=None) -> Gallery
 
 
 @transaction.atomic
+def gallery_protect(
+    *,
+    gallery: Gallery,
+    pin: str | None = None,
+    expires_at: datetime | None = None,
+    clear_expiry: bool = False,
+    actor: object | None = None,
+) -> Gallery:
+    """Set or clear the PIN ("" clears, None keeps) and the expiry of an existing gallery."""
+    changes: dict[str, object] = {}
+    if pin is not None:
+        pin = _validated_pin(pin)
+        gallery.pin_hash = make_password(pin) if pin else ""
+        changes["pin"] = "set" if pin else "cleared"
+    if clear_expiry:
+        gallery.expires_at = None
+        changes["expires_at"] = None
+    elif expires_at is not None:
+        gallery.expires_at = expires_at
+        changes["expires_at"] = expires_at.isoformat()
+    gallery.save(update_fields=["pin_hash", "expires_at"])
+    audit_log_write(action="gallery.protected", obj=gallery, actor=actor, detail=changes)
+    return gallery
+
+
+def gallery_pin_matches(*, gallery: Gallery, pin: str) -> bool:
+    return bool(gallery.pin_hash) and check_password(pin.strip(), gallery.pin_hash)
+
+
+@transaction.atomic
+def gallery_settings_update(
+    *, default_expiry_days: int | None, actor: object | None = None
+) -> GallerySettings:
+    if default_expiry_days is not None and not 1 <= default_expiry_days <= MAX_EXPIRY_DAYS:
+        raise ValidationError(f"Choose between 1 and {MAX_EXPIRY_DAYS} days, or leave it empty.")
+    gallery_settings = gallery_settings_get()
+    gallery_settings.default_expiry_days = default_expiry_days
+    gallery_settings.save()
+    audit_log_write(
+        action="gallery_settings.updated",
+        obj=gallery_settings,
+        actor=actor,
+        detail={"default_expiry_days": default_expiry_days},
+    )
+    return gallery_settings
+
+
+def gallery_count(*, gallery: Gallery, what: str) -> None:
+    """Add one open, download or share; a single UPDATE, so concurrent parents never lose one."""
+    if what == "opens":
+        Gallery.objects.filter(pk=gallery.pk).update(
+            opens=F("opens") + 1, last_opened_at=timezone.now()
+        )
+    elif what in ("downloads", "shares"):
+        Gallery.objects.filter(pk=gallery.pk).update(**{what: F(what) + 1})
+    else:
+        raise ValueError(f"Unknown gallery counter {what!r}")
+
+
+def gallery_favourite_set(*, gallery: Gallery, candidate: Candidate, favourite: bool) -> bool:
+    """Mark or unmark a portrait as the parent's favourite; safe to repeat."""
+    if candidate.job_id != gallery.job_id or not candidate.shared_with_parent:
+        raise ValidationError("That portrait is not in this gallery.")
+    if favourite:
+        try:
+            with transaction.atomic():
+                Favourite.objects.get_or_create(gallery=gallery, candidate=candidate)
+        except IntegrityError:
+            pass  # two taps at once: the other one made it
+    else:
+        Favourite.objects.filter(gallery=gallery, candidate=candidate).delete()
+    return favourite
+
+
+@transaction.atomic
+def gallery_delete(*, gallery: Gallery, actor: object | None = None, with_portraits: bool = False) -> None:
+    """The link stops working at once; the portraits stay unless the owner asks otherwise."""
+    detail = {
+        "job": str(gallery.job.uid),
+        "opens": gallery.opens,
+        "downloads": gallery.downloads,
+        "shares": gallery.shares,
+        "with_portraits": with_portraits,
+    }
+    if with_portraits:
+        for candidate in list(gallery.job.candidates.all()):
+            portrait_delete(candidate=candidate, actor=actor)
+    audit_log_write(action="gallery.deleted", obj=gallery, actor=actor, detail=detail)
+    gallery.delete()
+
+
+@transaction.atomic
+def portrait_delete(*, candidate: Candidate, actor: object | None = None) -> None:
+    """Delete one portrait and its files (full, web and print sizes)."""
+    names = [f.name for f in (candidate.image, candidate.web_image, candidate.print_image) if f]
+    audit_log_write(
+        action="portrait.deleted",
+        obj=candidate,
+        actor=actor,
+        detail={
+            "job": str(candidate.job.uid),
+            "rank": candidate.rank,
+            "was_primary": candidate.is_primary,
+            "files": len(names),
+        },
+    )
+    storage = candidate.image.storage
+    candidate.delete()
+    # Files go after the row commits: a rollback must not leave a row pointing at nothing.
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+
+
+# Sending --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
 def gallery_send(
-    *, job: RenderJob, channels: list[str], actor: object | None = None, enqueue: bool = True
+    *,
+    job: RenderJob,
+    channels: list[str],
+    actor: object | None = None,
+    enqueue: bool = True,
+    pin: str = "",
+    expires_at: datetime | None = None,
 ) -> list[Delivery]:
     """Queue the link to the parent on each channel she gave; the worker sends them."""
     session = job.session
-    gallery = gallery_create(job=job)
+    gallery = gallery_create(job=job, pin=pin, expires_at=expires_at)
     recipients = {Delivery.Channel.EMAIL: session.email, Delivery.Channel.SMS: session.phone}
     deliveries = []
     for channel in channels:
@@ -82,48 +244,80 @@ def gallery_send(
     job.state = RenderJob.State.DELIVERING
     audit_log_write(action="gallery.sent", obj=gallery, actor=actor, detail={"channels": channels})
     if enqueue:
-        from galleries.tasks import delivery_send_task
-
-        schema = connection.schema_name
         for delivery in deliveries:
-            transaction.on_commit(lambda pk=delivery.pk: delivery_send_task.send(schema, pk))
+            _enqueue_delivery(delivery.pk)
     return deliveries
 
 
+def _enqueue_delivery(delivery_id: int) -> None:
+    from galleries.tasks import delivery_send_task
+
+    schema = connection.schema_name
+    transaction.on_commit(lambda: delivery_send_task.send(schema, delivery_id))
+
+
 def _message_for(delivery: Delivery) -> OutgoingMessage:
+    from branding.selectors import brand_kit_get
+
     gallery = delivery.gallery
     studio = current_studio()
+    base_url = studio_base_url()
+    link = gallery_url(gallery, base_url=base_url)
+    brand = brand_kit_get()
     context = {
         "studio_name": studio.name,
         "parent_name": gallery.job.session.parent_name,
-        "link": gallery_url(gallery),
+        "link": link,
+        "brand": brand,
+        "logo_url": f"{link}logo" if brand.logo else "",
+        "expires_at": gallery.expires_at,
+        "has_pin": gallery.has_pin,
     }
     if delivery.channel == Delivery.Channel.SMS:
         text = render_to_string("galleries/messages/sms.txt", context).strip()
-        return OutgoingMessage(to=delivery.recipient, subject="", text=text)
+        return OutgoingMessage(
+            to=delivery.recipient,
+            subject="",
+            text=text,
+            status_callback=f"{base_url}/hooks/twilio/status",
+        )
     return OutgoingMessage(
         to=delivery.recipient,
         subject=f"Your baby's portrait from {studio.name}",
         text=render_to_string("galleries/messages/email.txt", context),
         html=render_to_string("galleries/messages/email.html", context),
         from_name=studio.name,
+        custom_args=(("cradle_delivery", str(delivery.pk)),),
     )
+
+
+def sms_opted_out(phone: str) -> bool:
+    return SmsOptOut.objects.filter(phone=phone).exists()
 
 
 def delivery_send(*, delivery_id: int) -> Delivery | None:
     """Send one delivery exactly once. Transient errors propagate so the actor retries."""
     with transaction.atomic():
         # The row stays locked while the provider is called: a second worker skips it.
-        delivery = Delivery.objects.select_for_update(skip_locked=True).filter(
-            pk=delivery_id, status=Delivery.Status.QUEUED
-        ).first()
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
+            .first()
+        )
         if delivery is None:
             return None  # another worker holds it, or it has been sent
         delivery.attempts += 1
-        sender = email_sender() if delivery.channel == Delivery.Channel.EMAIL else sms_sender()
         try:
+            if delivery.channel == Delivery.Channel.SMS and sms_opted_out(delivery.recipient):
+                # Carriers require it, and Twilio would refuse anyway (21610): don't even call.
+                raise PermanentDeliveryError(
+                    "The parent replied STOP to our texts; send by email instead, or ask her to "
+                    "reply START."
+                )
+            sender = email_sender() if delivery.channel == Delivery.Channel.EMAIL else sms_sender()
             delivery.provider_id = sender.send(_message_for(delivery))
             delivery.status = Delivery.Status.SENT
+            delivery.error = ""
         except PermanentDeliveryError as exc:
             delivery.status = Delivery.Status.FAILED
             delivery.error = str(exc)
@@ -140,21 +334,313 @@ def _job_mark_delivered_when_done(job_id: int) -> None:
         )
 
 
-def audit_log_write(*, action: str, obj: object, actor: object | None = None, detail: dict | None = None) -> AuditLogEntry:
-    return AuditLogEntry.objects.create(
-        action=action,
-        object_type=type(obj).__name__,
-        object_id=str(getattr(obj, "pk", "")),
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
-        detail=detail or {},
-    )
-
-
 def delivery_fail(*, delivery_id: int, error: str) -> None:
     with transaction.atomic():
         updated = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.FAILED, error=error
         )
         if updated:
-            job_id = Delivery.objects.filter(pk=delivery_id).values_list("gallery__job_id", flat=True)[0]
+            job_id = Delivery.objects.filter(pk=delivery_id).values_list(
+                "gallery__job_id", flat=True
+            )[0]
             _job_mark_delivered_when_done(job_id)
+
+
+@transaction.atomic
+def delivery_resend(*, delivery: Delivery, actor: object | None = None, enqueue: bool = True) -> Delivery:
+    """Put a failed delivery back in the queue (a studio's "Resend" button)."""
+    if delivery.channel == Delivery.Channel.SMS and sms_opted_out(delivery.recipient):
+        raise ValidationError(
+            "The parent replied STOP to our texts, so Cradle cannot text her. Send by email, or "
+            "ask her to reply START first."
+        )
+    # Conditional: two clicks (or two staff) resend once.
+    updated = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.FAILED).update(
+        status=Delivery.Status.QUEUED, error="", provider_status="", provider_id=""
+    )
+    if not updated:
+        raise ValidationError("Only a failed delivery can be sent again.")
+    delivery.refresh_from_db()
+    RenderJob.objects.filter(
+        pk=delivery.gallery.job_id, state=RenderJob.State.DELIVERED
+    ).update(state=RenderJob.State.DELIVERING, updated_at=timezone.now())
+    audit_log_write(
+        action="delivery.resent", obj=delivery, actor=actor, detail={"channel": delivery.channel}
+    )
+    if enqueue:
+        _enqueue_delivery(delivery.pk)
+    return delivery
+
+
+# Provider webhooks ----------------------------------------------------------------------------
+
+# How far a status may move: a late "processed" must not undo "delivered"; final states stay.
+_STATUS_RANK = {
+    Delivery.Status.QUEUED: 0,
+    Delivery.Status.SENT: 1,
+    Delivery.Status.DELIVERED: 2,
+    Delivery.Status.FAILED: 2,
+}
+
+SENDGRID_STATUS = {
+    "processed": Delivery.Status.SENT,
+    "deferred": Delivery.Status.SENT,
+    "delivered": Delivery.Status.DELIVERED,
+    "bounce": Delivery.Status.FAILED,
+    "dropped": Delivery.Status.FAILED,
+    "blocked": Delivery.Status.FAILED,
+}
+TWILIO_STATUS = {
+    "queued": Delivery.Status.SENT,
+    "accepted": Delivery.Status.SENT,
+    "sending": Delivery.Status.SENT,
+    "sent": Delivery.Status.SENT,
+    "delivered": Delivery.Status.DELIVERED,
+    "undelivered": Delivery.Status.FAILED,
+    "failed": Delivery.Status.FAILED,
+}
+TWILIO_OPTED_OUT_ERROR = "21610"
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+START_WORDS = {"START", "UNSTOP", "YES", "OPTIN"}
+
+
+@dataclass
+class WebhookResult:
+    applied: int = 0
+    duplicates: int = 0
+    unmatched: int = 0
+    ignored: int = 0
+
+
+def _event_claim(provider: str, key: str, kind: str, payload: dict) -> ProviderEvent | None:
+    """The event's row, or None when this event was handled before (a replay)."""
+    try:
+        with transaction.atomic():
+            return ProviderEvent.objects.create(
+                provider=provider, event_key=key[:128], kind=kind[:32], payload=payload
+            )
+    except IntegrityError:
+        return None
+
+
+def _delivery_move(delivery: Delivery, status: str, provider_status: str, error: str = "") -> bool:
+    final = (Delivery.Status.DELIVERED, Delivery.Status.FAILED)
+    if delivery.status in final or _STATUS_RANK[status] < _STATUS_RANK[delivery.status]:
+        return False
+    delivery.status = status
+    delivery.provider_status = provider_status[:32]
+    if error:
+        delivery.error = error
+    delivery.save(update_fields=["status", "provider_status", "error", "updated_at"])
+    return True
+
+
+@transaction.atomic
+def delivery_events_apply_sendgrid(*, events: list[dict]) -> WebhookResult:
+    """Apply a (signature-verified) batch from SendGrid's event webhook."""
+    result = WebhookResult()
+    for event in events:
+        if not isinstance(event, dict):
+            result.ignored += 1
+            continue
+        kind = str(event.get("event", ""))
+        status = SENDGRID_STATUS.get(kind)
+        if status is None:
+            result.ignored += 1  # opens, clicks, spam reports: not a delivery status
+            continue
+        message_id = str(event.get("sg_message_id", "")).split(".")[0]
+        key = str(event.get("sg_event_id") or f"{message_id}:{kind}:{event.get('timestamp')}")
+        delivery = _sendgrid_delivery(message_id, event.get("cradle_delivery"))
+        if delivery is None:
+            result.unmatched += 1
+            continue
+        claimed = _event_claim("sendgrid", key, kind, event)
+        if claimed is None:
+            result.duplicates += 1
+            continue
+        claimed.delivery = delivery
+        claimed.save(update_fields=["delivery"])
+        error = ""
+        if status == Delivery.Status.FAILED:
+            error = f"The email could not be delivered ({kind}: {event.get('reason', '')})".strip()
+        if _delivery_move(delivery, status, kind, error):
+            result.applied += 1
+    return result
+
+
+def _sendgrid_delivery(message_id: str, delivery_pk: object) -> Delivery | None:
+    channel = Delivery.Channel.EMAIL
+    if message_id:
+        found = (
+            Delivery.objects.select_for_update()
+            .filter(channel=channel, provider_id=message_id)
+            .first()
+        )
+        if found:
+            return found
+    if delivery_pk and str(delivery_pk).isdigit():
+        return Delivery.objects.select_for_update().filter(channel=channel, pk=int(delivery_pk)).first()
+    return None
+
+
+@transaction.atomic
+def delivery_status_apply_twilio(*, params: dict[str, str]) -> WebhookResult:
+    """Apply one (signature-verified) Twilio status callback."""
+    result = WebhookResult()
+    sid = params.get("MessageSid", "")
+    kind = params.get("MessageStatus", "")
+    status = TWILIO_STATUS.get(kind)
+    if not sid or status is None:
+        result.ignored += 1
+        return result
+    delivery = (
+        Delivery.objects.select_for_update()
+        .filter(channel=Delivery.Channel.SMS, provider_id=sid)
+        .first()
+    )
+    if delivery is None:
+        result.unmatched += 1
+        return result
+    # Twilio sends no event id: one callback per (message, status) is what a replay repeats.
+    if _event_claim("twilio", f"{sid}:{kind}", kind, params) is None:
+        result.duplicates += 1
+        return result
+    error_code = params.get("ErrorCode", "")
+    error = ""
+    if status == Delivery.Status.FAILED:
+        error = f"The text could not be delivered (Twilio {kind}, error {error_code or 'none'})."
+        if error_code == TWILIO_OPTED_OUT_ERROR:
+            SmsOptOut.objects.get_or_create(phone=delivery.recipient)
+    if _delivery_move(delivery, status, kind, error):
+        result.applied += 1
+    return result
+
+
+@transaction.atomic
+def sms_inbound_record(*, phone: str, body: str, message_sid: str = "") -> str:
+    """A parent's reply: STOP words opt her number out, START words opt it back in.
+
+    Returns "opted_out", "opted_in" or "ignored".
+    """
+    word = body.strip().upper().rstrip(".!")
+    if message_sid and _event_claim("twilio-in", message_sid, "inbound", {"word": word}) is None:
+        return "ignored"
+    if word in STOP_WORDS:
+        opt_out, created = SmsOptOut.objects.get_or_create(phone=phone)
+        if created:
+            audit_log_write(
+                action="sms.opted_out", obj=opt_out, detail={"phone_suffix": phone[-4:]}
+            )
+        return "opted_out"
+    if word in START_WORDS:
+        opt_out = SmsOptOut.objects.filter(phone=phone).first()
+        if opt_out is not None:
+            audit_log_write(action="sms.opted_in", obj=opt_out, detail={"phone_suffix": phone[-4:]})
+            opt_out.delete()
+        return "opted_in"
+    return "ignored"
+
+
+# Retention ------------------------------------------------------------------------------------
+
+
+def scan_derivative_field_names() -> list[str]:
+    """The Scan file fields that hold the scan or anything made from it (render owns the list)."""
+    return [field_file.field.name for field_file in Scan().derivative_fields()]
+
+
+# Data read from the scan's pixels that outlives no file: cleared with the files.
+_SCAN_DERIVED_DATA = {"anchors": {}, "dropped_anchors": [], "text_boxes": [], "render_box": []}
+
+
+@dataclass
+class PurgeReport:
+    schema_name: str
+    retention_days: int
+    cutoff: datetime
+    scans: int = 0
+    files: int = 0
+    scan_ids: list[int] = field(default_factory=list)
+
+
+def scans_purge_expired(
+    *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 2000
+) -> PurgeReport:
+    """Delete every scan file and derivative older than the studio's window; keep the rows
+    (marked ``purged_at``), the jobs, the candidates and the portraits; audit each scan.
+
+    Files go first, then the rows are marked, batch by batch: a crash in between leaves files
+    already gone and rows still unmarked, and the next run finishes them (deleting a missing
+    file is a no-op). The other order could leave files nobody would ever delete.
+    """
+    now = now or timezone.now()
+    studio = current_studio()
+    days = studio_retention_days(studio)
+    report = PurgeReport(connection.schema_name, days, now - timedelta(days=days))
+    names = scan_derivative_field_names()
+    storages = {name: Scan._meta.get_field(name).storage for name in names}
+    last_pk = 0
+    while True:
+        rows = list(
+            Scan.objects.filter(
+                created_at__lt=report.cutoff, purged_at__isnull=True, pk__gt=last_pk
+            )
+            .order_by("pk")
+            .values_list("pk", *names)[:batch_size]
+        )
+        if not rows:
+            break
+        last_pk = rows[-1][0]
+        batch_files = 0
+        deleted_fields: dict[int, list[str]] = {}
+        for pk, *paths in rows:
+            present = [(name, path) for name, path in zip(names, paths, strict=True) if path]
+            deleted_fields[pk] = [name for name, _ in present]
+            batch_files += len(present)
+            if not dry_run:
+                for name, path in present:
+                    storages[name].delete(path)
+        report.scans += len(rows)
+        report.files += batch_files
+        report.scan_ids.extend(deleted_fields)
+        if dry_run:
+            continue
+        with transaction.atomic():
+            Scan.objects.filter(pk__in=deleted_fields, purged_at__isnull=True).update(
+                purged_at=now, **{name: "" for name in names}, **_SCAN_DERIVED_DATA
+            )
+            AuditLogEntry.objects.bulk_create(
+                [
+                    AuditLogEntry(
+                        action="scan.purged",
+                        object_type="Scan",
+                        object_id=str(pk),
+                        detail={
+                            "reason": "retention",
+                            "retention_days": days,
+                            "files": fields,
+                        },
+                    )
+                    for pk, fields in deleted_fields.items()
+                ]
+            )
+    if not dry_run and report.scans:
+        logger.info(
+            "retention: %s scans (%s files) purged in %s", report.scans, report.files, report.schema_name
+        )
+    return report
+
+
+# Audit ----------------------------------------------------------------------------------------
+
+
+def audit_log_write(
+    *, action: str, obj: object, actor: object | None = None, detail: dict | None = None
+) -> AuditLogEntry:
+    return AuditLogEntry.objects.create(
+        action=action,
+        object_type=type(obj).__name__,
+        object_id=str(getattr(obj, "pk", "") or ""),
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        detail=detail or {},
+    )

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import logging
+
 import dramatiq
+from django.db import InterfaceError, OperationalError
 from django_tenants.utils import schema_context
+from periodiq import cron
 
 from galleries import services
 from galleries.delivery import TransientDeliveryError
+from studio_portal.tenants.selectors import studio_schema_names
+
+logger = logging.getLogger(__name__)
 
 
 def _retry_transient(retries: int, exception: Exception) -> bool:
@@ -31,3 +38,30 @@ def delivery_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG
         services.delivery_fail(
             delivery_id=delivery_id, error="The provider could not be reached after several tries."
         )
+
+
+# Retention: every night the scheduler (``periodiq``, see the Procfile) fans out one sweep per
+# studio, so one studio's slow storage or error never holds up another's deletions.
+
+
+@dramatiq.actor(queue_name="default", periodic=cron("17 3 * * *"), time_limit=5 * 60_000)
+def retention_sweep_all() -> None:
+    for schema_name in studio_schema_names():
+        retention_sweep_studio.send(schema_name)
+
+
+def _retry_database(retries: int, exception: Exception) -> bool:
+    return isinstance(exception, (OperationalError, InterfaceError, OSError)) and retries < 5
+
+
+@dramatiq.actor(
+    queue_name="default",
+    retry_when=_retry_database,
+    time_limit=30 * 60_000,
+    min_backoff=60_000,
+    max_backoff=30 * 60_000,
+)
+def retention_sweep_studio(schema_name: str) -> None:
+    with schema_context(schema_name):
+        report = services.scans_purge_expired()
+    logger.info("retention %s: %s scans, %s files", schema_name, report.scans, report.files)

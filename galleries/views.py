@@ -1,46 +1,433 @@
-"""The parent's gallery: no account, a token in the link, on the studio's own domain."""
+"""The parent's gallery (no account: a token in the link, on the studio's own domain), the
+studio's gallery and delivery pages, the audit log, and the providers' webhooks."""
 
 from __future__ import annotations
 
-from django.db.models import F
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+import json
+import mimetypes
+from datetime import datetime, time
+from functools import wraps
 
-from galleries import selectors
-from galleries.models import Gallery
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
 from branding.provenance import TAG_TEXT
+from branding.selectors import brand_kit_get
+from galleries import selectors, services, throttle
+from galleries.models import Delivery, Gallery
+from galleries.share_card import share_card_png
+from galleries.webhooks import (
+    SENDGRID_SIGNATURE_HEADER,
+    SENDGRID_TIMESTAMP_HEADER,
+    TWILIO_SIGNATURE_HEADER,
+    sendgrid_signature_valid,
+    twilio_signature_valid,
+)
+from render.models import Candidate
+
+UNLOCKED_SESSION_KEY = "galleries_unlocked"
 
 
-def _gallery_or_404(token: str) -> Gallery:
+# The parent's side ----------------------------------------------------------------------------
+
+
+class _Refusal(Exception):
+    """Stop serving a parent request with this friendly page."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _page(request: HttpRequest, template: str, status: int, **context: object) -> HttpResponse:
+    response = render(request, f"galleries/{template}", {"tag": TAG_TEXT, **context}, status=status)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return response
+
+
+def _gallery_open(request: HttpRequest, token: str) -> Gallery:
+    """The live gallery for this token on this studio's domain, or a refusal page.
+
+    Unknown and wrong tokens look the same (404, nothing about why); each counts as a guess
+    for the caller's address, and past the limit even a right token gets the 429 page.
+    """
+    ip = throttle.client_ip(request)
+    if throttle.guesses_exhausted(throttle.TOKEN_GUESSES, ip):
+        raise _Refusal(_too_many(request, throttle.TOKEN_GUESSES))
     gallery = selectors.gallery_for_token(token)
     if gallery is None:
-        raise Http404("No gallery at this address.")
+        throttle.guess_failed(throttle.TOKEN_GUESSES, ip)
+        raise _Refusal(_page(request, "not_found.html", 404))
+    if selectors.gallery_is_expired(gallery):
+        raise _Refusal(_page(request, "expired.html", 410))
     return gallery
 
 
+def _too_many(request: HttpRequest, limit: throttle.GuessLimit) -> HttpResponse:
+    response = _page(request, "too_many.html", 429, minutes=max(1, limit.window_seconds // 60))
+    response["Retry-After"] = str(limit.window_seconds)
+    return response
+
+
+def _is_unlocked(request: HttpRequest, gallery: Gallery) -> bool:
+    if not gallery.has_pin:
+        return True  # no PIN: the session is never touched (and no session row is written)
+    return str(gallery.uid) in request.session.get(UNLOCKED_SESSION_KEY, [])
+
+
+def _parent_view(view):  # noqa: ANN001, ANN202 - a decorator
+    """Open the gallery (token, expiry, PIN) before the view; refusals become their pages."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str, *args: object, **kwargs: object) -> HttpResponse:
+        try:
+            gallery = _gallery_open(request, token)
+        except _Refusal as refusal:
+            return refusal.response
+        if not _is_unlocked(request, gallery):
+            return redirect("gallery", token=token)
+        return view(request, gallery, *args, **kwargs)
+
+    return wrapper
+
+
+@never_cache
 def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
-    gallery = selectors.gallery_for_token(token)
-    if gallery is None:
-        return render(request, "galleries/not_found.html", status=404)
-    if selectors.gallery_is_expired(gallery):
-        return render(request, "galleries/expired.html", status=410)
-    Gallery.objects.filter(pk=gallery.pk).update(opens=F("opens") + 1)
-    return render(
+    try:
+        gallery = _gallery_open(request, token)
+    except _Refusal as refusal:
+        return refusal.response
+    if not _is_unlocked(request, gallery):
+        return _page(request, "pin.html", 200, gallery=gallery)
+    services.gallery_count(gallery=gallery, what="opens")
+    portraits = selectors.gallery_portraits(gallery)
+    return _page(
         request,
-        "galleries/gallery.html",
-        {"gallery": gallery, "portraits": selectors.gallery_portraits(gallery), "tag": TAG_TEXT},
+        "gallery.html",
+        200,
+        gallery=gallery,
+        portraits=portraits,
+        has_favourites=any(p.is_favourite for p in portraits),
+        card_url=request.build_absolute_uri(reverse("gallery-card", args=[token])),
+        page_url=request.build_absolute_uri(reverse("gallery", args=[token])),
     )
 
 
-def gallery_portrait(request: HttpRequest, token: str, pk: int) -> FileResponse:
-    gallery = _gallery_or_404(token)
-    if selectors.gallery_is_expired(gallery):
+@require_POST
+@never_cache
+def gallery_unlock(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        gallery = _gallery_open(request, token)
+    except _Refusal as refusal:
+        return refusal.response
+    if not gallery.has_pin:
+        return redirect("gallery", token=token)
+    per_ip = f"{gallery.pk}:{throttle.client_ip(request)}"
+    for limit, subject in (
+        (throttle.PIN_GUESSES_PER_IP, per_ip),
+        (throttle.PIN_GUESSES_PER_GALLERY, str(gallery.pk)),
+    ):
+        if throttle.guesses_exhausted(limit, subject):
+            return _too_many(request, limit)
+    if not services.gallery_pin_matches(gallery=gallery, pin=request.POST.get("pin", "")):
+        throttle.guess_failed(throttle.PIN_GUESSES_PER_IP, per_ip)
+        throttle.guess_failed(throttle.PIN_GUESSES_PER_GALLERY, str(gallery.pk))
+        return _page(
+            request, "pin.html", 403, gallery=gallery, error="That PIN is not right. Try again."
+        )
+    throttle.guesses_clear(throttle.PIN_GUESSES_PER_IP, per_ip)
+    request.session.cycle_key()
+    unlocked = request.session.get(UNLOCKED_SESSION_KEY, [])
+    request.session[UNLOCKED_SESSION_KEY] = [*unlocked, str(gallery.uid)][-20:]
+    return redirect("gallery", token=token)
+
+
+@_parent_view
+def gallery_portrait(request: HttpRequest, gallery: Gallery, pk: int) -> FileResponse:
+    """A shared portrait, web size to view; ``?size=print`` gives the print file when the
+    studio made one; ``?download=1`` saves it and counts a download."""
+    candidate = selectors.gallery_portrait(gallery, pk)
+    if candidate is None:
         raise Http404
-    candidate = next((c for c in selectors.gallery_portraits(gallery) if c.pk == pk), None)
-    if candidate is None or not candidate.web_image:
+    size = "print" if request.GET.get("size") == "print" else "web"
+    file = (candidate.print_image if size == "print" else None) or candidate.web_image
+    if not file:
         raise Http404
-    response = FileResponse(candidate.web_image.open("rb"), content_type="image/jpeg")
-    if request.GET.get("download"):
-        Gallery.objects.filter(pk=gallery.pk).update(downloads=F("downloads") + 1)
-        response["Content-Disposition"] = f'attachment; filename="portrait-{candidate.rank + 1}.jpg"'
+    content_type = mimetypes.guess_type(file.name)[0] or "image/jpeg"
+    download = bool(request.GET.get("download"))
+    if download:
+        services.gallery_count(gallery=gallery, what="downloads")
+    extension = mimetypes.guess_extension(content_type) or ".jpg"
+    response = FileResponse(
+        file.open("rb"),
+        content_type=content_type,
+        as_attachment=download,
+        filename=f"portrait-{candidate.rank + 1}-{size}{extension}",
+    )
+    response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@require_POST
+@_parent_view
+def gallery_favourite(request: HttpRequest, gallery: Gallery, pk: int) -> HttpResponse:
+    candidate = get_object_or_404(Candidate, pk=pk)
+    favourite = request.POST.get("favourite", "1") == "1"
+    try:
+        services.gallery_favourite_set(gallery=gallery, candidate=candidate, favourite=favourite)
+    except ValidationError:
+        raise Http404 from None
+    if request.headers.get("X-Requested-With") == "fetch":
+        return JsonResponse({"favourite": favourite})
+    return redirect(f"{reverse('gallery', args=[gallery.token])}#p{pk}")
+
+
+@require_POST
+@_parent_view
+def gallery_share(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    services.gallery_count(gallery=gallery, what="shares")
+    if request.headers.get("X-Requested-With") == "fetch":
+        return JsonResponse({"shared": True})
+    return redirect(f"{reverse('gallery', args=[gallery.token])}?shared=1#share")
+
+
+def gallery_card(request: HttpRequest, token: str) -> HttpResponse:
+    """The OpenGraph card: brand and tag only, so it is served even before the PIN."""
+    try:
+        _gallery_open(request, token)
+    except _Refusal as refusal:
+        return refusal.response
+    studio = request.tenant
+    png = share_card_png(brand_kit_get(), studio_name=studio.name)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def gallery_logo(request: HttpRequest, token: str) -> HttpResponse:
+    """The studio's logo for its gallery pages and emails, under the gallery's own URL."""
+    try:
+        _gallery_open(request, token)
+    except _Refusal as refusal:
+        return refusal.response
+    logo = brand_kit_get().logo
+    if not logo:
+        raise Http404
+    content_type = mimetypes.guess_type(logo.name)[0] or "image/png"
+    response = FileResponse(logo.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+# The studio's side ----------------------------------------------------------------------------
+
+
+def _owner_only(view):  # noqa: ANN001, ANN202 - a decorator
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not getattr(request.user, "is_owner", False):
+            raise PermissionDenied("Only the studio owner can do this.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@login_required
+def gallery_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.gallery_list_with_stats(), 50).get_page(request.GET.get("page"))
+    totals = {
+        "opens": sum(g.opens for g in page),
+        "downloads": sum(g.downloads for g in page),
+        "shares": sum(g.shares for g in page),
+    }
+    return render(
+        request,
+        "galleries/studio_list.html",
+        {"page": page, "totals": totals, "failed": selectors.deliveries_failed()[:50]},
+    )
+
+
+@login_required
+def gallery_detail(request: HttpRequest, uid: str) -> HttpResponse:
+    gallery = selectors.gallery_get(uid)
+    portraits = selectors.gallery_portraits(gallery)
+    return render(
+        request,
+        "galleries/studio_detail.html",
+        {
+            "gallery": gallery,
+            "portraits": portraits,
+            "deliveries": gallery.deliveries.all(),
+            "link": services.gallery_url(gallery),
+        },
+    )
+
+
+@login_required
+@require_POST
+def gallery_protect(request: HttpRequest, uid: str) -> HttpResponse:
+    gallery = selectors.gallery_get(uid)
+    pin = request.POST.get("pin", "").strip()
+    expiry = request.POST.get("expires_on", "").strip()
+    try:
+        expires_at = None
+        if expiry:
+            day = datetime.strptime(expiry, "%Y-%m-%d").date()  # noqa: DTZ007 - a date only
+            expires_at = timezone.make_aware(datetime.combine(day, time(23, 59)))
+        services.gallery_protect(
+            gallery=gallery,
+            pin=None if request.POST.get("keep_pin") and not pin else pin,
+            expires_at=expires_at,
+            clear_expiry=not expiry,
+            actor=request.user,
+        )
+    except ValueError:
+        messages.error(request, "Give the expiry date as YYYY-MM-DD.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Saved.")
+    return redirect("gallery-detail", uid=gallery.uid)
+
+
+@_owner_only
+@require_POST
+def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
+    gallery = selectors.gallery_get(uid)
+    services.gallery_delete(
+        gallery=gallery, actor=request.user, with_portraits=bool(request.POST.get("with_portraits"))
+    )
+    messages.success(request, "The gallery is deleted; its link no longer opens.")
+    return redirect("gallery-list")
+
+
+@_owner_only
+@require_POST
+def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    candidate = get_object_or_404(Candidate.objects.select_related("job"), pk=pk)
+    gallery = Gallery.objects.filter(job_id=candidate.job_id).first()
+    services.portrait_delete(candidate=candidate, actor=request.user)
+    messages.success(request, "The portrait is deleted.")
+    if gallery is not None:
+        return redirect("gallery-detail", uid=gallery.uid)
+    return redirect("gallery-list")
+
+
+@login_required
+@require_POST
+def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery.objects.select_related("gallery"), pk=pk)
+    try:
+        services.delivery_resend(delivery=delivery, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Sending the {delivery.get_channel_display()} again.")
+    return redirect("gallery-detail", uid=delivery.gallery.uid)
+
+
+@_owner_only
+def gallery_settings(request: HttpRequest) -> HttpResponse:
+    current = selectors.gallery_settings_get()
+    error = ""
+    if request.method == "POST":
+        raw = request.POST.get("default_expiry_days", "").strip()
+        try:
+            days = int(raw) if raw else None
+            services.gallery_settings_update(default_expiry_days=days, actor=request.user)
+        except ValueError:
+            error = "Give a whole number of days, or leave it empty for links that never expire."
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(request, "Saved. New galleries follow this setting.")
+            return redirect("gallery-settings")
+    return render(
+        request,
+        "galleries/studio_settings.html",
+        {"settings_row": current, "error": error, "retention_days": request.tenant.retention_days},
+        status=400 if error else 200,
+    )
+
+
+@_owner_only
+def audit_log(request: HttpRequest) -> HttpResponse:
+    action = request.GET.get("action", "").strip()
+    page = Paginator(selectors.audit_log_list(action_prefix=action), 100).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "galleries/audit_log.html", {"page": page, "action": action})
+
+
+# Provider webhooks (public URLs on the studio's own host) -------------------------------------
+
+
+@csrf_exempt
+@require_POST
+def sendgrid_events(request: HttpRequest) -> HttpResponse:
+    if not sendgrid_signature_valid(
+        body=request.body,
+        signature=request.headers.get(SENDGRID_SIGNATURE_HEADER, ""),
+        timestamp=request.headers.get(SENDGRID_TIMESTAMP_HEADER, ""),
+        public_key=settings.SENDGRID_WEBHOOK_PUBLIC_KEY,
+    ):
+        return HttpResponseBadRequest("Bad signature.")
+    try:
+        events = json.loads(request.body)
+    except ValueError:
+        return HttpResponseBadRequest("The body is not JSON.")
+    if not isinstance(events, list):
+        return HttpResponseBadRequest("Expected a list of events.")
+    result = services.delivery_events_apply_sendgrid(events=events)
+    return JsonResponse(result.__dict__)
+
+
+def _twilio_verified(request: HttpRequest) -> bool:
+    return twilio_signature_valid(
+        url=request.build_absolute_uri(),
+        params=request.POST.dict(),
+        signature=request.headers.get(TWILIO_SIGNATURE_HEADER, ""),
+        auth_token=settings.TWILIO_AUTH_TOKEN,
+    )
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> HttpResponse:
+    if not _twilio_verified(request):
+        return HttpResponseBadRequest("Bad signature.")
+    result = services.delivery_status_apply_twilio(params=request.POST.dict())
+    return JsonResponse(result.__dict__)
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    if not _twilio_verified(request):
+        return HttpResponseBadRequest("Bad signature.")
+    services.sms_inbound_record(
+        phone=request.POST.get("From", ""),
+        body=request.POST.get("Body", ""),
+        message_sid=request.POST.get("MessageSid", ""),
+    )
+    # Twilio answers STOP/START itself on long codes; we add nothing to its reply.
+    return HttpResponse("<Response></Response>", content_type="text/xml")
+

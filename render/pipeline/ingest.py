@@ -137,14 +137,17 @@ def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
     if kind == "webp":
         chunk = data[12:16]
         if chunk == b"VP8X":
-            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30],
-                                                                                 "little")
+            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(
+                data[27:30], "little"
+            )
         if chunk == b"VP8L":
             bits = int.from_bytes(data[21:25], "little")
             return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
         if chunk == b"VP8 ":
-            return (int.from_bytes(data[26:28], "little") & 0x3FFF,
-                    int.from_bytes(data[28:30], "little") & 0x3FFF)
+            return (
+                int.from_bytes(data[26:28], "little") & 0x3FFF,
+                int.from_bytes(data[28:30], "little") & 0x3FFF,
+            )
     if kind == "jpeg":
         pos = 2
         while pos + 9 < len(data) and data[pos] == 0xFF:
@@ -153,8 +156,10 @@ def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
                 pos += 1
                 continue
             if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                return (int.from_bytes(data[pos + 7 : pos + 9], "big"),
-                        int.from_bytes(data[pos + 5 : pos + 7], "big"))
+                return (
+                    int.from_bytes(data[pos + 7 : pos + 9], "big"),
+                    int.from_bytes(data[pos + 5 : pos + 7], "big"),
+                )
             pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return None
 
@@ -206,8 +211,11 @@ def _decode_still(data: bytes, kind: str, limits: IngestLimits) -> np.ndarray:
         truncated = "truncated" in str(exc).lower()
         raise ScanRejected(
             "unreadable",
-            ("The image file is incomplete (it may have been cut off while uploading). "
-             if truncated else "The image could not be decoded; the file looks damaged. ")
+            (
+                "The image file is incomplete (it may have been cut off while uploading). "
+                if truncated
+                else "The image could not be decoded; the file looks damaged. "
+            )
             + "Please upload it again.",
         ) from None
     # Orientation is applied, then only pixels survive: the array carries no EXIF/XMP/ICC.
@@ -288,9 +296,11 @@ def _decode_video(data: bytes, limits: IngestLimits) -> list[tuple[int, np.ndarr
                 ) from None
         if not frames:
             raise ScanRejected("no-video", "The clip has no frames to show. " + _MSG_EXPORT)
-        return frames[: limits.max_clip_frames] if wanted is not None else frames[
-            :: max(1, len(frames) // limits.max_clip_frames)
-        ][: limits.max_clip_frames]
+        return (
+            frames[: limits.max_clip_frames]
+            if wanted is not None
+            else frames[:: max(1, len(frames) // limits.max_clip_frames)][: limits.max_clip_frames]
+        )
 
 
 def _decoded(container: object, stream: object) -> Iterator[object]:
@@ -356,9 +366,16 @@ def find_text_boxes(rgb: np.ndarray) -> list[Box]:
     the face out of it.
     """
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(
-        cv2.MORPH_RECT, (9, 9)))
+    tophat = cv2.morphologyEx(
+        grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+    )
     strokes = (tophat > 60).astype(np.uint8)
+    # Panel borders and scale ticks are long straight lines: no glyph is 41 px straight.
+    for kernel in ((41, 1), (1, 41)):
+        straight = cv2.morphologyEx(
+            strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, kernel)
+        )
+        strokes[straight > 0] = 0
     # Merge the characters of one line, but not lines above each other.
     lines = cv2.dilate(strokes, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3)))
     count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
@@ -378,8 +395,9 @@ def find_text_boxes(rgb: np.ndarray) -> list[Box]:
         glyphs = cv2.connectedComponents(patch_strokes.astype(np.uint8), connectivity=8)[0] - 1
         if glyphs < 2 or (bw > 4 * bh and glyphs < 3):
             continue
-        ring = grey[y0:y1, x0:x1][~cv2.dilate(patch_strokes.astype(np.uint8),
-                                              np.ones((5, 5), np.uint8)).astype(bool)]
+        ring = grey[y0:y1, x0:x1][
+            ~cv2.dilate(patch_strokes.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        ]
         floor = background[y0:y1, x0:x1]
         if ring.size == 0 or np.median(ring) > 70 or ring.std() > 28 or floor.mean() > 70:
             continue
@@ -412,13 +430,15 @@ def _panel_candidates(rgb: np.ndarray) -> list[Box]:
         x, y, bw, bh, area = stats[i]
         if area < 0.01 * small.size:
             break
-        boxes.append(Box(int(x / scale), int(y / scale), int((x + bw) / scale),
-                         int((y + bh) / scale)))
+        boxes.append(
+            Box(int(x / scale), int(y / scale), int((x + bw) / scale), int((y + bh) / scale))
+        )
     return boxes
 
 
-def find_render_box(rgb: np.ndarray, face_score: Callable[[np.ndarray], float] | None = None
-                    ) -> Box:
+def find_render_box(
+    rgb: np.ndarray, face_score: Callable[[np.ndarray], float] | None = None
+) -> Box:
     """The scan picture inside the screen capture, with header bars, scales and panels dropped.
 
     On a multi-panel screen the candidate with the best face score wins (then the largest);
@@ -430,14 +450,20 @@ def find_render_box(rgb: np.ndarray, face_score: Callable[[np.ndarray], float] |
         return Box(0, 0, w, h)
     chosen = candidates[0]
     if face_score is not None and len(candidates) > 1:
-        scored = [(face_score(rgb[b.y0 : b.y1, b.x0 : b.x1]), b.width * b.height, b)
-                  for b in candidates[:4]]
+        scored = [
+            (face_score(rgb[b.y0 : b.y1, b.x0 : b.x1]), b.width * b.height, b)
+            for b in candidates[:4]
+        ]
         best = max(scored, key=lambda s: (round(s[0], 1), s[1]))
         if best[0] > 0:
             chosen = best[2]
     pad_x, pad_y = int(0.08 * chosen.width), int(0.08 * chosen.height)
-    box = Box(max(0, chosen.x0 - pad_x), max(0, chosen.y0 - pad_y), min(w, chosen.x1 + pad_x),
-              min(h, chosen.y1 + pad_y))
+    box = Box(
+        max(0, chosen.x0 - pad_x),
+        max(0, chosen.y0 - pad_y),
+        min(w, chosen.x1 + pad_x),
+        min(h, chosen.y1 + pad_y),
+    )
     # Never let the padding swallow another panel's content.
     for other in candidates:
         if other is chosen:
@@ -464,8 +490,15 @@ def _overlaps_x(a: Box, b: Box) -> bool:
 # ---- entry point -----------------------------------------------------------------------------
 
 
-def ingest(data: bytes, limits: IngestLimits = IngestLimits(), *,
-           face_score: Callable[[np.ndarray], float] | None = None) -> IngestedScan:
+DEFAULT_LIMITS = IngestLimits()
+
+
+def ingest(
+    data: bytes,
+    limits: IngestLimits = DEFAULT_LIMITS,
+    *,
+    face_score: Callable[[np.ndarray], float] | None = None,
+) -> IngestedScan:
     """Decode ``data`` into an :class:`IngestedScan`, or raise :class:`ScanRejected`.
 
     ``face_score`` (image → 0..1) ranks clip frames and panels; by default the vision stage's
@@ -488,8 +521,9 @@ def ingest(data: bytes, limits: IngestLimits = IngestLimits(), *,
         _reject_polyglot(data, kind)
         rgb = _decode_still(data, kind, limits)
     else:
-        frames = _decode_video(data, limits) if kind in ("mp4", "mov") else _decode_dicom(
-            data, limits)
+        frames = (
+            _decode_video(data, limits) if kind in ("mp4", "mov") else _decode_dicom(data, limits)
+        )
         if len(frames) > 1 or kind in ("mp4", "mov"):
             frame_index, rgb = _choose_frame(frames, score)
         else:

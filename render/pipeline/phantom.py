@@ -20,12 +20,27 @@ PALETTES: tuple[str, ...] = ("voluson-gold", "realisticvue", "surface-smooth", "
 # Palette control points: shading 0..1 → RGB. Scanners map a lit surface through a colour ramp
 # (GE HDlive gold/sepia, Samsung RealisticVue reddish skin, a neutral skin ramp, plain grey).
 _PALETTE_RAMPS: dict[str, list[tuple[float, tuple[int, int, int]]]] = {
-    "voluson-gold": [(0.0, (0, 0, 0)), (0.25, (70, 38, 8)), (0.55, (178, 118, 48)),
-                     (0.8, (232, 184, 110)), (1.0, (255, 236, 196))],
-    "realisticvue": [(0.0, (0, 0, 0)), (0.25, (92, 30, 22)), (0.55, (190, 96, 74)),
-                     (0.8, (236, 160, 132)), (1.0, (255, 222, 204))],
-    "surface-smooth": [(0.0, (0, 0, 0)), (0.25, (84, 52, 40)), (0.55, (186, 134, 110)),
-                       (0.8, (232, 192, 170)), (1.0, (252, 236, 226))],
+    "voluson-gold": [
+        (0.0, (0, 0, 0)),
+        (0.25, (70, 38, 8)),
+        (0.55, (178, 118, 48)),
+        (0.8, (232, 184, 110)),
+        (1.0, (255, 236, 196)),
+    ],
+    "realisticvue": [
+        (0.0, (0, 0, 0)),
+        (0.25, (92, 30, 22)),
+        (0.55, (190, 96, 74)),
+        (0.8, (236, 160, 132)),
+        (1.0, (255, 222, 204)),
+    ],
+    "surface-smooth": [
+        (0.0, (0, 0, 0)),
+        (0.25, (84, 52, 40)),
+        (0.55, (186, 134, 110)),
+        (0.8, (232, 192, 170)),
+        (1.0, (252, 236, 226)),
+    ],
     "grey": [(0.0, (0, 0, 0)), (1.0, (255, 255, 255))],
 }
 
@@ -92,7 +107,7 @@ def _face_height(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return z * (head > 0)
 
 
-def _shade(height: np.ndarray, scale: float) -> np.ndarray:
+def _shade(height: np.ndarray, scale: float, nearest: float) -> np.ndarray:
     """Lambert + a little specular, the look of an HDlive-style lit surface, plus depth fog."""
     gy, gx = np.gradient(height * scale)
     normal = np.dstack([-gx, gy, np.ones_like(height)])
@@ -103,7 +118,7 @@ def _shade(height: np.ndarray, scale: float) -> np.ndarray:
     half = light + np.array([0, 0, 1.0])
     half /= np.linalg.norm(half)
     specular = np.clip(normal @ half, 0, 1) ** 24
-    nearness = np.clip(height / max(float(height.max()), 1e-6), 0, 1)
+    nearness = np.clip(height / max(nearest, 1e-6), 0, 1)
     return np.clip((0.18 + 0.72 * lambert) * (0.45 + 0.55 * nearness) + 0.2 * specular, 0, 1)
 
 
@@ -114,8 +129,9 @@ def _speckle(shape: tuple[int, int], rng: np.random.Generator, amount: float) ->
     return 1 + amount * noise
 
 
-def _draw_text(image: np.ndarray, text: str, org: tuple[int, int], scale: float,
-               colour: tuple[int, int, int]) -> Box:
+def _draw_text(
+    image: np.ndarray, text: str, org: tuple[int, int], scale: float, colour: tuple[int, int, int]
+) -> Box:
     font = cv2.FONT_HERSHEY_SIMPLEX
     thickness = max(1, round(scale * 2))
     (w, h), baseline = cv2.getTextSize(text, font, scale, thickness)
@@ -124,8 +140,9 @@ def _draw_text(image: np.ndarray, text: str, org: tuple[int, int], scale: float,
     return Box(x - 1, y - h - 1, x + w + 1, y + baseline + 1)
 
 
-def _render_face(width: int, height: int, palette: str, rng: np.random.Generator, hand: bool
-                 ) -> tuple[np.ndarray, dict[str, tuple[float, float]], Box, tuple[str, ...]]:
+def _render_face(
+    width: int, height: int, palette: str, rng: np.random.Generator, hand: bool
+) -> tuple[np.ndarray, dict[str, tuple[float, float]], Box, tuple[str, ...]]:
     """One panel's render: returns RGB, anchors and face box in panel pixels, covered anchors."""
     radius = 0.4 * min(width / 0.95, height)
     cx = width * 0.5 + rng.uniform(-0.03, 0.03) * width
@@ -133,6 +150,7 @@ def _render_face(width: int, height: int, palette: str, rng: np.random.Generator
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = (xs - cx) / radius, (ys - cy) / radius
     z = _face_height(u, v)
+    face_top = float(z.max())
     covered: tuple[str, ...] = ()
     hand_mask = np.zeros(z.shape, bool)
     if hand:
@@ -142,29 +160,44 @@ def _render_face(width: int, height: int, palette: str, rng: np.random.Generator
         palm = np.clip(1 - ((u - hu - 0.25) / 0.32) ** 2 - ((v - hv) / 0.42) ** 2, 0, None) ** 0.5
         hand_z = np.where(palm > 0, 0.72 + 0.2 * palm, 0)
         for k, fv in enumerate((-0.3, -0.1, 0.1, 0.3)):
-            finger = np.clip(1 - ((u - hu + 0.1 - 0.02 * k) / 0.36) ** 2
-                             - ((v - hv - fv) / 0.075) ** 2, 0, None) ** 0.5
+            finger = (
+                np.clip(
+                    1 - ((u - hu + 0.1 - 0.02 * k) / 0.36) ** 2 - ((v - hv - fv) / 0.075) ** 2,
+                    0,
+                    None,
+                )
+                ** 0.5
+            )
             hand_z = np.maximum(hand_z, np.where(finger > 0, 0.7 + 0.12 * finger, 0))
         hand_mask = hand_z > z
         z = np.where(hand_mask, hand_z, z)
         covered = tuple(
-            name for name, (fu, fv) in _FEATURES.items()
-            if hand_mask[int(np.clip(cy + fv * radius, 0, height - 1)),
-                         int(np.clip(cx + fu * radius, 0, width - 1))]
+            name
+            for name, (fu, fv) in _FEATURES.items()
+            if hand_mask[
+                int(np.clip(cy + fv * radius, 0, height - 1)),
+                int(np.clip(cx + fu * radius, 0, width - 1)),
+            ]
         )
-    shade = _shade(z, scale=radius * 1.1) * (z > 0)
+    shade = _shade(z, scale=radius * 1.1, nearest=face_top) * (z > 0)
     if hand:
         offset = max(2, int(0.04 * radius))
         shadow = np.roll(np.roll(hand_mask, offset, axis=0), offset, axis=1) & ~hand_mask
-        rim = hand_mask & ~cv2.erode(hand_mask.astype(np.uint8), np.ones((5, 5), np.uint8),
-                                     ).astype(bool)
+        rim = hand_mask & ~cv2.erode(
+            hand_mask.astype(np.uint8),
+            np.ones((5, 5), np.uint8),
+        ).astype(bool)
         shade = np.where(shadow, shade * 0.35, shade)
         shade = np.where(rim, shade * 0.5, shade)
     shade *= _speckle(z.shape, rng, 0.06)
     rgb = _ramp(palette)[np.clip(shade * 255, 0, 255).astype(np.uint8)]
     anchors = {name: (cx + fu * radius, cy + fv * radius) for name, (fu, fv) in _FEATURES.items()}
-    face_box = Box(int(cx - 0.7 * radius), int(cy - 0.55 * radius),
-                   int(cx + 0.7 * radius), int(cy + 0.95 * radius))
+    face_box = Box(
+        int(cx - 0.7 * radius),
+        int(cy - 0.55 * radius),
+        int(cx + 0.7 * radius),
+        int(cy + 0.88 * radius),
+    )
     return rgb, anchors, face_box, covered
 
 
@@ -181,7 +214,7 @@ def _bmode_sector(width: int, height: int, rng: np.random.Generator) -> np.ndarr
     ecx, ecy = width * 0.5, height * 0.55
     ell = np.hypot((xs - ecx) / (0.26 * width), (ys - ecy) / (0.3 * height))
     tissue = np.where(ell < 0.93, 0.12, tissue)  # fluid-filled head: dark
-    tissue += 0.9 * np.exp(-((ell - 1.0) / 0.03) ** 2)  # skull echo
+    tissue += 0.9 * np.exp(-(((ell - 1.0) / 0.03) ** 2))  # skull echo
     tissue += 0.35 * np.exp(-(((xs - ecx) / (0.005 * width)) ** 2)) * (ell < 0.93)  # midline
     grey = np.clip(tissue * speckle * 0.8, 0, 1) * sector
     return (grey * 255).astype(np.uint8)
@@ -208,7 +241,7 @@ def _header(image: np.ndarray, rng: np.random.Generator, band: int) -> list[Box]
 def _side_chrome(image: np.ndarray, x0: int, y0: int, y1: int) -> list[Box]:
     """A grey scale bar and parameter text to the right of the render, like a scanner's panel."""
     bar = np.linspace(255, 0, y1 - y0 - 120).astype(np.uint8)
-    image[y0 + 20:y0 + 20 + bar.size, x0 + 10:x0 + 26] = bar[:, None, None]
+    image[y0 + 20 : y0 + 20 + bar.size, x0 + 10 : x0 + 26] = bar[:, None, None]
     boxes = []
     for i, text in enumerate(("Q 4.2", "TH 42", "GN 12", "SRI 3", "MI 0.9")):
         boxes.append(_draw_text(image, text, (x0 + 40, y0 + 40 + 34 * i), 0.5, (200, 200, 200)))
@@ -222,8 +255,9 @@ def _phone_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     d = 0.03 * w
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     dst = np.float32([[d, d * 0.6], [w - d * 0.4, 0], [w, h - d * 0.3], [d * 0.3, h]])
-    warped = cv2.warpPerspective(image, cv2.getPerspectiveTransform(src, dst), (w, h),
-                                 borderValue=(12, 12, 14))
+    warped = cv2.warpPerspective(
+        image, cv2.getPerspectiveTransform(src, dst), (w, h), borderValue=(12, 12, 14)
+    )
     warped = cv2.GaussianBlur(warped, (0, 0), 1.1).astype(np.float32)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     moire = 1 + 0.05 * np.sin(xs * 0.9 + ys * 0.31) * np.sin(ys * 0.73)
@@ -233,9 +267,17 @@ def _phone_photo(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def make_phantom(width: int = 1280, height: int = 872, *, palette: str = "voluson-gold",
-                 hand: bool = False, panels: int = 1, header_text: bool = True,
-                 phone_photo: bool = False, seed: int = 0) -> Phantom:
+def make_phantom(
+    width: int = 1280,
+    height: int = 872,
+    *,
+    palette: str = "voluson-gold",
+    hand: bool = False,
+    panels: int = 1,
+    header_text: bool = True,
+    phone_photo: bool = False,
+    seed: int = 0,
+) -> Phantom:
     """A screen capture of a 3D/4D surface render of a baby's face, with scanner chrome.
 
     ``panels`` 2 or 4 lays out a multi-panel screen: 2D B-mode slices next to one render panel
@@ -258,37 +300,54 @@ def make_phantom(width: int = 1280, height: int = 872, *, palette: str = "voluso
     elif panels == 2:
         split = area.x0 + int(area.width * 0.62)
         face_panel = Box(area.x0, area.y0, split - 3, area.y1)
-        slice_panels = [Box(split + 3, area.y0 + area.height // 4, area.x1,
-                            area.y0 + 3 * area.height // 4)]
+        slice_panels = [
+            Box(split + 3, area.y0 + area.height // 4, area.x1, area.y0 + 3 * area.height // 4)
+        ]
     else:
         mid_x, mid_y = area.x0 + area.width // 2, area.y0 + area.height // 2
-        quads = [Box(area.x0, area.y0, mid_x - 3, mid_y - 3), Box(mid_x + 3, area.y0, area.x1,
-                 mid_y - 3), Box(area.x0, mid_y + 3, mid_x - 3, area.y1),
-                 Box(mid_x + 3, mid_y + 3, area.x1, area.y1)]
+        quads = [
+            Box(area.x0, area.y0, mid_x - 3, mid_y - 3),
+            Box(mid_x + 3, area.y0, area.x1, mid_y - 3),
+            Box(area.x0, mid_y + 3, mid_x - 3, area.y1),
+            Box(mid_x + 3, mid_y + 3, area.x1, area.y1),
+        ]
         face_panel = quads.pop(int(rng.integers(0, 4)))
         slice_panels = quads
     for panel in slice_panels:
         grey = _bmode_sector(panel.width, panel.height, rng)
-        image[panel.y0:panel.y1, panel.x0:panel.x1] = grey[..., None]
-    rgb, anchors, face_box, covered = _render_face(face_panel.width, face_panel.height, palette,
-                                                   rng, hand)
-    image[face_panel.y0:face_panel.y1, face_panel.x0:face_panel.x1] = rgb
+        image[panel.y0 : panel.y1, panel.x0 : panel.x1] = grey[..., None]
+    rgb, anchors, face_box, covered = _render_face(
+        face_panel.width, face_panel.height, palette, rng, hand
+    )
+    image[face_panel.y0 : face_panel.y1, face_panel.x0 : face_panel.x1] = rgb
     if panels > 1:
         for panel in [face_panel, *slice_panels]:
-            cv2.rectangle(image, (panel.x0, panel.y0), (panel.x1 - 1, panel.y1 - 1),
-                          (90, 90, 90), 1)
+            cv2.rectangle(
+                image, (panel.x0, panel.y0), (panel.x1 - 1, panel.y1 - 1), (90, 90, 90), 1
+            )
     anchors = {k: (x + face_panel.x0, y + face_panel.y0) for k, (x, y) in anchors.items()}
-    face_box = Box(face_box.x0 + face_panel.x0, face_box.y0 + face_panel.y0,
-                   face_box.x1 + face_panel.x0, face_box.y1 + face_panel.y0)
+    face_box = Box(
+        face_box.x0 + face_panel.x0,
+        face_box.y0 + face_panel.y0,
+        face_box.x1 + face_panel.x0,
+        face_box.y1 + face_panel.y0,
+    )
     if phone_photo:
         image = _phone_photo(image, rng)
-    return Phantom(image=image, anchors=anchors, face_box=face_box,
-                   text_boxes=tuple(text_boxes), render_box=face_panel,
-                   covered_anchors=covered, palette=palette)
+    return Phantom(
+        image=image,
+        anchors=anchors,
+        face_box=face_box,
+        text_boxes=tuple(text_boxes),
+        render_box=face_panel,
+        covered_anchors=covered,
+        palette=palette,
+    )
 
 
-def make_bmode(width: int = 1280, height: int = 872, *, tint: str = "grey", seed: int = 0
-               ) -> np.ndarray:
+def make_bmode(
+    width: int = 1280, height: int = 872, *, tint: str = "grey", seed: int = 0
+) -> np.ndarray:
     """A 2D B-mode screen capture (the negative): a speckle fan with a skull, header text."""
     if tint not in ("gold", "grey"):
         raise ValueError("tint must be 'gold' or 'grey'")
@@ -302,6 +361,6 @@ def make_bmode(width: int = 1280, height: int = 872, *, tint: str = "grey", seed
         sector = np.dstack([grey * 1.0, grey * 0.78, grey * 0.45])
     else:
         sector = np.dstack([grey] * 3)
-    image[band + 4:, : grey.shape[1]] = np.clip(sector, 0, 255).astype(np.uint8)
+    image[band + 4 :, : grey.shape[1]] = np.clip(sector, 0, 255).astype(np.uint8)
     _side_chrome(image, grey.shape[1], band + 4, height)
     return image

@@ -10,6 +10,7 @@ A 2D B-mode scan or a picture with no face is rejected with a reason a sonograph
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -41,9 +42,44 @@ _NOSE_TIP = 1
 _MOUTH = (13, 14, 0, 17, 78, 308)
 _CHIN = 152
 _CHEEKS = (205, 425)
-_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378,
-              400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54,
-              103, 67, 109)
+_FACE_OVAL = (
+    10,
+    338,
+    297,
+    332,
+    284,
+    251,
+    389,
+    356,
+    454,
+    323,
+    361,
+    288,
+    397,
+    365,
+    379,
+    378,
+    400,
+    377,
+    152,
+    148,
+    176,
+    149,
+    150,
+    136,
+    172,
+    58,
+    132,
+    93,
+    234,
+    127,
+    162,
+    21,
+    54,
+    103,
+    67,
+    109,
+)
 
 _lock = threading.Lock()
 _mesh = None
@@ -57,7 +93,9 @@ def _face_mesh():  # noqa: ANN202 - mediapipe has no type stubs
         import mediapipe as mp
 
         _mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=False,
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=False,
             min_detection_confidence=0.5,
         )
     return _mesh
@@ -369,8 +407,9 @@ def _check_anchors(
 
     def mean_at(arr: np.ndarray, p: np.ndarray, radius: int = r) -> float:
         x, y = int(round(p[0])), int(round(p[1]))
-        return float(arr[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1]
-                     .mean())
+        return float(
+            arr[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1].mean()
+        )
 
     for name in ANCHOR_NAMES:
         p = anchors[name]
@@ -379,8 +418,13 @@ def _check_anchors(
             continue
         # The chin and cheeks sit on the silhouette itself: only a point clear of it is "off".
         reach = 2 * r
-        if subject[max(0, int(p[1]) - reach) : int(p[1]) + reach + 1,
-                   max(0, int(p[0]) - reach) : int(p[0]) + reach + 1].max() < 0.5:
+        if (
+            subject[
+                max(0, int(p[1]) - reach) : int(p[1]) + reach + 1,
+                max(0, int(p[0]) - reach) : int(p[0]) + reach + 1,
+            ].max()
+            < 0.5
+        ):
             dropped.append((name, "outside the face (on the background)"))
             continue
         covered = mean_at(low, p)
@@ -393,8 +437,9 @@ def _check_anchors(
     if "nose_tip" in kept and eyes:
         # The mesh may put the tip on the nostril shadow: take the nearest point around it.
         nx, ny = int(kept["nose_tip"][0][0]), int(kept["nose_tip"][0][1])
-        nose_depth = float(depth[max(0, ny - 2 * r) : ny + 2 * r + 1,
-                                 max(0, nx - 2 * r) : nx + 2 * r + 1].max())
+        nose_depth = float(
+            depth[max(0, ny - 2 * r) : ny + 2 * r + 1, max(0, nx - 2 * r) : nx + 2 * r + 1].max()
+        )
         orbit_depth = float(np.mean([mean_at(depth, e) for e in eyes]))
         if nose_depth + 0.02 < orbit_depth:
             del kept["nose_tip"]
@@ -433,7 +478,10 @@ def analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     depth = _depth(grey, subject)
-    normals = _normals(cv2.GaussianBlur(depth, (0, 0), 2.0), relief=0.25 * max(grey.shape))
+    # Depth 0..1 spans roughly the head's radius; scale the gradients to that so the normals
+    # have the head's curvature, and smooth first: shading detail is not all relief.
+    radius = math.sqrt(max(float(subject.sum()), 1.0) / math.pi)
+    normals = _normals(cv2.GaussianBlur(depth, (0, 0), 3.0), relief=0.4 * radius)
     light = _light_direction(grey, subject)
     speckle = np.clip((_speckle_ratio(grey) - 0.15) / 0.15, 0, 1)
     inside = subject > 0.5
@@ -452,15 +500,23 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     if len(kept) < 3:
         raise ScanRejected("no-face", MSG_NO_FACE)
     anchors = tuple(
-        Anchor(name, float(box.x0 + p[0] / scale), float(box.y0 + p[1] / scale),
-               round(min(1.0, max(0.0, conf)), 3))
+        Anchor(
+            name,
+            float(box.x0 + p[0] / scale),
+            float(box.y0 + p[1] / scale),
+            round(min(1.0, max(0.0, conf)), 3),
+        )
         for name, (p, conf) in kept.items()
     )
     oval = points[list(_FACE_OVAL)] / scale
     fx0, fy0 = oval.min(axis=0)
     fx1, fy1 = oval.max(axis=0)
-    face_box = Box(int(max(0, box.x0 + fx0)), int(max(0, box.y0 + fy0)),
-                   int(min(box.x1, box.x0 + fx1)), int(min(box.y1, box.y0 + fy1)))
+    face_box = Box(
+        int(max(0, box.x0 + fx0)),
+        int(max(0, box.y0 + fy0)),
+        int(min(box.x1, box.x0 + fx1)),
+        int(min(box.y1, box.y0 + fy1)),
+    )
     timings["anchors"] = (time.perf_counter() - step) * 1000
 
     size = (crop.shape[1], crop.shape[0])
@@ -507,8 +563,9 @@ def report_image(scan: IngestedScan, cues: StructuralCues) -> np.ndarray:
     out[box.y0 : box.y1, box.x0 : box.x1] = (region * (1 - alpha) + tint * alpha).astype(np.uint8)
     thick = max(2, round(max(out.shape[:2]) / 500))
     for text_box in scan.text_boxes:
-        cv2.rectangle(out, (text_box.x0, text_box.y0), (text_box.x1, text_box.y1),
-                      (120, 120, 255), thick)
+        cv2.rectangle(
+            out, (text_box.x0, text_box.y0), (text_box.x1, text_box.y1), (120, 120, 255), thick
+        )
     cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), (80, 220, 255), thick)
     if cues.face_box is not None:
         f = cues.face_box
@@ -518,6 +575,14 @@ def report_image(scan: IngestedScan, cues: StructuralCues) -> np.ndarray:
         centre = (int(round(anchor.x)), int(round(anchor.y)))
         cv2.circle(out, centre, 3 * thick, (255, 255, 255), -1)
         cv2.circle(out, centre, 3 * thick, (0, 150, 60), thick)
-        cv2.putText(out, anchor.name, (centre[0] + 4 * thick, centre[1] - 2 * thick),
-                    cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thick, cv2.LINE_AA)
+        cv2.putText(
+            out,
+            anchor.name,
+            (centre[0] + 4 * thick, centre[1] - 2 * thick),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (255, 255, 255),
+            thick,
+            cv2.LINE_AA,
+        )
     return out

@@ -44,8 +44,11 @@ def decompression_bomb(width: int, height: int) -> bytes:
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     compressor = zlib.compressobj(9)
     body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    return (png_header_only(width, height, bit_depth=1, colour=0) + png_chunk(b"IDAT", body)
-            + png_chunk(b"IEND", b""))
+    return (
+        png_header_only(width, height, bit_depth=1, colour=0)
+        + png_chunk(b"IDAT", body)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def audio_only_mp4() -> bytes:
@@ -64,9 +67,9 @@ def audio_only_mp4() -> bytes:
     return buffer.getvalue()
 
 
-def rejection(data: bytes, limits: IngestLimits = IngestLimits()) -> ScanRejected:
+def rejection(data: bytes, limits: IngestLimits | None = None) -> ScanRejected:
     with pytest.raises(ScanRejected) as caught:
-        ingest(data, limits, face_score=lambda rgb: 0.0)
+        ingest(data, limits or IngestLimits(), face_score=lambda rgb: 0.0)
     assert len(caught.value.message) > 30  # a sentence, not a bare code
     return caught.value
 

@@ -73,8 +73,11 @@ def no_face(_: np.ndarray) -> float:
 
 @pytest.mark.parametrize(
     ("fmt", "kind", "mime", "tolerance"),
-    [("JPEG", "jpeg", "image/jpeg", 12), ("PNG", "png", "image/png", 0),
-     ("WEBP", "webp", "image/webp", 12)],
+    [
+        ("JPEG", "jpeg", "image/jpeg", 12),
+        ("PNG", "png", "image/png", 0),
+        ("WEBP", "webp", "image/webp", 12),
+    ],
 )
 def test_it_decodes_each_still_format_to_the_same_picture(fmt, kind, mime, tolerance) -> None:
     data = encode(PHANTOM.image, fmt, quality=95)
@@ -151,8 +154,9 @@ def test_it_reads_a_single_frame_rgb_dicom() -> None:
 def test_it_reads_a_multi_frame_dicom_and_records_the_chosen_frame() -> None:
     grey = cv2.cvtColor(PHANTOM.image, cv2.COLOR_RGB2GRAY)
     soft = cv2.GaussianBlur(grey, (0, 0), 5)
-    scan = ingest(dicom_of(np.stack([soft, soft, grey, soft]), "MONOCHROME2"),
-                  face_score=lambda rgb: 0.5)
+    scan = ingest(
+        dicom_of(np.stack([soft, soft, grey, soft]), "MONOCHROME2"), face_score=lambda rgb: 0.5
+    )
     assert scan.kind == "dicom"
     assert scan.frame_index == 2
     assert scan.image.shape == (*grey.shape, 3)

@@ -1,25 +1,112 @@
-"""Studio pages for sessions, uploads and jobs (server-rendered; htmx for live parts)."""
+"""Studio pages for sessions, uploads and jobs (server-rendered; a tiny poller for live parts).
+
+Every write goes through ``render.services`` (or ``render.job_retry``); these views only turn
+form posts into service calls and service errors into messages a sonographer can act on.
+"""
 
 from __future__ import annotations
+
+import json
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from render import selectors, services
-from render.forms import ParentSessionForm, ScanUploadForm
-from render.models import Scan
-from render.pipeline.types import ScanRejected
+from render.forms import (
+    STYLE_CHOICES,
+    ParentSessionForm,
+    RerunForm,
+    ScanUploadForm,
+    SessionSearchForm,
+)
+from render.job_retry import render_job_retry
+from render.models import ParentSession, RenderJob, Scan
+from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES
+from render.pipeline.types import ANCHOR_NAMES, ScanRejected
+
+# What a sonographer can do about each kind of rejected scan, shown under the pipeline's reason.
+REJECTED_NEXT_STEP = (
+    "Export a 3D/4D surface render from the machine (not a 2D B-mode frame) where the face is "
+    "turned toward the probe and not hidden by a hand, cord or placenta, then upload it here."
+)
+
+ANCHOR_LABELS = {
+    "nose_tip": "Nose tip",
+    "eye_left": "Eye (left in image)",
+    "eye_right": "Eye (right in image)",
+    "mouth": "Mouth",
+    "chin": "Chin",
+    "cheek_left": "Cheek (left in image)",
+    "cheek_right": "Cheek (right in image)",
+}
+
+SCORE_TERM_LABELS = {
+    "structure": "Structure kept",
+    "anchors": "Face points",
+    "tone": "Skin tone",
+    "neonatal": "Newborn look",
+}
+# Reported beside the bars, not as one: a colour distance, where smaller is better.
+SCORE_TERM_DISTANCES = {"delta_e": "Tone distance ΔE"}
+
+
+def _sessions_with_latest_state(search: str, status: str) -> QuerySet[ParentSession]:
+    latest = RenderJob.objects.filter(session=OuterRef("pk")).order_by("-created_at")
+    sessions = selectors.parent_session_list(search=search).annotate(
+        latest_state=Subquery(latest.values("state")[:1]),
+        latest_job_uid=Subquery(latest.values("uid")[:1]),
+    )
+    if status == "none":
+        sessions = sessions.filter(latest_state__isnull=True)
+    elif status:
+        sessions = sessions.filter(latest_state=status)
+    return sessions.order_by("-created_at")
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    search = request.GET.get("q", "").strip()
-    sessions = selectors.parent_session_list(search=search).prefetch_related("jobs")[:50]
-    return render(request, "render/dashboard.html", {"sessions": sessions, "search": search})
+    form = SessionSearchForm(request.GET or None)
+    search = status = ""
+    if form.is_valid():
+        search = form.cleaned_data["q"].strip()
+        status = form.cleaned_data["status"]
+    sessions = list(_sessions_with_latest_state(search, status)[:50])
+    state_labels = dict(RenderJob.State.choices)
+    for session in sessions:
+        session.latest_state_label = state_labels.get(session.latest_state or "", "No scan yet")
+    return render(
+        request,
+        "render/dashboard.html",
+        {
+            "sessions": sessions,
+            "search": search,
+            "status": status,
+            "form": form,
+            "filtered": bool(search or status),
+        },
+    )
+
+
+def _session_form_context(form: ParentSessionForm) -> dict[str, object]:
+    from django.conf import settings
+
+    return {
+        "form": form,
+        "monk_tones": list(MONK_SKIN_TONES.items()),
+        "styles": [
+            {"key": key, "label": label, "words": STYLES[key].prompt_words}
+            for key, label in STYLE_CHOICES
+        ],
+        "consent_version": settings.CONSENT_TEXT_VERSION,
+    }
 
 
 @login_required
@@ -33,7 +120,7 @@ def session_create(request: HttpRequest) -> HttpResponse:
                 email=data["email"],
                 phone=data["phone"],
                 consent_given=data["consent_given"],
-                skin_swatches=[t for t in (data["tone_1"], data["tone_2"]) if t],
+                skin_swatches=form.skin_swatches(),
                 style=data["style"],
                 created_by=request.user,
             )
@@ -41,24 +128,37 @@ def session_create(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc)
         else:
             return redirect("session-detail", uid=session.uid)
-    return render(request, "render/session_form.html", {"form": form}, status=400 if form.errors else 200)
+    return render(
+        request,
+        "render/session_form.html",
+        _session_form_context(form),
+        status=400 if form.errors else 200,
+    )
+
+
+def _session_context(session: ParentSession, form: ScanUploadForm, error: str = "") -> dict:
+    return {
+        "session": session,
+        "jobs": session.jobs.all(),
+        "form": form,
+        "upload_error": error,
+        "style_label": dict(STYLE_CHOICES).get(session.style, session.style),
+    }
 
 
 @login_required
 def session_detail(request: HttpRequest, uid: str) -> HttpResponse:
     session = selectors.parent_session_get(uid)
-    return render(
-        request,
-        "render/session_detail.html",
-        {"session": session, "jobs": session.jobs.all(), "form": ScanUploadForm()},
-    )
+    return render(request, "render/session_detail.html", _session_context(session, ScanUploadForm()))
 
 
 @login_required
 @require_POST
 def scan_upload(request: HttpRequest, uid: str) -> HttpResponse:
+    """Plain form post, or the page's XHR upload (JSON back, so the progress bar can finish)."""
     session = selectors.parent_session_get(uid)
     form = ScanUploadForm(request.POST, request.FILES)
+    wants_json = request.headers.get("X-Requested-With") == "XMLHttpRequest"
     error = ""
     if form.is_valid():
         try:
@@ -70,26 +170,134 @@ def scan_upload(request: HttpRequest, uid: str) -> HttpResponse:
         except services.RenderNotAllowed as exc:
             error = str(exc)
         else:
-            return redirect("job-detail", uid=job.uid)
+            url = reverse("job-detail", kwargs={"uid": job.uid})
+            return JsonResponse({"redirect": url}) if wants_json else redirect(url)
     else:
         error = "Choose a scan file to upload."
+    if wants_json:
+        return JsonResponse({"error": error}, status=400)
     return render(
-        request,
-        "render/session_detail.html",
-        {"session": session, "jobs": session.jobs.all(), "form": form, "upload_error": error},
-        status=400,
+        request, "render/session_detail.html", _session_context(session, form, error), status=400
     )
+
+
+def _seconds_text(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def _stage_rows(job: RenderJob) -> list[dict[str, object]]:
+    """The selector's rows plus a readable time: finished stages their duration, the running
+    one the time since it started (so the page shows the clock moving)."""
+    rows = selectors.render_job_stage_rows(job)
+    now = timezone.now()
+    for row in rows:
+        row["time"] = ""
+        if row["ms"] is not None:
+            row["time"] = _seconds_text(float(row["ms"]))
+        elif row["status"] == "running":
+            started = job.stage_log.get(row["name"], {}).get("started_at")
+            if started:
+                elapsed = (now - datetime.fromisoformat(started)).total_seconds() * 1000
+                row["time"] = _seconds_text(max(elapsed, 0.0)) + " so far"
+    if not job.is_live:
+        # A stage that never finished on a stopped job was interrupted, not still running.
+        for row in rows:
+            if row["status"] == "running":
+                row["status"] = "stopped"
+    return rows
+
+
+def _total_ms(job: RenderJob) -> float:
+    return sum(job.stage_ms().values())
+
+
+def _anchor_points(scan: Scan | None) -> list[dict[str, object]]:
+    if scan is None or not scan.anchors or not scan.width:
+        return []
+    points = []
+    for name in ANCHOR_NAMES:
+        point = scan.anchors.get(name)
+        if point is None:
+            continue
+        points.append(
+            {
+                "name": name,
+                "label": ANCHOR_LABELS.get(name, name),
+                "x": point["x"],
+                "y": point["y"],
+                "left_pct": round(100 * point["x"] / scan.width, 3),
+                "top_pct": round(100 * point["y"] / scan.height, 3),
+                "confidence": point.get("confidence", 0),
+            }
+        )
+    return points
+
+
+def _candidate_rows(job: RenderJob) -> list[dict[str, object]]:
+    rows = []
+    for number, candidate in enumerate(job.candidates.all(), start=1):
+        terms = candidate.score_terms
+        rows.append(
+            {
+                "candidate": candidate,
+                "number": number,
+                "terms": [
+                    {
+                        "key": key,
+                        "label": SCORE_TERM_LABELS.get(key, key.replace("_", " ").capitalize()),
+                        "value": value,
+                        "pct": max(0, min(100, round(float(value) * 100))),
+                    }
+                    for key, value in terms.items()
+                    if key not in SCORE_TERM_DISTANCES
+                ],
+                "distances": [
+                    {"label": label, "value": terms[key]}
+                    for key, label in SCORE_TERM_DISTANCES.items()
+                    if key in terms
+                ],
+            }
+        )
+    return rows
+
+
+def _deliveries(job: RenderJob) -> list:
+    from galleries.models import Delivery
+
+    return list(Delivery.objects.filter(gallery__job=job).order_by("created_at"))
+
+
+def _job_context(job: RenderJob) -> dict[str, object]:
+    scan = job.scan
+    return {
+        "job": job,
+        "stages": _stage_rows(job),
+        "total_time": _seconds_text(_total_ms(job)),
+        "candidates": _candidate_rows(job),
+        "anchors": _anchor_points(scan),
+        "anchors_json": json.dumps(scan.anchors if scan else {}),
+        "scan": scan,
+        "deliveries": _deliveries(job),
+        "styles": STYLE_CHOICES,
+        "style_label": dict(STYLE_CHOICES).get(job.style, job.style),
+        "rerun": job.reruns.order_by("-created_at").first(),
+        "can_cancel": job.state in (RenderJob.State.QUEUED, *RenderJob.RUNNING),
+        "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
+        "can_rerun": bool(
+            scan and scan.cues_file and not scan.purged_at and job.state in (
+                RenderJob.State.READY, RenderJob.State.DELIVERING, RenderJob.State.DELIVERED
+            )
+        ),
+        "rejected_next_step": REJECTED_NEXT_STEP,
+    }
 
 
 @login_required
 def job_detail(request: HttpRequest, uid: str) -> HttpResponse:
     job = selectors.render_job_get(uid)
-    template = "render/_job_progress.html" if request.headers.get("X-Partial") else "render/job_detail.html"
-    return render(
-        request,
-        template,
-        {"job": job, "stages": selectors.render_job_stage_rows(job), "candidates": job.candidates.all()},
-    )
+    partial = bool(request.headers.get("X-Partial"))
+    template = "render/_job_progress.html" if partial else "render/job_detail.html"
+    return render(request, template, _job_context(job))
 
 
 @login_required
@@ -110,10 +318,107 @@ def job_send(request: HttpRequest, uid: str) -> HttpResponse:
 
 @login_required
 @require_POST
+def job_cancel(request: HttpRequest, uid: str) -> HttpResponse:
+    job = selectors.render_job_get(uid)
+    try:
+        services.render_job_cancel(job=job)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Cancelling: the render stops at its next checkpoint.")
+    return redirect("job-detail", uid=job.uid)
+
+
+def _to_new_job(request: HttpRequest, job: RenderJob, call, success: str) -> HttpResponse:  # noqa: ANN001
+    try:
+        new_job = call()
+    except (ValidationError, services.RenderNotAllowed) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, text)
+        return redirect("job-detail", uid=job.uid)
+    messages.success(request, success)
+    return redirect("job-detail", uid=new_job.uid)
+
+
+@login_required
+@require_POST
+def job_rerun(request: HttpRequest, uid: str) -> HttpResponse:
+    """"Regenerate with a new style" and "Fix Anatomy": same structure and seeds, new pass."""
+    job = selectors.render_job_get(uid)
+    form = RerunForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the styles offered.")
+        return redirect("job-detail", uid=job.uid)
+    fix = form.cleaned_data["fix_anatomy"]
+    style = form.cleaned_data["style"] or None
+    success = (
+        "Fixing anatomy: a new set is being painted with stronger newborn proportions."
+        if fix
+        else "Regenerating in the new style."
+    )
+    return _to_new_job(
+        request,
+        job,
+        lambda: services.render_job_rerun(
+            job=job, style=style, fix_anatomy=fix, created_by=request.user
+        ),
+        success,
+    )
+
+
+@login_required
+@require_POST
+def job_retry(request: HttpRequest, uid: str) -> HttpResponse:
+    job = selectors.render_job_get(uid)
+    return _to_new_job(
+        request,
+        job,
+        lambda: render_job_retry(job=job, created_by=request.user),
+        "Retrying the render.",
+    )
+
+
+@login_required
+@require_POST
+def job_anchors_save(request: HttpRequest, uid: str) -> HttpResponse:
+    """The sonographer's corrected anchors (original pixels) → a re-run from conditioning."""
+    job = selectors.render_job_get(uid)
+    try:
+        anchors = json.loads(request.POST.get("anchors", ""))
+        if not isinstance(anchors, dict) or not all(
+            isinstance(point, dict) and {"x", "y"} <= point.keys() for point in anchors.values()
+        ):
+            raise ValueError
+    except ValueError:
+        messages.error(request, "The anchor positions did not arrive. Drag a point and save again.")
+        return redirect("job-detail", uid=job.uid)
+    return _to_new_job(
+        request,
+        job,
+        lambda: services.scan_anchors_correct(job=job, anchors=anchors, created_by=request.user),
+        "Anchors saved. Painting again with the corrected face structure.",
+    )
+
+
+@login_required
+@require_POST
 def candidate_make_primary(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = selectors.candidate_get(pk)
     services.candidate_choose_primary(candidate=candidate)
-    return redirect("job-detail", uid=candidate.job.uid)
+    messages.success(request, f"Portrait {candidate.rank + 1} is now the primary.")
+    return redirect(reverse("job-detail", kwargs={"uid": candidate.job.uid}) + "#candidates")
+
+
+@login_required
+@require_POST
+def candidate_share(request: HttpRequest, pk: int) -> HttpResponse:
+    candidate = selectors.candidate_get(pk)
+    shared = request.POST.get("shared") == "1"
+    try:
+        services.candidate_set_shared(candidate=candidate, shared=shared)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(reverse("job-detail", kwargs={"uid": candidate.job.uid}) + "#candidates")
 
 
 SCAN_FILES = {
@@ -147,4 +452,3 @@ def candidate_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
         raise Http404
     content_type = "image/png" if kind == "raw" else "image/jpeg"
     return FileResponse(field.open("rb"), content_type=content_type)
-

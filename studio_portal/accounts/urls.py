@@ -1,6 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from studio_portal.accounts import views
+
 urlpatterns = [
     path(
         "login/",
@@ -8,4 +10,10 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("team/", views.team, name="team"),
+    path("team/invite/", views.team_invite, name="team-invite"),
+    path("team/<int:pk>/role/", views.team_role, name="team-role"),
+    path("team/<int:pk>/remove/", views.team_remove, name="team-remove"),
+    path("settings/", views.studio_settings, name="studio-settings"),
+    path("invite/<str:uidb64>/<str:token>/", views.invite_accept, name="invite-accept"),
 ]

@@ -1,0 +1,162 @@
+"""Owner pages: the team (invite, role, remove) and studio settings; the invite landing page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from studio_portal.accounts import services
+from studio_portal.accounts.models import User
+from studio_portal.tenants.selectors import current_studio
+
+
+def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed in and an owner; a sonographer gets 403, never a hint of the page's content."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if not getattr(request.user, "is_owner", False):
+            raise PermissionDenied("Only the studio's owners can open this page.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    role = forms.ChoiceField(choices=User.Role.choices, initial=User.Role.SONOGRAPHER)
+
+
+class RetentionForm(forms.Form):
+    retention_days = forms.IntegerField(
+        min_value=1, max_value=services.MAX_RETENTION_DAYS, label="Keep scans and portraits for"
+    )
+
+
+class SetPasswordForm(forms.Form):
+    password = forms.CharField(widget=forms.PasswordInput, label="New password")
+    password_again = forms.CharField(widget=forms.PasswordInput, label="The same password again")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            raise ValidationError("The two passwords are not the same.")
+        return data
+
+
+def _team_page(request: HttpRequest, invite_form: InviteForm, status: int = 200) -> HttpResponse:
+    members = User.objects.filter(is_active=True).order_by("-role", "username")
+    return render(
+        request,
+        "accounts/team.html",
+        {"members": members, "invite_form": invite_form, "roles": User.Role.choices},
+        status=status,
+    )
+
+
+@owner_required
+def team(request: HttpRequest) -> HttpResponse:
+    return _team_page(request, InviteForm())
+
+
+@owner_required
+@require_POST
+def team_invite(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            member = services.team_member_invite(
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                invited_by=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Invitation sent to {member.email}.")
+            return redirect("team")
+    return _team_page(request, form, status=400)
+
+
+@owner_required
+@require_POST
+def team_role(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk, is_active=True)
+    try:
+        services.team_member_role_change(
+            member=member, role=request.POST.get("role", ""), changed_by=request.user
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{member.get_username()} is now {member.get_role_display().lower()}.")
+    return redirect("team")
+
+
+@owner_required
+@require_POST
+def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    member = get_object_or_404(User, pk=pk, is_active=True)
+    try:
+        services.team_member_remove(member=member, removed_by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{member.get_username()} no longer has access.")
+    return redirect("team")
+
+
+@owner_required
+def studio_settings(request: HttpRequest) -> HttpResponse:
+    studio = current_studio()
+    form = RetentionForm(request.POST or None, initial={"retention_days": studio.retention_days})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.studio_retention_set(
+                studio=studio, days=form.cleaned_data["retention_days"], changed_by=request.user
+            )
+        except ValidationError as exc:
+            form.add_error("retention_days", exc)
+        else:
+            messages.success(request, f"Scans and portraits are now kept for {studio.retention_days} days.")
+            return redirect("studio-settings")
+    return render(
+        request,
+        "accounts/settings.html",
+        {"form": form, "studio_row": studio, "max_days": services.MAX_RETENTION_DAYS},
+        status=400 if form.errors else 200,
+    )
+
+
+def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    member = services.invite_user_for_link(uidb64=uidb64, token=token)
+    if member is None:
+        return render(request, "accounts/invite_invalid.html", status=404)
+    form = SetPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = services.invite_accept(
+                uidb64=uidb64, token=token, password=form.cleaned_data["password"]
+            )
+        except ValidationError as exc:
+            form.add_error("password", exc)
+        else:
+            login(request, member, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {current_studio().name}.")
+            return redirect("dashboard")
+    return render(
+        request,
+        "accounts/invite_accept.html",
+        {"form": form, "member": member},
+        status=400 if form.errors else 200,
+    )

@@ -23,3 +23,6 @@ class BrandKit(models.Model):
     style_tokens = models.JSONField(default=list, blank=True)
     custom_domain = models.CharField(max_length=253, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Brand kit ({self.frame} frame, {self.primary_hex}/{self.accent_hex})"

@@ -79,7 +79,7 @@ def _add_errors(form: BrandKitForm, error: ValidationError) -> None:
 @never_cache
 @owner_required
 def brand_preview(request: HttpRequest) -> HttpResponse:
-    """The sample portrait in the saved brand plus the editor's unsaved colour/font/frame/caption."""
+    """The sample portrait in the saved brand with the editor's unsaved colours, font, frame."""
     draft = {name: request.GET[name] for name in services.PREVIEW_FIELDS if name in request.GET}
     try:
         jpeg = services.brand_preview_render(kit=brand_kit_get(), **draft)

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+
+@pytest.fixture(autouse=True)
+def _fresh_guess_counters():  # noqa: ANN202
+    # Guess limits live in the (process-wide) cache: one test's wrong tokens must not block another.
+    cache.clear()
+    yield
+    cache.clear()

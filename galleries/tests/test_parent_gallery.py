@@ -1,0 +1,205 @@
+"""The parent's journey on the studio's own domain: open, favourite, download, share, PIN, expiry."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import schema_context
+from PIL import Image
+
+from branding.provenance import TAG_TEXT
+from galleries.models import Favourite, Gallery
+from galleries.services import gallery_create
+from galleries.tests.factories import ready_job_with_portraits
+
+HOST = "alpha.localhost"
+
+
+@pytest.fixture
+def gallery(studio):  # noqa: ANN001, ANN201
+    with schema_context(studio.schema_name):
+        return gallery_create(job=ready_job_with_portraits(shared=2, unshared=1))
+
+
+@pytest.fixture
+def parent() -> Client:
+    return Client(HTTP_HOST=HOST)
+
+
+def _url(gallery: Gallery, suffix: str = "") -> str:
+    return f"/g/{gallery.token}/{suffix}"
+
+
+def test_the_page_shows_the_primary_and_shared_alternates_with_the_tag(studio, gallery, parent) -> None:  # noqa: ANN001
+    response = parent.get(_url(gallery))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert TAG_TEXT in html
+    with schema_context(studio.schema_name):
+        candidates = list(gallery.job.candidates.order_by("rank"))
+        gallery.refresh_from_db()
+    shown = [c.pk for c in candidates if f"/p/{c.pk}/\"" in html]
+    assert shown == [candidates[0].pk, candidates[1].pk]  # the unshared one stays with the studio
+    assert html.index(f"/p/{candidates[0].pk}/") < html.index(f"/p/{candidates[1].pk}/")
+    assert gallery.opens == 1
+    assert response["X-Robots-Tag"].startswith("noindex")
+
+
+def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(studio, gallery, parent) -> None:  # noqa: ANN001
+    html = parent.get(_url(gallery)).content.decode()
+    head = html[: html.index("</head>")]
+    assert 'property="og:image"' in head and f"/g/{gallery.token}/card.png" in head
+    assert TAG_TEXT in head and "Alpha Studio" in head
+    assert "Maya" not in html and "Okafor" not in html  # nowhere on the page, not only the card
+    card = parent.get(_url(gallery, "card.png"))
+    assert card.status_code == 200 and card["Content-Type"] == "image/png"
+    image = Image.open(io.BytesIO(card.content))
+    assert image.size == (1200, 630)
+    # The brand's accent fills the top-left corner, its primary the tag band.
+    assert image.convert("RGB").getpixel((5, 5)) == (0xF3, 0xEC, 0xE4)
+    assert image.convert("RGB").getpixel((5, 625)) == (0x6B, 0x4F, 0x4F)
+
+
+def test_a_parent_marks_and_unmarks_a_favourite_without_an_account(studio, gallery, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        alternate = gallery.job.candidates.get(rank=1)
+        kept_back = gallery.job.candidates.get(rank=2)
+    response = parent.post(_url(gallery, f"p/{alternate.pk}/favourite/"), {"favourite": "1"})
+    assert response.status_code == 302
+    with schema_context(studio.schema_name):
+        assert list(Favourite.objects.values_list("candidate_id", flat=True)) == [alternate.pk]
+    assert 'aria-pressed="true"' in parent.get(_url(gallery)).content.decode()
+    fetch = parent.post(
+        _url(gallery, f"p/{alternate.pk}/favourite/"), {"favourite": "0"}, HTTP_X_REQUESTED_WITH="fetch"
+    )
+    assert fetch.json() == {"favourite": False}
+    assert parent.post(_url(gallery, f"p/{kept_back.pk}/favourite/")).status_code == 404
+    with schema_context(studio.schema_name):
+        assert Favourite.objects.count() == 0
+
+
+def test_downloads_give_web_and_print_sizes_and_are_counted(studio, gallery, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        primary = gallery.job.candidates.get(rank=0)
+    web = parent.get(_url(gallery, f"p/{primary.pk}/?download=1"))
+    printed = parent.get(_url(gallery, f"p/{primary.pk}/?size=print&download=1"))
+    assert web["Content-Disposition"].startswith("attachment")
+    assert "print" in printed["Content-Disposition"]
+    assert Image.open(io.BytesIO(b"".join(web.streaming_content))).size == (48, 48)
+    assert Image.open(io.BytesIO(b"".join(printed.streaming_content))).size == (160, 160)
+    parent.get(_url(gallery, f"p/{primary.pk}/"))  # viewing is not downloading
+    with schema_context(studio.schema_name):
+        gallery.refresh_from_db()
+    assert gallery.downloads == 2
+
+
+def test_print_size_falls_back_to_web_when_the_studio_made_none(studio, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        gallery = gallery_create(job=ready_job_with_portraits(with_print=False))
+        primary = gallery.job.candidates.get(rank=0)
+    response = parent.get(_url(gallery, f"p/{primary.pk}/?size=print"))
+    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (48, 48)
+
+
+def test_sharing_is_counted(studio, gallery, parent) -> None:  # noqa: ANN001
+    assert parent.post(_url(gallery, "share/"), HTTP_X_REQUESTED_WITH="fetch").json() == {"shared": True}
+    parent.post(_url(gallery, "share/"))
+    with schema_context(studio.schema_name):
+        gallery.refresh_from_db()
+    assert gallery.shares == 2
+
+
+def test_a_pin_gallery_asks_for_the_pin_and_opens_with_the_right_one(studio, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        gallery = gallery_create(job=ready_job_with_portraits(), pin="2468")
+        primary = gallery.job.candidates.get(rank=0)
+    assert "2468" not in gallery.pin_hash
+    page = parent.get(_url(gallery))
+    assert "This gallery has a PIN" in page.content.decode()
+    assert f"/p/{primary.pk}/" not in page.content.decode()
+    assert parent.get(_url(gallery, f"p/{primary.pk}/")).status_code == 302  # files stay locked
+    wrong = parent.post(_url(gallery, "pin/"), {"pin": "1111"})
+    assert wrong.status_code == 403 and "not right" in wrong.content.decode()
+    assert parent.post(_url(gallery, "pin/"), {"pin": "2468"}).status_code == 302
+    assert f"/p/{primary.pk}/" in parent.get(_url(gallery)).content.decode()
+    assert parent.get(_url(gallery, f"p/{primary.pk}/")).status_code == 200
+
+
+def test_wrong_pins_are_rate_limited_even_before_the_right_one(studio, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        gallery = gallery_create(job=ready_job_with_portraits(), pin="2468")
+    for guess in ("0000", "0001", "0002", "0003", "0004"):
+        assert parent.post(_url(gallery, "pin/"), {"pin": guess}).status_code == 403
+    blocked = parent.post(_url(gallery, "pin/"), {"pin": "2468"})
+    assert blocked.status_code == 429
+    assert "Too many tries" in blocked.content.decode() and int(blocked["Retry-After"]) > 0
+
+
+def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        gallery = gallery_create(
+            job=ready_job_with_portraits(), expires_at=timezone.now() - timedelta(minutes=1)
+        )
+        primary = gallery.job.candidates.get(rank=0)
+    response = parent.get(_url(gallery))
+    assert response.status_code == 410
+    assert "This gallery has closed" in response.content.decode()
+    assert "Alpha Studio" in response.content.decode()
+    assert parent.get(_url(gallery, f"p/{primary.pk}/")).status_code == 410
+
+
+def test_the_studio_default_expiry_applies_to_new_galleries(studio) -> None:  # noqa: ANN001
+    from galleries.services import gallery_settings_update
+
+    with schema_context(studio.schema_name):
+        gallery_settings_update(default_expiry_days=30)
+        gallery = gallery_create(job=ready_job_with_portraits())
+    remaining = gallery.expires_at - timezone.now()
+    assert timedelta(days=29, hours=23) < remaining <= timedelta(days=30)
+
+
+def test_an_unknown_token_shows_a_helpful_page_that_leaks_nothing(studio, gallery, parent) -> None:  # noqa: ANN001
+    near_miss = gallery.token[:-1] + ("A" if gallery.token[-1] != "A" else "B")
+    for token in ("nope", near_miss, "x" * 65):
+        response = parent.get(f"/g/{token}/")
+        assert response.status_code == 404
+        html = response.content.decode()
+        assert "could not open this gallery" in html
+        assert "Maya" not in html and "expired" not in html.lower()
+
+
+def test_a_token_works_only_on_its_own_studios_domain(studio, other_studio, gallery) -> None:  # noqa: ANN001
+    other_host = other_studio.domains.get(is_primary=True).domain
+    response = Client(HTTP_HOST=other_host).get(_url(gallery))
+    assert response.status_code == 404
+    assert "Alpha" not in response.content.decode()
+    assert Client(HTTP_HOST=HOST).get(_url(gallery)).status_code == 200
+
+
+def test_wrong_tokens_are_rate_limited_per_address(studio, gallery, parent) -> None:  # noqa: ANN001
+    for n in range(20):
+        assert parent.get(f"/g/guess{n}/").status_code == 404
+    assert parent.get(_url(gallery)).status_code == 429  # even the right one, so no oracle
+    elsewhere = Client(HTTP_HOST=HOST, REMOTE_ADDR="10.0.0.9")
+    assert elsewhere.get(_url(gallery)).status_code == 200
+
+
+def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> None:  # noqa: ANN001
+    from django.core.files.base import ContentFile
+
+    from branding.selectors import brand_kit_get
+
+    assert parent.get(_url(gallery, "logo")).status_code == 404
+    with schema_context(studio.schema_name):
+        kit = brand_kit_get()
+        buffer = io.BytesIO()
+        Image.new("RGBA", (40, 20), (10, 120, 200, 255)).save(buffer, format="PNG")
+        kit.logo.save("logo.png", ContentFile(buffer.getvalue()))
+    response = parent.get(_url(gallery, "logo"))
+    assert response.status_code == 200
+    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (40, 20)
+    assert f"/g/{gallery.token}/logo" in parent.get(_url(gallery)).content.decode()

@@ -327,6 +327,9 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
 
 
 def _job_mark_delivered_when_done(job_id: int) -> None:
+    # Lock the job row first: two deliveries of one job finishing in two workers would each
+    # see the other still queued (uncommitted) and neither would mark the job delivered.
+    RenderJob.objects.select_for_update().filter(pk=job_id).first()
     pending = Delivery.objects.filter(gallery__job_id=job_id, status=Delivery.Status.QUEUED)
     if not pending.exists():
         RenderJob.objects.filter(pk=job_id, state=RenderJob.State.DELIVERING).update(

@@ -166,7 +166,7 @@ def _subdomain_taken(subdomain: str) -> bool:
 @transaction.atomic
 def signup_password_link_reveal(*, signup: Signup) -> str | None:
     """The owner's set-password link, the first time the success page asks; then None."""
-    signup = Signup.objects.select_for_update().select_related("studio").get(pk=signup.pk)
+    signup = Signup.objects.select_for_update().get(pk=signup.pk)
     if signup.studio is None or signup.password_link_shown_at is not None:
         return None
     signup.password_link_shown_at = timezone.now()

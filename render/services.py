@@ -37,8 +37,11 @@ from render.pipeline.types import (
     ScanRejected,
 )
 
-# A worker holds a job for this long without news before another worker may take it over.
-JOB_LEASE = timedelta(minutes=3)
+
+
+def _lease() -> timedelta:
+    """How long a worker holds a job without news before another worker may take it over."""
+    return timedelta(seconds=settings.RENDER_JOB_LEASE_SECONDS)
 
 
 class JobBusy(Exception):
@@ -203,7 +206,7 @@ def _claim(job_id: int, *, waiting: RenderJob.State, running: tuple[str, ...]) -
     claimed = (
         RenderJob.objects.filter(pk=job_id, cancel_requested=False)
         .filter(claimable)
-        .update(lease_expires_at=now + JOB_LEASE, attempts=F("attempts") + 1)
+        .update(lease_expires_at=now + _lease(), attempts=F("attempts") + 1)
     )
     if claimed:
         return RenderJob.objects.select_related("scan", "session").get(pk=job_id)
@@ -231,7 +234,7 @@ def _stage(job: RenderJob, name: str, state: str | None = None) -> Iterator[None
     started_at = timezone.now()
     started = time.perf_counter()
     job.stage_log[name] = {"started_at": started_at.isoformat()}
-    fields = {"stage_log": job.stage_log, "lease_expires_at": started_at + JOB_LEASE}
+    fields = {"stage_log": job.stage_log, "lease_expires_at": started_at + _lease()}
     if state:
         fields["state"] = state
         job.state = state
@@ -374,7 +377,7 @@ def _progress_saver(job: RenderJob):  # noqa: ANN202 - a closure handed to the e
             return
         last["at"] = now
         RenderJob.objects.filter(pk=job.pk).update(
-            progress=round(fraction, 3), lease_expires_at=timezone.now() + JOB_LEASE
+            progress=round(fraction, 3), lease_expires_at=timezone.now() + _lease()
         )
 
     return save

@@ -41,6 +41,8 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_dramatiq",
     "studio_portal",
 ]
@@ -151,6 +153,8 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 RENDER_ENGINE = env_str("RENDER_ENGINE", "relight")
 RENDER_MODEL_DIR = env_str("RENDER_MODEL_DIR", str(LOCAL_DIR / "models" / "sd15-controlnet-depth"))
 RENDER_CANDIDATES = 5
+# How long a worker holds a job without news before another may take it over (render.services).
+RENDER_JOB_LEASE_SECONDS = env_int("RENDER_JOB_LEASE_SECONDS", 180)
 SCAN_MAX_BYTES = env_int("SCAN_MAX_BYTES", 200 * 1024 * 1024)
 SCAN_MAX_PIXELS = env_int("SCAN_MAX_PIXELS", 40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
@@ -250,3 +254,74 @@ PILOT_REFUND_DAYS = env_int("PILOT_REFUND_DAYS", 7)
 # SendGrid's Signed Event Webhook verification key (base64 DER, from Mail Settings); empty
 # refuses every event. Twilio callbacks are checked with TWILIO_AUTH_TOKEN.
 SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
+
+# --- API & security ---
+# The REST API: members' API keys (Bearer) or the dashboard session; one error shape; limits
+# per studio member; the OpenAPI document covers /api/ only (drf-spectacular, Swagger UI served
+# from drf-spectacular-sidecar's static files, no CDN).
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "studio_portal.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["studio_portal.api.throttling.StudioApiThrottle"],
+    "EXCEPTION_HANDLER": "studio_portal.api.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cradle studio API",
+    "DESCRIPTION": (
+        "Sessions, scan uploads, render jobs, portraits, galleries and deliveries of one studio, "
+        "on the studio's own domain. Send `Authorization: Bearer <key>` (make keys at "
+        "/api/settings/). Outgoing webhooks carry `Cradle-Signature: t=<unix>,v1=<hex>`, the "
+        "HMAC-SHA256 of `<t>.<body>` under the endpoint's secret."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["studio_portal.api.schema.only_api_endpoints"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Limits are off under pytest unless a test turns them on: the suite signs in hundreds of
+# times from one address. Production CACHES must be shared by every web process (Redis).
+RATE_LIMITS_ENABLED = env_bool("RATE_LIMITS_ENABLED", default=not TESTING)
+API_RATE_LIMITS = {
+    "api": env_str("API_RATE_LIMIT", "600/minute"),
+    "scan_upload": env_str("API_UPLOAD_RATE_LIMIT", "30/minute"),
+}
+PAGE_RATE_LIMITS = {
+    "login": {"url_names": ["login"], "attempts": env_int("LOGIN_ATTEMPTS_PER_10_MIN", 20), "window_seconds": 600},
+    "upload": {"url_names": ["scan-upload"], "attempts": env_int("UPLOADS_PER_10_MIN", 60), "window_seconds": 600},
+}
+CACHE_URL = env_str("CACHE_URL", "" if TESTING or not BROKER_URL.startswith("redis") else BROKER_URL.rsplit("/", 1)[0] + "/1")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+MIDDLEWARE = [
+    *MIDDLEWARE,
+    "studio_portal.security.SecurityHeadersMiddleware",
+    "studio_portal.security.RateLimitMiddleware",
+]
+# Webhook URLs must be public https addresses; development and tests may use local http ones.
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+# How long a worker holds a job without news before another may take it over (render.services).
+RENDER_JOB_LEASE_SECONDS = env_int("RENDER_JOB_LEASE_SECONDS", 180)
+# Redis broker: a worker that sent no heartbeat for this long is dead and its unacknowledged
+# messages go back on the queue; maintenance (the check) runs on this many commands per million.
+if DRAMATIQ_BROKER["BROKER"].endswith("RedisBroker"):
+    DRAMATIQ_BROKER["OPTIONS"] = {
+        **DRAMATIQ_BROKER["OPTIONS"],
+        "heartbeat_timeout": env_int("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000),
+        "maintenance_chance": env_int("DRAMATIQ_MAINTENANCE_CHANCE", 1000),
+    }
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"  # a gallery link's token never leaves in a Referer
+if not DEBUG:
+    SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)

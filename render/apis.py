@@ -1,75 +1,259 @@
-"""The studio's REST API for sessions, uploads and jobs (session auth; API keys come later)."""
+"""The studio's REST API: sessions, scan uploads, jobs, candidates, galleries, deliveries, API
+keys and webhooks. Every view reads and writes through the apps' selectors and services, inside
+the request's studio schema; a foreign studio's ids match nothing (404).
+
+Authentication: ``Authorization: Bearer crd_…`` (a member's API key) or the dashboard's session.
+Errors: ``{"detail": "…"}`` with 400 (bad input), 401 (no/unknown key), 402 (plan does not
+allow renders), 403 (not allowed for this role), 404 (not in this studio), 413, 429.
+"""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from galleries import services as gallery_services
+from galleries.models import Delivery, Gallery
 from render import selectors, services
 from render.models import Candidate, ParentSession, RenderJob
-from render.pipeline.types import ScanRejected
+from render.pipeline.conditioning import STYLES
+from render.pipeline.types import ANCHOR_NAMES, ScanRejected
+from studio_portal.accounts.models import User
+from studio_portal.api import services as api_services
+from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from studio_portal.api.throttling import ScanUploadThrottle
+
+LIST_LIMIT = 100
 
 
-class ParentSessionListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        parent_name = serializers.CharField(max_length=120)
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
-        phone = serializers.CharField(required=False, allow_blank=True, default="")
-        consent_given = serializers.BooleanField()
-        skin_swatches = serializers.ListField(child=serializers.CharField(), min_length=1, max_length=2)
-        style = serializers.CharField(required=False, default="classic")
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
 
-    class OutputSerializer(serializers.ModelSerializer):
-        class Meta:
-            model = ParentSession
-            fields = ["uid", "parent_name", "email", "phone", "consent_at", "target_tone_hex", "style", "created_at"]
 
-    def get(self, request: Request) -> Response:
-        sessions = selectors.parent_session_list(search=request.query_params.get("q", ""))[:100]
-        return Response(self.OutputSerializer(sessions, many=True).data)
+def _bad_request(exc: ValidationError) -> Response:
+    return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
 
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            session = services.parent_session_create(**serializer.validated_data, created_by=request.user)
-        except ValidationError as exc:
-            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(self.OutputSerializer(session).data, status=status.HTTP_201_CREATED)
+
+# Output shapes shared by several endpoints ---------------------------------------------------
 
 
 class CandidateOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Candidate
-        fields = ["id", "seed", "rank", "score", "score_terms", "rejected_reason", "is_primary", "shared_with_parent"]
+        fields = [
+            "id",
+            "seed",
+            "rank",
+            "score",
+            "score_terms",
+            "rejected_reason",
+            "is_primary",
+            "shared_with_parent",
+        ]
 
 
 class RenderJobOutputSerializer(serializers.ModelSerializer):
+    session = serializers.UUIDField(source="session.uid", read_only=True)
+    parent_job = serializers.UUIDField(source="parent_job.uid", read_only=True, allow_null=True)
     candidates = CandidateOutputSerializer(many=True, read_only=True)
     stage_ms = serializers.SerializerMethodField()
 
     class Meta:
         model = RenderJob
-        fields = ["uid", "state", "reason", "progress", "style", "engine", "stage_ms", "candidates", "created_at"]
+        fields = [
+            "uid",
+            "session",
+            "parent_job",
+            "state",
+            "reason",
+            "progress",
+            "style",
+            "engine",
+            "correction_strength",
+            "stage_ms",
+            "candidates",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_stage_ms(self, job: RenderJob) -> dict[str, float]:
+        """Milliseconds per finished stage: ingest, vision, conditioning, render, score, …"""
         return job.stage_ms()
+
+
+class ParentSessionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ParentSession
+        fields = [
+            "uid",
+            "parent_name",
+            "email",
+            "phone",
+            "consent_at",
+            "skin_swatches",
+            "target_tone_hex",
+            "style",
+            "created_at",
+        ]
+
+
+class DeliveryOutputSerializer(serializers.ModelSerializer):
+    gallery = serializers.UUIDField(source="gallery.uid", read_only=True)
+    job = serializers.UUIDField(source="gallery.job.uid", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "gallery",
+            "job",
+            "channel",
+            "recipient",
+            "status",
+            "provider_status",
+            "error",
+            "attempts",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class GalleryOutputSerializer(serializers.ModelSerializer):
+    job = serializers.UUIDField(source="job.uid", read_only=True)
+    url = serializers.SerializerMethodField()
+    deliveries = DeliveryOutputSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Gallery
+        fields = [
+            "uid",
+            "job",
+            "url",
+            "has_pin",
+            "expires_at",
+            "opens",
+            "downloads",
+            "shares",
+            "last_opened_at",
+            "deliveries",
+            "created_at",
+        ]
+
+    def get_url(self, gallery: Gallery) -> str:
+        """The parent's private link (contains the gallery's secret token)."""
+        return gallery_services.gallery_url(gallery)
+
+
+# Sessions -------------------------------------------------------------------------------------
+
+
+class ParentSessionListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ParentSessionCreateInput"
+
+        parent_name = serializers.CharField(max_length=120)
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        phone = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+        consent_given = serializers.BooleanField(
+            help_text="The parent read the consent text and agreed (required to be true)."
+        )
+        skin_swatches = serializers.ListField(
+            child=serializers.CharField(max_length=16),
+            min_length=1,
+            max_length=2,
+            help_text='One or two "#rrggbb" colours or Monk Skin Tone steps ("monk:4").',
+        )
+        style = serializers.ChoiceField(choices=list(STYLES), required=False, default="classic")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Part of the parent's name.")],
+        responses=ParentSessionOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        search = request.query_params.get("q", "")[:120]
+        sessions = selectors.parent_session_list(search=search)[:LIST_LIMIT]
+        return Response(ParentSessionOutputSerializer(sessions, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ParentSessionOutputSerializer, 400: DetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            session = services.parent_session_create(
+                **serializer.validated_data, created_by=request.user
+            )
+        except ValidationError as exc:
+            return _bad_request(exc)
+        return Response(ParentSessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
+
+
+class ParentSessionDetailApi(APIView):
+    class OutputSerializer(ParentSessionOutputSerializer):
+        jobs = serializers.SlugRelatedField(
+            slug_field="uid", many=True, read_only=True, help_text="The session's jobs' uids."
+        )
+
+        class Meta(ParentSessionOutputSerializer.Meta):
+            fields = [*ParentSessionOutputSerializer.Meta.fields, "jobs"]
+
+    @extend_schema(responses={200: OutputSerializer, 404: DetailSerializer})
+    def get(self, request: Request, uid: str) -> Response:
+        session = selectors.parent_session_get(uid)
+        return Response(self.OutputSerializer(session).data)
+
+
+# Uploads and jobs -----------------------------------------------------------------------------
 
 
 class ScanUploadApi(APIView):
     parser_classes = [MultiPartParser]
+    throttle_classes = [ScanUploadThrottle]
 
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ScanUploadInput"
+
+        scan = serializers.FileField(
+            help_text="A 3D/4D ultrasound still: JPEG, PNG, TIFF, BMP, DICOM, or a short MP4/MOV."
+        )
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            201: RenderJobOutputSerializer,
+            400: DetailSerializer,
+            402: DetailSerializer,
+            404: DetailSerializer,
+            413: DetailSerializer,
+        },
+    )
     def post(self, request: Request, uid: str) -> Response:
         session = selectors.parent_session_get(uid)
         upload = request.FILES.get("scan")
         if upload is None:
             return Response({"detail": "Attach the scan as the 'scan' file field."}, status=400)
+        if upload.size > settings.SCAN_MAX_BYTES:
+            megabytes = settings.SCAN_MAX_BYTES // (1024 * 1024)
+            return Response(
+                {"detail": f"The file is larger than {megabytes} MB. Export a single still."},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
         try:
-            job = services.scan_upload(session=session, data=upload.read(), uploaded_by=request.user)
+            job = services.scan_upload(
+                session=session, data=upload.read(), uploaded_by=request.user
+            )
         except ScanRejected as exc:
             return Response({"detail": exc.message, "code": exc.code}, status=400)
         except services.RenderNotAllowed as exc:
@@ -77,6 +261,482 @@ class ScanUploadApi(APIView):
         return Response(RenderJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
 
 
+class RenderJobListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("session", str, description="Only this session's jobs (its uid)."),
+            OpenApiParameter("state", str, enum=RenderJob.State.values),
+        ],
+        responses={200: RenderJobOutputSerializer(many=True), 400: DetailSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        jobs = (
+            RenderJob.objects.select_related("session", "parent_job")
+            .prefetch_related("candidates")
+            .order_by("-created_at")
+        )
+        session_uid = request.query_params.get("session")
+        if session_uid:
+            field = serializers.UUIDField()
+            try:
+                jobs = jobs.filter(session__uid=field.to_internal_value(session_uid))
+            except serializers.ValidationError:
+                return Response({"detail": "session must be a session's uid."}, status=400)
+        state = request.query_params.get("state")
+        if state:
+            if state not in RenderJob.State.values:
+                return Response(
+                    {"detail": f"Unknown state. Use one of: {', '.join(RenderJob.State.values)}."},
+                    status=400,
+                )
+            jobs = jobs.filter(state=state)
+        return Response(RenderJobOutputSerializer(jobs[:LIST_LIMIT], many=True).data)
+
+
 class RenderJobDetailApi(APIView):
+    @extend_schema(responses={200: RenderJobOutputSerializer, 404: DetailSerializer})
     def get(self, request: Request, uid: str) -> Response:
         return Response(RenderJobOutputSerializer(selectors.render_job_get(uid)).data)
+
+
+class RenderJobCancelApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: RenderJobOutputSerializer, 400: DetailSerializer, 404: DetailSerializer},
+    )
+    def post(self, request: Request, uid: str) -> Response:
+        job = selectors.render_job_get(uid)
+        try:
+            job = services.render_job_cancel(job=job)
+        except ValidationError as exc:
+            return _bad_request(exc)
+        return Response(RenderJobOutputSerializer(job).data)
+
+
+class _NewJobMixin:
+    def _new_job(self, call) -> Response:  # noqa: ANN001
+        try:
+            job = call()
+        except ValidationError as exc:
+            return _bad_request(exc)
+        except services.RenderNotAllowed as exc:
+            return Response({"detail": str(exc), "code": "plan"}, status=402)
+        return Response(RenderJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+
+
+class RenderJobRerunApi(_NewJobMixin, APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RenderJobRerunInput"
+
+        style = serializers.ChoiceField(choices=list(STYLES), required=False)
+        fix_anatomy = serializers.BooleanField(
+            required=False, default=False, help_text="Re-render with anatomy correction."
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: RenderJobOutputSerializer,
+            400: DetailSerializer,
+            402: DetailSerializer,
+            404: DetailSerializer,
+        },
+    )
+    def post(self, request: Request, uid: str) -> Response:
+        job = selectors.render_job_get(uid)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return self._new_job(
+            lambda: services.render_job_rerun(
+                job=job,
+                style=data.get("style"),
+                fix_anatomy=data["fix_anatomy"],
+                created_by=request.user,
+            )
+        )
+
+
+class RenderJobAnchorsApi(_NewJobMixin, APIView):
+    class PointSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RenderJobAnchorsPoint"
+
+        x = serializers.FloatField(min_value=0, max_value=100_000)
+        y = serializers.FloatField(min_value=0, max_value=100_000)
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "RenderJobAnchorsInput"
+
+        anchors = serializers.DictField(
+            help_text=f"Pixel positions in the scan, by name: {', '.join(ANCHOR_NAMES)}.",
+        )
+
+        def validate_anchors(self, value: dict) -> dict:
+            if not value:
+                raise serializers.ValidationError("Give at least one anchor.")
+            cleaned = {}
+            for name, point in value.items():
+                if name not in ANCHOR_NAMES:
+                    raise serializers.ValidationError(
+                        f"Unknown anchor {name!r}. Known: {', '.join(ANCHOR_NAMES)}."
+                    )
+                serializer = RenderJobAnchorsApi.PointSerializer(data=point)
+                if not serializer.is_valid():
+                    raise serializers.ValidationError(
+                        f"Anchor {name} needs numeric x and y in pixels."
+                    )
+                cleaned[name] = dict(serializer.validated_data)
+            return cleaned
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: RenderJobOutputSerializer,
+            400: DetailSerializer,
+            402: DetailSerializer,
+            404: DetailSerializer,
+        },
+    )
+    def post(self, request: Request, uid: str) -> Response:
+        job = selectors.render_job_get(uid)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        anchors = serializer.validated_data["anchors"]
+        return self._new_job(
+            lambda: services.scan_anchors_correct(job=job, anchors=anchors, created_by=request.user)
+        )
+
+
+# Candidates -----------------------------------------------------------------------------------
+
+
+class RenderJobCandidatesApi(APIView):
+    @extend_schema(responses={200: CandidateOutputSerializer(many=True), 404: DetailSerializer})
+    def get(self, request: Request, uid: str) -> Response:
+        job = selectors.render_job_get(uid)
+        return Response(CandidateOutputSerializer(job.candidates.all(), many=True).data)
+
+
+class CandidatePrimaryApi(APIView):
+    @extend_schema(request=None, responses={200: CandidateOutputSerializer, 404: DetailSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        candidate = services.candidate_choose_primary(candidate=selectors.candidate_get(pk))
+        return Response(CandidateOutputSerializer(candidate).data)
+
+
+class CandidateShareApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CandidateShareInput"
+
+        shared = serializers.BooleanField(help_text="Show this portrait in the parent's gallery.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: CandidateOutputSerializer, 400: DetailSerializer, 404: DetailSerializer},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        candidate = selectors.candidate_get(pk)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            candidate = services.candidate_set_shared(
+                candidate=candidate, shared=serializer.validated_data["shared"]
+            )
+        except ValidationError as exc:
+            return _bad_request(exc)
+        return Response(CandidateOutputSerializer(candidate).data)
+
+
+# Galleries and deliveries ---------------------------------------------------------------------
+
+
+def _gallery_queryset():  # noqa: ANN202
+    return Gallery.objects.select_related("job").prefetch_related("deliveries__gallery__job")
+
+
+class GalleryListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GalleryCreateInput"
+
+        job = serializers.UUIDField(help_text="The ready job whose portraits the gallery shows.")
+        pin = serializers.RegexField(
+            r"^\d{4,8}$",
+            required=False,
+            allow_blank=True,
+            default="",
+            error_messages={"invalid": "A gallery PIN is 4 to 8 digits."},
+        )
+        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    @extend_schema(responses=GalleryOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        galleries = _gallery_queryset().order_by("-created_at")[:LIST_LIMIT]
+        return Response(GalleryOutputSerializer(galleries, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: GalleryOutputSerializer, 400: DetailSerializer, 404: DetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = selectors.render_job_get(data["job"])
+        try:
+            gallery = gallery_services.gallery_create(
+                job=job, pin=data["pin"], expires_at=data["expires_at"]
+            )
+        except ValidationError as exc:
+            return _bad_request(exc)
+        gallery = _gallery_queryset().get(pk=gallery.pk)
+        return Response(GalleryOutputSerializer(gallery).data, status=status.HTTP_201_CREATED)
+
+
+class GalleryDetailApi(APIView):
+    @extend_schema(responses={200: GalleryOutputSerializer, 404: DetailSerializer})
+    def get(self, request: Request, uid: str) -> Response:
+        return Response(
+            GalleryOutputSerializer(get_object_or_404(_gallery_queryset(), uid=uid)).data
+        )
+
+
+class GallerySendApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GallerySendInput"
+
+        channels = serializers.ListField(
+            child=serializers.ChoiceField(choices=Delivery.Channel.values),
+            min_length=1,
+            max_length=2,
+            help_text="email, sms or both: the parent's address and number from her session.",
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: DeliveryOutputSerializer(many=True),
+            400: DetailSerializer,
+            404: DetailSerializer,
+        },
+    )
+    def post(self, request: Request, uid: str) -> Response:
+        gallery = get_object_or_404(_gallery_queryset(), uid=uid)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            deliveries = gallery_services.gallery_send(
+                job=gallery.job,
+                channels=sorted(set(serializer.validated_data["channels"])),
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            return _bad_request(exc)
+        return Response(
+            DeliveryOutputSerializer(deliveries, many=True).data, status=status.HTTP_202_ACCEPTED
+        )
+
+
+def _delivery_queryset():  # noqa: ANN202
+    return Delivery.objects.select_related("gallery__job").order_by("-created_at")
+
+
+class DeliveryListApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=Delivery.Status.values),
+        ],
+        responses={200: DeliveryOutputSerializer(many=True), 400: DetailSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        deliveries = _delivery_queryset()
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Delivery.Status.values:
+                return Response(
+                    {"detail": f"Unknown status. Use one of: {', '.join(Delivery.Status.values)}."},
+                    status=400,
+                )
+            deliveries = deliveries.filter(status=wanted)
+        return Response(DeliveryOutputSerializer(deliveries[:LIST_LIMIT], many=True).data)
+
+
+class DeliveryDetailApi(APIView):
+    @extend_schema(responses={200: DeliveryOutputSerializer, 404: DetailSerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(
+            DeliveryOutputSerializer(get_object_or_404(_delivery_queryset(), pk=pk)).data
+        )
+
+
+# API keys -------------------------------------------------------------------------------------
+
+
+class ApiKeyOutputSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = ["id", "name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+
+
+def _keys_visible_to(user: User):  # noqa: ANN202
+    keys = ApiKey.objects.select_related("user")
+    return keys if user.is_owner else keys.filter(user=user)
+
+
+class ApiKeyListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ApiKeyCreateInput"
+
+        name = serializers.CharField(max_length=80)
+        username = serializers.CharField(
+            required=False, help_text="The member the key acts as (owner only); default: you."
+        )
+
+    class CreatedSerializer(ApiKeyOutputSerializer):
+        key = serializers.CharField(help_text="Shown once: store it now.")
+
+        class Meta(ApiKeyOutputSerializer.Meta):
+            fields = [*ApiKeyOutputSerializer.Meta.fields, "key"]
+
+    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(ApiKeyOutputSerializer(_keys_visible_to(request.user), many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: CreatedSerializer, 400: DetailSerializer, 403: DetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        username = serializer.validated_data.get("username") or request.user.username
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            return Response({"detail": f"No member {username!r} in this studio."}, status=400)
+        try:
+            key, raw_key = api_services.api_key_create(
+                user=user, name=serializer.validated_data["name"], created_by=request.user
+            )
+        except ValidationError as exc:
+            return _bad_request(exc)
+        data = ApiKeyOutputSerializer(key).data | {"key": raw_key}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyRevokeApi(APIView):
+    @extend_schema(request=None, responses={200: ApiKeyOutputSerializer, 404: DetailSerializer})
+    def post(self, request: Request, pk: int) -> Response:
+        key = get_object_or_404(_keys_visible_to(request.user), pk=pk)
+        key = api_services.api_key_revoke(key=key, revoked_by=request.user)
+        return Response(ApiKeyOutputSerializer(key).data)
+
+
+# Webhooks -------------------------------------------------------------------------------------
+
+
+def _require_owner(request: Request) -> None:
+    if not getattr(request.user, "is_owner", False):
+        raise PermissionDenied("Only the studio's owner can see and change its webhooks.")
+
+
+class WebhookEndpointOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["uid", "url", "events", "secret", "is_active", "created_at"]
+
+
+class WebhookEndpointListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "WebhookEndpointCreateInput"
+
+        url = serializers.URLField(max_length=500)
+        events = serializers.ListField(
+            child=serializers.ChoiceField(choices=WebhookEndpoint.Event.values), min_length=1
+        )
+
+    @extend_schema(
+        responses={200: WebhookEndpointOutputSerializer(many=True), 403: DetailSerializer}
+    )
+    def get(self, request: Request) -> Response:
+        _require_owner(request)
+        endpoints = WebhookEndpoint.objects.all()
+        return Response(WebhookEndpointOutputSerializer(endpoints, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: WebhookEndpointOutputSerializer,
+            400: DetailSerializer,
+            403: DetailSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        _require_owner(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            endpoint = api_services.webhook_endpoint_create(
+                **serializer.validated_data, actor=request.user
+            )
+        except ValidationError as exc:
+            return _bad_request(exc)
+        return Response(
+            WebhookEndpointOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED
+        )
+
+
+class WebhookEndpointDetailApi(APIView):
+    class DeliveryOutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            ref_name = "WebhookDeliveryOutput"
+            model = WebhookDelivery
+            fields = [
+                "uid",
+                "event",
+                "status",
+                "attempts",
+                "last_status_code",
+                "last_error",
+                "created_at",
+                "delivered_at",
+            ]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "WebhookEndpointWithDeliveries",
+                {
+                    "endpoint": WebhookEndpointOutputSerializer(),
+                    "deliveries": DeliveryOutputSerializer(many=True),
+                },
+            ),
+            403: DetailSerializer,
+            404: DetailSerializer,
+        }
+    )
+    def get(self, request: Request, uid: str) -> Response:
+        _require_owner(request)
+        endpoint = get_object_or_404(WebhookEndpoint, uid=uid)
+        deliveries = endpoint.deliveries.all()[:LIST_LIMIT]
+        return Response(
+            {
+                "endpoint": WebhookEndpointOutputSerializer(endpoint).data,
+                "deliveries": self.DeliveryOutputSerializer(deliveries, many=True).data,
+            }
+        )
+
+    @extend_schema(responses={204: None, 403: DetailSerializer, 404: DetailSerializer})
+    def delete(self, request: Request, uid: str) -> Response:
+        _require_owner(request)
+        endpoint = get_object_or_404(WebhookEndpoint, uid=uid)
+        api_services.webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

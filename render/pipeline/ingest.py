@@ -70,6 +70,9 @@ def sniff_kind(data: bytes) -> str:
     )
 
 
+_STUFFED_OR_RESTART = frozenset((0x00, *range(0xD0, 0xD8)))
+
+
 def _jpeg_end(data: bytes) -> int | None:
     """Offset just past the JPEG's EOI marker, walking segments and entropy-coded data."""
     pos, n = 2, len(data)
@@ -85,10 +88,13 @@ def _jpeg_end(data: bytes) -> int | None:
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         pos += 2 + length
         if marker == 0xDA:  # start of scan: skip entropy-coded data to the next real marker
-            while pos + 1 < n:
-                if data[pos] == 0xFF and data[pos + 1] not in (0x00, *range(0xD0, 0xD8)):
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= n:
+                    return None
+                if data[pos + 1] not in _STUFFED_OR_RESTART:
                     break
-                pos += 1
+                pos += 2
     return None
 
 
@@ -379,7 +385,7 @@ def find_text_boxes(rgb: np.ndarray) -> list[Box]:
     # Merge the characters of one line, but not lines above each other.
     lines = cv2.dilate(strokes, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3)))
     count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-    background = cv2.erode(grey, cv2.getStructuringElement(cv2.MORPH_RECT, (11, 11)))
+    floor_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (11, 11))
     h, w = grey.shape
     boxes = []
     for i in range(1, count):
@@ -398,7 +404,7 @@ def find_text_boxes(rgb: np.ndarray) -> list[Box]:
         ring = grey[y0:y1, x0:x1][
             ~cv2.dilate(patch_strokes.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         ]
-        floor = background[y0:y1, x0:x1]
+        floor = cv2.erode(grey[y0:y1, x0:x1], floor_kernel)  # the ground under the strokes
         if ring.size == 0 or np.median(ring) > 70 or ring.std() > 28 or floor.mean() > 70:
             continue
         boxes.append(Box(int(x0), int(y0), int(x1), int(y1)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -33,7 +34,7 @@ MSG_NO_FACE = (
     "turned towards the probe and not hidden by the placenta, cord or hands"
 )
 
-_WORK_SIDE = 512  # analysis resolution: maps are computed here and resized to the crop
+_WORK_SIDE = 400  # analysis resolution: maps are computed here and resized to the crop
 
 # MediaPipe face-mesh landmark indices (the subject's right eye is on the image left when the
 # face looks at the viewer; we sort by x afterwards so names are "as seen in the image").
@@ -180,10 +181,12 @@ def _depth(grey: np.ndarray, subject: np.ndarray) -> np.ndarray:
 
 
 def _normals(depth: np.ndarray, relief: float) -> np.ndarray:
-    gy, gx = np.gradient(depth)
-    # Image y points down; the contract's y points up, hence +gy.
-    n = np.dstack([-gx * relief, gy * relief, np.ones_like(depth)]).astype(np.float32)
-    return n / np.linalg.norm(n, axis=2, keepdims=True)
+    depth = depth.astype(np.float32)
+    # Central differences (Sobel scaled by 1/8); image y points down, the contract's up: +gy.
+    gx = cv2.Sobel(depth, cv2.CV_32F, 1, 0, ksize=3, scale=relief / 8)
+    gy = cv2.Sobel(depth, cv2.CV_32F, 0, 1, ksize=3, scale=relief / 8)
+    length = np.sqrt(gx * gx + gy * gy + 1.0)
+    return np.dstack([-gx / length, gy / length, 1.0 / length])
 
 
 def _light_direction(grey: np.ndarray, subject: np.ndarray) -> tuple[float, float, float]:
@@ -267,7 +270,8 @@ def _colour_spread(rgb: np.ndarray, lit: np.ndarray) -> float:
     Medians, so the few pixels of a coloured overlay (callipers, green labels) do not turn a
     grey scan into a "photograph".
     """
-    pixels = rgb[lit].astype(np.float32)[::7]
+    where = np.flatnonzero(lit.ravel())
+    pixels = rgb.reshape(-1, 3)[where[:: max(1, where.size // 4000)]].astype(np.float32)
     if len(pixels) < 50:
         return 0.0
     luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
@@ -281,13 +285,15 @@ def _colour_spread(rgb: np.ndarray, lit: np.ndarray) -> float:
     return float(np.median(deviation))
 
 
-def _texture(rgb: np.ndarray, grey: np.ndarray, subject: np.ndarray) -> _Texture:
+def _texture(
+    rgb: np.ndarray, grey: np.ndarray, subject: np.ndarray, speckle: np.ndarray
+) -> _Texture:
     g = grey.astype(np.float32)
     base = cv2.GaussianBlur(g, (0, 0), 3.0)
     lit = (subject > 0.5) & (base > 40)
     if lit.sum() < 100:
         return _Texture(0.0, 0.0)
-    ratio = _speckle_ratio(grey)[lit]
+    ratio = speckle[lit]
     return _Texture(float(np.median(ratio)), _colour_spread(rgb, lit))
 
 
@@ -304,16 +310,21 @@ def looks_like_bmode(texture: _Texture, face_found: bool) -> bool:
 # ---- anchors ---------------------------------------------------------------------------------
 
 
-def _variants(rgb: np.ndarray) -> list[tuple[str, np.ndarray, float]]:
-    """Enhanced versions to retry the detector on: (name, image, rotation in degrees)."""
+def _variants(rgb: np.ndarray) -> Iterator[tuple[str, np.ndarray, float]]:
+    """Enhanced versions to retry the detector on: (name, image, rotation in degrees).
+
+    A generator: the enhancements cost more than a detection, so each is made only when the
+    previous ones found nothing.
+    """
+    yield "original", rgb, 0.0
+    denoised = cv2.bilateralFilter(cv2.medianBlur(rgb, 5), 9, 40, 5)
+    yield "denoised", denoised, 0.0
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
     clahe = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
     lab[..., 0] = clahe.apply(lab[..., 0])
-    contrast = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-    denoised = cv2.bilateralFilter(cv2.medianBlur(rgb, 5), 9, 40, 5)
-    out = [("original", rgb, 0.0), ("denoised", denoised, 0.0), ("contrast", contrast, 0.0)]
-    out += [(f"rotated {a:+.0f}°", denoised, a) for a in (-15.0, 15.0)]
-    return out
+    yield "contrast", cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), 0.0
+    for angle in (-15.0, 15.0):
+        yield f"rotated {angle:+.0f}°", denoised, angle
 
 
 def _rotate(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
@@ -462,7 +473,8 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     timings["subject"] = (time.perf_counter() - started) * 1000
 
     step = time.perf_counter()
-    texture = _texture(work, grey, subject)
+    speckle_ratio = _speckle_ratio(grey)
+    texture = _texture(work, grey, subject, speckle_ratio)
     if looks_like_bmode(texture, face_found=True):
         raise ScanRejected("2d-bmode", MSG_BMODE)
     timings["input_check"] = (time.perf_counter() - step) * 1000
@@ -483,7 +495,7 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     radius = math.sqrt(max(float(subject.sum()), 1.0) / math.pi)
     normals = _normals(cv2.GaussianBlur(depth, (0, 0), 3.0), relief=0.4 * radius)
     light = _light_direction(grey, subject)
-    speckle = np.clip((_speckle_ratio(grey) - 0.15) / 0.15, 0, 1)
+    speckle = np.clip((speckle_ratio - 0.15) / 0.15, 0, 1)
     inside = subject > 0.5
     smooth = cv2.GaussianBlur(grey, (0, 0), 3.0).astype(np.float32)
     level = float(np.median(smooth[inside])) if inside.any() else 0.0

@@ -453,13 +453,14 @@ def delivery_events_apply_sendgrid(*, events: list[dict]) -> WebhookResult:
             continue
         message_id = str(event.get("sg_message_id", "")).split(".")[0]
         key = str(event.get("sg_event_id") or f"{message_id}:{kind}:{event.get('timestamp')}")
-        delivery = _sendgrid_delivery(message_id, event.get("cradle_delivery"))
-        if delivery is None:
-            result.unmatched += 1
-            continue
+        # Claimed before matching: a replay is a duplicate even if its delivery has moved on.
         claimed = _event_claim("sendgrid", key, kind, event)
         if claimed is None:
             result.duplicates += 1
+            continue
+        delivery = _sendgrid_delivery(message_id, event.get("cradle_delivery"))
+        if delivery is None:
+            result.unmatched += 1
             continue
         claimed.delivery = delivery
         claimed.save(update_fields=["delivery"])
@@ -496,6 +497,11 @@ def delivery_status_apply_twilio(*, params: dict[str, str]) -> WebhookResult:
     if not sid or status is None:
         result.ignored += 1
         return result
+    # Twilio sends no event id: one callback per (message, status) is what a replay repeats.
+    claimed = _event_claim("twilio", f"{sid}:{kind}", kind, params)
+    if claimed is None:
+        result.duplicates += 1
+        return result
     delivery = (
         Delivery.objects.select_for_update()
         .filter(channel=Delivery.Channel.SMS, provider_id=sid)
@@ -504,10 +510,8 @@ def delivery_status_apply_twilio(*, params: dict[str, str]) -> WebhookResult:
     if delivery is None:
         result.unmatched += 1
         return result
-    # Twilio sends no event id: one callback per (message, status) is what a replay repeats.
-    if _event_claim("twilio", f"{sid}:{kind}", kind, params) is None:
-        result.duplicates += 1
-        return result
+    claimed.delivery = delivery
+    claimed.save(update_fields=["delivery"])
     error_code = params.get("ErrorCode", "")
     error = ""
     if status == Delivery.Status.FAILED:

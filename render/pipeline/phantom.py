@@ -8,7 +8,7 @@ the chrome a screen capture carries (a header band with fake patient text, a sid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -67,7 +67,6 @@ class Phantom:
     render_box: Box = Box(0, 0, 0, 0)  # the panel holding the face render
     covered_anchors: tuple[str, ...] = ()  # under the hand, when there is one
     palette: str = "voluson-gold"
-    extras: dict[str, object] = field(default_factory=dict)
 
 
 def _ramp(palette: str) -> np.ndarray:

@@ -46,7 +46,9 @@ def test_the_custom_domain_serves_the_studio(studio, settings) -> None:  # noqa:
     _set_plan(studio, Studio.Plan.STUDIO)
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "portraits.bloom.example"]
     with schema_context(studio.schema_name):
-        brand_kit_update(kit=brand_kit_get(), actor=owner(), custom_domain="portraits.bloom.example")
+        brand_kit_update(
+            kit=brand_kit_get(), actor=owner(), custom_domain="portraits.bloom.example"
+        )
     response = Client(HTTP_HOST="portraits.bloom.example").get("/login/")
     assert response.status_code == 200
     assert "Alpha Studio" in response.content.decode()

@@ -3,9 +3,9 @@
 Four terms, each 0..1 (higher is better):
 
 - ``structure``: do the candidate's luminance gradients inside the face follow the scan's
-  normals? The scan's normals are fitted to the candidate's luminance with a first-order
-  (Lambertian, any light direction) model; the score is the correlation of the candidate's
-  gradients with the fitted shading's gradients. Light direction is free, geometry is not.
+  normals? The candidate's luminance is fitted with the second-order spherical harmonics of
+  the scan's normals (matte shading under any distant light); the score is the correlation of
+  the candidate's gradients with the fitted shading's. Light is free, geometry is not.
 - ``anchors``: are the scan's anchors re-found where they should be? The cheap check: around
   each confident anchor the fitted shading (what the scan's geometry looks like under the
   candidate's own light) is a template; it is searched for in the candidate near the anchor
@@ -41,6 +41,7 @@ from render.pipeline.types import (
 WEIGHTS: dict[str, float] = {"structure": 0.35, "anchors": 0.25, "tone": 0.25, "neonatal": 0.15}
 
 _ANALYSIS_LONG_SIDE = 320
+_STRUCTURE_SIGMA = 0.008  # of the long side
 _MATCH_THRESHOLD = 0.5  # normalised cross-correlation for "this is the same structure"
 _REFOUND_TOLERANCE = 0.05  # of the face size: how far a re-found anchor may sit from the scan's
 _SEARCH_RADIUS = 0.12  # of the face size: where a drifted anchor is still looked for
@@ -66,6 +67,10 @@ def _analysis(cues: StructuralCues) -> _Analysis:
     scale = min(1.0, _ANALYSIS_LONG_SIDE / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     normals = cv2.resize(cues.normals.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    # Structure is judged at the scale of the face's forms; scan speckle in the normals is not
+    # structure a portrait should reproduce.
+    normals = cv2.GaussianBlur(normals, (0, 0), _STRUCTURE_SIGMA * max(size))
+    normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
     subject = cv2.resize(cues.subject.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     low = cv2.resize(cues.low_confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     face = (subject > 0.9) & (low < 0.3)
@@ -92,16 +97,28 @@ def _luminance(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
+def _sh_basis(normals: np.ndarray) -> np.ndarray:
+    """The nine second-order spherical-harmonic functions of the normals (constants dropped).
+
+    Any distant lighting of a matte surface — key, fill, wrap, sky — is ~98% captured by these
+    nine (Ramamoorthi & Hanrahan 2001), so the fit is free in the light but not in the shape.
+    """
+    x, y, z = normals[..., 0], normals[..., 1], normals[..., 2]
+    return np.stack(
+        [np.ones_like(x), x, y, z, x * y, x * z, y * z, x * x - y * y, 3.0 * z * z - 1.0],
+        axis=-1,
+    )
+
+
 def _fitted_shading(luminance: np.ndarray, analysis: _Analysis) -> np.ndarray:
-    """The scan's normals under the single light that best explains the candidate."""
-    face = analysis.face
-    design = np.column_stack([np.ones(int(face.sum()), np.float32), analysis.normals[face]])
-    coeffs, *_ = np.linalg.lstsq(design, luminance[face], rcond=None)
-    return (analysis.normals @ coeffs[1:] + coeffs[0]).astype(np.float32)
+    """The scan's normals under the lighting that best explains the candidate."""
+    basis = _sh_basis(analysis.normals)
+    coeffs, *_ = np.linalg.lstsq(basis[analysis.face], luminance[analysis.face], rcond=None)
+    return (basis @ coeffs.astype(np.float32)).astype(np.float32)
 
 
 def _structure_score(luminance: np.ndarray, fitted: np.ndarray, face: np.ndarray) -> float:
-    smooth = cv2.GaussianBlur(luminance, (0, 0), 1.0)
+    smooth = cv2.GaussianBlur(luminance, (0, 0), _STRUCTURE_SIGMA * max(luminance.shape))
     inner = cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     gx_c, gy_c = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
     gx_f, gy_f = cv2.Sobel(fitted, cv2.CV_32F, 1, 0), cv2.Sobel(fitted, cv2.CV_32F, 0, 1)
@@ -113,14 +130,28 @@ def _structure_score(luminance: np.ndarray, fitted: np.ndarray, face: np.ndarray
     return float(np.clip(dot / math.sqrt(norm_c * norm_f), 0.0, 1.0))
 
 
+@dataclass(frozen=True)
+class _AnchorMatch:
+    local: float  # best correlation within the re-found tolerance of the scan's position
+    y: float  # where the structure sits vertically, searched without a pull to the scan's y
+    vertical: float  # correlation there
+
+
 def _find_anchors(
     luminance: np.ndarray, fitted: np.ndarray, analysis: _Analysis
-) -> dict[str, tuple[float, float, float]]:
-    """name -> (x, y, match score) of each anchor's best match near where the scan put it."""
+) -> dict[str, _AnchorMatch]:
+    """Each confident anchor's structure looked for in the candidate near the scan's position.
+
+    Lids, lips and the chin are nearly horizontal lines: along them every offset matches about
+    as well (the aperture problem), but across them the match is sharp. So horizontal position
+    is only checked within the tolerance, while the vertical position is searched widely —
+    which is also the direction adult drift moves them.
+    """
     patch = max(3, int(_PATCH_RADIUS * analysis.face_size))
     search = max(2, int(_SEARCH_RADIUS * analysis.face_size))
+    tolerance = max(1, int(_REFOUND_TOLERANCE * analysis.face_size))
     height, width = luminance.shape
-    found: dict[str, tuple[float, float, float]] = {}
+    found: dict[str, _AnchorMatch] = {}
     for name, (ax, ay, _confidence) in analysis.anchors.items():
         cx, cy = int(round(ax)), int(round(ay))
         if not (patch <= cx < width - patch and patch <= cy < height - patch):
@@ -128,53 +159,56 @@ def _find_anchors(
         template = fitted[cy - patch : cy + patch + 1, cx - patch : cx + patch + 1]
         if float(template.std()) < 1e-3:
             continue  # flat structure: nothing to re-find
-        x0, y0 = max(cx - patch - search, 0), max(cy - patch - search, 0)
-        x1, y1 = min(cx + patch + search + 1, width), min(cy + patch + search + 1, height)
+        x0, y0 = max(cx - patch - tolerance, 0), max(cy - patch - search, 0)
+        x1, y1 = min(cx + patch + tolerance + 1, width), min(cy + patch + search + 1, height)
         region = luminance[y0:y1, x0:x1]
         if float(region.std()) < 1e-4:
-            found[name] = (ax, ay, 0.0)
+            found[name] = _AnchorMatch(0.0, ay, 0.0)
             continue
         response = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
-        _, best, _, (bx, by) = cv2.minMaxLoc(response)
-        found[name] = (x0 + bx + patch, y0 + by + patch, float(best))
+        offsets_y = np.arange(response.shape[0]) + y0 + patch - cy
+        near = np.abs(offsets_y) <= tolerance
+        by, bx = np.unravel_index(int(np.argmax(response)), response.shape)
+        found[name] = _AnchorMatch(
+            local=float(response[near].max()) if near.any() else 0.0,
+            y=float(y0 + by + patch),
+            vertical=float(response[by, bx]),
+        )
     return found
 
 
-def _anchor_score(found: dict[str, tuple[float, float, float]], analysis: _Analysis) -> float:
-    tolerance = _REFOUND_TOLERANCE * analysis.face_size
+def _anchor_score(found: dict[str, _AnchorMatch], analysis: _Analysis) -> float:
     total = refound = 0.0
-    for name, (x, y, match) in found.items():
-        ax, ay, confidence = analysis.anchors[name]
+    for name, match in found.items():
+        confidence = analysis.anchors[name][2]
         total += confidence
-        if match >= _MATCH_THRESHOLD and math.hypot(x - ax, y - ay) <= tolerance:
+        if match.local >= _MATCH_THRESHOLD:
             refound += confidence
     return refound / total if total else 0.0
 
 
-def _proportions(points: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
-    """(mid-face, lower face) over the eye gap, or None if an anchor is missing."""
-    needed = ("eye_left", "eye_right", "mouth", "chin")
-    if any(name not in points for name in needed):
+def _proportions(ys: dict[str, float], eye_gap: float) -> tuple[float, float] | None:
+    """(mid-face eye→mouth, lower face mouth→chin) over the eye gap, or None."""
+    if eye_gap < 1e-3 or any(n not in ys for n in ("eye_left", "eye_right", "mouth", "chin")):
         return None
-    (lx, ly), (rx, ry) = points["eye_left"], points["eye_right"]
-    eye_gap = math.hypot(rx - lx, ry - ly)
-    if eye_gap < 1e-3:
-        return None
-    eye_mid_y = (ly + ry) / 2.0
-    mid_face = (points["mouth"][1] - eye_mid_y) / eye_gap
-    lower_face = (points["chin"][1] - points["mouth"][1]) / eye_gap
-    return mid_face, lower_face
+    eye_y = (ys["eye_left"] + ys["eye_right"]) / 2.0
+    return (ys["mouth"] - eye_y) / eye_gap, (ys["chin"] - ys["mouth"]) / eye_gap
 
 
-def _neonatal_check(
-    found: dict[str, tuple[float, float, float]], analysis: _Analysis
-) -> tuple[float, str]:
-    scan = _proportions({n: (x, y) for n, (x, y, _) in analysis.anchors.items()})
+def _neonatal_check(found: dict[str, _AnchorMatch], analysis: _Analysis) -> tuple[float, str]:
+    anchors = analysis.anchors
+    if "eye_left" not in anchors or "eye_right" not in anchors:
+        return 1.0, ""  # nothing measurable: no evidence of drift either way
+    eye_gap = math.hypot(
+        anchors["eye_right"][0] - anchors["eye_left"][0],
+        anchors["eye_right"][1] - anchors["eye_left"][1],
+    )
+    scan = _proportions({n: y for n, (_, y, _) in anchors.items()}, eye_gap)
     candidate = _proportions(
-        {n: (x, y) for n, (x, y, match) in found.items() if match >= _MATCH_THRESHOLD * 0.6}
+        {n: m.y for n, m in found.items() if m.vertical >= _MATCH_THRESHOLD * 0.6}, eye_gap
     )
     if scan is None or candidate is None or min(scan) <= 1e-3:
-        return 1.0, ""  # nothing measurable: no evidence of drift either way
+        return 1.0, ""
     drift = max(candidate[0] / scan[0], candidate[1] / scan[1])
     score = float(np.clip(1.0 - (drift - 1.0) / (_ADULT_DRIFT_LIMIT - 1.0), 0.0, 1.0))
     if drift >= _ADULT_DRIFT_LIMIT:

@@ -99,9 +99,10 @@ class FakeStripe:
             session.update(status="complete", payment_status="paid", customer=customer)
             price = self.objects[session["line_items"][0]["price"]]
             if session["mode"] == "payment":
+                intent_data = session.get("payment_intent_data", {})
                 intent = self._new("pi", "payment_intent", amount=price["unit_amount"],
                                    customer=customer, status="succeeded",
-                                   metadata=session.get("payment_intent_data", {}).get("metadata", {}))
+                                   metadata=intent_data.get("metadata", {}))
                 charge = self._new("ch", "charge", amount=price["unit_amount"], amount_refunded=0,
                                    customer=customer, payment_intent=intent["id"], paid=True,
                                    refunded=False)

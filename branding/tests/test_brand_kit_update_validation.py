@@ -154,3 +154,18 @@ def test_logo_none_removes_the_logo(studio) -> None:  # noqa: ANN001
         assert kit.logo
         kit = brand_kit_update(kit=kit, actor=owner(), logo=None)
         assert not BrandKit.objects.get(pk=kit.pk).logo
+
+
+def test_a_new_logo_replaces_the_old_file_once_committed(
+    studio,  # noqa: ANN001
+    django_capture_on_commit_callbacks,  # noqa: ANN001
+) -> None:
+    with schema_context(studio.schema_name):
+        kit = brand_kit_update(kit=brand_kit_get(), actor=owner(), logo=logo_png((1, 2, 3)))
+        first = kit.logo.name
+        with django_capture_on_commit_callbacks(execute=True):
+            kit = brand_kit_update(kit=kit, actor=owner(), logo=logo_png((200, 100, 50)))
+        assert kit.logo.name != first
+        assert kit.logo.storage.exists(kit.logo.name)
+        assert not kit.logo.storage.exists(first)
+        assert first.startswith("alpha/brand/")

@@ -119,8 +119,8 @@ def signup_start(
     if _subdomain_taken(subdomain):
         raise ValidationError(f"{subdomain} is taken. Choose another subdomain.")
     plan = plan_get(Studio.Plan.PILOT)
-    if not plan.price_id:
-        raise BillingError("Signups are closed: the pilot's Stripe price is not configured.")
+    if not plan.price_id or not settings.STRIPE_SECRET_KEY:
+        raise BillingError("Signups are closed on this server: Stripe is not configured.")
     signup = Signup.objects.create(
         studio_name=studio_name, subdomain=subdomain, owner_email=owner_email
     )

@@ -171,3 +171,30 @@ def webhooks_payload_with(event: dict, *, subdomain_customer: str) -> bytes:
     tampered = json.loads(json.dumps(event))
     tampered["data"]["object"]["customer"] = subdomain_customer
     return json.dumps(tampered).encode()
+
+
+def test_an_event_that_fails_is_stored_as_failed_and_retried_by_stripe(
+    public_client, fake_stripe, webhooks  # noqa: ANN001
+) -> None:
+    session_id = _sign_up(public_client, fake_stripe, subdomain="broken")
+    fake_stripe.checkout_complete(session_id)
+    [checkout] = [e for e in fake_stripe.events_take() if e["type"] == "checkout.session.completed"]
+    checkout["data"]["object"]["payment_intent"] = None  # a payload Cradle cannot act on
+
+    first, retry = webhooks.send(checkout), webhooks.send(checkout)
+
+    assert (first.status_code, retry.status_code) == (500, 500)  # Stripe retries on 5xx
+    row = StripeEvent.objects.get(event_id=checkout["id"])
+    assert (row.status, row.attempts) == ("failed", 2)
+    assert "no customer or payment intent" in row.note
+    assert not Studio.objects.filter(schema_name="broken").exists()
+
+
+def test_signup_says_so_when_stripe_is_not_configured(public_client, settings) -> None:  # noqa: ANN001
+    settings.STRIPE_SECRET_KEY = ""
+    response = public_client.post(
+        "/signup/", {"studio_name": "Early", "subdomain": "early", "owner_email": "e@y.example"}
+    )
+    assert response.status_code == 400
+    assert b"Signups are closed on this server" in response.content
+    assert not Signup.objects.exists()

@@ -170,7 +170,7 @@ class ParentSessionListCreateApi(APIView):
             child=serializers.CharField(max_length=16),
             min_length=1,
             max_length=2,
-            help_text='One or two "#rrggbb" colours or Monk Skin Tone steps ("monk:4").',
+            help_text='One or two swatches: "#rrggbb" colours or Monk Skin Tone steps "1".."10".',
         )
         style = serializers.ChoiceField(choices=list(STYLES), required=False, default="classic")
 

@@ -228,3 +228,22 @@ def test_the_billing_page_shows_plan_end_date_usage_and_upgrades(
     assert "Move to Growth" in page and "Move to Studio" in page
     assert "Refund my $39 pilot" in page
     assert "No invoices yet." in page
+
+
+def test_a_studio_made_without_a_payment_gets_its_stripe_customer_from_its_first_checkout(
+    studio, fake_stripe, webhooks  # noqa: ANN001
+) -> None:
+    from tests.tenancy import signed_in_client
+
+    owner = signed_in_client(studio, "owner")
+    page = owner.get("/billing/").content.decode()
+    assert "<h1>Pilot" in page and "Refund" not in page and "Move to Growth" in page
+
+    _upgrade_through_checkout(owner, fake_stripe, webhooks, "growth")
+
+    [call] = fake_stripe.calls("POST", "/v1/checkout/sessions")
+    assert "customer" not in call.params
+    account = BillingAccount.objects.get(studio=studio)
+    assert account.stripe_customer_id.startswith("cus_test_")
+    assert (_studio(studio.pk).plan, account.subscription_status) == ("growth", "active")
+    assert Invoice.objects.filter(account=account).count() == 1

@@ -30,6 +30,8 @@ def _sign_up(public_client: Client, fake_stripe, subdomain: str = "moonbeam") ->
 def test_signup_sends_the_owner_to_checkout_for_the_pilot_with_the_pinned_api_version(
     public_client, fake_stripe, settings  # noqa: ANN001
 ) -> None:
+    form = public_client.get("/signup/")
+    assert form.status_code == 200 and b"Continue to payment" in form.content
     session_id = _sign_up(public_client, fake_stripe)
 
     [call] = fake_stripe.calls("POST", "/v1/checkout/sessions")

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import hmac
+import time
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from galleries.models import AuditLogEntry, Delivery, Favourite, Gallery, GallerySettings, token_digest
+from branding.models import BrandKit
+from branding.selectors import brand_kit_get
 from render.models import Candidate
 from studio_portal.tenants.models import Studio
 
@@ -98,3 +102,20 @@ def audit_log_list(*, action_prefix: str = "") -> QuerySet[AuditLogEntry]:
     if action_prefix:
         entries = entries.filter(action__startswith=action_prefix)
     return entries.order_by("-at", "-pk")
+
+
+# The parent's page is the hot path: the brand kit is kept per process for a minute rather than
+# read on every open. A studio's colour change reaches open galleries within that minute.
+BRAND_MEMO_SECONDS = 60.0
+_brand_memo: dict[str, tuple[float, BrandKit]] = {}
+
+
+def gallery_brand() -> BrandKit:
+    schema = connection.schema_name
+    now = time.monotonic()
+    memo = _brand_memo.get(schema)
+    if memo is not None and now - memo[0] < BRAND_MEMO_SECONDS:
+        return memo[1]
+    kit = brand_kit_get()
+    _brand_memo[schema] = (now, kit)
+    return kit

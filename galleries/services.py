@@ -3,6 +3,7 @@ end of a job and the studio's record of what left it or was deleted."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -32,7 +33,11 @@ from galleries.models import (
     SmsOptOut,
     token_digest,
 )
-from galleries.selectors import gallery_settings_get, studio_retention_days
+from galleries.selectors import (
+    TOKEN_MAX_LENGTH,
+    gallery_settings_get,
+    studio_retention_days,
+)
 from render.models import Candidate, RenderJob, Scan
 from studio_portal.tenants.models import Domain
 from studio_portal.tenants.selectors import current_studio
@@ -144,6 +149,32 @@ def gallery_settings_update(
         detail={"default_expiry_days": default_expiry_days},
     )
     return gallery_settings
+
+
+def gallery_open_counted(token: str) -> Gallery | None:
+    """The common case in one round trip: a live gallery without a PIN, its open counted.
+
+    Returns None for anything else (unknown, expired, PIN-protected) and the caller takes the
+    slow path that tells those apart. The row is found by the token's digest, so a wrong guess
+    costs the same whatever it shares with a real token; the constant-time comparison after it
+    is a second lock on the same door.
+    """
+    if not token or len(token) > TOKEN_MAX_LENGTH:
+        return None
+    table = Gallery._meta.db_table
+    columns = ", ".join(f'"{f.column}"' for f in Gallery._meta.concrete_fields)
+    found = list(
+        Gallery.objects.raw(
+            f'UPDATE "{table}" SET "opens" = "opens" + 1, "last_opened_at" = now() '  # noqa: S608
+            "WHERE \"token_digest\" = %s AND \"pin_hash\" = '' "
+            'AND ("expires_at" IS NULL OR "expires_at" > now()) '
+            f"RETURNING {columns}",
+            [token_digest(token)],
+        )
+    )
+    if not found or not hmac.compare_digest(found[0].token.encode(), token.encode()):
+        return None
+    return found[0]
 
 
 def gallery_count(*, gallery: Gallery, what: str) -> None:

@@ -21,7 +21,9 @@ from django.http import (
     HttpResponseBadRequest,
     JsonResponse,
 )
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -110,24 +112,39 @@ def _parent_view(view):  # noqa: ANN001, ANN202 - a decorator
 
 @never_cache
 def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        gallery = _gallery_open(request, token)
-    except _Refusal as refusal:
-        return refusal.response
-    if not _is_unlocked(request, gallery):
-        return _page(request, "pin.html", 200, gallery=gallery)
-    services.gallery_count(gallery=gallery, what="opens")
+    ip = throttle.client_ip(request)
+    if throttle.guesses_exhausted(throttle.TOKEN_GUESSES, ip):
+        return _too_many(request, throttle.TOKEN_GUESSES)
+    # Most opens are of a live gallery without a PIN: found and counted in one statement.
+    gallery = services.gallery_open_counted(token)
+    if gallery is None:
+        try:
+            gallery = _gallery_open(request, token)
+        except _Refusal as refusal:
+            return refusal.response
+        if not _is_unlocked(request, gallery):
+            return _page(request, "pin.html", 200, gallery=gallery)
+        services.gallery_count(gallery=gallery, what="opens")
     portraits = selectors.gallery_portraits(gallery)
-    return _page(
-        request,
-        "gallery.html",
-        200,
-        gallery=gallery,
-        portraits=portraits,
-        has_favourites=any(p.is_favourite for p in portraits),
-        card_url=request.build_absolute_uri(reverse("gallery-card", args=[token])),
-        page_url=request.build_absolute_uri(reverse("gallery", args=[token])),
+    # Rendered without the context processors (a brand-kit query and the auth/messages
+    # lookups this page never shows): the page carries its own brand, studio and CSRF token.
+    html = loader.get_template("galleries/gallery.html").render(
+        {
+            "request": request,
+            "csrf_token": get_token(request),
+            "studio": request.tenant,
+            "brand": selectors.gallery_brand(),
+            "tag": TAG_TEXT,
+            "gallery": gallery,
+            "portraits": portraits,
+            "card_url": request.build_absolute_uri(reverse("gallery-card", args=[token])),
+            "page_url": request.build_absolute_uri(reverse("gallery", args=[token])),
+        }
     )
+    response = HttpResponse(html)
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @require_POST

@@ -1,0 +1,301 @@
+"""Benchmarks for the gallery page and the retention sweep; run through ``manage.py bench``.
+
+``gallery``: a real gunicorn server (one sync worker, DEBUG off) on localhost over the same
+database, timing the parent's gallery page against ``/healthz`` (a bare Django view behind the
+same middleware), interleaved so both see the same machine load.
+
+``retention``: 100 studios × 1,000 scans swept by ``scans_purge_expired``. Making 100 migrated
+schemas the normal way takes minutes, so one is migrated and the other 99 are copies made with
+django-tenants' ``clone_schema`` SQL function; only the sweep is timed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+from django_tenants.utils import schema_context
+from PIL import Image
+
+from branding.provenance import TAG_TEXT
+
+Log = Callable[[str], None]
+
+
+# Gallery page ---------------------------------------------------------------------------------
+
+
+def _jpeg(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="JPEG", quality=88)
+    return buffer.getvalue()
+
+
+def _bench_gallery_make() -> tuple[object, object]:
+    from galleries.services import gallery_create
+    from render.models import Candidate, ParentSession, RenderJob
+
+    session = ParentSession.objects.create(
+        parent_name="benchmark",
+        email="bench@example.com",
+        consent_at=timezone.now(),
+        consent_text_version=settings.CONSENT_TEXT_VERSION,
+        skin_swatches=["#a07e56"],
+        target_tone_hex="#a07e56",
+    )
+    job = RenderJob.objects.create(session=session, base_seed=1, state=RenderJob.State.READY)
+    for rank in range(3):
+        candidate = Candidate(
+            job=job, seed=rank, rank=rank, score=1.0, is_primary=rank == 0, shared_with_parent=True
+        )
+        data = ContentFile(_jpeg((640, 640), (200, 160 + rank * 20, 130)))
+        candidate.image.save(f"bench-{rank}.jpg", data, save=False)
+        candidate.web_image.save(f"bench-web-{rank}.jpg", data, save=False)
+        candidate.save()
+    return session, gallery_create(job=job)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get(port: int, host: str, path: str) -> tuple[int, bytes, float]:
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers={"Host": host})
+    response = conn.getresponse()
+    body = response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    conn.close()
+    return response.status, body, elapsed
+
+
+def _server_start(port: int, log: Log) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECURE_SSL_REDIRECT": "0",
+        # DEBUG off demands real secrets; the benchmark's server gets throwaway ones.
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "SCAN_ENCRYPTION_KEY": settings.SCAN_ENCRYPTION_KEY,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "studio_portal.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
+    ]
+    server = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            if _get(port, "localhost", "/healthz")[0] in (200, 404):
+                log(f"gunicorn up on 127.0.0.1:{port}")
+                return server
+        except OSError:
+            time.sleep(0.3)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise RuntimeError("gunicorn did not start within 90 s")
+
+
+def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
+    """Median latency of the demo studio's gallery page vs ``/healthz`` on one running server."""
+    from studio_portal.tenants.services import demo_studio_ensure
+
+    studio, _ = demo_studio_ensure(Path(settings.LOCAL_DIR) / "demo-credentials.json")
+    host = studio.domains.get(is_primary=True).domain
+    with schema_context(studio.schema_name):
+        session, gallery = _bench_gallery_make()
+    page = f"/g/{gallery.token}/"
+    port = _free_port()
+    server = _server_start(port, log)
+    requests = max(200, 100 * runs)
+    try:
+        status, body, _ = _get(port, host, page)
+        if status != 200 or TAG_TEXT.encode() not in body:
+            raise RuntimeError(f"the gallery page answered {status} without the tag")
+        for _ in range(30):  # warm both paths: imports, template cache, connections
+            _get(port, host, page)
+            _get(port, host, "/healthz")
+        page_ms: list[float] = []
+        health_ms: list[float] = []
+        for i in range(requests):
+            # Alternate which goes first so neither always follows the other.
+            order = (page, "/healthz") if i % 2 else ("/healthz", page)
+            for path in order:
+                status, _, ms = _get(port, host, path)
+                if status != 200:
+                    raise RuntimeError(f"{path} answered {status}")
+                (page_ms if path == page else health_ms).append(ms)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        with schema_context(studio.schema_name):
+            for candidate in gallery.job.candidates.all():
+                for field_file in (candidate.image, candidate.web_image):
+                    field_file.delete(save=False)
+            session.delete()
+    median, baseline = statistics.median(page_ms), statistics.median(health_ms)
+    log(
+        f"{requests} requests each: gallery median {median:.2f} ms "
+        f"(p90 {statistics.quantiles(page_ms, n=10)[-1]:.2f}), healthz median {baseline:.2f} ms"
+    )
+    return {
+        "median_ms": round(median, 3),
+        "baseline_median_ms": round(baseline, 3),
+        "ratio": round(median / baseline, 3),
+        "requests_each": requests,
+        "server": "gunicorn, 1 sync worker, DEBUG off, new TCP connection per request",
+    }
+
+
+# Retention sweep ------------------------------------------------------------------------------
+
+BENCH_PREFIX = "bench_ret_"
+
+
+def _bench_studios_drop() -> None:
+    from studio_portal.tenants.models import Studio
+
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", [BENCH_PREFIX + "%"]
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP SCHEMA "{name}" CASCADE')
+    Studio.objects.filter(schema_name__startswith=BENCH_PREFIX).delete()
+
+
+def _bench_studios_make(studios: int, log: Log) -> list[str]:
+    from django_tenants.clone import CloneSchema
+
+    from studio_portal.tenants.models import Studio
+
+    base = f"{BENCH_PREFIX}000"
+    started = time.perf_counter()
+    Studio(schema_name=base, name="Retention bench 0").save()  # creates and migrates the schema
+    log(f"migrated {base} in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    names = [f"{BENCH_PREFIX}{n:03d}" for n in range(1, studios)]
+    cloner = CloneSchema()
+    for name in names:
+        cloner.clone_schema(base, name, clone_mode="NODATA")
+    # bulk_create skips Studio.save(), so no second schema is created for the clones.
+    Studio.objects.bulk_create(
+        [Studio(schema_name=name, name=f"Retention bench {name[-3:]}") for name in names]
+    )
+    log(f"cloned {len(names)} schemas in {time.perf_counter() - started:.1f} s")
+    return [base, *names]
+
+
+def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float, log: Log) -> int:
+    """``per_studio`` scans in each studio; the expired ones have files on disk."""
+    from galleries.services import scan_derivative_field_names
+    from render.models import ParentSession, Scan
+
+    started = time.perf_counter()
+    fields = scan_derivative_field_names()
+    file_fields = fields[:3]  # encrypted original, de-identified image, cues: real files
+    media = Path(settings.MEDIA_ROOT)
+    now = timezone.now()
+    old, fresh = now - timedelta(days=120), now - timedelta(days=5)
+    expired_per_studio = int(per_studio * expired_share)
+    files = 0
+    for schema in schemas:
+        with schema_context(schema):
+            session = ParentSession.objects.create(
+                parent_name="bench", consent_at=now, consent_text_version="bench",
+                skin_swatches=["#a07e56"], target_tone_hex="#a07e56",
+            )
+            scans = []
+            for n in range(per_studio):
+                expired = n < expired_per_studio
+                folder = f"{schema}/scans/{n:05d}"
+                paths = {name: f"{folder}/{name}.bin" for name in fields}
+                if expired:
+                    (media / folder).mkdir(parents=True, exist_ok=True)
+                    for name in file_fields:
+                        (media / paths[name]).write_bytes(b"x")
+                        files += 1
+                scans.append(
+                    Scan(
+                        session=session, sha256="0" * 64, detected_type="jpeg", size_bytes=1,
+                        width=1, height=1,
+                        **{name: paths[name] for name in (file_fields if expired else fields)},
+                    )
+                )
+            Scan.objects.bulk_create(scans, batch_size=1000)
+            # auto_now_add ignores a given created_at: set the upload times afterwards.
+            ids = [s.pk for s in scans]
+            Scan.objects.filter(pk__in=ids[:expired_per_studio]).update(created_at=old)
+            Scan.objects.filter(pk__in=ids[expired_per_studio:]).update(created_at=fresh)
+    log(f"filled {len(schemas) * per_studio} scans, {files} files in {time.perf_counter() - started:.1f} s")
+    return files
+
+
+def bench_retention(*, runs: int, log: Log, studios: int = 100, per_studio: int = 1000) -> dict[str, object]:  # noqa: ARG001
+    """One sweep over ``studios × per_studio`` scans, half past the window (3 files each)."""
+    from galleries.models import AuditLogEntry
+    from galleries.services import scans_purge_expired
+    from render.models import Scan
+
+    media = Path(tempfile.mkdtemp(prefix="cradle-retention-bench-"))
+    _bench_studios_drop()
+    try:
+        with override_settings(MEDIA_ROOT=media):
+            schemas = _bench_studios_make(studios, log)
+            files = _bench_scans_fill(schemas, per_studio, 0.5, log)
+            started = time.perf_counter()
+            purged = deleted_files = 0
+            for schema in schemas:
+                with schema_context(schema):
+                    report = scans_purge_expired()
+                purged += report.scans
+                deleted_files += report.files
+            seconds = time.perf_counter() - started
+            left_on_disk = sum(1 for path in media.rglob("*.bin"))
+            with schema_context(schemas[-1]):
+                audit_rows = AuditLogEntry.objects.filter(action="scan.purged").count()
+                kept = Scan.objects.filter(purged_at__isnull=True).count()
+    finally:
+        _bench_studios_drop()
+        shutil.rmtree(media, ignore_errors=True)
+    log(
+        f"swept {studios * per_studio} scans in {studios} studios: {purged} purged, "
+        f"{deleted_files} files deleted ({left_on_disk} of {files} left) in {seconds:.2f} s"
+    )
+    return {
+        "seconds": round(seconds, 3),
+        "scans": studios * per_studio,
+        "studios": studios,
+        "purged": purged,
+        "files_deleted": files - left_on_disk,
+        "audit_rows_last_studio": audit_rows,
+        "kept_last_studio": kept,
+    }

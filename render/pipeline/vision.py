@@ -123,31 +123,36 @@ def _to_work(rgb: np.ndarray, side: int = _WORK_SIDE) -> tuple[np.ndarray, float
 def face_score(rgb: np.ndarray) -> float:
     """0..1: how confidently a face detector sees a face (used to rank clip frames, panels)."""
     work, _ = _to_work(rgb, 384)
-    # Speckle and JPEG blocking can hide a face from the detector; a denoised copy often helps.
-    denoised = cv2.bilateralFilter(cv2.medianBlur(work, 5), 9, 40, 5)
-    best = 0.0
-    for image in (work, denoised):
+    # Speckle and JPEG blocking can hide a face from the detector; a denoised copy often helps,
+    # but is only made (and run) when the plain copy shows no face at all.
+    for image in (work, None):
+        if image is None:
+            image = cv2.bilateralFilter(cv2.medianBlur(work, 5), 9, 40, 5)
         with _lock:
             result = _face_detector().process(image)
         if result.detections:
-            best = max(best, *(float(d.score[0]) for d in result.detections))
-    return best
+            return max(float(d.score[0]) for d in result.detections)
+    return 0.0
 
 
 # ---- maps ------------------------------------------------------------------------------------
 
 
-def _subject_mask(grey: np.ndarray) -> np.ndarray:
-    """The baby against the scanner's black: bright enough, large, holes filled."""
-    smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
+def _subject_mask(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndarray:
+    """The baby against the scanner's black: bright enough, large, holes filled.
+
+    ``smooth`` is ``grey`` blurred with sigma 2, when the caller already has it.
+    """
+    if smooth is None:
+        smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
     otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     mask = (smooth > max(18.0, 0.35 * otsu)).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = np.zeros_like(mask)
-    for i in range(1, count):
-        if stats[i, cv2.CC_STAT_AREA] >= 0.02 * mask.size:
-            keep[labels == i] = 1
+    # One lookup over the labels instead of a full-image comparison per component.
+    large = (stats[:, cv2.CC_STAT_AREA] >= 0.02 * mask.size).astype(np.uint8)
+    large[0] = 0
+    keep = large[labels]
     # Fill holes (dark eye sockets, shadows inside the head) so they stay "subject".
     flood = keep.copy()
     border = np.zeros((keep.shape[0] + 2, keep.shape[1] + 2), np.uint8)
@@ -157,16 +162,25 @@ def _subject_mask(grey: np.ndarray) -> np.ndarray:
     return keep.astype(np.float32)
 
 
-def _speckle_ratio(grey: np.ndarray) -> np.ndarray:
-    """Local fine-scale variation relative to brightness: high for speckle, low for a surface."""
+def _speckle_ratio(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local fine-scale variation relative to brightness: high for speckle, low for a surface.
+
+    Returns (ratio, base) where ``base`` is the sigma-3 blur the later steps reuse.
+    """
     g = grey.astype(np.float32)
     base = cv2.GaussianBlur(g, (0, 0), 3.0)
     residual = g - base
     energy = np.sqrt(cv2.GaussianBlur(residual * residual, (0, 0), 3.0))
-    return energy / (base + 12.0)
+    return energy / (base + 12.0), base
 
 
-def _depth(grey: np.ndarray, subject: np.ndarray) -> np.ndarray:
+def _bulge(inside: np.ndarray) -> np.ndarray:
+    """0..1, highest deep inside the silhouette: the shape of a round head seen from the front."""
+    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+    return np.sqrt(dist / max(float(dist.max()), 1e-3))
+
+
+def _depth(grey: np.ndarray, subject: np.ndarray, bulge: np.ndarray | None = None) -> np.ndarray:
     """Relative depth 0..1: shading of the lit surface blended with the silhouette's bulge."""
     smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 2.5)
     inside = subject > 0.5
@@ -174,30 +188,49 @@ def _depth(grey: np.ndarray, subject: np.ndarray) -> np.ndarray:
         return np.zeros_like(smooth)
     lo, hi = np.percentile(smooth[inside], (2, 98))
     shading = np.clip((smooth - lo) / max(hi - lo, 1e-3), 0, 1)
-    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
-    bulge = np.sqrt(dist / max(float(dist.max()), 1e-3))
+    if bulge is None:
+        bulge = _bulge(inside)
     depth = (0.7 * shading + 0.3 * bulge) * inside
     return cv2.GaussianBlur(depth.astype(np.float32), (0, 0), 1.0)
 
 
 def _normals(depth: np.ndarray, relief: float) -> np.ndarray:
-    depth = depth.astype(np.float32)
+    depth = depth.astype(np.float32, copy=False)
     # Central differences (Sobel scaled by 1/8); image y points down, the contract's up: +gy.
-    gx = cv2.Sobel(depth, cv2.CV_32F, 1, 0, ksize=3, scale=relief / 8)
+    gx = cv2.Sobel(depth, cv2.CV_32F, 1, 0, ksize=3, scale=-relief / 8)
     gy = cv2.Sobel(depth, cv2.CV_32F, 0, 1, ksize=3, scale=relief / 8)
-    length = np.sqrt(gx * gx + gy * gy + 1.0)
-    return np.dstack([-gx / length, gy / length, 1.0 / length])
+    inverse_length = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
+    return cv2.merge([gx * inverse_length, gy * inverse_length, inverse_length])
 
 
-def _light_direction(grey: np.ndarray, subject: np.ndarray) -> tuple[float, float, float]:
+def _unit_normals_resized(normals: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear upscaling of a normal field, renormalised: blending unit vectors shortens them.
+
+    OpenCV's vectorised arithmetic, because the NumPy norm over the last axis of a full-size
+    crop cost more than the whole map computation.
+    """
+    resized = cv2.resize(normals, size, interpolation=cv2.INTER_LINEAR)
+    squared = cv2.transform(cv2.multiply(resized, resized), np.ones((1, 3), np.float32))
+    inverse = 1.0 / np.sqrt(np.maximum(squared, 1e-12))
+    return cv2.multiply(resized, cv2.merge([inverse, inverse, inverse]))
+
+
+# The light fit has four unknowns; evenly spread samples pin them down as well as every pixel
+# would (fewer than this moved the fit on photographs, where the "silhouette" is the frame).
+_LIGHT_FIT_SAMPLES = 20000
+
+
+def _light_direction(
+    grey: np.ndarray, subject: np.ndarray, bulge: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """Fit shading ≈ a + n·L with n from the silhouette alone (independent of the shading)."""
     inside = subject > 0.5
     if inside.sum() < 50:
         return (0.0, 0.0, 1.0)
-    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
-    bulge = np.sqrt(dist / max(float(dist.max()), 1e-3))
+    if bulge is None:
+        bulge = _bulge(inside)
     n = _normals(cv2.GaussianBlur(bulge, (0, 0), 3.0), relief=0.5 * max(grey.shape))
-    idx = np.flatnonzero(inside.ravel())[:: max(1, int(inside.sum()) // 20000)]
+    idx = np.flatnonzero(inside.ravel())[:: max(1, int(inside.sum()) // _LIGHT_FIT_SAMPLES)]
     a = np.column_stack([n.reshape(-1, 3)[idx], np.ones(idx.size)])
     b = grey.astype(np.float32).ravel()[idx]
     coef, *_ = np.linalg.lstsq(a, b, rcond=None)
@@ -207,16 +240,23 @@ def _light_direction(grey: np.ndarray, subject: np.ndarray) -> tuple[float, floa
     return (float(light[0]), float(light[1]), float(light[2]))
 
 
-def _occluders(grey: np.ndarray, subject: np.ndarray, face_poly: np.ndarray | None) -> np.ndarray:
+def _occluders(
+    grey: np.ndarray,
+    subject: np.ndarray,
+    face_poly: np.ndarray | None,
+    smooth: np.ndarray | None = None,
+) -> np.ndarray:
     """Regions inside the face cut off from it by occluding contours and nearer than it.
 
     A hand or cord in front of the face is a separate surface: bounded by strong step edges and
-    brighter (nearer) than the face skin it hides.
+    brighter (nearer) than the face skin it hides. ``smooth`` is ``grey`` blurred with sigma 2.
     """
     out = np.zeros(grey.shape, np.float32)
     if face_poly is None:
         return out
-    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 2.0)
+    if smooth is None:
+        smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
+    smooth = smooth.astype(np.float32, copy=False)
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     mag = np.hypot(gx, gy)
@@ -277,19 +317,24 @@ def _colour_spread(rgb: np.ndarray, lit: np.ndarray) -> float:
     luma = pixels @ np.array([0.299, 0.587, 0.114], np.float32)
     chroma = pixels - luma[:, None]  # brightness removed: what is left is the colour
     bins = np.clip((luma / 8).astype(np.int32), 0, 31)
-    deviation = np.zeros(len(pixels), np.float32)
-    for b in np.unique(bins):
-        members = bins == b
-        typical = np.median(chroma[members], axis=0)
-        deviation[members] = np.abs(chroma[members] - typical).sum(axis=1)
+    # The median chroma of each brightness bin, for all bins at once: sort by (bin, value) and
+    # read the middle one or two members of each bin's run.
+    counts = np.bincount(bins, minlength=32)
+    starts = np.cumsum(counts) - counts
+    lower = (starts + (counts - 1) // 2)[bins]
+    upper = (starts + counts // 2)[bins]
+    typical = np.empty_like(chroma)
+    for channel in range(3):
+        ordered = chroma[np.lexsort((chroma[:, channel], bins)), channel]
+        typical[:, channel] = (ordered[lower] + ordered[upper]) / 2
+    deviation = np.abs(chroma - typical).sum(axis=1)
     return float(np.median(deviation))
 
 
 def _texture(
-    rgb: np.ndarray, grey: np.ndarray, subject: np.ndarray, speckle: np.ndarray
+    rgb: np.ndarray, subject: np.ndarray, speckle: np.ndarray, base: np.ndarray
 ) -> _Texture:
-    g = grey.astype(np.float32)
-    base = cv2.GaussianBlur(g, (0, 0), 3.0)
+    """``base`` is the grey image blurred with sigma 3 (from :func:`_speckle_ratio`)."""
     lit = (subject > 0.5) & (base > 40)
     if lit.sum() < 100:
         return _Texture(0.0, 0.0)
@@ -467,14 +512,17 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     started = time.perf_counter()
     box = scan.render_box
     crop = np.ascontiguousarray(scan.image[box.y0 : box.y1, box.x0 : box.x1])
+    # Everything is measured on a copy at most _WORK_SIDE px across: the depth, masks and the
+    # detector need the face's shape, not the full-resolution speckle.
     work, scale = _to_work(crop)
     grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
-    subject = _subject_mask(grey)
+    smooth_fine = cv2.GaussianBlur(grey, (0, 0), 2.0)  # shared by the subject and occluders
+    subject = _subject_mask(grey, smooth_fine)
     timings["subject"] = (time.perf_counter() - started) * 1000
 
     step = time.perf_counter()
-    speckle_ratio = _speckle_ratio(grey)
-    texture = _texture(work, grey, subject, speckle_ratio)
+    speckle_ratio, smooth_coarse = _speckle_ratio(grey)
+    texture = _texture(work, subject, speckle_ratio, smooth_coarse)
     if looks_like_bmode(texture, face_found=True):
         raise ScanRejected("2d-bmode", MSG_BMODE)
     timings["input_check"] = (time.perf_counter() - step) * 1000
@@ -489,21 +537,21 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     points, _variant = detected
 
     step = time.perf_counter()
-    depth = _depth(grey, subject)
+    inside = subject > 0.5
+    bulge = _bulge(inside)
+    depth = _depth(grey, subject, bulge)
     # Depth 0..1 spans roughly the head's radius; scale the gradients to that so the normals
     # have the head's curvature, and smooth first: shading detail is not all relief.
     radius = math.sqrt(max(float(subject.sum()), 1.0) / math.pi)
     normals = _normals(cv2.GaussianBlur(depth, (0, 0), 3.0), relief=0.4 * radius)
-    light = _light_direction(grey, subject)
+    light = _light_direction(grey, subject, bulge)
     speckle = np.clip((speckle_ratio - 0.15) / 0.15, 0, 1)
-    inside = subject > 0.5
-    smooth = cv2.GaussianBlur(grey, (0, 0), 3.0).astype(np.float32)
-    level = float(np.median(smooth[inside])) if inside.any() else 0.0
-    shadow = (inside & (smooth < 0.3 * level)).astype(np.float32)
-    occluder = _occluders(grey, subject, points[list(_FACE_OVAL)])
+    level = float(np.median(smooth_coarse[inside])) if inside.any() else 0.0
+    shadow = (inside & (smooth_coarse < 0.3 * level)).astype(np.float32)
+    occluder = _occluders(grey, subject, points[list(_FACE_OVAL)], smooth_fine)
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
     low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
-    low = cv2.GaussianBlur(low, (0, 0), 1.5)
+    low = np.clip(cv2.GaussianBlur(low, (0, 0), 1.5), 0, 1)
     timings["maps"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
@@ -531,21 +579,24 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     )
     timings["anchors"] = (time.perf_counter() - step) * 1000
 
+    step = time.perf_counter()
     size = (crop.shape[1], crop.shape[0])
 
     def full(arr: np.ndarray) -> np.ndarray:
-        return cv2.resize(arr, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        # Bilinear blending of values already in 0..1 stays in 0..1: no full-size clip needed.
+        return cv2.resize(np.clip(arr, 0, 1).astype(np.float32, copy=False), size)
 
-    normals_full = full(normals)
-    normals_full /= np.linalg.norm(normals_full, axis=2, keepdims=True) + 1e-6
+    depth_full, subject_full, low_full = full(depth), full(subject), full(low)
+    normals_full = _unit_normals_resized(normals, size)
+    timings["upscale"] = (time.perf_counter() - step) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
     return StructuralCues(
         crop_box=box,
         image=crop,
-        depth=np.clip(full(depth), 0, 1),
+        depth=depth_full,
         normals=normals_full,
-        subject=np.clip(full(subject), 0, 1),
-        low_confidence=np.clip(full(low), 0, 1),
+        subject=subject_full,
+        low_confidence=low_full,
         light_dir=light,
         face_box=face_box,
         anchors=anchors,

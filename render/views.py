@@ -38,14 +38,15 @@ REJECTED_NEXT_STEP = (
     "turned toward the probe and not hidden by a hand, cord or placenta, then upload it here."
 )
 
+# Short, because they sit beside points a few pixels apart; left/right as seen in the image.
 ANCHOR_LABELS = {
-    "nose_tip": "Nose tip",
-    "eye_left": "Eye (left in image)",
-    "eye_right": "Eye (right in image)",
+    "nose_tip": "Nose",
+    "eye_left": "Eye L",
+    "eye_right": "Eye R",
     "mouth": "Mouth",
     "chin": "Chin",
-    "cheek_left": "Cheek (left in image)",
-    "cheek_right": "Cheek (right in image)",
+    "cheek_left": "Cheek L",
+    "cheek_right": "Cheek R",
 }
 
 SCORE_TERM_LABELS = {
@@ -55,7 +56,7 @@ SCORE_TERM_LABELS = {
     "neonatal": "Newborn look",
 }
 # Reported beside the bars, not as one: a colour distance, where smaller is better.
-SCORE_TERM_DISTANCES = {"delta_e": "Tone distance ΔE"}
+SCORE_TERM_DISTANCES = {"delta_e": "Tone ΔE"}
 
 
 def _sessions_with_latest_state(search: str, status: str) -> QuerySet[ParentSession]:

@@ -14,6 +14,7 @@ register = template.Library()
 # (label, URL names to try, paths to try, owners only)
 NAV_ENTRIES: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
     ("Sessions", ("dashboard",), (), False),
+    ("Galleries", ("gallery-list",), ("/galleries/",), False),
     ("Team", ("team",), (), True),
     ("Branding", ("branding", "brand-kit", "branding-edit"), ("/branding/",), True),
     ("Billing", ("billing", "billing-overview"), ("/billing/",), True),

@@ -58,7 +58,10 @@ def stored_job(studio) -> dict:  # noqa: ANN001
     with schema_context(studio.schema_name):
         objects = _make_finished_job("alpha")
         objects["gallery"].delete()
-    return {"session": {"uid": str(objects["session"].uid)}, "job": {"uid": str(objects["job"].uid)}}
+    return {
+        "session": {"uid": str(objects["session"].uid)},
+        "job": {"uid": str(objects["job"].uid)},
+    }
 
 
 def _file(data: bytes, name: str = "scan.jpg"):  # noqa: ANN202
@@ -68,12 +71,22 @@ def _file(data: bytes, name: str = "scan.jpg"):  # noqa: ANN202
 
 
 def test_a_studio_runs_a_scan_to_a_sent_gallery_through_the_api(
-    api_a, studio, ready_job, fake_providers  # noqa: ANN001
+    api_a,
+    studio,
+    ready_job,
+    fake_providers,  # noqa: ANN001
 ) -> None:
     job_uid = ready_job["job"]["uid"]
     job = api_a.get(f"/api/jobs/{job_uid}/").json()
     assert job["state"] == "ready"
-    assert set(job["stage_ms"]) >= {"ingest", "vision", "conditioning", "render", "score", "overlay"}
+    assert set(job["stage_ms"]) >= {
+        "ingest",
+        "vision",
+        "conditioning",
+        "render",
+        "score",
+        "overlay",
+    }
     assert all(ms >= 0 for ms in job["stage_ms"].values())
     candidates = api_a.get(f"/api/jobs/{job_uid}/candidates/").json()
     assert len(candidates) == 5 and sum(c["is_primary"] for c in candidates) == 1
@@ -93,7 +106,9 @@ def test_a_studio_runs_a_scan_to_a_sent_gallery_through_the_api(
     assert gallery.status_code == 201, gallery.json()
     assert gallery.json()["has_pin"] is True and "/g/" in gallery.json()["url"]
     sent = api_a.post(
-        f"/api/galleries/{gallery.json()['uid']}/send/", {"channels": ["email", "sms"]}, format="json"
+        f"/api/galleries/{gallery.json()['uid']}/send/",
+        {"channels": ["email", "sms"]},
+        format="json",
     )
     assert sent.status_code == 202, sent.json()
     assert {d["channel"] for d in sent.json()} == {"email", "sms"}
@@ -110,7 +125,8 @@ def test_a_studio_runs_a_scan_to_a_sent_gallery_through_the_api(
 
 
 def test_anchor_corrections_and_reruns_make_new_jobs_from_conditioning(
-    api_a, analysed_job  # noqa: ANN001
+    api_a,
+    analysed_job,  # noqa: ANN001
 ) -> None:
     ready_job = analysed_job
     job_uid = ready_job["job"]["uid"]
@@ -160,7 +176,9 @@ def test_bad_input_gets_a_400_with_a_sentence_per_problem(api_a, stored_job) -> 
     assert bad_style.status_code == 400 and "style" in bad_style.json()["errors"]
     bad_pin = api_a.post("/api/galleries/", {"job": job_uid, "pin": "12"}, format="json")
     assert bad_pin.status_code == 400 and "4 to 8 digits" in bad_pin.json()["detail"]
-    no_file = api_a.post(f"/api/sessions/{ready_job['session']['uid']}/scans/", {}, format="multipart")
+    no_file = api_a.post(
+        f"/api/sessions/{ready_job['session']['uid']}/scans/", {}, format="multipart"
+    )
     assert no_file.status_code == 400 and "'scan' file field" in no_file.json()["detail"]
     bad_state = api_a.get("/api/jobs/?state=painting")
     assert bad_state.status_code == 400 and "Unknown state" in bad_state.json()["detail"]

@@ -91,7 +91,9 @@ def test_a_subscribed_endpoint_gets_a_signed_event_it_can_verify(studio, receive
 def test_an_old_signature_is_refused_as_a_replay() -> None:
     header = f"t=1000,v1={services.webhook_signature(secret='s', timestamp=1000, body='{}')}"
     assert services.webhook_signature_valid(secret="s", header=header, body="{}", now=1100)
-    assert not services.webhook_signature_valid(secret="s", header=header, body="{}", now=1000 + 301)
+    assert not services.webhook_signature_valid(
+        secret="s", header=header, body="{}", now=1000 + 301
+    )
 
 
 def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_event(studio, receiver) -> None:  # noqa: ANN001
@@ -122,7 +124,9 @@ def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_event(studio, r
 def test_an_event_whose_retries_ran_out_is_marked_failed(studio, receiver) -> None:  # noqa: ANN001
     hook = receiver([500])
     with schema_context(studio.schema_name):
-        services.webhook_endpoint_create(url=hook.url, events=["delivery.failed"], actor=_owner(studio))
+        services.webhook_endpoint_create(
+            url=hook.url, events=["delivery.failed"], actor=_owner(studio)
+        )
         [delivery] = services.webhooks_emit("delivery.failed", {"delivery": 3})
     tasks.webhook_give_up.fn({"args": [studio.schema_name, delivery.pk]}, {})
     with schema_context(studio.schema_name):
@@ -149,13 +153,17 @@ def test_production_refuses_http_and_private_network_urls(studio, settings) -> N
 def test_only_the_owner_manages_webhooks_through_the_api(api_a, owner_api_a, receiver) -> None:  # noqa: ANN001
     hook = receiver()
     assert api_a.get("/api/webhooks/").status_code == 403
-    refused = api_a.post("/api/webhooks/", {"url": hook.url, "events": ["job.ready"]}, format="json")
+    refused = api_a.post(
+        "/api/webhooks/", {"url": hook.url, "events": ["job.ready"]}, format="json"
+    )
     assert refused.status_code == 403
     made = owner_api_a.post(
         "/api/webhooks/", {"url": hook.url, "events": ["job.ready", "job.failed"]}, format="json"
     )
     assert made.status_code == 201 and made.json()["secret"].startswith("whsec_")
-    bad = owner_api_a.post("/api/webhooks/", {"url": hook.url, "events": ["job.done"]}, format="json")
+    bad = owner_api_a.post(
+        "/api/webhooks/", {"url": hook.url, "events": ["job.done"]}, format="json"
+    )
     assert bad.status_code == 400 and "events" in bad.json()["errors"]
     detail = owner_api_a.get(f"/api/webhooks/{made.json()['uid']}/")
     assert detail.json()["endpoint"]["events"] == ["job.failed", "job.ready"]

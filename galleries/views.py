@@ -115,9 +115,11 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
     ip = throttle.client_ip(request)
     if throttle.guesses_exhausted(throttle.TOKEN_GUESSES, ip):
         return _too_many(request, throttle.TOKEN_GUESSES)
-    # Most opens are of a live gallery without a PIN: found and counted in one statement.
-    gallery = services.gallery_open_counted(token)
-    if gallery is None:
+    # Most opens are of a live gallery without a PIN: found, counted and listed on one cursor.
+    opened = services.gallery_open_for_parent(token)
+    if opened is not None:
+        gallery, portraits = opened
+    else:
         try:
             gallery = _gallery_open(request, token)
         except _Refusal as refusal:
@@ -125,7 +127,8 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         if not _is_unlocked(request, gallery):
             return _page(request, "pin.html", 200, gallery=gallery)
         services.gallery_count(gallery=gallery, what="opens")
-    portraits = selectors.gallery_portraits(gallery)
+        portraits = selectors.gallery_portraits(gallery)
+    base = reverse("gallery", args=[token])  # once: the template builds its links from it
     # Rendered without the context processors (a brand-kit query and the auth/messages
     # lookups this page never shows): the page carries its own brand, studio and CSRF token.
     html = loader.get_template("galleries/gallery.html").render(
@@ -137,8 +140,9 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
             "tag": TAG_TEXT,
             "gallery": gallery,
             "portraits": portraits,
-            "card_url": request.build_absolute_uri(reverse("gallery-card", args=[token])),
-            "page_url": request.build_absolute_uri(reverse("gallery", args=[token])),
+            "base": base,
+            "card_url": request.build_absolute_uri(f"{base}card.png"),
+            "page_url": request.build_absolute_uri(base),
         }
     )
     response = HttpResponse(html)

@@ -69,8 +69,8 @@ def _analysis(cues: StructuralCues) -> _Analysis:
     normals = cv2.resize(cues.normals.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     # Structure is judged at the scale of the face's forms; scan speckle in the normals is not
     # structure a portrait should reproduce.
-    normals = cv2.GaussianBlur(normals, (0, 0), _STRUCTURE_SIGMA * max(size))
-    normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
+    normals = cv2.GaussianBlur(normals, (0, 0), _STRUCTURE_SIGMA * max(size)).astype(np.float32)
+    normals = normals / np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
     subject = cv2.resize(cues.subject.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     low = cv2.resize(cues.low_confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     face = (subject > 0.9) & (low < 0.3)

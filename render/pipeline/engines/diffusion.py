@@ -164,13 +164,15 @@ class DiffusersEngine:
         plates = self._base_plate.render(conditioning, seeds)
         out_h, out_w = plates[0].image.shape[:2]
 
-        mask_full = cv2.resize(conditioning.inpaint_mask, (out_w, out_h), cv2.INTER_LINEAR)
+        mask_full = cv2.resize(
+            conditioning.inpaint_mask, (out_w, out_h), interpolation=cv2.INTER_LINEAR
+        )
         mask_full = np.clip(mask_full, 0.0, 1.0)[..., None]
         mask_image = Image.fromarray(
             (cv2.resize(conditioning.inpaint_mask, (work_w, work_h)) * 255).astype(np.uint8)
         )
         control_image = Image.fromarray(
-            cv2.resize(conditioning.depth_control, (work_w, work_h), cv2.INTER_AREA)
+            cv2.resize(conditioning.depth_control, (work_w, work_h), interpolation=cv2.INTER_AREA)
         )
         # Fix Anatomy: hold the painted area harder to the scan's depth.
         control_scale = self.controlnet_scale + 0.5 * conditioning.correction_strength
@@ -208,7 +210,9 @@ class DiffusersEngine:
                 generator=torch.Generator("cpu").manual_seed(seed),
                 dtype=torch.float32,
             ).to(device=device, dtype=dtype)
-            init = Image.fromarray(cv2.resize(plate.image, (work_w, work_h), cv2.INTER_AREA))
+            init = Image.fromarray(
+                cv2.resize(plate.image, (work_w, work_h), interpolation=cv2.INTER_AREA)
+            )
             with torch.inference_mode():
                 result = pipe(
                     prompt=conditioning.prompt,
@@ -302,7 +306,9 @@ def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
     # control image actually reaches the UNet in tests.
     torch.manual_seed(seed + 1)
     with torch.no_grad():
-        for block in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
+        # diffusers' re-exported ControlNetModel hides these attributes from type checkers.
+        blocks = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]  # type: ignore[attr-defined]
+        for block in blocks:
             block.weight.normal_(0.0, 0.02)
     scheduler = DDIMScheduler(
         beta_start=0.00085,
@@ -347,5 +353,5 @@ def save_tiny_pipeline(folder: str | Path, *, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(folder)
+    pipe.save_pretrained(folder)  # type: ignore[attr-defined]
     return folder

@@ -330,7 +330,7 @@ def _cast_shadow(surface: _Surface, light: Lighting) -> np.ndarray:
     height, width = surface.shadow_source.shape
     reach = _SHADOW_REACH * max(height, width)
     shift_x, shift_y = -light.key_dir[0] * reach, light.key_dir[1] * reach
-    matrix = np.float32([[1, 0, shift_x], [0, 1, shift_y]])
+    matrix = np.array([[1.0, 0.0, shift_x], [0.0, 1.0, shift_y]], dtype=np.float32)
     return cv2.warpAffine(
         surface.shadow_source, matrix, (width, height), borderMode=cv2.BORDER_CONSTANT
     )

@@ -19,6 +19,18 @@ STEPS = 2
 OUTPUT = 128
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """On a shared 2-core machine torch's thread pool spins against other processes and runs
+    these tiny models ~4x slower than one thread does."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-sd"))

@@ -198,8 +198,16 @@ def _stage_rows(job: RenderJob) -> list[dict[str, object]]:
         elif row["status"] == "running":
             started = job.stage_log.get(row["name"], {}).get("started_at")
             if started:
-                elapsed = (now - datetime.fromisoformat(started)).total_seconds() * 1000
-                row["time"] = _seconds_text(max(elapsed, 0.0)) + " so far"
+                # A stopped job's clock stopped when its state last changed.
+                end = now if job.is_live else job.updated_at
+                elapsed = (end - datetime.fromisoformat(started)).total_seconds() * 1000
+                suffix = " so far" if job.is_live else ""
+                row["time"] = _seconds_text(max(elapsed, 0.0)) + suffix
+    deliver = rows[-1]
+    if deliver["status"] == "waiting" and job.state == RenderJob.State.DELIVERED:
+        deliver["status"] = "done"
+    elif deliver["status"] == "waiting" and job.state == RenderJob.State.DELIVERING:
+        deliver["status"] = "running"
     if not job.is_live:
         # A stage that never finished on a stopped job was interrupted, not still running.
         for row in rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,6 +189,11 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     assert parent.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shots.take(parent, "parent-gallery-phone")
     _assert_accessible(parent, axe_source, "the parent's gallery")
+    with parent.expect_download() as download:
+        parent.get_by_role("link", name="Download").first.click()
+    assert download.value.suggested_filename.endswith(".jpg")
+    assert Path(download.value.path()).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    shots.take(parent, "parent-after-download")
     parent_context.close()
 
     # The sessions list on a phone shows the session as sent; the job page has no overflow.

@@ -529,6 +529,18 @@ def _overlaps_x(a: Box, b: Box) -> bool:
 DEFAULT_LIMITS = IngestLimits()
 
 
+def check_size(size: int, limits: IngestLimits = DEFAULT_LIMITS) -> None:
+    """Refuse an empty or oversized file from its size alone, before it is read into memory."""
+    if size == 0:
+        raise ScanRejected("empty", "The file is empty (0 bytes). Please upload the scan again.")
+    if size > limits.max_bytes:
+        raise ScanRejected(
+            "too-large",
+            f"The file is {size / 1e6:.0f} MB; Cradle accepts up to "
+            f"{limits.max_bytes / 1e6:.0f} MB. Export a shorter clip or a still image.",
+        )
+
+
 def ingest(
     data: bytes,
     limits: IngestLimits = DEFAULT_LIMITS,
@@ -542,14 +554,7 @@ def ingest(
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    if not data:
-        raise ScanRejected("empty", "The file is empty (0 bytes). Please upload the scan again.")
-    if len(data) > limits.max_bytes:
-        raise ScanRejected(
-            "too-large",
-            f"The file is {len(data) / 1e6:.0f} MB; Cradle accepts up to "
-            f"{limits.max_bytes / 1e6:.0f} MB. Export a shorter clip or a still image.",
-        )
+    check_size(len(data), limits)
     kind = sniff_kind(data)
     score = face_score or _default_face_score
     frame_index: int | None = None

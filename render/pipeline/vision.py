@@ -616,20 +616,28 @@ def maps_as_images(cues: StructuralCues) -> dict[str, np.ndarray]:
     return {"depth": np.dstack([depth] * 3), "normals": normals, "mask": mask}
 
 
-def report_image(scan: IngestedScan, cues: StructuralCues) -> np.ndarray:
-    """The de-identified frame with what vision saw drawn on it, for the sonographer."""
+def report_image(scan: IngestedScan, cues: StructuralCues | None = None) -> np.ndarray:
+    """The de-identified frame with what vision saw drawn on it, for the sonographer.
+
+    Without ``cues`` (a scan vision refused) it shows the render area and the blanked text.
+    """
     out = scan.image.copy()
-    box = cues.crop_box
-    region = out[box.y0 : box.y1, box.x0 : box.x1].astype(np.float32)
-    tint = np.array([255, 60, 60], np.float32)
-    alpha = (cues.low_confidence * 0.55)[..., None]
-    out[box.y0 : box.y1, box.x0 : box.x1] = (region * (1 - alpha) + tint * alpha).astype(np.uint8)
+    box = cues.crop_box if cues is not None else scan.render_box
     thick = max(2, round(max(out.shape[:2]) / 500))
+    if cues is not None:
+        region = out[box.y0 : box.y1, box.x0 : box.x1].astype(np.float32)
+        tint = np.array([255, 60, 60], np.float32)
+        alpha = (cues.low_confidence * 0.55)[..., None]
+        out[box.y0 : box.y1, box.x0 : box.x1] = (region * (1 - alpha) + tint * alpha).astype(
+            np.uint8
+        )
     for text_box in scan.text_boxes:
         cv2.rectangle(
             out, (text_box.x0, text_box.y0), (text_box.x1, text_box.y1), (120, 120, 255), thick
         )
     cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), (80, 220, 255), thick)
+    if cues is None:
+        return out
     if cues.face_box is not None:
         f = cues.face_box
         cv2.rectangle(out, (f.x0, f.y0), (f.x1, f.y1), (90, 255, 120), thick)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -155,17 +156,17 @@ def gallery_settings_update(
 
 
 @contextmanager
-def _counter_write() -> Iterator[None]:
-    """A transaction for view counters that does not wait for the WAL to reach disk.
+def _counter_write() -> Iterator[CursorWrapper]:
+    """A transaction (and its cursor) for view counters that does not wait for the WAL to
+    reach disk.
 
     Opens, downloads and shares are analytics: a database crash may lose the last fraction of
     a second of them, and in exchange the parent's page does not wait for an fsync (~3 ms).
     Everything else keeps PostgreSQL's default durable commit.
     """
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield cursor
 
 
 def gallery_open_for_parent(token: str) -> tuple[Gallery, list[Candidate]] | None:
@@ -180,7 +181,7 @@ def gallery_open_for_parent(token: str) -> tuple[Gallery, list[Candidate]] | Non
         return None
     fields = Gallery._meta.concrete_fields
     columns = ", ".join(f'"{field.column}"' for field in fields)
-    with _counter_write(), connection.cursor() as cursor:
+    with _counter_write() as cursor:
         cursor.execute(
             f'UPDATE "{Gallery._meta.db_table}" '  # noqa: S608
             'SET "opens" = "opens" + 1, "last_opened_at" = now() '

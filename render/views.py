@@ -150,7 +150,9 @@ def _session_context(session: ParentSession, form: ScanUploadForm, error: str = 
 @login_required
 def session_detail(request: HttpRequest, uid: str) -> HttpResponse:
     session = selectors.parent_session_get(uid)
-    return render(request, "render/session_detail.html", _session_context(session, ScanUploadForm()))
+    return render(
+        request, "render/session_detail.html", _session_context(session, ScanUploadForm())
+    )
 
 
 @login_required
@@ -293,9 +295,11 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "can_cancel": job.state in (RenderJob.State.QUEUED, *RenderJob.RUNNING),
         "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
         "can_rerun": bool(
-            scan and scan.cues_file and not scan.purged_at and job.state in (
-                RenderJob.State.READY, RenderJob.State.DELIVERING, RenderJob.State.DELIVERED
-            )
+            scan
+            and scan.cues_file
+            and not scan.purged_at
+            and job.state
+            in (RenderJob.State.READY, RenderJob.State.DELIVERING, RenderJob.State.DELIVERED)
         ),
         "rejected_next_step": REJECTED_NEXT_STEP,
     }
@@ -352,7 +356,7 @@ def _to_new_job(request: HttpRequest, job: RenderJob, call, success: str) -> Htt
 @login_required
 @require_POST
 def job_rerun(request: HttpRequest, uid: str) -> HttpResponse:
-    """"Regenerate with a new style" and "Fix Anatomy": same structure and seeds, new pass."""
+    """ "Regenerate with a new style" and "Fix Anatomy": same structure and seeds, new pass."""
     job = selectors.render_job_get(uid)
     form = RerunForm(request.POST)
     if not form.is_valid():

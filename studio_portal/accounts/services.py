@@ -62,12 +62,15 @@ def team_member_invite(*, email: str, role: str, invited_by: User | None = None)
     try:
         validate_email(email)
     except ValidationError as exc:
-        raise ValidationError("Enter the new member's email address, e.g. sam@example.com.") from exc
+        raise ValidationError(
+            "Enter the new member's email address, e.g. sam@example.com."
+        ) from exc
     if role not in User.Role.values:
         raise ValidationError("Choose a role: owner or sonographer.")
-    user = User.objects.filter(email__iexact=email).first() or User.objects.filter(
-        username__iexact=email
-    ).first()
+    user = (
+        User.objects.filter(email__iexact=email).first()
+        or User.objects.filter(username__iexact=email).first()
+    )
     if user is not None and user.is_active and user.has_usable_password():
         raise ValidationError(f"{email} is already on the team.")
     if user is None:
@@ -116,13 +119,22 @@ def team_member_role_change(*, member: User, role: str, changed_by: User | None 
 
     if role not in User.Role.values:
         raise ValidationError("Choose a role: owner or sonographer.")
-    if member.role == User.Role.OWNER and role != User.Role.OWNER and not _owners_left_after(member):
-        raise ValidationError("A studio needs at least one owner. Make someone else an owner first.")
+    if (
+        member.role == User.Role.OWNER
+        and role != User.Role.OWNER
+        and not _owners_left_after(member)
+    ):
+        raise ValidationError(
+            "A studio needs at least one owner. Make someone else an owner first."
+        )
     previous = member.role
     member.role = role
     member.save(update_fields=["role"])
     audit_log_write(
-        action="team.role_changed", obj=member, actor=changed_by, detail={"from": previous, "to": role}
+        action="team.role_changed",
+        obj=member,
+        actor=changed_by,
+        detail={"from": previous, "to": role},
     )
     return member
 

@@ -99,7 +99,9 @@ def team_role(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{member.get_username()} is now {member.get_role_display().lower()}.")
+        messages.success(
+            request, f"{member.get_username()} is now {member.get_role_display().lower()}."
+        )
     return redirect("team")
 
 
@@ -128,7 +130,9 @@ def studio_settings(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("retention_days", exc)
         else:
-            messages.success(request, f"Scans and portraits are now kept for {studio.retention_days} days.")
+            messages.success(
+                request, f"Scans and portraits are now kept for {studio.retention_days} days."
+            )
             return redirect("studio-settings")
     return render(
         request,

@@ -118,9 +118,7 @@ def axe_serious_violations(page, axe_source: str) -> list[str]:  # noqa: ANN001
         # Evaluated through the DevTools protocol, which a page's CSP does not block (a
         # <script> tag would be, on pages that allow only their own scripts).
         page.evaluate(axe_source + "\n;0")
-    results = page.evaluate(
-        "async () => await axe.run(document, {resultTypes: ['violations']})"
-    )
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         f"{v['id']} ({v['impact']}): {v['help']} — "
         + json.dumps([n["target"] for n in v["nodes"]][:5])

@@ -160,7 +160,9 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     with schema_context("journey"):
         job = RenderJob.objects.get()
         shared = list(
-            Candidate.objects.filter(job=job, shared_with_parent=True).values_list("rank", "is_primary")
+            Candidate.objects.filter(job=job, shared_with_parent=True).values_list(
+                "rank", "is_primary"
+            )
         )
         assert sorted(shared) == [(1, True), (2, False)]
 
@@ -207,7 +209,7 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     wide = page.evaluate(
         """() => [...document.querySelectorAll('body *')]
             .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-            .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))
+            .map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)
             .slice(0, 8)"""
     )
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wide

@@ -29,7 +29,10 @@ def _invite(owner_client: Client, capture, email: str, role: str = "sonographer"
 def test_a_sonographer_gets_403_on_every_owner_page(client_a: Client) -> None:
     assert client_a.get("/team/").status_code == 403
     assert client_a.get("/settings/").status_code == 403
-    assert client_a.post("/team/invite/", {"email": "x@example.com", "role": "owner"}).status_code == 403
+    assert (
+        client_a.post("/team/invite/", {"email": "x@example.com", "role": "owner"}).status_code
+        == 403
+    )
     assert client_a.post("/settings/", {"retention_days": 5}).status_code == 403
 
 
@@ -58,7 +61,9 @@ def test_an_invite_emails_a_one_time_link_that_sets_a_password_and_signs_in(
     with schema_context("alpha"):
         member = User.objects.get(username="sam@example.com")
         assert member.role == "sonographer" and member.check_password("a-long-new-pass")
-        assert AuditLogEntry.objects.filter(action="team.invited", object_id=str(member.pk)).exists()
+        assert AuditLogEntry.objects.filter(
+            action="team.invited", object_id=str(member.pk)
+        ).exists()
 
 
 def test_inviting_an_existing_member_says_so(

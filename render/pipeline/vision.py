@@ -225,14 +225,22 @@ def _light_direction(
 ) -> tuple[float, float, float]:
     """Fit shading ≈ a + n·L with n from the silhouette alone (independent of the shading)."""
     inside = subject > 0.5
-    if inside.sum() < 50:
+    count = int(inside.sum())
+    if count < 50:
         return (0.0, 0.0, 1.0)
     if bulge is None:
         bulge = _bulge(inside)
-    n = _normals(cv2.GaussianBlur(bulge, (0, 0), 3.0), relief=0.5 * max(grey.shape))
-    idx = np.flatnonzero(inside.ravel())[:: max(1, int(inside.sum()) // _LIGHT_FIT_SAMPLES)]
-    a = np.column_stack([n.reshape(-1, 3)[idx], np.ones(idx.size)])
-    b = grey.astype(np.float32).ravel()[idx]
+    idx = np.flatnonzero(inside.ravel())[:: max(1, count // _LIGHT_FIT_SAMPLES)]
+    # The silhouette's normals (as _normals makes them), at the sampled pixels only.
+    smooth = cv2.GaussianBlur(bulge, (0, 0), 3.0)
+    scale = 0.5 * max(grey.shape) / 8
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3, scale=-scale).ravel()[idx]
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3, scale=scale).ravel()[idx]
+    inverse_length = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
+    a = np.column_stack(
+        [gx * inverse_length, gy * inverse_length, inverse_length, np.ones(idx.size)]
+    )
+    b = grey.ravel()[idx].astype(np.float32)
     coef, *_ = np.linalg.lstsq(a, b, rcond=None)
     light = coef[:3]
     light[2] = abs(light[2]) + 1e-3

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint bench
+.PHONY: install browser-deps run test lint bench
 
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,17 @@ install: $(STAMP)
 run: install
 	$(PY) -m studio_portal.devstack
 
-test: install
+# The browser journeys need Debian's Chromium and axe-core (npm). Installed when the machine
+# allows it (root with apt, npm present); otherwise those tests skip and say what is missing.
+browser-deps:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "Chromium not installed: browser tests will be skipped"; }
+	@test -f .local/axe/node_modules/axe-core/axe.min.js || { command -v npm >/dev/null && \
+		npm install --silent --no-audit --no-fund --prefix .local/axe axe-core@4 >/dev/null \
+		|| echo "axe-core not installed: browser tests will be skipped"; }
+
+test: install browser-deps
 	$(PY) -m pytest
 
 lint: install

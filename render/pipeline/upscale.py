@@ -30,7 +30,7 @@ MODELS: tuple[str, ...] = ("realesr-animevideov3-x4", "realesrgan-x4plus")
 # one); a margin that wide makes tiled output match a whole-image pass.
 _TILE_MARGIN = 20
 
-_NETS: dict[str, object] = {}
+_NETS: dict[tuple[str, int], object] = {}
 _NETS_LOCK = threading.Lock()
 
 
@@ -43,26 +43,28 @@ def _models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-def _network(model: str) -> object:
-    """The ncnn network for ``model``, loaded once per process."""
+def _network(model: str, threads: int) -> object:
+    """The ncnn network for ``model``, loaded once per process (and thread count: ncnn fixes
+    its convolution kernels' threading when the weights are loaded)."""
     import ncnn
 
     if model not in MODELS:
         raise ValueError(f"unknown upscale model {model!r}; choose one of {', '.join(MODELS)}")
     with _NETS_LOCK:
-        if model not in _NETS:
+        if (model, threads) not in _NETS:
             folder = _models_dir()
             net = ncnn.Net()
             net.opt.use_vulkan_compute = False
+            net.opt.num_threads = threads
             if net.load_param(str(folder / f"{model}.param")) != 0:
                 raise RuntimeError(f"could not load {folder / f'{model}.param'}")
             if net.load_model(str(folder / f"{model}.bin")) != 0:
                 raise RuntimeError(f"could not load {folder / f'{model}.bin'}")
-            _NETS[model] = net
-        return _NETS[model]
+            _NETS[(model, threads)] = net
+        return _NETS[(model, threads)]
 
 
-def _run_tile(net: object, tile: np.ndarray, threads: int) -> np.ndarray:
+def _run_tile(net: object, tile: np.ndarray) -> np.ndarray:
     import ncnn
 
     height, width = tile.shape[:2]
@@ -70,10 +72,7 @@ def _run_tile(net: object, tile: np.ndarray, threads: int) -> np.ndarray:
         np.ascontiguousarray(tile), ncnn.Mat.PixelType.PIXEL_RGB, width, height
     )
     data.substract_mean_normalize([], [1.0 / 255.0] * 3)
-    with _NETS_LOCK:
-        # An extractor copies the net's options when created; this sets its thread count.
-        net.opt.num_threads = threads  # type: ignore[attr-defined]
-        extractor = net.create_extractor()  # type: ignore[attr-defined]
+    extractor = net.create_extractor()  # type: ignore[attr-defined]
     extractor.input("data", data)
     status, output = extractor.extract("output")
     if status != 0:
@@ -125,7 +124,7 @@ def upscale_x4(
     image = image[..., :3]
     if tile < 16:
         raise ValueError("tile must be at least 16 px")
-    net = _network(model)
+    net = _network(model, threads)
     height, width = image.shape[:2]
     margin = _TILE_MARGIN
     padded = np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="reflect")
@@ -135,7 +134,7 @@ def upscale_x4(
             y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
             # Padded coordinates: the tile plus its margin on every side.
             piece = padded[y0 : y1 + 2 * margin, x0 : x1 + 2 * margin]
-            out = _keep_input_colour(_run_tile(net, piece, threads), piece)
+            out = _keep_input_colour(_run_tile(net, piece), piece)
             core = out[
                 margin * SCALE : (margin + y1 - y0) * SCALE,
                 margin * SCALE : (margin + x1 - x0) * SCALE,

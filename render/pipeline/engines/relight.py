@@ -167,7 +167,15 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     width, height = size
     scale = width / cues.depth.shape[1]
 
-    confident = 1.0 - np.clip(_resize(cues.low_confidence.astype(np.float32), size), 0.0, 1.0)
+    low_confidence = np.clip(_resize(cues.low_confidence.astype(np.float32), size), 0.0, 1.0)
+    if conditioning.correction_strength > 0.0:
+        # Fix Anatomy: the problem areas grow and get flatter, so whatever looked wrong there
+        # (a half-seen ear, a hand's edge read as a cheek) melts into smooth skin.
+        strength = conditioning.correction_strength
+        grown = cv2.dilate(low_confidence, np.ones((3, 3), np.uint8), iterations=1)
+        grown = _wide_blur(grown, (0.01 + 0.04 * strength) * long_side)
+        low_confidence = np.clip(np.maximum(low_confidence, grown) * (1.0 + 2.0 * strength), 0, 1)
+    confident = 1.0 - low_confidence
     subject = np.clip(_resize(cues.subject.astype(np.float32), size), 0.0, 1.0)
     depth = np.clip(_resize(cues.depth.astype(np.float32), size), 0.0, 1.0)
 

@@ -102,12 +102,24 @@ def _server_start(port: int, log: Log) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
     }
     command = [
-        sys.executable, "-m", "gunicorn", "studio_portal.wsgi:application",
-        "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "studio_portal.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
     ]
     server = subprocess.Popen(
-        command, cwd=settings.BASE_DIR, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        command,
+        cwd=settings.BASE_DIR,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -230,8 +242,11 @@ def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float,
     for schema in schemas:
         with schema_context(schema):
             session = ParentSession.objects.create(
-                parent_name="bench", consent_at=now, consent_text_version="bench",
-                skin_swatches=["#a07e56"], target_tone_hex="#a07e56",
+                parent_name="bench",
+                consent_at=now,
+                consent_text_version="bench",
+                skin_swatches=["#a07e56"],
+                target_tone_hex="#a07e56",
             )
             scans = []
             for n in range(per_studio):
@@ -245,8 +260,12 @@ def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float,
                         files += 1
                 scans.append(
                     Scan(
-                        session=session, sha256="0" * 64, detected_type="jpeg", size_bytes=1,
-                        width=1, height=1,
+                        session=session,
+                        sha256="0" * 64,
+                        detected_type="jpeg",
+                        size_bytes=1,
+                        width=1,
+                        height=1,
                         **{name: paths[name] for name in (file_fields if expired else fields)},
                     )
                 )
@@ -255,11 +274,14 @@ def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float,
             ids = [s.pk for s in scans]
             Scan.objects.filter(pk__in=ids[:expired_per_studio]).update(created_at=old)
             Scan.objects.filter(pk__in=ids[expired_per_studio:]).update(created_at=fresh)
-    log(f"filled {len(schemas) * per_studio} scans, {files} files in {time.perf_counter() - started:.1f} s")
+    elapsed = time.perf_counter() - started
+    log(f"filled {len(schemas) * per_studio} scans, {files} files in {elapsed:.1f} s")
     return files
 
 
-def bench_retention(*, runs: int, log: Log, studios: int = 100, per_studio: int = 1000) -> dict[str, object]:  # noqa: ARG001
+def bench_retention(
+    *, runs: int, log: Log, studios: int = 100, per_studio: int = 1000
+) -> dict[str, object]:  # noqa: ARG001
     """One sweep over ``studios × per_studio`` scans, half past the window (3 files each)."""
     from galleries.models import AuditLogEntry
     from galleries.services import scans_purge_expired

@@ -71,7 +71,9 @@ class SendGridEmailSender:
         )
         for key, value in message.custom_args:
             mail.add_custom_arg(CustomArg(key, value))
-        client = SendGridAPIClient(api_key=settings.SENDGRID_API_KEY, host=settings.SENDGRID_API_BASE)
+        client = SendGridAPIClient(
+            api_key=settings.SENDGRID_API_KEY, host=settings.SENDGRID_API_BASE
+        )
         try:
             response = client.send(mail)
         except HTTPError as exc:

@@ -28,6 +28,9 @@ class Gallery(models.Model):
         verbose_name_plural = "galleries"
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"gallery {self.uid}"
+
     @property
     def has_pin(self) -> bool:
         return bool(self.pin_hash)
@@ -44,17 +47,27 @@ class Favourite(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["gallery", "candidate"], name="one_favourite_per_portrait")
+            models.UniqueConstraint(
+                fields=["gallery", "candidate"], name="one_favourite_per_portrait"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"favourite {self.candidate_id} in gallery {self.gallery_id}"
 
 
 class GallerySettings(models.Model):
     """The studio's defaults for new galleries: one row per studio schema."""
 
     default_expiry_days = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Links stop working this many days after sending; empty = never."
+        null=True,
+        blank=True,
+        help_text="Links stop working this many days after sending; empty = never.",
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "gallery settings"
 
 
 class Delivery(models.Model):
@@ -84,6 +97,9 @@ class Delivery(models.Model):
         ordering = ["created_at"]
         verbose_name_plural = "deliveries"
 
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient}: {self.status}"
+
 
 class ProviderEvent(models.Model):
     """Each webhook event handled once: a replayed event finds its key here and does nothing."""
@@ -99,8 +115,13 @@ class ProviderEvent(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["provider", "event_key"], name="one_row_per_provider_event")
+            models.UniqueConstraint(
+                fields=["provider", "event_key"], name="one_row_per_provider_event"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_key}"
 
 
 class SmsOptOut(models.Model):
@@ -108,6 +129,9 @@ class SmsOptOut(models.Model):
 
     phone = models.CharField(max_length=20, unique=True)
     opted_out_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"opt-out {self.phone}"
 
 
 class AuditLogEntry(models.Model):
@@ -124,3 +148,6 @@ class AuditLogEntry(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_id}"

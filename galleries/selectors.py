@@ -9,9 +9,16 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from galleries.models import AuditLogEntry, Delivery, Favourite, Gallery, GallerySettings, token_digest
 from branding.models import BrandKit
 from branding.selectors import brand_kit_get
+from galleries.models import (
+    AuditLogEntry,
+    Delivery,
+    Favourite,
+    Gallery,
+    GallerySettings,
+    token_digest,
+)
 from render.models import Candidate
 from studio_portal.tenants.models import Studio
 
@@ -51,7 +58,7 @@ def gallery_portraits(gallery: Gallery, *, cursor: CursorWrapper | None = None) 
     fields = Candidate._meta.concrete_fields
     columns = ", ".join(f'c."{field.column}"' for field in fields)
     cursor.execute(
-        f"SELECT {columns}, EXISTS (SELECT 1 FROM \"{Favourite._meta.db_table}\" f "  # noqa: S608
+        f'SELECT {columns}, EXISTS (SELECT 1 FROM "{Favourite._meta.db_table}" f '  # noqa: S608
         'WHERE f."gallery_id" = %s AND f."candidate_id" = c."id") '
         f'FROM "{Candidate._meta.db_table}" c '
         'WHERE c."job_id" = %s AND c."shared_with_parent" '

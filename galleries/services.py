@@ -77,9 +77,7 @@ def _validated_pin(pin: str) -> str:
 
 
 @transaction.atomic
-def gallery_create(
-    *, job: RenderJob, pin: str = "", expires_at: datetime | None = None
-) -> Gallery:
+def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None = None) -> Gallery:
     """One gallery per job; calling again returns the existing one.
 
     Without an explicit ``expires_at`` the link follows the studio's default expiry, if any.
@@ -185,7 +183,7 @@ def gallery_open_for_parent(token: str) -> tuple[Gallery, list[Candidate]] | Non
         cursor.execute(
             f'UPDATE "{Gallery._meta.db_table}" '  # noqa: S608
             'SET "opens" = "opens" + 1, "last_opened_at" = now() '
-            "WHERE \"token_digest\" = %s AND \"pin_hash\" = '' "
+            'WHERE "token_digest" = %s AND "pin_hash" = \'\' '
             'AND ("expires_at" IS NULL OR "expires_at" > now()) '
             f"RETURNING {columns}",
             [token_digest(token)],
@@ -227,7 +225,9 @@ def gallery_favourite_set(*, gallery: Gallery, candidate: Candidate, favourite: 
 
 
 @transaction.atomic
-def gallery_delete(*, gallery: Gallery, actor: object | None = None, with_portraits: bool = False) -> None:
+def gallery_delete(
+    *, gallery: Gallery, actor: object | None = None, with_portraits: bool = False
+) -> None:
     """The link stops working at once; the portraits stay unless the owner asks otherwise."""
     detail = {
         "job": str(gallery.job.uid),
@@ -403,7 +403,9 @@ def delivery_fail(*, delivery_id: int, error: str) -> None:
 
 
 @transaction.atomic
-def delivery_resend(*, delivery: Delivery, actor: object | None = None, enqueue: bool = True) -> Delivery:
+def delivery_resend(
+    *, delivery: Delivery, actor: object | None = None, enqueue: bool = True
+) -> Delivery:
     """Put a failed delivery back in the queue (a studio's "Resend" button)."""
     if delivery.channel == Delivery.Channel.SMS and sms_opted_out(delivery.recipient):
         raise ValidationError(
@@ -417,9 +419,9 @@ def delivery_resend(*, delivery: Delivery, actor: object | None = None, enqueue:
     if not updated:
         raise ValidationError("Only a failed delivery can be sent again.")
     delivery.refresh_from_db()
-    RenderJob.objects.filter(
-        pk=delivery.gallery.job_id, state=RenderJob.State.DELIVERED
-    ).update(state=RenderJob.State.DELIVERING, updated_at=timezone.now())
+    RenderJob.objects.filter(pk=delivery.gallery.job_id, state=RenderJob.State.DELIVERED).update(
+        state=RenderJob.State.DELIVERING, updated_at=timezone.now()
+    )
     audit_log_write(
         action="delivery.resent", obj=delivery, actor=actor, detail={"channel": delivery.channel}
     )
@@ -536,7 +538,11 @@ def _sendgrid_delivery(message_id: str, delivery_pk: object) -> Delivery | None:
         if found:
             return found
     if delivery_pk and str(delivery_pk).isdigit():
-        return Delivery.objects.select_for_update().filter(channel=channel, pk=int(delivery_pk)).first()
+        return (
+            Delivery.objects.select_for_update()
+            .filter(channel=channel, pk=int(delivery_pk))
+            .first()
+        )
     return None
 
 
@@ -686,7 +692,10 @@ def scans_purge_expired(
             )
     if not dry_run and report.scans:
         logger.info(
-            "retention: %s scans (%s files) purged in %s", report.scans, report.files, report.schema_name
+            "retention: %s scans (%s files) purged in %s",
+            report.scans,
+            report.files,
+            report.schema_name,
         )
     return report
 

@@ -68,14 +68,10 @@ def _card(primary_hex: str, accent_hex: str, font_key: str, studio_name: str, lo
         title_font = _fit(draw, studio_name, bold_key, 76, width - text_left - 80)
         draw.text((text_left, band_top // 2 - 70), studio_name, font=title_font, fill=ink)
         subtitle = "A keepsake portrait"
-        draw.text(
-            (text_left, band_top // 2 + 30), subtitle, font=load_font(font_key, 44), fill=ink
-        )
+        draw.text((text_left, band_top // 2 + 30), subtitle, font=load_font(font_key, 44), fill=ink)
         tag_font = _fit(draw, TAG_TEXT, "sans-bold", 44, width - 160)
         tag_w = draw.textlength(TAG_TEXT, font=tag_font)
-        draw.text(
-            ((width - tag_w) / 2, band_top + 60), TAG_TEXT, font=tag_font, fill=_ink(primary)
-        )
+        draw.text(((width - tag_w) / 2, band_top + 60), TAG_TEXT, font=tag_font, fill=_ink(primary))
         out = io.BytesIO()
         card.save(out, format="PNG", optimize=True)
         return out.getvalue()

@@ -451,4 +451,3 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     )
     # Twilio answers STOP/START itself on long codes; we add nothing to its reply.
     return HttpResponse("<Response></Response>", content_type="text/xml")
-

@@ -18,7 +18,9 @@ def jpeg_bytes(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def parent_session(*, parent_name: str = "Maya Okafor", phone: str = "+14155550123") -> ParentSession:
+def parent_session(
+    *, parent_name: str = "Maya Okafor", phone: str = "+14155550123"
+) -> ParentSession:
     return ParentSession.objects.create(
         parent_name=parent_name,
         email="maya@example.com",
@@ -68,8 +70,12 @@ def ready_job_with_portraits(
             shared_with_parent=rank < shared,
         )
         colour = (200, 150 + rank * 10, 120)
-        candidate.image.save(f"full-{rank}.jpg", ContentFile(jpeg_bytes((96, 96), colour)), save=False)
-        candidate.web_image.save(f"web-{rank}.jpg", ContentFile(jpeg_bytes((48, 48), colour)), save=False)
+        candidate.image.save(
+            f"full-{rank}.jpg", ContentFile(jpeg_bytes((96, 96), colour)), save=False
+        )
+        candidate.web_image.save(
+            f"web-{rank}.jpg", ContentFile(jpeg_bytes((48, 48), colour)), save=False
+        )
         if with_print:
             candidate.print_image.save(
                 f"print-{rank}.jpg", ContentFile(jpeg_bytes((160, 160), colour)), save=False

@@ -61,7 +61,9 @@ def test_sending_the_same_delivery_twice_sends_one_message(ready_job, fake_provi
     assert len(fake_providers.sms()) == 1
 
 
-def test_a_refused_number_fails_the_delivery_for_good_without_a_retry(ready_job, fake_providers) -> None:  # noqa: ANN001
+def test_a_refused_number_fails_the_delivery_for_good_without_a_retry(
+    ready_job, fake_providers
+) -> None:  # noqa: ANN001
     fake_providers.fail_with = 400
     [delivery] = gallery_send(job=ready_job, channels=["sms"], enqueue=False)
     result = delivery_send(delivery_id=delivery.pk)

@@ -40,7 +40,9 @@ def sendgrid_key(settings):  # noqa: ANN001, ANN201
     return private
 
 
-def _sendgrid_post(private: ec.EllipticCurvePrivateKey, events: list[dict], *, timestamp: int | None = None):  # noqa: ANN202
+def _sendgrid_post(
+    private: ec.EllipticCurvePrivateKey, events: list[dict], *, timestamp: int | None = None
+):  # noqa: ANN202
     body = json.dumps(events).encode()
     stamp = str(timestamp or int(time.time()))
     signature = base64.b64encode(private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256())))
@@ -83,9 +85,15 @@ def test_the_sms_asks_twilio_to_call_back_on_the_studios_own_host(sent, fake_pro
     assert email.json()["custom_args"] == {"cradle_delivery": str(sent["email"].pk)}
 
 
-def test_a_signed_sendgrid_delivered_event_marks_the_email_delivered(studio, sent, sendgrid_key) -> None:  # noqa: ANN001
+def test_a_signed_sendgrid_delivered_event_marks_the_email_delivered(
+    studio, sent, sendgrid_key
+) -> None:  # noqa: ANN001
     email = sent["email"]
-    event = {"event": "delivered", "sg_event_id": "ev-1", "sg_message_id": f"{email.provider_id}.filter0001"}
+    event = {
+        "event": "delivered",
+        "sg_event_id": "ev-1",
+        "sg_message_id": f"{email.provider_id}.filter0001",
+    }
     response = _sendgrid_post(sendgrid_key, [event])
     assert response.status_code == 200 and response.json()["applied"] == 1
     assert _status(studio, email) == Delivery.Status.DELIVERED
@@ -108,7 +116,12 @@ def test_a_forged_sendgrid_event_is_refused_and_changes_nothing(studio, sent, se
 
 def test_a_replayed_sendgrid_event_has_no_second_effect(studio, sent, sendgrid_key) -> None:  # noqa: ANN001
     email = sent["email"]
-    bounce = {"event": "bounce", "sg_event_id": "ev-3", "sg_message_id": email.provider_id, "reason": "550 no such user"}
+    bounce = {
+        "event": "bounce",
+        "sg_event_id": "ev-3",
+        "sg_message_id": email.provider_id,
+        "reason": "550 no such user",
+    }
     assert _sendgrid_post(sendgrid_key, [bounce]).json()["applied"] == 1
     with schema_context(studio.schema_name):
         delivery_resend(delivery=Delivery.objects.get(pk=email.pk), enqueue=False)
@@ -118,11 +131,23 @@ def test_a_replayed_sendgrid_event_has_no_second_effect(studio, sent, sendgrid_k
     assert _status(studio, email) == Delivery.Status.QUEUED  # the resend was not undone
 
 
-def test_a_bounce_shows_on_the_studio_page_with_a_resend_button(studio, sent, sendgrid_key, fake_providers) -> None:  # noqa: ANN001
+def test_a_bounce_shows_on_the_studio_page_with_a_resend_button(
+    studio, sent, sendgrid_key, fake_providers
+) -> None:  # noqa: ANN001
     from tests.tenancy import signed_in_client
 
     email = sent["email"]
-    _sendgrid_post(sendgrid_key, [{"event": "bounce", "sg_event_id": "ev-4", "sg_message_id": email.provider_id, "reason": "mailbox full"}])
+    _sendgrid_post(
+        sendgrid_key,
+        [
+            {
+                "event": "bounce",
+                "sg_event_id": "ev-4",
+                "sg_message_id": email.provider_id,
+                "reason": "mailbox full",
+            }
+        ],
+    )
     staff = signed_in_client(studio)
     listing = staff.get("/galleries/").content.decode()
     assert "mailbox full" in listing and f"/galleries/deliveries/{email.pk}/resend/" in listing
@@ -151,18 +176,29 @@ def test_twilio_status_callbacks_move_the_sms_once_and_only_when_signed(studio, 
 def test_a_tampered_twilio_callback_is_refused(studio, sent) -> None:  # noqa: ANN001
     sms = sent["sms"]
     params = {"MessageSid": sms.provider_id, "MessageStatus": "delivered"}
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"http://{HOST}/hooks/twilio/status", params)
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(
+        f"http://{HOST}/hooks/twilio/status", params
+    )
     tampered = {**params, "MessageStatus": "failed"}
-    response = Client(HTTP_HOST=HOST).post("/hooks/twilio/status", tampered, HTTP_X_TWILIO_SIGNATURE=signature)
+    response = Client(HTTP_HOST=HOST).post(
+        "/hooks/twilio/status", tampered, HTTP_X_TWILIO_SIGNATURE=signature
+    )
     assert response.status_code == 400
     assert _status(studio, sms) == Delivery.Status.SENT
 
 
-def test_a_stop_reply_opts_the_number_out_and_later_texts_fail_without_calling_twilio(studio, fake_providers) -> None:  # noqa: ANN001
+def test_a_stop_reply_opts_the_number_out_and_later_texts_fail_without_calling_twilio(
+    studio, fake_providers
+) -> None:  # noqa: ANN001
     reply = {"From": "+14155550123", "Body": " stop ", "MessageSid": "SMin1"}
     response = _twilio_post("/hooks/twilio/inbound", reply)
     assert response.status_code == 200 and response["Content-Type"] == "text/xml"
-    assert _twilio_post("/hooks/twilio/inbound", {**reply, "From": "+14155550999"}, token="x").status_code == 400
+    assert (
+        _twilio_post(
+            "/hooks/twilio/inbound", {**reply, "From": "+14155550999"}, token="x"
+        ).status_code
+        == 400
+    )
     with schema_context(studio.schema_name):
         assert list(SmsOptOut.objects.values_list("phone", flat=True)) == ["+14155550123"]
         [delivery] = gallery_send(job=ready_job_with_portraits(), channels=["sms"], enqueue=False)
@@ -171,7 +207,9 @@ def test_a_stop_reply_opts_the_number_out_and_later_texts_fail_without_calling_t
         with pytest.raises(ValidationError, match="STOP"):
             delivery_resend(delivery=result, enqueue=False)
     assert fake_providers.sms() == []
-    _twilio_post("/hooks/twilio/inbound", {"From": "+14155550123", "Body": "START", "MessageSid": "SMin2"})
+    _twilio_post(
+        "/hooks/twilio/inbound", {"From": "+14155550123", "Body": "START", "MessageSid": "SMin2"}
+    )
     with schema_context(studio.schema_name):
         assert not SmsOptOut.objects.exists()
         delivery_resend(delivery=result, enqueue=False)
@@ -189,13 +227,17 @@ def test_twilio_reporting_an_opted_out_recipient_records_the_opt_out(studio, sen
         assert sms.status == Delivery.Status.FAILED and "21610" in sms.error
 
 
-def test_webhooks_of_one_studio_cannot_touch_another_studios_deliveries(studio, other_studio, sent) -> None:  # noqa: ANN001
+def test_webhooks_of_one_studio_cannot_touch_another_studios_deliveries(
+    studio, other_studio, sent
+) -> None:  # noqa: ANN001
     sms = sent["sms"]
     beta_host = other_studio.domains.get(is_primary=True).domain
     params = {"MessageSid": sms.provider_id, "MessageStatus": "failed"}
     url = f"http://{beta_host}/hooks/twilio/status"
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
-    response = Client(HTTP_HOST=beta_host).post("/hooks/twilio/status", params, HTTP_X_TWILIO_SIGNATURE=signature)
+    response = Client(HTTP_HOST=beta_host).post(
+        "/hooks/twilio/status", params, HTTP_X_TWILIO_SIGNATURE=signature
+    )
     assert response.status_code == 200 and response.json()["unmatched"] == 1
     assert _status(studio, sms) == Delivery.Status.SENT
 
@@ -209,6 +251,9 @@ def test_an_invalid_phone_is_refused_when_the_session_is_created(studio, phone) 
             )
         assert not ParentSession.objects.exists()
         session = parent_session_create(
-            parent_name="Maya", phone="(415) 555-0123", consent_given=True, skin_swatches=["#a07e56"]
+            parent_name="Maya",
+            phone="(415) 555-0123",
+            consent_given=True,
+            skin_swatches=["#a07e56"],
         )
         assert session.phone == "+14155550123"

@@ -1,4 +1,5 @@
-"""The parent's journey on the studio's own domain: open, favourite, download, share, PIN, expiry."""
+"""The parent's journey on the studio's own domain: open, favourite, download, share, PIN,
+expiry."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def _url(gallery: Gallery, suffix: str = "") -> str:
     return f"/g/{gallery.token}/{suffix}"
 
 
-def test_the_page_shows_the_primary_and_shared_alternates_with_the_tag(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_the_page_shows_the_primary_and_shared_alternates_with_the_tag(
+    studio, gallery, parent
+) -> None:  # noqa: ANN001
     response = parent.get(_url(gallery))
     html = response.content.decode()
     assert response.status_code == 200
@@ -42,14 +45,16 @@ def test_the_page_shows_the_primary_and_shared_alternates_with_the_tag(studio, g
     with schema_context(studio.schema_name):
         candidates = list(gallery.job.candidates.order_by("rank"))
         gallery.refresh_from_db()
-    shown = [c.pk for c in candidates if f"/p/{c.pk}/\"" in html]
+    shown = [c.pk for c in candidates if f'/p/{c.pk}/"' in html]
     assert shown == [candidates[0].pk, candidates[1].pk]  # the unshared one stays with the studio
     assert html.index(f"/p/{candidates[0].pk}/") < html.index(f"/p/{candidates[1].pk}/")
     assert gallery.opens == 1
     assert response["X-Robots-Tag"].startswith("noindex")
 
 
-def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(
+    studio, gallery, parent
+) -> None:  # noqa: ANN001
     html = parent.get(_url(gallery)).content.decode()
     head = html[: html.index("</head>")]
     assert 'property="og:image"' in head and f"/g/{gallery.token}/card.png" in head
@@ -74,7 +79,9 @@ def test_a_parent_marks_and_unmarks_a_favourite_without_an_account(studio, galle
         assert list(Favourite.objects.values_list("candidate_id", flat=True)) == [alternate.pk]
     assert 'aria-pressed="true"' in parent.get(_url(gallery)).content.decode()
     fetch = parent.post(
-        _url(gallery, f"p/{alternate.pk}/favourite/"), {"favourite": "0"}, HTTP_X_REQUESTED_WITH="fetch"
+        _url(gallery, f"p/{alternate.pk}/favourite/"),
+        {"favourite": "0"},
+        HTTP_X_REQUESTED_WITH="fetch",
     )
     assert fetch.json() == {"favourite": False}
     assert parent.post(_url(gallery, f"p/{kept_back.pk}/favourite/")).status_code == 404
@@ -106,7 +113,9 @@ def test_print_size_falls_back_to_web_when_the_studio_made_none(studio, parent) 
 
 
 def test_sharing_is_counted(studio, gallery, parent) -> None:  # noqa: ANN001
-    assert parent.post(_url(gallery, "share/"), HTTP_X_REQUESTED_WITH="fetch").json() == {"shared": True}
+    assert parent.post(_url(gallery, "share/"), HTTP_X_REQUESTED_WITH="fetch").json() == {
+        "shared": True
+    }
     parent.post(_url(gallery, "share/"))
     with schema_context(studio.schema_name):
         gallery.refresh_from_db()

@@ -33,12 +33,16 @@ def scans(studio):  # noqa: ANN001, ANN201
         return made, job
 
 
-def test_a_sweep_91_days_later_deletes_every_scan_file_and_keeps_the_portraits(studio, scans) -> None:  # noqa: ANN001
+def test_a_sweep_91_days_later_deletes_every_scan_file_and_keeps_the_portraits(
+    studio, scans
+) -> None:  # noqa: ANN001
     made, job = scans
     names = [name for scan in made for name in _files(scan)]
     assert len(names) == 21 and all(default_storage.exists(name) for name in names)
     with schema_context(studio.schema_name):
-        portrait_files = [c.image.name for c in job.candidates.all()] + [c.web_image.name for c in job.candidates.all()]
+        portrait_files = [c.image.name for c in job.candidates.all()] + [
+            c.web_image.name for c in job.candidates.all()
+        ]
         report = scans_purge_expired(now=timezone.now() + timedelta(days=91))
         assert report.scans == 3 and report.files == 21
         assert not any(default_storage.exists(name) for name in names)
@@ -53,7 +57,13 @@ def test_a_sweep_91_days_later_deletes_every_scan_file_and_keeps_the_portraits(s
         audit = AuditLogEntry.objects.filter(action="scan.purged")
         assert sorted(int(e.object_id) for e in audit) == sorted(s.pk for s in made)
         assert set(audit[0].detail["files"]) == {
-            "original_encrypted", "deidentified", "cues_file", "depth_map", "normals_map", "mask_map", "report_image"
+            "original_encrypted",
+            "deidentified",
+            "cues_file",
+            "depth_map",
+            "normals_map",
+            "mask_map",
+            "report_image",
         }
 
 
@@ -87,7 +97,9 @@ def test_a_second_sweep_deletes_nothing_more_and_writes_no_more_audit_rows(studi
         assert AuditLogEntry.objects.filter(action="scan.purged").count() == 3
 
 
-def test_the_command_dry_run_deletes_nothing_and_the_real_run_does(studio, other_studio, scans) -> None:  # noqa: ANN001
+def test_the_command_dry_run_deletes_nothing_and_the_real_run_does(
+    studio, other_studio, scans
+) -> None:  # noqa: ANN001
     made, _ = scans
     with schema_context(studio.schema_name):
         Scan.objects.filter(pk=made[0].pk).update(created_at=timezone.now() - timedelta(days=120))
@@ -122,14 +134,16 @@ def test_the_procfile_scheduler_runs_the_gallery_tasks() -> None:
     from django.conf import settings
 
     scheduler = next(
-        line for line in (settings.BASE_DIR / "Procfile").read_text().splitlines()
+        line
+        for line in (settings.BASE_DIR / "Procfile").read_text().splitlines()
         if line.startswith("scheduler:")
     )
     assert "galleries.tasks" in scheduler.split()
 
 
 def test_the_owner_deletes_a_portrait_and_a_gallery_and_both_are_audited(
-    studio, django_capture_on_commit_callbacks  # noqa: ANN001
+    studio,
+    django_capture_on_commit_callbacks,  # noqa: ANN001
 ) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())

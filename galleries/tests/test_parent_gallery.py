@@ -212,3 +212,22 @@ def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> No
     assert response.status_code == 200
     assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (40, 20)
     assert f"/g/{gallery.token}/logo" in parent.get(_url(gallery)).content.decode()
+
+
+def test_the_studio_sees_opens_downloads_shares_and_favourites(studio, gallery, parent) -> None:  # noqa: ANN001
+    from tests.tenancy import signed_in_client
+
+    with schema_context(studio.schema_name):
+        primary = gallery.job.candidates.get(rank=0)
+    parent.get(_url(gallery))
+    parent.get(_url(gallery))
+    parent.get(_url(gallery, f"p/{primary.pk}/?download=1"))
+    parent.post(_url(gallery, "share/"))
+    parent.post(_url(gallery, f"p/{primary.pk}/favourite/"), {"favourite": "1"})
+    owner = signed_in_client(studio, "owner")
+    listing = owner.get("/galleries/").content.decode()
+    row = listing[listing.index(f"/galleries/{gallery.uid}/") :].split("</tr>")[0]
+    cells = [cell.split("</td>")[0] for cell in row.split("<td>")[1:]]
+    assert cells[1:5] == ["2", "1", "1", "1"]  # opens, downloads, shares, favourites
+    detail = owner.get(f"/galleries/{gallery.uid}/").content.decode()
+    assert "Parent&#x27;s favourite" in detail or "Parent's favourite" in detail

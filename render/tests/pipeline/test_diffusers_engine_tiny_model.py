@@ -112,10 +112,49 @@ def test_a_missing_model_folder_is_a_clear_error(tmp_path, conditioning):
         engine.render(conditioning, [1])
 
 
-def test_lcm_without_lcm_lora_weights_is_a_clear_error(model_dir, conditioning):
-    engine = get_engine("diffusers", model_dir=model_dir, lcm=True, resolution=64)
+def test_lcm_without_lcm_lora_weights_is_a_clear_error(tmp_path, conditioning):
+    engine = get_engine("diffusers", model_dir=save_tiny_pipeline(tmp_path), lcm=True)
     with pytest.raises(FileNotFoundError, match="LCM-LoRA"):
         engine.render(conditioning, [1])
+
+
+def _save_tiny_lora(model_dir):
+    """A random LoRA on the tiny UNet's attention, saved where the engine looks for LCM-LoRA."""
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
+    unet.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+            init_lora_weights=False,
+        )
+    )
+    StableDiffusionPipeline.save_lora_weights(
+        model_dir / "lcm-lora", unet_lora_layers=get_peft_model_state_dict(unet)
+    )
+
+
+def test_lcm_mode_fuses_the_lora_swaps_the_scheduler_and_stays_reproducible(
+    tmp_path, conditioning, candidates
+):
+    model_dir = save_tiny_pipeline(tmp_path)
+    _save_tiny_lora(model_dir)
+    engine = get_engine(
+        "diffusers",
+        model_dir=model_dir,
+        lcm=True,
+        steps=STEPS,
+        resolution=64,
+        output_long_side=OUTPUT,
+    )
+    first, again = engine.render(conditioning, [22]), engine.render(conditioning, [22])
+    assert type(load_pipeline(model_dir, "cpu", lcm=True).scheduler).__name__ == "LCMScheduler"
+    assert np.array_equal(first[0].image, again[0].image)
+    assert np.abs(first[0].image.astype(np.int16) - candidates[1].image).mean() > 1.0
 
 
 @pytest.mark.real_weights

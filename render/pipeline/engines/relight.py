@@ -30,6 +30,7 @@ from render.pipeline.types import (
 # side comes back red-orange: this is the colour added near the terminator.
 _SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
 _VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+_KEY_FALLOFF = 0.45  # relative brightness change across the frame along the key's direction
 _SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
 _SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the baby
 
@@ -107,7 +108,9 @@ class _Surface:
     """Seed-independent inputs, prepared once per render call at output resolution."""
 
     normals: np.ndarray  # H×W×3, softened where vision was not confident
-    occlusion_detail: np.ndarray  # H×W, crease occlusion × the denoised scan's micro-shading
+    occlusion_detail: np.ndarray  # H×W, crease occlusion × scan micro-shading × roundness
+    across_x: np.ndarray  # 1×W, -0.5..0.5 left to right, for the key's falloff across the head
+    across_y: np.ndarray  # H×1, -0.5..0.5 bottom to top
     specular_mask: np.ndarray  # H×W, nose tip and forehead, 0 where not confident
     subsurface_weight: np.ndarray  # H×W, 0 where not confident
     skin_alpha: np.ndarray  # H×W subject matte
@@ -161,6 +164,18 @@ def _specular_mask(cues: StructuralCues, shape: tuple[int, int], scale: float) -
     return mask
 
 
+def _roundness(subject: np.ndarray, long_side: int) -> np.ndarray:
+    """Darken towards the silhouette, where a round head turns away from every light.
+
+    Vision's normals flatten out near the outline (its depth is partly shading), so the turn is
+    taken from the distance to the outline instead.
+    """
+    inside = (subject > 0.5).astype(np.uint8)
+    distance = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    ramp = np.clip(distance / (0.06 * long_side), 0.0, 1.0)
+    return 0.72 + 0.28 * (1.0 - (1.0 - ramp) ** 2)
+
+
 def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     cues = conditioning.cues
     size = _output_size(cues, long_side)
@@ -168,6 +183,9 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     scale = width / cues.depth.shape[1]
 
     low_confidence = np.clip(_resize(cues.low_confidence.astype(np.float32), size), 0.0, 1.0)
+    subject = np.clip(_resize(cues.subject.astype(np.float32), size), 0.0, 1.0)
+    # Metered before Fix Anatomy grows the problem areas, so a fix never changes the exposure.
+    metering = (low_confidence < 0.5) & (subject > 0.9)
     if conditioning.correction_strength > 0.0:
         # Fix Anatomy: the problem areas grow and get flatter, so whatever looked wrong there
         # (a half-seen ear, a hand's edge read as a cheek) melts into smooth skin.
@@ -176,7 +194,6 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
         grown = _wide_blur(grown, (0.01 + 0.04 * strength) * long_side)
         low_confidence = np.clip(np.maximum(low_confidence, grown) * (1.0 + 2.0 * strength), 0, 1)
     confident = 1.0 - low_confidence
-    subject = np.clip(_resize(cues.subject.astype(np.float32), size), 0.0, 1.0)
     depth = np.clip(_resize(cues.depth.astype(np.float32), size), 0.0, 1.0)
 
     # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
@@ -209,7 +226,6 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     detail = np.exp(np.clip(band, -0.6, 0.6) * 0.18 * confident * (subject > 0.5))
 
     skin_alpha = cv2.GaussianBlur(subject, (0, 0), 0.002 * long_side + 0.5)
-    metering = (confident > 0.5) & (subject > 0.9)
     if cues.face_box is not None:
         box = cues.face_box
         in_face = np.zeros_like(metering)
@@ -250,7 +266,9 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
 
     return _Surface(
         normals=normals.astype(np.float32),
-        occlusion_detail=(occlusion * detail).astype(np.float32),
+        occlusion_detail=(occlusion * detail * _roundness(subject, long_side)).astype(np.float32),
+        across_x=((np.arange(width, dtype=np.float32) - width / 2) / max(width, height))[None, :],
+        across_y=((height / 2 - np.arange(height, dtype=np.float32)) / max(width, height))[:, None],
         specular_mask=(_specular_mask(cues, (height, width), scale) * confident).astype(np.float32),
         subsurface_weight=confident.astype(np.float32),
         skin_alpha=skin_alpha.astype(np.float32),
@@ -276,6 +294,11 @@ def _shade(surface: _Surface, albedo: np.ndarray, style: Style, light: Lighting)
     luminance += fill
     luminance += 0.18
     luminance *= surface.occlusion_detail
+    # A studio key is a metre away, not the sun: the side of the head nearer it is brighter.
+    falloff = surface.across_x * (_KEY_FALLOFF * light.key_dir[0])
+    falloff = falloff + surface.across_y * (_KEY_FALLOFF * light.key_dir[1])
+    falloff += 1.0
+    luminance *= falloff
 
     # Meter the exposure so the face's median shade renders the target tone exactly.
     metered = float(np.median(luminance.ravel()[surface.metering]))

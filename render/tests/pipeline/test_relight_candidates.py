@@ -132,5 +132,4 @@ def test_fix_anatomy_flattens_the_problem_areas_and_leaves_the_rest_alone():
 
     assert detail(fixed, ring) < 0.75 * detail(first, ring)
     difference = np.abs(_at_cue_size(fixed).astype(np.int16) - _at_cue_size(first))
-    # Only the exposure meter, which skips the grown area, may move by a level or two.
-    assert difference[far].mean() < 0.5 and difference[far].max() <= 3
+    assert difference[far].max() <= 1  # rounding only: exposure is metered before the fix

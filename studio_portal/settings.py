@@ -325,3 +325,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_REFERRER_POLICY = "same-origin"  # a gallery link's token never leaves in a Referer
 if not DEBUG:
     SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
+# The SendGrid and Twilio SDKs log whole request bodies (a parent's name, address, number) at
+# DEBUG/INFO: they never log below WARNING here.
+LOGGING["loggers"].update(
+    {name: {"level": "WARNING"} for name in ("python_http_client", "twilio", "sendgrid", "urllib3")}
+)

@@ -264,7 +264,8 @@ def _score(
     fitted = _fitted_shading(luminance, analysis)
     found = _find_anchors(luminance, fitted, analysis)
     small = cv2.resize(candidate.image, analysis.size, interpolation=cv2.INTER_AREA)
-    delta_e = skin_delta_e(small, _tone_target(conditioning), analysis.face)
+    # Capped so the stored terms stay finite JSON even for a candidate with no skin at all.
+    delta_e = min(skin_delta_e(small, _tone_target(conditioning), analysis.face), 100.0)
     neonatal, rejected = _neonatal_check(found, analysis)
     terms = {
         "structure": _structure_score(luminance, fitted, analysis.face),

@@ -128,7 +128,9 @@ def mp4_box(kind: bytes, payload: bytes = b"") -> bytes:
 
 
 def empty_mp4() -> bytes:
-    return mp4_box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + mp4_box(b"moov") + mp4_box(b"mdat")
+    return (
+        mp4_box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + mp4_box(b"moov") + mp4_box(b"mdat")
+    )
 
 
 def svg(script: str) -> bytes:
@@ -183,10 +185,16 @@ def _corpus_builders() -> list[tuple[str, Callable[[], bytes]]]:
         ("zip-then-jpeg.jpg", lambda: zip_with("a.txt", b"hi") + jpeg()),
         ("html-in-jpeg-name.jpg", lambda: b"<html><script>alert(1)</script></html>" + jpeg()),
         ("pdf-with-jpeg.jpg", lambda: b"%PDF-1.7\n1 0 obj\n<<>>\nstream\n" + jpeg() + b"endstream"),
-        ("gifar.gif", lambda: b"GIF89a\x01\x00\x01\x00\x00\x00\x00;" + zip_with("A.class", b"\xca\xfe")),
+        (
+            "gifar.gif",
+            lambda: b"GIF89a\x01\x00\x01\x00\x00\x00\x00;" + zip_with("A.class", b"\xca\xfe"),
+        ),
         ("png-then-php.png", lambda: png()[:40] + b"<?php system($_GET['c']); ?>"),
         # Wrong types
-        ("document.pdf", lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"),
+        (
+            "document.pdf",
+            lambda: b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
+        ),
         ("archive-named.jpg", lambda: zip_with("scan.jpg", jpeg())),
         ("archive.zip", lambda: zip_with("scan.png", png())),
         ("tarball.jpg", tar_with_image),
@@ -196,9 +204,14 @@ def _corpus_builders() -> list[tuple[str, Callable[[], bytes]]]:
         ("script.sh.jpg", lambda: b"#!/bin/sh\nrm -rf /\n"),
         ("page.html", lambda: b"<!doctype html><html><body onload=alert(1)></body></html>"),
         ("data.json", lambda: b'{"scan": "not really"}'),
-        ("notes.txt", lambda: "Parent: nobody\n".encode() * 50),
-        ("xml-entity-bomb.xml", lambda: b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa">'
-         b'<!ENTITY b "&a;&a;&a;&a;&a;">]><l>&b;</l>'),
+        ("notes.txt", lambda: b"Parent: nobody\n" * 50),
+        (
+            "xml-entity-bomb.xml",
+            lambda: (
+                b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa">'
+                b'<!ENTITY b "&a;&a;&a;&a;&a;">]><l>&b;</l>'
+            ),
+        ),
         ("svg-script.svg", lambda: svg("<script>alert(document.cookie)</script>")),
         ("svg-onload.jpg", lambda: svg('<image href="x" onerror="alert(1)"/>')),
         ("svg-external.svg", lambda: svg('<image href="http://169.254.169.254/latest"/>')),
@@ -209,7 +222,10 @@ def _corpus_builders() -> list[tuple[str, Callable[[], bytes]]]:
         ("rar.jpg", lambda: b"Rar!\x1a\x07\x01\x00" + b"\0" * 100),
         ("sevenzip.jpg", lambda: b"7z\xbc\xaf\x27\x1c" + b"\0" * 100),
         ("icon.ico", lambda: _encode(np.zeros((16, 16, 3), np.uint8), "ICO")),
-        ("heic-header.heic", lambda: mp4_box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + b"\0" * 64),
+        (
+            "heic-header.heic",
+            lambda: mp4_box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic") + b"\0" * 64,
+        ),
         # Clips with no video
         ("audio-only.mp4", audio_only_mp4),
         ("empty-boxes.mp4", empty_mp4),

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-
-import hypothesis
-import pytest
-import schemathesis
 from urllib.parse import urlencode, urlsplit
 
+import hypothesis
+import schemathesis
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
@@ -47,7 +45,9 @@ def send_with_django_client(client: Client, case, headers: dict[str, str]):  # n
     if isinstance(data, dict) or request.get("files"):
         form: dict[str, object] = {}
         for key, value in (data or {}).items():
-            form[key] = SimpleUploadedFile("upload.bin", value) if isinstance(value, bytes) else value
+            form[key] = (
+                SimpleUploadedFile("upload.bin", value) if isinstance(value, bytes) else value
+            )
         files = request.get("files") or []
         for key, value in files.items() if isinstance(files, dict) else files:
             # requests' shape: (filename, content or file object[, content type])
@@ -100,6 +100,8 @@ def test_no_generated_request_gets_a_server_error(studio) -> None:  # noqa: ANN0
                 server_errors.append(f"{case.method} {case.formatted_path}: {response.status_code}")
 
         call()
-    print(f"schemathesis: {len(operations)} operations, {calls['count']} requests, "
-          f"{len(server_errors)} server errors")
+    print(
+        f"schemathesis: {len(operations)} operations, {calls['count']} requests, "
+        f"{len(server_errors)} server errors"
+    )
     assert server_errors == []

@@ -38,7 +38,10 @@ def test_gallery_pages_get_a_strict_csp_with_a_fresh_nonce(studio) -> None:  # n
     policy = first["Content-Security-Policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "object-src 'none'" in policy and "base-uri 'none'" in policy
-    nonces = [re.search(r"'nonce-([^']+)'", r["Content-Security-Policy"]).group(1) for r in (first, second)]
+    nonces = [
+        re.search(r"'nonce-([^']+)'", r["Content-Security-Policy"]).group(1)
+        for r in (first, second)
+    ]
     assert nonces[0] != nonces[1] and len(nonces[0]) >= 16
     assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
     # A wrong token's page is a gallery page too.
@@ -72,7 +75,9 @@ def test_sign_in_attempts_are_limited_per_address(studio, limits_on) -> None:  #
     assert blocked.status_code == 429 and "Too many attempts" in blocked.content.decode()
     assert blocked["Retry-After"] == "600"
     other_address = Client(HTTP_HOST=_host(studio), REMOTE_ADDR="203.0.113.9")
-    assert other_address.post("/login/", {"username": "sono", "password": PASSWORD}).status_code == 302
+    assert (
+        other_address.post("/login/", {"username": "sono", "password": PASSWORD}).status_code == 302
+    )
 
 
 def test_page_uploads_are_limited(client_a, studio, limits_on) -> None:  # noqa: ANN001

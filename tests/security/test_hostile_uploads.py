@@ -24,7 +24,9 @@ def session_uid(studio) -> str:  # noqa: ANN001
 
 
 def _files_under(root) -> list[str]:  # noqa: ANN001
-    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    return (
+        [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    )
 
 
 def test_the_corpus_has_at_least_sixty_distinct_files() -> None:
@@ -34,7 +36,9 @@ def test_the_corpus_has_at_least_sixty_distinct_files() -> None:
 
 
 def test_every_hostile_upload_is_refused_with_a_message_and_leaves_nothing(
-    studio, session_uid, settings  # noqa: ANN001
+    studio,
+    session_uid,
+    settings,  # noqa: ANN001
 ) -> None:
     client, _ = api_client_for(studio)
     client.raise_request_exception = False  # count a crash as the 500 a caller would get

@@ -197,8 +197,9 @@ def fill(route: Route, values: dict[str, list[str]], *, every_pair: bool = True)
     missing = [arg for arg in route.args if arg not in values]
     if missing:
         pytest.fail(
-            f"The isolation walker cannot fill {missing} in {route.route!r} ({route.name}). Add "
-            "the argument to make_studio_objects' values in tests/security/test_isolation_matrix.py."
+            f"The isolation walker cannot fill {missing} in {route.route!r} ({route.name}). "
+            "Add the argument to make_studio_objects' values in "
+            "tests/security/test_isolation_matrix.py."
         )
     columns = [values[arg] for arg in route.args]
     if every_pair:

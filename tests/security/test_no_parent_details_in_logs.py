@@ -18,23 +18,40 @@ from tests.api.conftest import api_client_for
 NAME, EMAIL, PHONE = "Philippa Quorn-Lestrange", "philippa.quorn@example.com", "+14155550142"
 
 
-def test_no_log_record_carries_a_parents_details(studio, phantom_jpeg, fake_providers, caplog) -> None:  # noqa: ANN001
+def test_no_log_record_carries_a_parents_details(
+    studio, phantom_jpeg, fake_providers, caplog
+) -> None:  # noqa: ANN001
     caplog.set_level(logging.DEBUG)
     client, _ = api_client_for(studio)
     client.raise_request_exception = False
     with schema_context(studio.schema_name):
         owner = User.objects.get(username="owner")
         api_services.webhook_endpoint_create(
-            url="http://127.0.0.1:9/unreachable", events=["job.ready", "delivery.failed"], actor=owner
+            url="http://127.0.0.1:9/unreachable",
+            events=["job.ready", "delivery.failed"],
+            actor=owner,
         )
     session = client.post(
         "/api/sessions/",
-        {"parent_name": NAME, "email": EMAIL, "phone": "(415) 555-0142", "consent_given": True,
-         "skin_swatches": ["#a07e56"]},
+        {
+            "parent_name": NAME,
+            "email": EMAIL,
+            "phone": "(415) 555-0142",
+            "consent_given": True,
+            "skin_swatches": ["#a07e56"],
+        },
         format="json",
     ).json()
-    bad = client.post("/api/sessions/", {"parent_name": NAME, "email": "not-an-email",
-                                         "consent_given": True, "skin_swatches": ["#zz"]}, format="json")
+    bad = client.post(
+        "/api/sessions/",
+        {
+            "parent_name": NAME,
+            "email": "not-an-email",
+            "consent_given": True,
+            "skin_swatches": ["#zz"],
+        },
+        format="json",
+    )
     assert bad.status_code == 400
     upload = client.post(
         f"/api/sessions/{session['uid']}/scans/",
@@ -52,8 +69,9 @@ def test_no_log_record_carries_a_parents_details(studio, phantom_jpeg, fake_prov
         except api_services.WebhookRetry:
             pass  # the endpoint is unreachable on purpose: its failure is logged
     gallery = client.post("/api/galleries/", {"job": job_uid}, format="json").json()
-    sent = client.post(f"/api/galleries/{gallery['uid']}/send/", {"channels": ["email", "sms"]},
-                       format="json").json()
+    sent = client.post(
+        f"/api/galleries/{gallery['uid']}/send/", {"channels": ["email", "sms"]}, format="json"
+    ).json()
     with schema_context(studio.schema_name):
         delivery_send(delivery_id=sent[0]["id"])
         delivery_fail(delivery_id=sent[1]["id"], error="The provider refused the number.")
@@ -62,6 +80,15 @@ def test_no_log_record_carries_a_parents_details(studio, phantom_jpeg, fake_prov
     messages = [record.getMessage() for record in caplog.records]
     messages += [str(record.args) for record in caplog.records if record.args]
     assert len(caplog.records) >= 3, "the path must have logged something to scan"
-    for needle in (NAME, "Philippa", "Quorn", EMAIL, "philippa.quorn", PHONE, "5550142", "555-0142"):
+    for needle in (
+        NAME,
+        "Philippa",
+        "Quorn",
+        EMAIL,
+        "philippa.quorn",
+        PHONE,
+        "5550142",
+        "555-0142",
+    ):
         found = [m for m in messages if needle.lower() in m.lower()]
         assert not found, f"{needle!r} appears in logs: {found[:2]}"

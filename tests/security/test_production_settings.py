@@ -58,7 +58,10 @@ def test_production_turns_on_hsts_https_and_secure_cookies() -> None:
         "RATE_LIMITS_ENABLED",
         "X_FRAME_OPTIONS",
     ]
-    code = f"from django.conf import settings; import json; print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
+    code = (
+        "from django.conf import settings; import json; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}))"
+    )
     result = _manage("shell", "-c", code)
     assert result.returncode == 0, result.stderr[-2000:]
     values = json.loads(result.stdout.strip().splitlines()[-1])

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from render.pipeline.upscale import upscale_x4
+from render.pipeline.upscale import network_share, upscale_x4
 
 
 def _portrait_like(height: int, width: int) -> np.ndarray:
@@ -54,3 +54,32 @@ def test_it_adds_detail_beyond_bicubic_at_edges():
     bicubic = cv2.cvtColor(bicubic, cv2.COLOR_RGB2GRAY).astype(np.float32)
     sharpness = np.abs(cv2.Laplacian(upscaled, cv2.CV_32F)).mean()
     assert sharpness > 1.2 * np.abs(cv2.Laplacian(bicubic, cv2.CV_32F)).mean()
+
+
+def _backdrop_with_a_detailed_patch(height: int, width: int) -> np.ndarray:
+    """A soft vertical gradient backdrop with fine texture only in its top-left corner."""
+    ramp = np.linspace(150, 190, height, dtype=np.float32)[:, None, None]
+    image = np.repeat(np.repeat(ramp, width, axis=1), 3, axis=2).astype(np.uint8)
+    rng = np.random.default_rng(3)
+    image[8:40, 8:40] = rng.integers(60, 200, (32, 32, 3), dtype=np.uint8)
+    return image
+
+
+def test_smooth_cells_skip_the_network_and_match_it_within_two_levels():
+    image = _backdrop_with_a_detailed_patch(96, 128)
+    share = network_share(image, tile=32)
+    assert 0.0 < share < 0.5  # only the cells around the textured patch
+    skipped = upscale_x4(image, tile=32).astype(np.int16)
+    everywhere = upscale_x4(image, tile=32, skip_smooth=False).astype(np.int16)
+    assert np.abs(skipped - everywhere).max() <= 2
+    # The textured patch really went through the network: it is sharper than bicubic there.
+    bicubic = cv2.resize(image, (512, 384), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    assert np.abs(skipped[32:160, 32:160] - bicubic[32:160, 32:160]).mean() > 2
+
+
+def test_a_flat_image_never_reaches_the_network_and_comes_back_bicubic():
+    flat = np.full((40, 56, 3), (200, 170, 150), np.uint8)
+    assert network_share(flat) == 0.0
+    assert np.array_equal(
+        upscale_x4(flat), cv2.resize(flat, (224, 160), interpolation=cv2.INTER_CUBIC)
+    )

@@ -319,7 +319,9 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
     seeds = candidate_seeds(job.base_seed, settings.RENDER_CANDIDATES)
     try:
         with _stage(job, "render", RenderJob.State.RENDER):
-            engine = get_engine(job.engine)
+            # Only diffusers loads weights; the relight engine takes no folder.
+            options = {"model_dir": settings.RENDER_MODEL_DIR} if job.engine == "diffusers" else {}
+            engine = get_engine(job.engine, **options)
             rendered = engine.render(
                 cond, seeds, progress=_progress_saver(job), cancel=_cancel_checker(job)
             )
@@ -466,6 +468,10 @@ def candidate_choose_primary(*, candidate: Candidate) -> Candidate:
     candidate.is_primary = True
     candidate.shared_with_parent = True
     candidate.save(update_fields=["is_primary", "shared_with_parent"])
+    if not candidate.print_image:
+        from render.print_size import candidate_print_enqueue
+
+        candidate_print_enqueue(candidate=candidate)
     return candidate
 
 

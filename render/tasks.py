@@ -85,3 +85,12 @@ def render_jobs_sweep() -> None:
             requeued = services.render_jobs_requeue_stalled()
             if requeued:
                 logger.warning("requeued %d stalled render jobs in %s", requeued, schema_name)
+
+
+@dramatiq.actor(queue_name="render", max_retries=0, time_limit=TEN_MINUTES_MS)
+def candidate_print_make_task(schema_name: str, candidate_id: int) -> None:
+    """The print file for a chosen primary; failures are logged inside (web size stays)."""
+    from render.print_size import candidate_print_make_logged
+
+    with schema_context(schema_name):
+        candidate_print_make_logged(candidate_id=candidate_id)

@@ -16,11 +16,11 @@ from django_tenants.utils import schema_context
 from PIL import Image
 
 from branding.provenance import TAG_TEXT, read_provenance
+from galleries.tests.factories import parent_session
 from render import services
 from render.models import Candidate, RenderJob
 from render.print_size import candidate_print_make
 from render.tasks import candidate_print_make_task
-from galleries.tests.factories import parent_session
 
 RAW_SIZE = (96, 72)  # width, height
 

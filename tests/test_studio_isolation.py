@@ -89,7 +89,7 @@ def test_a_studio_a_session_cookie_is_anonymous_on_studio_b(client_a, beta_objec
     response = client_a.get(f"/jobs/{beta_objects['job'].uid}/")
     assert response.status_code == 302 and "/login/" in response["Location"]
     response = client_a.get(f"/api/jobs/{beta_objects['job'].uid}/")
-    assert response.status_code == 403
+    assert response.status_code in (401, 403)
 
 
 def test_scan_files_need_a_signed_in_member(studio, client_a) -> None:  # noqa: ANN001

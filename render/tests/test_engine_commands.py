@@ -1,0 +1,77 @@
+"""The engine commands: ``fetch_render_model`` offline, ``fairness`` and ``bench render``, and
+the diffusers engine's weights folder coming from ``RENDER_MODEL_DIR``."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django_tenants.utils import schema_context
+
+from render import services
+from render.models import RenderJob
+
+
+def test_fetch_render_model_fails_fast_and_clearly_when_the_hub_is_unreachable(
+    tmp_path,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
+    started = time.monotonic()
+    with pytest.raises(
+        CommandError, match="Could not reach the Hugging Face Hub at http://127.0.0.1:9"
+    ):
+        call_command("fetch_render_model", "--dest", str(tmp_path / "model"))
+    assert time.monotonic() - started < 5.0
+    assert not (tmp_path / "model").exists()  # nothing half-written
+
+
+def test_fairness_reports_every_monk_tone_within_the_goal() -> None:
+    out = io.StringIO()
+    # A smaller phantom and two candidates per tone keep this to a few seconds.
+    call_command(
+        "fairness", "--json", "--width", "640", "--height", "436", "--candidates", "2", stdout=out
+    )
+    result = json.loads(out.getvalue())
+    tones = result["tones"]
+    assert [t["monk"] for t in tones] == list(range(1, 11))
+    assert tones[0]["target"] == "#f6ede4" and tones[9]["target"] == "#292420"
+    values = [t["delta_e"] for t in tones]
+    assert all(0.0 <= v <= 5.0 for v in values), values
+    assert result["max_delta_e"] == max(values)
+    assert result["spread"] == pytest.approx(max(values) - min(values), abs=0.011)
+    assert result["spread"] <= 2.0
+
+
+def test_bench_render_times_five_candidates_over_at_least_five_runs() -> None:
+    out = io.StringIO()
+    call_command("bench", "render", "--json", "--runs", "1", stdout=out)
+    result = json.loads(out.getvalue())
+    assert result["runs"] == 5 and result["candidates"] == 5
+    assert result["median_ms"] > 0
+    assert sorted(result["steps_ms"]) == [f"candidate_{i}" for i in range(1, 6)]
+    assert max(int(side) for side in result["output"].split("x")) == 1024
+
+
+def test_a_diffusers_job_looks_for_its_weights_in_render_model_dir(
+    studio,  # noqa: ANN001
+    settings,  # noqa: ANN001
+    tmp_path,  # noqa: ANN001
+    phantom_jpeg,  # noqa: ANN001
+) -> None:
+    settings.RENDER_ENGINE = "diffusers"
+    settings.RENDER_MODEL_DIR = str(tmp_path / "no-weights-here")
+    with schema_context(studio.schema_name):
+        session = services.parent_session_create(
+            parent_name="Ada", email="ada@example.com", consent_given=True, skin_swatches=["5"]
+        )
+        job = services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
+        assert job.engine == "diffusers"
+        services.render_job_vision_run(job_id=job.pk, enqueue=False)
+        with pytest.raises(FileNotFoundError, match="no-weights-here.*fetch_render_model"):
+            services.render_job_render_run(job_id=job.pk)
+        assert RenderJob.objects.get(pk=job.pk).candidates.count() == 0

@@ -6,7 +6,8 @@ same middleware), interleaved so both see the same machine load.
 
 ``retention``: 100 studios × 1,000 scans swept by ``scans_purge_expired``. Making 100 migrated
 schemas the normal way takes minutes, so one is migrated and the other 99 are copies made with
-django-tenants' ``clone_schema`` SQL function; only the sweep is timed.
+the base schema's ``pg_dump --schema-only`` DDL replayed under new names (django-tenants'
+``clone_schema`` when no pg_dump is found); only the sweep is timed.
 """
 
 from __future__ import annotations
@@ -204,6 +205,33 @@ def _bench_studios_drop() -> None:
     Studio.objects.filter(schema_name__startswith=BENCH_PREFIX).delete()
 
 
+def _pg_dump_binary() -> str | None:
+    """The embedded server's own pg_dump first (a system one may be an older major version)."""
+    try:
+        import pgserver
+    except ImportError:
+        return shutil.which("pg_dump")
+    bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    return str(bundled) if bundled.exists() else shutil.which("pg_dump")
+
+
+def _schema_ddl(schema: str) -> str | None:
+    """The schema's tables, indexes and constraints as SQL (``pg_dump --schema-only``)."""
+    binary = _pg_dump_binary()
+    if binary is None:
+        return None
+    db = settings.DATABASES["default"]
+    command = [binary, "--schema-only", "--no-owner", "--no-privileges", "-n", schema]
+    command += ["-d", str(db["NAME"]), "-U", str(db["USER"] or "postgres")]
+    if db.get("HOST"):
+        command += ["-h", str(db["HOST"])]
+    if db.get("PORT"):
+        command += ["-p", str(db["PORT"])]
+    env = {**os.environ, "PGPASSWORD": str(db.get("PASSWORD") or "")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    return done.stdout if done.returncode == 0 else None
+
+
 def _bench_studios_make(studios: int, log: Log) -> list[str]:
     from django_tenants.clone import CloneSchema
 
@@ -215,14 +243,20 @@ def _bench_studios_make(studios: int, log: Log) -> list[str]:
     log(f"migrated {base} in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     names = [f"{BENCH_PREFIX}{n:03d}" for n in range(1, studios)]
-    cloner = CloneSchema()
-    for name in names:
-        cloner.clone_schema(base, name, clone_mode="NODATA")
-    # bulk_create skips Studio.save(), so no second schema is created for the clones.
+    ddl = _schema_ddl(base)
+    with connection.cursor() as cursor:
+        for name in names:
+            if ddl is not None:  # replaying the DDL takes ~0.2 s; clone_schema ~10 s
+                cursor.execute(ddl.replace(base, name))
+            else:
+                CloneSchema().clone_schema(base, name, clone_mode="NODATA")
+    connection.set_schema_to_public()
+    # bulk_create skips Studio.save(), so no second schema is created for the copies.
     Studio.objects.bulk_create(
         [Studio(schema_name=name, name=f"Retention bench {name[-3:]}") for name in names]
     )
-    log(f"cloned {len(names)} schemas in {time.perf_counter() - started:.1f} s")
+    how = "pg_dump DDL" if ddl is not None else "clone_schema"
+    log(f"copied {len(names)} schemas ({how}) in {time.perf_counter() - started:.1f} s")
     return [base, *names]
 
 

@@ -42,6 +42,7 @@ from galleries.selectors import (
     gallery_settings_get,
     studio_retention_days,
 )
+from billing.selectors import studio_may_deliver
 from render.models import Candidate, RenderJob, Scan
 from studio_portal.tenants.models import Domain
 from studio_portal.tenants.selectors import current_studio
@@ -56,7 +57,7 @@ MAX_EXPIRY_DAYS = 365
 
 def studio_base_url() -> str:
     """The current studio's own address (custom domain first, then its Cradle subdomain)."""
-    domain = Domain.objects.filter(tenant=current_studio()).order_by("-is_primary").first()
+    domain = Domain.objects.filter(tenant=current_studio()).order_by("is_primary").first()
     host = domain.domain if domain else f"{connection.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
     port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
     return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
@@ -280,6 +281,9 @@ def gallery_send(
     """Queue the link to the parent on each channel she gave; the worker sends them."""
     session = job.session
     gallery = gallery_create(job=job, pin=pin, expires_at=expires_at)
+    permission = studio_may_deliver(current_studio(), gallery=gallery)
+    if not permission.allowed:  # the pilot's delivery cap; galleries already sent still resend
+        raise ValidationError(permission.reason)
     recipients = {Delivery.Channel.EMAIL: session.email, Delivery.Channel.SMS: session.phone}
     deliveries = []
     for channel in channels:

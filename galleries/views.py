@@ -60,7 +60,7 @@ class _Refusal(Exception):
 def _page(request: HttpRequest, template: str, status: int, **context: object) -> HttpResponse:
     response = render(request, f"galleries/{template}", {"tag": TAG_TEXT, **context}, status=status)
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    response["Referrer-Policy"] = "same-origin"  # the token never leaves for other sites
     return response
 
 
@@ -147,7 +147,7 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
     )
     response = HttpResponse(html)
     response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

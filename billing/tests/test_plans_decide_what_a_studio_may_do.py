@@ -247,3 +247,27 @@ def test_a_studio_made_without_a_payment_gets_its_stripe_customer_from_its_first
     assert account.stripe_customer_id.startswith("cus_test_")
     assert (_studio(studio.pk).plan, account.subscription_status) == ("growth", "active")
     assert Invoice.objects.filter(account=account).count() == 1
+
+
+def test_sending_a_new_gallery_past_the_pilot_cap_is_refused_and_writes_nothing(
+    pilot_studio, sent_gallery, fake_stripe  # noqa: ANN001
+) -> None:
+    from django.core.exceptions import ValidationError
+
+    from galleries.services import gallery_send
+
+    BillingAccount.objects.filter(studio=pilot_studio).update(pilot_delivery_cap=1)
+    with schema_context(pilot_studio.schema_name):
+        session = ParentSession.objects.create(
+            parent_name="Noor", email="noor@example.com", consent_at=timezone.now(),
+            consent_text_version="test", skin_swatches=["#a07e56"], target_tone_hex="#a07e56",
+        )
+        job = RenderJob.objects.create(session=session, base_seed=2, state=RenderJob.State.READY)
+        deliveries_before = Delivery.objects.count()
+        with pytest.raises(ValidationError, match="all of them have been used"):
+            gallery_send(job=job, channels=["email"], enqueue=False)
+        job.refresh_from_db()
+        assert job.state == RenderJob.State.READY
+        assert Delivery.objects.count() == deliveries_before
+        # The gallery that was already sent can still be sent again.
+        assert gallery_send(job=sent_gallery.job, channels=["email"], enqueue=False)

@@ -25,6 +25,7 @@ from billing.selectors import studio_may_render
 from branding.services import portrait_finish
 from render.cue_store import anchors_from_json, anchors_to_json, cues_from_bytes, cues_to_bytes
 from render.models import Candidate, ParentSession, RenderJob, Scan
+from render.print_size import candidate_print_enqueue
 from render.pipeline import conditioning, ingest, scoring, vision
 from render.pipeline.engines import candidate_seeds, get_engine
 from studio_portal.tenants.selectors import current_studio
@@ -355,6 +356,8 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
                 f"{item.candidate.seed}-web.jpg", ContentFile(web_jpeg), save=False
             )
             candidate.save()
+            if candidate.is_primary and settings.PRINT_FILES_AUTOMATIC:
+                candidate_print_enqueue(candidate=candidate)
         RenderJob.objects.filter(pk=job.pk).update(
             state=RenderJob.State.READY, progress=1.0, lease_expires_at=None
         )
@@ -469,8 +472,6 @@ def candidate_choose_primary(*, candidate: Candidate) -> Candidate:
     candidate.shared_with_parent = True
     candidate.save(update_fields=["is_primary", "shared_with_parent"])
     if not candidate.print_image:
-        from render.print_size import candidate_print_enqueue
-
         candidate_print_enqueue(candidate=candidate)
     return candidate
 

@@ -155,6 +155,10 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 RENDER_ENGINE = env_str("RENDER_ENGINE", "relight")
 RENDER_MODEL_DIR = env_str("RENDER_MODEL_DIR", str(LOCAL_DIR / "models" / "sd15-controlnet-depth"))
 RENDER_CANDIDATES = 5
+# Make the print file (Real-ESRGAN ×4, ~15 s of a render worker) as soon as a job is ready, for
+# the primary picked by score; a primary chosen by hand always gets one. Off in tests: their
+# real-worker journeys would each wait for an upscale (test_print_size covers it).
+PRINT_FILES_AUTOMATIC = env_bool("PRINT_FILES_AUTOMATIC", default=not TESTING)
 # How long a worker holds a job without news before another may take it over (render.services).
 RENDER_JOB_LEASE_SECONDS = env_int("RENDER_JOB_LEASE_SECONDS", 180)
 SCAN_MAX_BYTES = env_int("SCAN_MAX_BYTES", 200 * 1024 * 1024)

@@ -99,3 +99,21 @@ def test_a_stalled_job_is_sent_to_the_queue_again(tenant, phantom_jpeg) -> None:
     RenderJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     assert services.render_jobs_requeue_stalled() == 1
     assert broker.queues["vision"].qsize() == 1
+
+
+def test_a_ready_job_queues_the_print_file_of_its_primary_when_automatic(
+    tenant, phantom_jpeg, settings, django_capture_on_commit_callbacks  # noqa: ANN001
+) -> None:
+    import dramatiq
+
+    settings.PRINT_FILES_AUTOMATIC = True
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    job = _new_job(phantom_jpeg)
+    services.render_job_vision_run(job_id=job.pk, enqueue=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.render_job_render_run(job_id=job.pk)
+    primary = job.candidates.get(is_primary=True)
+    [message] = [dramatiq.Message.decode(m) for m in broker.queues["render"].queue]
+    assert message.actor_name == "candidate_print_make_task"
+    assert message.args == (tenant.schema_name, primary.pk) or list(message.args) == [tenant.schema_name, primary.pk]

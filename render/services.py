@@ -25,10 +25,8 @@ from billing.selectors import studio_may_render
 from branding.services import portrait_finish
 from render.cue_store import anchors_from_json, anchors_to_json, cues_from_bytes, cues_to_bytes
 from render.models import Candidate, ParentSession, RenderJob, Scan
-from render.print_size import candidate_print_enqueue
 from render.pipeline import conditioning, ingest, scoring, vision
 from render.pipeline.engines import candidate_seeds, get_engine
-from studio_portal.tenants.selectors import current_studio
 from render.pipeline.types import (
     ANCHOR_NAMES,
     Box,
@@ -37,7 +35,8 @@ from render.pipeline.types import (
     RenderCancelled,
     ScanRejected,
 )
-
+from render.print_size import candidate_print_enqueue
+from studio_portal.tenants.selectors import current_studio
 
 
 def _lease() -> timedelta:
@@ -98,7 +97,9 @@ def parent_session_create(
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
     if style not in conditioning.STYLES:
-        raise ValidationError(f"Unknown style {style!r}. Choose one of: {', '.join(conditioning.STYLES)}.")
+        raise ValidationError(
+            f"Unknown style {style!r}. Choose one of: {', '.join(conditioning.STYLES)}."
+        )
     return ParentSession.objects.create(
         parent_name=parent_name.strip(),
         email=email.strip(),
@@ -276,7 +277,9 @@ def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | N
             report = vision.report_image(ingested, cues)
             scan.cues_file.save("cues.npz", ContentFile(cues_to_bytes(cues)), save=False)
             scan.depth_map.save("depth.png", ContentFile(_png_bytes(maps["depth"])), save=False)
-            scan.normals_map.save("normals.png", ContentFile(_png_bytes(maps["normals"])), save=False)
+            scan.normals_map.save(
+                "normals.png", ContentFile(_png_bytes(maps["normals"])), save=False
+            )
             scan.mask_map.save("mask.png", ContentFile(_png_bytes(maps["mask"])), save=False)
             scan.report_image.save("report.png", ContentFile(_png_bytes(report)), save=False)
             scan.anchors = anchors_to_json(cues.anchors)
@@ -417,7 +420,11 @@ def render_job_cancel(*, job: RenderJob) -> RenderJob:
 
 @transaction.atomic
 def render_job_rerun(
-    *, job: RenderJob, style: str | None = None, fix_anatomy: bool = False, created_by: object = None
+    *,
+    job: RenderJob,
+    style: str | None = None,
+    fix_anatomy: bool = False,
+    created_by: object = None,
 ) -> RenderJob:
     """Regenerate with a new style (same seeds, same structure) or a Fix Anatomy pass."""
     permission = studio_may_render(current_studio())
@@ -458,7 +465,9 @@ def scan_anchors_correct(
             raise ValidationError(f"Unknown anchor {name!r}. Known: {', '.join(ANCHOR_NAMES)}.")
         x, y = float(point["x"]), float(point["y"])
         if not (0 <= x < scan.width and 0 <= y < scan.height):
-            raise ValidationError(f"Anchor {name} is outside the scan ({scan.width}×{scan.height}).")
+            raise ValidationError(
+                f"Anchor {name} is outside the scan ({scan.width}×{scan.height})."
+            )
         cleaned[name] = {"x": x, "y": y, "confidence": 1.0}  # a person placed it
     scan.anchors = anchors_to_json(anchors_from_json(cleaned))
     scan.save(update_fields=["anchors"])
@@ -484,7 +493,6 @@ def candidate_set_shared(*, candidate: Candidate, shared: bool) -> Candidate:
     return candidate
 
 
-
 STALL_AFTER = timedelta(minutes=2)
 
 
@@ -506,7 +514,42 @@ def render_jobs_requeue_stalled() -> int:
     schema = connection.schema_name
     count = 0
     for job_id, state in stalled.values_list("pk", "state"):
-        actor = render_job_vision if state in (RenderJob.State.QUEUED, RenderJob.State.VISION) else render_job_render
+        actor = (
+            render_job_vision
+            if state in (RenderJob.State.QUEUED, RenderJob.State.VISION)
+            else render_job_render
+        )
         actor.send(schema, job_id)
         count += 1
     return count
+
+
+@transaction.atomic
+def render_job_retry(*, job: RenderJob, created_by: object | None = None) -> RenderJob:
+    """A fresh job for a failed or cancelled one: from conditioning when vision's cues are kept,
+    otherwise from vision on the same de-identified scan (the upload is never asked for again)."""
+    if job.state not in (RenderJob.State.FAILED, RenderJob.State.CANCELLED):
+        raise ValidationError("Only a failed or cancelled render can be retried.")
+    scan = job.scan
+    if scan is None or scan.purged_at or not scan.deidentified:
+        raise ValidationError(
+            "The scan behind this render has been deleted. Upload the scan again to retry."
+        )
+    if scan.cues_file:
+        return render_job_rerun(job=job, created_by=created_by)
+    permission = studio_may_render(current_studio())
+    if not permission.allowed:
+        raise RenderNotAllowed(permission.reason)
+    retry = RenderJob.objects.create(
+        scan=scan,
+        session=job.session,
+        engine=job.engine,
+        style=job.style,
+        base_seed=random.SystemRandom().randrange(1, 2**31),
+        correction_strength=job.correction_strength,
+        parent_job=job,
+        stage_log={k: v for k, v in job.stage_log.items() if k == "ingest"},
+        created_by=created_by,
+    )
+    _on_commit_enqueue_vision(retry)
+    return retry

@@ -1,6 +1,6 @@
 """Studio pages for sessions, uploads and jobs (server-rendered; a tiny poller for live parts).
 
-Every write goes through ``render.services`` (or ``render.job_retry``); these views only turn
+Every write goes through ``render.services``; these views only turn
 form posts into service calls and service errors into messages a sonographer can act on.
 """
 
@@ -27,7 +27,6 @@ from render.forms import (
     ScanUploadForm,
     SessionSearchForm,
 )
-from render.job_retry import render_job_retry
 from render.models import ParentSession, RenderJob, Scan
 from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
@@ -386,7 +385,7 @@ def job_retry(request: HttpRequest, uid: str) -> HttpResponse:
     return _to_new_job(
         request,
         job,
-        lambda: render_job_retry(job=job, created_by=request.user),
+        lambda: services.render_job_retry(job=job, created_by=request.user),
         "Retrying the render.",
     )
 

@@ -26,12 +26,14 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 CHAOS_SUBDOMAIN = "chaos"
@@ -201,6 +203,7 @@ class Command(BaseCommand):
 
     def _start_worker(self) -> None:
         log = open(settings.LOCAL_DIR / "chaos" / "worker.log", "ab")  # noqa: SIM115
+        self.worker_started_at = timezone.now()
         self.worker = subprocess.Popen(
             [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"],
             cwd=Path(settings.BASE_DIR),
@@ -253,14 +256,16 @@ class Command(BaseCommand):
     # Watching jobs ----------------------------------------------------------------------------
 
     def _job_in_render(self) -> int | None:
+        """A job this worker has started rendering (not one a killed worker left marked so)."""
         from render.models import RenderJob
 
         with schema_context(self.studio.schema_name):
-            return (
-                RenderJob.objects.filter(pk__in=self.jobs, state=RenderJob.State.RENDER)
-                .values_list("pk", flat=True)
-                .first()
-            )
+            rendering = RenderJob.objects.filter(pk__in=self.jobs, state=RenderJob.State.RENDER)
+            for pk, stage_log in rendering.values_list("pk", "stage_log"):
+                started_at = stage_log.get("render", {}).get("started_at", "")
+                if started_at and datetime.fromisoformat(started_at) >= self.worker_started_at:
+                    return pk
+        return None
 
     def _send_ready_jobs(self) -> None:
         """A sonographer presses Send as soon as a job is ready: the delivery runs on a worker."""

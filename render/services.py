@@ -142,6 +142,7 @@ def scan_upload(
     scan_data = ingest.ingest(
         data, IngestLimits(max_bytes=settings.SCAN_MAX_BYTES, max_pixels=settings.SCAN_MAX_PIXELS)
     )
+    vision.screen(scan_data)  # a 2D scan is refused now, before its bytes are stored
     ingest_ms = (time.perf_counter() - started) * 1000
     deidentified = _png_bytes(scan_data.image)  # encoded outside the transaction: it is slow
     encrypted = scan_encrypt(data)

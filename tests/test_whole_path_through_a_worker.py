@@ -38,7 +38,13 @@ def _drain(broker, queues=("vision", "render", "default")) -> None:  # noqa: ANN
     # Each stage enqueues the next on commit: keep draining until every queue stays empty.
     for _ in range(5):
         for queue in queues:
-            broker.join(queue, fail_fast=True, timeout=120_000)
+            try:
+                broker.join(queue, fail_fast=True, timeout=120_000)
+            except dramatiq.errors.QueueJoinTimeout:
+                with schema_context("e2e"):
+                    jobs = list(RenderJob.objects.values("state", "reason", "lease_expires_at"))
+                pending = {name: q.qsize() for name, q in broker.queues.items()}
+                raise AssertionError(f"{queue} did not drain: jobs {jobs}, queues {pending}") from None
 
 
 def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(

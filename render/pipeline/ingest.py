@@ -170,9 +170,22 @@ def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
     return None
 
 
+# A face needs room: below this, or stretched past _MAX_ASPECT, nothing downstream can find one
+# (and thin strips break the panel search), so the upload is refused up front.
+_MIN_SIDE = 96
+_MAX_ASPECT = 8.0
+
+
 def _check_pixels(width: int, height: int, frames: int, limits: IngestLimits) -> None:
     if width <= 0 or height <= 0:
         raise ScanRejected("unreadable", f"The image has no pixels. {_MSG_EXPORT}")
+    if min(width, height) < _MIN_SIDE or max(width, height) / min(width, height) > _MAX_ASPECT:
+        raise ScanRejected(
+            "too-small",
+            f"The image is {width}×{height} pixels: too small or too narrow to hold a face. "
+            "Upload the full screen capture of the 3D render (at least "
+            f"{_MIN_SIDE}×{_MIN_SIDE} pixels).",
+        )
     if width * height > limits.max_pixels:
         raise ScanRejected(
             "too-many-pixels",

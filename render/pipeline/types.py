@@ -30,7 +30,7 @@ class ScanRejected(Exception):
     """The input can never become a portrait; ``message`` is written for a sonographer.
 
     ``code`` is one of: ``empty``, ``unreadable``, ``unsupported-type``, ``too-large``,
-    ``too-many-pixels``, ``no-video``, ``2d-bmode``, ``no-face``.
+    ``too-many-pixels``, ``too-small``, ``no-video``, ``2d-bmode``, ``no-face``.
     """
 
     def __init__(self, code: str, message: str) -> None:

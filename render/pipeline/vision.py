@@ -514,6 +514,23 @@ def _check_anchors(
 # ---- entry points ----------------------------------------------------------------------------
 
 
+def screen(scan: IngestedScan) -> None:
+    """The cheap part of the input check (tens of ms), run at upload before anything is stored:
+    raises ScanRejected("2d-bmode") for a scan that is plainly a 2D B-mode image. A face that is
+    merely hard to find is left for ``analyze`` in the worker, which tries much harder."""
+    box = scan.render_box
+    work, _scale = _to_work(np.ascontiguousarray(scan.image[box.y0 : box.y1, box.x0 : box.x1]))
+    grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
+    subject = _subject_mask(grey, cv2.GaussianBlur(grey, (0, 0), 2.0))
+    speckle_ratio, smooth_coarse = _speckle_ratio(grey)
+    texture = _texture(work, subject, speckle_ratio, smooth_coarse)
+    if looks_like_bmode(texture, face_found=True):
+        raise ScanRejected("2d-bmode", MSG_BMODE)
+    # The stricter test needs to know whether a face is there: only then ask the detector.
+    if looks_like_bmode(texture, face_found=False) and face_score(work) == 0.0:
+        raise ScanRejected("2d-bmode", MSG_BMODE)
+
+
 def analyze(scan: IngestedScan) -> StructuralCues:
     """Structural cues for the render area of ``scan``; raises ScanRejected for negatives."""
     timings: dict[str, float] = {}

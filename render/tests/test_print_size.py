@@ -93,6 +93,7 @@ def test_choosing_a_primary_queues_the_print_file_which_the_actor_then_makes(
         queue = broker.queues["render"]
         assert queue.qsize() == 1
         message = dramatiq.Message.decode(queue.get())
+        queue.task_done()  # a get() without task_done() would hang every later broker.join()
         assert message.actor_name == "candidate_print_make_task"
         assert list(message.args) == [studio.schema_name, candidate.pk]
     candidate_print_make_task(*message.args)

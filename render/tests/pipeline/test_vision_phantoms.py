@@ -12,7 +12,7 @@ from skimage import data as skimage_data
 from render.pipeline.ingest import ingest
 from render.pipeline.phantom import PALETTES, make_bmode, make_phantom
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected, StructuralCues
-from render.pipeline.vision import MSG_BMODE, analyze
+from render.pipeline.vision import MSG_BMODE, analyze, screen
 
 
 def as_jpeg(rgb: np.ndarray) -> bytes:
@@ -112,3 +112,18 @@ def test_it_finds_real_face_anchors_on_the_astronaut_photo() -> None:
     assert 150 < found["nose_tip"].x < 250 and 60 < found["nose_tip"].y < 160
     face = cues.face_box
     assert face is not None and face.x0 < found["nose_tip"].x < face.x1
+
+
+@pytest.mark.parametrize("tint", ["gold", "grey"])
+def test_the_upload_screen_refuses_a_2d_bmode_scan(tint: str) -> None:
+    scan = ingest(as_jpeg(make_bmode(tint=tint)))
+    with pytest.raises(ScanRejected) as excinfo:
+        screen(scan)
+    assert excinfo.value.code == "2d-bmode"
+
+
+@pytest.mark.parametrize("hand", [False, True])
+@pytest.mark.parametrize("palette", PALETTES)
+def test_the_upload_screen_lets_every_phantom_render_through(palette: str, hand: bool) -> None:
+    image = make_phantom(palette=palette, hand=hand).image
+    assert screen(ingest(as_jpeg(image))) is None  # returns quietly: not refused

@@ -44,6 +44,7 @@ from galleries.selectors import (
 )
 from billing.selectors import studio_may_deliver
 from render.models import Candidate, RenderJob, Scan
+from studio_portal.api.services import delivery_event_payload, webhooks_emit
 from studio_portal.tenants.models import Domain
 from studio_portal.tenants.selectors import current_studio
 
@@ -379,8 +380,15 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
             delivery.status = Delivery.Status.FAILED
             delivery.error = str(exc)
         delivery.save()
+        if delivery.status == Delivery.Status.FAILED:
+            _emit_delivery_failed(delivery.pk)
         _job_mark_delivered_when_done(delivery.gallery.job_id)
     return delivery
+
+
+def _emit_delivery_failed(delivery_id: int) -> None:
+    """Tell the studio's own systems (its outgoing webhooks); sent after the commit."""
+    webhooks_emit("delivery.failed", delivery_event_payload(delivery_id))
 
 
 def _job_mark_delivered_when_done(job_id: int) -> None:
@@ -400,6 +408,7 @@ def delivery_fail(*, delivery_id: int, error: str) -> None:
             status=Delivery.Status.FAILED, error=error
         )
         if updated:
+            _emit_delivery_failed(delivery_id)
             job_id = Delivery.objects.filter(pk=delivery_id).values_list(
                 "gallery__job_id", flat=True
             )[0]
@@ -494,6 +503,8 @@ def _delivery_move(delivery: Delivery, status: str, provider_status: str, error:
     if error:
         delivery.error = error
     delivery.save(update_fields=["status", "provider_status", "error", "updated_at"])
+    if status == Delivery.Status.FAILED:
+        _emit_delivery_failed(delivery.pk)
     return True
 
 

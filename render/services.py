@@ -36,6 +36,7 @@ from render.pipeline.types import (
     ScanRejected,
 )
 from render.print_size import candidate_print_enqueue
+from studio_portal.api.services import job_event_payload, webhooks_emit
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -224,11 +225,19 @@ def _claim(job_id: int, *, waiting: RenderJob.State, running: tuple[str, ...]) -
     return None
 
 
+@transaction.atomic
 def _finish(job: RenderJob, state: str, reason: str = "") -> None:
     RenderJob.objects.filter(pk=job.pk).update(
         state=state, reason=reason, lease_expires_at=None, updated_at=timezone.now()
     )
     job.state, job.reason = state, reason
+    if state in (RenderJob.State.FAILED, RenderJob.State.REJECTED):
+        _emit_job_event("job.failed", job.pk)
+
+
+def _emit_job_event(event: str, job_id: int) -> None:
+    """Tell the studio's own systems (its outgoing webhooks); sent after the commit."""
+    webhooks_emit(event, job_event_payload(job_id))
 
 
 @contextmanager
@@ -366,6 +375,7 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
             state=RenderJob.State.READY, progress=1.0, lease_expires_at=None
         )
         job.state = RenderJob.State.READY
+        _emit_job_event("job.ready", job.pk)
     return job
 
 
@@ -399,11 +409,15 @@ def _cancel_checker(job: RenderJob):  # noqa: ANN202 - a closure handed to the e
     return cancelled
 
 
+@transaction.atomic
 def render_job_fail(*, job_id: int, reason: str) -> None:
-    """Called when an actor has exhausted its retries: the job must not stay 'running'."""
-    RenderJob.objects.filter(pk=job_id).exclude(state__in=RenderJob.FINISHED).update(
+    """Called when a stage crashed or an actor ran out of retries: the job must not stay
+    'running'."""
+    failed = RenderJob.objects.filter(pk=job_id).exclude(state__in=RenderJob.FINISHED).update(
         state=RenderJob.State.FAILED, reason=reason, lease_expires_at=None
     )
+    if failed:
+        _emit_job_event("job.failed", job_id)
 
 
 @transaction.atomic

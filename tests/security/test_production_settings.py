@@ -16,7 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def _production_env() -> dict[str, str]:
     from cryptography.fernet import Fernet
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
+    # Not the test session's switches: the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTEST_VERSION", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
     env.update(
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),

@@ -16,6 +16,7 @@ which a dead worker's unacknowledged messages go back on the queue.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -86,7 +87,9 @@ class Command(BaseCommand):
         self.broker = RedisBroker(url=self.broker_url)
         self.broker.client.flushdb()  # a clean queue: earlier runs' leftovers are not ours
         self.mail = _FakeSendGrid()
-        self.studio = self._chaos_studio()
+        # Migrations print as they go; stdout is kept for the one JSON object.
+        with contextlib.redirect_stdout(sys.stderr):
+            self.studio = self._chaos_studio()
         self.deadline = time.monotonic() + int(options["timeout"])
         self.worker: subprocess.Popen | None = None
         self.jobs: list[int] = []
@@ -143,9 +146,13 @@ class Command(BaseCommand):
         return embedded_redis_url(settings.LOCAL_DIR / "chaos", port=CHAOS_REDIS_PORT), True
 
     def _chaos_studio(self):  # noqa: ANN202
+        from django.core.management import call_command
+
         from studio_portal.tenants.models import Studio
         from studio_portal.tenants.services import public_tenant_ensure, studio_create
 
+        # A fresh machine's database may never have been migrated (CI runs no `make run`).
+        call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
         studio = Studio.objects.filter(schema_name=CHAOS_SUBDOMAIN).first()
         if studio is None:
             public_tenant_ensure()
@@ -191,6 +198,9 @@ class Command(BaseCommand):
         env.update(
             BROKER_URL=self.broker_url,
             RENDER_JOB_LEASE_SECONDS=str(self.options["lease"]),
+            # The print file is its own idempotent background job; leaving it out keeps the
+            # two worker threads on what is counted here (renders and deliveries).
+            PRINT_FILES_AUTOMATIC="false",
             DRAMATIQ_HEARTBEAT_TIMEOUT_MS="4000",
             # Maintenance (putting a dead worker's messages back) on 1 in 10 broker commands.
             DRAMATIQ_MAINTENANCE_CHANCE="100000",
@@ -202,6 +212,7 @@ class Command(BaseCommand):
         return env
 
     def _start_worker(self) -> None:
+        (settings.LOCAL_DIR / "chaos").mkdir(parents=True, exist_ok=True)
         log = open(settings.LOCAL_DIR / "chaos" / "worker.log", "ab")  # noqa: SIM115
         self.worker_started_at = timezone.now()
         self.worker = subprocess.Popen(
@@ -232,13 +243,17 @@ class Command(BaseCommand):
         self.worker = None
 
     def _restart_embedded_broker(self) -> None:
-        from studio_portal.embedded import embedded_redis_url
+        from studio_portal.embedded import embedded_redis_url, port_open
 
         try:
             self.broker.client.shutdown(save=True)
         except Exception:  # noqa: BLE001, S110 - the connection drops as the server stops
             pass
-        time.sleep(1.0)
+        # Wait for the old server to be gone: starting while its port still answers would
+        # "reuse" a server that is about to exit.
+        deadline = time.monotonic() + 15
+        while port_open(CHAOS_REDIS_PORT) and time.monotonic() < deadline:
+            time.sleep(0.1)
         embedded_redis_url(settings.LOCAL_DIR / "chaos", port=CHAOS_REDIS_PORT)
         self._log("broker restarted with jobs queued")
 

@@ -21,7 +21,9 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,7 +40,12 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 CHAOS_SUBDOMAIN = "chaos"
-CHAOS_REDIS_PORT = 6391
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class _FakeSendGrid:
@@ -128,6 +135,8 @@ class Command(BaseCommand):
             self._stop_worker()
             self.mail.server.shutdown()
         report = self._report(kills, broker_restarts, queued_before, queued_after)
+        if self.embedded:
+            self._stop_embedded_broker()
         report["seconds"] = round(time.monotonic() - started, 1)
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
@@ -143,7 +152,11 @@ class Command(BaseCommand):
             return url, False
         from studio_portal.embedded import embedded_redis_url
 
-        return embedded_redis_url(settings.LOCAL_DIR / "chaos", port=CHAOS_REDIS_PORT), True
+        # A private server on a free port, never one left running by another checkout or run:
+        # the broker restart below must restart the server that holds *these* messages.
+        self.redis_port = _free_port()
+        self.redis_dir = settings.LOCAL_DIR / "chaos" / f"broker-{self.redis_port}"
+        return embedded_redis_url(self.redis_dir, port=self.redis_port), True
 
     def _chaos_studio(self):  # noqa: ANN202
         from django.core.management import call_command
@@ -252,10 +265,17 @@ class Command(BaseCommand):
         # Wait for the old server to be gone: starting while its port still answers would
         # "reuse" a server that is about to exit.
         deadline = time.monotonic() + 15
-        while port_open(CHAOS_REDIS_PORT) and time.monotonic() < deadline:
+        while port_open(self.redis_port) and time.monotonic() < deadline:
             time.sleep(0.1)
-        embedded_redis_url(settings.LOCAL_DIR / "chaos", port=CHAOS_REDIS_PORT)
+        embedded_redis_url(self.redis_dir, port=self.redis_port)
         self._log("broker restarted with jobs queued")
+
+    def _stop_embedded_broker(self) -> None:
+        try:
+            self.broker.client.shutdown(nosave=True)
+        except Exception:  # noqa: BLE001, S110 - the connection drops as the server stops
+            pass
+        shutil.rmtree(self.redis_dir, ignore_errors=True)
 
     def _queued_messages(self) -> int:
         client = self.broker.client

@@ -33,6 +33,8 @@ _VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
 _KEY_FALLOFF = 0.45  # relative brightness change across the frame along the key's direction
 _SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
 _SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the baby
+_FLUSH_STRENGTH = 0.6  # how far a fully flushed cheek moves toward the rosy tone: felt, not seen
+_TEXTURE_SEED = 20240917  # skin grain is the same for every candidate: seeds move only the light
 
 # Linear light -> sRGB through a table: exact enough for 8-bit output and ~10x faster than pow.
 _LUT_SIZE = 4096
@@ -108,16 +110,17 @@ class _Surface:
     """Seed-independent inputs, prepared once per render call at output resolution."""
 
     normals: np.ndarray  # H×W×3, softened where vision was not confident
-    occlusion_detail: np.ndarray  # H×W, crease occlusion × scan micro-shading × roundness
+    occlusion_detail: np.ndarray  # H×W, creases × scan relief × roundness × skin texture × lids
     across_x: np.ndarray  # 1×W, -0.5..0.5 left to right, for the key's falloff across the head
     across_y: np.ndarray  # H×1, -0.5..0.5 bottom to top
-    specular_mask: np.ndarray  # H×W, nose tip and forehead, 0 where not confident
+    specular_mask: np.ndarray  # H×W, forehead, nose and upper cheeks, 0 where not confident
     subsurface_weight: np.ndarray  # H×W, 0 where not confident
-    skin_alpha: np.ndarray  # H×W subject matte
+    flush: np.ndarray  # H×W 0..1, where blood shows through thin skin (cheeks, nose, lips, lids)
+    skin_alpha: np.ndarray  # H×W clean subject matte with a feathered, sub-pixel edge
     metering: np.ndarray  # flat indices of confident face pixels exposure is metered on
     unconfident: np.ndarray  # H×W 0..1
     soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
-    background_behind: np.ndarray  # H×W×3 linear backdrop × (1 - skin_alpha)
+    background_behind: np.ndarray  # H×W×3 linear backdrop × (1 - skin_alpha) × contact shadow
     shadow_source: np.ndarray  # H×W blurred subject matte, shifted per light to cast a shadow
 
 
@@ -140,40 +143,217 @@ def _anchor_xy(cues: StructuralCues, name: str, scale: float) -> tuple[float, fl
     return (anchor.x - cues.crop_box.x0) * scale, (anchor.y - cues.crop_box.y0) * scale
 
 
-def _gaussian_spot(
-    shape: tuple[int, int], centre: tuple[float, float], radius: float
+def _spot(
+    shape: tuple[int, int], centre: tuple[float, float], radius_x: float, radius_y: float
 ) -> np.ndarray:
-    ys = np.arange(shape[0], dtype=np.float32)[:, None]
-    xs = np.arange(shape[1], dtype=np.float32)[None, :]
-    return np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2.0 * radius**2))
+    """An axis-aligned Gaussian spot, built as an outer product (one H×W multiply)."""
+    ys = np.arange(shape[0], dtype=np.float32)
+    xs = np.arange(shape[1], dtype=np.float32)
+    column = np.exp(-((ys - centre[1]) ** 2) / (2.0 * radius_y**2))
+    row = np.exp(-((xs - centre[0]) ** 2) / (2.0 * radius_x**2))
+    return np.outer(column, row).astype(np.float32)
 
 
-def _specular_mask(cues: StructuralCues, shape: tuple[int, int], scale: float) -> np.ndarray:
-    """Where newborn skin shines under a key: the nose tip and the forehead dome."""
+@dataclass(frozen=True)
+class _FaceLayout:
+    """Where the soft regions of a newborn face sit, placed from vision's anchors."""
+
+    eye_left: tuple[float, float]
+    eye_right: tuple[float, float]
+    nose: tuple[float, float]
+    mouth: tuple[float, float]
+    cheek_left: tuple[float, float]
+    cheek_right: tuple[float, float]
+    eye_gap: float
+
+
+def _face_layout(cues: StructuralCues, scale: float) -> _FaceLayout | None:
     nose = _anchor_xy(cues, "nose_tip", scale)
     left, right = _anchor_xy(cues, "eye_left", scale), _anchor_xy(cues, "eye_right", scale)
     if nose is None or left is None or right is None:
-        # Without anchors the nearest surface (the largest depth) is where a highlight sits.
-        depth = _resize(cues.depth.astype(np.float32), (shape[1], shape[0]))
-        return np.clip((depth - 0.6) / 0.4, 0.0, 1.0) ** 2
-    eye_gap = math.hypot(right[0] - left[0], right[1] - left[1])
-    eye_mid = ((left[0] + right[0]) / 2.0, (left[1] + right[1]) / 2.0)
-    forehead = (eye_mid[0], eye_mid[1] - 0.9 * eye_gap)
-    mask = _gaussian_spot(shape, nose, 0.28 * eye_gap)
-    mask = np.maximum(mask, 0.8 * _gaussian_spot(shape, forehead, 0.55 * eye_gap))
-    return mask
+        return None
+    gap = math.hypot(right[0] - left[0], right[1] - left[1])
+    if gap < 4.0:
+        return None
+    # Missing lower anchors are placed by neonatal proportion from the eyes and nose.
+    mouth = _anchor_xy(cues, "mouth", scale) or (nose[0], nose[1] + 0.45 * gap)
+    cheek_left = _anchor_xy(cues, "cheek_left", scale) or (left[0] - 0.1 * gap, nose[1])
+    cheek_right = _anchor_xy(cues, "cheek_right", scale) or (right[0] + 0.1 * gap, nose[1])
+    return _FaceLayout(left, right, nose, mouth, cheek_left, cheek_right, gap)
 
 
-def _roundness(subject: np.ndarray, long_side: int) -> np.ndarray:
+def _flush_and_sheen(
+    layout: _FaceLayout | None, depth: np.ndarray, inside: np.ndarray, long_side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a newborn's skin flushes pink and where it shines, both 0..1.
+
+    Thin skin over blood reads warmer and redder: cheeks, nose tip, lips and eyelids. The sheen
+    of a soft key sits on the surfaces facing up and forward: forehead, nose bridge and tip,
+    the tops of the cheeks. Without anchors both come from the surface: the bumps standing
+    out of the dome (cheeks, nose) flush, and the nearest surface shines.
+    """
+    shape = depth.shape
+    if layout is None:
+        bumps = _wide_blur(depth, 0.01 * long_side) - _wide_blur(depth, 0.05 * long_side)
+        bumps = np.clip(bumps, 0.0, None) * inside
+        top = float(np.percentile(bumps[inside > 0.5], 98)) if (inside > 0.5).any() else 0.0
+        flush = np.clip(bumps / max(top, 1e-4), 0.0, 1.0) * 0.8
+        sheen = np.clip((depth - 0.6) / 0.4, 0.0, 1.0) ** 2
+        return flush.astype(np.float32), sheen.astype(np.float32)
+    gap = layout.eye_gap
+    eye_mid = (
+        (layout.eye_left[0] + layout.eye_right[0]) / 2.0,
+        (layout.eye_left[1] + layout.eye_right[1]) / 2.0,
+    )
+    flush = np.zeros(shape, np.float32)
+    for cheek in (layout.cheek_left, layout.cheek_right):
+        np.maximum(flush, _spot(shape, cheek, 0.30 * gap, 0.24 * gap), out=flush)
+    np.maximum(flush, 0.7 * _spot(shape, layout.nose, 0.13 * gap, 0.11 * gap), out=flush)
+    np.maximum(flush, 0.9 * _spot(shape, layout.mouth, 0.24 * gap, 0.09 * gap), out=flush)
+    for eye in (layout.eye_left, layout.eye_right):
+        lid = (eye[0], eye[1] - 0.05 * gap)  # the lid sits just above the lash line
+        np.maximum(flush, 0.55 * _spot(shape, lid, 0.22 * gap, 0.08 * gap), out=flush)
+
+    sheen = 0.8 * _spot(shape, (eye_mid[0], eye_mid[1] - 0.85 * gap), 0.5 * gap, 0.3 * gap)
+    bridge = (eye_mid[0] * 0.55 + layout.nose[0] * 0.45, eye_mid[1] * 0.55 + layout.nose[1] * 0.45)
+    np.maximum(sheen, 0.7 * _spot(shape, bridge, 0.08 * gap, 0.22 * gap), out=sheen)
+    np.maximum(sheen, _spot(shape, layout.nose, 0.12 * gap, 0.10 * gap), out=sheen)
+    for cheek in (layout.cheek_left, layout.cheek_right):
+        upper = (cheek[0], cheek[1] - 0.12 * gap)
+        np.maximum(sheen, 0.45 * _spot(shape, upper, 0.2 * gap, 0.14 * gap), out=sheen)
+    return flush * inside, sheen
+
+
+def _lash_lines(
+    layout: _FaceLayout | None, scan_log: np.ndarray, trust: np.ndarray, long_side: int
+) -> np.ndarray:
+    """0..1 darkening along closed-eye lash lines, taken from the scan's own dark creases.
+
+    Only the scan's dark lines inside the two eye regions count: where the scan shows no lid
+    line the render draws none. A soft line, never a painted eye.
+    """
+    if layout is None:
+        return np.zeros_like(scan_log)
+    gap = layout.eye_gap
+    region = np.maximum(
+        _spot(scan_log.shape, layout.eye_left, 0.3 * gap, 0.1 * gap),
+        _spot(scan_log.shape, layout.eye_right, 0.3 * gap, 0.1 * gap),
+    )
+    # A dark line is where the scan is darker than its surroundings at the lids' scale.
+    crease = _wide_blur(scan_log, 0.012 * long_side) - cv2.GaussianBlur(
+        scan_log, (0, 0), 0.0025 * long_side
+    )
+    crease = np.clip(crease, 0.0, None) * region
+    inside = region > 0.3
+    top = float(np.percentile(crease[inside], 97)) if inside.any() else 0.0
+    if top < 0.05:  # no line in the scan: nothing to draw
+        return np.zeros_like(scan_log)
+    lash = np.clip(crease / top, 0.0, 1.0) ** 1.5 * trust
+    return cv2.GaussianBlur(lash, (0, 0), 0.0022 * long_side)
+
+
+def _clean_matte(subject: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """The subject as a studio would cut it out: one body, no holes, a smooth feathered edge.
+
+    Vision's mask follows speckle and shadow, so its contour is ragged and it can have holes
+    (a dark eye slit, a shadowed nostril). Holes are filled, only the largest body is kept,
+    and the contour is smoothed by blurring the binary mask and reading its 0.5 level with a
+    steep ramp: the edge lands at sub-pixel positions, about 1.5 px wide. Returns the matte
+    and the distance (px) from each inside pixel to the edge.
+    """
+    binary = (subject > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if count > 2:
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        binary = (labels == largest).astype(np.uint8)
+    # Fill holes: everything the outside cannot reach is inside.
+    padded = np.pad(binary, 1)
+    outside = padded.copy()
+    cv2.floodFill(
+        outside, np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8), (0, 0), 2
+    )
+    binary = (outside[1:-1, 1:-1] != 2).astype(np.uint8)
+    sigma = 0.012 * long_side
+    smooth = _wide_blur(binary.astype(np.float32), sigma)
+    # The blurred step's slope at its 0.5 level is 1 / (sqrt(2π) σ) per pixel.
+    gain = math.sqrt(2.0 * math.pi) * sigma / 1.5
+    matte = np.clip((smooth - 0.5) * gain + 0.5, 0.0, 1.0)
+    distance = cv2.distanceTransform((matte > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    return matte.astype(np.float32), distance
+
+
+def _roundness(distance: np.ndarray, long_side: int) -> np.ndarray:
     """Darken towards the silhouette, where a round head turns away from every light.
 
     Vision's normals flatten out near the outline (its depth is partly shading), so the turn is
     taken from the distance to the outline instead.
     """
-    inside = (subject > 0.5).astype(np.uint8)
-    distance = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
-    ramp = np.clip(distance / (0.06 * long_side), 0.0, 1.0)
-    return 0.72 + 0.28 * (1.0 - (1.0 - ramp) ** 2)
+    ramp = np.clip(distance / (0.07 * long_side), 0.0, 1.0)
+    return 0.8 + 0.2 * (1.0 - (1.0 - ramp) ** 2)
+
+
+def _silhouette_tilt(matte: np.ndarray, long_side: int) -> np.ndarray:
+    """Normals' x/y tilt of a head inflated from its outline: it turns away near the edge."""
+    sigma = 0.05 * long_side
+    inflated = _wide_blur(matte, sigma)
+    slope_x = cv2.Sobel(inflated, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    slope_y = cv2.Sobel(inflated, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    # Normalised so the tilt at the edge is ~0.9 (about 40° away from the camera).
+    strength = 0.9 * math.sqrt(2.0 * math.pi) * sigma
+    # The outward normal is against the matte's gradient; normals' y points up, rows go down.
+    return np.dstack([-slope_x * strength, slope_y * strength, np.zeros_like(slope_x)])
+
+
+def _skin_texture(shape: tuple[int, int], long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Very fine, low-amplitude skin grain and a faint mottle, from a fixed seed.
+
+    Fixed, not the candidate's seed: seeds change the light, never the skin. Pure noise, band-
+    limited, so it can never read as a feature.
+    """
+    rng = np.random.default_rng(_TEXTURE_SEED)
+    grain = rng.standard_normal(shape, dtype=np.float32)
+    grain = cv2.GaussianBlur(grain, (0, 0), 0.8)
+    grain *= 1.0 / max(float(grain.std()), 1e-6)
+    mottle = rng.standard_normal((max(2, shape[0] // 16), max(2, shape[1] // 16)), dtype=np.float32)
+    mottle = cv2.resize(mottle, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    mottle = cv2.GaussianBlur(mottle, (0, 0), 0.012 * long_side)
+    mottle *= 1.0 / max(float(mottle.std()), 1e-6)
+    return grain, mottle
+
+
+def _backdrop(
+    background_hex: str, matte: np.ndarray, distance_outside: np.ndarray, long_side: int
+) -> np.ndarray:
+    """A studio paper backdrop in the brand colour, behind the subject (linear RGB).
+
+    A soft pool of light behind the head falling off to a gentle vignette: the brand colour
+    itself sits half-way out, so the corners stay within a small ΔE of it. A soft contact
+    shadow darkens the paper just under the head, where it would rest on a blanket.
+    """
+    height, width = matte.shape
+    colour = hex_to_linear(background_hex)
+    ys = np.arange(height, dtype=np.float32) / max(height, width) - 0.42 * height / max(
+        height, width
+    )
+    xs = np.arange(width, dtype=np.float32) / max(height, width) - 0.5 * width / max(height, width)
+    radius = np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2) / 0.72
+    pool = 1.07 - 0.15 * np.clip(radius, 0.0, 1.2) ** 1.6
+
+    # Contact shadow: strongest right against the lower outline, fading within a few % of the
+    # frame, and only under the head (the top of a head touches nothing).
+    rows = np.nonzero(matte.max(axis=1) > 0.5)[0]
+    under = np.zeros((height, 1), np.float32)
+    if rows.size:
+        top, bottom = float(rows.min()), float(rows.max())
+        middle = (top + bottom) / 2.0
+        under[:, 0] = np.clip((np.arange(height) - middle) / max(bottom - middle, 1.0), 0.0, 1.0)
+    closeness = np.exp(-distance_outside / (0.03 * long_side))
+    contact = 0.35 * closeness * under**1.5
+    contact = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 0.006 * long_side)
+    # A fixed dither keeps the slow gradient free of 8-bit banding.
+    dither = np.random.default_rng(_TEXTURE_SEED + 1).uniform(-1.0, 1.0, (height, width))
+    lit = pool * (1.0 - contact) * (1.0 + 0.003 * dither.astype(np.float32))
+    return ((lit * (1.0 - matte))[..., None] * colour[None, None, :]).astype(np.float32)
 
 
 def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
@@ -184,8 +364,12 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
 
     low_confidence = np.clip(_resize(cues.low_confidence.astype(np.float32), size), 0.0, 1.0)
     subject = np.clip(_resize(cues.subject.astype(np.float32), size), 0.0, 1.0)
+    matte, distance = _clean_matte(subject, long_side)
+    # Vision marks its ragged outline as unsure; the clean matte replaces that outline, so only
+    # unsure pixels inside the face are softened.
+    low_confidence *= np.clip(distance / (0.02 * long_side), 0.0, 1.0)
     # Metered before Fix Anatomy grows the problem areas, so a fix never changes the exposure.
-    metering = (low_confidence < 0.5) & (subject > 0.9)
+    metering = (low_confidence < 0.5) & (subject > 0.9) & (matte > 0.99)
     if conditioning.correction_strength > 0.0:
         # Fix Anatomy: the problem areas grow and get flatter, so whatever looked wrong there
         # (a half-seen ear, a hand's edge read as a cheek) melts into smooth skin.
@@ -195,6 +379,9 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
         low_confidence = np.clip(np.maximum(low_confidence, grown) * (1.0 + 2.0 * strength), 0, 1)
     confident = 1.0 - low_confidence
     depth = np.clip(_resize(cues.depth.astype(np.float32), size), 0.0, 1.0)
+    inside = np.clip(distance / (0.03 * long_side), 0.0, 1.0)
+    # Shallow depth of field: focus on the face, a touch softer towards the silhouette.
+    defocus = (1.0 - np.clip(distance / (0.1 * long_side), 0.0, 1.0)) ** 2
 
     # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
     normals = _resize(cues.normals.astype(np.float32), size)
@@ -202,6 +389,7 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     fine = _wide_blur(normals, max(1.0, 0.009 * long_side))
     coarse = _wide_blur(normals, 0.04 * long_side)
     normals = fine * confident[..., None] + coarse * (1.0 - confident[..., None])
+    normals += _silhouette_tilt(matte, long_side)
     normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
 
     # Creases are where the surface sits below its neighbourhood: they see less of the sky.
@@ -225,7 +413,22 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     )
     detail = np.exp(np.clip(band, -0.6, 0.6) * 0.18 * confident * (subject > 0.5))
 
-    skin_alpha = cv2.GaussianBlur(subject, (0, 0), 0.002 * long_side + 0.5)
+    layout = _face_layout(cues, scale)
+    flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
+    # A lid line is a shadow, which vision marks as unsure; it is the scan's own line, so half-
+    # sure pixels keep it, fully unsure ones (an occluder) do not.
+    lash_trust = np.clip(1.6 * confident - 0.1, 0.0, 1.0)
+    lashes = _lash_lines(layout, scan_log, lash_trust, long_side)
+    grain, mottle = _skin_texture((height, width), long_side)
+    skin_trust = confident * inside
+    texture = 1.0 + (0.018 * grain + 0.02 * mottle) * skin_trust
+    flush = np.clip(flush * confident + 0.12 * mottle * skin_trust, 0.0, 1.0)
+
+    shading_detail = occlusion * detail * texture * (1.0 - 0.45 * lashes)
+    shading_detail *= _roundness(distance, long_side)
+    softer = cv2.GaussianBlur(shading_detail, (0, 0), 0.003 * long_side)
+    shading_detail += (softer - shading_detail) * defocus
+
     if cues.face_box is not None:
         box = cues.face_box
         in_face = np.zeros_like(metering)
@@ -240,17 +443,13 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
         if (metering & in_face).sum() > 100:
             metering &= in_face
     if not metering.any():
-        metering = subject > 0.5 if (subject > 0.5).any() else np.ones_like(metering)
+        metering = matte > 0.5 if (matte > 0.5).any() else np.ones_like(metering)
     # A median over ~20k evenly spread pixels is the median of them all, to well within a level.
     metering_index = np.flatnonzero(metering)
     metering_index = metering_index[:: max(1, metering_index.size // 20000)]
 
-    # A studio paper backdrop: the brand colour, a touch brighter behind the head.
-    background_linear = hex_to_linear(conditioning.background_hex)
-    ys = (np.arange(height, dtype=np.float32) / height - 0.45)[:, None]
-    xs = (np.arange(width, dtype=np.float32) / width - 0.5)[None, :]
-    falloff = 1.04 - 0.08 * np.clip(np.sqrt(xs**2 + ys**2) / 0.7, 0.0, 1.0)
-    behind = (falloff * (1.0 - skin_alpha))[..., None] * background_linear[None, None, :]
+    outside = cv2.distanceTransform((matte <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    behind = _backdrop(conditioning.background_hex, matte, outside, long_side)
 
     unconfident = 1.0 - confident
     soften_box = None
@@ -266,21 +465,40 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
 
     return _Surface(
         normals=normals.astype(np.float32),
-        occlusion_detail=(occlusion * detail * _roundness(subject, long_side)).astype(np.float32),
+        occlusion_detail=shading_detail.astype(np.float32),
         across_x=((np.arange(width, dtype=np.float32) - width / 2) / max(width, height))[None, :],
         across_y=((height / 2 - np.arange(height, dtype=np.float32)) / max(width, height))[:, None],
-        specular_mask=(_specular_mask(cues, (height, width), scale) * confident).astype(np.float32),
+        specular_mask=(sheen * confident * inside).astype(np.float32),
         subsurface_weight=confident.astype(np.float32),
-        skin_alpha=skin_alpha.astype(np.float32),
+        flush=flush.astype(np.float32),
+        skin_alpha=matte,
         metering=metering_index,
         unconfident=unconfident.astype(np.float32),
         soften_box=soften_box,
-        background_behind=behind.astype(np.float32),
-        shadow_source=_wide_blur(subject, 0.025 * long_side).astype(np.float32),
+        background_behind=behind,
+        shadow_source=_wide_blur(matte, 0.025 * long_side).astype(np.float32),
     )
 
 
-def _shade(surface: _Surface, albedo: np.ndarray, style: Style, light: Lighting) -> np.ndarray:
+def _flush_shift(albedo_hex: str) -> np.ndarray:
+    """Per-channel relative change, at full flush, that turns the skin tone rosier.
+
+    Taken in OKLCh so the flush keeps the tone's lightness: more chroma, hue turned toward red.
+    It is what blood under thin skin does, and it leaves the tone itself on target.
+    """
+    base = Color(albedo_hex).convert("oklch")
+    lightness, chroma, hue = base.coords(nans=False)
+    rosy_hue = hue + 0.35 * (((25.0 - hue) + 180.0) % 360.0 - 180.0)
+    rosy = Color("oklch", [lightness - 0.01, chroma * 1.35 + 0.012, rosy_hue])
+    linear = np.array(rosy.convert("srgb-linear").coords(nans=False), dtype=np.float32)
+    albedo = hex_to_linear(albedo_hex)
+    return np.clip(linear, 0.0, None) / np.maximum(albedo, 1e-4) - 1.0
+
+
+def _shade(
+    surface: _Surface, albedo: np.ndarray, flush_shift: np.ndarray, style: Style, light: Lighting
+) -> np.ndarray:
+    """The skin layer in linear RGB, everywhere (the matte is applied when compositing)."""
     # In-place arithmetic throughout: five candidates must shade in well under two seconds.
     normals = surface.normals
     key_cos = normals @ light.key_dir
@@ -328,32 +546,43 @@ def _shade(surface: _Surface, albedo: np.ndarray, style: Style, light: Lighting)
     half = half / np.linalg.norm(half)
     gloss = normals @ half
     np.maximum(gloss, 0.0, out=gloss)
-    specular = gloss * gloss
-    specular *= gloss
-    specular *= specular
-    specular *= specular
-    specular *= specular  # ^24: a broad, soft highlight, not an oily one
+    sheen = gloss * gloss
+    sheen *= sheen
+    sheen *= sheen  # ^8: the broad sheen of a large soft box
+    specular = sheen * sheen  # ^16: its brighter core
+    specular += 0.35 * sheen
     specular *= surface.specular_mask
     specular *= style.specular * 0.6 * light.key_strength
+
+    flushed = luminance * surface.flush
 
     total = light.key_strength + light.fill_strength
     colour_light = light.key_colour * light.key_strength + light.fill_colour * light.fill_strength
     colour_light /= total
-    # One matrix product mixes the three scalar fields into RGB and applies the subject matte.
+    # One matrix product mixes the scalar fields into RGB.
     mix = np.stack(
-        [albedo * colour_light, albedo * _SUBSURFACE_TINT * 0.10, light.key_colour]
+        [
+            albedo * colour_light,
+            albedo * _SUBSURFACE_TINT * 0.10,
+            light.key_colour,
+            albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
+        ]
     ).astype(np.float32)
-    fields = np.stack([luminance, subsurface, specular], axis=2)
-    fields *= surface.skin_alpha[..., None]
-    image = fields @ mix
+    fields = np.stack([luminance, subsurface, specular, flushed], axis=2)
+    return fields @ mix
+
+
+def _composite(skin: np.ndarray, surface: _Surface, light: Lighting, style: Style) -> np.ndarray:
+    """The skin over the backdrop through the clean matte, with the key's cast shadow."""
+    skin *= surface.skin_alpha[..., None]
     lit_backdrop = _cast_shadow(surface, light)
     lit_backdrop *= -_SHADOW_DEPTH
     lit_backdrop += 1.0
-    image += surface.background_behind * lit_backdrop[..., None]
+    skin += surface.background_behind * lit_backdrop[..., None]
     if style.monochrome:
-        grey = image @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-        image = np.repeat(grey[..., None], 3, axis=2)
-    return image
+        grey = skin @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+        skin = np.repeat(grey[..., None], 3, axis=2)
+    return skin
 
 
 def _cast_shadow(surface: _Surface, light: Lighting) -> np.ndarray:
@@ -421,13 +650,15 @@ class RelightEngine:
         surface = _prepare(conditioning, self.shading_long_side)
         output_size = _output_size(conditioning.cues, self.output_long_side)
         albedo = hex_to_linear(conditioning.tone.hex)
+        flush_shift = _flush_shift(conditioning.tone.hex)
         candidates: list[RenderedCandidate] = []
         for index, seed in enumerate(seeds):
             if cancel is not None and cancel():
                 raise RenderCancelled(f"render cancelled after {index} of {len(seeds)} candidates")
             light = lighting_for_seed(style, seed)
-            linear = _shade(surface, albedo, style, light)
-            linear = _soften_unconfident(linear, surface, self.shading_long_side)
+            skin = _shade(surface, albedo, flush_shift, style, light)
+            skin = _soften_unconfident(skin, surface, self.shading_long_side)
+            linear = _composite(skin, surface, light, style)
             image = linear_to_srgb_u8(linear)
             if (image.shape[1], image.shape[0]) != output_size:
                 image = cv2.resize(image, output_size, interpolation=cv2.INTER_CUBIC)

@@ -34,6 +34,9 @@ _KEY_FALLOFF = 0.45  # relative brightness change across the frame along the key
 _SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
 _SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the baby
 _FLUSH_STRENGTH = 0.6  # how far a fully flushed cheek moves toward the rosy tone: felt, not seen
+_DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
+_DOME_WEIGHT = 0.6  # of the head's low-frequency shape taken from the dome rather than the scan
+_SHEEN_GAIN = 2.0  # style.specular is a fraction of the key's brightness at the sheen's core
 _TEXTURE_SEED = 20240917  # skin grain is the same for every candidate: seeds move only the light
 
 # Linear light -> sRGB through a table: exact enough for 8-bit output and ~10x faster than pow.
@@ -207,7 +210,7 @@ def _flush_and_sheen(
     )
     flush = np.zeros(shape, np.float32)
     for cheek in (layout.cheek_left, layout.cheek_right):
-        np.maximum(flush, _spot(shape, cheek, 0.30 * gap, 0.24 * gap), out=flush)
+        np.maximum(flush, _spot(shape, cheek, 0.34 * gap, 0.28 * gap), out=flush)
     np.maximum(flush, 0.7 * _spot(shape, layout.nose, 0.13 * gap, 0.11 * gap), out=flush)
     np.maximum(flush, 0.9 * _spot(shape, layout.mouth, 0.24 * gap, 0.09 * gap), out=flush)
     for eye in (layout.eye_left, layout.eye_right):
@@ -222,6 +225,20 @@ def _flush_and_sheen(
         upper = (cheek[0], cheek[1] - 0.12 * gap)
         np.maximum(sheen, 0.45 * _spot(shape, upper, 0.2 * gap, 0.14 * gap), out=sheen)
     return flush * inside, sheen
+
+
+def _feature_zone(layout: _FaceLayout | None, shape: tuple[int, int]) -> np.ndarray:
+    """1 around the eyes, nose and mouth, 0.35 on open skin (1 everywhere without anchors)."""
+    if layout is None:
+        return np.ones(shape, np.float32)
+    gap = layout.eye_gap
+    zone = np.zeros(shape, np.float32)
+    for eye in (layout.eye_left, layout.eye_right):
+        np.maximum(zone, _spot(shape, eye, 0.4 * gap, 0.25 * gap), out=zone)
+    bridge_to_tip = (layout.nose[0], (layout.nose[1] + layout.eye_left[1]) / 2.0)
+    np.maximum(zone, _spot(shape, bridge_to_tip, 0.22 * gap, 0.4 * gap), out=zone)
+    np.maximum(zone, _spot(shape, layout.mouth, 0.4 * gap, 0.22 * gap), out=zone)
+    return 0.35 + 0.65 * zone
 
 
 def _lash_lines(
@@ -273,7 +290,7 @@ def _clean_matte(subject: np.ndarray, long_side: int) -> tuple[np.ndarray, np.nd
         outside, np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8), (0, 0), 2
     )
     binary = (outside[1:-1, 1:-1] != 2).astype(np.uint8)
-    sigma = 0.012 * long_side
+    sigma = 0.018 * long_side
     smooth = _wide_blur(binary.astype(np.float32), sigma)
     # The blurred step's slope at its 0.5 level is 1 / (sqrt(2π) σ) per pixel.
     gain = math.sqrt(2.0 * math.pi) * sigma / 1.5
@@ -292,16 +309,26 @@ def _roundness(distance: np.ndarray, long_side: int) -> np.ndarray:
     return 0.8 + 0.2 * (1.0 - (1.0 - ramp) ** 2)
 
 
-def _silhouette_tilt(matte: np.ndarray, long_side: int) -> np.ndarray:
-    """Normals' x/y tilt of a head inflated from its outline: it turns away near the edge."""
-    sigma = 0.05 * long_side
-    inflated = _wide_blur(matte, sigma)
-    slope_x = cv2.Sobel(inflated, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    slope_y = cv2.Sobel(inflated, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    # Normalised so the tilt at the edge is ~0.9 (about 40° away from the camera).
-    strength = 0.9 * math.sqrt(2.0 * math.pi) * sigma
-    # The outward normal is against the matte's gradient; normals' y points up, rows go down.
-    return np.dstack([-slope_x * strength, slope_y * strength, np.zeros_like(slope_x)])
+def _dome_normals(distance: np.ndarray, long_side: int) -> np.ndarray:
+    """Normals of the head as a dome inflated from its outline.
+
+    A sphere of radius R seen from the front has height sqrt(d (2R - d)) at distance d inside
+    its outline; the same profile over the matte's distance map gives any head shape its
+    volume. Vision's low-frequency normals follow the scanner's shading (flat where its light
+    was flat), so the dome supplies the head's roundness and vision the face on it.
+    """
+    smooth = _wide_blur(distance, 0.02 * long_side)
+    radius = max(float(smooth.max()), 1.0)
+    height = np.sqrt(np.clip(smooth * (2.0 * radius - smooth), 0.0, None)) * _DOME_RELIEF
+    slope_x = cv2.Sobel(height, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    slope_y = cv2.Sobel(height, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    # Capped: at the very edge a sphere's slope is infinite, a photographed head shows a rim.
+    np.clip(slope_x, -2.5, 2.5, out=slope_x)
+    np.clip(slope_y, -2.5, 2.5, out=slope_y)
+    # Normals' y points up, rows go down.
+    dome = np.dstack([-slope_x, slope_y, np.ones_like(slope_x)])
+    dome /= np.linalg.norm(dome, axis=2, keepdims=True)
+    return dome
 
 
 def _skin_texture(shape: tuple[int, int], long_side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -314,9 +341,10 @@ def _skin_texture(shape: tuple[int, int], long_side: int) -> tuple[np.ndarray, n
     grain = rng.standard_normal(shape, dtype=np.float32)
     grain = cv2.GaussianBlur(grain, (0, 0), 0.8)
     grain *= 1.0 / max(float(grain.std()), 1e-6)
-    mottle = rng.standard_normal((max(2, shape[0] // 16), max(2, shape[1] // 16)), dtype=np.float32)
+    # Blotches about 3% of the frame across: drawn on a coarse grid, blurred there, enlarged.
+    coarse_shape = (max(4, shape[0] // 24), max(4, shape[1] // 24))
+    mottle = cv2.GaussianBlur(rng.standard_normal(coarse_shape, dtype=np.float32), (0, 0), 1.0)
     mottle = cv2.resize(mottle, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
-    mottle = cv2.GaussianBlur(mottle, (0, 0), 0.012 * long_side)
     mottle *= 1.0 / max(float(mottle.std()), 1e-6)
     return grain, mottle
 
@@ -388,8 +416,10 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     # Vision's normals carry the scan's speckle as bumps; a newborn's skin has none at this scale.
     fine = _wide_blur(normals, max(1.0, 0.009 * long_side))
     coarse = _wide_blur(normals, 0.04 * long_side)
-    normals = fine * confident[..., None] + coarse * (1.0 - confident[..., None])
-    normals += _silhouette_tilt(matte, long_side)
+    # The head's volume from the dome, its face from vision: the scan's low frequencies are
+    # partly the scanner's own light, its mid frequencies are the nose, lids, cheeks and lips.
+    base = coarse * (1.0 - _DOME_WEIGHT) + _dome_normals(distance, long_side) * _DOME_WEIGHT
+    normals = base + (fine - coarse) * confident[..., None]
     normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
 
     # Creases are where the surface sits below its neighbourhood: they see less of the sky.
@@ -411,9 +441,11 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     band = cv2.GaussianBlur(scan_log, (0, 0), 0.004 * long_side) - _wide_blur(
         scan_log, 0.03 * long_side
     )
-    detail = np.exp(np.clip(band, -0.6, 0.6) * 0.18 * confident * (subject > 0.5))
-
     layout = _face_layout(cues, scale)
+    # The scan's relief is kept in full around the eyes, nose and mouth; on the open skin it is
+    # mostly left speckle pits, which a newborn's skin does not have.
+    relief = 0.18 * confident * (matte > 0.5) * _feature_zone(layout, (height, width))
+    detail = np.exp(np.clip(band, -0.6, 0.6) * relief)
     flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
     # A lid line is a shadow, which vision marks as unsure; it is the scan's own line, so half-
     # sure pixels keep it, fully unsure ones (an occluder) do not.
@@ -421,8 +453,10 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     lashes = _lash_lines(layout, scan_log, lash_trust, long_side)
     grain, mottle = _skin_texture((height, width), long_side)
     skin_trust = confident * inside
-    texture = 1.0 + (0.018 * grain + 0.02 * mottle) * skin_trust
-    flush = np.clip(flush * confident + 0.12 * mottle * skin_trust, 0.0, 1.0)
+    texture = 1.0 + (0.016 * grain + 0.012 * mottle) * skin_trust
+    # The flush is a broad colour, never a shape, so it also warms unsure cheeks (an unflushed
+    # cheek next to a flushed one reads as a bruise); only its mottle keeps to trusted skin.
+    flush = np.clip(flush + 0.05 * mottle * skin_trust, 0.0, 1.0)
 
     shading_detail = occlusion * detail * texture * (1.0 - 0.45 * lashes)
     shading_detail *= _roundness(distance, long_side)
@@ -488,7 +522,7 @@ def _flush_shift(albedo_hex: str) -> np.ndarray:
     """
     base = Color(albedo_hex).convert("oklch")
     lightness, chroma, hue = base.coords(nans=False)
-    rosy_hue = hue + 0.35 * (((25.0 - hue) + 180.0) % 360.0 - 180.0)
+    rosy_hue = hue + 0.4 * (((8.0 - hue) + 180.0) % 360.0 - 180.0)
     rosy = Color("oklch", [lightness - 0.01, chroma * 1.35 + 0.012, rosy_hue])
     linear = np.array(rosy.convert("srgb-linear").coords(nans=False), dtype=np.float32)
     albedo = hex_to_linear(albedo_hex)
@@ -552,7 +586,7 @@ def _shade(
     specular = sheen * sheen  # ^16: its brighter core
     specular += 0.35 * sheen
     specular *= surface.specular_mask
-    specular *= style.specular * 0.6 * light.key_strength
+    specular *= style.specular * _SHEEN_GAIN * light.key_strength
 
     flushed = luminance * surface.flush
 

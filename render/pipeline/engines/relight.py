@@ -234,7 +234,7 @@ def _feature_zone(layout: _FaceLayout | None, shape: tuple[int, int]) -> np.ndar
     gap = layout.eye_gap
     zone = np.zeros(shape, np.float32)
     for eye in (layout.eye_left, layout.eye_right):
-        np.maximum(zone, _spot(shape, eye, 0.4 * gap, 0.25 * gap), out=zone)
+        np.maximum(zone, _spot(shape, eye, 0.38 * gap, 0.14 * gap), out=zone)
     bridge_to_tip = (layout.nose[0], (layout.nose[1] + layout.eye_left[1]) / 2.0)
     np.maximum(zone, _spot(shape, bridge_to_tip, 0.22 * gap, 0.4 * gap), out=zone)
     np.maximum(zone, _spot(shape, layout.mouth, 0.4 * gap, 0.22 * gap), out=zone)
@@ -411,10 +411,17 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     # Shallow depth of field: focus on the face, a touch softer towards the silhouette.
     defocus = (1.0 - np.clip(distance / (0.1 * long_side), 0.0, 1.0)) ** 2
 
+    layout = _face_layout(cues, scale)
+    features = _feature_zone(layout, (height, width))
+
     # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
     normals = _resize(cues.normals.astype(np.float32), size)
-    # Vision's normals carry the scan's speckle as bumps; a newborn's skin has none at this scale.
-    fine = _wide_blur(normals, max(1.0, 0.009 * long_side))
+    # Vision's normals carry the scan's speckle as bumps; a newborn's skin has none at this
+    # scale. The nose, lids and lips keep a crisper shape than the open skin around them.
+    crisp = _wide_blur(normals, max(1.0, 0.005 * long_side))
+    fine = _wide_blur(normals, max(1.0, 0.01 * long_side))
+    sharpness = ((features - 0.35) / 0.65)[..., None]
+    fine += (crisp - fine) * sharpness
     coarse = _wide_blur(normals, 0.04 * long_side)
     # The head's volume from the dome, its face from vision: the scan's low frequencies are
     # partly the scanner's own light, its mid frequencies are the nose, lids, cheeks and lips.
@@ -426,7 +433,7 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     # Measured on a smoothed depth: speckle pits in the depth map are not creases.
     smooth_depth = _wide_blur(depth, 0.006 * long_side)
     around = _wide_blur(depth, 0.02 * long_side)
-    occlusion = 1.0 - np.clip((around - smooth_depth) * 6.0, 0.0, 0.45)
+    occlusion = 1.0 - np.clip((around - smooth_depth) * 5.0, 0.0, 0.35)
     occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
 
     # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths
@@ -441,10 +448,9 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     band = cv2.GaussianBlur(scan_log, (0, 0), 0.004 * long_side) - _wide_blur(
         scan_log, 0.03 * long_side
     )
-    layout = _face_layout(cues, scale)
     # The scan's relief is kept in full around the eyes, nose and mouth; on the open skin it is
     # mostly left speckle pits, which a newborn's skin does not have.
-    relief = 0.18 * confident * (matte > 0.5) * _feature_zone(layout, (height, width))
+    relief = 0.18 * confident * (matte > 0.5) * features
     detail = np.exp(np.clip(band, -0.6, 0.6) * relief)
     flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
     # A lid line is a shadow, which vision marks as unsure; it is the scan's own line, so half-

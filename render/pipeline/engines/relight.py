@@ -36,7 +36,7 @@ _SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the b
 _FLUSH_STRENGTH = 0.6  # how far a fully flushed cheek moves toward the rosy tone: felt, not seen
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 _DOME_WEIGHT = 0.6  # of the head's low-frequency shape taken from the dome rather than the scan
-_SHEEN_GAIN = 2.0  # style.specular is a fraction of the key's brightness at the sheen's core
+_SHEEN_GAIN = 1.6  # style.specular is a fraction of the key's brightness at the sheen's core
 _TEXTURE_SEED = 20240917  # skin grain is the same for every candidate: seeds move only the light
 
 # Linear light -> sRGB through a table: exact enough for 8-bit output and ~10x faster than pow.
@@ -217,7 +217,7 @@ def _flush_and_sheen(
         lid = (eye[0], eye[1] - 0.05 * gap)  # the lid sits just above the lash line
         np.maximum(flush, 0.55 * _spot(shape, lid, 0.22 * gap, 0.08 * gap), out=flush)
 
-    sheen = 0.8 * _spot(shape, (eye_mid[0], eye_mid[1] - 0.85 * gap), 0.5 * gap, 0.3 * gap)
+    sheen = 0.55 * _spot(shape, (eye_mid[0], eye_mid[1] - 0.8 * gap), 0.7 * gap, 0.4 * gap)
     bridge = (eye_mid[0] * 0.55 + layout.nose[0] * 0.45, eye_mid[1] * 0.55 + layout.nose[1] * 0.45)
     np.maximum(sheen, 0.7 * _spot(shape, bridge, 0.08 * gap, 0.22 * gap), out=sheen)
     np.maximum(sheen, _spot(shape, layout.nose, 0.12 * gap, 0.10 * gap), out=sheen)

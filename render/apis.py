@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -33,6 +34,19 @@ from studio_portal.api.throttling import ScanUploadThrottle
 
 LIST_LIMIT = 100
 
+
+
+def _filter_by_choice(
+    queryset: QuerySet, request: Request, field: str, choices: list[str]
+) -> tuple[QuerySet, Response | None]:
+    """Narrow ``queryset`` by the ``?<field>=`` query parameter, or a 400 naming the choices."""
+    wanted = request.query_params.get(field)
+    if not wanted:
+        return queryset, None
+    if wanted not in choices:
+        detail = f"Unknown {field}. Use one of: {', '.join(choices)}."
+        return queryset, Response({"detail": detail}, status=400)
+    return queryset.filter(**{field: wanted}), None
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
@@ -282,14 +296,9 @@ class RenderJobListApi(APIView):
                 jobs = jobs.filter(session__uid=field.to_internal_value(session_uid))
             except serializers.ValidationError:
                 return Response({"detail": "session must be a session's uid."}, status=400)
-        state = request.query_params.get("state")
-        if state:
-            if state not in RenderJob.State.values:
-                return Response(
-                    {"detail": f"Unknown state. Use one of: {', '.join(RenderJob.State.values)}."},
-                    status=400,
-                )
-            jobs = jobs.filter(state=state)
+        jobs, refusal = _filter_by_choice(jobs, request, "state", RenderJob.State.values)
+        if refusal:
+            return refusal
         return Response(RenderJobOutputSerializer(jobs[:LIST_LIMIT], many=True).data)
 
 
@@ -554,15 +563,11 @@ class DeliveryListApi(APIView):
         responses={200: DeliveryOutputSerializer(many=True), 400: DetailSerializer},
     )
     def get(self, request: Request) -> Response:
-        deliveries = _delivery_queryset()
-        wanted = request.query_params.get("status")
-        if wanted:
-            if wanted not in Delivery.Status.values:
-                return Response(
-                    {"detail": f"Unknown status. Use one of: {', '.join(Delivery.Status.values)}."},
-                    status=400,
-                )
-            deliveries = deliveries.filter(status=wanted)
+        deliveries, refusal = _filter_by_choice(
+            _delivery_queryset(), request, "status", Delivery.Status.values
+        )
+        if refusal:
+            return refusal
         return Response(DeliveryOutputSerializer(deliveries[:LIST_LIMIT], many=True).data)
 
 

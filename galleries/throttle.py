@@ -2,16 +2,18 @@
 
 A wrong token or PIN adds one to a counter for (studio, IP[, gallery]); past the limit every
 attempt from there gets a 429 until the window ends — even a right one, so the limit cannot be
-used as an oracle. In production CACHES must be shared by all web processes (Redis).
+used as an oracle. In production CACHES must be shared by all web processes (Redis); when it
+cannot be reached the limits fail open (``studio_portal.counters``) and the gallery still opens.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest
+
+from studio_portal.counters import count_add, count_clear, count_read
 
 
 @dataclass(frozen=True)
@@ -37,18 +39,12 @@ def _key(limit: GuessLimit, subject: str) -> str:
 
 
 def guesses_exhausted(limit: GuessLimit, subject: str) -> bool:
-    return int(cache.get(_key(limit, subject), 0)) >= limit.attempts
+    return count_read(_key(limit, subject)) >= limit.attempts
 
 
 def guess_failed(limit: GuessLimit, subject: str) -> None:
-    key = _key(limit, subject)
-    # add() starts the window on the first failure; incr() keeps its expiry.
-    if not cache.add(key, 1, timeout=limit.window_seconds):
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=limit.window_seconds)
+    count_add(_key(limit, subject), limit.window_seconds)
 
 
 def guesses_clear(limit: GuessLimit, subject: str) -> None:
-    cache.delete(_key(limit, subject))
+    count_clear(_key(limit, subject))

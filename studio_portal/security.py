@@ -5,7 +5,8 @@
   other response (no framing, no plugins, no foreign <base>).
 * Rate limits, per studio and client address, in Django's cache: sign-in attempts and scan
   uploads from the pages (the API has its own DRF throttles; gallery tokens and PINs are limited
-  in ``galleries.throttle``). In production CACHES must be shared by all web processes.
+  in ``galleries.throttle``). In production CACHES must be shared by all web processes; when
+  it cannot be reached, the limits fail open (``studio_portal.counters``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+
+from studio_portal.counters import count_add
 
 # Pages a parent opens from the link (url names): the strict policy applies to these.
 PARENT_PAGE_PREFIX = "gallery"
@@ -80,14 +82,7 @@ def _rate_limits() -> dict[str, RateLimit]:
 def rate_limit_hit(name: str, limit: RateLimit, subject: str) -> bool:
     """Count one attempt; True when the subject has used up the window's attempts."""
     key = f"ratelimit:{connection.schema_name}:{name}:{subject}"
-    if cache.add(key, 1, timeout=limit.window_seconds):
-        return False
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: a fresh window
-        cache.add(key, 1, timeout=limit.window_seconds)
-        return False
-    return count > limit.attempts
+    return count_add(key, limit.window_seconds) > limit.attempts
 
 
 class RateLimitMiddleware:

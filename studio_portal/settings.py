@@ -305,7 +305,13 @@ PAGE_RATE_LIMITS = {
 }
 CACHE_URL = env_str("CACHE_URL", "" if TESTING or not BROKER_URL.startswith("redis") else BROKER_URL.rsplit("/", 1)[0] + "/1")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    # Short socket timeouts: the cache holds only request limits, which fail open when it is down
+    # (studio_portal.counters); a stalled Redis must not hold a parent's page for long.
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CACHE_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    }
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

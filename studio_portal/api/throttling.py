@@ -1,8 +1,10 @@
 """Request limits for the API. DRF's own throttles key on ``user.pk``, but user ids repeat in
-every studio schema: these keys carry the schema name, so one studio never spends another's."""
+every studio schema: these keys carry the schema name, so one studio never spends another's.
+Like the page limits, they fail open when the cache is unreachable (``studio_portal.counters``)."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -10,8 +12,12 @@ from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from studio_portal.counters import CACHE_ERRORS
+
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
     from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
 
 
 class _StudioThrottle(SimpleRateThrottle):
@@ -28,7 +34,11 @@ class _StudioThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except CACHE_ERRORS as error:
+            logger.warning("Cache unreachable (%s); API limits are off until it is back.", error)
+            return True
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
         user = request.user

@@ -114,18 +114,21 @@ def _server_start(port: int, log: Log) -> subprocess.Popen:
         "--log-level",
         "warning",
     ]
+    # The server's log goes to a file: an unread pipe fills up and then blocks the worker.
+    server_log = tempfile.TemporaryFile()
     server = subprocess.Popen(
         command,
         cwd=settings.BASE_DIR,
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=server_log,
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")
+            server_log.seek(0)
+            raise RuntimeError(f"gunicorn exited: {server_log.read().decode()[-2000:]}")
         try:
             if _get(port, "localhost", "/healthz")[0] in (200, 404):
                 log(f"gunicorn up on 127.0.0.1:{port}")
@@ -134,6 +137,15 @@ def _server_start(port: int, log: Log) -> subprocess.Popen:
             time.sleep(0.3)
     os.killpg(server.pid, signal.SIGTERM)
     raise RuntimeError("gunicorn did not start within 90 s")
+
+
+def _cache_ensure(log: Log) -> None:
+    """Serve the page as ``make run`` does: with its Redis cache (the guess limits) up."""
+    if "BROKER_URL" in os.environ or "CACHE_URL" in os.environ or not settings.CACHE_URL:
+        return  # configured by the caller, or the local-memory cache
+    from studio_portal.embedded import embedded_redis_url
+
+    log(f"cache: embedded Redis at {embedded_redis_url(Path(settings.LOCAL_DIR))}")
 
 
 def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
@@ -145,6 +157,7 @@ def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
     with schema_context(studio.schema_name):
         session, gallery = _bench_gallery_make()
     page = f"/g/{gallery.token}/"
+    _cache_ensure(log)
     port = _free_port()
     server = _server_start(port, log)
     requests = max(200, 100 * runs)

@@ -56,6 +56,24 @@ class Favourite(models.Model):
         return f"favourite {self.candidate_id} in gallery {self.gallery_id}"
 
 
+class GuessCount(models.Model):
+    """Wrong gallery tokens or PINs from one address (or at one gallery) in the current window;
+    see ``galleries.throttle``. Kept in the studio's schema, beside what it protects."""
+
+    scope = models.CharField(max_length=16)
+    subject = models.CharField(max_length=80)
+    hits = models.PositiveIntegerField(default=0)
+    window_ends_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "subject"], name="one_guess_count_per_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hits} wrong {self.scope} guesses from {self.subject}"
+
+
 class GallerySettings(models.Model):
     """The studio's defaults for new galleries: one row per studio schema."""
 

@@ -20,6 +20,8 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from billing.selectors import studio_may_deliver
+from galleries import throttle
 from galleries.delivery import (
     OutgoingMessage,
     PermanentDeliveryError,
@@ -32,17 +34,16 @@ from galleries.models import (
     Favourite,
     Gallery,
     GallerySettings,
+    GuessCount,
     ProviderEvent,
     SmsOptOut,
     token_digest,
 )
 from galleries.selectors import (
     TOKEN_MAX_LENGTH,
-    gallery_portraits,
     gallery_settings_get,
     studio_retention_days,
 )
-from billing.selectors import studio_may_deliver
 from render.models import Candidate, RenderJob, Scan
 from studio_portal.api.services import delivery_event_payload, webhooks_emit
 from studio_portal.tenants.models import Domain
@@ -169,35 +170,72 @@ def _counter_write() -> Iterator[CursorWrapper]:
         yield cursor
 
 
-def gallery_open_for_parent(token: str) -> tuple[Gallery, list[Candidate]] | None:
-    """The common case on one cursor: a live gallery without a PIN, its open counted, and its
-    portraits. Returns None for anything else (unknown, expired, PIN-protected); the caller
-    then takes the slow path that tells those apart.
+def gallery_open_for_parent(
+    token: str, *, client_ip: str
+) -> tuple[Gallery, list[Candidate]] | None:
+    """The common case in one statement: a live gallery without a PIN, opened from an address
+    that has not used up its wrong-token guesses, its open counted, and its portraits with the
+    parent's favourites. Returns None for anything else (unknown, expired, PIN-protected,
+    address blocked); the caller then takes the slow path that tells those apart.
 
-    The row is found by the token's digest, so a wrong guess costs the same whatever it shares
-    with a real token; the constant-time comparison after it is a second lock on the same door.
+    One round trip, in autocommit: the UPDATE … RETURNING is joined to the portraits, and
+    ``set_config(…, true)`` turns off the wait for the WAL for this statement's own commit only
+    (the open is analytics, as in ``_counter_write``). The row is found by the token's digest,
+    so a wrong guess costs the same whatever it shares with a real token; the constant-time
+    comparison after it is a second lock on the same door.
     """
     if not token or len(token) > TOKEN_MAX_LENGTH:
         return None
-    fields = Gallery._meta.concrete_fields
-    columns = ", ".join(f'"{field.column}"' for field in fields)
-    with _counter_write() as cursor:
+    gallery_fields = Gallery._meta.concrete_fields
+    candidate_fields = Candidate._meta.concrete_fields
+    returning = ", ".join(f'"{field.column}"' for field in gallery_fields)
+    opened = ", ".join(f'g."{field.column}"' for field in gallery_fields)
+    portraits = ", ".join(f'c."{field.column}"' for field in candidate_fields)
+    with connection.cursor() as cursor:
         cursor.execute(
-            f'UPDATE "{Gallery._meta.db_table}" '  # noqa: S608
+            "WITH quiet AS (SELECT set_config('synchronous_commit', 'off', true)), "
+            f'g AS (UPDATE "{Gallery._meta.db_table}" '  # noqa: S608
             'SET "opens" = "opens" + 1, "last_opened_at" = now() '
             'WHERE "token_digest" = %s AND "pin_hash" = \'\' '
             'AND ("expires_at" IS NULL OR "expires_at" > now()) '
-            f"RETURNING {columns}",
-            [token_digest(token)],
+            f'AND NOT EXISTS (SELECT 1 FROM "{GuessCount._meta.db_table}" '
+            'WHERE "scope" = %s AND "subject" = %s AND "hits" >= %s '
+            'AND "window_ends_at" > now()) '
+            f"RETURNING {returning}) "
+            f"SELECT {opened}, {portraits}, EXISTS (SELECT 1 FROM "
+            f'"{Favourite._meta.db_table}" f WHERE f."gallery_id" = g."id" '
+            'AND f."candidate_id" = c."id") '
+            f'FROM g CROSS JOIN quiet LEFT JOIN "{Candidate._meta.db_table}" c '
+            'ON c."job_id" = g."job_id" AND c."shared_with_parent" '
+            'ORDER BY c."is_primary" DESC, c."rank"',
+            [
+                token_digest(token),
+                throttle.TOKEN_GUESSES.scope,
+                client_ip[:80],
+                throttle.TOKEN_GUESSES.attempts,
+            ],
         )
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        gallery = Gallery.from_db(connection.alias, [f.attname for f in fields], row)
-        if not hmac.compare_digest(gallery.token.encode(), token.encode()):
-            transaction.set_rollback(True)
-            return None
-        return gallery, gallery_portraits(gallery, cursor=cursor)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    width = len(gallery_fields)
+    gallery = Gallery.from_db(
+        connection.alias, [f.attname for f in gallery_fields], rows[0][:width]
+    )
+    if not hmac.compare_digest(gallery.token.encode(), token.encode()):
+        # Another token with the same SHA-256 digest: take the open back and show nothing.
+        Gallery.objects.filter(pk=gallery.pk).update(opens=F("opens") - 1)
+        return None
+    names = [field.attname for field in candidate_fields]
+    shared = []
+    for row in rows:
+        *values, is_favourite = row[width:]
+        if values[0] is None:  # the LEFT JOIN's row for a gallery with nothing shared yet
+            continue
+        portrait = Candidate.from_db(connection.alias, names, values)
+        portrait.is_favourite = is_favourite
+        shared.append(portrait)
+    return gallery, shared
 
 
 def gallery_count(*, gallery: Gallery, what: str) -> None:

@@ -4,10 +4,11 @@ import logging
 
 import dramatiq
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 from django_tenants.utils import schema_context
 from periodiq import cron
 
-from galleries import services
+from galleries import services, throttle
 from galleries.delivery import TransientDeliveryError
 from studio_portal.tenants.selectors import studio_schema_names
 
@@ -64,4 +65,5 @@ def _retry_database(retries: int, exception: Exception) -> bool:
 def retention_sweep_studio(schema_name: str) -> None:
     with schema_context(schema_name):
         report = services.scans_purge_expired()
+        throttle.guess_counts_prune(timezone.now())  # ended guess windows, too
     logger.info("retention %s: %s scans, %s files", schema_name, report.scans, report.files)

@@ -1,19 +1,22 @@
-"""Guess limits for gallery tokens and PINs, kept in Django's cache.
+"""Guess limits for gallery tokens and PINs, kept in the studio's own schema (``GuessCount``).
 
-A wrong token or PIN adds one to a counter for (studio, IP[, gallery]); past the limit every
-attempt from there gets a 429 until the window ends — even a right one, so the limit cannot be
-used as an oracle. In production CACHES must be shared by all web processes (Redis); when it
-cannot be reached the limits fail open (``studio_portal.counters``) and the gallery still opens.
+A wrong token or PIN adds one to a counter for (IP[, gallery]); past the limit every attempt
+from there gets a 429 until the window ends — even a right one, so the limit cannot be used as
+an oracle. The counters live in PostgreSQL, not the cache: every web process shares them with
+no extra set-up, they hold when Redis is down, and the parent's page checks the token limit in
+the same statement that opens the gallery (``services.gallery_open_for_parent``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
+from django.db.models.functions import Now
 from django.http import HttpRequest
 
-from studio_portal.counters import count_add, count_clear, count_read
+from galleries.models import GuessCount
 
 
 @dataclass(frozen=True)
@@ -34,17 +37,34 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
-def _key(limit: GuessLimit, subject: str) -> str:
-    return f"guess:{connection.schema_name}:{limit.scope}:{subject}"
-
-
 def guesses_exhausted(limit: GuessLimit, subject: str) -> bool:
-    return count_read(_key(limit, subject)) >= limit.attempts
+    return GuessCount.objects.filter(
+        scope=limit.scope, subject=subject[:80], hits__gte=limit.attempts, window_ends_at__gt=Now()
+    ).exists()
 
 
 def guess_failed(limit: GuessLimit, subject: str) -> None:
-    count_add(_key(limit, subject), limit.window_seconds)
+    """Count one wrong guess: the first starts the window, later ones keep its end, and the
+    first after it ended starts a new one. One statement, so concurrent guesses all count."""
+    table = GuessCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '  # noqa: S608
+            "VALUES (%s, %s, 1, now() + make_interval(secs => %s)) "
+            'ON CONFLICT ("scope", "subject") DO UPDATE SET '
+            f'"hits" = CASE WHEN "{table}"."window_ends_at" > now() '
+            f'THEN "{table}"."hits" + 1 ELSE 1 END, '
+            f'"window_ends_at" = CASE WHEN "{table}"."window_ends_at" > now() '
+            f'THEN "{table}"."window_ends_at" ELSE EXCLUDED."window_ends_at" END',
+            [limit.scope, subject[:80], limit.window_seconds],
+        )
 
 
 def guesses_clear(limit: GuessLimit, subject: str) -> None:
-    count_clear(_key(limit, subject))
+    GuessCount.objects.filter(scope=limit.scope, subject=subject[:80]).delete()
+
+
+def guess_counts_prune(now: datetime) -> int:
+    """Forget windows that have ended (the nightly retention sweep calls this)."""
+    deleted, _ = GuessCount.objects.filter(window_ends_at__lte=now).delete()
+    return deleted

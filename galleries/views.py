@@ -112,11 +112,9 @@ def _parent_view(view):  # noqa: ANN001, ANN202 - a decorator
 
 @never_cache
 def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
-    ip = throttle.client_ip(request)
-    if throttle.guesses_exhausted(throttle.TOKEN_GUESSES, ip):
-        return _too_many(request, throttle.TOKEN_GUESSES)
-    # Most opens are of a live gallery without a PIN: found, counted and listed on one cursor.
-    opened = services.gallery_open_for_parent(token)
+    # Most opens are of a live gallery without a PIN, from an address with guesses left:
+    # checked, found, counted and listed in one statement. Anything else takes the slow path.
+    opened = services.gallery_open_for_parent(token, client_ip=throttle.client_ip(request))
     if opened is not None:
         gallery, portraits = opened
     else:

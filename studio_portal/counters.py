@@ -1,5 +1,6 @@
 """Windowed counters in Django's cache, for the request limits: sign-in and upload attempts
-(``studio_portal.security``), gallery token and PIN guesses (``galleries.throttle``).
+(``studio_portal.security``) and, through DRF, the API throttles. (Gallery token and PIN
+guesses are counted in PostgreSQL instead: ``galleries.throttle``.)
 
 The limits guard against guessing and floods; they must not take the site down with them. When
 the cache cannot be reached (Redis stopped, or slower than its socket timeout), every call here
@@ -10,6 +11,7 @@ a sonographer can still sign in, without limits until the cache is back.
 from __future__ import annotations
 
 import logging
+import time
 
 from django.core.cache import cache
 
@@ -21,12 +23,17 @@ else:
     CACHE_ERRORS = (RedisError, OSError)
 
 logger = logging.getLogger(__name__)
+WARN_EVERY_SECONDS = 60.0
+_last_warning = [-WARN_EVERY_SECONDS]  # one line a minute per process, not one per request
 
 
-def _unreachable(action: str, error: Exception) -> None:
-    logger.warning(
-        "Cache unreachable (%s: %s); request limits are off until it is back.", action, error
-    )
+def cache_unreachable(action: str, error: Exception) -> None:
+    now = time.monotonic()
+    if now - _last_warning[0] >= WARN_EVERY_SECONDS:
+        _last_warning[0] = now
+        logger.warning(
+            "Cache unreachable (%s: %s); request limits are off until it is back.", action, error
+        )
 
 
 def count_read(key: str) -> int:
@@ -34,7 +41,7 @@ def count_read(key: str) -> int:
     try:
         return int(cache.get(key, 0))
     except CACHE_ERRORS as error:
-        _unreachable("read", error)
+        cache_unreachable("read", error)
         return 0
 
 
@@ -50,7 +57,7 @@ def count_add(key: str, window_seconds: int) -> int:
             cache.add(key, 1, timeout=window_seconds)
             return 1
     except CACHE_ERRORS as error:
-        _unreachable("count", error)
+        cache_unreachable("count", error)
         return 0
 
 
@@ -58,4 +65,4 @@ def count_clear(key: str) -> None:
     try:
         cache.delete(key)
     except CACHE_ERRORS as error:
-        _unreachable("clear", error)
+        cache_unreachable("clear", error)

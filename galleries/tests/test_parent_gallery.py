@@ -231,3 +231,37 @@ def test_the_studio_sees_opens_downloads_shares_and_favourites(studio, gallery, 
     assert cells[1:5] == ["2", "1", "1", "1"]  # opens, downloads, shares, favourites
     detail = owner.get(f"/galleries/{gallery.uid}/").content.decode()
     assert "Parent&#x27;s favourite" in detail or "Parent's favourite" in detail
+
+
+def test_a_gallery_with_nothing_shared_yet_says_so_and_counts_the_open(studio, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        gallery = gallery_create(job=ready_job_with_portraits(shared=0, unshared=2))
+    response = parent.get(_url(gallery))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "has not shared a portrait here yet" in html and "/p/" not in html
+    with schema_context(studio.schema_name):
+        gallery.refresh_from_db()
+    assert gallery.opens == 1 and gallery.last_opened_at is not None
+
+
+def test_a_guess_window_ends_and_the_nightly_sweep_forgets_it(studio, gallery, parent) -> None:  # noqa: ANN001
+    from galleries.models import GuessCount
+    from galleries.tasks import retention_sweep_studio
+
+    for n in range(20):
+        assert parent.get(f"/g/guess{n}/").status_code == 404
+    assert parent.get(_url(gallery)).status_code == 429
+    with schema_context(studio.schema_name):
+        counts = GuessCount.objects.get(scope="token")
+        assert counts.hits == 20
+        counts.window_ends_at = timezone.now() - timedelta(seconds=1)
+        counts.save()
+    assert parent.get(_url(gallery)).status_code == 200  # the window is over
+    assert parent.get("/g/guess-again/").status_code == 404  # a new window starts at one
+    with schema_context(studio.schema_name):
+        assert GuessCount.objects.get(scope="token").hits == 1
+        GuessCount.objects.update(window_ends_at=timezone.now() - timedelta(seconds=1))
+    retention_sweep_studio(studio.schema_name)
+    with schema_context(studio.schema_name):
+        assert not GuessCount.objects.exists()

@@ -4,7 +4,6 @@ Like the page limits, they fail open when the cache is unreachable (``studio_por
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -12,12 +11,10 @@ from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from studio_portal.counters import CACHE_ERRORS
+from studio_portal.counters import CACHE_ERRORS, cache_unreachable
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
     from rest_framework.views import APIView
-
-logger = logging.getLogger(__name__)
 
 
 class _StudioThrottle(SimpleRateThrottle):
@@ -37,7 +34,7 @@ class _StudioThrottle(SimpleRateThrottle):
         try:
             return super().allow_request(request, view)
         except CACHE_ERRORS as error:
-            logger.warning("Cache unreachable (%s); API limits are off until it is back.", error)
+            cache_unreachable("API throttle", error)
             return True
 
     def get_cache_key(self, request: Request, view: APIView) -> str:

@@ -139,15 +139,6 @@ def _server_start(port: int, log: Log) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start within 90 s")
 
 
-def _cache_ensure(log: Log) -> None:
-    """Serve the page as ``make run`` does: with its Redis cache (the guess limits) up."""
-    if "BROKER_URL" in os.environ or "CACHE_URL" in os.environ or not settings.CACHE_URL:
-        return  # configured by the caller, or the local-memory cache
-    from studio_portal.embedded import embedded_redis_url
-
-    log(f"cache: embedded Redis at {embedded_redis_url(Path(settings.LOCAL_DIR))}")
-
-
 def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
     """Median latency of the demo studio's gallery page vs ``/healthz`` on one running server."""
     from studio_portal.tenants.services import demo_studio_ensure
@@ -157,7 +148,6 @@ def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
     with schema_context(studio.schema_name):
         session, gallery = _bench_gallery_make()
     page = f"/g/{gallery.token}/"
-    _cache_ensure(log)
     port = _free_port()
     server = _server_start(port, log)
     requests = max(200, 100 * runs)

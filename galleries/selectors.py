@@ -5,8 +5,7 @@ import time
 
 from django.conf import settings
 from django.db import connection
-from django.db.backends.utils import CursorWrapper
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from branding.models import BrandKit
@@ -44,34 +43,17 @@ def gallery_is_expired(gallery: Gallery) -> bool:
     return gallery.expires_at is not None and gallery.expires_at <= timezone.now()
 
 
-def gallery_portraits(gallery: Gallery, *, cursor: CursorWrapper | None = None) -> list[Candidate]:
+def gallery_portraits(gallery: Gallery) -> list[Candidate]:
     """Primary first, then the alternates the studio chose to share; each carries
-    ``is_favourite`` for this gallery.
-
-    One hand-written query, optionally on the caller's cursor: this runs on every open of the
-    parent's page, where the ORM's compile time for the favourite subquery cost more than the
-    query itself, and each new cursor costs django-tenants a ``SET search_path``.
+    ``is_favourite`` for this gallery. One query (the parent's common case is answered by
+    ``services.gallery_open_for_parent``; this serves PIN-protected galleries and the studio).
     """
-    if cursor is None:
-        with connection.cursor() as own_cursor:
-            return gallery_portraits(gallery, cursor=own_cursor)
-    fields = Candidate._meta.concrete_fields
-    columns = ", ".join(f'c."{field.column}"' for field in fields)
-    cursor.execute(
-        f'SELECT {columns}, EXISTS (SELECT 1 FROM "{Favourite._meta.db_table}" f '  # noqa: S608
-        'WHERE f."gallery_id" = %s AND f."candidate_id" = c."id") '
-        f'FROM "{Candidate._meta.db_table}" c '
-        'WHERE c."job_id" = %s AND c."shared_with_parent" '
-        'ORDER BY c."is_primary" DESC, c."rank"',
-        [gallery.pk, gallery.job_id],
+    favourite = Favourite.objects.filter(gallery=gallery, candidate=OuterRef("pk"))
+    return list(
+        Candidate.objects.filter(job_id=gallery.job_id, shared_with_parent=True)
+        .annotate(is_favourite=Exists(favourite))
+        .order_by("-is_primary", "rank")
     )
-    names = [field.attname for field in fields]
-    portraits = []
-    for *values, is_favourite in cursor.fetchall():
-        portrait = Candidate.from_db(connection.alias, names, values)
-        portrait.is_favourite = is_favourite
-        portraits.append(portrait)
-    return portraits
 
 
 def gallery_portrait(gallery: Gallery, candidate_id: int) -> Candidate | None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -39,6 +39,7 @@ from galleries.models import (
     SmsOptOut,
     token_digest,
 )
+from galleries.parent_page import PortraitTile
 from galleries.selectors import (
     TOKEN_MAX_LENGTH,
     gallery_settings_get,
@@ -172,40 +173,48 @@ def _counter_write() -> Iterator[CursorWrapper]:
 
 def gallery_open_for_parent(
     token: str, *, client_ip: str
-) -> tuple[Gallery, list[Candidate]] | None:
+) -> tuple[Gallery, tuple[PortraitTile, ...]] | None:
     """The common case in one statement: a live gallery without a PIN, opened from an address
     that has not used up its wrong-token guesses, its open counted, and its portraits with the
     parent's favourites. Returns None for anything else (unknown, expired, PIN-protected,
     address blocked); the caller then takes the slow path that tells those apart.
+    The portraits come as the page's tiles (id, primary, favourite), primary first.
 
     One round trip, in autocommit: the UPDATE … RETURNING is joined to the portraits, and
     ``set_config(…, true)`` turns off the wait for the WAL for this statement's own commit only
-    (the open is analytics, as in ``_counter_write``). The row is found by the token's digest,
-    so a wrong guess costs the same whatever it shares with a real token; the constant-time
-    comparison after it is a second lock on the same door.
+    (the open is analytics, as in ``_counter_write``). Every table is named with the current
+    studio's schema, so the statement runs on the driver's own cursor without django-tenants'
+    ``SET search_path`` round trip first. The row is found by the token's digest, so a wrong
+    guess costs the same whatever it shares with a real token; the constant-time comparison
+    after it is a second lock on the same door.
     """
     if not token or len(token) > TOKEN_MAX_LENGTH:
         return None
+    quote = connection.ops.quote_name
+    schema = quote(connection.schema_name)
+
+    def table(model: type[models.Model]) -> str:
+        return f"{schema}.{quote(model._meta.db_table)}"
+
     gallery_fields = Gallery._meta.concrete_fields
-    candidate_fields = Candidate._meta.concrete_fields
     returning = ", ".join(f'"{field.column}"' for field in gallery_fields)
     opened = ", ".join(f'g."{field.column}"' for field in gallery_fields)
-    portraits = ", ".join(f'c."{field.column}"' for field in candidate_fields)
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
         cursor.execute(
             "WITH quiet AS (SELECT set_config('synchronous_commit', 'off', true)), "
-            f'g AS (UPDATE "{Gallery._meta.db_table}" '  # noqa: S608
+            f"g AS (UPDATE {table(Gallery)} "
             'SET "opens" = "opens" + 1, "last_opened_at" = now() '
             'WHERE "token_digest" = %s AND "pin_hash" = \'\' '
             'AND ("expires_at" IS NULL OR "expires_at" > now()) '
-            f'AND NOT EXISTS (SELECT 1 FROM "{GuessCount._meta.db_table}" '
+            f"AND NOT EXISTS (SELECT 1 FROM {table(GuessCount)} "
             'WHERE "scope" = %s AND "subject" = %s AND "hits" >= %s '
             'AND "window_ends_at" > now()) '
             f"RETURNING {returning}) "
-            f"SELECT {opened}, {portraits}, EXISTS (SELECT 1 FROM "
-            f'"{Favourite._meta.db_table}" f WHERE f."gallery_id" = g."id" '
+            f'SELECT {opened}, c."id", c."is_primary", EXISTS (SELECT 1 FROM '
+            f'{table(Favourite)} f WHERE f."gallery_id" = g."id" '
             'AND f."candidate_id" = c."id") '
-            f'FROM g CROSS JOIN quiet LEFT JOIN "{Candidate._meta.db_table}" c '
+            f"FROM g CROSS JOIN quiet LEFT JOIN {table(Candidate)} c "
             'ON c."job_id" = g."job_id" AND c."shared_with_parent" '
             'ORDER BY c."is_primary" DESC, c."rank"',
             [
@@ -226,15 +235,11 @@ def gallery_open_for_parent(
         # Another token with the same SHA-256 digest: take the open back and show nothing.
         Gallery.objects.filter(pk=gallery.pk).update(opens=F("opens") - 1)
         return None
-    names = [field.attname for field in candidate_fields]
-    shared = []
-    for row in rows:
-        *values, is_favourite = row[width:]
-        if values[0] is None:  # the LEFT JOIN's row for a gallery with nothing shared yet
-            continue
-        portrait = Candidate.from_db(connection.alias, names, values)
-        portrait.is_favourite = is_favourite
-        shared.append(portrait)
+    shared = tuple(
+        PortraitTile(pk, is_primary, is_favourite)
+        for pk, is_primary, is_favourite in (row[width:] for row in rows)
+        if pk is not None  # the LEFT JOIN's one row for a gallery with nothing shared yet
+    )
     return gallery, shared
 
 

@@ -23,7 +23,6 @@ from django.http import (
 )
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template import loader
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -34,6 +33,14 @@ from branding.provenance import TAG_TEXT
 from branding.selectors import brand_kit_get
 from galleries import selectors, services, throttle
 from galleries.models import Delivery, Gallery
+from galleries.parent_page import (
+    BrandLook,
+    GalleryLook,
+    GalleryPage,
+    PortraitTile,
+    StudioLook,
+    gallery_page_html,
+)
 from galleries.share_card import share_card_png
 from galleries.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
@@ -125,24 +132,23 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         if not _is_unlocked(request, gallery):
             return _page(request, "pin.html", 200, gallery=gallery)
         services.gallery_count(gallery=gallery, what="opens")
-        portraits = selectors.gallery_portraits(gallery)
-    base = reverse("gallery", args=[token])  # once: the template builds its links from it
-    # Rendered without the context processors (a brand-kit query and the auth/messages
-    # lookups this page never shows): the page carries its own brand, studio and CSRF token.
-    html = loader.get_template("galleries/gallery.html").render(
-        {
-            "request": request,
-            "csrf_token": get_token(request),
-            "studio": request.tenant,
-            "brand": selectors.gallery_brand(),
-            "tag": TAG_TEXT,
-            "gallery": gallery,
-            "portraits": portraits,
-            "base": base,
-            "card_url": request.build_absolute_uri(f"{base}card.png"),
-            "page_url": request.build_absolute_uri(base),
-        }
+        portraits = tuple(
+            PortraitTile(p.pk, p.is_primary, p.is_favourite)
+            for p in selectors.gallery_portraits(gallery)
+        )
+    base = reverse("gallery", args=[token])
+    brand = selectors.gallery_brand()
+    page = GalleryPage(
+        studio=StudioLook(request.tenant.name),
+        brand=BrandLook(brand.primary_hex, brand.accent_hex, brand.font, bool(brand.logo)),
+        gallery=GalleryLook(gallery.token, gallery.expires_at, gallery.has_pin),
+        portraits=portraits,
+        base=base,
+        page_url=request.build_absolute_uri(base),
+        card_url=request.build_absolute_uri(f"{base}card.png"),
+        shared=bool(request.GET.get("shared")),
     )
+    html = gallery_page_html(page, csrf_token=get_token(request), nonce=request.csp_nonce)
     response = HttpResponse(html)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "same-origin"

@@ -9,9 +9,9 @@ from studio_portal import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("", include("galleries.urls")),  # first: the parents' pages are the most opened
     path("", include("studio_portal.accounts.urls")),
     path("", include("render.urls")),
-    path("", include("galleries.urls")),
     path("branding/", include("branding.urls")),
     path("billing/", include("billing.urls_tenant")),
     path("api/", include("render.api_urls")),

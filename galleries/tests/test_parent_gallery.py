@@ -265,3 +265,42 @@ def test_a_guess_window_ends_and_the_nightly_sweep_forgets_it(studio, gallery, p
     retention_sweep_studio(studio.schema_name)
     with schema_context(studio.schema_name):
         assert not GuessCount.objects.exists()
+
+
+def test_the_kept_page_gets_each_visitors_own_csrf_token_and_nonce(studio, gallery) -> None:  # noqa: ANN001
+    import re
+
+    with schema_context(studio.schema_name):
+        alternate = gallery.job.candidates.get(rank=1)
+    tokens, nonces = [], []
+    for _ in range(2):
+        visitor = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
+        response = visitor.get(_url(gallery))
+        html = response.content.decode()
+        assert "CradleCsrfTokenSlot" not in html and "CradleScriptNonceSlot" not in html
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+        nonce = re.search(r'<script nonce="([^"]+)"', html).group(1)
+        assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
+        # The token in the page is this visitor's: the favourite form posts with it.
+        marked = visitor.post(
+            _url(gallery, f"p/{alternate.pk}/favourite/"),
+            {"favourite": "1", "csrfmiddlewaretoken": token},
+        )
+        assert marked.status_code == 302
+        tokens.append(token)
+        nonces.append(nonce)
+    assert tokens[0] != tokens[1] and nonces[0] != nonces[1]
+
+
+def test_a_brand_change_shows_on_the_next_open(studio, gallery, parent) -> None:  # noqa: ANN001
+    from branding.selectors import brand_kit_get
+    from galleries.selectors import _brand_memo
+
+    assert "--primary: #6b4f4f" in parent.get(_url(gallery)).content.decode()
+    with schema_context(studio.schema_name):
+        kit = brand_kit_get()
+        kit.primary_hex = "#204a87"
+        kit.save()
+    _brand_memo.clear()  # the brand is read again after BRAND_MEMO_SECONDS
+    html = parent.get(_url(gallery)).content.decode()
+    assert "--primary: #204a87" in html and "#6b4f4f" not in html

@@ -177,6 +177,7 @@ def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
                     field_file.delete(save=False)
             session.delete()
     median, baseline = statistics.median(page_ms), statistics.median(health_ms)
+    max_age = settings.DATABASES["default"].get("CONN_MAX_AGE", 0)
     log(
         f"{requests} requests each: gallery median {median:.2f} ms "
         f"(p90 {statistics.quantiles(page_ms, n=10)[-1]:.2f}), healthz median {baseline:.2f} ms"
@@ -187,6 +188,9 @@ def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
         "ratio": round(median / baseline, 3),
         "requests_each": requests,
         "server": "gunicorn, 1 sync worker, DEBUG off, new TCP connection per request",
+        "database_connections": (
+            "new per request (CONN_MAX_AGE 0)" if max_age == 0 else f"kept (CONN_MAX_AGE {max_age})"
+        ),
     }
 
 

@@ -224,17 +224,6 @@ def is_public(route: Route) -> bool:
     return route.name in PUBLIC_URL_NAMES or route.route.startswith(PUBLIC_PATH_PREFIXES)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_guess_counters():  # noqa: ANN202
-    """Wrong gallery tokens count towards the galleries' guess limit (a 429, also no leak);
-    the counters must not follow this walk into other tests."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def two_studios(studio, other_studio) -> tuple[StudioObjects, StudioObjects]:  # noqa: ANN001
     with schema_context(other_studio.schema_name):

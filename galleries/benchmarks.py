@@ -246,7 +246,7 @@ def _bench_studios_make(studios: int, log: Log) -> list[str]:
 
     base = f"{BENCH_PREFIX}000"
     started = time.perf_counter()
-    Studio(schema_name=base, name="Retention bench 0").save()  # creates and migrates the schema
+    Studio(schema_name=base, name="Retention bench 0").save(verbosity=0)  # creates + migrates
     log(f"migrated {base} in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     names = [f"{BENCH_PREFIX}{n:03d}" for n in range(1, studios)]

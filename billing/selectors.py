@@ -228,6 +228,8 @@ def owner_set_password_url(studio: Studio, *, email: str) -> str:
 def signup_get_by_checkout_session(checkout_session_id: str) -> Signup | None:
     if not checkout_session_id:
         return None
-    return Signup.objects.select_related("studio").filter(
-        checkout_session_id=checkout_session_id
-    ).first()
+    return (
+        Signup.objects.select_related("studio")
+        .filter(checkout_session_id=checkout_session_id)
+        .first()
+    )

@@ -277,9 +277,11 @@ def _event_apply(event: StripeEvent) -> None:
 def _deferred_events_replay(customer_id: str) -> None:
     """Events that came before the studio they concern existed (Stripe does not promise
     order): apply them now, oldest first."""
-    waiting = StripeEvent.objects.select_for_update().filter(
-        customer_id=customer_id, status=StripeEvent.Status.DEFERRED
-    ).order_by("stripe_created", "id")
+    waiting = (
+        StripeEvent.objects.select_for_update()
+        .filter(customer_id=customer_id, status=StripeEvent.Status.DEFERRED)
+        .order_by("stripe_created", "id")
+    )
     for event in waiting:
         _event_apply(event)
 
@@ -409,7 +411,7 @@ def _upgrade_complete(event: StripeEvent, session: dict) -> Outcome:
 
 def _invoice_subscription_id(invoice: dict) -> str:
     # Since API version 2025-03-31 the subscription sits under parent.subscription_details.
-    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
     return details.get("subscription") or invoice.get("subscription") or ""
 
 
@@ -560,10 +562,15 @@ def plan_upgrade_start(
     account = billing_account_get(studio)
     client = stripe_client()
     try:
-        if account and account.stripe_subscription_id and account.subscription_status not in (
-            "canceled",
-            "incomplete_expired",
-            "",
+        if (
+            account
+            and account.stripe_subscription_id
+            and account.subscription_status
+            not in (
+                "canceled",
+                "incomplete_expired",
+                "",
+            )
         ):
             return _subscription_switch(client, account, plan.price_id)
         params: dict = {

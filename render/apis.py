@@ -35,7 +35,6 @@ from studio_portal.api.throttling import ScanUploadThrottle
 LIST_LIMIT = 100
 
 
-
 def _filter_by_choice(
     queryset: QuerySet, request: Request, field: str, choices: list[str]
 ) -> tuple[QuerySet, Response | None]:
@@ -47,6 +46,7 @@ def _filter_by_choice(
         detail = f"Unknown {field}. Use one of: {', '.join(choices)}."
         return queryset, Response({"detail": detail}, status=400)
     return queryset.filter(**{field: wanted}), None
+
 
 class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()

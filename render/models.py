@@ -71,6 +71,9 @@ class Scan(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"scan {self.uid} ({self.detected_type})"
+
     def derivative_fields(self) -> list[FieldFile]:
         return [
             self.original_encrypted,
@@ -132,6 +135,9 @@ class RenderJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"render job {self.pk} ({self.state})"
+
     @property
     def is_finished(self) -> bool:
         return self.state in self.FINISHED
@@ -169,3 +175,6 @@ class Candidate(models.Model):
             ),
             models.UniqueConstraint(fields=["job", "seed"], name="one_candidate_per_seed"),
         ]
+
+    def __str__(self) -> str:
+        return f"candidate {self.rank} of job {self.job_id} (seed {self.seed})"

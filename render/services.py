@@ -413,8 +413,10 @@ def _cancel_checker(job: RenderJob):  # noqa: ANN202 - a closure handed to the e
 def render_job_fail(*, job_id: int, reason: str) -> None:
     """Called when a stage crashed or an actor ran out of retries: the job must not stay
     'running'."""
-    failed = RenderJob.objects.filter(pk=job_id).exclude(state__in=RenderJob.FINISHED).update(
-        state=RenderJob.State.FAILED, reason=reason, lease_expires_at=None
+    failed = (
+        RenderJob.objects.filter(pk=job_id)
+        .exclude(state__in=RenderJob.FINISHED)
+        .update(state=RenderJob.State.FAILED, reason=reason, lease_expires_at=None)
     )
     if failed:
         _emit_job_event("job.failed", job_id)

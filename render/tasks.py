@@ -21,7 +21,13 @@ from studio_portal.tenants.selectors import studio_schema_names
 logger = logging.getLogger(__name__)
 
 TEN_MINUTES_MS = 10 * 60 * 1000
-TRANSIENT_ERRORS = (services.JobBusy, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+TRANSIENT_ERRORS = (
+    services.JobBusy,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def _retry_transient(retries: int, exception: Exception) -> bool:

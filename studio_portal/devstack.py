@@ -30,7 +30,9 @@ def main() -> None:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     port = env.setdefault("CRADLE_PUBLIC_PORT", "8000")  # honcho gives the first process this port
     manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate_schemas", "--shared", "--noinput"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [*manage, "migrate_schemas", "--shared", "--noinput"], env=env, check=True, cwd=ROOT
+    )
     subprocess.run([*manage, "migrate_schemas", "--noinput"], env=env, check=True, cwd=ROOT)
     subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT)
     os.execvpe(

@@ -55,12 +55,18 @@ def embedded_redis_url(local_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> str:
     subprocess.run(
         [
             binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--daemonize", "yes",
-            "--dir", str(data_dir),
-            "--logfile", str(data_dir / "redis.log"),
-            "--appendonly", "yes",  # queued jobs survive a restart of the embedded broker
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(data_dir),
+            "--logfile",
+            str(data_dir / "redis.log"),
+            "--appendonly",
+            "yes",  # queued jobs survive a restart of the embedded broker
         ],
         check=True,
     )

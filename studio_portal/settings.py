@@ -251,8 +251,16 @@ BILLING_PLANS = {
         "months": 1,
         "delivery_cap": env_int("PILOT_DELIVERY_CAP", 25),
     },
-    "growth": {"label": "Growth", "price_id": env_str("STRIPE_PRICE_GROWTH"), "mode": "subscription"},
-    "studio": {"label": "Studio", "price_id": env_str("STRIPE_PRICE_STUDIO"), "mode": "subscription"},
+    "growth": {
+        "label": "Growth",
+        "price_id": env_str("STRIPE_PRICE_GROWTH"),
+        "mode": "subscription",
+    },
+    "studio": {
+        "label": "Studio",
+        "price_id": env_str("STRIPE_PRICE_STUDIO"),
+        "mode": "subscription",
+    },
 }
 PILOT_REFUND_DAYS = env_int("PILOT_REFUND_DAYS", 7)
 
@@ -300,10 +308,21 @@ API_RATE_LIMITS = {
     "scan_upload": env_str("API_UPLOAD_RATE_LIMIT", "30/minute"),
 }
 PAGE_RATE_LIMITS = {
-    "login": {"url_names": ["login"], "attempts": env_int("LOGIN_ATTEMPTS_PER_10_MIN", 20), "window_seconds": 600},
-    "upload": {"url_names": ["scan-upload"], "attempts": env_int("UPLOADS_PER_10_MIN", 60), "window_seconds": 600},
+    "login": {
+        "url_names": ["login"],
+        "attempts": env_int("LOGIN_ATTEMPTS_PER_10_MIN", 20),
+        "window_seconds": 600,
+    },
+    "upload": {
+        "url_names": ["scan-upload"],
+        "attempts": env_int("UPLOADS_PER_10_MIN", 60),
+        "window_seconds": 600,
+    },
 }
-CACHE_URL = env_str("CACHE_URL", "" if TESTING or not BROKER_URL.startswith("redis") else BROKER_URL.rsplit("/", 1)[0] + "/1")
+CACHE_URL = env_str(
+    "CACHE_URL",
+    "" if TESTING or not BROKER_URL.startswith("redis") else BROKER_URL.rsplit("/", 1)[0] + "/1",
+)
 CACHES = {
     # Short socket timeouts: the cache holds only request limits, which fail open when it is down
     # (studio_portal.counters); a stalled Redis must not hold a parent's page for long.

@@ -63,7 +63,15 @@ def start_fake_providers() -> tuple[FakeProviders, ThreadingHTTPServer]:
                 self.end_headers()
             elif self.path.endswith("/Messages.json"):
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-                self._reply(201, {"sid": f"SM{n:032d}", "status": "queued", "to": form.get("To"), "body": form.get("Body")})
+                self._reply(
+                    201,
+                    {
+                        "sid": f"SM{n:032d}",
+                        "status": "queued",
+                        "to": form.get("To"),
+                        "body": form.get("Body"),
+                    },
+                )
             else:
                 self._reply(404, {"message": "unknown path"})
 

@@ -34,7 +34,9 @@ def make_studio_with_members(subdomain: str, name: str, plan: str = Studio.Plan.
         plan=plan,
     )
     with schema_context(studio.schema_name):
-        User.objects.create_user(username="sono", email=f"sono@{subdomain}.example", password=PASSWORD)
+        User.objects.create_user(
+            username="sono", email=f"sono@{subdomain}.example", password=PASSWORD
+        )
     return studio
 
 

@@ -42,7 +42,12 @@ def _zip_bytes() -> bytes:
     ],
 )
 def test_a_file_that_is_not_a_scan_gets_400_and_nothing_is_stored(
-    client_a, studio, session, settings, name, data  # noqa: ANN001
+    client_a,
+    studio,
+    session,
+    settings,
+    name,
+    data,  # noqa: ANN001
 ) -> None:
     data = _zip_bytes() if data is None else data
     response = client_a.post(

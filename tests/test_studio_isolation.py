@@ -23,10 +23,13 @@ def _make_finished_job(label: str) -> dict[str, object]:
         skin_swatches=["#a07e56"],
         target_tone_hex="#a07e56",
     )
-    scan = Scan(session=session, sha256="0" * 64, detected_type="jpeg", size_bytes=1, width=8, height=8)
+    scan = Scan(
+        session=session, sha256="0" * 64, detected_type="jpeg", size_bytes=1, width=8, height=8
+    )
     pixels = np.full((8, 8, 3), 200 if label == "beta" else 10, dtype=np.uint8)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
@@ -34,13 +37,23 @@ def _make_finished_job(label: str) -> dict[str, object]:
     scan.deidentified.save("deidentified.png", ContentFile(buffer.getvalue()), save=False)
     scan.report_image.save("report.png", ContentFile(buffer.getvalue()), save=False)
     scan.save()
-    job = RenderJob.objects.create(scan=scan, session=session, base_seed=1, state=RenderJob.State.READY)
-    candidate = Candidate(job=job, seed=1, rank=0, score=0.5, is_primary=True, shared_with_parent=True)
+    job = RenderJob.objects.create(
+        scan=scan, session=session, base_seed=1, state=RenderJob.State.READY
+    )
+    candidate = Candidate(
+        job=job, seed=1, rank=0, score=0.5, is_primary=True, shared_with_parent=True
+    )
     candidate.image.save("1.png", ContentFile(buffer.getvalue()), save=False)
     candidate.web_image.save("1-web.jpg", ContentFile(f"{label}-portrait".encode()), save=False)
     candidate.save()
     gallery = gallery_create(job=job)
-    return {"session": session, "scan": scan, "job": job, "candidate": candidate, "gallery": gallery}
+    return {
+        "session": session,
+        "scan": scan,
+        "job": job,
+        "candidate": candidate,
+        "gallery": gallery,
+    }
 
 
 @pytest.fixture
@@ -70,7 +83,9 @@ def test_a_member_of_studio_a_gets_404_for_every_studio_b_object(client_a, beta_
     assert response.status_code == 404
 
 
-def test_integer_ids_of_studio_b_resolve_only_inside_studio_a(client_a, studio, beta_objects) -> None:  # noqa: ANN001
+def test_integer_ids_of_studio_b_resolve_only_inside_studio_a(
+    client_a, studio, beta_objects
+) -> None:  # noqa: ANN001
     b = beta_objects
     # Same integer primary key exists in both schemas: A must get A's own file, never B's.
     with schema_context(studio.schema_name):

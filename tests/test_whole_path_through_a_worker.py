@@ -44,7 +44,9 @@ def _drain(broker, queues=("vision", "render", "default")) -> None:  # noqa: ANN
                 with schema_context("e2e"):
                     jobs = list(RenderJob.objects.values("state", "reason", "lease_expires_at"))
                 pending = {name: q.qsize() for name, q in broker.queues.items()}
-                raise AssertionError(f"{queue} did not drain: jobs {jobs}, queues {pending}") from None
+                raise AssertionError(
+                    f"{queue} did not drain: jobs {jobs}, queues {pending}"
+                ) from None
 
 
 def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
@@ -65,9 +67,7 @@ def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
     )
     assert response.status_code == 302, response.content
     session_url = response["Location"]
-    response = client.post(
-        f"{session_url}upload/", {"scan": _upload("scan.jpg", phantom_jpeg)}
-    )
+    response = client.post(f"{session_url}upload/", {"scan": _upload("scan.jpg", phantom_jpeg)})
     assert response.status_code == 302, response.content.decode()[:2000]
     job_url = response["Location"]
 
@@ -76,7 +76,14 @@ def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
     with schema_context("e2e"):
         job = RenderJob.objects.get()
         assert job.state == RenderJob.State.READY, job.reason
-        assert set(job.stage_ms()) >= {"ingest", "vision", "conditioning", "render", "score", "overlay"}
+        assert set(job.stage_ms()) >= {
+            "ingest",
+            "vision",
+            "conditioning",
+            "render",
+            "score",
+            "overlay",
+        }
         assert job.candidates.count() == 5
         assert job.candidates.filter(is_primary=True).count() == 1
 

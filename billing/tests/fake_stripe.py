@@ -100,12 +100,24 @@ class FakeStripe:
             price = self.objects[session["line_items"][0]["price"]]
             if session["mode"] == "payment":
                 intent_data = session.get("payment_intent_data", {})
-                intent = self._new("pi", "payment_intent", amount=price["unit_amount"],
-                                   customer=customer, status="succeeded",
-                                   metadata=intent_data.get("metadata", {}))
-                charge = self._new("ch", "charge", amount=price["unit_amount"], amount_refunded=0,
-                                   customer=customer, payment_intent=intent["id"], paid=True,
-                                   refunded=False)
+                intent = self._new(
+                    "pi",
+                    "payment_intent",
+                    amount=price["unit_amount"],
+                    customer=customer,
+                    status="succeeded",
+                    metadata=intent_data.get("metadata", {}),
+                )
+                charge = self._new(
+                    "ch",
+                    "charge",
+                    amount=price["unit_amount"],
+                    amount_refunded=0,
+                    customer=customer,
+                    payment_intent=intent["id"],
+                    paid=True,
+                    refunded=False,
+                )
                 intent["latest_charge"] = charge["id"]
                 session["payment_intent"] = intent["id"]
                 invoice = self._invoice_create(customer, price, subscription=None)
@@ -139,8 +151,10 @@ class FakeStripe:
             price = self.objects[item["price"]["id"]]
             subscription["status"] = "active"
             self._event("customer.subscription.updated", subscription)
-            self._event("invoice.paid", self._invoice_create(
-                subscription["customer"], price, subscription=subscription_id))
+            self._event(
+                "invoice.paid",
+                self._invoice_create(subscription["customer"], price, subscription=subscription_id),
+            )
 
     def subscription_cancel(self, subscription_id: str) -> None:
         with self._lock:
@@ -150,7 +164,10 @@ class FakeStripe:
 
     def price_create(self, price_id: str, unit_amount: int, recurring: bool) -> None:
         self.objects[price_id] = {
-            "id": price_id, "object": "price", "unit_amount": unit_amount, "currency": "usd",
+            "id": price_id,
+            "object": "price",
+            "unit_amount": unit_amount,
+            "currency": "usd",
             "recurring": {"interval": "month"} if recurring else None,
         }
 
@@ -158,18 +175,32 @@ class FakeStripe:
         """A customer who paid the pilot directly (no signup): (customer id, payment intent)."""
         with self._lock:
             customer = self._customer_create({"customer_email": email})
-            intent = self._new("pi", "payment_intent", amount=3900, customer=customer,
-                               status="succeeded")
-            charge = self._new("ch", "charge", amount=3900, amount_refunded=0, customer=customer,
-                               payment_intent=intent["id"], paid=True, refunded=False)
+            intent = self._new(
+                "pi", "payment_intent", amount=3900, customer=customer, status="succeeded"
+            )
+            charge = self._new(
+                "ch",
+                "charge",
+                amount=3900,
+                amount_refunded=0,
+                customer=customer,
+                payment_intent=intent["id"],
+                paid=True,
+                refunded=False,
+            )
             intent["latest_charge"] = charge["id"]
             return customer, intent["id"]
 
     # --- objects and events ------------------------------------------------------------
 
     def _new(self, prefix: str, kind: str, **fields: object) -> dict:
-        obj = {"id": f"{prefix}_test_{next(self._ids):06d}", "object": kind,
-               "created": self._tick(), "livemode": False, **fields}
+        obj = {
+            "id": f"{prefix}_test_{next(self._ids):06d}",
+            "object": kind,
+            "created": self._tick(),
+            "livemode": False,
+            **fields,
+        }
         self.objects[obj["id"]] = obj
         return obj
 
@@ -196,28 +227,52 @@ class FakeStripe:
 
     def _subscription_create(self, customer: str, price: dict, session: dict) -> dict:
         period_end = self.clock + MONTH_SECONDS
-        item = {"id": f"si_test_{next(self._ids):06d}", "object": "subscription_item",
-                "price": copy.deepcopy(price), "quantity": 1,
-                "current_period_end": period_end}
-        return self._new("sub", "subscription", customer=customer, status="active",
-                         items={"object": "list", "data": [item]},
-                         metadata=session.get("subscription_data", {}).get("metadata", {}))
+        item = {
+            "id": f"si_test_{next(self._ids):06d}",
+            "object": "subscription_item",
+            "price": copy.deepcopy(price),
+            "quantity": 1,
+            "current_period_end": period_end,
+        }
+        return self._new(
+            "sub",
+            "subscription",
+            customer=customer,
+            status="active",
+            items={"object": "list", "data": [item]},
+            metadata=session.get("subscription_data", {}).get("metadata", {}),
+        )
 
-    def _invoice_create(self, customer: str, price: dict, *, subscription: str | None,
-                        paid: bool = True) -> dict:
+    def _invoice_create(
+        self, customer: str, price: dict, *, subscription: str | None, paid: bool = True
+    ) -> dict:
         number = next(self._ids)
         period_end = self.clock + MONTH_SECONDS
         return self._new(
-            "in", "invoice", customer=customer, number=f"CRADLE-{number:04d}",
-            status="paid" if paid else "open", currency="usd",
-            amount_due=price["unit_amount"], amount_paid=price["unit_amount"] if paid else 0,
+            "in",
+            "invoice",
+            customer=customer,
+            number=f"CRADLE-{number:04d}",
+            status="paid" if paid else "open",
+            currency="usd",
+            amount_due=price["unit_amount"],
+            amount_paid=price["unit_amount"] if paid else 0,
             hosted_invoice_url=f"{self.url}/invoices/{number}",
-            parent={"type": "subscription_details",
-                    "subscription_details": {"subscription": subscription}}
-            if subscription else None,
-            lines={"object": "list", "data": [
-                {"period": {"start": self.clock, "end": period_end},
-                 "pricing": {"price_details": {"price": price["id"]}}}]},
+            parent={
+                "type": "subscription_details",
+                "subscription_details": {"subscription": subscription},
+            }
+            if subscription
+            else None,
+            lines={
+                "object": "list",
+                "data": [
+                    {
+                        "period": {"start": self.clock, "end": period_end},
+                        "pricing": {"price_details": {"price": price["id"]}},
+                    }
+                ],
+            },
         )
 
     # --- the HTTP API ------------------------------------------------------------------
@@ -251,10 +306,16 @@ class FakeStripe:
                 raise StripeFailure(400, "resource_missing", f"No such price: '{item['price']}'")
         if params.get("customer") and params["customer"] not in self.objects:
             raise StripeFailure(400, "resource_missing", "No such customer")
-        session = self._new("cs", "checkout.session", status="open", payment_status="unpaid",
-                            customer=params.get("customer"), payment_intent=None,
-                            subscription=None, **{k: v for k, v in params.items()
-                                                  if k not in ("customer",)})
+        session = self._new(
+            "cs",
+            "checkout.session",
+            status="open",
+            payment_status="unpaid",
+            customer=params.get("customer"),
+            payment_intent=None,
+            subscription=None,
+            **{k: v for k, v in params.items() if k not in ("customer",)},
+        )
         session["url"] = f"{self.url}/pay/{session['id']}"
         return session
 
@@ -264,11 +325,19 @@ class FakeStripe:
             raise StripeFailure(400, "resource_missing", "No such payment_intent")
         charge = self.objects[intent["latest_charge"]]
         if charge["refunded"]:
-            raise StripeFailure(400, "charge_already_refunded",
-                                f"Charge {charge['id']} has already been refunded.")
-        refund = self._new("re", "refund", amount=charge["amount"], charge=charge["id"],
-                           payment_intent=intent["id"], status="succeeded",
-                           reason=params.get("reason"), metadata=params.get("metadata", {}))
+            raise StripeFailure(
+                400, "charge_already_refunded", f"Charge {charge['id']} has already been refunded."
+            )
+        refund = self._new(
+            "re",
+            "refund",
+            amount=charge["amount"],
+            charge=charge["id"],
+            payment_intent=intent["id"],
+            status="succeeded",
+            reason=params.get("reason"),
+            metadata=params.get("metadata", {}),
+        )
         charge.update(refunded=True, amount_refunded=charge["amount"])
         self._event("refund.created", refund)
         self._event("charge.refunded", charge)
@@ -281,16 +350,21 @@ class FakeStripe:
             item["price"] = copy.deepcopy(self.objects[change["price"]])
         self._event("customer.subscription.updated", subscription)
         price = self.objects[subscription["items"]["data"][0]["price"]["id"]]
-        self._event("invoice.paid", self._invoice_create(
-            subscription["customer"], price, subscription=id))
+        self._event(
+            "invoice.paid", self._invoice_create(subscription["customer"], price, subscription=id)
+        )
         return subscription
 
     def _portal_session_create(self, params: dict) -> dict:
         if params.get("customer") not in self.objects:
             raise StripeFailure(400, "resource_missing", "No such customer")
-        return self._new("bps", "billing_portal.session", customer=params["customer"],
-                         return_url=params.get("return_url"),
-                         url=f"{self.url}/portal/{params['customer']}")
+        return self._new(
+            "bps",
+            "billing_portal.session",
+            customer=params["customer"],
+            return_url=params.get("return_url"),
+            url=f"{self.url}/portal/{params['customer']}",
+        )
 
 
 def start_fake_stripe(api_version: str) -> tuple[FakeStripe, ThreadingHTTPServer]:
@@ -317,12 +391,21 @@ def start_fake_stripe(api_version: str) -> tuple[FakeStripe, ThreadingHTTPServer
                 self._reply(*state._idempotent[key])  # Stripe answers a retried key the same way
                 return
             try:
-                status, payload = 200, copy.deepcopy(
-                    state.handle(method, split.path, headers, params))
+                status, payload = (
+                    200,
+                    copy.deepcopy(state.handle(method, split.path, headers, params)),
+                )
             except StripeFailure as failure:
-                status, payload = failure.status, {"error": {
-                    "type": "invalid_request_error", "code": failure.code,
-                    "message": failure.message}}
+                status, payload = (
+                    failure.status,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": failure.code,
+                            "message": failure.message,
+                        }
+                    },
+                )
             if method == "POST" and key:
                 state._idempotent[key] = (status, payload)
             self._reply(status, payload)

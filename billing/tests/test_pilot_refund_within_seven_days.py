@@ -15,7 +15,10 @@ from tests.tenancy import signed_in_client
 
 
 def test_the_owner_refunds_the_pilot_inside_seven_days_and_the_studio_lapses(
-    pilot_studio, owner_client, fake_stripe, webhooks  # noqa: ANN001
+    pilot_studio,
+    owner_client,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     page = owner_client.get("/billing/")
     assert b'id="refund-button"' in page.content
@@ -53,7 +56,9 @@ def test_the_owner_refunds_the_pilot_inside_seven_days_and_the_studio_lapses(
 
 
 def test_after_seven_days_the_button_is_gone_and_the_api_refuses(
-    pilot_studio, owner_client, fake_stripe  # noqa: ANN001
+    pilot_studio,
+    owner_client,
+    fake_stripe,  # noqa: ANN001
 ) -> None:
     BillingAccount.objects.filter(studio=pilot_studio).update(
         pilot_paid_at=timezone.now() - timedelta(days=7, minutes=1)
@@ -74,7 +79,9 @@ def test_after_seven_days_the_button_is_gone_and_the_api_refuses(
 
 
 def test_a_refund_made_by_cradle_support_in_stripe_also_lapses_the_pilot(
-    pilot_studio, fake_stripe, webhooks  # noqa: ANN001
+    pilot_studio,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     from billing.stripe_gateway import stripe_client
 

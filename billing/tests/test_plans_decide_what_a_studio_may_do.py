@@ -39,7 +39,10 @@ def _upgrade_through_checkout(owner_client, fake_stripe, webhooks, plan: str) ->
 
 
 def test_upgrading_the_pilot_to_studio_through_checkout_unlocks_white_label(
-    pilot_studio, owner_client, fake_stripe, webhooks  # noqa: ANN001
+    pilot_studio,
+    owner_client,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     assert not selectors.studio_is_white_label(pilot_studio)
 
@@ -68,7 +71,10 @@ def test_upgrading_the_pilot_to_studio_through_checkout_unlocks_white_label(
 
 
 def test_growth_switches_to_studio_in_place_and_the_page_shows_the_new_plan(
-    pilot_studio, owner_client, fake_stripe, webhooks  # noqa: ANN001
+    pilot_studio,
+    owner_client,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     _upgrade_through_checkout(owner_client, fake_stripe, webhooks, "growth")
     growth = _studio(pilot_studio.pk)
@@ -92,7 +98,10 @@ def test_growth_switches_to_studio_in_place_and_the_page_shows_the_new_plan(
 
 
 def test_subscription_events_out_of_order_keep_the_newest_state(
-    pilot_studio, owner_client, fake_stripe, webhooks  # noqa: ANN001
+    pilot_studio,
+    owner_client,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     _upgrade_through_checkout(owner_client, fake_stripe, webhooks, "growth")
     subscription_id = BillingAccount.objects.get(studio=pilot_studio).stripe_subscription_id
@@ -124,33 +133,44 @@ def sent_gallery(pilot_studio):  # noqa: ANN001, ANN201
     """A finished job in alpha whose gallery was sent to the parent."""
     with schema_context(pilot_studio.schema_name):
         session = ParentSession.objects.create(
-            parent_name="Maya", email="maya@example.com", consent_at=timezone.now(),
-            consent_text_version="test", skin_swatches=["#a07e56"], target_tone_hex="#a07e56",
+            parent_name="Maya",
+            email="maya@example.com",
+            consent_at=timezone.now(),
+            consent_text_version="test",
+            skin_swatches=["#a07e56"],
+            target_tone_hex="#a07e56",
         )
         buffer = io.BytesIO()
         Image.fromarray(np.full((8, 8, 3), 120, dtype=np.uint8)).save(buffer, format="PNG")
         png = buffer.getvalue()
-        scan = Scan(session=session, sha256="0" * 64, detected_type="png", size_bytes=1,
-                    width=8, height=8)
+        scan = Scan(
+            session=session, sha256="0" * 64, detected_type="png", size_bytes=1, width=8, height=8
+        )
         scan.original_encrypted.save("original.bin.enc", ContentFile(b"x"), save=False)
         scan.deidentified.save("deidentified.png", ContentFile(png), save=False)
         scan.report_image.save("report.png", ContentFile(png), save=False)
         scan.save()
-        job = RenderJob.objects.create(scan=scan, session=session, base_seed=1,
-                                       state=RenderJob.State.DELIVERED)
-        candidate = Candidate(job=job, seed=1, rank=0, score=0.5, is_primary=True,
-                              shared_with_parent=True)
+        job = RenderJob.objects.create(
+            scan=scan, session=session, base_seed=1, state=RenderJob.State.DELIVERED
+        )
+        candidate = Candidate(
+            job=job, seed=1, rank=0, score=0.5, is_primary=True, shared_with_parent=True
+        )
         candidate.image.save("1.png", ContentFile(png), save=False)
         candidate.web_image.save("1-web.jpg", ContentFile(png), save=False)
         candidate.save()
         gallery = gallery_create(job=job)
-        Delivery.objects.create(gallery=gallery, channel="email", recipient=session.email,
-                                status=Delivery.Status.SENT)
+        Delivery.objects.create(
+            gallery=gallery, channel="email", recipient=session.email, status=Delivery.Status.SENT
+        )
         return gallery
 
 
 def test_a_lapsed_studio_cannot_upload_but_its_gallery_still_opens(
-    pilot_studio, sent_gallery, fake_stripe, phantom_jpeg  # noqa: ANN001
+    pilot_studio,
+    sent_gallery,
+    fake_stripe,
+    phantom_jpeg,  # noqa: ANN001
 ) -> None:
     services.studio_billing_state_set(studio=pilot_studio, status=Studio.Status.LAPSED)
     from tests.tenancy import signed_in_client
@@ -174,7 +194,9 @@ def test_a_lapsed_studio_cannot_upload_but_its_gallery_still_opens(
 
 
 def test_the_pilot_cap_is_reached_at_delivery_and_a_resend_still_goes(
-    pilot_studio, sent_gallery, fake_stripe  # noqa: ANN001
+    pilot_studio,
+    sent_gallery,
+    fake_stripe,  # noqa: ANN001
 ) -> None:
     assert selectors.studio_may_deliver(pilot_studio).allowed
     BillingAccount.objects.filter(studio=pilot_studio).update(pilot_delivery_cap=1)
@@ -190,7 +212,8 @@ def test_the_pilot_cap_is_reached_at_delivery_and_a_resend_still_goes(
 
 
 def test_an_ended_pilot_month_stops_renders_and_the_sweep_marks_it_lapsed(
-    pilot_studio, fake_stripe  # noqa: ANN001
+    pilot_studio,
+    fake_stripe,  # noqa: ANN001
 ) -> None:
     BillingAccount.objects.filter(studio=pilot_studio).update(
         pilot_ends_at=timezone.now() - timedelta(minutes=1)
@@ -204,7 +227,9 @@ def test_an_ended_pilot_month_stops_renders_and_the_sweep_marks_it_lapsed(
 
 
 def test_the_customer_portal_link_opens_stripe_for_the_studio_customer(
-    pilot_studio, owner_client, fake_stripe  # noqa: ANN001
+    pilot_studio,
+    owner_client,
+    fake_stripe,  # noqa: ANN001
 ) -> None:
     response = owner_client.post("/billing/portal/")
     connection.set_schema_to_public()
@@ -217,7 +242,10 @@ def test_the_customer_portal_link_opens_stripe_for_the_studio_customer(
 
 
 def test_the_billing_page_shows_plan_end_date_usage_and_upgrades(
-    pilot_studio, sent_gallery, owner_client, fake_stripe  # noqa: ANN001
+    pilot_studio,
+    sent_gallery,
+    owner_client,
+    fake_stripe,  # noqa: ANN001
 ) -> None:
     page = owner_client.get("/billing/").content.decode()
     account = BillingAccount.objects.get(studio=pilot_studio)
@@ -231,7 +259,9 @@ def test_the_billing_page_shows_plan_end_date_usage_and_upgrades(
 
 
 def test_a_studio_made_without_a_payment_gets_its_stripe_customer_from_its_first_checkout(
-    studio, fake_stripe, webhooks  # noqa: ANN001
+    studio,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     from tests.tenancy import signed_in_client
 
@@ -250,7 +280,9 @@ def test_a_studio_made_without_a_payment_gets_its_stripe_customer_from_its_first
 
 
 def test_sending_a_new_gallery_past_the_pilot_cap_is_refused_and_writes_nothing(
-    pilot_studio, sent_gallery, fake_stripe  # noqa: ANN001
+    pilot_studio,
+    sent_gallery,
+    fake_stripe,  # noqa: ANN001
 ) -> None:
     from django.core.exceptions import ValidationError
 
@@ -259,8 +291,12 @@ def test_sending_a_new_gallery_past_the_pilot_cap_is_refused_and_writes_nothing(
     BillingAccount.objects.filter(studio=pilot_studio).update(pilot_delivery_cap=1)
     with schema_context(pilot_studio.schema_name):
         session = ParentSession.objects.create(
-            parent_name="Noor", email="noor@example.com", consent_at=timezone.now(),
-            consent_text_version="test", skin_swatches=["#a07e56"], target_tone_hex="#a07e56",
+            parent_name="Noor",
+            email="noor@example.com",
+            consent_at=timezone.now(),
+            consent_text_version="test",
+            skin_swatches=["#a07e56"],
+            target_tone_hex="#a07e56",
         )
         job = RenderJob.objects.create(session=session, base_seed=2, state=RenderJob.State.READY)
         deliveries_before = Delivery.objects.count()

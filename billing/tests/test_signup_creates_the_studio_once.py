@@ -28,7 +28,9 @@ def _sign_up(public_client: Client, fake_stripe, subdomain: str = "moonbeam") ->
 
 
 def test_signup_sends_the_owner_to_checkout_for_the_pilot_with_the_pinned_api_version(
-    public_client, fake_stripe, settings  # noqa: ANN001
+    public_client,
+    fake_stripe,
+    settings,  # noqa: ANN001
 ) -> None:
     form = public_client.get("/signup/")
     assert form.status_code == 200 and b"Continue to payment" in form.content
@@ -50,7 +52,9 @@ def test_signup_sends_the_owner_to_checkout_for_the_pilot_with_the_pinned_api_ve
 
 
 def test_a_taken_or_held_subdomain_is_refused_before_any_payment(
-    public_client, fake_stripe, studio  # noqa: ANN001
+    public_client,
+    fake_stripe,
+    studio,  # noqa: ANN001
 ) -> None:
     response = public_client.post(
         "/signup/", {"studio_name": "Copy", "subdomain": "alpha", "owner_email": "x@y.example"}
@@ -99,7 +103,9 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
     with schema_context("moonbeam"):
         [owner] = User.objects.all()
         assert (owner.username, owner.email, owner.role) == (
-            "ana@moon.example", "ana@moon.example", "owner"
+            "ana@moon.example",
+            "ana@moon.example",
+            "owner",
         )
     account = BillingAccount.objects.get(studio=studio)
     checkout = events["checkout.session.completed"]["data"]["object"]
@@ -147,7 +153,9 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
 
 
 def test_a_forged_or_altered_webhook_gets_400_and_changes_nothing(
-    public_client, fake_stripe, webhooks  # noqa: ANN001
+    public_client,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe, subdomain="forged")
     fake_stripe.checkout_complete(session_id)
@@ -157,9 +165,7 @@ def test_a_forged_or_altered_webhook_gets_400_and_changes_nothing(
     altered_body = webhooks.send(
         checkout, body=webhooks_payload_with(checkout, subdomain_customer="cus_attacker")
     )
-    unsigned = webhooks.client.post(
-        "/stripe/webhook/", data=b"{}", content_type="application/json"
-    )
+    unsigned = webhooks.client.post("/stripe/webhook/", data=b"{}", content_type="application/json")
 
     assert [forged.status_code, altered_body.status_code, unsigned.status_code] == [400, 400, 400]
     assert StripeEvent.objects.count() == 0
@@ -176,7 +182,9 @@ def webhooks_payload_with(event: dict, *, subdomain_customer: str) -> bytes:
 
 
 def test_an_event_that_fails_is_stored_as_failed_and_retried_by_stripe(
-    public_client, fake_stripe, webhooks  # noqa: ANN001
+    public_client,
+    fake_stripe,
+    webhooks,  # noqa: ANN001
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe, subdomain="broken")
     fake_stripe.checkout_complete(session_id)

@@ -26,7 +26,9 @@ def _new_job(data: bytes) -> RenderJob:
     return services.scan_upload(session=session, data=data, enqueue=False)
 
 
-def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(tenant, phantom_jpeg) -> None:  # noqa: ANN001
+def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(
+    tenant, phantom_jpeg
+) -> None:  # noqa: ANN001
     job = _new_job(phantom_jpeg)
     assert services.render_job_vision_run(job_id=job.pk, enqueue=False) is not None
     assert services.render_job_vision_run(job_id=job.pk, enqueue=False) is None
@@ -48,7 +50,9 @@ def test_a_live_lease_held_by_another_worker_makes_the_actor_retry(tenant, phant
         services.render_job_vision_run(job_id=job.pk, enqueue=False)
 
 
-def test_a_job_whose_worker_died_is_taken_over_after_its_lease_expires(tenant, phantom_jpeg) -> None:  # noqa: ANN001
+def test_a_job_whose_worker_died_is_taken_over_after_its_lease_expires(
+    tenant, phantom_jpeg
+) -> None:  # noqa: ANN001
     job = _new_job(phantom_jpeg)
     RenderJob.objects.filter(pk=job.pk).update(
         state=RenderJob.State.VISION, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -59,7 +63,9 @@ def test_a_job_whose_worker_died_is_taken_over_after_its_lease_expires(tenant, p
 
 
 def test_a_crashing_stage_fails_the_job_with_its_reason_and_the_next_job_still_runs(
-    tenant, phantom_jpeg, monkeypatch  # noqa: ANN001
+    tenant,
+    phantom_jpeg,
+    monkeypatch,  # noqa: ANN001
 ) -> None:
     broken = _new_job(phantom_jpeg)
     healthy = _new_job(phantom_jpeg)
@@ -102,7 +108,10 @@ def test_a_stalled_job_is_sent_to_the_queue_again(tenant, phantom_jpeg) -> None:
 
 
 def test_a_ready_job_queues_the_print_file_of_its_primary_when_automatic(
-    tenant, phantom_jpeg, settings, django_capture_on_commit_callbacks  # noqa: ANN001
+    tenant,
+    phantom_jpeg,
+    settings,
+    django_capture_on_commit_callbacks,  # noqa: ANN001
 ) -> None:
     import dramatiq
 

@@ -28,7 +28,8 @@ def studio_create(
     """Create the studio's schema (migrated), its domain and its owner. Slow: seconds."""
     if not SUBDOMAIN_RE.match(subdomain) or subdomain in RESERVED:
         raise ValidationError(
-            "The subdomain must be 3–32 lowercase letters, digits or dashes and start with a letter."
+            "The subdomain must be 3–32 lowercase letters, digits or dashes "
+            "and start with a letter."
         )
     schema_name = subdomain.replace("-", "_")
     if Studio.objects.filter(schema_name=schema_name).exists():
@@ -72,9 +73,7 @@ def demo_studio_ensure(credentials_file: Path) -> tuple[Studio, dict[str, str]]:
     """The demo studio with an owner and a sonographer; their passwords are kept in
     ``credentials_file`` so running the seed twice prints the same logins."""
     public_tenant_ensure()
-    credentials = (
-        json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
-    )
+    credentials = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
     if not credentials:
         credentials = {
             "owner": "owner",

@@ -18,7 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("path")
         parser.add_argument("--studio", default=DEMO_SUBDOMAIN, help="schema name (default demo)")
-        parser.add_argument("--tone", action="append", default=[], help="hex or Monk step; twice for two parents")
+        parser.add_argument(
+            "--tone", action="append", default=[], help="hex or Monk step; twice for two parents"
+        )
         parser.add_argument("--out", help="copy the delivered image files here")
         parser.add_argument("--email", default="parent@example.com")
         parser.add_argument("--phone", default="+14155550123")
@@ -44,7 +46,9 @@ class Command(BaseCommand):
                 style=str(options["style"]),
             )
             channels = [c for c, to in (("email", session.email), ("sms", session.phone)) if to]
-            result = run_scan_synchronously(session=session, data=path.read_bytes(), channels=channels)
+            result = run_scan_synchronously(
+                session=session, data=path.read_bytes(), channels=channels
+            )
             job = result.job
             candidates = list(job.candidates.all()) if job else []
             outputs = [c.web_image.path for c in candidates if c.shared_with_parent and c.web_image]

@@ -2,12 +2,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django_tenants.utils import schema_context
 from PIL import Image
 
 from galleries.services import studio_base_url
 from render.pipeline.phantom import make_phantom
 from studio_portal.tenants.services import demo_studio_ensure
-from django_tenants.utils import schema_context
 
 
 class Command(BaseCommand):
@@ -25,7 +25,8 @@ class Command(BaseCommand):
             "\n"
             f"  Demo studio:   {url}/\n"
             f"  Owner login:   {credentials['owner']} / {credentials['owner_password']}\n"
-            f"  Sonographer:   {credentials['sonographer']} / {credentials['sonographer_password']}\n"
+            f"  Sonographer:   {credentials['sonographer']} / "
+            f"{credentials['sonographer_password']}\n"
             f"  Sample scan:   {sample}\n"
             f"  Platform admin: http://{settings.CRADLE_BASE_DOMAIN}:{settings.CRADLE_PUBLIC_PORT}/admin/\n"
         )

@@ -130,8 +130,12 @@ STATIC_URL = "/static/"
 STATIC_ROOT = LOCAL_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "studio_portal" / "static"]
 
-# Jobs. BROKER_URL picks the broker: redis://…, amqp://… (RabbitMQ) or stub:// (tests).
-BROKER_URL = env_str("BROKER_URL", "stub://" if TESTING else "redis://127.0.0.1:6390/0")
+# Jobs. BROKER_URL picks the broker: redis://…, amqp://… (RabbitMQ) or stub:// (tests). Unset: the
+# embedded Redis make run starts, on CRADLE_REDIS_PORT (as studio_portal.embedded reads it).
+BROKER_URL = env_str(
+    "BROKER_URL",
+    "stub://" if TESTING else f"redis://127.0.0.1:{env_int('CRADLE_REDIS_PORT', 6390)}/0",
+)
 if BROKER_URL.startswith("stub://"):
     _broker = {"BROKER": "dramatiq.brokers.stub.StubBroker", "OPTIONS": {}}
 elif BROKER_URL.startswith("amqp"):

@@ -221,6 +221,9 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
             .slice(0, 8)"""
     )
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], wide
+    # Candidates sit two abreast on a phone, so the sonographer compares them side by side.
+    first, second = (page.locator(".candidate").nth(i).bounding_box() for i in (0, 1))
+    assert abs(first["y"] - second["y"]) < 1 and second["x"] > first["x"] + first["width"] - 1
     shots.take(page, "sonographer-job-phone")
     context.close()
 

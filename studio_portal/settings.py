@@ -115,16 +115,37 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # and portraits are never served from a public media URL: views check the studio first.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(LOCAL_DIR / ("test-media" if TESTING else "media"))))
 STORAGE_BACKEND = env_str("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+if STORAGE_BACKEND == "s3":
+    STORAGE_BACKEND = "storages.backends.s3.S3Storage"
 STORAGES = {
     "default": {"BACKEND": STORAGE_BACKEND},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-if STORAGE_BACKEND.startswith("storages."):
+if STORAGE_BACKEND.startswith("storages.backends.s3"):
+    # Keys are not read here: boto3 finds AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an
+    # instance role) itself. Objects stay private and never overwrite each other; the views
+    # stream them after checking the studio, so no URL to a bucket object is ever handed out.
+    from django.core.exceptions import ImproperlyConfigured
+
+    AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured(
+            f"STORAGE_BACKEND={STORAGE_BACKEND} needs AWS_STORAGE_BUCKET_NAME (the bucket's name)"
+        )
+    AWS_S3_SSE = env_str("AWS_S3_SSE")  # server-side encryption: AES256, aws:kms, or unset
+    if AWS_S3_SSE not in {"", "AES256", "aws:kms"}:
+        raise ImproperlyConfigured(
+            f"AWS_S3_SSE must be AES256, aws:kms or unset, got {AWS_S3_SSE!r}"
+        )
     STORAGES["default"]["OPTIONS"] = {
-        "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME"),
-        "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,
+        "bucket_name": AWS_STORAGE_BUCKET_NAME,
+        "region_name": env_str("AWS_S3_REGION_NAME") or None,  # unset: boto3's AWS_DEFAULT_REGION
+        "endpoint_url": env_str("AWS_S3_ENDPOINT_URL") or None,  # MinIO or another S3 look-alike
+        "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE") or None,  # "path" for most MinIO
         "default_acl": "private",
         "querystring_auth": True,
+        "file_overwrite": False,
+        "object_parameters": {"ServerSideEncryption": AWS_S3_SSE} if AWS_S3_SSE else {},
     }
 STATIC_URL = "/static/"
 STATIC_ROOT = LOCAL_DIR / "static"

@@ -24,6 +24,12 @@ urlpatterns = [
         apis.RenderJobCandidatesApi.as_view(),
         name="api-job-candidates",
     ),
+    path("jobs/<uuid:uid>/report/", apis.RenderJobReportApi.as_view(), name="api-job-report"),
+    path(
+        "candidates/<int:pk>/image/",
+        apis.CandidateImageApi.as_view(),
+        name="api-candidate-image",
+    ),
     path(
         "candidates/<int:pk>/primary/",
         apis.CandidatePrimaryApi.as_view(),

@@ -4,7 +4,11 @@ the request's studio schema; a foreign studio's ids match nothing (404).
 
 Authentication: ``Authorization: Bearer crd_…`` (a member's API key) or the dashboard's session.
 Errors: ``{"detail": "…"}`` with 400 (bad input), 401 (no/unknown key), 402 (plan does not
-allow renders), 403 (not allowed for this role), 404 (not in this studio), 413, 429.
+allow renders), 403 (not allowed for this role), 404 (not in this studio), 409 (a file not made
+yet), 410 (a scan deleted by retention), 413, 429.
+
+Files (portraits, the scan's vision report) come back as the bytes themselves, as attachments;
+the job and candidate JSON carry absolute URLs to them.
 """
 
 from __future__ import annotations
@@ -12,13 +16,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from galleries import services as gallery_services
@@ -56,10 +68,18 @@ def _bad_request(exc: ValidationError) -> Response:
     return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def _api_url(context: dict, name: str, arg: object) -> str:
+    """Absolute on the requesting studio's host when the serializer has the request."""
+    return reverse(name, args=[arg], request=context.get("request"))
+
+
 # Output shapes shared by several endpoints ---------------------------------------------------
 
 
 class CandidateOutputSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+    print_url = serializers.SerializerMethodField()
+
     class Meta:
         model = Candidate
         fields = [
@@ -71,7 +91,30 @@ class CandidateOutputSerializer(serializers.ModelSerializer):
             "rejected_reason",
             "is_primary",
             "shared_with_parent",
+            "image_url",
+            "print_url",
         ]
+
+    @extend_schema_field(
+        serializers.URLField(
+            help_text="Download the web-size portrait; add ?size=full for the render before "
+            "the brand frame."
+        )
+    )
+    def get_image_url(self, candidate: Candidate) -> str:
+        return _api_url(self.context, "api-candidate-image", candidate.pk)
+
+    @extend_schema_field(
+        serializers.URLField(
+            allow_null=True,
+            help_text="Download the print-size file; null until it is made (in the background, "
+            "for the primary only).",
+        )
+    )
+    def get_print_url(self, candidate: Candidate) -> str | None:
+        if not candidate.print_image:
+            return None
+        return self.get_image_url(candidate) + "?size=print"
 
 
 class RenderJobOutputSerializer(serializers.ModelSerializer):
@@ -79,6 +122,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     parent_job = serializers.UUIDField(source="parent_job.uid", read_only=True, allow_null=True)
     candidates = CandidateOutputSerializer(many=True, read_only=True)
     stage_ms = serializers.SerializerMethodField()
+    report_url = serializers.SerializerMethodField()
 
     class Meta:
         model = RenderJob
@@ -94,6 +138,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "correction_strength",
             "stage_ms",
             "candidates",
+            "report_url",
             "created_at",
             "updated_at",
         ]
@@ -101,6 +146,20 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     def get_stage_ms(self, job: RenderJob) -> dict[str, float]:
         """Milliseconds per finished stage: ingest, vision, conditioning, render, score, …"""
         return job.stage_ms()
+
+    @extend_schema_field(
+        serializers.URLField(
+            allow_null=True,
+            help_text="Download the scan's vision report (face outline and anchor points); "
+            "null until it is made, when the scan was rejected before it, or once the "
+            "studio's retention window deleted the scan.",
+        )
+    )
+    def get_report_url(self, job: RenderJob) -> str | None:
+        scan = job.scan
+        if scan is None or scan.purged_at or not scan.report_image:
+            return None
+        return _api_url(self.context, "api-job-report", job.uid)
 
 
 class ParentSessionOutputSerializer(serializers.ModelSerializer):
@@ -272,7 +331,8 @@ class ScanUploadApi(APIView):
             return Response({"detail": exc.message, "code": exc.code}, status=400)
         except services.RenderNotAllowed as exc:
             return Response({"detail": str(exc), "code": "plan"}, status=402)
-        return Response(RenderJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        data = RenderJobOutputSerializer(job, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class RenderJobListApi(APIView):
@@ -285,7 +345,7 @@ class RenderJobListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         jobs = (
-            RenderJob.objects.select_related("session", "parent_job")
+            RenderJob.objects.select_related("session", "parent_job", "scan")
             .prefetch_related("candidates")
             .order_by("-created_at")
         )
@@ -299,13 +359,21 @@ class RenderJobListApi(APIView):
         jobs, refusal = _filter_by_choice(jobs, request, "state", RenderJob.State.values)
         if refusal:
             return refusal
-        return Response(RenderJobOutputSerializer(jobs[:LIST_LIMIT], many=True).data)
+        return Response(
+            RenderJobOutputSerializer(
+                jobs[:LIST_LIMIT], many=True, context={"request": request}
+            ).data
+        )
 
 
 class RenderJobDetailApi(APIView):
     @extend_schema(responses={200: RenderJobOutputSerializer, 404: DetailSerializer})
     def get(self, request: Request, uid: str) -> Response:
-        return Response(RenderJobOutputSerializer(selectors.render_job_get(uid)).data)
+        return Response(
+            RenderJobOutputSerializer(
+                selectors.render_job_get(uid), context={"request": request}
+            ).data
+        )
 
 
 class RenderJobCancelApi(APIView):
@@ -319,7 +387,7 @@ class RenderJobCancelApi(APIView):
             job = services.render_job_cancel(job=job)
         except ValidationError as exc:
             return _bad_request(exc)
-        return Response(RenderJobOutputSerializer(job).data)
+        return Response(RenderJobOutputSerializer(job, context={"request": request}).data)
 
 
 class _NewJobMixin:
@@ -330,7 +398,8 @@ class _NewJobMixin:
             return _bad_request(exc)
         except services.RenderNotAllowed as exc:
             return Response({"detail": str(exc), "code": "plan"}, status=402)
-        return Response(RenderJobOutputSerializer(job).data, status=status.HTTP_201_CREATED)
+        data = RenderJobOutputSerializer(job, context={"request": self.request}).data
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class RenderJobRerunApi(_NewJobMixin, APIView):
@@ -426,14 +495,18 @@ class RenderJobCandidatesApi(APIView):
     @extend_schema(responses={200: CandidateOutputSerializer(many=True), 404: DetailSerializer})
     def get(self, request: Request, uid: str) -> Response:
         job = selectors.render_job_get(uid)
-        return Response(CandidateOutputSerializer(job.candidates.all(), many=True).data)
+        return Response(
+            CandidateOutputSerializer(
+                job.candidates.all(), many=True, context={"request": request}
+            ).data
+        )
 
 
 class CandidatePrimaryApi(APIView):
     @extend_schema(request=None, responses={200: CandidateOutputSerializer, 404: DetailSerializer})
     def post(self, request: Request, pk: int) -> Response:
         candidate = services.candidate_choose_primary(candidate=selectors.candidate_get(pk))
-        return Response(CandidateOutputSerializer(candidate).data)
+        return Response(CandidateOutputSerializer(candidate, context={"request": request}).data)
 
 
 class CandidateShareApi(APIView):
@@ -457,7 +530,108 @@ class CandidateShareApi(APIView):
             )
         except ValidationError as exc:
             return _bad_request(exc)
-        return Response(CandidateOutputSerializer(candidate).data)
+        return Response(CandidateOutputSerializer(candidate, context={"request": request}).data)
+
+
+# Files ----------------------------------------------------------------------------------------
+
+# A file the caller cannot have now: missing, not made yet, or deleted by retention.
+_UNAVAILABLE_STATUS = {
+    selectors.FileMissing: status.HTTP_404_NOT_FOUND,
+    selectors.FileNotReady: status.HTTP_409_CONFLICT,
+    selectors.FileGone: status.HTTP_410_GONE,
+}
+# Print files and reports are made in the background within about a minute.
+RETRY_AFTER_SECONDS = 30
+
+
+def _file_unavailable(exc: selectors.FileUnavailable) -> Response:
+    response = Response({"detail": exc.message}, status=_UNAVAILABLE_STATUS[type(exc)])
+    if isinstance(exc, selectors.FileNotReady):
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _file_download(stored: selectors.StoredFile) -> FileResponse:
+    response = FileResponse(
+        stored.handle,
+        content_type=stored.content_type,
+        as_attachment=True,
+        filename=stored.filename,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    # Each candidate id names one set of files for its life (a re-render makes new ids), but
+    # they are one studio's private images: the client may keep them, shared caches may not.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+class _FileApi(APIView):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple:
+        # The body is image bytes, not a rendered representation: a client asking for
+        # ``Accept: image/*`` must not get a 406; refusals still go out as JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+
+_FILE_ERRORS = {(code, "application/json"): DetailSerializer for code in (404, 409)}
+
+
+class CandidateImageApi(_FileApi):
+    @extend_schema(
+        summary="Download a portrait",
+        parameters=[
+            OpenApiParameter(
+                "size",
+                str,
+                enum=list(selectors.CANDIDATE_FILE_FIELDS),
+                default="web",
+                description=(
+                    "web: the branded portrait, 1080 px on the long side (JPEG). print: the "
+                    "branded print-size file, made in the background for the primary only "
+                    "(JPEG; 409 until it exists). full: the render as painted, before the "
+                    "brand frame and tag."
+                ),
+            )
+        ],
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (400, "application/json"): DetailSerializer,
+            **_FILE_ERRORS,
+        },
+    )
+    def get(self, request: Request, pk: int) -> Response | FileResponse:
+        size = request.query_params.get("size") or "web"
+        if size not in selectors.CANDIDATE_FILE_FIELDS:
+            sizes = ", ".join(selectors.CANDIDATE_FILE_FIELDS)
+            return Response({"detail": f"Unknown size {size[:20]!r}. Use one of: {sizes}."}, 400)
+        candidate = selectors.candidate_get(pk)
+        try:
+            return _file_download(selectors.candidate_file_open(candidate, size))
+        except selectors.FileUnavailable as exc:
+            return _file_unavailable(exc)
+
+
+class RenderJobReportApi(_FileApi):
+    @extend_schema(
+        summary="Download the scan's vision report",
+        description=(
+            "The de-identified scan with the face outline and anchor points Cradle found (PNG). "
+            "409 while the job has not reached that stage, 404 when the scan was rejected "
+            "before it, 410 once the studio's retention window deleted the scan."
+        ),
+        responses={
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (410, "application/json"): DetailSerializer,
+            **_FILE_ERRORS,
+        },
+    )
+    def get(self, request: Request, uid: str) -> Response | FileResponse:
+        job = selectors.render_job_get(uid)
+        try:
+            return _file_download(selectors.render_job_report_open(job))
+        except selectors.FileUnavailable as exc:
+            return _file_unavailable(exc)
 
 
 # Galleries and deliveries ---------------------------------------------------------------------

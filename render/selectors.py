@@ -1,12 +1,17 @@
-"""Reads for sessions, scans and jobs. Every query runs inside the request's studio schema,
-so a foreign studio's ids simply match nothing (404)."""
+"""Reads for sessions, scans, jobs and their stored files. Every query runs inside the request's
+studio schema, so a foreign studio's ids simply match nothing (404)."""
 
 from __future__ import annotations
 
+import mimetypes
+from dataclasses import dataclass
+
+from django.core.files import File
 from django.db.models import QuerySet
+from django.db.models.fields.files import FieldFile
 from django.shortcuts import get_object_or_404
 
-from render.models import Candidate, ParentSession, RenderJob
+from render.models import Candidate, ParentSession, RenderJob, Scan
 
 
 def parent_session_list(*, search: str = "") -> QuerySet[ParentSession]:
@@ -52,3 +57,125 @@ def render_job_stage_rows(job: RenderJob) -> list[dict[str, object]]:
             status = "waiting"
         rows.append({"name": name, "label": labels[name], "status": status, "ms": entry.get("ms")})
     return rows
+
+
+# Stored files -----------------------------------------------------------------------------------
+
+
+class FileUnavailable(Exception):
+    """A stored file that cannot be served; the message says why in words a sonographer acts on.
+
+    Subclasses say which: the page views answer all of them with a plain 404, the API with the
+    matching status (404 missing, 409 not made yet, 410 deleted).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class FileMissing(FileUnavailable):
+    pass
+
+
+class FileNotReady(FileUnavailable):
+    pass
+
+
+class FileGone(FileUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One stored image ready to stream: the opened file, its type and a download name."""
+
+    handle: File
+    content_type: str
+    filename: str
+
+
+# The portrait sizes by the name clients ask for. ``full`` is the render as painted (no brand
+# frame, no visible tag); ``web`` and ``print`` are the finished, branded JPEGs.
+CANDIDATE_FILE_FIELDS = {"full": "image", "web": "web_image", "print": "print_image"}
+# The scan's derivatives by the name in the page's URLs; the vision maps are PNGs.
+SCAN_FILE_FIELDS = {
+    "deidentified": "deidentified",
+    "depth": "depth_map",
+    "normals": "normals_map",
+    "mask": "mask_map",
+    "report": "report_image",
+}
+PRINT_NOT_READY = (
+    "The print-size file is still being made (it takes about a minute after a portrait "
+    "becomes the primary); try again in a minute. If it is still missing after a few "
+    "minutes, choose this portrait as the primary again to have it made afresh."
+)
+PRINT_NEEDS_PRIMARY = (
+    "A print-size file is made only for the primary portrait. Choose this portrait as the "
+    "primary, then try again in a minute."
+)
+SCAN_PURGED = "This scan was deleted after the studio's retention window."
+
+
+def _stored_file_open(field: FieldFile, *, default_type: str, stem: str) -> StoredFile:
+    # The stored name's extension is the format the pipeline wrote (raw renders are PNG,
+    # finished portraits JPEG); anything that is not an image type falls back to the default.
+    guessed = mimetypes.guess_type(field.name)[0] or ""
+    content_type = guessed if guessed.startswith("image/") else default_type
+    extension = mimetypes.guess_extension(content_type) or ""
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError:
+        raise FileMissing("The file is missing from storage.") from None
+    return StoredFile(handle=handle, content_type=content_type, filename=f"{stem}{extension}")
+
+
+def candidate_file_open(candidate: Candidate, size: str) -> StoredFile:
+    """The portrait at ``size`` (a key of CANDIDATE_FILE_FIELDS), opened for streaming.
+
+    Raises FileNotReady while the print file is not made (it is made in the background, only
+    for the primary; see render/print_size.py) and FileMissing when the size has no file.
+    """
+    field = getattr(candidate, CANDIDATE_FILE_FIELDS[size])
+    if not field:
+        if size == "print":
+            raise FileNotReady(PRINT_NOT_READY if candidate.is_primary else PRINT_NEEDS_PRIMARY)
+        raise FileMissing(f"This portrait has no {size}-size file.")
+    default_type = "image/png" if size == "full" else "image/jpeg"
+    stem = f"portrait-{candidate.job.uid}-{candidate.rank + 1}-{size}"
+    return _stored_file_open(field, default_type=default_type, stem=stem)
+
+
+def scan_file_open(scan: Scan, kind: str, *, stem: str = "") -> StoredFile:
+    """The scan's derivative ``kind`` (a key of SCAN_FILE_FIELDS), opened for streaming and
+    named ``stem`` + extension for a download.
+
+    Raises FileGone once retention purged the scan, FileMissing when it has no such file.
+    """
+    if scan.purged_at:
+        raise FileGone(SCAN_PURGED)
+    field = getattr(scan, SCAN_FILE_FIELDS[kind])
+    if not field:
+        raise FileMissing(f"This scan has no {kind} image.")
+    stem = stem or f"scan-{scan.uid}-{kind}"
+    return _stored_file_open(field, default_type="image/png", stem=stem)
+
+
+def render_job_report_open(job: RenderJob) -> StoredFile:
+    """The vision report of the job's scan: the de-identified scan with the face outline and
+    anchor points. Made in the vision stage, so a job still before it gets FileNotReady."""
+    scan = job.scan
+    if scan is None:
+        raise FileMissing("This job has no scan, so it has no report.")
+    if not scan.purged_at and not scan.report_image:
+        if job.state in (RenderJob.State.QUEUED, RenderJob.State.VISION):
+            raise FileNotReady(
+                "The report is made while Cradle finds the face structure; "
+                "try again in a few seconds."
+            )
+        raise FileMissing(
+            "This scan has no report: it was rejected or stopped before Cradle found the "
+            "face structure."
+        )
+    return scan_file_open(scan, "report", stem=f"report-{job.uid}")

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -433,13 +433,9 @@ def candidate_share(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse("job-detail", kwargs={"uid": candidate.job.uid}) + "#candidates")
 
 
-SCAN_FILES = {
-    "deidentified": "deidentified",
-    "depth": "depth_map",
-    "normals": "normals_map",
-    "mask": "mask_map",
-    "report": "report_image",
-}
+# The kinds in the file URLs: the scan's derivatives, and the portrait sizes the page shows.
+SCAN_FILES = selectors.SCAN_FILE_FIELDS
+CANDIDATE_FILES = {"raw": "full", "web": "web"}
 
 
 @login_required
@@ -447,20 +443,21 @@ def scan_file(request: HttpRequest, uid: str, kind: str) -> FileResponse:
     """Scan derivatives are served only here, to signed-in staff of the scan's own studio."""
     if kind not in SCAN_FILES:
         raise Http404
-    scan = Scan.objects.filter(uid=uid, purged_at__isnull=True).first()
-    if scan is None:
-        raise Http404
-    field = getattr(scan, SCAN_FILES[kind])
-    if not field:
-        raise Http404
-    return FileResponse(field.open("rb"), content_type="image/png")
+    scan = get_object_or_404(Scan, uid=uid)
+    try:
+        stored = selectors.scan_file_open(scan, kind)
+    except selectors.FileUnavailable:
+        raise Http404 from None
+    return FileResponse(stored.handle, content_type=stored.content_type)
 
 
 @login_required
 def candidate_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
-    candidate = selectors.candidate_get(pk)
-    field = {"raw": candidate.image, "web": candidate.web_image}.get(kind)
-    if not field:
+    if kind not in CANDIDATE_FILES:
         raise Http404
-    content_type = "image/png" if kind == "raw" else "image/jpeg"
-    return FileResponse(field.open("rb"), content_type=content_type)
+    candidate = selectors.candidate_get(pk)
+    try:
+        stored = selectors.candidate_file_open(candidate, CANDIDATE_FILES[kind])
+    except selectors.FileUnavailable:
+        raise Http404 from None
+    return FileResponse(stored.handle, content_type=stored.content_type)

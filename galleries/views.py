@@ -195,13 +195,17 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, pk: int) -> FileRes
     file = (candidate.print_image if size == "print" else None) or candidate.web_image
     if not file:
         raise Http404
+    try:
+        handle = file.open("rb")
+    except FileNotFoundError:  # gone from storage (deleted by hand, or an S3 object lost)
+        raise Http404 from None
     content_type = mimetypes.guess_type(file.name)[0] or "image/jpeg"
     download = bool(request.GET.get("download"))
     if download:
         services.gallery_count(gallery=gallery, what="downloads")
     extension = mimetypes.guess_extension(content_type) or ".jpg"
     response = FileResponse(
-        file.open("rb"),
+        handle,
         content_type=content_type,
         as_attachment=download,
         filename=f"portrait-{candidate.rank + 1}-{size}{extension}",

@@ -304,3 +304,14 @@ def test_a_brand_change_shows_on_the_next_open(studio, gallery, parent) -> None:
     _brand_memo.clear()  # the brand is read again after BRAND_MEMO_SECONDS
     html = parent.get(_url(gallery)).content.decode()
     assert "--primary: #204a87" in html and "#6b4f4f" not in html
+
+
+def test_a_portrait_file_gone_from_storage_is_a_404_not_an_error(studio, gallery, parent) -> None:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        primary = gallery.job.candidates.get(rank=0)
+        primary.web_image.storage.delete(primary.web_image.name)
+    response = parent.get(_url(gallery, f"p/{primary.pk}/?download=1"))
+    assert response.status_code == 404
+    with schema_context(studio.schema_name):
+        gallery.refresh_from_db()
+    assert gallery.downloads == 0  # nothing was downloaded

@@ -9,6 +9,8 @@ candidates differ while all keep the same face.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from render.pipeline.types import (
 # Skin scatters long wavelengths furthest under the surface, so light leaking into the shadow
 # side comes back red-orange: this is the colour added near the terminator.
 _SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
+_INK_TINT = np.array([0.86, 1.0, 1.06], dtype=np.float32)  # creases' darkening per channel
 _VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
 _KEY_FALLOFF = 0.45  # relative brightness change across the frame along the key's direction
 _SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
@@ -37,6 +40,7 @@ _FLUSH_STRENGTH = 0.6  # how far a fully flushed cheek moves toward the rosy ton
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 _DOME_WEIGHT = 0.6  # of the head's low-frequency shape taken from the dome rather than the scan
 _SHEEN_GAIN = 1.6  # style.specular is a fraction of the key's brightness at the sheen's core
+_PORE_STRENGTH = 0.016  # of the 8-bit value: pores a viewer sees at full size, not in a thumbnail
 _TEXTURE_SEED = 20240917  # skin grain is the same for every candidate: seeds move only the light
 
 # Linear light -> sRGB through a table: exact enough for 8-bit output and ~10x faster than pow.
@@ -125,6 +129,9 @@ class _Surface:
     soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
     background_behind: np.ndarray  # H×W×3 linear backdrop × (1 - skin_alpha) × contact shadow
     shadow_source: np.ndarray  # H×W blurred subject matte, shifted per light to cast a shadow
+    feature_lines: _FeatureLines | None  # the scan's lash and mouth lines, the nose's relief
+    feature_trust: np.ndarray  # H×W 0..1: half-sure shadow keeps features, an occluder not
+    texture_trust: np.ndarray  # H×W 0..1: where skin texture may show (confident, inside)
 
 
 def _output_size(cues: StructuralCues, long_side: int) -> tuple[int, int]:
@@ -241,32 +248,305 @@ def _feature_zone(layout: _FaceLayout | None, shape: tuple[int, int]) -> np.ndar
     return 0.35 + 0.65 * zone
 
 
-def _lash_lines(
-    layout: _FaceLayout | None, scan_log: np.ndarray, trust: np.ndarray, long_side: int
-) -> np.ndarray:
-    """0..1 darkening along closed-eye lash lines, taken from the scan's own dark creases.
+@dataclass(frozen=True)
+class _Line:
+    """A dark crease found in the scan (lash line, mouth line), in shading pixels.
 
-    Only the scan's dark lines inside the two eye regions count: where the scan shows no lid
-    line the render draws none. A soft line, never a painted eye.
+    ``y = yc + slope·(x - xc) + bend·(x - xc)²`` for ``|x - xc| <= half_width``; ``evidence``
+    0..1 is how clearly the scan shows it (0: the scan shows no line, nothing is drawn).
     """
+
+    xc: float
+    yc: float
+    slope: float
+    bend: float
+    half_width: float
+    evidence: float
+
+    def scaled(self, ratio: float) -> _Line:
+        return _Line(
+            self.xc * ratio,
+            self.yc * ratio,
+            self.slope,
+            self.bend / ratio,
+            self.half_width * ratio,
+            self.evidence,
+        )
+
+
+@dataclass(frozen=True)
+class _FeatureLines:
+    """What the features are drawn from: the scan's own creases and the anchors' layout."""
+
+    layout: _FaceLayout
+    eyes: tuple[_Line | None, _Line | None]
+    mouth: _Line | None
+    nose_relief: float  # 0..1: how clearly the depth shows a nose standing out of the face
+
+
+def _crease_strength(scan_log: np.ndarray, long_side: int) -> np.ndarray:
+    """Where the denoised scan holds a thin dark line running across: darker than both the
+    rows a lid line's width above and below it. The edge of a broad shadow (a socket's rim
+    under a top light) is dark on one side only, so it does not count."""
+    fine = cv2.GaussianBlur(scan_log, (0, 0), 0.0025 * long_side)
+    reach = max(2, int(round(0.01 * long_side)))
+    above = np.empty_like(fine)
+    below = np.empty_like(fine)
+    above[reach:], above[:reach] = fine[:-reach], fine[:1]
+    below[:-reach], below[-reach:] = fine[reach:], fine[-1:]
+    return np.clip(np.minimum(above, below) - fine, 0.0, None)
+
+
+def _find_line(
+    crease: np.ndarray,
+    centre: tuple[float, float],
+    reach_x: float,
+    reach_y: float,
+    widths: tuple[float, float],
+) -> _Line | None:
+    """The dark crease running across ``centre``: its darkest row per column, fitted smoothly.
+
+    Rows near the anchor are preferred (a brow or a nostril shadow is not a lid line). The
+    fitted curve is a parabola, so speckle can bend it only a little; its ends are where the
+    scan's crease fades. None when the scan shows no crease there.
+    """
+    height, width = crease.shape
+    x0, x1 = max(int(centre[0] - reach_x), 0), min(int(centre[0] + reach_x) + 1, width)
+    y0, y1 = max(int(centre[1] - reach_y), 0), min(int(centre[1] + reach_y) + 1, height)
+    if x1 - x0 < 8 or y1 - y0 < 5:
+        return None
+    window = crease[y0:y1, x0:x1]
+    rows = np.arange(y0, y1, dtype=np.float32) - centre[1]
+    prior = np.exp(-0.5 * (rows / (0.5 * reach_y)) ** 2)[:, None]
+    best = np.argmax(window * prior, axis=0)
+    columns = np.arange(window.shape[1])
+    strength = window[best, columns]
+    top = float(np.percentile(strength, 90))
+    if top < 0.05:  # the scan shows no line here: nothing to draw
+        return None
+    strong = strength > 0.4 * top
+    if strong.sum() < 6:
+        return None
+    # Sub-pixel row: the vertex of a parabola through the darkest row and its neighbours.
+    above = window[np.clip(best - 1, 0, window.shape[0] - 1), columns]
+    below = window[np.clip(best + 1, 0, window.shape[0] - 1), columns]
+    curvature = above - 2.0 * strength + below
+    offset = np.where(curvature < -1e-6, 0.5 * (above - below) / np.minimum(curvature, -1e-6), 0)
+    ys = y0 + best + np.clip(offset, -0.5, 0.5)
+    xs = (x0 + columns).astype(np.float32)
+    left, right = np.percentile(xs[strong], [4.0, 96.0])
+    half_width = float(np.clip((right - left) / 2.0, *widths))
+    xc = float(np.clip((left + right) / 2.0, centre[0] - 0.3 * reach_x, centre[0] + 0.3 * reach_x))
+    weights = strength[strong]
+    bend, slope, yc = np.polyfit(xs[strong] - xc, ys[strong], 2, w=weights)
+    # A lid or a mouth bends gently: never more than a fifth of its half-width end to end.
+    limit = 0.2 / max(half_width, 1.0)
+    return _Line(
+        xc,
+        float(yc),
+        float(np.clip(slope, -0.35, 0.35)),
+        float(np.clip(bend, -limit, limit)),
+        half_width,
+        float(np.clip((top - 0.05) / 0.1, 0.0, 1.0)),
+    )
+
+
+def _feature_lines(
+    layout: _FaceLayout | None, scan_log: np.ndarray, depth: np.ndarray, long_side: int
+) -> _FeatureLines | None:
     if layout is None:
-        return np.zeros_like(scan_log)
+        return None
     gap = layout.eye_gap
-    region = np.maximum(
-        _spot(scan_log.shape, layout.eye_left, 0.3 * gap, 0.1 * gap),
-        _spot(scan_log.shape, layout.eye_right, 0.3 * gap, 0.1 * gap),
+    crease = _crease_strength(scan_log, long_side)
+    eyes = []
+    for eye in (layout.eye_left, layout.eye_right):
+        line = _find_line(crease, eye, 0.42 * gap, 0.13 * gap, (0.16 * gap, 0.3 * gap))
+        if line is not None:
+            # A closed lid's margin arcs: its corners sit a little above its middle, within
+            # the width of the scan's blurred crease.
+            sag = 0.025 * gap / line.half_width**2
+            line = dataclasses.replace(line, bend=line.bend - sag)
+        eyes.append(line)
+    if eyes[0] is not None and eyes[1] is not None:
+        # The two eyes of one face are one size: the scan's speckle decides how far each
+        # crease seems to run, so both take the mean.
+        half_width = (eyes[0].half_width + eyes[1].half_width) / 2.0
+        eyes = [dataclasses.replace(eye, half_width=half_width) for eye in eyes]
+    mouth = _find_line(crease, layout.mouth, 0.45 * gap, 0.16 * gap, (0.16 * gap, 0.27 * gap))
+    # The nose's own relief: how far its tip stands out of the face around it.
+    bumps = depth - _wide_blur(depth, 0.05 * long_side)
+    nx, ny = int(round(layout.nose[0])), int(round(layout.nose[1]))
+    relief = 0.0
+    if 0 <= ny < depth.shape[0] and 0 <= nx < depth.shape[1]:
+        relief = float(np.clip(bumps[ny, nx] / 0.03, 0.0, 1.0))
+    return _FeatureLines(layout, (eyes[0], eyes[1]), mouth, relief)
+
+
+def _window(
+    shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float
+) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
+    """A box of ``shape`` around (cx, cy) and its pixel-centre coordinates (column, row)."""
+    y0, y1 = max(int(cy - ry), 0), min(int(cy + ry) + 2, shape[0])
+    x0, x1 = max(int(cx - rx), 0), min(int(cx + rx) + 2, shape[1])
+    if y1 <= y0 or x1 <= x0:
+        return None
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+    return (slice(y0, y1), slice(x0, x1)), xs, ys
+
+
+def _band(distance: np.ndarray, half_thickness: np.ndarray | float) -> np.ndarray:
+    """Anti-aliased coverage of a stroke: 1 within ``half_thickness`` px, a 1 px edge ramp."""
+    return np.clip(half_thickness + 0.5 - np.abs(distance), 0.0, 1.0)
+
+
+def _gauss(value: np.ndarray, sigma: float) -> np.ndarray:
+    return np.exp(-0.5 * (value / sigma) ** 2)
+
+
+def _layer_max(target: np.ndarray, where: tuple[slice, slice], values: np.ndarray) -> None:
+    np.maximum(target[where], values, out=target[where])
+
+
+def _draw_eye(line: _Line, outward: float, gap: float, ink: np.ndarray, lift: np.ndarray) -> None:
+    """A sleeping newborn's closed eye on the scan's lash line, at output resolution.
+
+    A fine dark lash line that tapers to the corners, short lashes fanning down and outward
+    from it, a soft crease arching above the lid, and the lid's shadow just under the lashes.
+    """
+    box = _window(ink.shape, line.xc, line.yc, line.half_width + 0.06 * gap, 0.22 * gap)
+    if box is None:
+        return
+    where, xs, ys = box
+    dx = xs - line.xc
+    u = dx / line.half_width
+    along = np.clip(1.0 - u * u, 0.0, 1.0)
+    fade_ends = np.clip((1.0 - np.abs(u)) / 0.1, 0.0, 1.0)
+    curve = line.yc + line.slope * dx + line.bend * dx * dx
+    dy = ys - curve  # positive below the line
+    half = 0.0075 * gap * (0.35 + 0.65 * np.sqrt(along))
+    margin = _band(dy, half) * fade_ends
+    # Lashes: short fine hairs below the lid margin, leaning toward the outer corner.
+    length = 0.05 * gap * np.sqrt(along)
+    period = max(0.03 * gap, 3.0)
+    lean = outward * (0.4 + 0.8 * np.clip(u * outward, 0.0, 1.0))
+    phase = (dx - lean * np.clip(dy, 0.0, None)) / period
+    hair_width = np.clip(1.0 - np.abs(phase - np.round(phase)) * period / 0.9, 0.0, 1.0)
+    # Each lash its own length: a fixed hash of its index, never the candidate's seed.
+    hashed = np.sin(np.round(phase) * 12.9898) * 43758.5453
+    length = length * (0.6 + 0.4 * (hashed - np.floor(hashed)))
+    reach = np.clip(dy / np.maximum(length, 1e-3), 0.0, 1.0)
+    hairs = hair_width * (1.0 - reach) ** 1.3 * (dy > 0) * fade_ends * 0.55
+    # The crease of the closed lid: higher at the middle of the eye, faint towards the corners.
+    crease_y = dy + 0.11 * gap * (0.55 + 0.45 * along)
+    crease = 0.2 * _gauss(crease_y, 0.011 * gap) * along**0.7
+    shade_under = 0.12 * _gauss(dy - 0.028 * gap, 0.016 * gap) * along
+    dark = 1.0 - (1.0 - 0.78 * margin) * (1.0 - hairs) * (1.0 - crease) * (1.0 - shade_under)
+    _layer_max(ink, where, dark * line.evidence)
+    # The convex lid between crease and lashes catches a little more light.
+    lid = 0.05 * _gauss(dy + 0.05 * gap, 0.025 * gap) * along
+    _layer_max(lift, where, lid * line.evidence)
+
+
+def _draw_nose(
+    nose: tuple[float, float], relief: float, gap: float, ink: np.ndarray, lift: np.ndarray
+) -> None:
+    """Soft nostrils either side of the tip, the shadow under it and a light on the tip."""
+    nx, ny = nose
+    box = _window(ink.shape, nx, ny + 0.05 * gap, 0.22 * gap, 0.16 * gap)
+    if box is None or relief <= 0.0:
+        return
+    where, xs, ys = box
+    dark = np.zeros((ys.shape[0], xs.shape[1]), np.float32)
+    for side in (-1.0, 1.0):
+        cx, cy = nx + side * 0.1 * gap, ny + 0.075 * gap
+        # A nostril seen from the front: a small oval, its outer end tilted up.
+        angle = math.radians(-side * 18.0)
+        along = (xs - cx) * math.cos(angle) + (ys - cy) * math.sin(angle)
+        across = -(xs - cx) * math.sin(angle) + (ys - cy) * math.cos(angle)
+        radius = np.sqrt((along / (0.04 * gap)) ** 2 + (across / (0.02 * gap)) ** 2)
+        nostril = np.clip((1.0 - radius) / 0.6, 0.0, 1.0) ** 0.7
+        # The wing's crease: a soft arc up and round the outside of the nostril.
+        wing = np.sqrt(
+            ((xs - cx) / (0.075 * gap)) ** 2 + ((ys - cy + 0.015 * gap) / (0.06 * gap)) ** 2
+        )
+        outer = np.clip(side * (xs - cx) / (0.04 * gap), 0.0, 1.0) * (ys < cy + 0.01 * gap)
+        alar = 0.09 * _gauss(wing - 1.0, 0.14) * outer
+        np.maximum(dark, 0.42 * nostril, out=dark)
+        np.maximum(dark, alar, out=dark)
+    # The underside of the nose, turned away from a key above: a soft band under the tip.
+    under = 0.14 * _gauss(xs - nx, 0.085 * gap) * _gauss(ys - (ny + 0.09 * gap), 0.025 * gap)
+    np.maximum(dark, under, out=dark)
+    _layer_max(ink, where, dark * relief)
+    tip = 0.09 * _gauss(xs - nx, 0.03 * gap) * _gauss(ys - (ny - 0.025 * gap), 0.022 * gap)
+    _layer_max(lift, where, tip * relief)
+
+
+def _draw_mouth(
+    line: _Line,
+    nose: tuple[float, float],
+    gap: float,
+    ink: np.ndarray,
+    lift: np.ndarray,
+    lips: np.ndarray,
+) -> None:
+    """Lips on the scan's mouth line: a defined cupid's-bow edge to the upper lip, a fuller
+    lower lip with a soft shadow under it, a fine parting line and the philtrum above."""
+    top_reach = max(line.yc - (nose[1] + 0.08 * gap), 0.12 * gap)
+    box = _window(ink.shape, line.xc, line.yc, line.half_width + 0.05 * gap, top_reach + 0.25 * gap)
+    if box is None:
+        return
+    where, xs, ys = box
+    dx = xs - line.xc
+    u = dx / line.half_width
+    along = np.clip(1.0 - u * u, 0.0, 1.0)
+    curve = line.yc + line.slope * dx + line.bend * dx * dx
+    dy = ys - curve
+    # Upper lip: its border dips at the middle between the two peaks of the bow.
+    height = 0.075 * gap * along**0.55 * (1.0 - 0.3 * _gauss(dx, 0.035 * gap))
+    border = -height
+    # The border is crisp at the bow and melts into the skin towards the corners.
+    edge = 1.0 + 0.03 * gap * (1.0 - along)
+    upper = np.clip((dy - border) / edge + 0.5, 0.0, 1.0) * np.clip(0.5 - dy, 0.0, 1.0)
+    # Lower lip: fuller and a little narrower, its lower edge soft.
+    low_u = dx / (0.85 * line.half_width)
+    low_along = np.clip(1.0 - low_u * low_u, 0.0, 1.0)
+    depth_low = 0.11 * gap * low_along**0.6
+    lower = np.clip(dy + 0.5, 0.0, 1.0) * np.clip((depth_low - dy) / (0.025 * gap) + 0.5, 0.0, 1.0)
+    _layer_max(lips, where, np.maximum(upper, lower) * (0.3 + 0.7 * along) * line.evidence)
+    # The parting line, darkest at the corners where the lips tuck in.
+    half = 0.006 * gap * (0.4 + 0.6 * np.sqrt(along))
+    fade_ends = np.clip((1.0 - np.abs(u)) / 0.08, 0.0, 1.0)
+    parting = 0.55 * _band(dy, half) * fade_ends
+    corners = (
+        0.2
+        * sum(_gauss(dx - side * 0.93 * line.half_width, 0.03 * gap) for side in (-1.0, 1.0))
+        * _gauss(dy, 0.015 * gap)
     )
-    # A dark line is where the scan is darker than its surroundings at the lids' scale.
-    crease = _wide_blur(scan_log, 0.012 * long_side) - cv2.GaussianBlur(
-        scan_log, (0, 0), 0.0025 * long_side
-    )
-    crease = np.clip(crease, 0.0, None) * region
-    inside = region > 0.3
-    top = float(np.percentile(crease[inside], 97)) if inside.any() else 0.0
-    if top < 0.05:  # no line in the scan: nothing to draw
-        return np.zeros_like(scan_log)
-    lash = np.clip(crease / top, 0.0, 1.0) ** 1.5 * trust
-    return cv2.GaussianBlur(lash, (0, 0), 0.0022 * long_side)
+    under_lip = 0.16 * _gauss(dy - depth_low - 0.03 * gap, 0.02 * gap) * low_along
+    # The philtrum: a shallow groove from under the nose to the dip of the bow, between ridges.
+    span = np.clip((ys - (nose[1] + 0.1 * gap)) / max(top_reach, 1.0), 0.0, 1.0)
+    above_border = (dy < border - 0.5) * np.sqrt(np.clip(np.sin(np.pi * span), 0.0, None))
+    groove = 0.07 * _gauss(dx, 0.025 * gap) * above_border
+    # The upper lip faces down, away from the key: a touch darker than the lower.
+    upper_shade = 0.1 * upper
+    dark = 1.0 - (1.0 - parting) * (1.0 - corners) * (1.0 - under_lip) * (1.0 - groove)
+    dark = 1.0 - (1.0 - dark) * (1.0 - upper_shade)
+    _layer_max(ink, where, dark * line.evidence)
+    ridges = 0.05 * _gauss(np.abs(dx) - 0.05 * gap, 0.012 * gap) * above_border
+    # The white roll: a thin light edge just above the upper lip's border.
+    roll = 0.07 * _gauss(dy - border + 0.01 * gap, 0.006 * gap) * along
+    shine = 0.07 * _gauss(dx, 0.07 * gap) * _gauss(dy - 0.05 * gap, 0.018 * gap)
+    _layer_max(lift, where, (ridges + roll + shine) * line.evidence)
+
+
+def _lip_gain(tone_hex: str) -> np.ndarray:
+    """Per-channel linear gain that turns the skin tone into a newborn's lip colour."""
+    lightness, chroma, hue = Color(tone_hex).convert("oklch").coords(nans=False)
+    rosy_hue = hue + 0.5 * (((18.0 - hue) + 180.0) % 360.0 - 180.0)
+    lip = Color("oklch", [lightness - 0.045, chroma * 1.05 + 0.014, rosy_hue]).fit("srgb")
+    linear = np.array(lip.convert("srgb-linear").coords(nans=False), dtype=np.float32)
+    return np.clip(linear, 1e-4, None) / np.maximum(hex_to_linear(tone_hex), 1e-4)
 
 
 def _clean_matte(subject: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -455,8 +735,10 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
     # A lid line is a shadow, which vision marks as unsure; it is the scan's own line, so half-
     # sure pixels keep it, fully unsure ones (an occluder) do not.
-    lash_trust = np.clip(1.6 * confident - 0.1, 0.0, 1.0)
-    lashes = _lash_lines(layout, scan_log, lash_trust, long_side)
+    feature_trust = np.clip(1.6 * confident - 0.1, 0.0, 1.0) * inside
+    lines = _feature_lines(layout, scan_log, depth, long_side)
+    if lines is not None:
+        _feature_sheen(lines, sheen)
     grain, mottle = _skin_texture((height, width), long_side)
     skin_trust = confident * inside
     texture = 1.0 + (0.016 * grain + 0.012 * mottle) * skin_trust
@@ -464,7 +746,7 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     # cheek next to a flushed one reads as a bruise); only its mottle keeps to trusted skin.
     flush = np.clip(flush + 0.05 * mottle * skin_trust, 0.0, 1.0)
 
-    shading_detail = occlusion * detail * texture * (1.0 - 0.45 * lashes)
+    shading_detail = occlusion * detail * texture
     shading_detail *= _roundness(distance, long_side)
     softer = cv2.GaussianBlur(shading_detail, (0, 0), 0.003 * long_side)
     shading_detail += (softer - shading_detail) * defocus
@@ -517,7 +799,107 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
         soften_box=soften_box,
         background_behind=behind,
         shadow_source=_wide_blur(matte, 0.025 * long_side).astype(np.float32),
+        feature_lines=lines,
+        feature_trust=feature_trust.astype(np.float32),
+        texture_trust=skin_trust.astype(np.float32),
     )
+
+
+def _feature_sheen(lines: _FeatureLines, sheen: np.ndarray) -> None:
+    """Where the features catch the key: the nose tip, the lower lip and the closed lids."""
+    gap = lines.layout.eye_gap
+    nose = (lines.layout.nose[0], lines.layout.nose[1] - 0.025 * gap)
+    spot = _spot(sheen.shape, nose, 0.045 * gap, 0.035 * gap)
+    np.maximum(sheen, lines.nose_relief * spot, out=sheen)
+    if lines.mouth is not None:
+        lip = (lines.mouth.xc, lines.mouth.yc + 0.05 * gap)
+        spot = _spot(sheen.shape, lip, 0.08 * gap, 0.02 * gap)
+        np.maximum(sheen, 0.6 * lines.mouth.evidence * spot, out=sheen)
+    for eye in lines.eyes:
+        if eye is not None:
+            spot = _spot(sheen.shape, (eye.xc, eye.yc - 0.05 * gap), 0.15 * gap, 0.035 * gap)
+            np.maximum(sheen, 0.35 * eye.evidence * spot, out=sheen)
+
+
+@dataclass(frozen=True, eq=False)
+class _Finish:
+    """Seed-independent detail drawn at output resolution on the 8-bit image: the features'
+    fine lines and the skin's pores are finer than the shading resolution can hold."""
+
+    where: tuple[slice, slice]
+    gain: np.ndarray  # h×w×3 float32 multiplier of the sRGB values in ``where``
+
+
+@functools.lru_cache(maxsize=4)
+def _pores(shape: tuple[int, int]) -> np.ndarray:
+    """Pore-scale skin texture, zero mean and unit spread, from a fixed seed: fine grain with
+    small sparse pits. About a pixel across, so a thumbnail averages it away."""
+    rng = np.random.default_rng(_TEXTURE_SEED + 2)
+    fine = cv2.GaussianBlur(rng.standard_normal(shape, dtype=np.float32), (0, 0), 0.7)
+    fine *= 1.0 / max(float(fine.std()), 1e-6)
+    pits = cv2.GaussianBlur(rng.standard_normal(shape, dtype=np.float32), (0, 0), 0.9)
+    pits *= 1.0 / max(float(pits.std()), 1e-6)
+    pits = np.clip((pits - 1.8) / 0.8, 0.0, 1.0)  # ~4% of pixels: small shallow pits
+    texture = 0.7 * fine - 1.2 * pits
+    texture -= float(texture.mean())
+    texture.setflags(write=False)
+    return texture
+
+
+def _finish(
+    surface: _Surface, tone_hex: str, output_size: tuple[int, int], monochrome: bool
+) -> _Finish | None:
+    width, height = output_size
+    ratio = width / surface.skin_alpha.shape[1]
+    alpha = _resize(surface.skin_alpha, output_size)
+    rows, cols = np.nonzero(alpha > 0.01)
+    if rows.size == 0:
+        return None
+    where = (
+        slice(int(rows.min()), int(rows.max()) + 1),
+        slice(int(cols.min()), int(cols.max()) + 1),
+    )
+    ink = np.zeros((height, width), np.float32)
+    lift = np.zeros_like(ink)
+    lips = np.zeros_like(ink)
+    lines = surface.feature_lines
+    if lines is not None:
+        layout = lines.layout
+        gap = layout.eye_gap * ratio
+        middle = (layout.eye_left[0] + layout.eye_right[0]) / 2.0 * ratio
+        nose = (layout.nose[0] * ratio, layout.nose[1] * ratio)
+        for eye in lines.eyes:
+            if eye is not None:
+                scaled = eye.scaled(ratio)
+                _draw_eye(scaled, -1.0 if scaled.xc < middle else 1.0, gap, ink, lift)
+        _draw_nose(nose, lines.nose_relief, gap, ink, lift)
+        if lines.mouth is not None:
+            _draw_mouth(lines.mouth.scaled(ratio), nose, gap, ink, lift, lips)
+    trust = _resize(surface.feature_trust, output_size)[where]
+    # Skin's shadows are warm: light scattered under it comes back red, so ink darkens blue
+    # and green a little more than red.
+    gain = 1.0 - (ink[where] * trust)[..., None] * _INK_TINT
+    gain *= (1.0 + lift[where] * trust)[..., None]
+    gain *= 1.0 + (lips[where] * trust)[..., None] * (_lip_gain(tone_hex) - 1.0)
+    # Linear-light gains act on the 8-bit sRGB values through its ~2.2 gamma.
+    gain = np.power(np.maximum(gain, 1e-4), 1.0 / 2.2)
+    skin = _resize(surface.texture_trust, output_size)[where] * alpha[where]
+    gain *= (1.0 + _PORE_STRENGTH * _pores((height, width))[where] * skin)[..., None]
+    if monochrome:
+        grey = gain @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+        gain = np.repeat(grey[..., None], 3, axis=2)
+    return _Finish(where, gain.astype(np.float32))
+
+
+def _apply_finish(image: np.ndarray, finish: _Finish | None) -> np.ndarray:
+    if finish is None:
+        return image
+    region = image[finish.where].astype(np.float32)
+    region *= finish.gain
+    region += 0.5
+    np.clip(region, 0.0, 255.0, out=region)
+    image[finish.where] = region.astype(np.uint8)
+    return image
 
 
 def _flush_shift(albedo_hex: str) -> np.ndarray:
@@ -691,6 +1073,7 @@ class RelightEngine:
         output_size = _output_size(conditioning.cues, self.output_long_side)
         albedo = hex_to_linear(conditioning.tone.hex)
         flush_shift = _flush_shift(conditioning.tone.hex)
+        finish = _finish(surface, conditioning.tone.hex, output_size, style.monochrome)
         candidates: list[RenderedCandidate] = []
         for index, seed in enumerate(seeds):
             if cancel is not None and cancel():
@@ -702,6 +1085,7 @@ class RelightEngine:
             image = linear_to_srgb_u8(linear)
             if (image.shape[1], image.shape[0]) != output_size:
                 image = cv2.resize(image, output_size, interpolation=cv2.INTER_CUBIC)
+            image = _apply_finish(image, finish)
             candidates.append(RenderedCandidate(seed=seed, image=image, engine=self.name))
             if progress is not None:
                 progress((index + 1) / len(seeds))

@@ -32,6 +32,7 @@ from render.pipeline.types import (
 # side comes back red-orange: this is the colour added near the terminator.
 _SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
 _INK_TINT = np.array([0.86, 1.0, 1.06], dtype=np.float32)  # creases' darkening per channel
+_SHADOW_WARMTH = np.array([0.2, -0.01, -0.15], dtype=np.float32)  # at half-shadow, × albedo
 _VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
 _KEY_FALLOFF = 0.45  # relative brightness change across the frame along the key's direction
 _SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
@@ -107,8 +108,9 @@ def lighting_for_seed(style: Style, seed: int) -> Lighting:
         key_colour=key_colour,
         fill_colour=fill_colour,
         key_strength=style.key_strength * float(rng.uniform(0.92, 1.08)),
-        fill_strength=style.key_strength * style.fill_ratio * float(rng.uniform(0.85, 1.15)),
-        wrap=float(np.clip(style.wrap + rng.uniform(-0.12, 0.12), 0.0, 1.0)),
+        fill_strength=style.key_strength * style.fill_ratio * float(rng.uniform(0.7, 1.3)),
+        # From a bare strobe's crisp terminator to a big soft box's wrap.
+        wrap=float(np.clip(style.wrap + rng.uniform(-0.2, 0.2), 0.0, 1.0)),
     )
 
 
@@ -117,6 +119,7 @@ class _Surface:
     """Seed-independent inputs, prepared once per render call at output resolution."""
 
     normals: np.ndarray  # H×W×3, softened where vision was not confident
+    sheen_normals: np.ndarray  # H×W×3, the broad forms only: where a soft box's sheen lands
     occlusion_detail: np.ndarray  # H×W, creases × scan relief × roundness × skin texture × lids
     across_x: np.ndarray  # 1×W, -0.5..0.5 left to right, for the key's falloff across the head
     across_y: np.ndarray  # H×1, -0.5..0.5 bottom to top
@@ -127,7 +130,7 @@ class _Surface:
     metering: np.ndarray  # flat indices of confident face pixels exposure is metered on
     unconfident: np.ndarray  # H×W 0..1
     soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
-    background_behind: np.ndarray  # H×W×3 linear backdrop × (1 - skin_alpha) × contact shadow
+    background_behind: np.ndarray  # H×W (1 - skin_alpha) × contact shadow: the paper showing
     shadow_source: np.ndarray  # H×W blurred subject matte, shifted per light to cast a shadow
     feature_lines: _FeatureLines | None  # the scan's lash and mouth lines, the nose's relief
     feature_trust: np.ndarray  # H×W 0..1: half-sure shadow keeps features, an occluder not
@@ -629,23 +632,65 @@ def _skin_texture(shape: tuple[int, int], long_side: int) -> tuple[np.ndarray, n
     return grain, mottle
 
 
-def _backdrop(
-    background_hex: str, matte: np.ndarray, distance_outside: np.ndarray, long_side: int
-) -> np.ndarray:
-    """A studio paper backdrop in the brand colour, behind the subject (linear RGB).
+@dataclass(frozen=True)
+class StudioSet:
+    """One candidate's paper and how the light pools on it, drawn from its seed.
 
-    A soft pool of light behind the head falling off to a gentle vignette: the brand colour
-    itself sits half-way out, so the corners stay within a small ΔE of it. A soft contact
-    shadow darkens the paper just under the head, where it would rest on a blanket.
+    The paper is a shade of the studio's brand colour (a little lighter or deeper, softer or
+    richer, turned a few degrees of hue), as a studio keeps several rolls of one palette; the
+    pool of light on it sits a little toward the key. The face is untouched by either.
+    """
+
+    backdrop: np.ndarray  # linear RGB
+    pool_centre: tuple[float, float]  # of the long side, from the frame's top-left
+    pool_reach: float  # of the long side: where the light has fallen off to the vignette
+
+
+def studio_set_for_seed(background_hex: str, seed: int, key_x: float) -> StudioSet:
+    rng = np.random.default_rng([seed, 1])  # its own stream: the light's draws are unchanged
+    lightness, chroma, hue = Color(background_hex).convert("oklch").coords(nans=False)
+    shade = Color(
+        "oklch",
+        [
+            float(np.clip(lightness + rng.uniform(-0.09, 0.03), 0.05, 0.99)),
+            chroma * rng.uniform(0.6, 1.5) + rng.uniform(0.0, 0.012),
+            hue + rng.uniform(-15.0, 15.0),
+        ],
+    ).fit("srgb")
+    backdrop = np.array(shade.convert("srgb-linear").coords(nans=False), dtype=np.float32)
+    # The pool leans toward the key: a key from the viewer's left lights the paper's left.
+    lean = float(np.clip(-key_x, -1.0, 1.0)) * rng.uniform(0.02, 0.06)
+    return StudioSet(
+        backdrop=np.clip(backdrop, 0.0, 1.0),
+        pool_centre=(0.5 + lean, 0.42 + rng.uniform(-0.03, 0.03)),
+        pool_reach=float(rng.uniform(0.64, 0.8)),
+    )
+
+
+def _pool(shape: tuple[int, int], studio: StudioSet) -> np.ndarray:
+    """A soft pool of light behind the head falling off to a gentle vignette: the paper's own
+    colour sits half-way out, so the corners stay close to it."""
+    height, width = shape
+    long_side = max(height, width)
+    ys = (
+        np.arange(height, dtype=np.float32) / long_side - studio.pool_centre[1] * height / long_side
+    )
+    xs = np.arange(width, dtype=np.float32) / long_side - studio.pool_centre[0] * width / long_side
+    radius = np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2) * (1.0 / studio.pool_reach)
+    np.clip(radius, 0.0, 1.2, out=radius)
+    pool = np.power(radius, 1.6, out=radius)
+    pool *= -0.15
+    pool += 1.07
+    return pool
+
+
+def _backdrop(matte: np.ndarray, distance_outside: np.ndarray, long_side: int) -> np.ndarray:
+    """How much of a studio paper backdrop shows behind the subject, 0..1 (H×W).
+
+    A soft contact shadow darkens the paper just under the head, where it would rest on a
+    blanket; the paper's colour and its pool of light are each candidate's own.
     """
     height, width = matte.shape
-    colour = hex_to_linear(background_hex)
-    ys = np.arange(height, dtype=np.float32) / max(height, width) - 0.42 * height / max(
-        height, width
-    )
-    xs = np.arange(width, dtype=np.float32) / max(height, width) - 0.5 * width / max(height, width)
-    radius = np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2) / 0.72
-    pool = 1.07 - 0.15 * np.clip(radius, 0.0, 1.2) ** 1.6
 
     # Contact shadow: strongest right against the lower outline, fading within a few % of the
     # frame, and only under the head (the top of a head touches nothing).
@@ -660,8 +705,8 @@ def _backdrop(
     contact = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 0.006 * long_side)
     # A fixed dither keeps the slow gradient free of 8-bit banding.
     dither = np.random.default_rng(_TEXTURE_SEED + 1).uniform(-1.0, 1.0, (height, width))
-    lit = pool * (1.0 - contact) * (1.0 + 0.003 * dither.astype(np.float32))
-    return ((lit * (1.0 - matte))[..., None] * colour[None, None, :]).astype(np.float32)
+    lit = (1.0 - contact) * (1.0 + 0.003 * dither.astype(np.float32))
+    return (lit * (1.0 - matte)).astype(np.float32)
 
 
 def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
@@ -708,6 +753,8 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     base = coarse * (1.0 - _DOME_WEIGHT) + _dome_normals(distance, long_side) * _DOME_WEIGHT
     normals = base + (fine - coarse) * confident[..., None]
     normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
+    sheen_normals = _wide_blur(normals, 0.012 * long_side)
+    sheen_normals /= np.maximum(np.linalg.norm(sheen_normals, axis=2, keepdims=True), 1e-6)
 
     # Creases are where the surface sits below its neighbourhood: they see less of the sky.
     # Measured on a smoothed depth: speckle pits in the depth map are not creases.
@@ -771,7 +818,7 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
     metering_index = metering_index[:: max(1, metering_index.size // 20000)]
 
     outside = cv2.distanceTransform((matte <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
-    behind = _backdrop(conditioning.background_hex, matte, outside, long_side)
+    behind = _backdrop(matte, outside, long_side)
 
     unconfident = 1.0 - confident
     soften_box = None
@@ -787,6 +834,7 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
 
     return _Surface(
         normals=normals.astype(np.float32),
+        sheen_normals=sheen_normals.astype(np.float32),
         occlusion_detail=shading_detail.astype(np.float32),
         across_x=((np.arange(width, dtype=np.float32) - width / 2) / max(width, height))[None, :],
         across_y=((height / 2 - np.arange(height, dtype=np.float32)) / max(width, height))[:, None],
@@ -966,7 +1014,9 @@ def _shade(
 
     half = light.key_dir + _VIEW
     half = half / np.linalg.norm(half)
-    gloss = normals @ half
+    # The sheen follows the skin's broad forms: on the scan's finer relief it would break into
+    # grey patches.
+    gloss = surface.sheen_normals @ half
     np.maximum(gloss, 0.0, out=gloss)
     sheen = gloss * gloss
     sheen *= sheen
@@ -974,9 +1024,14 @@ def _shade(
     specular = sheen * sheen  # ^16: its brighter core
     specular += 0.35 * sheen
     specular *= surface.specular_mask
-    specular *= style.specular * _SHEEN_GAIN * light.key_strength
+    specular *= style.specular * _SHEEN_GAIN * light.key_strength * _sheen_share(albedo)
 
     flushed = luminance * surface.flush
+    # Light that scatters under skin and comes back in its shadows is warmer than the light
+    # that went in: the half-lit and shaded skin turns a little redder, lit skin keeps its tone.
+    warm = np.clip(1.0 - luminance, 0.0, 1.0)
+    warm *= luminance
+    warm *= surface.subsurface_weight
 
     total = light.key_strength + light.fill_strength
     colour_light = light.key_colour * light.key_strength + light.fill_colour * light.fill_strength
@@ -988,19 +1043,31 @@ def _shade(
             albedo * _SUBSURFACE_TINT * 0.10,
             light.key_colour,
             albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
+            albedo * _SHADOW_WARMTH,
         ]
     ).astype(np.float32)
-    fields = np.stack([luminance, subsurface, specular, flushed], axis=2)
+    fields = np.stack([luminance, subsurface, specular, flushed, warm], axis=2)
     return fields @ mix
 
 
-def _composite(skin: np.ndarray, surface: _Surface, light: Lighting, style: Style) -> np.ndarray:
+def _sheen_share(albedo: np.ndarray) -> float:
+    """How much of the style's sheen a tone shows: a broad white sheen over deep skin reads
+    as an ashy grey film in a photo, so it is kept smaller there (the highlights stay)."""
+    luminance = float(albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32))
+    return float(np.clip(0.35 + 1.3 * luminance, 0.35, 1.0))
+
+
+def _composite(
+    skin: np.ndarray, surface: _Surface, light: Lighting, studio: StudioSet, style: Style
+) -> np.ndarray:
     """The skin over the backdrop through the clean matte, with the key's cast shadow."""
     skin *= surface.skin_alpha[..., None]
     lit_backdrop = _cast_shadow(surface, light)
     lit_backdrop *= -_SHADOW_DEPTH
     lit_backdrop += 1.0
-    skin += surface.background_behind * lit_backdrop[..., None]
+    lit_backdrop *= _pool(lit_backdrop.shape, studio)
+    lit_backdrop *= surface.background_behind
+    skin += lit_backdrop[..., None] * studio.backdrop
     if style.monochrome:
         grey = skin @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
         skin = np.repeat(grey[..., None], 3, axis=2)
@@ -1079,9 +1146,10 @@ class RelightEngine:
             if cancel is not None and cancel():
                 raise RenderCancelled(f"render cancelled after {index} of {len(seeds)} candidates")
             light = lighting_for_seed(style, seed)
+            studio = studio_set_for_seed(conditioning.background_hex, seed, float(light.key_dir[0]))
             skin = _shade(surface, albedo, flush_shift, style, light)
             skin = _soften_unconfident(skin, surface, self.shading_long_side)
-            linear = _composite(skin, surface, light, style)
+            linear = _composite(skin, surface, light, studio, style)
             image = linear_to_srgb_u8(linear)
             if (image.shape[1], image.shape[0]) != output_size:
                 image = cv2.resize(image, output_size, interpolation=cv2.INTER_CUBIC)

@@ -1,8 +1,11 @@
-"""The brand kit over REST: GET and PATCH for the studio owner (session auth)."""
+"""The brand kit over REST: GET and PATCH for the studio owner, and the studio's reference
+photos (list, add with consent, delete)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -13,8 +16,8 @@ from rest_framework.views import APIView
 from billing.selectors import studio_is_white_label
 from branding import services
 from branding.fonts import font_choices
-from branding.models import BrandKit
-from branding.selectors import brand_kit_get
+from branding.models import BrandKit, ReferencePortrait
+from branding.selectors import brand_kit_get, reference_portraits
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -96,9 +99,79 @@ class BrandKitApi(APIView):
                 changes["logo"] = services.logo_upload_read(changes["logo"])
             kit = services.brand_kit_update(kit=brand_kit_get(), actor=request.user, **changes)
         except ValidationError as error:
-            errors = error.message_dict if hasattr(error, "error_dict") else {}
-            return Response(
-                {"detail": " ".join(error.messages), "errors": errors},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return _validation_response(error)
         return Response(self._payload(kit))
+
+
+class ReferencePortraitOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    consent_note = serializers.CharField()
+    consented_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    image_url = serializers.SerializerMethodField()
+
+    def get_image_url(self, reference: ReferencePortrait) -> str:
+        url = reverse("reference-portrait-image", args=[reference.pk])
+        return self.context["request"].build_absolute_uri(url)
+
+
+def _validation_response(error: ValidationError) -> Response:
+    errors = error.message_dict if hasattr(error, "error_dict") else {}
+    return Response(
+        {"detail": " ".join(error.messages), "errors": errors},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
+
+
+class ReferencePortraitListApi(APIView):
+    """The studio's reference photos (its house look); the owner adds them with consent."""
+
+    permission_classes = [IsAuthenticated, IsStudioOwner]
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        image = serializers.FileField(allow_empty_file=True)
+        consent = serializers.BooleanField(
+            help_text="The parents agreed in writing that this photo may be a style reference."
+        )
+        consent_note = serializers.CharField(required=False, allow_blank=True, max_length=400)
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            ReferencePortraitOutputSerializer(
+                reference_portraits(), many=True, context={"request": request}
+            ).data
+        )
+
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            reference = services.reference_portrait_add(
+                actor=request.user,
+                data=services.reference_upload_read(data["image"]),
+                consent=data["consent"],
+                consent_note=data.get("consent_note", ""),
+            )
+        except ValidationError as error:
+            return _validation_response(error)
+        output = ReferencePortraitOutputSerializer(reference, context={"request": request})
+        return Response(output.data, status=status.HTTP_201_CREATED)
+
+
+class ReferencePortraitDetailApi(APIView):
+    permission_classes = [IsAuthenticated, IsStudioOwner]
+
+    def get(self, request: Request, pk: int) -> Response:
+        reference = get_object_or_404(ReferencePortrait, pk=pk)
+        return Response(
+            ReferencePortraitOutputSerializer(reference, context={"request": request}).data
+        )
+
+    def delete(self, request: Request, pk: int) -> Response:
+        reference = get_object_or_404(ReferencePortrait, pk=pk)
+        services.reference_portrait_delete(actor=request.user, reference=reference)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import connection, models
 
 
@@ -26,3 +27,29 @@ class BrandKit(models.Model):
 
     def __str__(self) -> str:
         return f"Brand kit ({self.frame} frame, {self.primary_hex}/{self.accent_hex})"
+
+
+def _reference_path(reference: "ReferencePortrait", filename: str) -> str:
+    return f"{connection.schema_name}/brand/references/{filename}"
+
+
+class ReferencePortrait(models.Model):
+    """One of the studio's own newborn photographs, which its parents agreed in writing may be
+    used as a style reference. Only its frame (backdrop colour and contrast) is ever measured:
+    see ``render.pipeline.house_look``."""
+
+    image = models.FileField(upload_to=_reference_path, max_length=255)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    consent_note = models.CharField(max_length=200, blank=True)
+    consented_at = models.DateTimeField()
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"reference portrait {self.pk} ({self.width}×{self.height})"

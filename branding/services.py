@@ -21,10 +21,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.utils import timezone
 
 from billing.selectors import studio_is_white_label
 from branding.fonts import BUNDLED_FONTS
-from branding.models import BrandKit
+from branding.models import BrandKit, ReferencePortrait
 from branding.overlay import (
     MAX_LOGO_BYTES,
     BrandingError,
@@ -35,6 +36,7 @@ from branding.overlay import (
     validate_logo,
 )
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
+from branding.references import MAX_REFERENCE_BYTES, reference_photo_read
 from branding.selectors import brand_kit_get
 from studio_portal.tenants.models import Domain, Studio
 from studio_portal.tenants.selectors import current_studio
@@ -387,3 +389,90 @@ def brand_preview_render(*, kit: BrandKit, **draft: Any) -> bytes:
     spec = replace(brand_spec_for_current_studio(kit), **valid.fields)
     framed = compose(sample_portrait(), spec, size="web")
     return tag_image(framed, fmt="JPEG", signer=None, artist=spec.studio_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Reference portraits (the studio's house look)
+# --------------------------------------------------------------------------------------------
+
+MAX_REFERENCE_PORTRAITS = 5
+
+
+def reference_upload_read(upload: UploadedFile) -> bytes:
+    """The upload's bytes, at most one past the limit (the check then says how big it was)."""
+    if upload.size is not None and upload.size > MAX_REFERENCE_BYTES:
+        megabytes = upload.size / (1024 * 1024)
+        raise ValidationError({"image": [f"This photo is {megabytes:.1f} MB; the limit is 20 MB."]})
+    return upload.read(MAX_REFERENCE_BYTES + 1)
+
+
+@transaction.atomic
+def reference_portrait_add(
+    *, actor: Any, data: bytes, consent: bool, consent_note: str = ""
+) -> ReferencePortrait:
+    """Keep one of the studio's own photos as a style reference, with the parents' consent.
+
+    The photo is stored re-encoded (no metadata, ≤ 1024 px); only its frame is ever read.
+    Raises ValidationError keyed by ``consent``, ``consent_note`` or ``image``; on any error
+    nothing is stored.
+    """
+    _require_owner(actor)
+    note = (consent_note or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not consent:
+        errors["consent"] = [
+            "Tick the box to confirm the parents agreed in writing that this photo may be "
+            "used as a style reference."
+        ]
+    if len(note) > 200:
+        errors["consent_note"] = ["Keep the consent note under 200 characters."]
+    # Lock the brand kit row: two owners adding at once cannot pass the limit together.
+    BrandKit.objects.select_for_update().get(pk=brand_kit_get().pk)
+    if ReferencePortrait.objects.count() >= MAX_REFERENCE_PORTRAITS:
+        errors["image"] = [
+            f"A studio keeps at most {MAX_REFERENCE_PORTRAITS} reference photos; "
+            "delete one before adding another."
+        ]
+    else:
+        try:
+            photo = reference_photo_read(data)
+        except BrandingError as error:
+            errors["image"] = [str(error)]
+    if errors:
+        raise ValidationError(errors)
+    reference = ReferencePortrait(
+        width=photo.width,
+        height=photo.height,
+        consent_note=note,
+        consented_at=timezone.now(),
+        added_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    digest = hashlib.sha256(photo.jpeg).hexdigest()[:12]
+    reference.image.save(f"reference-{digest}.jpg", ContentFile(photo.jpeg), save=False)
+    storage, name = reference.image.storage, reference.image.name
+    try:  # the file is written before the row: if the row cannot be, remove the file again
+        reference.save()
+    except Exception:
+        storage.delete(name)
+        raise
+    from galleries.services import audit_log_write
+
+    audit_log_write(
+        action="reference_portrait.added",
+        obj=reference,
+        actor=actor,
+        detail={"consent_note": note, "size": [photo.width, photo.height]},
+    )
+    return reference
+
+
+@transaction.atomic
+def reference_portrait_delete(*, actor: Any, reference: ReferencePortrait) -> None:
+    """Forget a reference photo: the row now, the file once that is committed; audited."""
+    _require_owner(actor)
+    from galleries.services import audit_log_write
+
+    audit_log_write(action="reference_portrait.deleted", obj=reference, actor=actor)
+    storage, name = reference.image.storage, reference.image.name
+    reference.delete()
+    transaction.on_commit(lambda: storage.delete(name))

@@ -8,14 +8,17 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from billing.selectors import studio_is_white_label
 from branding import services
 from branding.forms import BrandKitForm
-from branding.selectors import brand_kit_get
+from branding.models import ReferencePortrait
+from branding.selectors import brand_kit_get, reference_portraits
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -50,19 +53,81 @@ def brand_kit_edit(request: HttpRequest) -> HttpResponse:
                 return redirect("brand-kit-edit")
     else:
         form = BrandKitForm(initial=BrandKitForm.initial_from(kit))
+    return _editor_page(request, form, status=400 if form.errors else 200)
+
+
+def _editor_page(
+    request: HttpRequest,
+    form: BrandKitForm,
+    *,
+    status: int = 200,
+    reference_errors: list[str] | None = None,
+    reference_note: str = "",
+) -> HttpResponse:
     studio = current_studio()
+    references = reference_portraits()
     return render(
         request,
         "branding/edit.html",
         {
             "form": form,
-            "kit": kit,
+            "kit": brand_kit_get(),
             "white_label": studio_is_white_label(studio),
             "plan_name": studio.get_plan_display(),
             "preview_fields": services.PREVIEW_FIELDS,
+            "references": references,
+            "references_full": len(references) >= services.MAX_REFERENCE_PORTRAITS,
+            "max_references": services.MAX_REFERENCE_PORTRAITS,
+            "reference_errors": reference_errors or [],
+            "reference_note": reference_note,
         },
-        status=400 if form.errors else 200,
+        status=status,
     )
+
+
+@require_POST
+@owner_required
+def reference_portrait_add(request: HttpRequest) -> HttpResponse:
+    """Add a reference photo from the branding page; errors show beside its form (400)."""
+    upload = request.FILES.get("image")
+    note = request.POST.get("consent_note", "")
+    try:
+        if upload is None:
+            raise ValidationError({"image": ["Choose a photo to upload."]})
+        services.reference_portrait_add(
+            actor=request.user,
+            data=services.reference_upload_read(upload),
+            consent=request.POST.get("consent") == "on",
+            consent_note=note,
+        )
+    except ValidationError as error:
+        form = BrandKitForm(initial=BrandKitForm.initial_from(brand_kit_get()))
+        return _editor_page(
+            request, form, status=400, reference_errors=error.messages, reference_note=note
+        )
+    messages.success(request, "Reference photo added. The next portraits take on its look.")
+    return redirect(f"{reverse('brand-kit-edit')}#references")
+
+
+@require_POST
+@owner_required
+def reference_portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    reference = get_object_or_404(ReferencePortrait, pk=pk)
+    services.reference_portrait_delete(actor=request.user, reference=reference)
+    messages.success(request, "Reference photo deleted.")
+    return redirect(f"{reverse('brand-kit-edit')}#references")
+
+
+@owner_required
+def reference_portrait_image(request: HttpRequest, pk: int) -> FileResponse:
+    reference = get_object_or_404(ReferencePortrait, pk=pk)
+    try:
+        handle = reference.image.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(handle, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def _add_errors(form: BrandKitForm, error: ValidationError) -> None:

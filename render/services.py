@@ -22,11 +22,13 @@ from django.utils import timezone
 from PIL import Image
 
 from billing.selectors import studio_may_render
+from branding.selectors import reference_portrait_arrays
 from branding.services import portrait_finish
 from render.cue_store import anchors_from_json, anchors_to_json, cues_from_bytes, cues_to_bytes
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from render.pipeline import conditioning, ingest, scoring, vision
 from render.pipeline.engines import candidate_seeds, get_engine
+from render.pipeline.house_look import house_look_candidates
 from render.pipeline.types import (
     ANCHOR_NAMES,
     Box,
@@ -322,6 +324,7 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
         with scan.cues_file.open("rb") as handle:
             cues = cues_from_bytes(handle.read(), scan.anchors)
         brand = _brand_tokens()
+        references = reference_portrait_arrays()
         cond = conditioning.build(
             cues,
             conditioning.blend_tone(session.skin_swatches),
@@ -329,6 +332,9 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
             brand_tokens=brand["tokens"],
             background_hex=brand["background_hex"],
             correction_strength=job.correction_strength,
+            reference_portraits=references,
+            # Every engine's candidates take the house look after rendering (house_look).
+            engine_supports_references=True,
         )
     seeds = candidate_seeds(job.base_seed, settings.RENDER_CANDIDATES)
     try:
@@ -339,6 +345,7 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
             rendered = engine.render(
                 cond, seeds, progress=_progress_saver(job), cancel=_cancel_checker(job)
             )
+            rendered = house_look_candidates(cond, rendered)
     except RenderCancelled:
         _finish(job, RenderJob.State.CANCELLED, "Cancelled by the studio.")
         return job

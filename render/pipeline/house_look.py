@@ -13,10 +13,12 @@ for every engine. Pure numpy.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
+from render.pipeline.types import Conditioning, RenderedCandidate
 
 FRAME_BAND = 0.12  # outer fraction of each side measured as the reference's backdrop
 MAX_SHIFT = 0.35  # OKLab distance a backdrop may move at most (keeps extreme references sane)
@@ -73,38 +75,47 @@ def house_look_apply(
 ) -> np.ndarray:
     """``image`` (H×W×3 uint8) with its backdrop moved ``strength`` of the way to ``look``.
 
-    ``subject`` is the scan's subject mask (0..1, any size; resized here): where it is 1 the
-    pixels are returned unchanged, with a soft edge so no seam shows. The backdrop keeps its
-    own shading and texture: its colour shifts by the difference of medians, its lightness
-    spread moves towards the references' spread.
+    ``subject`` is the scan's subject mask (0..1, any size; resized here): inside it, apart
+    from a thin rim, the pixels are returned unchanged. The backdrop keeps its own shading and
+    texture: its colour shifts by the difference of medians, its lightness spread moves
+    towards the references' spread.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be within 0..1, got {strength}")
     h, w = image.shape[:2]
-    baby = np.clip(cv2.resize(subject.astype(np.float32), (w, h)), 0.0, 1.0)
-    # Grow the subject a little and feather it outwards: the baby's edge never takes the
-    # backdrop's hue, and wherever the mask says "baby" the pixels stay exactly as rendered.
-    grow = max(3, int(round(min(h, w) * 0.015)))
-    keep = cv2.GaussianBlur(cv2.dilate(baby, np.ones((grow, grow), np.uint8)), (0, 0), grow)
-    keep = np.maximum(np.clip(keep, 0.0, 1.0), baby)
-    backdrop = 1.0 - keep
+    baby = cv2.resize(subject.astype(np.float32), (w, h)) >= 0.5
     lab = srgb_to_oklab(image)
-    where = backdrop > 0.5
-    if where.sum() < 0.02 * h * w:
+    if (~baby).sum() < 0.02 * h * w:
         return image.copy()  # the subject fills the frame: no backdrop to speak of
-    current = np.median(lab[where], axis=0)
+    current = np.median(lab[~baby], axis=0)
+    # The baby's core keeps its pixels exactly. Its rim (the mask is a little wider than the
+    # painted silhouette) changes only where it looks like the backdrop, so no halo of the old
+    # backdrop is left around the head and no edge of skin takes the new colour.
+    rim = max(2, int(round(min(h, w) * 0.02)))
+    core = cv2.erode(baby.astype(np.uint8), np.ones((rim, rim), np.uint8)).astype(bool)
+    # A rim pixel is a mix of skin and old backdrop (the silhouette is anti-aliased): it takes
+    # the new backdrop in the share it had of the old one, so the edge stays clean.
+    weights = np.array([0.5, 1.0, 1.0], np.float32)
+    distance = np.linalg.norm((lab - current) * weights, axis=-1)
+    skin = np.median(lab[core], axis=0) if core.any() else current
+    skin_distance = max(float(np.linalg.norm((skin - current) * weights)), 0.02)
+    like_backdrop = np.clip(1.0 - distance / skin_distance, 0.0, 1.0)
+    backdrop = np.where(baby, like_backdrop, 1.0).astype(np.float32)
+    softened = cv2.GaussianBlur(backdrop, (0, 0), 1.5)  # no hard seam in the backdrop
+    backdrop = np.where(baby, np.minimum(softened, like_backdrop), softened)
+    backdrop[core] = 0.0
     shift = np.array(look.backdrop, np.float32) - current
-    distance = float(np.linalg.norm(shift))
-    if distance > MAX_SHIFT:
-        shift *= MAX_SHIFT / distance
-    spread = float(lab[where][:, 0].std())
+    reach = float(np.linalg.norm(shift))
+    if reach > MAX_SHIFT:
+        shift *= MAX_SHIFT / reach
+    spread = float(lab[~baby][:, 0].std())
     gain = 1.0 if spread < 1e-4 else float(np.clip(look.contrast / spread, 0.6, 1.6))
     graded = lab.copy()
     graded[..., 0] = current[0] + (lab[..., 0] - current[0]) * gain
     graded += shift
     weight = (strength * backdrop)[..., None]
     out = oklab_to_srgb(lab * (1.0 - weight) + graded * weight)
-    return np.where(keep[..., None] >= 0.999, image, out)
+    return np.where(core[..., None], image, out)
 
 
 # Björn Ottosson's OKLab matrices (linear sRGB ↔ LMS ↔ Lab).
@@ -126,3 +137,17 @@ _LMS_TO_LAB = np.array(
 )
 _LAB_TO_LMS = np.linalg.inv(_LMS_TO_LAB).astype(np.float32)
 _LMS_TO_RGB = np.linalg.inv(_RGB_TO_LMS).astype(np.float32)
+
+
+def house_look_candidates(
+    conditioning: Conditioning, rendered: Sequence[RenderedCandidate]
+) -> list[RenderedCandidate]:
+    """Every candidate in the studio's house look (unchanged without reference portraits)."""
+    look = house_look_measure(conditioning.reference_portraits)
+    if look is None:
+        return list(rendered)
+    subject = conditioning.cues.subject
+    return [
+        replace(candidate, image=house_look_apply(candidate.image, subject, look))
+        for candidate in rendered
+    ]

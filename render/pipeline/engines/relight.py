@@ -124,7 +124,7 @@ class _Surface:
     across_x: np.ndarray  # 1×W, -0.5..0.5 left to right, for the key's falloff across the head
     across_y: np.ndarray  # H×1, -0.5..0.5 bottom to top
     specular_mask: np.ndarray  # H×W, forehead, nose and upper cheeks, 0 where not confident
-    subsurface_weight: np.ndarray  # H×W, 0 where not confident
+    subsurface_weight: np.ndarray  # H×W, lower (never 0) where not confident
     flush: np.ndarray  # H×W 0..1, where blood shows through thin skin (cheeks, nose, lips, lids)
     skin_alpha: np.ndarray  # H×W clean subject matte with a feathered, sub-pixel edge
     metering: np.ndarray  # flat indices of confident face pixels exposure is metered on
@@ -230,7 +230,8 @@ def _flush_and_sheen(
     sheen = 0.55 * _spot(shape, (eye_mid[0], eye_mid[1] - 0.8 * gap), 0.7 * gap, 0.4 * gap)
     bridge = (eye_mid[0] * 0.55 + layout.nose[0] * 0.45, eye_mid[1] * 0.55 + layout.nose[1] * 0.45)
     np.maximum(sheen, 0.7 * _spot(shape, bridge, 0.08 * gap, 0.22 * gap), out=sheen)
-    np.maximum(sheen, _spot(shape, layout.nose, 0.12 * gap, 0.10 * gap), out=sheen)
+    tip = (layout.nose[0], layout.nose[1] - 0.02 * gap)
+    np.maximum(sheen, _spot(shape, tip, 0.08 * gap, 0.07 * gap), out=sheen)
     for cheek in (layout.cheek_left, layout.cheek_right):
         upper = (cheek[0], cheek[1] - 0.12 * gap)
         np.maximum(sheen, 0.45 * _spot(shape, upper, 0.2 * gap, 0.14 * gap), out=sheen)
@@ -838,8 +839,13 @@ def _prepare(conditioning: Conditioning, long_side: int) -> _Surface:
         occlusion_detail=shading_detail.astype(np.float32),
         across_x=((np.arange(width, dtype=np.float32) - width / 2) / max(width, height))[None, :],
         across_y=((height / 2 - np.arange(height, dtype=np.float32)) / max(width, height))[:, None],
-        specular_mask=(sheen * confident * inside).astype(np.float32),
-        subsurface_weight=confident.astype(np.float32),
+        # A crease the sky cannot see cannot mirror the key either.
+        specular_mask=(sheen * confident * inside * np.clip(occlusion, 0.0, 1.0) ** 2).astype(
+            np.float32
+        ),
+        # Subsurface is a broad colour, never detail: an unsure patch (a shadowed nostril)
+        # that lost it would show as a cold grey stain in warm skin.
+        subsurface_weight=(0.6 + 0.4 * confident).astype(np.float32),
         flush=flush.astype(np.float32),
         skin_alpha=matte,
         metering=metering_index,

@@ -75,3 +75,62 @@ def test_a_diffusers_job_looks_for_its_weights_in_render_model_dir(
         with pytest.raises(FileNotFoundError, match="no-weights-here.*fetch_render_model"):
             services.render_job_render_run(job_id=job.pk)
         assert RenderJob.objects.get(pk=job.pk).candidates.count() == 0
+
+
+def test_fetch_render_model_family_sdxl_plans_the_sdxl_layout_without_the_network(
+    tmp_path,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a dry run must not need it
+    dest = tmp_path / "sdxl"
+    out = io.StringIO()
+    call_command(
+        "fetch_render_model",
+        "--family",
+        "sdxl",
+        "--lcm-lora",
+        "--dry-run",
+        "--dest",
+        str(dest),
+        stdout=out,
+    )
+    plan = out.getvalue().splitlines()
+    assert plan[0] == f"SDXL for the diffusers engine, into {dest}:"
+    base, controlnet, lora = plan[1:]
+    assert base.startswith(f"  stabilityai/stable-diffusion-xl-base-1.0 -> {dest}: ")
+    assert "text_encoder_2/model.safetensors" in base and "tokenizer_2/*" in base
+    assert "unet/diffusion_pytorch_model.safetensors" in base
+    assert controlnet.startswith(
+        f"  diffusers/controlnet-depth-sdxl-1.0 -> {dest / 'controlnet'}: config.json"
+    )
+    assert lora.startswith(f"  latent-consistency/lcm-lora-sdxl -> {dest / 'lcm-lora'}: ")
+    assert not dest.exists()
+
+    out = io.StringIO()
+    call_command("fetch_render_model", "--dry-run", "--dest", str(dest), stdout=out)
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in out.getvalue()
+    assert "text_encoder_2" not in out.getvalue()  # the default stays SD 1.5
+
+
+def test_fetch_render_model_family_sdxl_fails_fast_offline_and_never_over_an_sd15_folder(
+    tmp_path,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
+    started = time.monotonic()
+    with pytest.raises(CommandError, match="Could not reach the Hugging Face Hub"):
+        call_command("fetch_render_model", "--family", "sdxl", "--dest", str(tmp_path / "xl"))
+    assert time.monotonic() - started < 5.0
+    assert not (tmp_path / "xl").exists()
+
+    sd15 = tmp_path / "sd15"
+    sd15.mkdir()
+    index = '{"_class_name": "StableDiffusionPipeline"}'
+    (sd15 / "model_index.json").write_text(index)
+    with pytest.raises(CommandError, match="already holds an SD 1.5 model.*another folder"):
+        call_command("fetch_render_model", "--family", "sdxl", "--dest", str(sd15))
+    assert sorted(p.name for p in sd15.iterdir()) == ["model_index.json"]
+    assert (sd15 / "model_index.json").read_text() == index
+
+    with pytest.raises(CommandError, match="invalid choice: 'sd3'"):
+        call_command("fetch_render_model", "--family", "sd3", "--dest", str(tmp_path / "x"))

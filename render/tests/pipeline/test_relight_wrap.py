@@ -1,0 +1,131 @@
+"""The relight engine's wrap: a seeded knit or muslin rising round the cheeks and chin.
+
+It is part of the set, like the paper: it hides the head's lower outline and fills the
+frame's bottom, but never touches the eyes, nose or mouth, which only the scan may show.
+"""
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from coloraide import Color
+
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines import candidate_seeds
+from render.pipeline.engines.relight import RelightEngine
+from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
+
+CUES = synthetic_cues(256, occluded=False)
+SIZE = 1024
+CONDITIONING = build(CUES, blend_tone([5]), background_hex="#f3ece4")
+SEEDS = candidate_seeds(7)
+
+
+@pytest.fixture(scope="module")
+def wrapped() -> list[np.ndarray]:
+    return [c.image for c in RelightEngine(wrap=True).render(CONDITIONING, SEEDS)]
+
+
+@pytest.fixture(scope="module")
+def bare() -> list[np.ndarray]:
+    return [c.image for c in RelightEngine(wrap=False).render(CONDITIONING, SEEDS)]
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel, how far two renders differ, the weave's fine pattern averaged out."""
+    a = cv2.GaussianBlur(a.astype(np.float32), (0, 0), 1.5)
+    b = cv2.GaussianBlur(b.astype(np.float32), (0, 0), 1.5)
+    return np.abs(a - b).max(axis=2)
+
+
+def _lower_outline() -> list[tuple[int, int]]:
+    """Points on the head's outline beside the jaw and under the chin, at render size."""
+    subject = cv2.resize(CUES.subject, (SIZE, SIZE)) > 0.5
+    points = []
+    for fraction in (0.84, 0.88):
+        row = int(fraction * SIZE)
+        cols = np.nonzero(subject[row])[0]
+        points += [(row, int(cols.min())), (row, int(cols.max()))]
+    rows = np.nonzero(subject.any(axis=1))[0]
+    points.append((int(rows.max()), SIZE // 2))
+    return points
+
+
+def test_the_wrap_fills_the_bottom_corners_and_hides_the_lower_outline(wrapped, bare):
+    for on, off in zip(wrapped, bare, strict=True):
+        changed = _difference(on, off) > 12
+        for corner in (changed[-60:, :60], changed[-60:, -60:]):
+            assert corner.mean() > 0.95
+        assert changed[-20:].mean() > 0.95  # the whole bottom edge
+        difference = _difference(on, off)
+        for row, col in _lower_outline():
+            # Fabric over the outline: on average far from the bare render's skin and paper.
+            assert difference[row - 6 : row + 7, col - 6 : col + 7].mean() > 20.0
+        # ... and it stays off the top of the head.
+        assert not (_difference(on[: int(0.45 * SIZE)], off[: int(0.45 * SIZE)]) > 0).any()
+
+
+def test_eyes_nose_and_mouth_are_pixel_identical_to_a_render_without_it(wrapped, bare):
+    gap = (ANCHOR_FRACTIONS["eye_right"][0] - ANCHOR_FRACTIONS["eye_left"][0]) * SIZE
+    half = int(0.12 * gap)
+    for on, off in zip(wrapped, bare, strict=True):
+        for name in ("eye_left", "eye_right", "nose_tip", "mouth"):
+            fx, fy = ANCHOR_FRACTIONS[name]
+            x, y = int(fx * SIZE), int(fy * SIZE)
+            window = (slice(y - half, y + half + 1), slice(x - half, x + half + 1))
+            assert np.array_equal(on[window], off[window]), name
+        # A clear margin below the lips too.
+        mouth_y = int(ANCHOR_FRACTIONS["mouth"][1] * SIZE)
+        below = (slice(mouth_y, mouth_y + int(0.2 * gap)), slice(SIZE // 2 - 20, SIZE // 2 + 20))
+        assert np.array_equal(on[below], off[below])
+
+
+def _wrap_colour(image: np.ndarray) -> Color:
+    strip = image[-90:-30, 40:-40].reshape(-1, 3).astype(np.float64)
+    return Color("srgb", list(np.median(strip, axis=0) / 255.0))
+
+
+def test_seeds_give_different_wrap_colours_and_folds(wrapped):
+    colours = [_wrap_colour(image) for image in wrapped]
+    differences = [
+        colours[i].delta_e(colours[j], method="2000")
+        for i in range(len(colours))
+        for j in range(i + 1, len(colours))
+    ]
+    assert sum(d > 3.0 for d in differences) >= 7
+    # The folds: the fabric's broad shading differs between seeds, not just its colour.
+    shading = []
+    for image in wrapped:
+        luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        broad = cv2.GaussianBlur(luma, (0, 0), 6.0)[-200:, 100:-100]
+        shading.append((broad - broad.mean()).ravel())
+    for i in range(len(shading)):
+        for j in range(i + 1, len(shading)):
+            assert np.corrcoef(shading[i], shading[j])[0, 1] < 0.9
+
+
+def test_the_same_seed_renders_an_identical_wrap(wrapped):
+    again = RelightEngine(wrap=True).render(CONDITIONING, SEEDS[:2])
+    for first, second in zip(wrapped[:2], again, strict=True):
+        assert np.array_equal(first, second.image)
+
+
+def test_the_wrap_is_a_shade_of_the_studio_palette():
+    hue = Color("#f3ece4").convert("oklch").coords(nans=False)[2]
+    for image in [c.image for c in RelightEngine(wrap=True).render(CONDITIONING, SEEDS)]:
+        wrap_hue = _wrap_colour(image).convert("oklch").coords(nans=False)[2]
+        turn = abs((wrap_hue - hue + 180.0) % 360.0 - 180.0)
+        assert turn < 45.0
+
+
+def test_the_fabric_has_a_weave_visible_at_full_size(wrapped, bare):
+    for on, off in zip(wrapped, bare, strict=True):
+        covered = _difference(on, off) > 12
+        covered[-int(0.2 * SIZE) :] = False  # the defocused bottom is soft on purpose
+        luma = cv2.cvtColor(on, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        fine = luma - cv2.GaussianBlur(luma, (0, 0), 2.0)
+        assert math.sqrt(float((fine[covered] ** 2).mean())) > 2.0
+        # The bottom edge is out of focus: less fine detail there than up by the face.
+        bottom = fine[-40:, 40:-40]
+        assert float(np.abs(bottom).mean()) < float(np.abs(fine[covered]).mean())

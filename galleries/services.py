@@ -196,7 +196,9 @@ def gallery_open_for_parent(
     def table(model: type[models.Model]) -> str:
         return f"{schema}.{quote(model._meta.db_table)}"
 
-    gallery_fields = Gallery._meta.concrete_fields
+    # Only what the page shows and the checks need; the instance defers the rest.
+    names = ("id", "uid", "job", "token", "pin_hash", "expires_at")
+    gallery_fields = [Gallery._meta.get_field(name) for name in names]
     returning = ", ".join(f'"{field.column}"' for field in gallery_fields)
     opened = ", ".join(f'g."{field.column}"' for field in gallery_fields)
     connection.ensure_connection()

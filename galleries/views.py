@@ -136,7 +136,8 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
             PortraitTile(p.pk, p.is_primary, p.is_favourite)
             for p in selectors.gallery_portraits(gallery)
         )
-    base = reverse("gallery", args=[token])
+    base = request.path  # this view's own URL, /g/<token>/: the template builds links from it
+    page_url = request.build_absolute_uri(base)
     brand = selectors.gallery_brand()
     page = GalleryPage(
         studio=StudioLook(request.tenant.name),
@@ -144,8 +145,8 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         gallery=GalleryLook(gallery.token, gallery.expires_at, gallery.has_pin),
         portraits=portraits,
         base=base,
-        page_url=request.build_absolute_uri(base),
-        card_url=request.build_absolute_uri(f"{base}card.png"),
+        page_url=page_url,
+        card_url=f"{page_url}card.png",
         shared=bool(request.GET.get("shared")),
     )
     html = gallery_page_html(page, csrf_token=get_token(request), nonce=request.csp_nonce)

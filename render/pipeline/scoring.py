@@ -18,6 +18,14 @@ Four terms, each 0..1 (higher is better):
   mouth→chin, both over the eye gap) compared with the scan's own. Growth of either — a longer
   nose-to-mouth span or a longer jaw — is the signature of adult drift in a generative model;
   past a limit the candidate is rejected (ranked last whatever its total).
+
+Props: a candidate may say which of its pixels are the set, not the baby
+(``RenderedCandidate.props``, e.g. a wrap round the cheeks and chin). Those pixels are left out
+of every term: the face region the light is fitted on, the structure agreement (with a margin
+for the smoothing, so the prop's edge is not read as a contour of the face), the tone sample,
+and the anchor search, which does not look into a prop (a chin the wrap hides is not
+measurable, which is not evidence of drift). A candidate without props is scored exactly as
+if the field did not exist.
 """
 
 from __future__ import annotations
@@ -48,6 +56,9 @@ _SEARCH_RADIUS = 0.12  # of the face size: where a drifted anchor is still looke
 _PATCH_RADIUS = 0.07  # of the face size
 _ADULT_DRIFT_LIMIT = 1.2  # a proportion 20% longer than the scan's is adult drift
 _TONE_DELTA_E_ZERO = 25.0  # ΔE2000 at which the tone term reaches 0
+_PROP_THRESHOLD = 0.5  # a pixel at least this much prop (after resizing) is the set's
+_MIN_VISIBLE = 0.6  # share of an anchor's patch that must show the baby for a match to count
+_MIN_FACE_PIXELS = 50  # fewer visible face pixels than this: nothing left to score
 
 
 @dataclass(frozen=True)
@@ -110,16 +121,37 @@ def _sh_basis(normals: np.ndarray) -> np.ndarray:
     )
 
 
-def _fitted_shading(luminance: np.ndarray, analysis: _Analysis) -> np.ndarray:
-    """The scan's normals under the lighting that best explains the candidate."""
+def _props_mask(candidate: RenderedCandidate, size: tuple[int, int]) -> np.ndarray | None:
+    """The candidate's props at analysis size (bool, True on the set), or None without any."""
+    if candidate.props is None:
+        return None
+    props = np.asarray(candidate.props, dtype=np.float32)
+    if props.shape != candidate.image.shape[:2]:
+        raise ValueError(
+            f"props are {props.shape[1]}x{props.shape[0]} px but the image is "
+            f"{candidate.image.shape[1]}x{candidate.image.shape[0]}"
+        )
+    # Resized exactly as the image is, so a prop pixel lands where its colour does.
+    small = cv2.resize(props, size, interpolation=cv2.INTER_AREA) >= _PROP_THRESHOLD
+    return small if small.any() else None
+
+
+def _fitted_shading(luminance: np.ndarray, analysis: _Analysis, face: np.ndarray) -> np.ndarray:
+    """The scan's normals under the lighting that best explains the candidate on ``face``."""
     basis = _sh_basis(analysis.normals)
-    coeffs, *_ = np.linalg.lstsq(basis[analysis.face], luminance[analysis.face], rcond=None)
+    coeffs, *_ = np.linalg.lstsq(basis[face], luminance[face], rcond=None)
     return (basis @ coeffs.astype(np.float32)).astype(np.float32)
 
 
-def _structure_score(luminance: np.ndarray, fitted: np.ndarray, face: np.ndarray) -> float:
+def _structure_score(
+    luminance: np.ndarray, fitted: np.ndarray, face: np.ndarray, props: np.ndarray | None = None
+) -> float:
     smooth = cv2.GaussianBlur(luminance, (0, 0), _STRUCTURE_SIGMA * max(luminance.shape))
     inner = cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if props is not None:
+        # The smoothing and the gradient carry a prop's edge a few pixels onto the skin.
+        reach = 2 * int(math.ceil(2.0 * _STRUCTURE_SIGMA * max(luminance.shape))) + 3
+        inner &= ~cv2.dilate(props.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
     gx_c, gy_c = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
     gx_f, gy_f = cv2.Sobel(fitted, cv2.CV_32F, 1, 0), cv2.Sobel(fitted, cv2.CV_32F, 0, 1)
     dot = float((gx_c[inner] * gx_f[inner] + gy_c[inner] * gy_f[inner]).sum())
@@ -137,8 +169,34 @@ class _AnchorMatch:
     vertical: float  # correlation there
 
 
+def _masked_match(region: np.ndarray, template: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of ``template`` over ``region`` on the visible pixels only.
+
+    ``hidden`` (bool, region-sized) marks prop pixels. At each placement the correlation uses
+    the pixels the prop leaves visible; where fewer than ``_MIN_VISIBLE`` of the patch show,
+    the placement cannot be judged and answers -inf.
+    """
+    th, tw = template.shape
+    windows = np.lib.stride_tricks.sliding_window_view(region, (th, tw))
+    visible = np.lib.stride_tricks.sliding_window_view(~hidden, (th, tw)).astype(np.float32)
+    count = visible.sum(axis=(2, 3))
+    safe = np.maximum(count, 1.0)
+    t_mean = (visible * template).sum(axis=(2, 3)) / safe
+    r_mean = (visible * windows).sum(axis=(2, 3)) / safe
+    t_dev = (template - t_mean[..., None, None]) * visible
+    r_dev = (windows - r_mean[..., None, None]) * visible
+    dot = (t_dev * r_dev).sum(axis=(2, 3))
+    norm = np.sqrt((t_dev**2).sum(axis=(2, 3)) * (r_dev**2).sum(axis=(2, 3)))
+    response = np.where(norm > 1e-9, dot / np.maximum(norm, 1e-9), 0.0)
+    response[count < _MIN_VISIBLE * th * tw] = -np.inf
+    return response.astype(np.float32)
+
+
 def _find_anchors(
-    luminance: np.ndarray, fitted: np.ndarray, analysis: _Analysis
+    luminance: np.ndarray,
+    fitted: np.ndarray,
+    analysis: _Analysis,
+    props: np.ndarray | None = None,
 ) -> dict[str, _AnchorMatch]:
     """Each confident anchor's structure looked for in the candidate near the scan's position.
 
@@ -146,6 +204,10 @@ def _find_anchors(
     as well (the aperture problem), but across them the match is sharp. So horizontal position
     is only checked within the tolerance, while the vertical position is searched widely —
     which is also the direction adult drift moves them.
+
+    With ``props`` the search does not look into the set: each placement is judged on the
+    pixels the prop leaves visible, placements mostly hidden are skipped, and an anchor that
+    is hidden where the scan put it is not measurable (left out, neither re-found nor moved).
     """
     patch = max(3, int(_PATCH_RADIUS * analysis.face_size))
     search = max(2, int(_SEARCH_RADIUS * analysis.face_size))
@@ -162,12 +224,20 @@ def _find_anchors(
         x0, y0 = max(cx - patch - tolerance, 0), max(cy - patch - search, 0)
         x1, y1 = min(cx + patch + tolerance + 1, width), min(cy + patch + search + 1, height)
         region = luminance[y0:y1, x0:x1]
-        if float(region.std()) < 1e-4:
-            found[name] = _AnchorMatch(0.0, ay, 0.0)
-            continue
-        response = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
+        hidden = None if props is None else props[y0:y1, x0:x1]
+        if hidden is not None and not hidden.any():
+            hidden = None
+        if hidden is None:
+            if float(region.std()) < 1e-4:
+                found[name] = _AnchorMatch(0.0, ay, 0.0)
+                continue
+            response = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
+        else:
+            response = _masked_match(region, template, hidden)
         offsets_y = np.arange(response.shape[0]) + y0 + patch - cy
         near = np.abs(offsets_y) <= tolerance
+        if hidden is not None and not np.isfinite(response[near]).any():
+            continue  # hidden by a prop where the scan put it: not measurable
         by, bx = np.unravel_index(int(np.argmax(response)), response.shape)
         found[name] = _AnchorMatch(
             local=float(response[near].max()) if near.any() else 0.0,
@@ -260,15 +330,20 @@ def _score(
 ) -> ScoredCandidate:
     if not analysis.face.any():
         return ScoredCandidate(candidate, 0.0, dict.fromkeys(WEIGHTS, 0.0), "no face to score")
+    props = _props_mask(candidate, analysis.size)
+    face = analysis.face if props is None else analysis.face & ~props
+    if props is not None and int(face.sum()) < _MIN_FACE_PIXELS:
+        reason = "no face to score: the set covers it"
+        return ScoredCandidate(candidate, 0.0, dict.fromkeys(WEIGHTS, 0.0), reason)
     luminance = _luminance(candidate.image, analysis.size)
-    fitted = _fitted_shading(luminance, analysis)
-    found = _find_anchors(luminance, fitted, analysis)
+    fitted = _fitted_shading(luminance, analysis, face)
+    found = _find_anchors(luminance, fitted, analysis, props)
     small = cv2.resize(candidate.image, analysis.size, interpolation=cv2.INTER_AREA)
     # Capped so the stored terms stay finite JSON even for a candidate with no skin at all.
-    delta_e = min(skin_delta_e(small, _tone_target(conditioning), analysis.face), 100.0)
+    delta_e = min(skin_delta_e(small, _tone_target(conditioning), face), 100.0)
     neonatal, rejected = _neonatal_check(found, analysis)
     terms = {
-        "structure": _structure_score(luminance, fitted, analysis.face),
+        "structure": _structure_score(luminance, fitted, face, props),
         "anchors": _anchor_score(found, analysis),
         "tone": float(np.clip(1.0 - delta_e / _TONE_DELTA_E_ZERO, 0.0, 1.0)),
         "neonatal": neonatal,

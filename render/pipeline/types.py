@@ -153,9 +153,20 @@ class Conditioning:
 
 @dataclass(frozen=True, eq=False)
 class RenderedCandidate:
+    """One engine output.
+
+    ``props`` (optional) says which pixels belong to the set rather than the baby: an H×W
+    float32 0..1 array the size of ``image``, 1 where the engine painted a prop (a wrap, and
+    the shadow it casts where that shadow would read as the face's own shading), 0 on the baby
+    and the paper. Scoring leaves those pixels out (a chin under a wrap is not measurable, not
+    moved) and the house look grades them with the backdrop. None: the engine painted no
+    props, and every pixel is judged as before.
+    """
+
     seed: int
     image: np.ndarray  # H×W×3 uint8 RGB, long side >= 1024 for delivery
     engine: str
+    props: np.ndarray | None = None  # H×W float32 0..1, 1 on a prop of the set (e.g. a wrap)
 
 
 @dataclass(frozen=True, eq=False)

@@ -435,7 +435,7 @@ def candidate_share(request: HttpRequest, pk: int) -> HttpResponse:
 
 # The kinds in the file URLs: the scan's derivatives, and the portrait sizes the page shows.
 SCAN_FILES = selectors.SCAN_FILE_FIELDS
-CANDIDATE_FILES = {"raw": "full", "web": "web"}
+CANDIDATE_FILES = {"raw": "full", "web": "web", "print": "print"}
 
 
 @login_required
@@ -460,4 +460,10 @@ def candidate_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
         stored = selectors.candidate_file_open(candidate, CANDIDATE_FILES[kind])
     except selectors.FileUnavailable:
         raise Http404 from None
-    return FileResponse(stored.handle, content_type=stored.content_type)
+    # ``?download=1``: saved under a readable name (the studio prints or archives it).
+    return FileResponse(
+        stored.handle,
+        content_type=stored.content_type,
+        as_attachment=bool(request.GET.get("download")),
+        filename=stored.filename,
+    )

@@ -153,3 +153,27 @@ def test_corrected_anchors_in_original_pixels_start_a_rerun_from_conditioning(
         assert rerun.scan.anchors["chin"]["confidence"] == 1.0
         assert rerun.scan.anchors["chin"]["x"] == pytest.approx(anchors["chin"]["x"], abs=0.1)
     assert response["Location"] == f"/jobs/{rerun.uid}/"
+
+
+def test_the_studio_downloads_the_web_and_print_files_from_the_job_page(studio, client_a) -> None:  # noqa: ANN001
+    from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
+
+    with schema_context(studio.schema_name):
+        job = ready_job_with_portraits(scan=scan_with_files(parent_session()))
+        primary = job.candidates.get(rank=0)
+        alternate = job.candidates.get(rank=1)
+        alternate.print_image.delete(save=True)  # only the primary's print file is made
+    html = client_a.get(f"/jobs/{job.uid}/").content.decode()
+    print_link = f"/files/candidates/{primary.pk}/print/?download=1"
+    assert print_link in html
+    assert f"/files/candidates/{alternate.pk}/web/?download=1" in html
+    assert f"/files/candidates/{alternate.pk}/print/" not in html
+    response = client_a.get(print_link)
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="portrait-{job.uid}-1-print.jpg"'
+    )
+    with schema_context(studio.schema_name):
+        with primary.print_image.open("rb") as handle:
+            assert b"".join(response.streaming_content) == handle.read()
+    assert client_a.get(f"/files/candidates/{alternate.pk}/print/").status_code == 404

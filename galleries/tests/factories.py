@@ -41,7 +41,7 @@ def scan_with_files(session: ParentSession, *, age_days: float = 0) -> Scan:
         size_bytes=10,
         width=64,
         height=64,
-        anchors={"nose_tip": [1, 2]},
+        anchors={"nose_tip": {"x": 1.0, "y": 2.0, "confidence": 0.9}},
         text_boxes=[[0, 0, 5, 5]],
     )
     for field_file in scan.derivative_fields():

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import F
@@ -45,7 +45,7 @@ from galleries.selectors import (
     gallery_settings_get,
     studio_retention_days,
 )
-from render.models import Candidate, RenderJob, Scan
+from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.api.services import delivery_event_payload, webhooks_emit
 from studio_portal.tenants.models import Domain
 from studio_portal.tenants.selectors import current_studio
@@ -309,6 +309,64 @@ def portrait_delete(*, candidate: Candidate, actor: object | None = None) -> Non
     candidate.delete()
     # Files go after the row commits: a rollback must not leave a row pointing at nothing.
     transaction.on_commit(lambda: [storage.delete(name) for name in names])
+
+
+# Erasure --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    scans: int
+    portraits: int
+    galleries: int
+    deliveries: int
+    files: int
+
+
+@transaction.atomic
+def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureReport:
+    """Everything Cradle holds about one parent, gone at her request: the session (name,
+    email, phone, consent, skin tones), every scan and derivative, every portrait at every
+    size, the galleries with their favourites, the deliveries, and the addresses in the
+    providers' stored events. Owners only; refused while a render for her is still running.
+
+    The audit row keeps counts and the session's uid, nothing personal. A number that replied
+    STOP stays on the opt-out list: that is the parent's own instruction to respect.
+    """
+    if not getattr(actor, "is_owner", False):
+        raise PermissionDenied("Only the studio owner can delete a parent's data.")
+    session = ParentSession.objects.select_for_update().get(pk=session.pk)
+    jobs = list(RenderJob.objects.filter(session=session))
+    if any(job.is_live for job in jobs):
+        raise ValidationError(
+            "A render or a message for this parent is still in progress. Cancel it or wait "
+            "until it finishes, then delete her data."
+        )
+    scans = list(Scan.objects.filter(session=session))
+    candidates = list(Candidate.objects.filter(job__session=session))
+    galleries = Gallery.objects.filter(job__session=session)
+    deliveries = Delivery.objects.filter(gallery__job__session=session)
+    names = [f.name for scan in scans for f in scan.derivative_fields() if f]
+    names += [f.name for c in candidates for f in (c.image, c.web_image, c.print_image) if f]
+    report = ErasureReport(
+        scans=len(scans),
+        portraits=len(candidates),
+        galleries=galleries.count(),
+        deliveries=deliveries.count(),
+        files=len(names),
+    )
+    ProviderEvent.objects.filter(delivery__in=deliveries).update(payload={}, delivery=None)
+    audit_log_write(
+        action="parent_session.erased",
+        obj=session,
+        actor=actor,
+        detail={"session": str(session.uid), **report.__dict__},
+    )
+    storage = Scan._meta.get_field("deidentified").storage
+    session.delete()  # cascades: scans, jobs, candidates, galleries, favourites, deliveries
+    # Files go once the rows are gone for good: a rollback keeps both.
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    return report
 
 
 # Sending --------------------------------------------------------------------------------------

@@ -286,6 +286,24 @@ class ParentSessionDetailApi(APIView):
         session = selectors.parent_session_get(uid)
         return Response(self.OutputSerializer(session).data)
 
+    @extend_schema(
+        description=(
+            "Delete everything held about this parent (details, consent, scans, portraits, "
+            "galleries, message records), at her request. Studio owner only; refused (409) "
+            "while a render or a message for her is in progress."
+        ),
+        responses={204: None, 403: DetailSerializer, 404: DetailSerializer, 409: DetailSerializer},
+    )
+    def delete(self, request: Request, uid: str) -> Response:
+        from galleries.services import parent_session_erase
+
+        session = selectors.parent_session_get(uid)
+        try:
+            parent_session_erase(session=session, actor=request.user)
+        except ValidationError as exc:
+            return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
 
 # Uploads and jobs -----------------------------------------------------------------------------
 

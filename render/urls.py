@@ -7,6 +7,7 @@ urlpatterns = [
     path("sessions/new/", views.session_create, name="session-create"),
     path("sessions/<uuid:uid>/", views.session_detail, name="session-detail"),
     path("sessions/<uuid:uid>/upload/", views.scan_upload, name="scan-upload"),
+    path("sessions/<uuid:uid>/erase/", views.session_erase, name="session-erase"),
     path("jobs/<uuid:uid>/", views.job_detail, name="job-detail"),
     path("jobs/<uuid:uid>/send/", views.job_send, name="job-send"),
     path("jobs/<uuid:uid>/cancel/", views.job_cancel, name="job-cancel"),

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -151,6 +151,36 @@ def session_detail(request: HttpRequest, uid: str) -> HttpResponse:
     session = selectors.parent_session_get(uid)
     return render(
         request, "render/session_detail.html", _session_context(session, ScanUploadForm())
+    )
+
+
+@login_required
+@require_POST
+def session_erase(request: HttpRequest, uid: str) -> HttpResponse:
+    """The owner deletes everything about one parent, at her request (typed name to confirm)."""
+    from galleries.services import parent_session_erase
+
+    session = selectors.parent_session_get(uid)
+    if not getattr(request.user, "is_owner", False):
+        raise PermissionDenied("Only the studio owner can delete a parent's data.")
+    error = ""
+    if request.POST.get("confirm_name", "").strip().casefold() != session.parent_name.casefold():
+        error = f"Type the parent's name, {session.parent_name}, to confirm."
+    else:
+        try:
+            report = parent_session_erase(session=session, actor=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(
+                request,
+                f"Deleted: {report.scans} scan(s), {report.portraits} portrait(s), "
+                f"{report.galleries} gallery link(s) and {report.deliveries} message record(s).",
+            )
+            return redirect("dashboard")
+    context = _session_context(session, ScanUploadForm())
+    return render(
+        request, "render/session_detail.html", {**context, "erase_error": error}, status=400
     )
 
 

@@ -56,7 +56,9 @@ _SEARCH_RADIUS = 0.12  # of the face size: where a drifted anchor is still looke
 _PATCH_RADIUS = 0.07  # of the face size
 _ADULT_DRIFT_LIMIT = 1.2  # a proportion 20% longer than the scan's is adult drift
 _TONE_DELTA_E_ZERO = 25.0  # ΔE2000 at which the tone term reaches 0
-_PROP_THRESHOLD = 0.5  # a pixel at least this much prop (after resizing) is the set's
+# An analysis pixel with any share of a prop (after the resize that averages the image's
+# pixels into it) is the set's: part of its colour is the prop's.
+_PROP_THRESHOLD = 1e-3
 _MIN_VISIBLE = 0.6  # share of an anchor's patch that must show the baby for a match to count
 _MIN_FACE_PIXELS = 50  # fewer visible face pixels than this: nothing left to score
 
@@ -132,7 +134,7 @@ def _props_mask(candidate: RenderedCandidate, size: tuple[int, int]) -> np.ndarr
             f"{candidate.image.shape[1]}x{candidate.image.shape[0]}"
         )
     # Resized exactly as the image is, so a prop pixel lands where its colour does.
-    small = cv2.resize(props, size, interpolation=cv2.INTER_AREA) >= _PROP_THRESHOLD
+    small = cv2.resize(props, size, interpolation=cv2.INTER_AREA) > _PROP_THRESHOLD
     return small if small.any() else None
 
 
@@ -146,12 +148,15 @@ def _fitted_shading(luminance: np.ndarray, analysis: _Analysis, face: np.ndarray
 def _structure_score(
     luminance: np.ndarray, fitted: np.ndarray, face: np.ndarray, props: np.ndarray | None = None
 ) -> float:
-    smooth = cv2.GaussianBlur(luminance, (0, 0), _STRUCTURE_SIGMA * max(luminance.shape))
+    sigma = _STRUCTURE_SIGMA * max(luminance.shape)
+    smooth = cv2.GaussianBlur(luminance, (0, 0), sigma)
     inner = cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if props is not None:
-        # The smoothing and the gradient carry a prop's edge a few pixels onto the skin.
-        reach = 2 * int(math.ceil(2.0 * _STRUCTURE_SIGMA * max(luminance.shape))) + 3
-        inner &= ~cv2.dilate(props.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
+        # The smoothing and the gradient carry a prop's pixels onto the skin as far as their
+        # kernels reach (OpenCV's Gaussian kernel for float images: 8 sigma + 1 wide; Sobel 1).
+        radius = (int(round(8.0 * sigma + 1.0)) | 1) // 2 + 1
+        reach = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        inner &= ~cv2.dilate(props.astype(np.uint8), reach).astype(bool)
     gx_c, gy_c = cv2.Sobel(smooth, cv2.CV_32F, 1, 0), cv2.Sobel(smooth, cv2.CV_32F, 0, 1)
     gx_f, gy_f = cv2.Sobel(fitted, cv2.CV_32F, 1, 0), cv2.Sobel(fitted, cv2.CV_32F, 0, 1)
     dot = float((gx_c[inner] * gx_f[inner] + gy_c[inner] * gy_f[inner]).sum())

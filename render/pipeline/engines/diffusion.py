@@ -326,8 +326,18 @@ class DiffusersEngine:
             image = painted.astype(np.float32) * mask_full + plate.image.astype(np.float32) * (
                 1.0 - mask_full
             )
+            # The plate's props (its wrap) where they survive the composite: where diffusion
+            # painted, the pixels are the model's and scoring judges them as the face.
+            props = None
+            if plate.props is not None:
+                props = (plate.props * (1.0 - mask_full[..., 0])).astype(np.float32)
             candidates.append(
-                RenderedCandidate(seed=seed, image=(image + 0.5).astype(np.uint8), engine=self.name)
+                RenderedCandidate(
+                    seed=seed,
+                    image=(image + 0.5).astype(np.uint8),
+                    engine=self.name,
+                    props=props,
+                )
             )
             if progress is not None:
                 progress((index + 1) / total)

@@ -1126,6 +1126,8 @@ _WRAP_EDGE_PX = 1.2  # the wrap's edge ramp at shading resolution; the knit adds
 _WRAP_CONTACT = 0.45  # how much light the wrap's edge takes off the skin right beside it
 _WRAP_STEP = (1.15, 1.3)  # the wrap's lightness over the skin's (or the skin's over it)
 _WRAP_AMBIENT = 0.22  # the fabric's share of light from the room, as the skin's
+_WRAP_SHADOW_PROP = 0.08  # the wrap's shadow counts fully as set where it takes this much light
+_PROP_FLOOR = 0.02  # props below this (a shadow taking under 0.2% of the light) are not marked
 
 
 @dataclass(frozen=True, eq=False)
@@ -1456,8 +1458,13 @@ def _weave(shape: tuple[int, int], knit: _Knit, long_side: int) -> np.ndarray:
 
 def _apply_wrap(
     image: np.ndarray, layer: _WrapLayer, guard: np.ndarray, guard_top: int
-) -> np.ndarray:
-    """Lay one candidate's wrap over its finished 8-bit image, at output resolution."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lay one candidate's wrap over its finished 8-bit image, at output resolution.
+
+    Returns the image and its props mask (H×W float32 0..1): the wrap's coverage, and its
+    shadow on the skin where that takes more than a few percent of the light (a darkening the
+    scoring head would otherwise read as the face's own form).
+    """
     height, width = image.shape[:2]
     long_side = max(height, width)
     top = guard_top
@@ -1478,7 +1485,10 @@ def _apply_wrap(
     region += 0.5
     np.clip(region, 0.0, 255.0, out=region)
     image[top:] = region.astype(np.uint8)
-    return image
+    props = np.zeros((height, width), np.float32)
+    props[top:] = np.maximum(coverage, np.clip(shadow / _WRAP_SHADOW_PROP, 0.0, 1.0))
+    props[props < _PROP_FLOOR] = 0.0  # the blurs' far tails: nothing a viewer could see
+    return image, props
 
 
 def _wrap_guard(base: _WrapBase, output_size: tuple[int, int]) -> tuple[np.ndarray, int]:
@@ -1507,15 +1517,15 @@ class RelightEngine:
     name = "relight"
 
     def __init__(
-        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = False
+        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = True
     ) -> None:
         if output_long_side < 64:
             raise ValueError("output_long_side must be at least 64 px")
         self.output_long_side = output_long_side
         self.shading_long_side = min(shading_long_side, output_long_side)
-        # A soft wrap rising round the cheeks and chin, part of the set like the paper. Off by
-        # default: scoring measures the lower face where the wrap lies (its edge below the chin
-        # reads as a longer jaw), so it waits for scoring to leave the set out.
+        # A soft wrap rising round the cheeks and chin, part of the set like the paper. Each
+        # candidate says where it lies (``RenderedCandidate.props``), so scoring leaves it out
+        # and the house look grades it with the backdrop.
         self.wrap = wrap
 
     def render(
@@ -1550,12 +1560,15 @@ class RelightEngine:
             if (image.shape[1], image.shape[0]) != output_size:
                 image = cv2.resize(image, output_size, interpolation=cv2.INTER_CUBIC)
             image = _apply_finish(image, finish)
+            props = None
             if guard is not None:
                 layer = _wrap_layer(
                     surface.wrap_base, surface, light, studio, palette, seed, style.monochrome
                 )
-                image = _apply_wrap(image, layer, *guard)
-            candidates.append(RenderedCandidate(seed=seed, image=image, engine=self.name))
+                image, props = _apply_wrap(image, layer, *guard)
+            candidates.append(
+                RenderedCandidate(seed=seed, image=image, engine=self.name, props=props)
+            )
             if progress is not None:
                 progress((index + 1) / len(seeds))
         return candidates

@@ -81,6 +81,22 @@ def test_unmasked_pixels_are_the_base_plate_exactly_and_masked_ones_are_painted(
     assert np.abs(image[painted].astype(np.int16) - plate[painted]).mean() > 5
 
 
+def test_the_plate_s_wrap_is_carried_as_props_where_it_survives_the_composite(
+    conditioning, candidates
+):
+    plate = RelightEngine(output_long_side=OUTPUT).render(conditioning, [22])[0]
+    props = candidates[1].props
+    assert plate.props is not None and props is not None
+    assert props.shape == (OUTPUT, OUTPUT) and props.dtype == np.float32
+    mask = cv2.resize(conditioning.inpaint_mask, (OUTPUT, OUTPUT), interpolation=cv2.INTER_LINEAR)
+    kept, painted = mask <= 0.0, mask >= 0.99
+    # Where the plate's pixels are kept, so is its wrap; where diffusion painted, the pixels
+    # are the model's and not the set.
+    assert (plate.props[kept] > 0.99).sum() > 100
+    assert np.array_equal(props[kept], plate.props[kept])
+    assert props[painted].max() <= 0.01
+
+
 def test_progress_rises_to_one_through_the_step_callback(engine, conditioning):
     fractions: list[float] = []
     engine.render(conditioning, [1, 2], progress=fractions.append)

@@ -129,3 +129,38 @@ def test_the_fabric_has_a_weave_visible_at_full_size(wrapped, bare):
         # The bottom edge is out of focus: less fine detail there than up by the face.
         bottom = fine[-40:, 40:-40]
         assert float(np.abs(bottom).mean()) < float(np.abs(fine[covered]).mean())
+
+
+@pytest.fixture(scope="module")
+def wrapped_candidates():
+    return RelightEngine(wrap=True).render(CONDITIONING, SEEDS)
+
+
+def test_the_props_mask_covers_the_wrap_and_is_empty_above_the_mouth(wrapped_candidates, bare):
+    mouth_y = int(ANCHOR_FRACTIONS["mouth"][1] * SIZE)
+    left = int(ANCHOR_FRACTIONS["eye_left"][0] * SIZE)
+    right = int(ANCHOR_FRACTIONS["eye_right"][0] * SIZE)
+    for candidate, off in zip(wrapped_candidates, bare, strict=True):
+        props = candidate.props
+        assert props is not None and props.dtype == np.float32
+        assert props.shape == candidate.image.shape[:2]
+        assert 0.0 <= props.min() and props.max() <= 1.0
+        # Everything the wrap changed (fabric, and its shadow on skin and paper) is marked.
+        changed = _difference(candidate.image, off) > 12
+        assert changed.sum() > 0.15 * SIZE * SIZE
+        assert (props[changed] > 0.5).all()
+        assert (props[-60:] > 0.99).all()  # the fabric filling the frame's bottom
+        # Nothing of the face above the mouth, nor the top of the head, is called the set.
+        assert not props[:mouth_y, left:right].any()
+        assert not props[: int(0.45 * SIZE)].any()
+
+
+def test_without_the_wrap_there_are_no_props():
+    for candidate in RelightEngine(wrap=False).render(CONDITIONING, SEEDS[:2]):
+        assert candidate.props is None
+
+
+def test_the_wrap_is_on_by_default(wrapped_candidates):
+    default = RelightEngine().render(CONDITIONING, SEEDS[:1])[0]
+    assert np.array_equal(default.image, wrapped_candidates[0].image)
+    assert np.array_equal(default.props, wrapped_candidates[0].props)

@@ -71,19 +71,28 @@ def house_look_measure(references: Sequence[np.ndarray]) -> HouseLook | None:
 
 
 def house_look_apply(
-    image: np.ndarray, subject: np.ndarray, look: HouseLook, *, strength: float = 0.8
+    image: np.ndarray,
+    subject: np.ndarray,
+    look: HouseLook,
+    *,
+    strength: float = 0.8,
+    props: np.ndarray | None = None,
 ) -> np.ndarray:
     """``image`` (H×W×3 uint8) with its backdrop moved ``strength`` of the way to ``look``.
 
     ``subject`` is the scan's subject mask (0..1, any size; resized here): inside it, apart
     from a thin rim, the pixels are returned unchanged. The backdrop keeps its own shading and
     texture: its colour shifts by the difference of medians, its lightness spread moves
-    towards the references' spread.
+    towards the references' spread. ``props`` (the candidate's set pixels, e.g. a wrap over
+    the lower face; 0..1, any size) are the set, not the baby: they are graded with the
+    backdrop even where they lie over the subject mask.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be within 0..1, got {strength}")
     h, w = image.shape[:2]
     baby = cv2.resize(subject.astype(np.float32), (w, h)) >= 0.5
+    if props is not None:
+        baby &= cv2.resize(props.astype(np.float32), (w, h)) < 0.5
     lab = srgb_to_oklab(image)
     if (~baby).sum() < 0.02 * h * w:
         return image.copy()  # the subject fills the frame: no backdrop to speak of
@@ -148,6 +157,9 @@ def house_look_candidates(
         return list(rendered)
     subject = conditioning.cues.subject
     return [
-        replace(candidate, image=house_look_apply(candidate.image, subject, look))
+        replace(
+            candidate,
+            image=house_look_apply(candidate.image, subject, look, props=candidate.props),
+        )
         for candidate in rendered
     ]

@@ -90,3 +90,25 @@ def test_a_far_away_reference_moves_the_backdrop_only_so_far() -> None:
     frame = subject == 0
     lightness = srgb_to_oklab(graded[frame])[:, 0].mean()
     assert 0.55 < lightness < 0.75  # moved a long way towards black, but not to black
+
+
+def test_a_wrap_marked_as_props_takes_the_house_look_with_the_backdrop() -> None:
+    # The lower third of the disc is a wrap (a prop of the set, over the subject mask).
+    image, subject = _portrait((230, 230, 230))
+    wrap_colour = (150, 170, 190)
+    props = np.zeros(subject.shape, np.float32)
+    props[140:] = 1.0
+    wrapped = image.copy()
+    wrapped[140:] = wrap_colour
+    look = house_look_measure([_portrait((200, 175, 150))[0]])
+    graded = house_look_apply(wrapped, subject, look, strength=1.0, props=props)
+    bare = house_look_apply(wrapped, subject, look, strength=1.0)
+    inner = (subject > 0) & (props > 0)
+    inner = cv2.erode(inner.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    # Without props the wrap over the baby keeps its pixels; as props it is graded as set...
+    assert np.array_equal(bare[inner], wrapped[inner])
+    assert _delta_e(graded[inner], wrap_colour) > 5.0
+    # ... towards the house look's warmth, as the paper is, and the baby's skin is untouched.
+    assert graded[inner][:, 0].mean() - graded[inner][:, 2].mean() > wrap_colour[0] - wrap_colour[2]
+    skin = cv2.erode(((subject > 0) & (props == 0)).astype(np.uint8), np.ones((9, 9), np.uint8))
+    assert np.array_equal(graded[skin > 0], wrapped[skin > 0])

@@ -1517,15 +1517,16 @@ class RelightEngine:
     name = "relight"
 
     def __init__(
-        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = True
+        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = False
     ) -> None:
         if output_long_side < 64:
             raise ValueError("output_long_side must be at least 64 px")
         self.output_long_side = output_long_side
         self.shading_long_side = min(shading_long_side, output_long_side)
         # A soft wrap rising round the cheeks and chin, part of the set like the paper. Each
-        # candidate says where it lies (``RenderedCandidate.props``), so scoring leaves it out
-        # and the house look grades it with the backdrop.
+        # candidate says where it lies (``RenderedCandidate.props``) and scoring leaves it out.
+        # Still off by default: the house look and the branding checks measure the frame's
+        # bottom band as paper, and the wrap lies there.
         self.wrap = wrap
 
     def render(

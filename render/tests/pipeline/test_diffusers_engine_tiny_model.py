@@ -82,10 +82,14 @@ def test_unmasked_pixels_are_the_base_plate_exactly_and_masked_ones_are_painted(
 
 
 def test_the_plate_s_wrap_is_carried_as_props_where_it_survives_the_composite(
-    conditioning, candidates
+    model_dir, conditioning
 ):
-    plate = RelightEngine(output_long_side=OUTPUT).render(conditioning, [22])[0]
-    props = candidates[1].props
+    engine = get_engine(
+        "diffusers", model_dir=model_dir, steps=STEPS, resolution=64, output_long_side=OUTPUT
+    )
+    engine._base_plate = RelightEngine(output_long_side=OUTPUT, wrap=True)
+    plate = engine._base_plate.render(conditioning, [22])[0]
+    props = engine.render(conditioning, [22])[0].props
     assert plate.props is not None and props is not None
     assert props.shape == (OUTPUT, OUTPUT) and props.dtype == np.float32
     mask = cv2.resize(conditioning.inpaint_mask, (OUTPUT, OUTPUT), interpolation=cv2.INTER_LINEAR)

@@ -132,8 +132,9 @@ def test_fix_anatomy_flattens_the_problem_areas_and_leaves_the_rest_alone():
     inside = cv2.erode((CUES.subject > 0.99).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     # The skin the wrap leaves bare: the same seed lays the same wrap over both renders, and
     # its weave is fabric, not the face's detail.
-    wrap = (_at_cue_size(plain.props) > 0.0).astype(np.uint8)
-    inside &= cv2.dilate(wrap, np.ones((5, 5), np.uint8)) == 0
+    if plain.props is not None:
+        wrap = (_at_cue_size(plain.props) > 0.0).astype(np.uint8)
+        inside &= cv2.dilate(wrap, np.ones((5, 5), np.uint8)) == 0
     # The ring just outside the marked area, inside the head (its silhouette stays crisp).
     ring = (cv2.dilate(problem, np.ones((15, 15), np.uint8)) > 0) & ~problem.astype(bool) & inside
     far = cv2.dilate(problem, np.ones((81, 81), np.uint8)) == 0

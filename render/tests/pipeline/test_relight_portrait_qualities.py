@@ -52,6 +52,8 @@ def five(rendered):
 
 def _wrap(candidate, margin: int = 0, at_least: float = 0.0) -> np.ndarray:
     """Where the candidate's wrap (or its shadow) lies, grown by ``margin`` px."""
+    if candidate.props is None:
+        return np.zeros((SIZE, SIZE), bool)
     props = (candidate.props > at_least).astype(np.uint8)
     if margin:
         props = cv2.dilate(props, np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
@@ -149,9 +151,9 @@ def test_the_backdrop_is_a_soft_radial_pool_of_light_not_a_flat_fill(five, rende
     assert np.percentile(steps, 99.9) <= 3.0
 
 
-def test_a_soft_contact_shadow_sits_under_the_head_and_not_above_it(rendered):
+def test_a_soft_contact_shadow_sits_under_the_head_and_not_above_it():
     # With the wrap the fabric sits under the head and hides the paper's shadow there...
-    for candidate in rendered:
+    for candidate in _candidates(seeds=candidate_seeds(7), wrap=True):
         subject = cv2.resize(CUES.subject, (SIZE, SIZE)) > 0.5
         bottom = int(np.nonzero(subject[:, SIZE // 2])[0].max())
         assert (candidate.props[bottom - 10 :, SIZE // 2 - 30 : SIZE // 2 + 30] > 0.99).all()

@@ -34,7 +34,8 @@ def _clear_of_the_wrap(*candidates) -> np.ndarray:
     """Pixels no candidate's wrap (nor its edge's shadow) reaches, with a margin for blurs."""
     props = np.zeros((SIZE, SIZE), np.uint8)
     for candidate in candidates:
-        props |= (candidate.props > 0.0).astype(np.uint8)
+        if candidate.props is not None:
+            props |= (candidate.props > 0.0).astype(np.uint8)
     return cv2.dilate(props, np.ones((9, 9), np.uint8)) == 0
 
 

@@ -160,7 +160,7 @@ def test_without_the_wrap_there_are_no_props():
         assert candidate.props is None
 
 
-def test_the_wrap_is_on_by_default(wrapped_candidates):
+def test_the_wrap_is_still_off_by_default(bare):
+    # Until the house look and the branding checks treat the frame's bottom as the set.
     default = RelightEngine().render(CONDITIONING, SEEDS[:1])[0]
-    assert np.array_equal(default.image, wrapped_candidates[0].image)
-    assert np.array_equal(default.props, wrapped_candidates[0].props)
+    assert np.array_equal(default.image, bare[0]) and default.props is None

@@ -165,9 +165,9 @@ def test_the_api_lists_adds_and_deletes_references(studio) -> None:  # noqa: ANN
 
 
 def _frame_lab(image: np.ndarray) -> np.ndarray:
-    h, w = image.shape[:2]
-    band = np.concatenate([image[: h // 12].reshape(-1, 3), image[-h // 12 :].reshape(-1, 3)])
-    return np.median(srgb_to_oklab(band), axis=0)
+    """The paper at the top of the frame (the wrap, a prop, fills the bottom)."""
+    h = image.shape[0]
+    return np.median(srgb_to_oklab(image[: h // 12].reshape(-1, 3)), axis=0)
 
 
 def _render(phantom_jpeg: bytes) -> list[np.ndarray]:

@@ -156,17 +156,18 @@ class RenderedCandidate:
     """One engine output.
 
     ``props`` (optional) says which pixels belong to the set rather than the baby: an H×W
-    float32 0..1 array the size of ``image``, 1 where the engine painted a prop (a wrap, and
-    the shadow it casts where that shadow would read as the face's own shading), 0 on the baby
-    and the paper. Scoring leaves those pixels out (a chin under a wrap is not measurable, not
-    moved) and the house look grades them with the backdrop. None: the engine painted no
-    props, and every pixel is judged as before.
+    float32 0..1 array the size of ``image``; 0.5 and above where the engine painted a prop
+    (a wrap), below 0.5 (down to 0) where only a prop's shadow or soft edge falls on the baby
+    or the paper, 0 elsewhere. Scoring leaves out every pixel above 0 (a chin under a wrap is
+    not measurable, not moved); the house look grades the prop itself (≥ 0.5) with the
+    backdrop, never its shadow on skin. None: the engine painted no props, and every pixel is
+    judged as before.
     """
 
     seed: int
     image: np.ndarray  # H×W×3 uint8 RGB, long side >= 1024 for delivery
     engine: str
-    props: np.ndarray | None = None  # H×W float32 0..1, 1 on a prop of the set (e.g. a wrap)
+    props: np.ndarray | None = None  # H×W float32 0..1, ≥ 0.5 on a prop of the set (a wrap)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1461,9 +1461,10 @@ def _apply_wrap(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lay one candidate's wrap over its finished 8-bit image, at output resolution.
 
-    Returns the image and its props mask (H×W float32 0..1): the wrap's coverage, and its
-    shadow on the skin where that takes more than a few percent of the light (a darkening the
-    scoring head would otherwise read as the face's own form).
+    Returns the image and its props mask (H×W float32 0..1): the wrap where it covers (≥ 0.5),
+    and below 0.5 its soft edge and its shadow on the skin where that takes more than a few
+    percent of the light (a darkening the scoring head would otherwise read as the face's own
+    form).
     """
     height, width = image.shape[:2]
     long_side = max(height, width)
@@ -1486,7 +1487,10 @@ def _apply_wrap(
     np.clip(region, 0.0, 255.0, out=region)
     image[top:] = region.astype(np.uint8)
     props = np.zeros((height, width), np.float32)
-    props[top:] = np.maximum(coverage, np.clip(shadow / _WRAP_SHADOW_PROP, 0.0, 1.0))
+    # The fabric is the prop (≥ 0.5 where it covers); its shadow on the skin only ever says
+    # "leave me out" (below 0.5), so the house look never recolours a cheek as set.
+    shade = 0.49 * np.clip(shadow / _WRAP_SHADOW_PROP, 0.0, 1.0)
+    props[top:] = np.maximum(np.where(coverage >= 0.5, coverage, np.minimum(coverage, 0.49)), shade)
     props[props < _PROP_FLOOR] = 0.0  # the blurs' far tails: nothing a viewer could see
     return image, props
 
@@ -1517,16 +1521,15 @@ class RelightEngine:
     name = "relight"
 
     def __init__(
-        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = False
+        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = True
     ) -> None:
         if output_long_side < 64:
             raise ValueError("output_long_side must be at least 64 px")
         self.output_long_side = output_long_side
         self.shading_long_side = min(shading_long_side, output_long_side)
         # A soft wrap rising round the cheeks and chin, part of the set like the paper. Each
-        # candidate says where it lies (``RenderedCandidate.props``) and scoring leaves it out.
-        # Still off by default: the house look and the branding checks measure the frame's
-        # bottom band as paper, and the wrap lies there.
+        # candidate says where it lies (``RenderedCandidate.props``): scoring leaves it out and
+        # the house look grades it with the backdrop.
         self.wrap = wrap
 
     def render(

@@ -204,3 +204,19 @@ def test_new_portraits_take_the_references_backdrop_and_keep_the_baby(
         h, w = plain.shape[:2]
         middle = (slice(int(h * 0.4), int(h * 0.6)), slice(int(w * 0.4), int(w * 0.6)))
         assert np.array_equal(housed[middle], plain[middle])
+
+
+def test_the_editor_preview_shows_the_house_look(studio, owner_client) -> None:  # noqa: ANN001
+    def backdrop() -> np.ndarray:
+        response = owner_client.get("/branding/preview.jpg")
+        assert response.status_code == 200
+        image = np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
+        h, w = image.shape[:2]
+        patch = image[int(h * 0.12) : int(h * 0.18), int(w * 0.1) : int(w * 0.16)]
+        return np.median(srgb_to_oklab(patch.reshape(-1, 3)), axis=0)
+
+    sage = srgb_to_oklab(np.array([SAGE], np.uint8))[0]
+    plain = backdrop()
+    owner_client.post("/branding/references/", {"image": _upload(_photo()), "consent": "on"})
+    housed = backdrop()
+    assert np.linalg.norm(housed - sage) < 0.5 * np.linalg.norm(plain - sage)

@@ -247,6 +247,21 @@ def stripe_event_process(*, event_id: str) -> StripeEvent:
     and Stripe's retry processes it again)."""
     try:
         with transaction.atomic():
+            # One customer's events take turns: an invoice handled while its checkout is still
+            # creating the studio would otherwise be deferred after the checkout looked for
+            # deferred events, and stay deferred. Taken before any event row lock (the replay
+            # locks other events of the customer), so the order is always the same.
+            customer_id = (
+                StripeEvent.objects.filter(event_id=event_id)
+                .values_list("customer_id", flat=True)
+                .get()
+            )
+            if customer_id:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                        [f"stripe-customer:{customer_id}"],
+                    )
             # The row lock makes two deliveries of one event take turns; the second sees it done.
             event = StripeEvent.objects.select_for_update().get(event_id=event_id)
             if event.status in (StripeEvent.Status.PROCESSED, StripeEvent.Status.IGNORED):

@@ -46,7 +46,7 @@ def gallery_is_expired(gallery: Gallery) -> bool:
 def gallery_portraits(gallery: Gallery) -> list[Candidate]:
     """Primary first, then the alternates the studio chose to share; each carries
     ``is_favourite`` for this gallery. One query (the parent's common case is answered by
-    ``services.gallery_open_for_parent``; this serves PIN-protected galleries and the studio).
+    ``services.gallery_for_parent``; this serves PIN-protected galleries and the studio).
     """
     favourite = Favourite.objects.filter(gallery=gallery, candidate=OuterRef("pk"))
     return list(

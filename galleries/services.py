@@ -6,8 +6,6 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,8 +13,6 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.db.backends.utils import CursorWrapper
-from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -157,36 +153,20 @@ def gallery_settings_update(
     return gallery_settings
 
 
-@contextmanager
-def _counter_write() -> Iterator[CursorWrapper]:
-    """A transaction (and its cursor) for view counters that does not wait for the WAL to
-    reach disk.
-
-    Opens, downloads and shares are analytics: a database crash may lose the last fraction of
-    a second of them, and in exchange the parent's page does not wait for an fsync (~3 ms).
-    Everything else keeps PostgreSQL's default durable commit.
-    """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield cursor
-
-
-def gallery_open_for_parent(
+def gallery_for_parent(
     token: str, *, client_ip: str
 ) -> tuple[Gallery, tuple[PortraitTile, ...]] | None:
     """The common case in one statement: a live gallery without a PIN, opened from an address
-    that has not used up its wrong-token guesses, its open counted, and its portraits with the
-    parent's favourites. Returns None for anything else (unknown, expired, PIN-protected,
-    address blocked); the caller then takes the slow path that tells those apart.
-    The portraits come as the page's tiles (id, primary, favourite), primary first.
+    that has not used up its wrong-token guesses, with its portraits and the parent's
+    favourites. Returns None for anything else (unknown, expired, PIN-protected, address
+    blocked); the caller then takes the slow path that tells those apart. The portraits come
+    as the page's tiles (id, primary, favourite), primary first. Nothing is written: the page
+    counts the open once it has been sent (``gallery_count``).
 
-    One round trip, in autocommit: the UPDATE … RETURNING is joined to the portraits, and
-    ``set_config(…, true)`` turns off the wait for the WAL for this statement's own commit only
-    (the open is analytics, as in ``_counter_write``). Every table is named with the current
-    studio's schema, so the statement runs on the driver's own cursor without django-tenants'
-    ``SET search_path`` round trip first. The row is found by the token's digest, so a wrong
-    guess costs the same whatever it shares with a real token; the constant-time comparison
-    after it is a second lock on the same door.
+    Every table is named with the current studio's schema, so the statement runs on the
+    driver's own cursor without django-tenants' ``SET search_path`` round trip first. The row
+    is found by the token's digest, so a wrong guess costs the same whatever it shares with a
+    real token; the constant-time comparison after it is a second lock on the same door.
     """
     if not token or len(token) > TOKEN_MAX_LENGTH:
         return None
@@ -199,25 +179,20 @@ def gallery_open_for_parent(
     # Only what the page shows and the checks need; the instance defers the rest.
     names = ("id", "uid", "job", "token", "pin_hash", "expires_at")
     gallery_fields = [Gallery._meta.get_field(name) for name in names]
-    returning = ", ".join(f'"{field.column}"' for field in gallery_fields)
-    opened = ", ".join(f'g."{field.column}"' for field in gallery_fields)
+    columns = ", ".join(f'g."{field.column}"' for field in gallery_fields)
     connection.ensure_connection()
     with connection.connection.cursor() as cursor:
         cursor.execute(
-            "WITH quiet AS (SELECT set_config('synchronous_commit', 'off', true)), "
-            f"g AS (UPDATE {table(Gallery)} "
-            'SET "opens" = "opens" + 1, "last_opened_at" = now() '
-            'WHERE "token_digest" = %s AND "pin_hash" = \'\' '
-            'AND ("expires_at" IS NULL OR "expires_at" > now()) '
+            f'SELECT {columns}, c."id", c."is_primary", EXISTS (SELECT 1 FROM '
+            f'{table(Favourite)} f WHERE f."gallery_id" = g."id" '
+            'AND f."candidate_id" = c."id") '
+            f"FROM {table(Gallery)} g LEFT JOIN {table(Candidate)} c "
+            'ON c."job_id" = g."job_id" AND c."shared_with_parent" '
+            'WHERE g."token_digest" = %s AND g."pin_hash" = \'\' '
+            'AND (g."expires_at" IS NULL OR g."expires_at" > now()) '
             f"AND NOT EXISTS (SELECT 1 FROM {table(GuessCount)} "
             'WHERE "scope" = %s AND "subject" = %s AND "hits" >= %s '
             'AND "window_ends_at" > now()) '
-            f"RETURNING {returning}) "
-            f'SELECT {opened}, c."id", c."is_primary", EXISTS (SELECT 1 FROM '
-            f'{table(Favourite)} f WHERE f."gallery_id" = g."id" '
-            'AND f."candidate_id" = c."id") '
-            f"FROM g CROSS JOIN quiet LEFT JOIN {table(Candidate)} c "
-            'ON c."job_id" = g."job_id" AND c."shared_with_parent" '
             'ORDER BY c."is_primary" DESC, c."rank"',
             [
                 token_digest(token),
@@ -234,9 +209,7 @@ def gallery_open_for_parent(
         connection.alias, [f.attname for f in gallery_fields], rows[0][:width]
     )
     if not hmac.compare_digest(gallery.token.encode(), token.encode()):
-        # Another token with the same SHA-256 digest: take the open back and show nothing.
-        Gallery.objects.filter(pk=gallery.pk).update(opens=F("opens") - 1)
-        return None
+        return None  # another token with the same SHA-256 digest: show nothing
     shared = tuple(
         PortraitTile(pk, is_primary, is_favourite)
         for pk, is_primary, is_favourite in (row[width:] for row in rows)
@@ -246,14 +219,22 @@ def gallery_open_for_parent(
 
 
 def gallery_count(*, gallery: Gallery, what: str) -> None:
-    """Add one open, download or share; a single UPDATE, so concurrent parents never lose one."""
+    """Add one open, download or share: a single UPDATE, so concurrent parents never lose one.
+
+    Counters are analytics: ``set_config(…, true)`` lets this statement's own commit skip the
+    wait for the WAL to reach disk (a database crash may lose the last fraction of a second of
+    them); everything else keeps PostgreSQL's durable commit.
+    """
     if what not in ("opens", "downloads", "shares"):
         raise ValueError(f"Unknown gallery counter {what!r}")
-    changes: dict[str, object] = {what: F(what) + 1}
-    if what == "opens":
-        changes["last_opened_at"] = timezone.now()
-    with _counter_write():
-        Gallery.objects.filter(pk=gallery.pk).update(**changes)
+    opened = ', "last_opened_at" = now()' if what == "opens" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH quiet AS (SELECT set_config('synchronous_commit', 'off', true)) "
+            f'UPDATE "{Gallery._meta.db_table}" SET "{what}" = "{what}" + 1{opened} '  # noqa: S608
+            'FROM quiet WHERE "id" = %s',
+            [gallery.pk],
+        )
 
 
 def gallery_favourite_set(*, gallery: Gallery, candidate: Candidate, favourite: bool) -> bool:

@@ -4,7 +4,7 @@ A wrong token or PIN adds one to a counter for (IP[, gallery]); past the limit e
 from there gets a 429 until the window ends — even a right one, so the limit cannot be used as
 an oracle. The counters live in PostgreSQL, not the cache: every web process shares them with
 no extra set-up, they hold when Redis is down, and the parent's page checks the token limit in
-the same statement that opens the gallery (``services.gallery_open_for_parent``).
+the same statement that finds the gallery (``services.gallery_for_parent``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ studio's gallery and delivery pages, the audit log, and the providers' webhooks.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 from datetime import datetime, time
 from functools import wraps
@@ -13,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import connection
 from django.http import (
     FileResponse,
     Http404,
@@ -28,6 +30,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_tenants.utils import schema_context
 
 from branding.provenance import TAG_TEXT
 from branding.selectors import brand_kit_get
@@ -52,6 +55,7 @@ from galleries.webhooks import (
 from render.models import Candidate
 
 UNLOCKED_SESSION_KEY = "galleries_unlocked"
+logger = logging.getLogger(__name__)
 
 
 # The parent's side ----------------------------------------------------------------------------
@@ -117,11 +121,31 @@ def _parent_view(view):  # noqa: ANN001, ANN202 - a decorator
     return wrapper
 
 
+class _PageThenCount(HttpResponse):
+    """The parent's page first; her open is counted once the server has sent it (a WSGI server
+    calls ``close()`` after writing the body), so she never waits for that write. A failed
+    count is logged, never shown to her."""
+
+    def __init__(self, content: str, *, gallery: Gallery) -> None:
+        super().__init__(content)
+        self._gallery = gallery
+        self._schema = connection.schema_name
+
+    def close(self) -> None:
+        try:
+            with schema_context(self._schema):
+                services.gallery_count(gallery=self._gallery, what="opens")
+        except Exception:
+            logger.exception("Could not count an open of gallery %s", self._gallery.pk)
+        finally:
+            super().close()
+
+
 @never_cache
 def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
     # Most opens are of a live gallery without a PIN, from an address with guesses left:
-    # checked, found, counted and listed in one statement. Anything else takes the slow path.
-    opened = services.gallery_open_for_parent(token, client_ip=throttle.client_ip(request))
+    # checked, found and listed in one statement. Anything else takes the slow path.
+    opened = services.gallery_for_parent(token, client_ip=throttle.client_ip(request))
     if opened is not None:
         gallery, portraits = opened
     else:
@@ -131,7 +155,6 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
             return refusal.response
         if not _is_unlocked(request, gallery):
             return _page(request, "pin.html", 200, gallery=gallery)
-        services.gallery_count(gallery=gallery, what="opens")
         portraits = tuple(
             PortraitTile(p.pk, p.is_primary, p.is_favourite)
             for p in selectors.gallery_portraits(gallery)
@@ -150,7 +173,7 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         shared=bool(request.GET.get("shared")),
     )
     html = gallery_page_html(page, csrf_token=get_token(request), nonce=request.csp_nonce)
-    response = HttpResponse(html)
+    response = _PageThenCount(html, gallery=gallery)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "same-origin"
     return response

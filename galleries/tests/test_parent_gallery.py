@@ -315,3 +315,20 @@ def test_a_portrait_file_gone_from_storage_is_a_404_not_an_error(studio, gallery
     with schema_context(studio.schema_name):
         gallery.refresh_from_db()
     assert gallery.downloads == 0  # nothing was downloaded
+
+
+def test_the_open_is_counted_after_the_page_and_a_failed_count_never_reaches_the_parent(
+    studio, gallery, parent, monkeypatch, caplog
+) -> None:  # noqa: ANN001
+    from galleries import services
+
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "gallery_count", broken)
+    response = parent.get(_url(gallery))
+    assert response.status_code == 200 and TAG_TEXT in response.content.decode()
+    assert "Could not count an open of gallery" in caplog.text
+    with schema_context(studio.schema_name):
+        gallery.refresh_from_db()
+    assert gallery.opens == 0

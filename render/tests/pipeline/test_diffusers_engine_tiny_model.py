@@ -138,8 +138,9 @@ def test_lcm_without_lcm_lora_weights_is_a_clear_error(tmp_path, conditioning):
         engine.render(conditioning, [1])
 
 
-def _save_tiny_lora(model_dir):
-    """A random LoRA on the tiny UNet's attention, saved where the engine looks for LCM-LoRA."""
+def save_tiny_lora(model_dir, pipeline_class=None):
+    """A random LoRA on the tiny UNet's attention, saved where the engine looks for LCM-LoRA
+    (``pipeline_class`` writes it: SD 1.5's by default, SDXL's for an SDXL folder)."""
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
@@ -153,7 +154,7 @@ def _save_tiny_lora(model_dir):
             init_lora_weights=False,
         )
     )
-    StableDiffusionPipeline.save_lora_weights(
+    (pipeline_class or StableDiffusionPipeline).save_lora_weights(
         model_dir / "lcm-lora", unet_lora_layers=get_peft_model_state_dict(unet)
     )
 
@@ -162,7 +163,7 @@ def test_lcm_mode_fuses_the_lora_swaps_the_scheduler_and_stays_reproducible(
     tmp_path, conditioning, candidates
 ):
     model_dir = save_tiny_pipeline(tmp_path)
-    _save_tiny_lora(model_dir)
+    save_tiny_lora(model_dir)
     engine = get_engine(
         "diffusers",
         model_dir=model_dir,

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 
-import cv2
 import numpy as np
 import pytest
 
@@ -20,9 +19,18 @@ from render.pipeline.engines.diffusion import (
     model_family,
     save_tiny_pipeline,
 )
-from render.pipeline.engines.relight import RelightEngine
-from render.pipeline.types import RenderCancelled
 from render.tests.pipeline.synthetic_cues import synthetic_cues
+
+# The engine's contract is the same for both families: these run here on the SDXL module's
+# own fixtures (``engine``, ``conditioning``, ``candidates``), at the same OUTPUT size.
+from render.tests.pipeline.test_diffusers_engine_tiny_model import (  # noqa: F401
+    save_tiny_lora,
+    test_cancel_mid_candidate_interrupts_the_pipeline_and_raises,
+    test_it_renders_five_distinct_candidates,
+    test_progress_rises_to_one_through_the_step_callback,
+    test_the_same_seed_renders_the_same_image_whatever_else_is_in_the_job,
+    test_unmasked_pixels_are_the_base_plate_exactly_and_masked_ones_are_painted,
+)
 
 STEPS = 2
 OUTPUT = 128
@@ -101,49 +109,6 @@ def test_the_family_is_read_from_the_class_name_or_the_second_text_encoder(tmp_p
     assert model_family(by_folders) == "sdxl"
 
 
-def test_it_renders_five_distinct_candidates(candidates):
-    assert [c.seed for c in candidates] == [11, 22, 33, 44, 55]
-    assert all(c.engine == "diffusers" and c.image.shape == (OUTPUT, OUTPUT, 3) for c in candidates)
-    images = [c.image.astype(np.int16) for c in candidates]
-    for i in range(5):
-        for j in range(i + 1, 5):
-            assert np.abs(images[i] - images[j]).max() > 10
-
-
-def test_the_same_seed_renders_the_same_image_whatever_else_is_in_the_job(
-    engine, conditioning, candidates
-):
-    again = engine.render(conditioning, [33, 99])
-    assert np.array_equal(again[0].image, candidates[2].image)
-
-
-def test_unmasked_pixels_are_the_base_plate_exactly_and_masked_ones_are_painted(
-    conditioning, candidates
-):
-    plate = RelightEngine(output_long_side=OUTPUT).render(conditioning, [22])[0].image
-    mask = cv2.resize(conditioning.inpaint_mask, (OUTPUT, OUTPUT), interpolation=cv2.INTER_LINEAR)
-    kept, painted = mask <= 0.0, mask >= 0.99
-    assert kept.sum() > 1000 and painted.sum() > 1000
-    image = candidates[1].image
-    assert np.array_equal(image[kept], plate[kept])
-    assert np.abs(image[painted].astype(np.int16) - plate[painted]).mean() > 5
-
-
-def test_progress_rises_to_one_through_the_step_callback(engine, conditioning):
-    fractions: list[float] = []
-    engine.render(conditioning, [1, 2], progress=fractions.append)
-    assert fractions == pytest.approx([0.25, 0.5, 0.75, 1.0])
-
-
-def test_cancel_mid_candidate_interrupts_the_pipeline_and_raises(engine, conditioning):
-    fractions: list[float] = []
-    with pytest.raises(RenderCancelled):
-        engine.render(
-            conditioning, [1, 2, 3], progress=fractions.append, cancel=lambda: bool(fractions)
-        )
-    assert fractions == pytest.approx([1 / 6])  # stopped inside the first candidate
-
-
 def test_an_sd15_and_an_sdxl_folder_both_render_in_one_process(
     sd15_dir, sdxl_dir, conditioning, candidates
 ):
@@ -185,32 +150,14 @@ def test_lcm_without_lcm_lora_weights_is_a_clear_error(sdxl_dir, conditioning):
         engine.render(conditioning, [1])
 
 
-def _save_tiny_sdxl_lora(model_dir):
-    """A random LoRA on the tiny SDXL UNet's attention, where the engine looks for LCM-LoRA."""
-    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-
-    unet = UNet2DConditionModel.from_pretrained(model_dir / "unet")
-    unet.add_adapter(
-        LoraConfig(
-            r=4,
-            lora_alpha=4,
-            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
-            init_lora_weights=False,
-        )
-    )
-    StableDiffusionXLPipeline.save_lora_weights(
-        model_dir / "lcm-lora", unet_lora_layers=get_peft_model_state_dict(unet)
-    )
-
-
 def test_lcm_mode_fuses_the_sdxl_lora_swaps_the_scheduler_and_stays_reproducible(
     tmp_path, sdxl_dir, conditioning, candidates
 ):
     model_dir = tmp_path / "with-lora"
     shutil.copytree(sdxl_dir, model_dir)
-    _save_tiny_sdxl_lora(model_dir)
+    from diffusers import StableDiffusionXLPipeline
+
+    save_tiny_lora(model_dir, StableDiffusionXLPipeline)
     engine = get_engine(
         "diffusers",
         model_dir=model_dir,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -159,6 +161,23 @@ def _sniff_image_kind(data: bytes) -> str | None:
     return None
 
 
+@contextmanager
+def image_decoding(*, too_many_pixels: str, unreadable: str) -> Iterator[None]:
+    """Decode an uploaded image inside this: a pixel bomb (Pillow only warns between
+    MAX_IMAGE_PIXELS and twice that; both count) or a damaged file becomes a BrandingError
+    with the caller's sentence; BrandingErrors raised inside pass through."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except BrandingError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise BrandingError(too_many_pixels) from error
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            raise BrandingError(unreadable) from error
+
+
 def validate_logo(data: bytes) -> bytes:
     """A sanitised RGBA PNG (≤ 1024 px, no metadata) or BrandingError with the reason.
 
@@ -176,37 +195,27 @@ def validate_logo(data: bytes) -> bytes:
     if kind is None:
         raise BrandingError(f"This file is not an image we can read. {_FORMAT_HELP}.")
 
-    with warnings.catch_warnings():
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make both an error.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=[kind] if kind != "GIF" else ["GIF"]) as im:
-                if getattr(im, "is_animated", False) or getattr(im, "n_frames", 1) > 1:
-                    raise BrandingError(
-                        f"Animated images can't be used as a logo. {_FORMAT_HELP} "
-                        "with a single frame."
-                    )
-                if kind == "GIF":
-                    raise BrandingError(f"{_FORMAT_HELP}.")
-                width, height = im.size
-                if width * height > MAX_LOGO_SOURCE_PIXELS:
-                    raise BrandingError(
-                        f"Your logo is {width}×{height} pixels; please upload one under "
-                        "4000 pixels on its longest side."
-                    )
-                im.draft("RGBA", (MAX_LOGO_SIDE, MAX_LOGO_SIDE))  # JPEG: decode reduced
-                im.load()
-                logo = ImageOps.exif_transpose(im).convert("RGBA")
-        except BrandingError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-            raise BrandingError(
-                "Your logo has too many pixels to process safely; please upload a smaller one."
-            ) from error
-        except (OSError, SyntaxError, ValueError, EOFError) as error:
-            raise BrandingError(
-                f"The logo file is damaged or incomplete. {_FORMAT_HELP}."
-            ) from error
+    with image_decoding(
+        too_many_pixels="Your logo has too many pixels to process safely; please upload a "
+        "smaller one.",
+        unreadable=f"The logo file is damaged or incomplete. {_FORMAT_HELP}.",
+    ):
+        with Image.open(io.BytesIO(data), formats=[kind] if kind != "GIF" else ["GIF"]) as im:
+            if getattr(im, "is_animated", False) or getattr(im, "n_frames", 1) > 1:
+                raise BrandingError(
+                    f"Animated images can't be used as a logo. {_FORMAT_HELP} with a single frame."
+                )
+            if kind == "GIF":
+                raise BrandingError(f"{_FORMAT_HELP}.")
+            width, height = im.size
+            if width * height > MAX_LOGO_SOURCE_PIXELS:
+                raise BrandingError(
+                    f"Your logo is {width}×{height} pixels; please upload one under "
+                    "4000 pixels on its longest side."
+                )
+            im.draft("RGBA", (MAX_LOGO_SIDE, MAX_LOGO_SIDE))  # JPEG: decode reduced
+            im.load()
+            logo = ImageOps.exif_transpose(im).convert("RGBA")
 
     logo.thumbnail((MAX_LOGO_SIDE, MAX_LOGO_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()

@@ -36,15 +36,6 @@ def cache_unreachable(action: str, error: Exception) -> None:
         )
 
 
-def count_read(key: str) -> int:
-    """How many hits the key's window holds (0 when none, or when the cache is unreachable)."""
-    try:
-        return int(cache.get(key, 0))
-    except CACHE_ERRORS as error:
-        cache_unreachable("read", error)
-        return 0
-
-
 def count_add(key: str, window_seconds: int) -> int:
     """Count one hit and return the window's total. The first hit starts the window; later hits
     keep its expiry. Returns 0 when the cache is unreachable."""
@@ -59,10 +50,3 @@ def count_add(key: str, window_seconds: int) -> int:
     except CACHE_ERRORS as error:
         cache_unreachable("count", error)
         return 0
-
-
-def count_clear(key: str) -> None:
-    try:
-        cache.delete(key)
-    except CACHE_ERRORS as error:
-        cache_unreachable("clear", error)

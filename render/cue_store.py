@@ -17,6 +17,7 @@ def cues_to_bytes(cues: StructuralCues) -> bytes:
         "light_dir": list(cues.light_dir),
         "dropped_anchors": [list(pair) for pair in cues.dropped_anchors],
         "timings_ms": cues.timings_ms,
+        "pose": cues.pose,
     }
     buffer = io.BytesIO()
     np.savez_compressed(
@@ -26,6 +27,9 @@ def cues_to_bytes(cues: StructuralCues) -> bytes:
         normals=cues.normals.astype(np.float16),
         subject=cues.subject.astype(np.float16),
         low_confidence=cues.low_confidence.astype(np.float16),
+        hands=(cues.hands if cues.hands is not None else np.zeros_like(cues.subject)).astype(
+            np.float16
+        ),
         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
     )
     return buffer.getvalue()
@@ -47,6 +51,9 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         anchors=anchors_from_json(anchors),
         dropped_anchors=tuple(tuple(pair) for pair in meta["dropped_anchors"]),
         timings_ms=meta["timings_ms"],
+        # Cues stored before poses and hands were recorded read as a frontal face, no hands.
+        pose=meta.get("pose", "frontal"),
+        hands=arrays["hands"].astype(np.float32) if "hands" in arrays.files else None,
     )
 
 

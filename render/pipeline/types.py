@@ -25,12 +25,23 @@ ANCHOR_NAMES: tuple[str, ...] = (
     "cheek_right",
 )
 
+# How the face is turned, from the vision stage: on a profile only the near side can be seen
+# (one eye, nose tip, mouth, chin), and nothing is drawn on the far side.
+POSES: tuple[str, ...] = (
+    "frontal",
+    "three-quarter-left",
+    "three-quarter-right",
+    "profile-left",
+    "profile-right",
+)
+
 
 class ScanRejected(Exception):
     """The input can never become a portrait; ``message`` is written for a sonographer.
 
     ``code`` is one of: ``empty``, ``unreadable``, ``unsupported-type``, ``too-large``,
-    ``too-many-pixels``, ``too-small``, ``no-video``, ``2d-bmode``, ``no-face``.
+    ``too-many-pixels``, ``too-small``, ``no-video``, ``2d-bmode``, ``no-face``,
+    ``vision-failed`` (an unexpected error inside vision, logged with its stack trace).
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -120,9 +131,26 @@ class StructuralCues:
     anchors: tuple[Anchor, ...]
     dropped_anchors: tuple[tuple[str, str], ...] = ()  # (anchor name, why it was dropped)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    pose: str = "frontal"
+    hands: np.ndarray | None = None
 
     def anchor(self, name: str) -> Anchor | None:
         return next((a for a in self.anchors if a.name == name), None)
+
+    @property
+    def subject_box(self) -> Box | None:
+        """The subject mask's bounding box in frame pixels, or None when the mask is empty."""
+        ys, xs = np.nonzero(self.subject > 0.5)
+        if xs.size == 0:
+            return None
+        x0, y0 = self.crop_box.x0, self.crop_box.y0
+        return Box(
+            x0 + int(xs.min()), y0 + int(ys.min()), x0 + int(xs.max()) + 1, y0 + int(ys.max()) + 1
+        )
+
+    @property
+    def is_profile(self) -> bool:
+        return self.pose.startswith("profile")
 
 
 @dataclass(frozen=True)

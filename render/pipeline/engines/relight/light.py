@@ -1,0 +1,294 @@
+"""Each candidate's light and set: the key, fill and warmth drawn from its seed, the paper and
+its pool of light, the skin shading and the composite over the backdrop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from coloraide import Color
+
+from render.pipeline.conditioning import Style
+from render.pipeline.engines.relight.colour import sheen_share
+from render.pipeline.engines.relight.raster import wide_blur
+from render.pipeline.engines.relight.texture import TEXTURE_SEED
+
+if TYPE_CHECKING:
+    from render.pipeline.engines.relight.surface import Surface
+
+
+# Skin scatters long wavelengths furthest under the surface, so light leaking into the shadow
+# side comes back red-orange: this is the colour added near the terminator.
+_SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
+
+
+_SHADOW_WARMTH = np.array([0.2, -0.01, -0.15], dtype=np.float32)  # at half-shadow, × albedo
+
+
+_VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+
+
+KEY_FALLOFF = 0.45  # relative brightness change across the frame along the key's direction
+
+
+_SHADOW_DEPTH = 0.22  # how much key light the baby takes off the backdrop
+
+
+_SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the baby
+
+
+_FLUSH_STRENGTH = 0.6  # how far a fully flushed cheek moves toward the rosy tone: felt, not seen
+
+
+_SHEEN_GAIN = 1.6  # style.specular is a fraction of the key's brightness at the sheen's core
+
+
+@dataclass(frozen=True)
+class Lighting:
+    """One candidate's light, drawn from its seed around the style's setup."""
+
+    key_dir: np.ndarray
+    fill_dir: np.ndarray
+    key_colour: np.ndarray
+    fill_colour: np.ndarray
+    key_strength: float
+    fill_strength: float
+    wrap: float
+
+
+def lighting_for_seed(style: Style, seed: int) -> Lighting:
+    rng = np.random.default_rng(seed)
+    side = 1.0 if rng.random() < 0.5 else -1.0  # key from the viewer's left or right
+    azimuth = math.radians(side * style.key_azimuth_deg + rng.uniform(-20.0, 20.0))
+    elevation = math.radians(style.key_elevation_deg + rng.uniform(-12.0, 12.0))
+    key_dir = np.array(
+        [
+            -math.sin(azimuth) * math.cos(elevation),
+            math.sin(elevation),
+            math.cos(azimuth) * math.cos(elevation),
+        ],
+        dtype=np.float32,
+    )
+    fill_dir = np.array([-key_dir[0] * 0.8, 0.1, 1.0], dtype=np.float32)
+    fill_dir /= np.linalg.norm(fill_dir)
+    warmth = float(np.clip(style.warmth + rng.uniform(-0.25, 0.25), 0.0, 1.0))
+    if style.monochrome:
+        warmth = 0.0
+    # Small shifts: warmth should be felt, not change the baby's skin colour.
+    key_colour = np.array([1.0 + 0.04 * warmth, 1.0, 1.0 - 0.07 * warmth], dtype=np.float32)
+    fill_colour = np.array([0.98, 1.0, 1.03], dtype=np.float32)
+    return Lighting(
+        key_dir=key_dir,
+        fill_dir=fill_dir,
+        key_colour=key_colour,
+        fill_colour=fill_colour,
+        key_strength=style.key_strength * float(rng.uniform(0.92, 1.08)),
+        fill_strength=style.key_strength * style.fill_ratio * float(rng.uniform(0.7, 1.3)),
+        # From a bare strobe's crisp terminator to a big soft box's wrap.
+        wrap=float(np.clip(style.wrap + rng.uniform(-0.2, 0.2), 0.0, 1.0)),
+    )
+
+
+@dataclass(frozen=True)
+class StudioSet:
+    """One candidate's paper and how the light pools on it, drawn from its seed.
+
+    The paper is a shade of the studio's brand colour (a little lighter or deeper, softer or
+    richer, turned a few degrees of hue), as a studio keeps several rolls of one palette; the
+    pool of light on it sits a little toward the key. The face is untouched by either.
+    """
+
+    backdrop: np.ndarray  # linear RGB
+    pool_centre: tuple[float, float]  # of the long side, from the frame's top-left
+    pool_reach: float  # of the long side: where the light has fallen off to the vignette
+
+
+def studio_set_for_seed(background_hex: str, seed: int, key_x: float) -> StudioSet:
+    rng = np.random.default_rng([seed, 1])  # its own stream: the light's draws are unchanged
+    lightness, chroma, hue = Color(background_hex).convert("oklch").coords(nans=False)
+    shade = Color(
+        "oklch",
+        [
+            float(np.clip(lightness + rng.uniform(-0.09, 0.03), 0.05, 0.99)),
+            chroma * rng.uniform(0.6, 1.5) + rng.uniform(0.0, 0.012),
+            hue + rng.uniform(-15.0, 15.0),
+        ],
+    ).fit("srgb")
+    backdrop = np.array(shade.convert("srgb-linear").coords(nans=False), dtype=np.float32)
+    # The pool leans toward the key: a key from the viewer's left lights the paper's left.
+    lean = float(np.clip(-key_x, -1.0, 1.0)) * rng.uniform(0.02, 0.06)
+    return StudioSet(
+        backdrop=np.clip(backdrop, 0.0, 1.0),
+        pool_centre=(0.5 + lean, 0.42 + rng.uniform(-0.03, 0.03)),
+        pool_reach=float(rng.uniform(0.64, 0.8)),
+    )
+
+
+def _pool(shape: tuple[int, int], studio: StudioSet) -> np.ndarray:
+    """A soft pool of light behind the head falling off to a gentle vignette: the paper's own
+    colour sits half-way out, so the corners stay close to it."""
+    height, width = shape
+    long_side = max(height, width)
+    ys = (
+        np.arange(height, dtype=np.float32) / long_side - studio.pool_centre[1] * height / long_side
+    )
+    xs = np.arange(width, dtype=np.float32) / long_side - studio.pool_centre[0] * width / long_side
+    radius = np.sqrt(xs[None, :] ** 2 + ys[:, None] ** 2) * (1.0 / studio.pool_reach)
+    np.clip(radius, 0.0, 1.2, out=radius)
+    pool = np.power(radius, 1.6, out=radius)
+    pool *= -0.15
+    pool += 1.07
+    return pool
+
+
+def backdrop(matte: np.ndarray, distance_outside: np.ndarray, long_side: int) -> np.ndarray:
+    """How much of a studio paper backdrop shows behind the subject, 0..1 (H×W).
+
+    A soft contact shadow darkens the paper just under the head, where it would rest on a
+    blanket; the paper's colour and its pool of light are each candidate's own.
+    """
+    height, width = matte.shape
+
+    # Contact shadow: strongest right against the lower outline, fading within a few % of the
+    # frame, and only under the head (the top of a head touches nothing).
+    rows = np.nonzero(matte.max(axis=1) > 0.5)[0]
+    under = np.zeros((height, 1), np.float32)
+    if rows.size:
+        top, bottom = float(rows.min()), float(rows.max())
+        middle = (top + bottom) / 2.0
+        under[:, 0] = np.clip((np.arange(height) - middle) / max(bottom - middle, 1.0), 0.0, 1.0)
+    closeness = np.exp(-distance_outside / (0.03 * long_side))
+    contact = 0.35 * closeness * under**1.5
+    contact = cv2.GaussianBlur(contact.astype(np.float32), (0, 0), 0.006 * long_side)
+    # A fixed dither keeps the slow gradient free of 8-bit banding.
+    dither = np.random.default_rng(TEXTURE_SEED + 1).uniform(-1.0, 1.0, (height, width))
+    lit = (1.0 - contact) * (1.0 + 0.003 * dither.astype(np.float32))
+    return (lit * (1.0 - matte)).astype(np.float32)
+
+
+def shade(
+    surface: Surface, albedo: np.ndarray, flush_shift: np.ndarray, style: Style, light: Lighting
+) -> np.ndarray:
+    """The skin layer in linear RGB, everywhere (the matte is applied when compositing)."""
+    # In-place arithmetic throughout: five candidates must shade in well under two seconds.
+    normals = surface.normals
+    key_cos = normals @ light.key_dir
+    key = key_cos + light.wrap
+    key *= 1.0 / (1.0 + light.wrap)
+    np.clip(key, 0.0, 1.0, out=key)
+    fill = normals @ light.fill_dir
+    fill += 1.0
+    fill *= 0.5 * light.fill_strength
+    luminance = key * light.key_strength
+    luminance += fill
+    luminance += 0.18
+    luminance *= surface.occlusion_detail
+    # A studio key is a metre away, not the sun: the side of the head nearer it is brighter.
+    falloff = surface.across_x * (KEY_FALLOFF * light.key_dir[0])
+    falloff = falloff + surface.across_y * (KEY_FALLOFF * light.key_dir[1])
+    falloff += 1.0
+    luminance *= falloff
+
+    # Meter the exposure so the face's median shade renders the target tone exactly.
+    metered = float(np.median(luminance.ravel()[surface.metering]))
+    luminance *= 1.0 / max(metered, 1e-4)
+    if style.contrast != 1.0:
+        np.maximum(luminance, 1e-4, out=luminance)
+        np.power(luminance, style.contrast, out=luminance)
+    # A soft shoulder instead of a hard clip keeps pale skin's highlights from going flat white.
+    ceiling = 0.97 / max(float(albedo.max()), 1e-3)
+    knee = 0.8 * ceiling
+    over = luminance > knee
+    luminance[over] = knee + (ceiling - knee) * np.tanh((luminance[over] - knee) / (ceiling - knee))
+
+    # Subsurface: strongest just past the terminator, a little everywhere the key does not reach.
+    terminator = key_cos
+    terminator += 0.15
+    np.abs(terminator, out=terminator)
+    terminator *= -2.5
+    terminator += 1.0
+    np.maximum(terminator, 0.0, out=terminator)
+    terminator += 0.5
+    terminator -= 0.5 * key
+    subsurface = terminator
+    subsurface *= surface.subsurface_weight
+
+    half = light.key_dir + _VIEW
+    half = half / np.linalg.norm(half)
+    # The sheen follows the skin's broad forms: on the scan's finer relief it would break into
+    # grey patches.
+    gloss = surface.sheen_normals @ half
+    np.maximum(gloss, 0.0, out=gloss)
+    sheen = gloss * gloss
+    sheen *= sheen
+    sheen *= sheen  # ^8: the broad sheen of a large soft box
+    specular = sheen * sheen  # ^16: its brighter core
+    specular += 0.35 * sheen
+    specular *= surface.specular_mask
+    specular *= style.specular * _SHEEN_GAIN * light.key_strength * sheen_share(albedo)
+
+    flushed = luminance * surface.flush
+    # Light that scatters under skin and comes back in its shadows is warmer than the light
+    # that went in: the half-lit and shaded skin turns a little redder, lit skin keeps its tone.
+    warm = np.clip(1.0 - luminance, 0.0, 1.0)
+    warm *= luminance
+    warm *= surface.subsurface_weight
+
+    total = light.key_strength + light.fill_strength
+    colour_light = light.key_colour * light.key_strength + light.fill_colour * light.fill_strength
+    colour_light /= total
+    # One matrix product mixes the scalar fields into RGB.
+    mix = np.stack(
+        [
+            albedo * colour_light,
+            albedo * _SUBSURFACE_TINT * 0.10,
+            light.key_colour,
+            albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
+            albedo * _SHADOW_WARMTH,
+        ]
+    ).astype(np.float32)
+    fields = np.stack([luminance, subsurface, specular, flushed, warm], axis=2)
+    return fields @ mix
+
+
+def composite(
+    skin: np.ndarray, surface: Surface, light: Lighting, studio: StudioSet, style: Style
+) -> np.ndarray:
+    """The skin over the backdrop through the clean matte, with the key's cast shadow."""
+    skin *= surface.skin_alpha[..., None]
+    lit_backdrop = _cast_shadow(surface, light)
+    lit_backdrop *= -_SHADOW_DEPTH
+    lit_backdrop += 1.0
+    lit_backdrop *= _pool(lit_backdrop.shape, studio)
+    lit_backdrop *= surface.background_behind
+    skin += lit_backdrop[..., None] * studio.backdrop
+    if style.monochrome:
+        grey = skin @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+        skin = np.repeat(grey[..., None], 3, axis=2)
+    return skin
+
+
+def _cast_shadow(surface: Surface, light: Lighting) -> np.ndarray:
+    """The baby's soft shadow on the backdrop, thrown away from the key light."""
+    height, width = surface.shadow_source.shape
+    reach = _SHADOW_REACH * max(height, width)
+    shift_x, shift_y = -light.key_dir[0] * reach, light.key_dir[1] * reach
+    matrix = np.array([[1.0, 0.0, shift_x], [0.0, 1.0, shift_y]], dtype=np.float32)
+    return cv2.warpAffine(
+        surface.shadow_source, matrix, (width, height), borderMode=cv2.BORDER_CONSTANT
+    )
+
+
+def soften_unconfident(image: np.ndarray, surface: Surface, long_side: int) -> np.ndarray:
+    """Blur what vision did not trust, so no detail is invented there."""
+    if surface.soften_box is None:
+        return image
+    y0, y1, x0, x1 = surface.soften_box
+    region = image[y0:y1, x0:x1]
+    blurred = wide_blur(region, 0.012 * long_side)
+    weight = surface.unconfident[y0:y1, x0:x1, None]
+    image[y0:y1, x0:x1] = region + (blurred - region) * weight
+    return image

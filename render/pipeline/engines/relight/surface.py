@@ -1,0 +1,263 @@
+"""Everything seed-independent, prepared once per render at shading resolution: the normals,
+creases, skin texture, flush and sheen maps, the matte and what the features and props need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from render.pipeline.engines.relight.features import (
+    FaceLayout,
+    FeatureLines,
+    anchor_xy,
+    face_layout,
+    feature_lines,
+    feature_sheen,
+)
+from render.pipeline.engines.relight.light import backdrop
+from render.pipeline.engines.relight.props import WrapBase, wrap_base
+from render.pipeline.engines.relight.raster import odd, output_size, resize, spot, wide_blur
+from render.pipeline.engines.relight.subject import (
+    DOME_WEIGHT,
+    clean_matte,
+    dome_normals,
+    roundness,
+)
+from render.pipeline.engines.relight.texture import skin_texture
+from render.pipeline.types import (
+    Conditioning,
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Surface:
+    """Seed-independent inputs, prepared once per render call at output resolution."""
+
+    normals: np.ndarray  # H×W×3, softened where vision was not confident
+    sheen_normals: np.ndarray  # H×W×3, the broad forms only: where a soft box's sheen lands
+    occlusion_detail: np.ndarray  # H×W, creases × scan relief × roundness × skin texture × lids
+    across_x: np.ndarray  # 1×W, -0.5..0.5 left to right, for the key's falloff across the head
+    across_y: np.ndarray  # H×1, -0.5..0.5 bottom to top
+    specular_mask: np.ndarray  # H×W, forehead, nose and upper cheeks, 0 where not confident
+    subsurface_weight: np.ndarray  # H×W, lower (never 0) where not confident
+    flush: np.ndarray  # H×W 0..1, where blood shows through thin skin (cheeks, nose, lips, lids)
+    skin_alpha: np.ndarray  # H×W clean subject matte with a feathered, sub-pixel edge
+    metering: np.ndarray  # flat indices of confident face pixels exposure is metered on
+    unconfident: np.ndarray  # H×W 0..1
+    soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
+    background_behind: np.ndarray  # H×W (1 - skin_alpha) × contact shadow: the paper showing
+    shadow_source: np.ndarray  # H×W blurred subject matte, shifted per light to cast a shadow
+    feature_lines: FeatureLines | None  # the scan's lash and mouth lines, the nose's relief
+    feature_trust: np.ndarray  # H×W 0..1: half-sure shadow keeps features, an occluder not
+    texture_trust: np.ndarray  # H×W 0..1: where skin texture may show (confident, inside)
+    wrap_base: WrapBase | None  # where a wrap may rise round the face (None: no subject)
+
+
+def _flush_and_sheen(
+    layout: FaceLayout | None, depth: np.ndarray, inside: np.ndarray, long_side: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a newborn's skin flushes pink and where it shines, both 0..1.
+
+    Thin skin over blood reads warmer and redder: cheeks, nose tip, lips and eyelids. The sheen
+    of a soft key sits on the surfaces facing up and forward: forehead, nose bridge and tip,
+    the tops of the cheeks. Without anchors both come from the surface: the bumps standing
+    out of the dome (cheeks, nose) flush, and the nearest surface shines.
+    """
+    shape = depth.shape
+    if layout is None:
+        bumps = wide_blur(depth, 0.01 * long_side) - wide_blur(depth, 0.05 * long_side)
+        bumps = np.clip(bumps, 0.0, None) * inside
+        top = float(np.percentile(bumps[inside > 0.5], 98)) if (inside > 0.5).any() else 0.0
+        flush = np.clip(bumps / max(top, 1e-4), 0.0, 1.0) * 0.8
+        sheen = np.clip((depth - 0.6) / 0.4, 0.0, 1.0) ** 2
+        return flush.astype(np.float32), sheen.astype(np.float32)
+    gap = layout.eye_gap
+    eye_mid = (
+        (layout.eye_left[0] + layout.eye_right[0]) / 2.0,
+        (layout.eye_left[1] + layout.eye_right[1]) / 2.0,
+    )
+    flush = np.zeros(shape, np.float32)
+    for cheek in (layout.cheek_left, layout.cheek_right):
+        np.maximum(flush, spot(shape, cheek, 0.34 * gap, 0.28 * gap), out=flush)
+    np.maximum(flush, 0.7 * spot(shape, layout.nose, 0.13 * gap, 0.11 * gap), out=flush)
+    np.maximum(flush, 0.9 * spot(shape, layout.mouth, 0.24 * gap, 0.09 * gap), out=flush)
+    for eye in (layout.eye_left, layout.eye_right):
+        lid = (eye[0], eye[1] - 0.05 * gap)  # the lid sits just above the lash line
+        np.maximum(flush, 0.55 * spot(shape, lid, 0.22 * gap, 0.08 * gap), out=flush)
+
+    sheen = 0.55 * spot(shape, (eye_mid[0], eye_mid[1] - 0.8 * gap), 0.7 * gap, 0.4 * gap)
+    bridge = (eye_mid[0] * 0.55 + layout.nose[0] * 0.45, eye_mid[1] * 0.55 + layout.nose[1] * 0.45)
+    np.maximum(sheen, 0.7 * spot(shape, bridge, 0.08 * gap, 0.22 * gap), out=sheen)
+    tip = (layout.nose[0], layout.nose[1] - 0.02 * gap)
+    np.maximum(sheen, spot(shape, tip, 0.08 * gap, 0.07 * gap), out=sheen)
+    for cheek in (layout.cheek_left, layout.cheek_right):
+        upper = (cheek[0], cheek[1] - 0.12 * gap)
+        np.maximum(sheen, 0.45 * spot(shape, upper, 0.2 * gap, 0.14 * gap), out=sheen)
+    return flush * inside, sheen
+
+
+def _feature_zone(layout: FaceLayout | None, shape: tuple[int, int]) -> np.ndarray:
+    """1 around the eyes, nose and mouth, 0.35 on open skin (1 everywhere without anchors)."""
+    if layout is None:
+        return np.ones(shape, np.float32)
+    gap = layout.eye_gap
+    zone = np.zeros(shape, np.float32)
+    for eye in (layout.eye_left, layout.eye_right):
+        np.maximum(zone, spot(shape, eye, 0.38 * gap, 0.14 * gap), out=zone)
+    bridge_to_tip = (layout.nose[0], (layout.nose[1] + layout.eye_left[1]) / 2.0)
+    np.maximum(zone, spot(shape, bridge_to_tip, 0.22 * gap, 0.4 * gap), out=zone)
+    np.maximum(zone, spot(shape, layout.mouth, 0.4 * gap, 0.22 * gap), out=zone)
+    return 0.35 + 0.65 * zone
+
+
+def prepare(conditioning: Conditioning, long_side: int) -> Surface:
+    cues = conditioning.cues
+    size = output_size(cues, long_side)
+    width, height = size
+    scale = width / cues.depth.shape[1]
+
+    low_confidence = np.clip(resize(cues.low_confidence.astype(np.float32), size), 0.0, 1.0)
+    subject = np.clip(resize(cues.subject.astype(np.float32), size), 0.0, 1.0)
+    matte, distance = clean_matte(subject, long_side)
+    # Vision marks its ragged outline as unsure; the clean matte replaces that outline, so only
+    # unsure pixels inside the face are softened.
+    low_confidence *= np.clip(distance / (0.02 * long_side), 0.0, 1.0)
+    # Metered before Fix Anatomy grows the problem areas, so a fix never changes the exposure.
+    metering = (low_confidence < 0.5) & (subject > 0.9) & (matte > 0.99)
+    if conditioning.correction_strength > 0.0:
+        # Fix Anatomy: the problem areas grow and get flatter, so whatever looked wrong there
+        # (a half-seen ear, a hand's edge read as a cheek) melts into smooth skin.
+        strength = conditioning.correction_strength
+        grown = cv2.dilate(low_confidence, np.ones((3, 3), np.uint8), iterations=1)
+        grown = wide_blur(grown, (0.01 + 0.04 * strength) * long_side)
+        low_confidence = np.clip(np.maximum(low_confidence, grown) * (1.0 + 2.0 * strength), 0, 1)
+    confident = 1.0 - low_confidence
+    depth = np.clip(resize(cues.depth.astype(np.float32), size), 0.0, 1.0)
+    inside = np.clip(distance / (0.03 * long_side), 0.0, 1.0)
+    # Shallow depth of field: focus on the face, a touch softer towards the silhouette.
+    defocus = (1.0 - np.clip(distance / (0.1 * long_side), 0.0, 1.0)) ** 2
+
+    layout = face_layout(cues, scale)
+    features = _feature_zone(layout, (height, width))
+
+    # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
+    normals = resize(cues.normals.astype(np.float32), size)
+    # Vision's normals carry the scan's speckle as bumps; a newborn's skin has none at this
+    # scale. The nose, lids and lips keep a crisper shape than the open skin around them.
+    crisp = wide_blur(normals, max(1.0, 0.005 * long_side))
+    fine = wide_blur(normals, max(1.0, 0.01 * long_side))
+    sharpness = ((features - 0.35) / 0.65)[..., None]
+    fine += (crisp - fine) * sharpness
+    coarse = wide_blur(normals, 0.04 * long_side)
+    # The head's volume from the dome, its face from vision: the scan's low frequencies are
+    # partly the scanner's own light, its mid frequencies are the nose, lids, cheeks and lips.
+    base = coarse * (1.0 - DOME_WEIGHT) + dome_normals(distance, long_side) * DOME_WEIGHT
+    normals = base + (fine - coarse) * confident[..., None]
+    normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
+    sheen_normals = wide_blur(normals, 0.012 * long_side)
+    sheen_normals /= np.maximum(np.linalg.norm(sheen_normals, axis=2, keepdims=True), 1e-6)
+
+    # Creases are where the surface sits below its neighbourhood: they see less of the sky.
+    # Measured on a smoothed depth: speckle pits in the depth map are not creases.
+    smooth_depth = wide_blur(depth, 0.006 * long_side)
+    around = wide_blur(depth, 0.02 * long_side)
+    occlusion = 1.0 - np.clip((around - smooth_depth) * 5.0, 0.0, 0.35)
+    occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
+
+    # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths
+    # over; only its band-passed relief is kept (its sepia and its scanner light are not).
+    scan = cv2.cvtColor(cues.image, cv2.COLOR_RGB2GRAY)
+    scan = cv2.resize(scan, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    # Speckle is impulsive: a median removes it; the bilateral then smooths what is left while
+    # keeping the creases (lid lines, lip line) the depth map blurs over.
+    scan = cv2.medianBlur(scan, odd(0.006 * long_side))
+    scan = cv2.bilateralFilter(scan, odd(0.012 * long_side), 30, 0.006 * long_side)
+    scan_log = np.log1p(scan.astype(np.float32))
+    band = cv2.GaussianBlur(scan_log, (0, 0), 0.004 * long_side) - wide_blur(
+        scan_log, 0.03 * long_side
+    )
+    # The scan's relief is kept in full around the eyes, nose and mouth; on the open skin it is
+    # mostly left speckle pits, which a newborn's skin does not have.
+    relief = 0.18 * confident * (matte > 0.5) * features
+    detail = np.exp(np.clip(band, -0.6, 0.6) * relief)
+    flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
+    # A lid line is a shadow, which vision marks as unsure; it is the scan's own line, so half-
+    # sure pixels keep it, fully unsure ones (an occluder) do not.
+    feature_trust = np.clip(1.6 * confident - 0.1, 0.0, 1.0) * inside
+    lines = feature_lines(layout, scan_log, depth, long_side)
+    if lines is not None:
+        feature_sheen(lines, sheen)
+    grain, mottle = skin_texture((height, width), long_side)
+    skin_trust = confident * inside
+    texture = 1.0 + (0.016 * grain + 0.012 * mottle) * skin_trust
+    # The flush is a broad colour, never a shape, so it also warms unsure cheeks (an unflushed
+    # cheek next to a flushed one reads as a bruise); only its mottle keeps to trusted skin.
+    flush = np.clip(flush + 0.05 * mottle * skin_trust, 0.0, 1.0)
+
+    shading_detail = occlusion * detail * texture
+    shading_detail *= roundness(distance, long_side)
+    softer = cv2.GaussianBlur(shading_detail, (0, 0), 0.003 * long_side)
+    shading_detail += (softer - shading_detail) * defocus
+
+    if cues.face_box is not None:
+        box = cues.face_box
+        in_face = np.zeros_like(metering)
+        in_face[
+            max(int((box.y0 - cues.crop_box.y0) * scale), 0) : max(
+                int((box.y1 - cues.crop_box.y0) * scale), 0
+            ),
+            max(int((box.x0 - cues.crop_box.x0) * scale), 0) : max(
+                int((box.x1 - cues.crop_box.x0) * scale), 0
+            ),
+        ] = True
+        if (metering & in_face).sum() > 100:
+            metering &= in_face
+    if not metering.any():
+        metering = matte > 0.5 if (matte > 0.5).any() else np.ones_like(metering)
+    # A median over ~20k evenly spread pixels is the median of them all, to well within a level.
+    metering_index = np.flatnonzero(metering)
+    metering_index = metering_index[:: max(1, metering_index.size // 20000)]
+
+    outside = cv2.distanceTransform((matte <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    behind = backdrop(matte, outside, long_side)
+    chin = anchor_xy(cues, "chin", scale)
+
+    unconfident = 1.0 - confident
+    soften_box = None
+    rows, cols = np.nonzero(unconfident > 0.01)
+    if rows.size:
+        pad = int(0.04 * long_side)
+        soften_box = (
+            max(int(rows.min()) - pad, 0),
+            min(int(rows.max()) + pad + 1, height),
+            max(int(cols.min()) - pad, 0),
+            min(int(cols.max()) + pad + 1, width),
+        )
+
+    return Surface(
+        normals=normals.astype(np.float32),
+        sheen_normals=sheen_normals.astype(np.float32),
+        occlusion_detail=shading_detail.astype(np.float32),
+        across_x=((np.arange(width, dtype=np.float32) - width / 2) / max(width, height))[None, :],
+        across_y=((height / 2 - np.arange(height, dtype=np.float32)) / max(width, height))[:, None],
+        # A crease the sky cannot see cannot mirror the key either.
+        specular_mask=(sheen * confident * inside * np.clip(occlusion, 0.0, 1.0) ** 2).astype(
+            np.float32
+        ),
+        # Subsurface is a broad colour, never detail: an unsure patch (a shadowed nostril)
+        # that lost it would show as a cold grey stain in warm skin.
+        subsurface_weight=(0.6 + 0.4 * confident).astype(np.float32),
+        flush=flush.astype(np.float32),
+        skin_alpha=matte,
+        metering=metering_index,
+        unconfident=unconfident.astype(np.float32),
+        soften_box=soften_box,
+        background_behind=behind,
+        shadow_source=wide_blur(matte, 0.025 * long_side).astype(np.float32),
+        feature_lines=lines,
+        feature_trust=feature_trust.astype(np.float32),
+        texture_trust=skin_trust.astype(np.float32),
+        wrap_base=wrap_base(matte, distance - outside, layout, lines, chin),
+    )

@@ -10,6 +10,7 @@ A 2D B-mode scan or a picture with no face is rejected with a reason a sonograph
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -34,15 +35,31 @@ MSG_NO_FACE = (
     "turned towards the probe and not hidden by the placenta, cord or hands"
 )
 
+MSG_VISION_FAILED = (
+    "Cradle could not read this render (the error has been logged for our team). Export the scan "
+    "again from the scanner as a JPEG or PNG screenshot, or choose another frame"
+)
+
+logger = logging.getLogger(__name__)
+
+# Readings of one anchor (plain and mirrored) further apart than this share of the face's size
+# mean the scan does not pin the anchor down: it is dropped, not guessed.
+_MAX_SPREAD = 0.06
+
 _WORK_SIDE = 400  # analysis resolution: maps are computed here and resized to the crop
 
 # MediaPipe face-mesh landmark indices (the subject's right eye is on the image left when the
 # face looks at the viewer; we sort by x afterwards so names are "as seen in the image").
 _EYE_RINGS = ((33, 133, 159, 145, 160, 144, 158, 153), (263, 362, 386, 374, 387, 373, 385, 380))
-_NOSE_TIP = 1
-_MOUTH = (13, 14, 0, 17, 78, 308)
-_CHIN = 152
+# The mesh's own nose-tip point (1) sits at the base of a fetal nose, which is shorter than the
+# adult nose the mesh was fitted to; the points above it (4, 5) sit on the fetal tip. Likewise
+# 175, just above the adult chin point 152, sits on a fetal chin. Calibrated on the phantoms
+# (``manage.py vision_eval``).
+_NOSE_TIP = (4, 5)
+_MOUTH = (13, 0)
+_CHIN = 175
 _CHEEKS = (205, 425)
+_FACE_SIDES = (234, 454)  # the face's outline at the eyes' height, image left and right
 _FACE_OVAL = (
     10,
     338,
@@ -153,13 +170,25 @@ def _subject_mask(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndar
     large = (stats[:, cv2.CC_STAT_AREA] >= 0.02 * mask.size).astype(np.uint8)
     large[0] = 0
     keep = large[labels]
-    # Fill holes (dark eye sockets, shadows inside the head) so they stay "subject".
-    flood = keep.copy()
-    border = np.zeros((keep.shape[0] + 2, keep.shape[1] + 2), np.uint8)
-    cv2.floodFill(flood, border, (0, 0), 1)
-    holes = (flood == 0) & (keep == 0)
-    keep[holes] = 1
-    return keep.astype(np.float32)
+    return _fill_holes(keep).astype(np.float32)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Holes (dark eye sockets, shadows inside the head) become part of the mask.
+
+    A hole is a piece of the background that does not touch the image's edge. (A flood fill
+    from a corner assumed the corner was background: on a photo of a screen with bright paper
+    or wall there, the whole image became "subject".)
+    """
+    mask = (mask > 0).astype(np.uint8)
+    count, labels = cv2.connectedComponents(1 - mask, connectivity=4)
+    if count <= 1:
+        return mask
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    hole = np.ones(count, bool)
+    hole[edge] = False
+    hole[0] = False  # label 0 is the mask itself
+    return (mask | hole[labels]).astype(np.uint8)
 
 
 def _speckle_ratio(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -397,33 +426,104 @@ def _mesh_points(rgb: np.ndarray) -> np.ndarray | None:
     return np.array([(p.x * w, p.y * h) for p in lm], np.float32)
 
 
-def _detect_landmarks(work: np.ndarray) -> tuple[np.ndarray, str] | None:
+@dataclass(frozen=True, eq=False)
+class _Landmarks:
+    """The mesh's points and what the variants' agreement says about each anchor."""
+
+    points: np.ndarray  # 468 × 2 in work pixels, from the first variant that found a face
+    anchors: dict[str, np.ndarray]  # the mean of the plain and the mirrored reading
+    spread: dict[str, float]  # how far the two readings lie apart, over the face's size
+    yaw: float  # -1 (nose to the image's left) .. 1 (to the right); 0 frontal
+    variant: str
+
+    @property
+    def agreeing(self) -> int:
+        """How many anchors the two readings agree on (all of them without a mirrored one)."""
+        if not self.spread:
+            return len(self.anchors)
+        return sum(value <= _MAX_SPREAD for value in self.spread.values())
+
+
+def _mesh_on_variant(image: np.ndarray, degrees: float) -> np.ndarray | None:
+    if not degrees:
+        return _mesh_points(image)
+    rotated, matrix = _rotate(image, degrees)
+    points = _mesh_points(rotated)
+    if points is None:
+        return None
+    inverse = cv2.invertAffineTransform(matrix)
+    return (np.column_stack([points, np.ones(len(points))]) @ inverse.T).astype(np.float32)
+
+
+def _yaw(points: np.ndarray) -> float:
+    """Where the nose tip sits between the face's two outlines: 0 frontal, ±1 edge-on."""
+    left, right = points[_FACE_SIDES[0]], points[_FACE_SIDES[1]]
+    if right[0] < left[0]:
+        left, right = right, left
+    nose = points[list(_NOSE_TIP)].mean(axis=0)
+    width = max(float(right[0] - left[0]), 1e-3)
+    return float(np.clip(2 * (nose[0] - left[0]) / width - 1, -1, 1))
+
+
+def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
+    """The face mesh on enhanced variants until one shows a plausible face the scan pins down,
+    each read twice:
+    as it is and mirrored (mapped back). The mesh fits an adult template; where the two
+    readings of an anchor disagree, the scan does not pin it down and it is not kept."""
     upscaled = max(work.shape[:2]) < 320
     if upscaled:
         work = cv2.resize(work, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     factor = 0.5 if upscaled else 1.0
+    best: _Landmarks | None = None
     for name, image, degrees in _variants(work):
-        if degrees:
-            rotated, matrix = _rotate(image, degrees)
-            points = _mesh_points(rotated)
-            if points is None:
-                continue
-            inverse = cv2.invertAffineTransform(matrix)
-            points = np.column_stack([points, np.ones(len(points))]) @ inverse.T
-        else:
-            points = _mesh_points(image)
-            if points is None:
-                continue
-        if _plausible_face(points):
-            return points.astype(np.float32) * factor, name + (" upscaled" if upscaled else "")
-    return None
+        points = _mesh_on_variant(image, degrees)
+        if points is None or not _plausible_face(points):
+            continue
+        reading = _read_twice(image, degrees, points, name + (" upscaled" if upscaled else ""))
+        if best is None or reading.agreeing > best.agreeing:
+            best = reading
+        if best.agreeing >= 5:
+            break  # enough anchors the scan pins down: the other variants cost time only
+    if best is None:
+        return None
+    return _Landmarks(
+        points=best.points * factor,
+        anchors={k: v * factor for k, v in best.anchors.items()},
+        spread=best.spread,
+        yaw=best.yaw,
+        variant=best.variant,
+    )
+
+
+def _read_twice(image: np.ndarray, degrees: float, points: np.ndarray, name: str) -> _Landmarks:
+    """The anchors of ``points`` averaged with a reading of the mirrored image, mapped back."""
+    plain = _raw_anchors(points)
+    anchors = dict(plain)
+    spread: dict[str, float] = {}
+    yaw = _yaw(points)
+    mirrored_points = _mesh_on_variant(np.ascontiguousarray(image[:, ::-1]), -degrees)
+    if mirrored_points is not None:
+        mirrored_points[:, 0] = image.shape[1] - 1 - mirrored_points[:, 0]
+        mirrored = _raw_anchors(mirrored_points)
+        size = _face_size(points)
+        for key in anchors:
+            spread[key] = float(np.linalg.norm(plain[key] - mirrored[key])) / size
+            anchors[key] = (plain[key] + mirrored[key]) / 2
+        yaw = (yaw + _yaw(mirrored_points)) / 2
+    return _Landmarks(points=points, anchors=anchors, spread=spread, yaw=yaw, variant=name)
+
+
+def _face_size(points: np.ndarray) -> float:
+    """The face oval's diagonal, the unit anchor errors are measured in."""
+    oval = points[list(_FACE_OVAL)]
+    return max(float(np.linalg.norm(oval.max(axis=0) - oval.min(axis=0))), 1e-3)
 
 
 def _raw_anchors(points: np.ndarray) -> dict[str, np.ndarray]:
     eyes = sorted((points[list(ring)].mean(axis=0) for ring in _EYE_RINGS), key=lambda p: p[0])
     cheeks = sorted((points[i] for i in _CHEEKS), key=lambda p: p[0])
     return {
-        "nose_tip": points[_NOSE_TIP],
+        "nose_tip": points[list(_NOSE_TIP)].mean(axis=0),
         "eye_left": eyes[0],
         "eye_right": eyes[1],
         "mouth": points[list(_MOUTH)].mean(axis=0),
@@ -511,6 +611,59 @@ def _check_anchors(
     return kept, dropped
 
 
+# On a frontal face each side's eye and cheek look like the other's mirror image; a hand,
+# fist or cord over one of them has the skin's brightness and no dark rim, but breaks that
+# likeness and adds edges of its own (fingers, knuckles, the cord's sides).
+_MIRROR_PAIRS = (("eye_left", "eye_right", 0.3), ("cheek_left", "cheek_right", 0.3))
+_PATCH_SAMPLES = 24
+
+
+def _frame_patch(
+    grey: np.ndarray, centre: np.ndarray, axes: np.ndarray, half: float, mirrored: bool
+) -> np.ndarray:
+    """A square patch around ``centre`` sampled along the face's own axes (x flipped when
+    ``mirrored``), so a tilted or rolled face compares like with like."""
+    t = np.linspace(-half, half, _PATCH_SAMPLES, dtype=np.float32)
+    u, v = np.meshgrid(-t if mirrored else t, t)
+    xs = centre[0] + u * axes[0][0] + v * axes[1][0]
+    ys = centre[1] + u * axes[0][1] + v * axes[1][1]
+    return cv2.remap(grey, xs.astype(np.float32), ys.astype(np.float32), cv2.INTER_LINEAR)
+
+
+def _edge_energy(patch: np.ndarray) -> float:
+    gx = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.mean(gx * gx + gy * gy)) / max(float(patch.mean()) ** 2, 1.0)
+
+
+def _mirror_check(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """Anchors of a frontal face whose side no longer mirrors the other: (name, why)."""
+    origin, axes, span = _face_frame(anchors)
+    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0)
+    dropped = []
+    for left, right, least in _MIRROR_PAIRS:
+        patches = [
+            _frame_patch(smooth, anchors[n], axes, 0.3 * span, n == right) for n in (left, right)
+        ]
+        a, b = ((p - p.mean()) / (p.std() + 1e-3) for p in patches)
+        if float((a * b).mean()) >= least:
+            continue
+        energy = [_edge_energy(p) for p in patches]
+        # The side with the extra edges holds the occluder; when neither stands out, neither
+        # side can be trusted.
+        if energy[0] > 1.2 * energy[1]:
+            names = (left,)
+        elif energy[1] > 1.2 * energy[0]:
+            names = (right,)
+        else:
+            names = (left, right)
+        dropped += [
+            (n, "covered by a hand, cord or shadow: it no longer mirrors the other side")
+            for n in names
+        ]
+    return dropped
+
+
 # ---- entry points ----------------------------------------------------------------------------
 
 
@@ -518,8 +671,18 @@ def screen(scan: IngestedScan) -> None:
     """The cheap part of the input check (tens of ms), run at upload before anything is stored:
     raises ScanRejected("2d-bmode") for a scan that is plainly a 2D B-mode image. A face that is
     merely hard to find is left for ``analyze`` in the worker, which tries much harder."""
+    try:
+        _screen(scan)
+    except ScanRejected:
+        raise
+    except Exception as error:
+        logger.exception("the upload check failed on a %s scan of %s", scan.kind, scan.size)
+        raise ScanRejected("vision-failed", MSG_VISION_FAILED) from error
+
+
+def _screen(scan: IngestedScan) -> None:
     box = scan.render_box
-    work, _scale = _to_work(np.ascontiguousarray(scan.image[box.y0 : box.y1, box.x0 : box.x1]))
+    work, _scale = _to_work(_as_rgb8(scan.image[box.y0 : box.y1, box.x0 : box.x1]))
     grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
     subject = _subject_mask(grey, cv2.GaussianBlur(grey, (0, 0), 2.0))
     speckle_ratio, smooth_coarse = _speckle_ratio(grey)
@@ -532,36 +695,152 @@ def screen(scan: IngestedScan) -> None:
 
 
 def analyze(scan: IngestedScan) -> StructuralCues:
-    """Structural cues for the render area of ``scan``; raises ScanRejected for negatives."""
+    """Structural cues for the render area of ``scan``; raises ScanRejected for negatives.
+
+    No input crashes the stage: an unexpected error becomes a rejected scan with a reason a
+    sonographer understands, and its stack trace goes to the log for us.
+    """
+    try:
+        return _analyze(scan)
+    except ScanRejected:
+        raise
+    except Exception as error:
+        logger.exception("vision failed on a %s scan of %s", scan.kind, scan.size)
+        raise ScanRejected("vision-failed", MSG_VISION_FAILED) from error
+
+
+def _as_rgb8(image: np.ndarray) -> np.ndarray:
+    """Any frame a caller may hand over (8/16-bit, float, grey, RGBA) as H×W×3 uint8 RGB."""
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[2] == 4:
+        image = image[..., :3]
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    values = image.astype(np.float32)
+    if image.dtype == np.uint16:
+        values /= 257.0
+    elif np.issubdtype(image.dtype, np.floating) and float(np.nanmax(values, initial=0)) <= 1.0:
+        values *= 255.0
+    return np.ascontiguousarray(np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8))
+
+
+# A face turned further than this (the nose this far from the middle between the face's two
+# outlines) shows one cheek only: the pose is three-quarter and the far cheek is not kept.
+_THREE_QUARTER_YAW = 0.5
+
+
+def _pose(yaw: float) -> str:
+    if abs(yaw) < _THREE_QUARTER_YAW:
+        return "frontal"
+    return "three-quarter-left" if yaw < 0 else "three-quarter-right"
+
+
+def _far_side(pose: str) -> tuple[str, ...]:
+    """The anchors a pose turns away from the probe (seen in the image, left or right)."""
+    if pose == "frontal":
+        return ()
+    side = "left" if pose.endswith("left") else "right"
+    if pose.startswith("profile"):
+        return (f"eye_{side}", f"cheek_{side}")
+    return (f"cheek_{side}",)
+
+
+def _head_region(oval: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Where the baby's head can be, from the face's outline: the face oval widened, and
+    raised for the cranium above the brow. Placenta or a uterine wall pressed against the face
+    lies mostly outside it."""
+    (cx, cy), (w, h), angle = cv2.fitEllipse(oval.astype(np.float32))
+    up = np.deg2rad(angle)
+    # The cranium rises above the brow: move the centre along the face's axis toward the top.
+    shift = 0.12 * max(w, h)
+    dx, dy = shift * np.sin(up), -shift * np.cos(up)
+    if dy > 0:
+        dx, dy = -dx, -dy
+    region = np.zeros(shape, np.uint8)
+    cv2.ellipse(
+        region,
+        ((float(cx + dx), float(cy + dy)), (float(w * 1.3), float(h * 1.35)), angle),
+        1,
+        -1,
+    )
+    return region.astype(bool)
+
+
+def _head_subject(
+    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray, oval: np.ndarray
+) -> np.ndarray:
+    """The baby's head and face: the bright mask cut along the surface's step edges into
+    pieces, keeping the pieces that lie mostly where the head can be."""
+    head = _head_region(oval, grey.shape)
+    inside = bright > 0.5
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = cv2.magnitude(gx, gy)
+    if not inside.any():
+        return np.zeros(grey.shape, np.float32)
+    edges = magnitude > max(30.0, float(np.percentile(magnitude[inside], 90)))
+    pieces = inside & ~cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces.astype(np.uint8), 4)
+    in_head = np.bincount(labels[head], minlength=count)
+    share = in_head / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    keep = share >= 0.75
+    keep[0] = False
+    kept = keep[labels]
+    # Give back the edge pixels between kept pieces, and the eye sockets and shadows inside.
+    kept = cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    subject = kept.astype(bool) & inside & head
+    # Where no step edge parts the head from what surrounds it (a photograph, a render whose
+    # wall touches the head without a crease), the head's region itself is the cut.
+    if subject.sum() < 0.5 * (inside & head).sum():
+        subject = inside & head
+    return _fill_holes(subject).astype(np.float32)
+
+
+def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -> np.ndarray:
+    """Acoustic shadow: large dark areas of the subject. Dark features (nostrils, an open
+    mouth, lid creases) are narrow and are not shadow: an opening the width of a third of the
+    eye distance removes them."""
+    dark = (inside & (smooth < 0.3 * level)).astype(np.uint8)
+    size = max(3, int(0.35 * span) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel).astype(np.float32)
+
+
+def _analyze(scan: IngestedScan) -> StructuralCues:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     box = scan.render_box
-    crop = np.ascontiguousarray(scan.image[box.y0 : box.y1, box.x0 : box.x1])
+    crop = _as_rgb8(scan.image[box.y0 : box.y1, box.x0 : box.x1])
     # Everything is measured on a copy at most _WORK_SIDE px across: the depth, masks and the
     # detector need the face's shape, not the full-resolution speckle.
     work, scale = _to_work(crop)
     grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
     smooth_fine = cv2.GaussianBlur(grey, (0, 0), 2.0)  # shared by the subject and occluders
-    subject = _subject_mask(grey, smooth_fine)
+    bright = _subject_mask(grey, smooth_fine)
     timings["subject"] = (time.perf_counter() - started) * 1000
 
     step = time.perf_counter()
     speckle_ratio, smooth_coarse = _speckle_ratio(grey)
-    texture = _texture(work, subject, speckle_ratio, smooth_coarse)
+    texture = _texture(work, bright, speckle_ratio, smooth_coarse)
     if looks_like_bmode(texture, face_found=True):
         raise ScanRejected("2d-bmode", MSG_BMODE)
     timings["input_check"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
-    detected = _detect_landmarks(work)
+    landmarks = _detect_landmarks(work)
     timings["landmarks"] = (time.perf_counter() - step) * 1000
-    if detected is None:
+    if landmarks is None:
         if looks_like_bmode(texture, face_found=False):
             raise ScanRejected("2d-bmode", MSG_BMODE)
         raise ScanRejected("no-face", MSG_NO_FACE)
-    points, _variant = detected
+    points = landmarks.points
+    oval = points[list(_FACE_OVAL)]
 
     step = time.perf_counter()
+    subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval)
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
@@ -572,16 +851,29 @@ def analyze(scan: IngestedScan) -> StructuralCues:
     light = _light_direction(grey, subject, bulge)
     speckle = np.clip((speckle_ratio - 0.15) / 0.15, 0, 1)
     level = float(np.median(smooth_coarse[inside])) if inside.any() else 0.0
-    shadow = (inside & (smooth_coarse < 0.3 * level)).astype(np.float32)
-    occluder = _occluders(grey, subject, points[list(_FACE_OVAL)], smooth_fine)
+    eye_span = float(np.linalg.norm(landmarks.anchors["eye_right"] - landmarks.anchors["eye_left"]))
+    shadow = _shadow(smooth_coarse, inside, level, eye_span)
+    occluder = _occluders(grey, bright, oval, smooth_fine)
+    hands = occluder * (bright > 0.5)
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
     low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
-    low = np.clip(cv2.GaussianBlur(low, (0, 0), 1.5), 0, 1)
+    low = np.clip(cv2.GaussianBlur(low.astype(np.float32), (0, 0), 1.5), 0, 1)
     timings["maps"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
-    raw = _raw_anchors(points)
-    kept, dropped = _check_anchors(raw, subject, low, depth)
+    pose = _pose(landmarks.yaw)
+    kept, dropped = _check_anchors(landmarks.anchors, subject, low, depth)
+    for name in _far_side(pose):
+        if kept.pop(name, None) is not None:
+            dropped.append((name, "turned away from the probe in this pose"))
+    if pose == "frontal":
+        for name, why in _mirror_check(grey, landmarks.anchors):
+            if kept.pop(name, None) is not None:
+                dropped.append((name, why))
+    for name, spread in landmarks.spread.items():
+        if name in kept and spread > _MAX_SPREAD:
+            del kept[name]
+            dropped.append((name, "the detector's readings disagree: not pinned down by the scan"))
     if len(kept) < 3:
         raise ScanRejected("no-face", MSG_NO_FACE)
     anchors = tuple(
@@ -589,13 +881,16 @@ def analyze(scan: IngestedScan) -> StructuralCues:
             name,
             float(box.x0 + p[0] / scale),
             float(box.y0 + p[1] / scale),
-            round(min(1.0, max(0.0, conf)), 3),
+            round(
+                min(1.0, max(0.0, conf * (1 - landmarks.spread.get(name, 0.0) / _MAX_SPREAD / 2))),
+                3,
+            ),
         )
         for name, (p, conf) in kept.items()
     )
-    oval = points[list(_FACE_OVAL)] / scale
-    fx0, fy0 = oval.min(axis=0)
-    fx1, fy1 = oval.max(axis=0)
+    full_oval = oval / scale
+    fx0, fy0 = full_oval.min(axis=0)
+    fx1, fy1 = full_oval.max(axis=0)
     face_box = Box(
         int(max(0, box.x0 + fx0)),
         int(max(0, box.y0 + fy0)),
@@ -612,6 +907,7 @@ def analyze(scan: IngestedScan) -> StructuralCues:
         return cv2.resize(np.clip(arr, 0, 1).astype(np.float32, copy=False), size)
 
     depth_full, subject_full, low_full = full(depth), full(subject), full(low)
+    hands_full = full(hands)
     normals_full = _unit_normals_resized(normals, size)
     timings["upscale"] = (time.perf_counter() - step) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
@@ -627,6 +923,8 @@ def analyze(scan: IngestedScan) -> StructuralCues:
         anchors=anchors,
         dropped_anchors=tuple(dropped),
         timings_ms=timings,
+        pose=pose,
+        hands=hands_full,
     )
 
 

@@ -59,7 +59,7 @@ def _from_phantom(name: str, kind: str, **kwargs: object) -> Fixture:
     )
 
 
-def _phantom_cases() -> Iterator[tuple[str, str, dict[str, object]]]:
+def phantom_cases() -> Iterator[tuple[str, str, dict[str, object]]]:
     for i, palette in enumerate(phantom.PALETTES):
         yield f"palette-{palette}", "palette", {"palette": palette, "seed": 10 + i}
     for i, contrast in enumerate(phantom.CONTRASTS[1:]):
@@ -149,7 +149,7 @@ def _real_samples() -> Iterator[Fixture]:
 
 def fixture_set() -> list[Fixture]:
     """The whole evaluation set, seeded: the same images on every machine."""
-    fixtures = [_from_phantom(name, kind, **kwargs) for name, kind, kwargs in _phantom_cases()]
+    fixtures = [_from_phantom(name, kind, **kwargs) for name, kind, kwargs in phantom_cases()]
     fixtures += list(_text_cases())
     fixtures += list(_negatives())
     fixtures += list(_real_samples())

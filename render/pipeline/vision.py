@@ -929,14 +929,25 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
 
 def maps_as_images(cues: StructuralCues) -> dict[str, np.ndarray]:
-    """Displayable uint8 images: depth (grey), normals (RGB = xyz), mask (subject + low conf)."""
+    """Displayable uint8 images: depth (grey), normals (RGB = xyz), mask (subject + low conf),
+    subject (the scan with everything but the baby's head dimmed, her hands in blue)."""
     depth = (np.clip(cues.depth, 0, 1) * 255).astype(np.uint8)
     normals = ((cues.normals + 1) * 127.5).clip(0, 255).astype(np.uint8)
     mask = np.zeros((*cues.subject.shape, 3), np.uint8)
     mask[..., 1] = (cues.subject * 160).astype(np.uint8)
     mask[..., 0] = (cues.low_confidence * 255).astype(np.uint8)
     mask[..., 2] = (cues.subject * 160).astype(np.uint8)
-    return {"depth": np.dstack([depth] * 3), "normals": normals, "mask": mask}
+    # The subject as a sonographer checks it: the baby's head over a dimmed scan, hands in blue.
+    dim = (cues.image.astype(np.float32) * 0.35).astype(np.uint8)
+    subject = np.where((cues.subject > 0.5)[..., None], cues.image, dim)
+    if cues.hands is not None:
+        subject[cues.hands > 0.5] = (60, 120, 255)
+    return {
+        "depth": np.dstack([depth] * 3),
+        "normals": normals,
+        "mask": mask,
+        "subject": subject,
+    }
 
 
 def report_image(scan: IngestedScan, cues: StructuralCues | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ from render.pipeline.vision import MSG_BMODE, MSG_NO_FACE
 from render.vision_benchmarks import STEPS, bench_vision
 
 MAPS = ("depth", "normals", "mask")
-EVERY_FILE = ("deidentified", "depth", "normals", "mask", "report")
+EVERY_FILE = ("deidentified", "depth", "normals", "mask", "subject", "report")
 
 
 def run(path: Path, out: Path | None = None) -> dict:

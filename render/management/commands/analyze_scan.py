@@ -69,6 +69,8 @@ def analyze_file(path: Path, limits: IngestLimits) -> tuple[dict, dict[str, np.n
         "reason": "",
         "render_box": None,
         "face_box": None,
+        "pose": None,
+        "subject_box": None,
         "anchors": {},
         "dropped_anchors": {},
         "text_boxes": [],
@@ -100,6 +102,8 @@ def analyze_file(path: Path, limits: IngestLimits) -> tuple[dict, dict[str, np.n
             reason=ACCEPTED_REASON,
             render_box=cues.crop_box.as_list(),
             face_box=cues.face_box.as_list() if cues.face_box else None,
+            pose=cues.pose,
+            subject_box=cues.subject_box.as_list() if cues.subject_box else None,
             anchors={
                 a.name: {"x": round(a.x, 1), "y": round(a.y, 1), "confidence": a.confidence}
                 for a in cues.anchors
@@ -119,7 +123,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("path")
-        parser.add_argument("--out", help="write deidentified/depth/normals/mask/report PNGs here")
+        parser.add_argument(
+            "--out", help="write deidentified/depth/normals/mask/subject/report PNGs here"
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -146,7 +152,7 @@ class Command(BaseCommand):
         folder = Path(str(out))
         folder.mkdir(parents=True, exist_ok=True)
         written = []
-        for stem in ("deidentified", "depth", "normals", "mask", "report"):
+        for stem in ("deidentified", "depth", "normals", "mask", "subject", "report"):
             if stem in images:
                 target = folder / f"{stem}.png"
                 # Pixels only: PNGs written from arrays carry no metadata from the upload.

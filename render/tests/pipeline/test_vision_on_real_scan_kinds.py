@@ -1,0 +1,185 @@
+"""Vision on the kinds of input real scans show: it never crashes, it tells the pose, it keeps
+only what it can see, and its subject is the baby's head alone."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from PIL import Image
+
+from render.pipeline import vision
+from render.pipeline.ingest import ingest
+from render.pipeline.phantom import OCCLUDERS, make_phantom
+from render.pipeline.types import IngestedScan, ScanRejected, StructuralCues
+from render.vision_eval import FIXTURES, _negatives, _real_samples, evaluate, phantom_cases
+
+
+def as_jpeg(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def cues_for(rgb: np.ndarray) -> StructuralCues:
+    return vision.analyze(ingest(as_jpeg(rgb)))
+
+
+def test_an_unexpected_error_inside_vision_is_a_refusal_a_sonographer_can_read(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    scan = ingest(as_jpeg(make_phantom(seed=1).image))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Unsupported combination of buffer format")
+
+    monkeypatch.setattr(vision, "_normals", broken)
+    with caplog.at_level(logging.ERROR, logger="render.pipeline.vision"):
+        with pytest.raises(ScanRejected) as caught:
+            vision.analyze(scan)
+    assert caught.value.code == "vision-failed"
+    assert caught.value.message == vision.MSG_VISION_FAILED
+    assert "buffer format" not in caught.value.message
+    assert "Traceback" in caplog.text and "buffer format" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        pytest.param(lambda rgb: rgb.astype(np.uint16) * 257, id="16-bit"),
+        pytest.param(lambda rgb: rgb.astype(np.float64) / 255, id="float 0..1"),
+        pytest.param(lambda rgb: rgb.astype(np.float32), id="float 0..255"),
+        pytest.param(lambda rgb: rgb.mean(axis=2).astype(np.uint8), id="grey"),
+        pytest.param(
+            lambda rgb: np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), id="RGBA"
+        ),
+    ],
+)
+def test_any_frame_dtype_reaches_the_same_anchors(convert) -> None:  # noqa: ANN001
+    scan = ingest(as_jpeg(make_phantom(seed=4).image))
+    reference = vision.analyze(scan)
+    frame = convert(scan.image)
+    other = vision.analyze(IngestedScan(scan.kind, scan.mime, scan.sha256, frame, scan.render_box))
+    assert len(other.anchors) >= 5
+    for anchor in other.anchors:
+        same = reference.anchor(anchor.name)
+        if same is not None:
+            assert np.hypot(anchor.x - same.x, anchor.y - same.y) < 12
+
+
+@pytest.mark.parametrize(
+    ("mode", "suffix"),
+    [("I;16", ".png"), ("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("LA", ".png")],
+)
+def test_analyze_scan_reads_every_image_mode_without_crashing(
+    mode: str, suffix: str, tmp_path: Path
+) -> None:
+    rgb = make_phantom(seed=5).image
+    image = Image.fromarray(rgb)
+    if mode == "I;16":
+        image = Image.fromarray(rgb.mean(axis=2).astype(np.uint16) * 257)
+    elif mode == "P":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE)
+    else:
+        image = image.convert(mode)
+    path = tmp_path / f"scan{suffix}"
+    image.save(path)
+    stdout = io.StringIO()
+    call_command("analyze_scan", str(path), "--json", stdout=stdout)
+    result = json.loads(stdout.getvalue())
+    assert result["accepted"] is True, result["reason"]
+    assert result["pose"] == "frontal"
+    x0, y0, x1, y1 = result["subject_box"]
+    assert x1 - x0 > 200 and y1 - y0 > 200
+
+
+def test_a_photo_of_a_screen_with_a_bright_corner_keeps_a_head_sized_subject() -> None:
+    # Bright paper in the corner of the photo once made the whole frame "subject".
+    phantom = make_phantom(seed=6, phone_photo=True)
+    image = phantom.image.copy()
+    image[:120, :160] = 235
+    cues = cues_for(image)
+    box = cues.crop_box
+    subject = np.zeros(phantom.subject.shape, bool)
+    subject[box.y0 : box.y1, box.x0 : box.x1] = cues.subject > 0.5
+    assert subject.sum() < 1.3 * phantom.subject.sum()
+    assert (subject & phantom.subject).sum() > 0.7 * phantom.subject.sum()
+
+
+@pytest.mark.parametrize(
+    ("pose", "far_cheek"),
+    [("three-quarter-left", "cheek_left"), ("three-quarter-right", "cheek_right")],
+)
+def test_a_three_quarter_face_is_named_so_and_loses_only_its_far_cheek(
+    pose: str, far_cheek: str
+) -> None:
+    phantom = make_phantom(pose=pose, palette="hdlive-skin", seed=31)
+    cues = cues_for(phantom.image)
+    assert cues.pose == pose
+    names = {a.name for a in cues.anchors}
+    assert far_cheek not in names
+    assert (far_cheek, "turned away from the probe in this pose") in cues.dropped_anchors
+    assert {"eye_left", "eye_right", "nose_tip"} <= names
+    diagonal = np.hypot(phantom.face_box.width, phantom.face_box.height)
+    # The eyes and nose are pinned down at three-quarter; the chin is not yet (see vision_eval).
+    for name in ("eye_left", "eye_right", "nose_tip"):
+        anchor = cues.anchor(name)
+        x, y = phantom.anchors[name]
+        assert np.hypot(anchor.x - x, anchor.y - y) < 0.035 * diagonal, anchor
+
+
+@pytest.mark.parametrize("seed", [54, 61])
+def test_the_placenta_pressed_against_the_face_is_not_the_baby(seed: int) -> None:
+    phantom = make_phantom(occluder="placenta", palette="hdlive-skin", seed=seed)
+    cues = cues_for(phantom.image)
+    box = cues.crop_box
+    subject = np.zeros(phantom.subject.shape, bool)
+    subject[box.y0 : box.y1, box.x0 : box.x1] = cues.subject > 0.5
+    leak = (subject & phantom.other).sum() / subject.sum()
+    assert leak < 0.05  # the whole wall was 52-56% of the subject before it was cut away
+    assert (subject & phantom.subject).sum() > 0.7 * phantom.subject.sum()
+
+
+@pytest.mark.parametrize("occluder", ["hand", "cord"])
+def test_an_anchor_under_a_skin_bright_occluder_is_dropped(occluder: str) -> None:
+    phantom = make_phantom(occluder=occluder, seed=3 if occluder == "cord" else 0)
+    assert phantom.covered_anchors
+    cues = cues_for(phantom.image)
+    kept = {a.name for a in cues.anchors}
+    assert not kept & set(phantom.covered_anchors)
+    assert len(kept) >= 4
+
+
+def test_the_real_samples_are_in_the_fixtures_with_their_notice() -> None:
+    notice = (FIXTURES / "NOTICE.md").read_text()
+    for name in (
+        "voluson-3d-thumb-in-mouth-openstax.jpg",
+        "3d-fetus-thumbnail-volview.jpg",
+        "hc18-000_HC.png",
+    ):
+        assert (FIXTURES / name).is_file()
+        assert name in notice
+
+
+@pytest.mark.parametrize(
+    "name", ["real-hc18-000_HC", "real-3d-fetus-thumbnail-volview", "bmode-gold", "no-face-blob"]
+)
+def test_negatives_of_the_evaluation_set_are_refused_without_a_crash(name: str) -> None:
+    fixture = next(f for f in (*_negatives(), *_real_samples()) if f.name == name)
+    outcome = evaluate(fixture)
+    assert not outcome.accepted and not outcome.crashed
+
+
+def test_the_evaluation_set_holds_every_kind_real_scans_show() -> None:
+    cases = list(phantom_cases())
+    kinds = {kind for _, kind, _ in cases} | {f.kind for f in _negatives()}
+    assert {"palette", "pose", "occluder", "photo", "screen", "small", "negative"} <= kinds
+    names = {name for name, _, _ in cases}
+    for occluder in OCCLUDERS:
+        assert f"occluder-{occluder}" in names
+    assert {"pose-profile-left", "pose-three-quarter-right"} <= names

@@ -61,3 +61,9 @@ def sheen_share(albedo: np.ndarray) -> float:
     as an ashy grey film in a photo, so it is kept smaller there (the highlights stay)."""
     luminance = float(albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32))
     return float(np.clip(0.35 + 1.3 * luminance, 0.35, 1.0))
+
+
+def feature_depth(tone_hex: str) -> float:
+    """How much deeper (in linear light) the features' marks go on this tone than on fair
+    skin. The same on every tone for now."""
+    return 1.0

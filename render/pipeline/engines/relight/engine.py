@@ -38,7 +38,12 @@ class RelightEngine:
     name = "relight"
 
     def __init__(
-        self, *, output_long_side: int = 1024, shading_long_side: int = 768, wrap: bool = True
+        self,
+        *,
+        output_long_side: int = 1024,
+        shading_long_side: int = 768,
+        wrap: bool = True,
+        features: bool = True,
     ) -> None:
         if output_long_side < 64:
             raise ValueError("output_long_side must be at least 64 px")
@@ -48,6 +53,8 @@ class RelightEngine:
         # candidate says where it lies (``RenderedCandidate.props``): scoring leaves it out and
         # the house look grades it with the backdrop.
         self.wrap = wrap
+        # Off only to measure what the features add (their lines, lips, flush and sheen).
+        self.features = features
 
     def render(
         self,
@@ -59,7 +66,7 @@ class RelightEngine:
         if cancel is not None and cancel():
             raise RenderCancelled("render cancelled before it started")
         style = STYLES[conditioning.style]
-        surface = prepare(conditioning, self.shading_long_side)
+        surface = prepare(conditioning, self.shading_long_side, features=self.features)
         size = output_size(conditioning.cues, self.output_long_side)
         albedo = hex_to_linear(conditioning.tone.hex)
         rosy = flush_shift(conditioning.tone.hex)

@@ -17,7 +17,8 @@ from render.pipeline.engines.relight.raster import resize, wide_blur
 from render.pipeline.engines.relight.texture import pores
 
 if TYPE_CHECKING:
-    from render.pipeline.engines.relight.features import FaceLayout, FeatureLines
+    from render.pipeline.engines.relight.face import FaceLayout
+    from render.pipeline.engines.relight.features import FeaturePlan
     from render.pipeline.engines.relight.light import Lighting, StudioSet
     from render.pipeline.engines.relight.surface import Surface
 
@@ -61,9 +62,12 @@ def wrap_base(
     matte: np.ndarray,
     signed: np.ndarray,
     layout: FaceLayout | None,
-    lines: FeatureLines | None,
+    plan: FeaturePlan | None,
+    clear: tuple[tuple[float, float], ...],
     chin: tuple[float, float] | None,
 ) -> WrapBase | None:
+    """Where the wrap may rise: round the cheeks and under the chin, clear of the eyes, nose
+    and mouth (``clear``: every one vision found, sure or not) and of the drawn lips."""
     height, width = matte.shape
     long_side = max(height, width)
     rows = np.nonzero(matte.max(axis=1) > 0.5)[0]
@@ -75,10 +79,10 @@ def wrap_base(
         gap = layout.eye_gap
         mouth_x, mouth_y = layout.mouth
         lip_top, lip_bottom = mouth_y - 0.1 * gap, mouth_y
-        if lines is not None and lines.mouth is not None:
+        if plan is not None and plan.mouth is not None:
             # The drawn lips: the upper lip's bow, the fuller lower lip and its shadow.
-            lip_top = min(lip_top, lines.mouth.yc - 0.1 * gap)
-            lip_bottom = max(lip_bottom, lines.mouth.yc + 0.16 * gap)
+            lip_top = min(lip_top, plan.mouth.line.yc - 0.1 * gap)
+            lip_bottom = max(lip_bottom, plan.mouth.line.yc + 0.16 * gap)
         if chin is not None and chin[1] > mouth_y:
             # Below the chin: scoring re-finds it there to catch a lengthened (adult) jaw.
             neck_y = max(mouth_y + 0.25 * gap, lip_bottom + 0.1 * gap, chin[1] + 0.16 * gap)
@@ -106,6 +110,13 @@ def wrap_base(
         mouth_x = float(cols.min() + cols.max()) / 2.0
         neck_y = head_top + 0.92 * (head_bottom - head_top)
         side_y = head_top + 0.8 * (head_bottom - head_top)
+        # A turned face still shows its features: the wrap stays under and round them.
+        for x, y in clear:
+            keep.append((x, y, 0.35 * gap, 0.3 * gap))
+            neck_y = max(neck_y, y + 0.35 * gap)
+            side_y = max(side_y, y + 0.3 * gap)
+        if chin is not None:
+            neck_y = max(neck_y, chin[1] + 0.16 * gap)
     row = int(np.clip(round(side_y), 0, height - 1))
     cols = np.nonzero(matte[row] > 0.5)[0]
     if cols.size == 0:

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from render.pipeline.engines.relight.features import (
+from render.pipeline.engines.relight.face import (
     FaceLayout,
-    FeatureLines,
     anchor_xy,
     face_layout,
-    feature_lines,
-    feature_sheen,
+    face_size,
+    visible_eyes,
 )
+from render.pipeline.engines.relight.features import FeaturePlan, feature_glow, plan_features
 from render.pipeline.engines.relight.light import backdrop
 from render.pipeline.engines.relight.props import WrapBase, wrap_base
 from render.pipeline.engines.relight.raster import odd, output_size, resize, spot, wide_blur
@@ -26,9 +26,7 @@ from render.pipeline.engines.relight.subject import (
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
-from render.pipeline.types import (
-    Conditioning,
-)
+from render.pipeline.types import Conditioning, StructuralCues
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,8 +47,8 @@ class Surface:
     soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
     background_behind: np.ndarray  # H×W (1 - skin_alpha) × contact shadow: the paper showing
     shadow_source: np.ndarray  # H×W blurred subject matte, shifted per light to cast a shadow
-    feature_lines: FeatureLines | None  # the scan's lash and mouth lines, the nose's relief
-    feature_trust: np.ndarray  # H×W 0..1: half-sure shadow keeps features, an occluder not
+    features: FeaturePlan | None  # what is drawn and where: each feature at its own anchor
+    feature_trust: np.ndarray  # H×W 0..1: 0 on hands, unsure regions and off the subject
     texture_trust: np.ndarray  # H×W 0..1: where skin texture may show (confident, inside)
     wrap_base: WrapBase | None  # where a wrap may rise round the face (None: no subject)
 
@@ -60,10 +58,11 @@ def _flush_and_sheen(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where a newborn's skin flushes pink and where it shines, both 0..1.
 
-    Thin skin over blood reads warmer and redder: cheeks, nose tip, lips and eyelids. The sheen
-    of a soft key sits on the surfaces facing up and forward: forehead, nose bridge and tip,
-    the tops of the cheeks. Without anchors both come from the surface: the bumps standing
-    out of the dome (cheeks, nose) flush, and the nearest surface shines.
+    Thin skin over blood reads warmer and redder: the cheeks here (the lips, lids and nose tip
+    flush with their drawn features, ``features.feature_glow``). The sheen of a soft key sits
+    on the surfaces facing up and forward: forehead, nose bridge, the tops of the cheeks.
+    Without a layout both come from the surface: the bumps standing out of the dome (cheeks,
+    nose) flush, and the nearest surface shines.
     """
     shape = depth.shape
     if layout is None:
@@ -81,38 +80,38 @@ def _flush_and_sheen(
     flush = np.zeros(shape, np.float32)
     for cheek in (layout.cheek_left, layout.cheek_right):
         np.maximum(flush, spot(shape, cheek, 0.34 * gap, 0.28 * gap), out=flush)
-    np.maximum(flush, 0.7 * spot(shape, layout.nose, 0.13 * gap, 0.11 * gap), out=flush)
-    np.maximum(flush, 0.9 * spot(shape, layout.mouth, 0.24 * gap, 0.09 * gap), out=flush)
-    for eye in (layout.eye_left, layout.eye_right):
-        lid = (eye[0], eye[1] - 0.05 * gap)  # the lid sits just above the lash line
-        np.maximum(flush, 0.55 * spot(shape, lid, 0.22 * gap, 0.08 * gap), out=flush)
 
     sheen = 0.55 * spot(shape, (eye_mid[0], eye_mid[1] - 0.8 * gap), 0.7 * gap, 0.4 * gap)
     bridge = (eye_mid[0] * 0.55 + layout.nose[0] * 0.45, eye_mid[1] * 0.55 + layout.nose[1] * 0.45)
     np.maximum(sheen, 0.7 * spot(shape, bridge, 0.08 * gap, 0.22 * gap), out=sheen)
-    tip = (layout.nose[0], layout.nose[1] - 0.02 * gap)
-    np.maximum(sheen, spot(shape, tip, 0.08 * gap, 0.07 * gap), out=sheen)
     for cheek in (layout.cheek_left, layout.cheek_right):
         upper = (cheek[0], cheek[1] - 0.12 * gap)
         np.maximum(sheen, 0.45 * spot(shape, upper, 0.2 * gap, 0.14 * gap), out=sheen)
     return flush * inside, sheen
 
 
-def _feature_zone(layout: FaceLayout | None, shape: tuple[int, int]) -> np.ndarray:
-    """1 around the eyes, nose and mouth, 0.35 on open skin (1 everywhere without anchors)."""
-    if layout is None:
+def _feature_zone(cues: StructuralCues, scale: float, shape: tuple[int, int]) -> np.ndarray:
+    """1 around the eyes, nose and mouth vision found, 0.35 on open skin (1 everywhere when
+    it found none): where the scan's own relief and crisper forms are kept."""
+    size = face_size(cues, scale)
+    names = (*visible_eyes(cues.pose), "nose_tip", "mouth")
+    places = {name: anchor_xy(cues, name, scale) for name in names}
+    if size is None or not any(places.values()):
         return np.ones(shape, np.float32)
-    gap = layout.eye_gap
+    gap = size.gap
     zone = np.zeros(shape, np.float32)
-    for eye in (layout.eye_left, layout.eye_right):
-        np.maximum(zone, spot(shape, eye, 0.38 * gap, 0.14 * gap), out=zone)
-    bridge_to_tip = (layout.nose[0], (layout.nose[1] + layout.eye_left[1]) / 2.0)
-    np.maximum(zone, spot(shape, bridge_to_tip, 0.22 * gap, 0.4 * gap), out=zone)
-    np.maximum(zone, spot(shape, layout.mouth, 0.4 * gap, 0.22 * gap), out=zone)
+    for name in visible_eyes(cues.pose):
+        if places[name] is not None:
+            np.maximum(zone, spot(shape, places[name], 0.38 * gap, 0.14 * gap), out=zone)
+    if places["nose_tip"] is not None:
+        bridge_to_tip = (places["nose_tip"][0], places["nose_tip"][1] - 0.2 * gap)
+        np.maximum(zone, spot(shape, bridge_to_tip, 0.22 * gap, 0.4 * gap), out=zone)
+    if places["mouth"] is not None:
+        np.maximum(zone, spot(shape, places["mouth"], 0.4 * gap, 0.22 * gap), out=zone)
     return 0.35 + 0.65 * zone
 
 
-def prepare(conditioning: Conditioning, long_side: int) -> Surface:
+def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True) -> Surface:
     cues = conditioning.cues
     size = output_size(cues, long_side)
     width, height = size
@@ -140,7 +139,10 @@ def prepare(conditioning: Conditioning, long_side: int) -> Surface:
     defocus = (1.0 - np.clip(distance / (0.1 * long_side), 0.0, 1.0)) ** 2
 
     layout = face_layout(cues, scale)
-    features = _feature_zone(layout, (height, width))
+    zone = _feature_zone(cues, scale, (height, width))
+    hands = np.zeros((height, width), np.float32)
+    if cues.hands is not None:
+        hands = np.clip(resize(cues.hands.astype(np.float32), size), 0.0, 1.0)
 
     # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
     normals = resize(cues.normals.astype(np.float32), size)
@@ -148,7 +150,7 @@ def prepare(conditioning: Conditioning, long_side: int) -> Surface:
     # scale. The nose, lids and lips keep a crisper shape than the open skin around them.
     crisp = wide_blur(normals, max(1.0, 0.005 * long_side))
     fine = wide_blur(normals, max(1.0, 0.01 * long_side))
-    sharpness = ((features - 0.35) / 0.65)[..., None]
+    sharpness = ((zone - 0.35) / 0.65)[..., None]
     fine += (crisp - fine) * sharpness
     coarse = wide_blur(normals, 0.04 * long_side)
     # The head's volume from the dome, its face from vision: the scan's low frequencies are
@@ -180,15 +182,26 @@ def prepare(conditioning: Conditioning, long_side: int) -> Surface:
     )
     # The scan's relief is kept in full around the eyes, nose and mouth; on the open skin it is
     # mostly left speckle pits, which a newborn's skin does not have.
-    relief = 0.18 * confident * (matte > 0.5) * features
+    relief = 0.18 * confident * (matte > 0.5) * zone
     detail = np.exp(np.clip(band, -0.6, 0.6) * relief)
     flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
-    # A lid line is a shadow, which vision marks as unsure; it is the scan's own line, so half-
-    # sure pixels keep it, fully unsure ones (an occluder) do not.
-    feature_trust = np.clip(1.6 * confident - 0.1, 0.0, 1.0) * inside
-    lines = feature_lines(layout, scan_log, depth, long_side)
-    if lines is not None:
-        feature_sheen(lines, sheen)
+    # Features never land on a hand (grown a little, so a stroke's soft edge stays clear too),
+    # where vision was unsure (0.5 and above; fading in from 0.4, as a lid line's own shadow
+    # can read half-sure) or off the subject.
+    on_hand = cv2.dilate(
+        hands, np.ones((3, 3), np.uint8), iterations=max(1, int(0.004 * long_side))
+    )
+    feature_trust = np.clip((0.5 - low_confidence) / 0.1, 0.0, 1.0) * (
+        1.0 - np.clip(2.0 * on_hand, 0.0, 1.0)
+    )
+    feature_trust *= np.clip(distance / (0.005 * long_side), 0.0, 1.0)
+    plan = None
+    if features:
+        plan = plan_features(cues, scale, scan_log, depth, feature_trust, long_side)
+    if plan is not None:
+        glow_flush, glow_sheen = feature_glow(plan, (height, width))
+        np.maximum(flush, glow_flush * feature_trust, out=flush)
+        np.maximum(sheen, glow_sheen * feature_trust, out=sheen)
     grain, mottle = skin_texture((height, width), long_side)
     skin_trust = confident * inside
     texture = 1.0 + (0.016 * grain + 0.012 * mottle) * skin_trust
@@ -256,8 +269,18 @@ def prepare(conditioning: Conditioning, long_side: int) -> Surface:
         soften_box=soften_box,
         background_behind=behind,
         shadow_source=wide_blur(matte, 0.025 * long_side).astype(np.float32),
-        feature_lines=lines,
+        features=plan,
         feature_trust=feature_trust.astype(np.float32),
         texture_trust=skin_trust.astype(np.float32),
-        wrap_base=wrap_base(matte, distance - outside, layout, lines, chin),
+        wrap_base=wrap_base(
+            matte, distance - outside, layout, plan, _kept_clear(cues, scale), chin
+        ),
     )
+
+
+def _kept_clear(cues: StructuralCues, scale: float) -> tuple[tuple[float, float], ...]:
+    """The eyes (those the pose shows), nose and mouth vision found, however unsure: no prop
+    ever covers them."""
+    names = (*visible_eyes(cues.pose), "nose_tip", "mouth")
+    places = (anchor_xy(cues, name, scale) for name in names)
+    return tuple(place for place in places if place is not None)

@@ -72,11 +72,14 @@ def test_the_light_comes_from_the_upper_left_like_the_phantom_lamp(analysed) -> 
 def test_maps_as_images_are_displayable(analysed) -> None:
     _, cues = analysed
     images = maps_as_images(cues)
-    assert set(images) == {"depth", "normals", "mask"}
+    assert set(images) == {"depth", "normals", "mask", "subject"}
     for image in images.values():
         assert image.dtype == np.uint8 and image.shape[:2] == cues.depth.shape
     nose = local(cues, "nose_tip")
     assert images["depth"][nose].mean() > images["depth"][2, 2].mean() + 80
+    # The subject view keeps the head as scanned and dims what is not the baby.
+    assert (images["subject"][nose] == cues.image[nose]).all()
+    assert images["subject"][2, 2].mean() <= 0.35 * cues.image[2, 2].mean() + 1
 
 
 def test_the_report_draws_anchors_boxes_and_blanked_text(analysed) -> None:

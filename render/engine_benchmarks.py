@@ -26,7 +26,20 @@ RENDER_GOAL_MS = 2000.0
 MIN_RENDER_RUNS = 5
 FAIRNESS_GOAL_DELTA_E = 5.0
 FAIRNESS_GOAL_SPREAD = 2.0
+FAIRNESS_GOAL_CONTRAST_RATIO = 0.7  # every tone's face contrast over tone 3's
 MONK_STEPS = tuple(range(1, 11))
+# The band of detail a viewer reads features by: lash lines, lid creases, nostrils and lip
+# borders (σ from 0.15% to 0.8% of the long side: 1.5 to 8 px at 1024).
+_CONTRAST_SIGMAS = (0.0015, 0.008)
+# sRGB (linear) → LMS, as OKLab defines it.
+_OKLAB_LMS = np.array(
+    [
+        [0.4122214708, 0.5363325363, 0.0514459929],
+        [0.2119034982, 0.6806995451, 0.1073969566],
+        [0.0883024619, 0.2817188376, 0.6299787005],
+    ],
+    dtype=np.float32,
+)
 
 
 def phantom_cues(width: int = 1280, height: int = 872) -> StructuralCues:
@@ -146,6 +159,60 @@ def _skin_mask(cues: StructuralCues, size: tuple[int, int]) -> np.ndarray:
     return skin
 
 
+def oklab_lightness(image: np.ndarray) -> np.ndarray:
+    """OKLab L (0..1) of an 8-bit sRGB image: lightness as a viewer sees it, in equal steps."""
+    encoded = image.astype(np.float32) / 255.0
+    linear = np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
+    lms = np.cbrt(linear @ _OKLAB_LMS.T)
+    return lms @ np.array([0.2104542553, 0.7936177850, -0.0040720468], dtype=np.float32)
+
+
+def face_region(cues: StructuralCues, size: tuple[int, int]) -> np.ndarray:
+    """The face's own skin at ``size`` (width, height): inside the face box, on the subject
+    away from its outline (the silhouette against the paper is not a feature), off hands and
+    regions vision was unsure of."""
+    subject = cv2.resize(cues.subject.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    low = cv2.resize(cues.low_confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    region = (subject > 0.9) & (low < 0.5)
+    if cues.hands is not None:
+        hands = cv2.resize(cues.hands.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        region &= hands < 0.1
+    # Two of the band-pass's outer sigmas clear of the outline.
+    margin = int(2 * _CONTRAST_SIGMAS[1] * max(size)) * 2 + 1
+    region = cv2.erode(region.astype(np.uint8), np.ones((margin, margin), np.uint8)) > 0
+    if cues.face_box is not None:
+        scale_x = size[0] / cues.depth.shape[1]
+        scale_y = size[1] / cues.depth.shape[0]
+        box = cues.face_box
+        in_box = np.zeros_like(region)
+        y0, y1 = (box.y0 - cues.crop_box.y0) * scale_y, (box.y1 - cues.crop_box.y0) * scale_y
+        x0, x1 = (box.x0 - cues.crop_box.x0) * scale_x, (box.x1 - cues.crop_box.x0) * scale_x
+        in_box[max(int(y0), 0) : max(int(y1), 0), max(int(x0), 0) : max(int(x1), 0)] = True
+        if (region & in_box).any():
+            region &= in_box
+    return region
+
+
+def face_contrast(image: np.ndarray, region: np.ndarray) -> tuple[float, float]:
+    """How legible the face's features are: the RMS of the band-passed OKLab lightness over
+    ``region`` (×100, in lightness points), and the same over the region's mean lightness.
+
+    The first is the measure: OKLab steps are equally visible at any lightness, so a lash
+    line that darkens deep skin by 2 points is as hard to see as one that darkens fair skin
+    by 2 (a ratio of light would call both the same whatever the step). The second, relative
+    figure is printed beside it to show what a ratio-based measure would say.
+    """
+    lightness = oklab_lightness(image)
+    long_side = max(image.shape[:2])
+    fine, broad = (sigma * long_side for sigma in _CONTRAST_SIGMAS)
+    band = cv2.GaussianBlur(lightness, (0, 0), fine) - cv2.GaussianBlur(lightness, (0, 0), broad)
+    values = band[region]
+    if values.size == 0:
+        return 0.0, 0.0
+    rms = float(np.sqrt(np.mean(values.astype(np.float64) ** 2)))
+    return 100.0 * rms, rms / max(float(lightness[region].mean()), 1e-6)
+
+
 def monk_fairness(
     *, width: int = 1280, height: int = 872, candidates: int = 5, log: Callable[[str], None]
 ) -> dict[str, object]:
@@ -154,7 +221,9 @@ def monk_fairness(
     Each tone's ``delta_e`` is the worst of its ``candidates`` (seeds vary light and warmth, and
     every candidate may reach the parents): ΔE2000 between the target and the median lit
     mid-tone skin colour (``scoring.skin_delta_e``; shadows and highlights are lighting, not
-    tone) on confident face pixels.
+    tone) on confident face pixels. Its ``face_contrast`` (``face_contrast``) says how legible
+    the features are, and ``contrast_ratio`` compares it with tone 3's: a face whose features
+    fade into deep skin scores under 1.
     """
     cues = phantom_cues(width, height)
     engine = get_engine("relight")
@@ -166,14 +235,48 @@ def monk_fairness(
         image_height, image_width = rendered[0].image.shape[:2]
         skin = _skin_mask(cues, (image_width, image_height))
         worst = max(scoring.skin_delta_e(c.image, tone.hex, skin) for c in rendered)
-        tones.append({"monk": step, "target": tone.hex, "delta_e": round(worst, 2)})
-        log(f"Monk {step:2d} {tone.hex}: ΔE2000 {worst:.2f} (worst of {len(rendered)})")
+        face = face_region(cues, (image_width, image_height))
+        contrasts = []
+        for candidate in rendered:
+            region = face if candidate.props is None else face & (candidate.props <= 0.0)
+            contrasts.append(face_contrast(candidate.image, region))
+        contrast = statistics.median(c[0] for c in contrasts)
+        relative = statistics.median(c[1] for c in contrasts)
+        tones.append(
+            {
+                "monk": step,
+                "target": tone.hex,
+                "delta_e": round(worst, 2),
+                "face_contrast": round(contrast, 3),
+                "relative_contrast": round(relative, 4),
+            }
+        )
+        log(
+            f"Monk {step:2d} {tone.hex}: ΔE2000 {worst:.2f} (worst of {len(rendered)}), "
+            f"face contrast {contrast:.2f} (median)"
+        )
+    reference = max(float(next(t for t in tones if t["monk"] == 3)["face_contrast"]), 1e-6)
+    for entry in tones:
+        entry["contrast_ratio"] = round(float(entry["face_contrast"]) / reference, 3)
     values = [float(t["delta_e"]) for t in tones]
+    ratios = [float(t["contrast_ratio"]) for t in tones]
     return {
         "tones": tones,
         "max_delta_e": round(max(values), 2),
         "spread": round(max(values) - min(values), 2),
-        "goal": {"delta_e": FAIRNESS_GOAL_DELTA_E, "spread": FAIRNESS_GOAL_SPREAD},
+        "min_contrast_ratio": round(min(ratios), 3),
+        "goal": {
+            "delta_e": FAIRNESS_GOAL_DELTA_E,
+            "spread": FAIRNESS_GOAL_SPREAD,
+            "contrast_ratio": FAIRNESS_GOAL_CONTRAST_RATIO,
+        },
+        "contrast": (
+            "face_contrast: RMS of the OKLab lightness band-passed between Gaussians of "
+            f"{_CONTRAST_SIGMAS[0]:.2%} and {_CONTRAST_SIGMAS[1]:.2%} of the long side, over "
+            "the face's own skin (face box, subject, off its outline, hands and unsure "
+            "regions), in lightness points, median of the candidates; contrast_ratio: over "
+            "tone 3's; relative_contrast: the same RMS over the region's mean lightness"
+        ),
         "scan": f"{width}x{height} phantom",
         "candidates_per_tone": len(seeds),
     }

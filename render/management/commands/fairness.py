@@ -1,5 +1,6 @@
 """``python manage.py fairness [--json]``: rendered skin against the target at all 10 Monk
-Skin Tone steps (goal: ΔE2000 ≤ 5 at each, spread ≤ 2). Figures only; it never asserts."""
+Skin Tone steps (goal: ΔE2000 ≤ 5 at each, spread ≤ 2) and how legible the face's features
+are at each (face contrast, goal ≥ 0.7× tone 3's). Figures only; it never asserts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from render.engine_benchmarks import monk_fairness
 
 
 class Command(BaseCommand):
-    help = "Render a phantom at the 10 Monk skin tones and print each tone's ΔE2000."
+    help = (
+        "Render a phantom at the 10 Monk skin tones and print each tone's ΔE2000 and face contrast."
+    )
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
         parser.add_argument("--json", action="store_true")
@@ -39,5 +42,12 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(result))
             return
         for tone in result["tones"]:
-            self.stdout.write(f"Monk {tone['monk']:2d}  {tone['target']}  ΔE2000 {tone['delta_e']}")
+            self.stdout.write(
+                f"Monk {tone['monk']:2d}  {tone['target']}  ΔE2000 {tone['delta_e']:5.2f}  "
+                f"face contrast {tone['face_contrast']:6.3f}  ×tone 3 {tone['contrast_ratio']:.2f}"
+            )
         self.stdout.write(f"max ΔE2000 {result['max_delta_e']}, spread {result['spread']}")
+        self.stdout.write(
+            f"lowest face contrast {result['min_contrast_ratio']:.2f}× tone 3's "
+            f"(goal ≥ {result['goal']['contrast_ratio']})"
+        )

@@ -123,26 +123,26 @@ def test_an_unknown_engine_is_refused():
         get_engine("dalle")
 
 
-def test_fix_anatomy_flattens_the_problem_areas_and_leaves_the_rest_alone():
+def test_fix_anatomy_paints_the_problem_areas_as_skin_and_barely_touches_the_rest():
+    # The synthetic occluder only marks the scan's picture (its depth and normals are the
+    # face's): the fix paints it as skin with no structure of its own, and elsewhere only
+    # evens the skin's relief a little. (A hand that changes the geometry too is tested in
+    # ``test_relight_regenerate_and_fix``.)
     tone = blend_tone([5])
-    plain = get_engine("relight").render(build(CUES, tone), [4])[0]
-    first = plain.image
-    fixed = get_engine("relight").render(build(CUES, tone, correction_strength=1.0), [4])[0].image
-    problem = (CUES.low_confidence > 0.05).astype(np.uint8)
+    engine = get_engine("relight", wrap=False)
+    first = engine.render(build(CUES, tone), [4])[0].image
+    fixed = engine.render(build(CUES, tone, correction_strength=1.0), [4])[0].image
+    bare = engine.render(build(synthetic_cues(256, occluded=False), tone), [4])[0].image
+    problem = CUES.low_confidence > 0.3
     inside = cv2.erode((CUES.subject > 0.99).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-    # The skin the wrap leaves bare: the same seed lays the same wrap over both renders, and
-    # its weave is fabric, not the face's detail.
-    if plain.props is not None:
-        wrap = (_at_cue_size(plain.props) > 0.0).astype(np.uint8)
-        inside &= cv2.dilate(wrap, np.ones((5, 5), np.uint8)) == 0
-    # The ring just outside the marked area, inside the head (its silhouette stays crisp).
-    ring = (cv2.dilate(problem, np.ones((15, 15), np.uint8)) > 0) & ~problem.astype(bool) & inside
-    far = cv2.dilate(problem, np.ones((81, 81), np.uint8)) == 0
 
     def detail(image: np.ndarray, where: np.ndarray) -> float:
         image = _at_cue_size(image).astype(np.float32)
-        return float(np.abs(image - cv2.GaussianBlur(image, (0, 0), 3.0))[where].mean())
+        return float(np.abs(image - cv2.GaussianBlur(image, (0, 0), 2.0))[where].mean())
 
-    assert detail(fixed, ring) < 0.75 * detail(first, ring)
+    # No more fine structure over the occluder than the face without one has.
+    assert detail(fixed, problem & inside) <= 1.1 * detail(bare, problem & inside)
+    # Far from it: a level or two.
+    far = (cv2.dilate(problem.astype(np.uint8), np.ones((81, 81), np.uint8)) == 0) & inside
     difference = np.abs(_at_cue_size(fixed).astype(np.int16) - _at_cue_size(first))
-    assert difference[far].max() <= 1  # rounding only: exposure is metered before the fix
+    assert float(difference.max(axis=2)[far].mean()) < 2.5

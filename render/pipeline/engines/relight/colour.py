@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from coloraide import Color
 
@@ -56,14 +58,70 @@ def flush_shift(albedo_hex: str) -> np.ndarray:
     return np.clip(linear, 0.0, None) / np.maximum(albedo, 1e-4) - 1.0
 
 
-def sheen_share(albedo: np.ndarray) -> float:
-    """How much of the style's sheen a tone shows: a broad white sheen over deep skin reads
-    as an ashy grey film in a photo, so it is kept smaller there (the highlights stay)."""
-    luminance = float(albedo @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32))
-    return float(np.clip(0.35 + 1.3 * luminance, 0.35, 1.0))
+# OKLab lightness of Monk 3 (#f7ead0): the fair tone the others' detail is matched to.
+_REFERENCE_LIGHTNESS = 0.9406
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
-def feature_depth(tone_hex: str) -> float:
-    """How much deeper (in linear light) the features' marks go on this tone than on fair
-    skin. The same on every tone for now."""
-    return 1.0
+@dataclass(frozen=True)
+class SkinLook:
+    """How the studio light treats one skin tone, so every tone reads as lit skin."""
+
+    detail_contrast: float  # exponent on the fine detail's ratios (creases, marks, texture)
+    form_contrast: float  # exponent on the broad shading's ratios (the head's forms)
+    sheen_tint: np.ndarray  # RGB per unit of the sheen's light (luminance 1)
+    sheen_core: float  # the highlight's strength, × the style's specular
+    sheen_broad: float  # the soft box's broad sheen around it, × the style's specular
+    lit_shift: np.ndarray  # RGB relative change at full light: lit deep skin shows its colour
+    feature_light: float  # × the light the features catch (a lid's, the lower lip's, the tip's)
+
+
+def skin_look(tone_hex: str) -> SkinLook:
+    """The light's treatment of ``tone_hex``.
+
+    What the eye sees is the step in lightness (OKLab L, about the cube root of light), not
+    the ratio of light: a crease that takes a fifth of the light off the skin is a step of
+    ~0.07 L on fair skin (L 0.94) and ~0.02 L on the deepest (L 0.27). So on deeper tones the
+    fine detail's ratios are raised by about L_ref / L (a little less: deep skin keeps some
+    softness) and the broad forms' by about its square root, as a photographer lights deep
+    skin with more modelling; fair tones keep their own (1.0). The median skin stays the
+    parents' tone (exposure is metered after).
+
+    Skin's surface reflects about the same light whatever its tone, so a sheen at fair skin's
+    strength over deep skin is several times the skin's own light: a grey film, the "ashy"
+    look. On deep skin the broad sheen is mostly taken away and the highlight kept, tinted a
+    light golden version of the tone's own hue as a portrait photographer keeps it, and the
+    lit skin shows more of the tone's own colour.
+    """
+    lightness, chroma, hue = Color(tone_hex).convert("oklch").coords(nans=False)
+    ratio = _REFERENCE_LIGHTNESS / max(lightness, 0.05)
+    detail = float(np.clip(ratio**0.9, 1.0, 3.2))
+    form = float(np.clip(ratio**0.5, 1.0, 1.8))
+    warm = Color("oklch", [0.8, min(chroma * 2.0 + 0.06, 0.1), hue - 5.0]).fit("srgb")
+    linear = np.array(warm.convert("srgb-linear").coords(nans=False), dtype=np.float32)
+    linear /= max(float(linear @ _LUMA), 1e-4)
+    deep = float(np.clip((0.75 - lightness) / 0.45, 0.0, 1.0))
+    tint = (1.0 - deep) * np.ones(3, np.float32) + deep * linear
+    luminance = float(hex_to_linear(tone_hex) @ _LUMA)
+    core = float(np.clip(0.3 + 1.3 * luminance, 0.3, 1.0))
+    broad = 0.35 * core * (1.0 - 0.8 * deep)
+    # Deep skin in light shows its own colour (a warm brown); a near-neutral swatch shaded as
+    # a grey would read as ash. The lit skin of a deep, near-neutral tone turns a little
+    # richer (to a skin's chroma at least) at the tone's own lightness; the median skin (the
+    # parents' tone, metered) barely moves, and a tone with colour of its own keeps it.
+    rich = Color("oklch", [lightness, max(chroma, 0.04), hue]).fit("srgb")
+    rich_linear = np.array(rich.convert("srgb-linear").coords(nans=False), dtype=np.float32)
+    albedo = np.maximum(hex_to_linear(tone_hex), 1e-4)
+    lit_shift = deep * (np.clip(rich_linear, 0.0, None) / albedo - 1.0)
+    # Deep skin shows its features as much by the light they catch as by their shadows (a
+    # lash line can only go as dark as black): those small lights are kept brighter there.
+    feature_light = 1.0 + 3.0 * deep
+    return SkinLook(
+        detail,
+        form,
+        tint.astype(np.float32),
+        core,
+        broad,
+        lit_shift.astype(np.float32),
+        feature_light,
+    )

@@ -6,7 +6,13 @@ from __future__ import annotations
 import cv2
 
 from render.pipeline.conditioning import STYLES
-from render.pipeline.engines.relight.colour import flush_shift, hex_to_linear, linear_to_srgb_u8
+from render.pipeline.engines.relight.colour import (
+    flush_shift,
+    hex_to_linear,
+    linear_to_srgb_u8,
+    skin_look,
+)
+from render.pipeline.engines.relight.face import nose_side
 from render.pipeline.engines.relight.features import apply_finish, finish
 from render.pipeline.engines.relight.light import (
     composite,
@@ -26,6 +32,16 @@ from render.pipeline.types import (
     RenderedCandidate,
 )
 
+# What a studio is offered for this engine's styles: one look, "Studio light", in four moods.
+# It is the scan's own surface re-lit in the parents' tone, like a scanner's studio-light mode:
+# a style, honestly named, never presented as a photograph. Keys are the conditioning styles.
+STYLE_LABELS: dict[str, str] = {
+    "classic": "Studio light",
+    "soft-light": "Studio light · soft",
+    "warm-studio": "Studio light · warm",
+    "black-and-white": "Studio light · black and white",
+}
+
 
 class RelightEngine:
     """CPU relighting of the scan's geometry; no model weights.
@@ -36,6 +52,8 @@ class RelightEngine:
     """
 
     name = "relight"
+    look = "Studio light"
+    style_labels = STYLE_LABELS
 
     def __init__(
         self,
@@ -70,7 +88,9 @@ class RelightEngine:
         size = output_size(conditioning.cues, self.output_long_side)
         albedo = hex_to_linear(conditioning.tone.hex)
         rosy = flush_shift(conditioning.tone.hex)
-        detail = finish(surface, conditioning.tone.hex, size, style.monochrome)
+        look = skin_look(conditioning.tone.hex)
+        facing = nose_side(conditioning.cues.pose)
+        marks = finish(surface, conditioning.tone.hex, look, size, style.monochrome)
         guard = None
         if self.wrap and surface.wrap_base is not None:
             guard = wrap_guard(surface.wrap_base, size)
@@ -79,15 +99,15 @@ class RelightEngine:
         for index, seed in enumerate(seeds):
             if cancel is not None and cancel():
                 raise RenderCancelled(f"render cancelled after {index} of {len(seeds)} candidates")
-            light = lighting_for_seed(style, seed)
+            light = lighting_for_seed(style, seed, facing)
             studio = studio_set_for_seed(conditioning.background_hex, seed, float(light.key_dir[0]))
-            skin = shade(surface, albedo, rosy, style, light)
+            skin = shade(surface, albedo, rosy, style, light, look)
             skin = soften_unconfident(skin, surface, self.shading_long_side)
             linear = composite(skin, surface, light, studio, style)
             image = linear_to_srgb_u8(linear)
             if (image.shape[1], image.shape[0]) != size:
                 image = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
-            image = apply_finish(image, detail)
+            image = apply_finish(image, marks)
             props = None
             if guard is not None:
                 layer = wrap_layer(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from render.pipeline.engines.relight.colour import feature_depth, lip_gain
+from render.pipeline.engines.relight.colour import SkinLook, lip_gain
 from render.pipeline.engines.relight.face import (
     anchor_xy,
     eye_side,
@@ -526,7 +526,11 @@ def feature_marks(
 
 
 def finish(
-    surface: Surface, tone_hex: str, output_size: tuple[int, int], monochrome: bool
+    surface: Surface,
+    tone_hex: str,
+    look: SkinLook,
+    output_size: tuple[int, int],
+    monochrome: bool,
 ) -> _Finish | None:
     width, height = output_size
     ratio = width / surface.skin_alpha.shape[1]
@@ -543,17 +547,18 @@ def finish(
     trust = resize(surface.feature_trust, output_size)[where]
     # The same marks read as clearly on deep skin as on fair: deeper in linear light there,
     # since what the eye sees is the step in lightness, not the ratio of light.
-    deepen = feature_depth(tone_hex)
+    deepen = look.detail_contrast
     ink_here = 1.0 - (1.0 - np.clip(ink[where] * trust, 0.0, 1.0)) ** deepen
     # Skin's shadows are warm: light scattered under it comes back red, so ink darkens blue
     # and green a little more than red.
     gain = 1.0 - ink_here[..., None] * _INK_TINT
-    gain *= (1.0 + deepen * lift[where] * trust)[..., None]
+    gain *= ((1.0 + look.feature_light * lift[where] * trust) ** deepen)[..., None]
     gain *= 1.0 + (lips[where] * trust)[..., None] * (lip_gain(tone_hex) - 1.0)
     # Linear-light gains act on the 8-bit sRGB values through its ~2.2 gamma.
     gain = np.power(np.maximum(gain, 1e-4), 1.0 / 2.2)
     skin = resize(surface.texture_trust, output_size)[where] * alpha[where]
-    gain *= (1.0 + _PORE_STRENGTH * pores((height, width))[where] * skin)[..., None]
+    grain = _PORE_STRENGTH * math.sqrt(deepen)
+    gain *= (1.0 + grain * pores((height, width))[where] * skin)[..., None]
     if monochrome:
         grey = gain @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
         gain = np.repeat(grey[..., None], 3, axis=2)

@@ -12,7 +12,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.conditioning import Style
-from render.pipeline.engines.relight.colour import sheen_share
+from render.pipeline.engines.relight.colour import SkinLook
 from render.pipeline.engines.relight.raster import wide_blur
 from render.pipeline.engines.relight.texture import TEXTURE_SEED
 
@@ -57,13 +57,45 @@ class Lighting:
     key_strength: float
     fill_strength: float
     wrap: float
+    falloff: float  # relative brightness change across the frame along the key's direction
 
 
-def lighting_for_seed(style: Style, seed: int) -> Lighting:
+@dataclass(frozen=True)
+class _Setup:
+    """A way of placing the key round the style's own, as a photographer varies a session."""
+
+    azimuth: float  # × the style's key azimuth (0: the key at the camera's height line)
+    elevation: float  # degrees added to the style's key elevation
+    fill: float  # × the style's fill ratio
+    wrap: float  # added to the style's wrap
+
+
+# The style's own placement; higher and nearer the camera (a loop light: a small shadow off
+# the nose); Rembrandt (further round and higher: the far cheek in shade); a lower
+# key across the face. Never flat: a face needs some modelling to read at any tone.
+_SETUPS = (
+    _Setup(1.0, 0.0, 1.0, 0.0),
+    _Setup(0.6, 15.0, 1.1, 0.05),
+    _Setup(1.6, 8.0, 0.75, -0.1),
+    _Setup(0.9, -8.0, 0.9, -0.05),
+)
+
+
+def lighting_for_seed(style: Style, seed: int, facing: int = 0) -> Lighting:
+    """One candidate's light: one of the setups round the style's key, on either side, each
+    jittered, so any two seeds light the face visibly differently while the style holds.
+
+    ``facing`` is where a turned face's nose points (-1 the image's left, +1 its right, 0 at
+    the camera): a photographer keys a turned face from the side it faces, or its features
+    fall in the shadow of its own head.
+    """
     rng = np.random.default_rng(seed)
     side = 1.0 if rng.random() < 0.5 else -1.0  # key from the viewer's left or right
-    azimuth = math.radians(side * style.key_azimuth_deg + rng.uniform(-20.0, 20.0))
-    elevation = math.radians(style.key_elevation_deg + rng.uniform(-12.0, 12.0))
+    if facing:
+        side = -float(facing)
+    setup = _SETUPS[int(rng.integers(len(_SETUPS)))]
+    azimuth = math.radians(side * (style.key_azimuth_deg * setup.azimuth + rng.uniform(-8.0, 8.0)))
+    elevation = math.radians(style.key_elevation_deg + setup.elevation + rng.uniform(-6.0, 6.0))
     key_dir = np.array(
         [
             -math.sin(azimuth) * math.cos(elevation),
@@ -86,9 +118,14 @@ def lighting_for_seed(style: Style, seed: int) -> Lighting:
         key_colour=key_colour,
         fill_colour=fill_colour,
         key_strength=style.key_strength * float(rng.uniform(0.92, 1.08)),
-        fill_strength=style.key_strength * style.fill_ratio * float(rng.uniform(0.7, 1.3)),
+        fill_strength=style.key_strength
+        * style.fill_ratio
+        * setup.fill
+        * float(rng.uniform(0.8, 1.2)),
         # From a bare strobe's crisp terminator to a big soft box's wrap.
-        wrap=float(np.clip(style.wrap + rng.uniform(-0.2, 0.2), 0.0, 1.0)),
+        wrap=float(np.clip(style.wrap + setup.wrap + rng.uniform(-0.15, 0.15), 0.0, 1.0)),
+        # A contrasty style sets the key closer: its light falls off faster across the head.
+        falloff=KEY_FALLOFF * style.contrast**4,
     )
 
 
@@ -170,7 +207,12 @@ def backdrop(matte: np.ndarray, distance_outside: np.ndarray, long_side: int) ->
 
 
 def shade(
-    surface: Surface, albedo: np.ndarray, flush_shift: np.ndarray, style: Style, light: Lighting
+    surface: Surface,
+    albedo: np.ndarray,
+    flush_shift: np.ndarray,
+    style: Style,
+    light: Lighting,
+    look: SkinLook,
 ) -> np.ndarray:
     """The skin layer in linear RGB, everywhere (the matte is applied when compositing)."""
     # In-place arithmetic throughout: five candidates must shade in well under two seconds.
@@ -187,10 +229,22 @@ def shade(
     luminance += 0.18
     luminance *= surface.occlusion_detail
     # A studio key is a metre away, not the sun: the side of the head nearer it is brighter.
-    falloff = surface.across_x * (KEY_FALLOFF * light.key_dir[0])
-    falloff = falloff + surface.across_y * (KEY_FALLOFF * light.key_dir[1])
+    falloff = surface.across_x * (light.falloff * light.key_dir[0])
+    falloff = falloff + surface.across_y * (light.falloff * light.key_dir[1])
     falloff += 1.0
     luminance *= falloff
+    if look.detail_contrast > 1.0:
+        # Deep skin shows the same creases and grain as fair skin in steps of lightness:
+        # the fine detail's ratios are raised around the broad shading.
+        broad = wide_blur(luminance, 0.01 * max(luminance.shape))
+        np.maximum(broad, 1e-4, out=broad)
+        luminance /= broad
+        np.maximum(luminance, 1e-4, out=luminance)
+        np.power(luminance, look.detail_contrast, out=luminance)
+        luminance *= broad
+    # The skin's grain and mottle are texture, not form: raised far less than the creases, or
+    # deep skin would read as rough or blotched.
+    luminance *= surface.texture ** (look.detail_contrast**0.25)
 
     # Meter the exposure so the face's median shade renders the target tone exactly.
     metered = float(np.median(luminance.ravel()[surface.metering]))
@@ -198,6 +252,14 @@ def shade(
     if style.contrast != 1.0:
         np.maximum(luminance, 1e-4, out=luminance)
         np.power(luminance, style.contrast, out=luminance)
+    if look.form_contrast > 1.0:
+        # Deep skin is modelled by its lights: the lit side rises, while the shadow side keeps
+        # its detail (a photographer's stronger fill), so its features stay in view.
+        above = luminance > 1.0
+        luminance[above] **= look.form_contrast
+        below = ~above
+        np.maximum(luminance, 1e-4, out=luminance)
+        luminance[below] **= 1.0 + 0.3 * (look.form_contrast - 1.0)
     # A soft shoulder instead of a hard clip keeps pale skin's highlights from going flat white.
     ceiling = 0.97 / max(float(albedo.max()), 1e-3)
     knee = 0.8 * ceiling
@@ -226,11 +288,15 @@ def shade(
     sheen *= sheen
     sheen *= sheen  # ^8: the broad sheen of a large soft box
     specular = sheen * sheen  # ^16: its brighter core
-    specular += 0.35 * sheen
+    specular *= look.sheen_core
+    specular += look.sheen_broad * sheen
     specular *= surface.specular_mask
-    specular *= style.specular * _SHEEN_GAIN * light.key_strength * sheen_share(albedo)
+    specular *= style.specular * _SHEEN_GAIN * light.key_strength
 
     flushed = luminance * surface.flush
+    # Lit deep skin shows its colour: richer from the median skin up (none in shadow).
+    lit = np.clip(luminance - 1.15, 0.0, 0.6)
+    lit *= luminance
     # Light that scatters under skin and comes back in its shadows is warmer than the light
     # that went in: the half-lit and shaded skin turns a little redder, lit skin keeps its tone.
     warm = np.clip(1.0 - luminance, 0.0, 1.0)
@@ -245,12 +311,13 @@ def shade(
         [
             albedo * colour_light,
             albedo * _SUBSURFACE_TINT * 0.10,
-            light.key_colour,
+            light.key_colour * look.sheen_tint,
             albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
             albedo * _SHADOW_WARMTH,
+            albedo * look.lit_shift * colour_light,
         ]
     ).astype(np.float32)
-    fields = np.stack([luminance, subsurface, specular, flushed, warm], axis=2)
+    fields = np.stack([luminance, subsurface, specular, flushed, warm, lit], axis=2)
     return fields @ mix
 
 

@@ -12,7 +12,6 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.engines.relight.colour import linear_to_srgb_u8
-from render.pipeline.engines.relight.light import KEY_FALLOFF
 from render.pipeline.engines.relight.raster import resize, wide_blur
 from render.pipeline.engines.relight.texture import pores
 
@@ -317,8 +316,8 @@ def wrap_layer(
     luminance *= 1.0 - np.clip(0.8 * hollow, 0.0, 0.55)
     # Where it tucks against the cheek the fabric's own edge sees less of the room too.
     luminance *= 1.0 - 0.22 * np.exp(-depth_in / 0.3)
-    falloff = surface.across_x * (KEY_FALLOFF * light.key_dir[0])
-    falloff = falloff + surface.across_y[top:] * (KEY_FALLOFF * light.key_dir[1])
+    falloff = surface.across_x * (light.falloff * light.key_dir[0])
+    falloff = falloff + surface.across_y[top:] * (light.falloff * light.key_dir[1])
     luminance *= falloff + 1.0
     total = light.key_strength + light.fill_strength
     tint = (light.key_colour * light.key_strength + light.fill_colour * light.fill_strength) / total

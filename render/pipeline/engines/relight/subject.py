@@ -4,11 +4,12 @@ head's volume inflated from that outline."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from render.pipeline.engines.relight.raster import wide_blur
+from render.pipeline.engines.relight.raster import fill_from_around, wide_blur
 
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 
@@ -76,3 +77,96 @@ def dome_normals(distance: np.ndarray, long_side: int) -> np.ndarray:
     dome = np.dstack([-slope_x, slope_y, np.ones_like(slope_x)])
     dome /= np.linalg.norm(dome, axis=2, keepdims=True)
     return dome
+
+
+@dataclass(frozen=True, eq=False)
+class Repair:
+    """What Fix Anatomy changed, at shading resolution."""
+
+    subject: np.ndarray  # H×W 0..1: hands and occluders past the head's outline taken away
+    depth: np.ndarray  # H×W: the face's surface continued under them
+    normals: np.ndarray  # H×W×3
+    painted: np.ndarray  # H×W 0..1: where the surface was painted anew (no scan detail there)
+
+
+def fix_anatomy(
+    subject: np.ndarray,
+    depth: np.ndarray,
+    normals: np.ndarray,
+    hands: np.ndarray,
+    low_confidence: np.ndarray,
+    strength: float,
+    long_side: int,
+) -> Repair:
+    """Take away hands, cord and other occluders and even the head's outline.
+
+    Inside the head the occluded surface is painted as the face's own surface continued
+    from all round it (its normals and depth bridged smoothly, so a cheek keeps turning as
+    it did beside the hand); past the head's outline an occluder becomes backdrop. The head's
+    outline there is the ellipse that fits the rest of it, and the whole outline is smoothed
+    of lumps, more with a stronger correction.
+    """
+    occluder = np.maximum(np.clip(hands, 0.0, 1.0), np.clip((low_confidence - 0.4) / 0.2, 0.0, 1.0))
+    # A margin round each occluder: its soft edge and the shadow it cast go too.
+    margin = max(1, int((0.01 + 0.02 * strength) * long_side))
+    grown = cv2.dilate(
+        (occluder > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=margin
+    )
+    painted = np.maximum(occluder, wide_blur(grown.astype(np.float32), 0.3 * margin))
+    painted = np.clip(painted, 0.0, 1.0).astype(np.float32)
+
+    head = (subject > 0.5) & (occluder < 0.5)
+    # Notches cut into the outline (the gap between fingers and cheek, a shadow read as
+    # background) close up: a head's outline has none that deep.
+    reach = max(1, int(0.015 * strength * long_side))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    head = cv2.morphologyEx(head.astype(np.uint8), cv2.MORPH_CLOSE, disk) > 0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        head.astype(np.uint8), connectivity=8
+    )
+    if count > 2:
+        head = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    signed = _signed_distance(head)
+    contours, _ = cv2.findContours(head.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if contours:
+        outline = max(contours, key=cv2.contourArea)[:, 0, :]
+        # Only the outline the head shows itself, not where an occluder cut it.
+        free = painted[outline[:, 1], outline[:, 0]] < 0.1
+        points = outline[free] if free.sum() >= 20 else outline
+        if len(points) >= 5:
+            (cx, cy), (width, height), angle = cv2.fitEllipse(points.astype(np.float32))
+            ellipse = np.zeros(head.shape, np.uint8)
+            cv2.ellipse(ellipse, ((cx, cy), (width, height), angle), 1, -1)
+            toward = _signed_distance(ellipse > 0) - signed
+            under = wide_blur(grown.astype(np.float32), 0.5 * margin)
+            # A wonky outline is drawn part of the way to that ellipse; what stands well out
+            # of it (a profile's nose and lips) is the face's own shape and stays.
+            kept = np.clip(1.0 - np.abs(toward) / (0.06 * long_side), 0.0, 1.0)
+            pull = np.maximum(np.clip(2.0 * under, 0.0, 1.0), 0.6 * strength * kept)
+            signed = signed + toward * pull
+    # Lumps of the outline smaller than a few percent of the frame are evened out.
+    signed = wide_blur(signed, (0.01 + 0.02 * strength) * long_side)
+    evened = (signed > 0.0).astype(np.float32)
+
+    known = (1.0 - painted) * (subject > 0.5)
+    filled_normals = fill_from_around(normals, known)
+    filled_depth = fill_from_around(depth, known)
+    share = painted[..., None]
+    new_normals = normals * (1.0 - share) + filled_normals * share
+    new_normals /= np.maximum(np.linalg.norm(new_normals, axis=2, keepdims=True), 1e-6)
+    new_depth = depth * (1.0 - painted) + filled_depth * painted
+    return Repair(
+        subject=evened,
+        depth=new_depth.astype(np.float32),
+        normals=new_normals.astype(np.float32),
+        painted=painted,
+    )
+
+
+def _signed_distance(inside: np.ndarray) -> np.ndarray:
+    """Px to the outline of ``inside``: positive inside, negative outside."""
+    mask = inside.astype(np.uint8)
+    return (
+        cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+        - cv2.distanceTransform(1 - mask, cv2.DIST_L2, 3)
+    ).astype(np.float32)

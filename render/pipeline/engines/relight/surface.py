@@ -23,6 +23,7 @@ from render.pipeline.engines.relight.subject import (
     DOME_WEIGHT,
     clean_matte,
     dome_normals,
+    fix_anatomy,
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
@@ -35,7 +36,8 @@ class Surface:
 
     normals: np.ndarray  # H×W×3, softened where vision was not confident
     sheen_normals: np.ndarray  # H×W×3, the broad forms only: where a soft box's sheen lands
-    occlusion_detail: np.ndarray  # H×W, creases × scan relief × roundness × skin texture × lids
+    occlusion_detail: np.ndarray  # H×W, creases × scan relief × roundness
+    texture: np.ndarray  # H×W, the skin's grain and mottle (a multiplier about 1)
     across_x: np.ndarray  # 1×W, -0.5..0.5 left to right, for the key's falloff across the head
     across_y: np.ndarray  # H×1, -0.5..0.5 bottom to top
     specular_mask: np.ndarray  # H×W, forehead, nose and upper cheeks, 0 where not confident
@@ -50,6 +52,7 @@ class Surface:
     features: FeaturePlan | None  # what is drawn and where: each feature at its own anchor
     feature_trust: np.ndarray  # H×W 0..1: 0 on hands, unsure regions and off the subject
     texture_trust: np.ndarray  # H×W 0..1: where skin texture may show (confident, inside)
+    painted: np.ndarray  # H×W 0..1: where Fix Anatomy painted the surface anew
     wrap_base: WrapBase | None  # where a wrap may rise round the face (None: no subject)
 
 
@@ -119,53 +122,50 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
 
     low_confidence = np.clip(resize(cues.low_confidence.astype(np.float32), size), 0.0, 1.0)
     subject = np.clip(resize(cues.subject.astype(np.float32), size), 0.0, 1.0)
+    depth = np.clip(resize(cues.depth.astype(np.float32), size), 0.0, 1.0)
+    normals = resize(cues.normals.astype(np.float32), size)
+    hands = np.zeros((height, width), np.float32)
+    if cues.hands is not None:
+        hands = np.clip(resize(cues.hands.astype(np.float32), size), 0.0, 1.0)
+    strength = conditioning.correction_strength
+    painted = np.zeros((height, width), np.float32)
+    if strength > 0.0:
+        # Fix Anatomy: hands and occluders become the face's own surface (or backdrop past
+        # the head), and the outline is evened.
+        repair = fix_anatomy(subject, depth, normals, hands, low_confidence, strength, long_side)
+        subject, depth, normals, painted = (
+            repair.subject,
+            repair.depth,
+            repair.normals,
+            repair.painted,
+        )
+        hands = hands * (1.0 - painted)
+        low_confidence = low_confidence * (1.0 - painted)
     matte, distance = clean_matte(subject, long_side)
     # Vision marks its ragged outline as unsure; the clean matte replaces that outline, so only
     # unsure pixels inside the face are softened.
     low_confidence *= np.clip(distance / (0.02 * long_side), 0.0, 1.0)
-    # Metered before Fix Anatomy grows the problem areas, so a fix never changes the exposure.
-    metering = (low_confidence < 0.5) & (subject > 0.9) & (matte > 0.99)
-    if conditioning.correction_strength > 0.0:
-        # Fix Anatomy: the problem areas grow and get flatter, so whatever looked wrong there
-        # (a half-seen ear, a hand's edge read as a cheek) melts into smooth skin.
-        strength = conditioning.correction_strength
-        grown = cv2.dilate(low_confidence, np.ones((3, 3), np.uint8), iterations=1)
-        grown = wide_blur(grown, (0.01 + 0.04 * strength) * long_side)
-        low_confidence = np.clip(np.maximum(low_confidence, grown) * (1.0 + 2.0 * strength), 0, 1)
-    confident = 1.0 - low_confidence
-    depth = np.clip(resize(cues.depth.astype(np.float32), size), 0.0, 1.0)
+    metering = (low_confidence < 0.5) & (subject > 0.9) & (matte > 0.99) & (hands < 0.5)
+    metering &= painted < 0.5
+    # The scan's own detail is used only where vision was sure and nothing was painted anew.
+    confident = (1.0 - low_confidence) * (1.0 - painted)
     inside = np.clip(distance / (0.03 * long_side), 0.0, 1.0)
     # Shallow depth of field: focus on the face, a touch softer towards the silhouette.
     defocus = (1.0 - np.clip(distance / (0.1 * long_side), 0.0, 1.0)) ** 2
 
     layout = face_layout(cues, scale)
     zone = _feature_zone(cues, scale, (height, width))
-    hands = np.zeros((height, width), np.float32)
-    if cues.hands is not None:
-        hands = np.clip(resize(cues.hands.astype(np.float32), size), 0.0, 1.0)
 
-    # Normals: lightly smoothed where trusted; heavily where not, so nothing sharp appears there.
-    normals = resize(cues.normals.astype(np.float32), size)
-    # Vision's normals carry the scan's speckle as bumps; a newborn's skin has none at this
-    # scale. The nose, lids and lips keep a crisper shape than the open skin around them.
-    crisp = wide_blur(normals, max(1.0, 0.005 * long_side))
-    fine = wide_blur(normals, max(1.0, 0.01 * long_side))
-    sharpness = ((zone - 0.35) / 0.65)[..., None]
-    fine += (crisp - fine) * sharpness
-    coarse = wide_blur(normals, 0.04 * long_side)
-    # The head's volume from the dome, its face from vision: the scan's low frequencies are
-    # partly the scanner's own light, its mid frequencies are the nose, lids, cheeks and lips.
-    base = coarse * (1.0 - DOME_WEIGHT) + dome_normals(distance, long_side) * DOME_WEIGHT
-    normals = base + (fine - coarse) * confident[..., None]
-    normals /= np.maximum(np.linalg.norm(normals, axis=2, keepdims=True), 1e-6)
-    sheen_normals = wide_blur(normals, 0.012 * long_side)
-    sheen_normals /= np.maximum(np.linalg.norm(sheen_normals, axis=2, keepdims=True), 1e-6)
+    normals, sheen_normals = _skin_normals(
+        normals, depth, distance, confident, zone, strength, long_side
+    )
 
     # Creases are where the surface sits below its neighbourhood: they see less of the sky.
-    # Measured on a smoothed depth: speckle pits in the depth map are not creases.
+    # Measured on a smoothed depth, and only past a shallow floor: speckle pits and ripple in
+    # the depth map are not creases (on deep skin they would read as dirt).
     smooth_depth = wide_blur(depth, 0.006 * long_side)
     around = wide_blur(depth, 0.02 * long_side)
-    occlusion = 1.0 - np.clip((around - smooth_depth) * 5.0, 0.0, 0.35)
+    occlusion = 1.0 - np.clip((around - smooth_depth - 0.004) * 5.5, 0.0, 0.35)
     occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
 
     # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths
@@ -187,12 +187,12 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
     # Features never land on a hand (grown a little, so a stroke's soft edge stays clear too),
     # where vision was unsure (0.5 and above; fading in from 0.4, as a lid line's own shadow
-    # can read half-sure) or off the subject.
+    # can read half-sure), where Fix Anatomy painted, or off the subject.
     on_hand = cv2.dilate(
         hands, np.ones((3, 3), np.uint8), iterations=max(1, int(0.004 * long_side))
     )
     feature_trust = np.clip((0.5 - low_confidence) / 0.1, 0.0, 1.0) * (
-        1.0 - np.clip(2.0 * on_hand, 0.0, 1.0)
+        1.0 - np.clip(2.0 * np.maximum(on_hand, painted), 0.0, 1.0)
     )
     feature_trust *= np.clip(distance / (0.005 * long_side), 0.0, 1.0)
     plan = None
@@ -203,13 +203,15 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         np.maximum(flush, glow_flush * feature_trust, out=flush)
         np.maximum(sheen, glow_sheen * feature_trust, out=sheen)
     grain, mottle = skin_texture((height, width), long_side)
-    skin_trust = confident * inside
+    # Skin texture shows on the skin vision saw and on skin painted anew alike: painted skin
+    # without it would read as a waxy patch.
+    skin_trust = np.maximum(confident, painted) * inside
     texture = 1.0 + (0.016 * grain + 0.012 * mottle) * skin_trust
     # The flush is a broad colour, never a shape, so it also warms unsure cheeks (an unflushed
     # cheek next to a flushed one reads as a bruise); only its mottle keeps to trusted skin.
     flush = np.clip(flush + 0.05 * mottle * skin_trust, 0.0, 1.0)
 
-    shading_detail = occlusion * detail * texture
+    shading_detail = occlusion * detail
     shading_detail *= roundness(distance, long_side)
     softer = cv2.GaussianBlur(shading_detail, (0, 0), 0.003 * long_side)
     shading_detail += (softer - shading_detail) * defocus
@@ -237,7 +239,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     behind = backdrop(matte, outside, long_side)
     chin = anchor_xy(cues, "chin", scale)
 
-    unconfident = 1.0 - confident
+    unconfident = np.clip(low_confidence, 0.0, 1.0)
     soften_box = None
     rows, cols = np.nonzero(unconfident > 0.01)
     if rows.size:
@@ -253,15 +255,16 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         normals=normals.astype(np.float32),
         sheen_normals=sheen_normals.astype(np.float32),
         occlusion_detail=shading_detail.astype(np.float32),
+        texture=texture.astype(np.float32),
         across_x=((np.arange(width, dtype=np.float32) - width / 2) / max(width, height))[None, :],
         across_y=((height / 2 - np.arange(height, dtype=np.float32)) / max(width, height))[:, None],
         # A crease the sky cannot see cannot mirror the key either.
-        specular_mask=(sheen * confident * inside * np.clip(occlusion, 0.0, 1.0) ** 2).astype(
-            np.float32
-        ),
+        specular_mask=(
+            sheen * np.maximum(confident, painted) * inside * np.clip(occlusion, 0.0, 1.0) ** 2
+        ).astype(np.float32),
         # Subsurface is a broad colour, never detail: an unsure patch (a shadowed nostril)
         # that lost it would show as a cold grey stain in warm skin.
-        subsurface_weight=(0.6 + 0.4 * confident).astype(np.float32),
+        subsurface_weight=(0.6 + 0.4 * np.maximum(confident, painted)).astype(np.float32),
         flush=flush.astype(np.float32),
         skin_alpha=matte,
         metering=metering_index,
@@ -272,10 +275,50 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         features=plan,
         feature_trust=feature_trust.astype(np.float32),
         texture_trust=skin_trust.astype(np.float32),
+        painted=painted,
         wrap_base=wrap_base(
             matte, distance - outside, layout, plan, _kept_clear(cues, scale), chin
         ),
     )
+
+
+def _skin_normals(
+    normals: np.ndarray,
+    depth: np.ndarray,
+    distance: np.ndarray,
+    confident: np.ndarray,
+    zone: np.ndarray,
+    strength: float,
+    long_side: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The skin's normals, and the broader ones its sheen follows.
+
+    Vision's normals carry the scan's ripple and speckle as bumps; a newborn's skin has none
+    at that scale. They are smoothed edge-preservingly, guided by the depth (a little blurred,
+    so the guide carries the forms and not the speckle): where the depth has no edge the
+    ripple is averaged away, where it has one (the nose's side, a lid, the lips) the form
+    stays sharp. The nose, lids and lips keep a crisper version than the open skin. The
+    head's volume comes from the dome, its face from vision: the scan's low frequencies are
+    partly the scanner's own light. Fix Anatomy evens the open skin's relief further.
+    """
+    half = (max(1, depth.shape[1] // 2), max(1, depth.shape[0] // 2))
+    guide = cv2.GaussianBlur(
+        cv2.resize(depth, half, interpolation=cv2.INTER_AREA), (0, 0), 0.0025 * long_side
+    )
+    small = cv2.resize(normals, half, interpolation=cv2.INTER_AREA)
+    fine = cv2.ximgproc.guidedFilter(guide, small, max(1, int(0.015 * long_side)), 1e-5)
+    fine = cv2.resize(fine, (depth.shape[1], depth.shape[0]), interpolation=cv2.INTER_LINEAR)
+    crisp = wide_blur(normals, max(1.0, 0.004 * long_side))
+    sharpness = ((zone - 0.35) / 0.65)[..., None]
+    fine += (crisp - fine) * sharpness
+    coarse = wide_blur(normals, 0.04 * long_side)
+    base = coarse * (1.0 - DOME_WEIGHT) + dome_normals(distance, long_side) * DOME_WEIGHT
+    relief = confident * (1.0 - 0.5 * strength * (1.0 - sharpness[..., 0]))
+    out = base + (fine - coarse) * relief[..., None]
+    out /= np.maximum(np.linalg.norm(out, axis=2, keepdims=True), 1e-6)
+    sheen = wide_blur(out, 0.012 * long_side)
+    sheen /= np.maximum(np.linalg.norm(sheen, axis=2, keepdims=True), 1e-6)
+    return out, sheen
 
 
 def _kept_clear(cues: StructuralCues, scale: float) -> tuple[tuple[float, float], ...]:

@@ -113,6 +113,8 @@ def skin_look(tone_hex: str) -> SkinLook:
     rich_linear = np.array(rich.convert("srgb-linear").coords(nans=False), dtype=np.float32)
     albedo = np.maximum(hex_to_linear(tone_hex), 1e-4)
     lit_shift = deep * (np.clip(rich_linear, 0.0, None) / albedo - 1.0)
+    if chroma >= 0.04:
+        lit_shift = np.zeros(3, np.float32)  # a tone with a skin's chroma of its own keeps it
     # Deep skin shows its features as much by the light they catch as by their shadows (a
     # lash line can only go as dark as black): those small lights are kept brighter there.
     feature_light = 1.0 + 3.0 * deep

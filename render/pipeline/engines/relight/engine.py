@@ -18,6 +18,7 @@ from render.pipeline.engines.relight.light import (
     composite,
     lighting_for_seed,
     shade,
+    skin_grain,
     soften_unconfident,
     studio_set_for_seed,
 )
@@ -90,6 +91,7 @@ class RelightEngine:
         rosy = flush_shift(conditioning.tone.hex)
         look = skin_look(conditioning.tone.hex)
         facing = nose_side(conditioning.cues.pose)
+        grain = skin_grain(surface, look)
         marks = finish(surface, conditioning.tone.hex, look, size, style.monochrome)
         guard = None
         if self.wrap and surface.wrap_base is not None:
@@ -101,7 +103,7 @@ class RelightEngine:
                 raise RenderCancelled(f"render cancelled after {index} of {len(seeds)} candidates")
             light = lighting_for_seed(style, seed, facing)
             studio = studio_set_for_seed(conditioning.background_hex, seed, float(light.key_dir[0]))
-            skin = shade(surface, albedo, rosy, style, light, look)
+            skin = shade(surface, albedo, rosy, style, light, look, grain)
             skin = soften_unconfident(skin, surface, self.shading_long_side)
             linear = composite(skin, surface, light, studio, style)
             image = linear_to_srgb_u8(linear)

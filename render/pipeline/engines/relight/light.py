@@ -206,6 +206,13 @@ def backdrop(matte: np.ndarray, distance_outside: np.ndarray, long_side: int) ->
     return (lit * (1.0 - matte)).astype(np.float32)
 
 
+def skin_grain(surface: Surface, look: SkinLook) -> np.ndarray:
+    """The skin's grain and mottle for one tone: texture, not form, so on deep skin it is
+    raised far less than the creases, or the skin would read as rough or blotched."""
+    exponent = look.detail_contrast**0.25
+    return surface.texture if exponent == 1.0 else surface.texture**exponent
+
+
 def shade(
     surface: Surface,
     albedo: np.ndarray,
@@ -213,8 +220,10 @@ def shade(
     style: Style,
     light: Lighting,
     look: SkinLook,
+    texture: np.ndarray,
 ) -> np.ndarray:
-    """The skin layer in linear RGB, everywhere (the matte is applied when compositing)."""
+    """The skin layer in linear RGB, everywhere (the matte is applied when compositing).
+    ``texture`` is the skin's grain for this tone (``skin_grain``), the same for every seed."""
     # In-place arithmetic throughout: five candidates must shade in well under two seconds.
     normals = surface.normals
     key_cos = normals @ light.key_dir
@@ -242,9 +251,7 @@ def shade(
         np.maximum(luminance, 1e-4, out=luminance)
         np.power(luminance, look.detail_contrast, out=luminance)
         luminance *= broad
-    # The skin's grain and mottle are texture, not form: raised far less than the creases, or
-    # deep skin would read as rough or blotched.
-    luminance *= surface.texture ** (look.detail_contrast**0.25)
+    luminance *= texture
 
     # Meter the exposure so the face's median shade renders the target tone exactly.
     metered = float(np.median(luminance.ravel()[surface.metering]))
@@ -255,11 +262,9 @@ def shade(
     if look.form_contrast > 1.0:
         # Deep skin is modelled by its lights: the lit side rises, while the shadow side keeps
         # its detail (a photographer's stronger fill), so its features stay in view.
-        above = luminance > 1.0
-        luminance[above] **= look.form_contrast
-        below = ~above
         np.maximum(luminance, 1e-4, out=luminance)
-        luminance[below] **= 1.0 + 0.3 * (look.form_contrast - 1.0)
+        lifted = 1.0 + 0.3 * (look.form_contrast - 1.0)
+        np.power(luminance, np.where(luminance > 1.0, look.form_contrast, lifted), out=luminance)
     # A soft shoulder instead of a hard clip keeps pale skin's highlights from going flat white.
     ceiling = 0.97 / max(float(albedo.max()), 1e-3)
     knee = 0.8 * ceiling
@@ -294,9 +299,6 @@ def shade(
     specular *= style.specular * _SHEEN_GAIN * light.key_strength
 
     flushed = luminance * surface.flush
-    # Lit deep skin shows its colour: richer from the median skin up (none in shadow).
-    lit = np.clip(luminance - 1.15, 0.0, 0.6)
-    lit *= luminance
     # Light that scatters under skin and comes back in its shadows is warmer than the light
     # that went in: the half-lit and shaded skin turns a little redder, lit skin keeps its tone.
     warm = np.clip(1.0 - luminance, 0.0, 1.0)
@@ -307,18 +309,22 @@ def shade(
     colour_light = light.key_colour * light.key_strength + light.fill_colour * light.fill_strength
     colour_light /= total
     # One matrix product mixes the scalar fields into RGB.
-    mix = np.stack(
-        [
-            albedo * colour_light,
-            albedo * _SUBSURFACE_TINT * 0.10,
-            light.key_colour * look.sheen_tint,
-            albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
-            albedo * _SHADOW_WARMTH,
-            albedo * look.lit_shift * colour_light,
-        ]
-    ).astype(np.float32)
-    fields = np.stack([luminance, subsurface, specular, flushed, warm, lit], axis=2)
-    return fields @ mix
+    rows = [
+        albedo * colour_light,
+        albedo * _SUBSURFACE_TINT * 0.10,
+        light.key_colour * look.sheen_tint,
+        albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
+        albedo * _SHADOW_WARMTH,
+    ]
+    fields = [luminance, subsurface, specular, flushed, warm]
+    if look.lit_shift.any():
+        # Lit deep skin shows its colour: richer from the median skin up (none in shadow).
+        lit = np.clip(luminance - 1.15, 0.0, 0.6)
+        lit *= luminance
+        rows.append(albedo * look.lit_shift * colour_light)
+        fields.append(lit)
+    mix = np.stack(rows).astype(np.float32)
+    return np.stack(fields, axis=2) @ mix
 
 
 def composite(

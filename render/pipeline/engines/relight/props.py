@@ -12,7 +12,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.engines.relight.colour import linear_to_srgb_u8
-from render.pipeline.engines.relight.raster import resize, wide_blur
+from render.pipeline.engines.relight.raster import normalise, resize, wide_blur
 from render.pipeline.engines.relight.texture import pores
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ def wrap_layer(
     slope_x = cv2.Sobel(relief, cv2.CV_32F, 1, 0, ksize=3) / 8.0
     slope_y = cv2.Sobel(relief, cv2.CV_32F, 0, 1, ksize=3) / 8.0
     normals = np.dstack([-slope_x, slope_y, np.ones_like(slope_x)])
-    normals /= np.linalg.norm(normals, axis=2, keepdims=True)
+    normalise(normals)
     key = normals @ light.key_dir
     key += light.wrap
     key *= 1.0 / (1.0 + light.wrap)

@@ -105,3 +105,13 @@ def fill_from_around(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         share = np.clip(weights * 4.0, 0.0, 1.0)[..., None]
         filled = here * share + coarse * (1.0 - share)
     return filled[..., 0] if values.ndim == 2 else filled
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """H×W×3 vectors scaled to unit length, in place (and returned); a zero vector stays 0.
+    Several times faster than ``np.linalg.norm`` over the last axis."""
+    length = np.einsum("ijk,ijk->ij", vectors, vectors)
+    np.sqrt(length, out=length)
+    np.maximum(length, 1e-6, out=length)
+    vectors /= length[..., None]
+    return vectors

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from render.pipeline.engines.relight.raster import fill_from_around, wide_blur
+from render.pipeline.engines.relight.raster import fill_from_around, normalise, wide_blur
 
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 
@@ -75,7 +75,7 @@ def dome_normals(distance: np.ndarray, long_side: int) -> np.ndarray:
     np.clip(slope_y, -2.5, 2.5, out=slope_y)
     # Normals' y points up, rows go down.
     dome = np.dstack([-slope_x, slope_y, np.ones_like(slope_x)])
-    dome /= np.linalg.norm(dome, axis=2, keepdims=True)
+    normalise(dome)
     return dome
 
 
@@ -153,7 +153,7 @@ def fix_anatomy(
     filled_depth = fill_from_around(depth, known)
     share = painted[..., None]
     new_normals = normals * (1.0 - share) + filled_normals * share
-    new_normals /= np.maximum(np.linalg.norm(new_normals, axis=2, keepdims=True), 1e-6)
+    normalise(new_normals)
     new_depth = depth * (1.0 - painted) + filled_depth * painted
     return Repair(
         subject=evened,

@@ -18,7 +18,14 @@ from render.pipeline.engines.relight.face import (
 from render.pipeline.engines.relight.features import FeaturePlan, feature_glow, plan_features
 from render.pipeline.engines.relight.light import backdrop
 from render.pipeline.engines.relight.props import WrapBase, wrap_base
-from render.pipeline.engines.relight.raster import odd, output_size, resize, spot, wide_blur
+from render.pipeline.engines.relight.raster import (
+    normalise,
+    odd,
+    output_size,
+    resize,
+    spot,
+    wide_blur,
+)
 from render.pipeline.engines.relight.subject import (
     DOME_WEIGHT,
     clean_matte,
@@ -315,9 +322,9 @@ def _skin_normals(
     base = coarse * (1.0 - DOME_WEIGHT) + dome_normals(distance, long_side) * DOME_WEIGHT
     relief = confident * (1.0 - 0.5 * strength * (1.0 - sharpness[..., 0]))
     out = base + (fine - coarse) * relief[..., None]
-    out /= np.maximum(np.linalg.norm(out, axis=2, keepdims=True), 1e-6)
+    normalise(out)
     sheen = wide_blur(out, 0.012 * long_side)
-    sheen /= np.maximum(np.linalg.norm(sheen, axis=2, keepdims=True), 1e-6)
+    normalise(sheen)
     return out, sheen
 
 

@@ -129,6 +129,14 @@ def _negatives() -> Iterator[Fixture]:
     dome = np.clip(1 - ((xs - 320) / 220) ** 2 - ((ys - 250) / 170) ** 2, 0, None) ** 0.5
     blob[:] = phantom._ramp("voluson-gold")[(dome * 230).astype(np.uint8)]
     yield Fixture("no-face-blob", "negative", blob, has_face=False)
+    # The back of the head, and the uterine wall alone: lit surfaces with no face on them.
+    for name, yaw in (("no-face-back-of-head", 180.0), ("no-face-turned-away", 130.0)):
+        panel = phantom._render_face(640, 480, "voluson-gold", rng, yaw=yaw)
+        yield Fixture(name, "negative", panel.rgb, has_face=False)
+    wall = phantom._render_face(
+        640, 480, "hdlive-skin", np.random.default_rng(4), occluder="placenta", offset=(-1.2, 0)
+    )
+    yield Fixture("no-face-wall", "negative", wall.rgb, has_face=False)
     noise = (rng.random((480, 640, 3)) * 255).astype(np.uint8)
     yield Fixture("no-face-noise", "negative", noise, has_face=False)
 

@@ -476,7 +476,7 @@ def _render_face(
     scene = _empty_scene(height, width)
     _splat_head(scene, cx, cy, radius, rot)
     head = scene.label == HEAD
-    nearest = float(scene.depth[head].max())
+    nearest = float(scene.depth[head].max()) if head.any() else 0.7 * radius  # head out of view
     if occluder is not None:
         _occluder(scene, occluder, cx, cy, radius, rng)
     shade = _shade_scene(scene, nearest, 1.3 * radius)

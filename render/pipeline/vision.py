@@ -430,11 +430,25 @@ def _mesh_points(rgb: np.ndarray) -> np.ndarray | None:
 class _Landmarks:
     """The mesh's points and what the variants' agreement says about each anchor."""
 
-    points: np.ndarray  # 468 × 2 in work pixels, from the first variant that found a face
+    oval: np.ndarray  # the face's outline (N × 2 work pixels)
     anchors: dict[str, np.ndarray]  # the mean of the plain and the mirrored reading
     spread: dict[str, float]  # how far the two readings lie apart, over the face's size
     yaw: float  # -1 (nose to the image's left) .. 1 (to the right); 0 frontal
     variant: str
+    profile: str | None = None  # "left"/"right": read from the silhouette, the nose that way
+
+    @property
+    def pose(self) -> str:
+        if self.profile is not None:
+            return f"profile-{self.profile}"
+        return _pose(self.yaw)
+
+    @property
+    def span(self) -> float:
+        """The face's scale: the eye distance (a profile's is estimated from its height)."""
+        if "eye_left" in self.anchors and "eye_right" in self.anchors:
+            return float(np.linalg.norm(self.anchors["eye_right"] - self.anchors["eye_left"]))
+        return 0.25 * float(np.ptp(self.oval[:, 1]))
 
     @property
     def agreeing(self) -> int:
@@ -487,7 +501,7 @@ def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
     if best is None:
         return None
     return _Landmarks(
-        points=best.points * factor,
+        oval=best.oval * factor,
         anchors={k: v * factor for k, v in best.anchors.items()},
         spread=best.spread,
         yaw=best.yaw,
@@ -510,7 +524,9 @@ def _read_twice(image: np.ndarray, degrees: float, points: np.ndarray, name: str
             spread[key] = float(np.linalg.norm(plain[key] - mirrored[key])) / size
             anchors[key] = (plain[key] + mirrored[key]) / 2
         yaw = (yaw + _yaw(mirrored_points)) / 2
-    return _Landmarks(points=points, anchors=anchors, spread=spread, yaw=yaw, variant=name)
+    return _Landmarks(
+        oval=points[list(_FACE_OVAL)], anchors=anchors, spread=spread, yaw=yaw, variant=name
+    )
 
 
 def _face_size(points: np.ndarray) -> float:
@@ -560,13 +576,18 @@ def _plausible_face(points: np.ndarray) -> bool:
 
 
 def _check_anchors(
-    anchors: dict[str, np.ndarray], subject: np.ndarray, low: np.ndarray, depth: np.ndarray
+    anchors: dict[str, np.ndarray],
+    subject: np.ndarray,
+    low: np.ndarray,
+    depth: np.ndarray,
+    span: float,
 ) -> tuple[dict[str, tuple[np.ndarray, float]], list[tuple[str, str]]]:
-    """Each anchor must sit on the subject, off the low-confidence mask and agree with depth."""
+    """Each anchor must sit on the subject, off the low-confidence mask and agree with depth.
+
+    ``span`` is the face's scale (the eye distance, or its profile equivalent)."""
     h, w = subject.shape
     kept: dict[str, tuple[np.ndarray, float]] = {}
     dropped: list[tuple[str, str]] = []
-    origin, axes, span = _face_frame(anchors)
     r = max(2, int(0.08 * span))
 
     def mean_at(arr: np.ndarray, p: np.ndarray, radius: int = r) -> float:
@@ -576,6 +597,8 @@ def _check_anchors(
         )
 
     for name in ANCHOR_NAMES:
+        if name not in anchors:
+            continue
         p = anchors[name]
         if not (0 <= p[0] < w and 0 <= p[1] < h):
             dropped.append((name, "outside the render area"))
@@ -662,6 +685,112 @@ def _mirror_check(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> list[tupl
             for n in names
         ]
     return dropped
+
+
+# ---- profiles --------------------------------------------------------------------------------
+
+# A profile is read from the silhouette, which pins the nose tip, lips and chin (points on the
+# outline) well and the near eye only roughly: its confidence says so, and the renderer draws
+# nothing for an anchor under 0.6.
+_PROFILE_CONFIDENCE: dict[str, float] = {
+    "nose_tip": 0.85,
+    "mouth": 0.75,
+    "chin": 0.75,
+    "eye_left": 0.5,
+    "eye_right": 0.5,
+}
+_PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
+
+
+def _outline(inside: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, how far the silhouette reaches toward ``side`` on each row) of the main blob."""
+    rows = np.flatnonzero(inside.any(axis=1))
+    if side == "right":
+        reach = inside.shape[1] - 1 - np.argmax(inside[rows, ::-1], axis=1)
+    else:
+        reach = -np.argmax(inside[rows], axis=1)
+    return rows, reach.astype(np.float32)
+
+
+def _stand_out(reach: np.ndarray, d: int) -> np.ndarray:
+    """How far each row's outline reaches beyond the mean of the rows ``d`` above and below."""
+    above = np.concatenate([np.full(d, reach[0]), reach[:-d]])
+    below = np.concatenate([reach[d:], np.full(d, reach[-1])])
+    return reach - 0.5 * (above + below)
+
+
+def _bump(stand_out: np.ndarray, lo: int, hi: int) -> int | None:
+    """The row of the outline's most convex point between ``lo`` and ``hi``, if it is convex."""
+    lo, hi = max(lo, 0), min(hi, len(stand_out))
+    if hi <= lo:
+        return None
+    i = lo + int(np.argmax(stand_out[lo:hi]))
+    return i if stand_out[i] > 0 else None
+
+
+def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | None:
+    """A face seen edge-on, which the mesh does not find: the silhouette's front edge shows a
+    nose standing out between the brow and the lips, the lips, then the chin above the neck.
+    Anything else (a smooth blob, a limb) is not a face."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), 8)
+    if count <= 1:
+        return None
+    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    inside = labels == main
+    x, y, width, height, area = stats[main]
+    if area < 0.04 * inside.size or not 0.5 < width / max(height, 1) < 1.8:
+        return None
+    best: tuple[float, str, dict[str, np.ndarray]] | None = None
+    for side in ("left", "right"):
+        rows, reach = _outline(inside, side)
+        n = len(rows)
+        reach = cv2.GaussianBlur(reach.reshape(-1, 1), (1, 0), max(1.0, 0.01 * n)).ravel()
+        stand_out = _stand_out(reach, max(2, int(0.08 * n)))
+        band = slice(int(0.3 * n), int(0.75 * n))
+        nose = band.start + int(np.argmax(stand_out[band]))
+        if stand_out[nose] < _PROFILE_NOSE * n or reach[nose] < reach[:nose].max() - 0.02 * n:
+            continue  # nothing stands out, or the brow reaches further than the "nose"
+        # The lips and the chin are smaller bumps on the outline's way back below the nose.
+        bump = _stand_out(reach, max(2, int(0.04 * n)))
+        lips = _bump(bump, nose + int(0.07 * n), nose + int(0.22 * n))
+        if lips is None:
+            continue
+        chin = _bump(bump, lips + int(0.06 * n), nose + int(0.45 * n))
+        if chin is None or reach[chin] > reach[nose]:
+            continue
+        sign = 1.0 if side == "right" else -1.0
+        outline = np.column_stack([sign * reach, rows]).astype(np.float32)
+        tip = outline[nose]
+        # The near eye: the darkest lid line behind the nose bridge, a head-height step in.
+        guess = tip + np.array([-sign * 0.17 * n, -0.14 * n], np.float32)
+        r = max(2, int(0.05 * n))
+        gx, gy = int(guess[0]), int(guess[1])
+        window = smooth[max(0, gy - r) : gy + r + 1, max(0, gx - r) : gx + r + 1].astype(np.float32)
+        if window.size:
+            dy, dx = np.unravel_index(int(np.argmin(window)), window.shape)
+            guess = np.array([max(0, gx - r) + dx, max(0, gy - r) + dy], np.float32)
+        eye = "eye_left" if side == "right" else "eye_right"  # the near eye, as seen
+        anchors = {"nose_tip": tip, "mouth": outline[lips], "chin": outline[chin], eye: guess}
+        if best is None or stand_out[nose] > best[0]:
+            best = (float(stand_out[nose]), side, anchors)
+    if best is None:
+        return None
+    _, side, anchors = best
+    n = float(height)
+    tip = anchors["nose_tip"]
+    sign = 1.0 if side == "right" else -1.0
+    # The face's outline: an ellipse from the brow to the chin behind the nose.
+    centre = np.array([tip[0] - sign * 0.3 * n, tip[1] - 0.02 * n])
+    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    oval = np.column_stack([centre[0] + 0.3 * n * np.cos(t), centre[1] + 0.42 * n * np.sin(t)])
+    return _Landmarks(
+        oval=oval.astype(np.float32),
+        anchors=anchors,
+        spread={},
+        yaw=sign,
+        variant="silhouette",
+        profile=side,
+    )
 
 
 # ---- entry points ----------------------------------------------------------------------------
@@ -809,6 +938,14 @@ def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -
     return cv2.morphologyEx(dark, cv2.MORPH_OPEN, kernel).astype(np.float32)
 
 
+def _confidence(landmarks: _Landmarks, name: str, unmasked: float) -> float:
+    """0..1: the share of the anchor's area vision could see, lowered by how far the two
+    readings of it lie apart, and by how roughly a profile's silhouette places it."""
+    agreement = 1 - landmarks.spread.get(name, 0.0) / _MAX_SPREAD / 2
+    reading = _PROFILE_CONFIDENCE.get(name, 0.5) if landmarks.profile is not None else 1.0
+    return min(1.0, max(0.0, unmasked * agreement * reading))
+
+
 def _analyze(scan: IngestedScan) -> StructuralCues:
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -831,13 +968,14 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     landmarks = _detect_landmarks(work)
+    if landmarks is None and not looks_like_bmode(texture, face_found=False):
+        landmarks = _profile_landmarks(bright, smooth_fine)
     timings["landmarks"] = (time.perf_counter() - step) * 1000
     if landmarks is None:
         if looks_like_bmode(texture, face_found=False):
             raise ScanRejected("2d-bmode", MSG_BMODE)
         raise ScanRejected("no-face", MSG_NO_FACE)
-    points = landmarks.points
-    oval = points[list(_FACE_OVAL)]
+    oval = landmarks.oval
 
     step = time.perf_counter()
     subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval)
@@ -851,8 +989,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     light = _light_direction(grey, subject, bulge)
     speckle = np.clip((speckle_ratio - 0.15) / 0.15, 0, 1)
     level = float(np.median(smooth_coarse[inside])) if inside.any() else 0.0
-    eye_span = float(np.linalg.norm(landmarks.anchors["eye_right"] - landmarks.anchors["eye_left"]))
-    shadow = _shadow(smooth_coarse, inside, level, eye_span)
+    shadow = _shadow(smooth_coarse, inside, level, landmarks.span)
     occluder = _occluders(grey, bright, oval, smooth_fine)
     hands = occluder * (bright > 0.5)
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
@@ -861,8 +998,8 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     timings["maps"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
-    pose = _pose(landmarks.yaw)
-    kept, dropped = _check_anchors(landmarks.anchors, subject, low, depth)
+    pose = landmarks.pose
+    kept, dropped = _check_anchors(landmarks.anchors, subject, low, depth, landmarks.span)
     for name in _far_side(pose):
         if kept.pop(name, None) is not None:
             dropped.append((name, "turned away from the probe in this pose"))
@@ -881,10 +1018,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
             name,
             float(box.x0 + p[0] / scale),
             float(box.y0 + p[1] / scale),
-            round(
-                min(1.0, max(0.0, conf * (1 - landmarks.spread.get(name, 0.0) / _MAX_SPREAD / 2))),
-                3,
-            ),
+            round(_confidence(landmarks, name, conf), 3),
         )
         for name, (p, conf) in kept.items()
     )

@@ -183,3 +183,32 @@ def test_the_evaluation_set_holds_every_kind_real_scans_show() -> None:
     for occluder in OCCLUDERS:
         assert f"occluder-{occluder}" in names
     assert {"pose-profile-left", "pose-three-quarter-right"} <= names
+
+
+@pytest.mark.parametrize(
+    ("pose", "near_eye"), [("profile-left", "eye_right"), ("profile-right", "eye_left")]
+)
+def test_a_profile_is_read_from_its_silhouette_with_only_what_can_be_seen(
+    pose: str, near_eye: str
+) -> None:
+    phantom = make_phantom(pose=pose, palette="hdlive-skin", seed=34)
+    cues = cues_for(phantom.image)
+    assert cues.pose == pose
+    names = {a.name for a in cues.anchors}
+    assert {"nose_tip", "mouth", "chin"} <= names
+    assert names <= {"nose_tip", "mouth", "chin", near_eye}  # never two eyes, never a cheek
+    diagonal = np.hypot(phantom.face_box.width, phantom.face_box.height)
+    for name in ("nose_tip", "mouth"):
+        anchor = cues.anchor(name)
+        x, y = phantom.anchors[name]
+        assert np.hypot(anchor.x - x, anchor.y - y) < 0.035 * diagonal, anchor
+    # An eye placed from the silhouette alone is not sure enough to draw a lash on.
+    eye = cues.anchor(near_eye)
+    assert eye is None or eye.confidence < 0.6
+
+
+@pytest.mark.parametrize("name", ["no-face-back-of-head", "no-face-turned-away", "no-face-wall"])
+def test_a_lit_surface_with_no_face_is_not_taken_for_a_profile(name: str) -> None:
+    fixture = next(f for f in _negatives() if f.name == name)
+    outcome = evaluate(fixture)
+    assert not outcome.accepted and outcome.reason == "no-face"

@@ -1,6 +1,6 @@
 """The scoring head: rank candidates by how faithfully they render the conditioning.
 
-Four terms, each 0..1 (higher is better):
+Seven terms, each 0..1 (higher is better):
 
 - ``structure``: do the candidate's luminance gradients inside the face follow the scan's
   normals? The candidate's luminance is fitted with the second-order spherical harmonics of
@@ -13,19 +13,47 @@ Four terms, each 0..1 (higher is better):
   close to where the scan put it. Confidence-weighted fraction re-found.
 - ``tone``: ΔE2000 between the target skin colour and the candidate's median skin colour
   (confident face pixels, shadows and highlights excluded) in CIELab, via coloraide. For a
-  monochrome style the target is the tone's grey of the same lightness.
+  monochrome style the target is the tone's grey of the same lightness. Full marks up to a
+  difference seen only side by side, none once it reads as another skin (an ashy grey face).
 - ``neonatal``: proportions measured on the re-found anchors (mid-face eye→mouth and lower face
   mouth→chin, both over the eye gap) compared with the scan's own. Growth of either — a longer
   nose-to-mouth span or a longer jaw — is the signature of adult drift in a generative model;
-  past a limit the candidate is rejected (ranked last whatever its total).
+  past a limit the candidate is rejected (ranked last whatever its total). Proportions that
+  cannot be measured because the features were not re-found are not evidence of a newborn
+  look either: the term is then 0.5, not 1.
+- ``subject``: is the baby alone, the scan's subject and nothing else? Skin leaking past the
+  subject mask (a placenta or uterine wall painted as the baby) is found against the
+  candidate's own backdrop: a smooth surface fitted robustly to the pixels well outside the
+  subject; what departs from it by more than a plain colour difference is paint, and its area
+  over the subject's is the ``leak``. A subject mask much larger than the face the anchors
+  describe (vision merged the head with something) costs the same term for every candidate.
+- ``features``: are the drawn lines where the anatomy is? Lines are what the candidate shows
+  darker than its surroundings at feature scale (a morphological black-hat) and the scan's
+  geometry under the candidate's light does not (the same black-hat of the fitted shading).
+  The share of that ink's energy (darkness squared) lying away from the eyes, nose and mouth
+  anchors is ``stray``, the energy itself ``stray_ink``: a lip drawn under the mouth or a lash
+  on the cheek costs the term whether the features beside it are strong or faint.
+- ``legibility``: can the features be read? The band-pass contrast of CIELab lightness (the
+  scale of lids and lips) in the feature zones. L* is perceptually even, so the same limit
+  holds at every skin tone: a face that reads as a flat grey mask fails it, light or deep.
+
+The total is the weighted mean of the terms, scaled down by the worst of the four faults
+(``subject``, ``features``, ``legibility``, ``tone``) once it falls under ``FAULT_FREE``: a
+merged placenta, a misplaced lip or an ashy face is not made up for by good structure.
+Distances are reported beside the terms, not weighted: ``delta_e``, ``leak``, ``stray``,
+``stray_ink`` and ``contrast`` (L*).
 
 Props: a candidate may say which of its pixels are the set, not the baby
 (``RenderedCandidate.props``, e.g. a wrap round the cheeks and chin). Those pixels are left out
 of every term: the face region the light is fitted on, the structure agreement (with a margin
 for the smoothing, so the prop's edge is not read as a contour of the face), the tone sample,
-and the anchor search, which does not look into a prop (a chin the wrap hides is not
-measurable, which is not evidence of drift). A candidate without props is scored exactly as
-if the field did not exist.
+the anchor search, which does not look into a prop (a chin the wrap hides is not measurable,
+which is not evidence of drift), the backdrop the leak is measured against, and the lines and
+contrast of the features. A candidate without props is scored exactly as if the field did not
+exist.
+
+``review_reason`` turns a ranking into the sentence a sonographer reads when the best portrait
+falls under the studio's review threshold.
 """
 
 from __future__ import annotations
@@ -46,7 +74,19 @@ from render.pipeline.types import (
     StructuralCues,
 )
 
-WEIGHTS: dict[str, float] = {"structure": 0.35, "anchors": 0.25, "tone": 0.25, "neonatal": 0.15}
+WEIGHTS: dict[str, float] = {
+    "structure": 0.25,
+    "anchors": 0.20,
+    "tone": 0.15,
+    "neonatal": 0.10,
+    "subject": 0.10,
+    "features": 0.10,
+    "legibility": 0.10,
+}
+# Faults no other term makes up for: under FAULT_FREE the worst of them scales the total down.
+FAULTS: tuple[str, ...] = ("subject", "features", "legibility", "tone")
+FAULT_FREE = 0.8
+_FAULT_FLOOR = 0.2
 
 _ANALYSIS_LONG_SIDE = 320
 _STRUCTURE_SIGMA = 0.008  # of the long side
@@ -55,12 +95,59 @@ _REFOUND_TOLERANCE = 0.05  # of the face size: how far a re-found anchor may sit
 _SEARCH_RADIUS = 0.12  # of the face size: where a drifted anchor is still looked for
 _PATCH_RADIUS = 0.07  # of the face size
 _ADULT_DRIFT_LIMIT = 1.2  # a proportion 20% longer than the scan's is adult drift
-_TONE_DELTA_E_ZERO = 25.0  # ΔE2000 at which the tone term reaches 0
+_UNMEASURED_PROPORTIONS = 0.5  # neonatal term when the features were not re-found: unknown
+# ΔE2000 of the skin to the target: up to 2 only a side-by-side comparison tells them apart;
+# from 10 it reads as another skin (the grey of an ashy render of a deep tone is ~12).
+_TONE_DELTA_E_FULL = 2.0
+_TONE_DELTA_E_ZERO = 10.0
 # An analysis pixel with any share of a prop (after the resize that averages the image's
 # pixels into it) is the set's: part of its colour is the prop's.
 _PROP_THRESHOLD = 1e-3
 _MIN_VISIBLE = 0.6  # share of an anchor's patch that must show the baby for a match to count
 _MIN_FACE_PIXELS = 50  # fewer visible face pixels than this: nothing left to score
+
+# Subject: where the backdrop is judged, what counts as paint on it, and how much is too much.
+_EDGE_MARGIN = 0.03  # of the long side beyond the subject mask: its soft edge and cast shadow
+_MIN_BACKDROP_PIXELS = 200  # fewer: the frame is all baby, nothing to judge a leak against
+_BACKDROP_FIT_PASSES = 3  # robust refits: a lump on the paper must not bend the fitted paper
+_LEAK_DELTA_E = 10.0  # CIELab ΔE76 from the fitted paper: a different colour, not its falloff
+_LEAK_FREE = 0.01  # leaked area over the subject's: a few stray pixels at most
+_LEAK_ZERO = 0.06  # a lump a sixteenth the size of the baby: a merged placenta
+# A newborn's head seen from the front barely exceeds the face's oval; turned, the skull
+# behind the face shows. Subject area outside this grown oval is excess.
+_HEAD_GROWTH = 1.5
+_TURNED_HEAD_WIDTH_GROWTH = 2.2
+_EXCESS_FREE = 0.08
+_EXCESS_ZERO = 0.25
+
+# Features: lines thinner than this (of the face size) are drawn features, wider are form.
+_LINE_SCALE = 0.06
+_INK_FLOOR = 2.0  # L*-like units (luminance ×100): darker than this is a visible line
+_FACE_INSET = 0.03  # of the face size: the outline's own shading is not a drawn line
+_OUTLINE_BAND = 0.07  # of the face size: the rim where a lit head turns away from the light
+# Occluders (a hand, the cord) have edges of their own; lines and contrast near them are
+# not the face's.
+_LOW_CONFIDENCE_INK = 0.1
+_LOW_CONFIDENCE_REACH = 0.12  # of the face size: a finger's shadow falls this far
+_STRAY_FREE = 0.06  # share of the face's line energy away from every feature
+_STRAY_ZERO = 0.12
+_INK_PRIOR = 0.3  # energy: a face with no lines at all is not judged by a speck of noise
+# The same stray energy on its own (L*² px over the face size): a line that shows whatever the
+# features beside it are (a tenth of the face long, a few L* dark is ~5).
+_STRAY_INK_FREE = 0.6
+_STRAY_INK_ZERO = 3.0
+# Feature zones as fractions of the face box's diagonal: (half width, reach up, reach down).
+_EYE_ZONE = (0.17, 0.09, 0.05)  # the lid and lash line, and the brow above it
+_MOUTH_ZONE = (0.16, 0.06, 0.06)  # both lips
+_NOSE_ZONE_HALF_WIDTH = 0.08  # the bridge from between the eyes down to the tip
+_NOSTRIL_ZONE = (0.12, 0.06, 0.07)  # both nostrils beside and under the tip
+
+# Legibility: band-pass L* contrast of the feature zones (lids, lips) at every tone.
+_BAND_FINE = 0.006  # of the face size
+_BAND_COARSE = 0.04
+_LEGIBLE_ZERO = 0.6  # L* RMS: a flat grey mask
+_LEGIBLE_FULL = 1.0  # L* RMS: the lids and lips read (a hand over half the face still shows 1.0)
+_MIN_ZONE_PIXELS = 20
 
 
 @dataclass(frozen=True)
@@ -73,6 +160,14 @@ class _Analysis:
     face: np.ndarray  # H×W bool, confident face pixels
     face_size: float  # px at analysis resolution
     anchors: dict[str, tuple[float, float, float]]  # name -> x, y, confidence
+    subject_area: float  # px at analysis resolution
+    backdrop: np.ndarray  # H×W bool, well outside the subject: where a leak is looked for
+    backdrop_basis: np.ndarray  # N×6, a quadratic surface over the backdrop's pixels
+    excess: float  # share of the subject outside the head its face implies
+    feature_zone: np.ndarray  # H×W bool, where eyes, nose and mouth are drawn
+    lines_region: np.ndarray  # H×W bool, face pixels whose lines are measured
+    stray_region: np.ndarray  # H×W bool, where a line off the features counts as stray
+    legible_region: np.ndarray  # H×W bool, the features in view, clear of occluders
 
 
 def _analysis(cues: StructuralCues) -> _Analysis:
@@ -88,6 +183,8 @@ def _analysis(cues: StructuralCues) -> _Analysis:
     low = cv2.resize(cues.low_confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     face = (subject > 0.9) & (low < 0.3)
     face_size = 0.6 * max(size)
+    face_diag = face_size * math.sqrt(2.0)
+    head = None
     if cues.face_box is not None:
         box = cues.face_box
         in_box = np.zeros_like(face)
@@ -97,12 +194,96 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         if (face & in_box).sum() > 50:
             face &= in_box
         face_size = max(1.0, math.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0)))
+        face_diag = max(1.0, math.hypot(x1 - x0, y1 - y0))
+        head = (x0, y0, x1, y1)
     anchors = {
         a.name: ((a.x - cues.crop_box.x0) * scale, (a.y - cues.crop_box.y0) * scale, a.confidence)
         for a in cues.anchors
         if a.confidence >= 0.3
     }
-    return _Analysis(scale, size, normals, face, face_size, anchors)
+    on_subject = subject >= 0.5
+    backdrop = ~_grow(on_subject, _EDGE_MARGIN * max(size))
+    ys, xs = np.nonzero(backdrop)
+    backdrop_basis = _quadratic_basis(xs / size[0] - 0.5, ys / size[1] - 0.5)
+    inset = cv2.erode(face.astype(np.uint8), _disc(_FACE_INSET * face_size)).astype(bool)
+    feature_zone = _feature_zone(anchors, size, face_diag)
+    # A stroke off the features is only judged clear of the outline (its lit rim against the
+    # paper) and of occluders (a hand's fingers and their shadows are its own lines).
+    occluded = _grow(low > _LOW_CONFIDENCE_INK, _LOW_CONFIDENCE_REACH * face_size)
+    clear_of_outline = cv2.erode(on_subject.astype(np.uint8), _disc(_OUTLINE_BAND * face_size))
+    return _Analysis(
+        scale=scale,
+        size=size,
+        normals=normals,
+        face=face,
+        face_size=face_size,
+        anchors=anchors,
+        subject_area=float(on_subject.sum()),
+        backdrop=backdrop,
+        backdrop_basis=backdrop_basis,
+        excess=_subject_excess(on_subject, head, cues.pose),
+        feature_zone=feature_zone,
+        lines_region=inset,
+        stray_region=inset & ~occluded & clear_of_outline.astype(bool),
+        legible_region=feature_zone & inset & ~occluded,
+    )
+
+
+def _disc(radius: float) -> np.ndarray:
+    r = max(1, int(round(radius)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _grow(mask: np.ndarray, radius: float) -> np.ndarray:
+    return cv2.dilate(mask.astype(np.uint8), _disc(radius)).astype(bool)
+
+
+def _quadratic_basis(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+
+
+def _subject_excess(
+    on_subject: np.ndarray, head: tuple[float, float, float, float] | None, pose: str
+) -> float:
+    """Share of the subject mask outside the head the face's oval implies (0 without a face)."""
+    area = float(on_subject.sum())
+    if head is None or area == 0.0:
+        return 0.0
+    x0, y0, x1, y1 = head
+    width_growth = _HEAD_GROWTH if pose == "frontal" else _TURNED_HEAD_WIDTH_GROWTH
+    rx, ry = max((x1 - x0) * width_growth / 2, 1.0), max((y1 - y0) * _HEAD_GROWTH / 2, 1.0)
+    height, width = on_subject.shape
+    ys, xs = np.ogrid[0:height, 0:width]
+    inside = ((xs - (x0 + x1) / 2) / rx) ** 2 + ((ys - (y0 + y1) / 2) / ry) ** 2 <= 1.0
+    return float((on_subject & ~inside).sum()) / area
+
+
+def _feature_zone(
+    anchors: dict[str, tuple[float, float, float]], size: tuple[int, int], diag: float
+) -> np.ndarray:
+    """Where the eyes, nose and mouth may be drawn: ellipses round their confident anchors."""
+    width, height = size
+    ys, xs = np.ogrid[0:height, 0:width]
+    zone = np.zeros((height, width), bool)
+
+    def ellipse(cx: float, cy: float, half_width: float, up: float, down: float) -> np.ndarray:
+        reach = np.where(ys < cy, up, down)
+        return ((xs - cx) / half_width) ** 2 + ((ys - cy) / reach) ** 2 <= 1.0
+
+    eyes = [anchors[name] for name in ("eye_left", "eye_right") if name in anchors]
+    for ex, ey, _ in eyes:
+        zone |= ellipse(ex, ey, *(f * diag for f in _EYE_ZONE))
+    if "nose_tip" in anchors:
+        nx, ny, _ = anchors["nose_tip"]
+        top = min(ey for _, ey, _ in eyes) if eyes else ny - 0.15 * diag
+        half = max((ny - top) / 2, 1.0)
+        zone |= ellipse(nx, ny - half, _NOSE_ZONE_HALF_WIDTH * diag, half, half)
+        zone |= ellipse(nx, ny, *(f * diag for f in _NOSTRIL_ZONE))
+    if "mouth" in anchors:
+        mx, my, _ = anchors["mouth"]
+        zone |= ellipse(mx, my, *(f * diag for f in _MOUTH_ZONE))
+    return zone
 
 
 def _luminance(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -279,11 +460,17 @@ def _neonatal_check(found: dict[str, _AnchorMatch], analysis: _Analysis) -> tupl
         anchors["eye_right"][1] - anchors["eye_left"][1],
     )
     scan = _proportions({n: y for n, (_, y, _) in anchors.items()}, eye_gap)
+    if scan is None or min(scan) <= 1e-3:
+        return 1.0, ""
+    if any(name not in found for name in ("eye_left", "eye_right", "mouth", "chin")):
+        return 1.0, ""  # hidden (by a prop) or outside the frame: no evidence either way
     candidate = _proportions(
         {n: m.y for n, m in found.items() if m.vertical >= _MATCH_THRESHOLD * 0.6}, eye_gap
     )
-    if scan is None or candidate is None or min(scan) <= 1e-3:
-        return 1.0, ""
+    if candidate is None:
+        # The features are in view but not where a face would put them: that is no evidence
+        # of a newborn's proportions, so the term must not read as a perfect newborn look.
+        return _UNMEASURED_PROPORTIONS, ""
     drift = max(candidate[0] / scan[0], candidate[1] / scan[1])
     score = float(np.clip(1.0 - (drift - 1.0) / (_ADULT_DRIFT_LIMIT - 1.0), 0.0, 1.0))
     if drift >= _ADULT_DRIFT_LIMIT:
@@ -330,6 +517,131 @@ def score_candidate(conditioning: Conditioning, candidate: RenderedCandidate) ->
     return _score(conditioning, candidate, _analysis(conditioning.cues))
 
 
+def _lab(image: np.ndarray) -> np.ndarray:
+    """CIELab (D65; L* 0..100) of an analysis-size uint8 RGB image, float32."""
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+def _leak(lab: np.ndarray, analysis: _Analysis, props: np.ndarray | None) -> float:
+    """Area painted on the backdrop, well outside the subject, over the subject's area.
+
+    The backdrop is the candidate's own: a quadratic surface per Lab channel (a paper's pool of
+    light and vignette) fitted to the pixels outside the subject, refitted on the pixels that
+    agree with it so a lump does not bend it. Pixels far from it in colour are paint.
+    """
+    zone = analysis.backdrop
+    basis = analysis.backdrop_basis
+    if props is not None:
+        clear = ~_grow(props, 2.0)  # the prop's soft edge and its shadow on the paper too
+        basis = basis[clear[zone]]
+        zone = zone & clear
+    if basis.shape[0] < _MIN_BACKDROP_PIXELS or analysis.subject_area == 0.0:
+        return 0.0
+    pixels = lab[zone]
+    use = np.ones(pixels.shape[0], bool)
+    for _ in range(_BACKDROP_FIT_PASSES):
+        coeffs, *_ = np.linalg.lstsq(basis[use], pixels[use], rcond=None)
+        distance = np.linalg.norm(pixels - basis @ coeffs, axis=1)
+        use = distance < max(3.0 * float(np.median(distance)), 0.4 * _LEAK_DELTA_E)
+    return float((distance > _LEAK_DELTA_E).sum()) / analysis.subject_area
+
+
+def _subject_score(leak: float, excess: float) -> float:
+    leaked = (leak - _LEAK_FREE) / (_LEAK_ZERO - _LEAK_FREE)
+    merged = (excess - _EXCESS_FREE) / (_EXCESS_ZERO - _EXCESS_FREE)
+    return float(np.clip(1.0 - max(leaked, merged), 0.0, 1.0))
+
+
+def _black_hat(image: np.ndarray, analysis: _Analysis) -> np.ndarray:
+    return cv2.morphologyEx(image, cv2.MORPH_BLACKHAT, _disc(_LINE_SCALE * analysis.face_size / 2))
+
+
+def _stray_lines(
+    luminance: np.ndarray,
+    fitted: np.ndarray,
+    face: np.ndarray,
+    analysis: _Analysis,
+    props: np.ndarray | None,
+) -> tuple[float, float]:
+    """The drawn lines away from every feature's anchor: their share of the face's lines and
+    their energy.
+
+    A line is a thin stretch darker than its surroundings (black-hat at feature scale) that the
+    scan's own geometry under the candidate's light does not explain (minus the fitted
+    shading's black-hat): a crease the engine drew. Luminance is smoothed a little first, so
+    skin grain is not read as lines. Lines on the feature zones count as placed anywhere on the
+    face; lines elsewhere count as stray only clear of the outline and of occluders.
+    """
+    region = analysis.lines_region
+    if props is not None:
+        region = region & ~_grow(props, _FACE_INSET * analysis.face_size)
+    if not region.any():
+        return 0.0, 0.0
+    # The smoothing and the black-hat reach past the inset. Off the face (the paper beyond
+    # the outline, an occluder, a prop) they see the scan's fitted shading instead: the dark
+    # rim of a lit outline against light paper is not a line, and no prop pixel counts.
+    luminance = np.where(face, luminance, fitted)
+    smooth = cv2.GaussianBlur(luminance, (0, 0), max(0.6, 0.004 * analysis.face_size))
+    ink = 100.0 * (_black_hat(smooth, analysis) - _black_hat(fitted, analysis)) - _INK_FLOOR
+    # Squared: a line's darkness counts more than its length, so the faint seams shading
+    # leaves are not mistaken for a drawn stroke.
+    ink = np.where(region & (ink > 0.0), ink * ink, 0.0)
+    stray = float(ink[analysis.stray_region & ~analysis.feature_zone].sum()) / analysis.face_size
+    placed = float(ink[analysis.feature_zone].sum()) / analysis.face_size
+    return stray / (stray + placed + _INK_PRIOR), stray
+
+
+def _features_score(share: float, energy: float) -> float:
+    by_share = (share - _STRAY_FREE) / (_STRAY_ZERO - _STRAY_FREE)
+    by_energy = (energy - _STRAY_INK_FREE) / (_STRAY_INK_ZERO - _STRAY_INK_FREE)
+    return float(np.clip(1.0 - max(by_share, by_energy), 0.0, 1.0))
+
+
+def _feature_contrast(lab: np.ndarray, analysis: _Analysis, props: np.ndarray | None) -> float:
+    """RMS of L* band-passed to the scale of lids and lips, over the feature zones."""
+    region = analysis.legible_region
+    if props is not None:
+        region = region & ~_grow(props, _FACE_INSET * analysis.face_size)
+    if int(region.sum()) < _MIN_ZONE_PIXELS:
+        return _LEGIBLE_FULL  # no feature in view to read: nothing illegible either
+    lightness = lab[..., 0]
+    fine_sigma = max(0.5, _BAND_FINE * analysis.face_size)
+    coarse_sigma = _BAND_COARSE * analysis.face_size
+    if props is None:
+        fine = cv2.GaussianBlur(lightness, (0, 0), fine_sigma)
+        coarse = cv2.GaussianBlur(lightness, (0, 0), coarse_sigma)
+    else:
+        # Blurs normalised over the pixels that are not the set: a prop's colour never bleeds
+        # into the contrast measured beside it.
+        seen = (~props).astype(np.float32)
+        fine = _masked_blur(lightness, seen, fine_sigma)
+        coarse = _masked_blur(lightness, seen, coarse_sigma)
+    band = (fine - coarse)[region]
+    return float(np.sqrt(np.mean(band * band)))
+
+
+def _masked_blur(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    blurred = cv2.GaussianBlur(values * weights, (0, 0), sigma)
+    return blurred / np.maximum(cv2.GaussianBlur(weights, (0, 0), sigma), 1e-6)
+
+
+def _legibility_score(contrast: float) -> float:
+    span = _LEGIBLE_FULL - _LEGIBLE_ZERO
+    return float(np.clip((contrast - _LEGIBLE_ZERO) / span, 0.0, 1.0))
+
+
+def _tone_score(delta_e: float) -> float:
+    span = _TONE_DELTA_E_ZERO - _TONE_DELTA_E_FULL
+    return float(np.clip(1.0 - (delta_e - _TONE_DELTA_E_FULL) / span, 0.0, 1.0))
+
+
+def _total(terms: dict[str, float]) -> float:
+    mean = sum(WEIGHTS[name] * terms[name] for name in WEIGHTS)
+    worst = min(1.0, min(terms[name] for name in FAULTS) / FAULT_FREE)
+    # Never below a fifth of the mean, so faulty candidates still rank among themselves.
+    return float(np.clip(mean * (_FAULT_FLOOR + (1.0 - _FAULT_FLOOR) * worst), 0.0, 1.0))
+
+
 def _score(
     conditioning: Conditioning, candidate: RenderedCandidate, analysis: _Analysis
 ) -> ScoredCandidate:
@@ -344,18 +656,26 @@ def _score(
     fitted = _fitted_shading(luminance, analysis, face)
     found = _find_anchors(luminance, fitted, analysis, props)
     small = cv2.resize(candidate.image, analysis.size, interpolation=cv2.INTER_AREA)
+    lab = _lab(small)
     # Capped so the stored terms stay finite JSON even for a candidate with no skin at all.
     delta_e = min(skin_delta_e(small, _tone_target(conditioning), face), 100.0)
     neonatal, rejected = _neonatal_check(found, analysis)
+    leak = _leak(lab, analysis, props)
+    stray, stray_ink = _stray_lines(luminance, fitted, face, analysis, props)
+    contrast = _feature_contrast(lab, analysis, props)
     terms = {
         "structure": _structure_score(luminance, fitted, face, props),
         "anchors": _anchor_score(found, analysis),
-        "tone": float(np.clip(1.0 - delta_e / _TONE_DELTA_E_ZERO, 0.0, 1.0)),
+        "tone": _tone_score(delta_e),
         "neonatal": neonatal,
+        "subject": _subject_score(leak, analysis.excess),
+        "features": _features_score(stray, stray_ink),
+        "legibility": _legibility_score(contrast),
     }
-    total = sum(WEIGHTS[name] * value for name, value in terms.items())
-    terms["delta_e"] = delta_e  # reported, not weighted: the tone term already carries it
-    return ScoredCandidate(candidate, float(np.clip(total, 0.0, 1.0)), terms, rejected)
+    total = _total(terms)
+    # Reported, not weighted: the terms above already carry them.
+    terms.update(delta_e=delta_e, leak=leak, stray=stray, stray_ink=stray_ink, contrast=contrast)
+    return ScoredCandidate(candidate, total, terms, rejected)
 
 
 def rank(
@@ -365,3 +685,68 @@ def rank(
     analysis = _analysis(conditioning.cues)
     scored = [_score(conditioning, candidate, analysis) for candidate in candidates]
     return sorted(scored, key=lambda s: (bool(s.rejected_reason), -s.total))
+
+
+# What a low term means and what the sonographer can do about it, for the review reason.
+TERM_PROBLEMS: dict[str, tuple[str, str]] = {
+    "structure": (
+        "the portrait's shading does not follow the shape of the scan",
+        "re-render, or upload a clearer scan",
+    ),
+    "anchors": (
+        "the face's features could not be re-found where the scan shows them",
+        "check the anchors or re-render",
+    ),
+    "tone": (
+        "the skin does not read as the parents' tone",
+        "check the skin tones chosen for the session or re-render",
+    ),
+    "neonatal": (
+        "the face's proportions drifted from a newborn's",
+        "try Fix Anatomy",
+    ),
+    "subject": (
+        "something outside the baby (placenta, uterine wall or cord) is painted as part of "
+        "the baby",
+        "upload a scan where the face is clear of the placenta, or re-render",
+    ),
+    "features": (
+        "lines are drawn away from the eyes, nose and mouth",
+        "check the anchors or re-render",
+    ),
+    "legibility": (
+        "the eyes and mouth are too faint to read",
+        "try another style or re-render",
+    ),
+}
+
+
+def weakest_term(scored: ScoredCandidate) -> str:
+    """The term that cost ``scored`` the most: the worst fault when one scaled the total down,
+    else the term whose shortfall weighs most."""
+    terms = scored.terms
+    faults = [name for name in FAULTS if terms.get(name, 1.0) < FAULT_FREE]
+    if faults:
+        return min(faults, key=lambda name: terms[name])
+    return max(WEIGHTS, key=lambda name: WEIGHTS[name] * (1.0 - terms.get(name, 1.0)))
+
+
+def review_reason(ranked: Sequence[ScoredCandidate], threshold: float) -> str:
+    """Why a sonographer must look before this set goes out, or "" when the best is fine.
+
+    ``ranked`` is ``rank``'s answer (best first). The set needs review when there is no
+    candidate, when every candidate was rejected, or when the best total is under
+    ``threshold``.
+    """
+    if not ranked:
+        return "No portrait came out of the render; re-render."
+    best = ranked[0]
+    if best.rejected_reason:
+        return (
+            f"Every portrait was set aside ({best.rejected_reason}); "
+            "check the anchors, try Fix Anatomy or re-render."
+        )
+    if best.total >= threshold:
+        return ""
+    problem, advice = TERM_PROBLEMS[weakest_term(best)]
+    return f"The best portrait scored {best.total:.2f}: {problem}; {advice}."

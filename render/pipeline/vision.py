@@ -779,10 +779,10 @@ def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | N
     n = float(height)
     tip = anchors["nose_tip"]
     sign = 1.0 if side == "right" else -1.0
-    # The face's outline: an ellipse from the brow to the chin behind the nose.
-    centre = np.array([tip[0] - sign * 0.3 * n, tip[1] - 0.02 * n])
+    # The face's outline: from the brow to the chin, from the nose back across the cheek.
+    centre = np.array([tip[0] - sign * 0.38 * n, tip[1] - 0.05 * n])
     t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
-    oval = np.column_stack([centre[0] + 0.3 * n * np.cos(t), centre[1] + 0.42 * n * np.sin(t)])
+    oval = np.column_stack([centre[0] + 0.36 * n * np.cos(t), centre[1] + 0.4 * n * np.sin(t)])
     return _Landmarks(
         oval=oval.astype(np.float32),
         anchors=anchors,
@@ -884,14 +884,14 @@ def _head_region(oval: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     (cx, cy), (w, h), angle = cv2.fitEllipse(oval.astype(np.float32))
     up = np.deg2rad(angle)
     # The cranium rises above the brow: move the centre along the face's axis toward the top.
-    shift = 0.12 * max(w, h)
+    shift = 0.15 * max(w, h)
     dx, dy = shift * np.sin(up), -shift * np.cos(up)
     if dy > 0:
         dx, dy = -dx, -dy
     region = np.zeros(shape, np.uint8)
     cv2.ellipse(
         region,
-        ((float(cx + dx), float(cy + dy)), (float(w * 1.3), float(h * 1.35)), angle),
+        ((float(cx + dx), float(cy + dy)), (float(w * 1.45), float(h * 1.5)), angle),
         1,
         -1,
     )
@@ -920,6 +920,17 @@ def _head_subject(
     kept = keep[labels]
     # Give back the edge pixels between kept pieces, and the eye sockets and shadows inside.
     kept = cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    # The head's pieces reach onto the face; slivers of a wall cut off by their own edges
+    # lie beside it, and are not the baby.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(kept, 8)
+    if count > 2:
+        face = np.zeros(grey.shape, np.uint8)
+        cv2.fillPoly(face, [oval.astype(np.int32)], 1)
+        on_face = np.bincount(labels[face > 0], minlength=count) / np.maximum(
+            stats[:, cv2.CC_STAT_AREA], 1
+        )
+        on_face[0] = 0
+        kept = (on_face >= 0.2)[labels].astype(np.uint8)
     subject = kept.astype(bool) & inside & head
     # Where no step edge parts the head from what surrounds it (a photograph, a render whose
     # wall touches the head without a crease), the head's region itself is the cut.

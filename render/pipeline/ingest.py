@@ -481,6 +481,25 @@ def _panel_candidates(grey: np.ndarray) -> list[Box]:
     return boxes
 
 
+def _speckle(grey: np.ndarray) -> float:
+    """Median fine-scale variation over brightness of the lit pixels: a 2D B-mode slice is
+    speckle all over (≈ 0.1 and up), a surface render smooth shading (≈ 0.05)."""
+    small, _ = _shrink(grey, 200)
+    g = small.astype(np.float32)
+    base = cv2.GaussianBlur(g, (0, 0), 3.0)
+    residual = g - base
+    energy = np.sqrt(cv2.GaussianBlur(residual * residual, (0, 0), 3.0))
+    lit = base > 40
+    return float(np.median((energy / (base + 12.0))[lit])) if lit.sum() > 50 else 1.0
+
+
+def _shrink(grey: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    scale = min(1.0, side / max(grey.shape[:2]))
+    if scale < 1:
+        grey = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return grey, scale
+
+
 def find_render_box(
     rgb: np.ndarray,
     face_score: Callable[[np.ndarray], float] | None = None,
@@ -506,6 +525,14 @@ def find_render_box(
         best = max(scored, key=lambda s: (round(s[0], 1), s[1]))
         if best[0] > 0:
             chosen = best[2]
+        else:
+            # No panel shows a face the detector is sure of (a hand over the mouth, a profile):
+            # the render is the panel that looks like a lit surface, not a 2D slice's speckle.
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if grey is None else grey
+            chosen = min(
+                candidates[:4],
+                key=lambda b: (round(_speckle(grey[b.y0 : b.y1, b.x0 : b.x1]), 2), -b.width),
+            )
     pad_x, pad_y = int(0.08 * chosen.width), int(0.08 * chosen.height)
     box = Box(
         max(0, chosen.x0 - pad_x),

@@ -214,3 +214,12 @@ def test_a_lit_surface_with_no_face_is_not_taken_for_a_profile(name: str) -> Non
     fixture = next(f for f in _negatives() if f.name == name)
     outcome = evaluate(fixture)
     assert not outcome.accepted and outcome.reason == "no-face"
+
+
+def test_a_quad_screen_whose_face_the_detector_misses_still_gives_the_render_panel() -> None:
+    phantom = make_phantom(panels=4, seed=82, occluder="fingers")
+    scan = ingest(as_jpeg(phantom.image), face_score=lambda rgb: 0.0)
+    box, panel = scan.render_box, phantom.render_box
+    overlap_x = min(box.x1, panel.x1) - max(box.x0, panel.x0)
+    overlap_y = min(box.y1, panel.y1) - max(box.y0, panel.y0)
+    assert overlap_x > 0.6 * panel.width and overlap_y > 0.6 * panel.height

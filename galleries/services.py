@@ -86,7 +86,7 @@ def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None
     if existing:
         return existing
     if job.state not in (
-        RenderJob.State.READY,
+        *RenderJob.REVIEWABLE,  # "needs review" too: the sonographer looked and chose to send
         RenderJob.State.DELIVERING,
         RenderJob.State.DELIVERED,
     ):

@@ -97,6 +97,9 @@ class RenderJob(models.Model):
         SCORE = "score", "Ranking"
         OVERLAY = "overlay", "Branding"
         READY = "ready", "Ready to review"
+        # The best portrait scored under RENDER_REVIEW_THRESHOLD: ``reason`` says why. A person
+        # looks before anything is sent; every action of "ready" is open.
+        NEEDS_REVIEW = "needs_review", "Needs review"
         DELIVERING = "delivering", "Sending"
         DELIVERED = "delivered", "Sent"
         REJECTED = "rejected", "Scan not usable"
@@ -107,6 +110,8 @@ class RenderJob(models.Model):
     STAGES = ("ingest", "vision", "conditioning", "render", "score", "overlay", "deliver")
     RUNNING = (State.VISION, State.CONDITIONING, State.RENDER, State.SCORE, State.OVERLAY)
     FINISHED = (State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED)
+    # Portraits made and waiting for the sonographer: review, pick, send or paint again.
+    REVIEWABLE = (State.READY, State.NEEDS_REVIEW)
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     scan = models.ForeignKey(Scan, on_delete=models.SET_NULL, null=True, related_name="jobs")

@@ -351,6 +351,9 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
         return job
     with _stage(job, "score", RenderJob.State.SCORE):
         ranked = scoring.rank(cond, rendered)
+        # Under the studio's bar the set is not sent as it is: a person looks first.
+        review = scoring.review_reason(ranked, settings.RENDER_REVIEW_THRESHOLD)
+    state = RenderJob.State.NEEDS_REVIEW if review else RenderJob.State.READY
     with _stage(job, "overlay", RenderJob.State.OVERLAY):
         finished = [
             (item, _png_bytes(item.candidate.image), portrait_finish(item.candidate.image))
@@ -376,12 +379,14 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
                 f"{item.candidate.seed}-web.jpg", ContentFile(web_jpeg), save=False
             )
             candidate.save()
-            if candidate.is_primary and settings.PRINT_FILES_AUTOMATIC:
+            # A primary under review may well be replaced: its print file waits for a choice.
+            if candidate.is_primary and settings.PRINT_FILES_AUTOMATIC and not review:
                 candidate_print_enqueue(candidate=candidate)
         RenderJob.objects.filter(pk=job.pk).update(
-            state=RenderJob.State.READY, progress=1.0, lease_expires_at=None
+            state=state, reason=review, progress=1.0, lease_expires_at=None
         )
-        job.state = RenderJob.State.READY
+        job.state, job.reason = state, review
+        # One event for both: its payload carries the state and, under review, the reason.
         _emit_job_event("job.ready", job.pk)
     return job
 
@@ -431,7 +436,7 @@ def render_job_fail(*, job_id: int, reason: str) -> None:
 
 @transaction.atomic
 def render_job_cancel(*, job: RenderJob) -> RenderJob:
-    if job.is_finished or job.state in (RenderJob.State.READY, RenderJob.State.DELIVERING):
+    if job.is_finished or job.state in (*RenderJob.REVIEWABLE, RenderJob.State.DELIVERING):
         raise ValidationError("This job has already finished; there is nothing to cancel.")
     RenderJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     if job.state in (RenderJob.State.QUEUED, RenderJob.State.CONDITIONING) and not (

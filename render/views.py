@@ -53,9 +53,24 @@ SCORE_TERM_LABELS = {
     "anchors": "Face points",
     "tone": "Skin tone",
     "neonatal": "Newborn look",
+    "subject": "Baby alone",
+    "features": "Features in place",
+    "legibility": "Features legible",
 }
-# Reported beside the bars, not as one: a colour distance, where smaller is better.
-SCORE_TERM_DISTANCES = {"delta_e": "Tone ΔE"}
+# Reported beside the bars, not as one, each with how it reads: smaller is better for all but
+# the contrast.
+SCORE_TERM_DISTANCES = {
+    "delta_e": ("Tone ΔE", "{:.1f}"),
+    "leak": ("Painted outside the baby", "{:.0%}"),
+    "stray": ("Lines off the features", "{:.0%}"),
+    "contrast": ("Feature contrast (L*)", "{:.1f}"),
+}
+# What the sonographer can do about a set under review, shown under the scoring's reason.
+REVIEW_NEXT_STEP = (
+    "Look at every portrait before anything is sent. If one is right, make it the primary and "
+    "send the gallery as usual; otherwise correct the face points, paint again in another "
+    "style or try Fix Anatomy."
+)
 
 
 def _sessions_with_latest_state(search: str, status: str) -> QuerySet[ParentSession]:
@@ -292,8 +307,8 @@ def _candidate_rows(job: RenderJob) -> list[dict[str, object]]:
                     if key not in SCORE_TERM_DISTANCES
                 ],
                 "distances": [
-                    {"label": label, "value": terms[key]}
-                    for key, label in SCORE_TERM_DISTANCES.items()
+                    {"label": label, "text": shown.format(float(terms[key]))}
+                    for key, (label, shown) in SCORE_TERM_DISTANCES.items()
                     if key in terms
                 ],
             }
@@ -323,14 +338,16 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "rerun": job.reruns.order_by("-created_at").first(),
         "can_cancel": job.state in (RenderJob.State.QUEUED, *RenderJob.RUNNING),
         "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
+        "can_send": job.state in RenderJob.REVIEWABLE,
         "can_rerun": bool(
             scan
             and scan.cues_file
             and not scan.purged_at
             and job.state
-            in (RenderJob.State.READY, RenderJob.State.DELIVERING, RenderJob.State.DELIVERED)
+            in (*RenderJob.REVIEWABLE, RenderJob.State.DELIVERING, RenderJob.State.DELIVERED)
         ),
         "rejected_next_step": REJECTED_NEXT_STEP,
+        "review_next_step": REVIEW_NEXT_STEP,
     }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 
 from studio_portal.embedded import embedded_database_settings
-from studio_portal.env import env_bool, env_int, env_list, env_secret, env_str
+from studio_portal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("CRADLE_LOCAL_DIR", str(BASE_DIR / ".local")))
@@ -180,6 +180,11 @@ DRAMATIQ_AUTODISCOVER_MODULES = ["tasks"]
 RENDER_ENGINE = env_str("RENDER_ENGINE", "relight")
 RENDER_MODEL_DIR = env_str("RENDER_MODEL_DIR", str(LOCAL_DIR / "models" / "sd15-controlnet-depth"))
 RENDER_CANDIDATES = 5
+# A job whose best portrait scores under this (render.pipeline.scoring, 0..1) goes to "needs
+# review" with the reason instead of "ready". Calibrated on known-good and known-bad renders:
+# good relight sets score 0.78-0.97 at their best, a merged placenta, a misplaced lip or an
+# ashy face 0.1-0.3 (render/tests/pipeline/test_scoring_known_bad.py).
+RENDER_REVIEW_THRESHOLD = env_float("RENDER_REVIEW_THRESHOLD", 0.5)
 # Make the print file (Real-ESRGAN ×4, ~15 s of a render worker) as soon as a job is ready, for
 # the primary picked by score; a primary chosen by hand always gets one. Off in tests: their
 # real-worker journeys would each wait for an upscale (test_print_size covers it).

@@ -1,0 +1,125 @@
+"""A job whose best portrait scores under RENDER_REVIEW_THRESHOLD is not "ready": it waits in
+"needs review" with the scoring's reason, on the page and in the API, and every action of a
+ready job stays open (choose, send, paint again)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from render import services
+from render.models import RenderJob
+from render.tests.pipeline.known_bad import ashy
+from studio_portal.tenants.models import Studio
+from tests.api.conftest import api_client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _rendered_job(phantom_jpeg: bytes) -> RenderJob:
+    with schema_context("alpha"):
+        session = services.parent_session_create(
+            parent_name="Maya Lopez",
+            email="maya@example.com",
+            consent_given=True,
+            skin_swatches=["8"],
+        )
+        job = services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
+        services.render_job_vision_run(job_id=job.pk, enqueue=False)
+        services.render_job_render_run(job_id=job.pk)
+        job.refresh_from_db()
+        return job
+
+
+@pytest.fixture
+def grey_job(studio: Studio, phantom_jpeg: bytes, monkeypatch) -> RenderJob:  # noqa: ANN001
+    """Every candidate comes out of the engine an ashy grey: the set has nothing good to offer."""
+    real = services.house_look_candidates
+
+    def grey(conditioning, candidates):  # noqa: ANN001, ANN202
+        return [ashy(c, conditioning.cues, lift=15.0) for c in real(conditioning, candidates)]
+
+    monkeypatch.setattr(services, "house_look_candidates", grey)
+    return _rendered_job(phantom_jpeg)
+
+
+def test_a_set_that_scores_under_the_threshold_needs_review_with_the_reason(
+    grey_job: RenderJob, settings
+) -> None:  # noqa: ANN001
+    assert grey_job.state == RenderJob.State.NEEDS_REVIEW
+    with schema_context("alpha"):
+        best = grey_job.candidates.get(rank=0)
+        assert best.score < settings.RENDER_REVIEW_THRESHOLD
+        assert grey_job.reason == (
+            f"The best portrait scored {best.score:.2f}: the skin does not read as the parents' "
+            "tone; check the skin tones chosen for the session or re-render."
+        )
+        # The set is kept as it would be when ready: five ranked, a primary chosen by score.
+        assert grey_job.candidates.count() == 5
+        assert grey_job.candidates.filter(is_primary=True, rank=0).exists()
+
+
+def test_a_good_set_is_ready_and_under_a_stricter_threshold_needs_review(
+    studio: Studio, phantom_jpeg: bytes, settings
+) -> None:  # noqa: ANN001
+    ready = _rendered_job(phantom_jpeg)
+    assert ready.state == RenderJob.State.READY, ready.reason
+    assert ready.reason == ""
+    with schema_context("alpha"):
+        assert ready.candidates.get(rank=0).score >= settings.RENDER_REVIEW_THRESHOLD
+    settings.RENDER_REVIEW_THRESHOLD = 0.99  # a studio's bar no portrait of this scan reaches
+    strict = _rendered_job(phantom_jpeg)
+    assert strict.state == RenderJob.State.NEEDS_REVIEW
+    with schema_context("alpha"):
+        best = strict.candidates.get(rank=0).score
+    assert strict.reason.startswith(f"The best portrait scored {best:.2f}: ")
+
+
+def test_the_job_page_shows_the_reason_and_keeps_every_action_open(
+    grey_job: RenderJob, client_a: Client
+) -> None:
+    page = client_a.get(f"/jobs/{grey_job.uid}/").content.decode()
+    assert "Needs review" in page
+    assert "Look before you send" in page
+    assert grey_job.reason.replace("'", "&#x27;") in page
+    assert "Reviewed: send gallery" in page  # send, clearly labelled
+    assert "Regenerate with this style" in page and "Fix Anatomy" in page
+    assert "Save points and paint again" in page
+    assert page.count("Make primary") == 4
+
+
+def test_a_reviewed_set_can_be_sent_to_the_parent(grey_job: RenderJob, client_a: Client) -> None:
+    with schema_context("alpha"):
+        second = grey_job.candidates.get(rank=1)
+    client_a.post(f"/candidates/{second.pk}/primary/")
+    response = client_a.post(f"/jobs/{grey_job.uid}/send/", {"channel": ["email"]})
+    assert response.status_code == 302
+    with schema_context("alpha"):
+        grey_job.refresh_from_db()
+        assert grey_job.state == RenderJob.State.DELIVERING
+        assert grey_job.candidates.get(is_primary=True).pk == second.pk
+
+
+def test_a_set_under_review_can_be_painted_again(grey_job: RenderJob, client_a: Client) -> None:
+    response = client_a.post(f"/jobs/{grey_job.uid}/rerun/", {"style": "soft-light"})
+    assert response.status_code == 302
+    with schema_context("alpha"):
+        rerun = RenderJob.objects.get(parent_job=grey_job)
+        assert rerun.state == RenderJob.State.CONDITIONING and rerun.style == "soft-light"
+
+
+def test_the_api_shows_the_state_and_the_reason(grey_job: RenderJob, studio: Studio) -> None:
+    api, _ = api_client_for(studio)
+    job = api.get(f"/api/jobs/{grey_job.uid}/").json()
+    assert job["state"] == "needs_review"
+    assert job["reason"] == grey_job.reason
+    assert {"subject", "features", "legibility", "leak", "stray"} <= set(
+        job["candidates"][0]["score_terms"]
+    )
+    listed = api.get("/api/jobs/", {"state": "needs_review"}).json()
+    assert [j["uid"] for j in listed] == [str(grey_job.uid)]
+    gallery = api.post("/api/galleries/", {"job": str(grey_job.uid)}, format="json")
+    assert gallery.status_code == 201, gallery.content
+    assert not mail.outbox  # nothing reaches the parent until someone sends it

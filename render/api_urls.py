@@ -11,6 +11,7 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("settings/", api_views.api_settings, name="api-settings"),
     path("settings/keys/<int:pk>/revoke/", api_views.api_key_revoke, name="api-key-revoke"),
+    path("styles/", apis.StyleListApi.as_view(), name="api-styles"),
     path("sessions/", apis.ParentSessionListCreateApi.as_view(), name="api-sessions"),
     path("sessions/<uuid:uid>/", apis.ParentSessionDetailApi.as_view(), name="api-session"),
     path("sessions/<uuid:uid>/scans/", apis.ScanUploadApi.as_view(), name="api-scan-upload"),

@@ -37,7 +37,7 @@ from galleries import services as gallery_services
 from galleries.models import Delivery, Gallery
 from render import selectors, services
 from render.models import Candidate, ParentSession, RenderJob
-from render.pipeline.conditioning import STYLES
+from render.pipeline.conditioning import STYLES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
 from studio_portal.accounts.models import User
 from studio_portal.api import services as api_services
@@ -123,6 +123,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     candidates = CandidateOutputSerializer(many=True, read_only=True)
     stage_ms = serializers.SerializerMethodField()
     report_url = serializers.SerializerMethodField()
+    style_label = serializers.SerializerMethodField()
 
     class Meta:
         model = RenderJob
@@ -134,6 +135,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "reason",
             "progress",
             "style",
+            "style_label",
             "engine",
             "correction_strength",
             "stage_ms",
@@ -142,6 +144,21 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            "state": {
+                "help_text": "needs_review: the best portrait scored under the studio's review "
+                "threshold; the candidates can still be chosen and sent, or painted again."
+            },
+            "reason": {
+                "help_text": "Why the scan was rejected or the job failed, or, in needs_review, "
+                "what the scoring found and what to do about it."
+            },
+        }
+
+    def get_style_label(self, job: RenderJob) -> str:
+        """What the style is called on the job's engine: "Studio light …" on the CPU engine,
+        "Photoreal …" on a diffusion engine."""
+        return style_label(job.engine, job.style)
 
     def get_stage_ms(self, job: RenderJob) -> dict[str, float]:
         """Milliseconds per finished stage: ingest, vision, conditioning, render, score, …"""
@@ -303,6 +320,41 @@ class ParentSessionDetailApi(APIView):
         except ValidationError as exc:
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StyleOfferSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text="The value to send as a session's or rerun's style.")
+    label = serializers.CharField()
+    description = serializers.CharField()
+
+
+class StyleListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "StyleList"
+
+        engine = serializers.CharField(help_text="The render engine new sessions use.")
+        look = serializers.CharField(help_text='"Studio light" or "Photoreal".')
+        photoreal = serializers.BooleanField(
+            help_text="True only where a diffusion engine is configured."
+        )
+        explanation = serializers.CharField(help_text="What the engine can make, in one line.")
+        styles = StyleOfferSerializer(many=True)
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        """The styles new sessions can choose, named for what the configured engine makes."""
+        look = engine_look(settings.RENDER_ENGINE)
+        data = {
+            "engine": settings.RENDER_ENGINE,
+            "look": look.name,
+            "photoreal": look.photoreal,
+            "explanation": look.explanation,
+            "styles": [
+                {"key": o.key, "label": o.label, "description": o.description} for o in look.styles
+            ],
+        }
+        return Response(self.OutputSerializer(data).data)
 
 
 # Uploads and jobs -----------------------------------------------------------------------------

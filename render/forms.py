@@ -1,9 +1,14 @@
 from django import forms
+from django.conf import settings
 
 from render.models import RenderJob
-from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES
+from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look
 
-STYLE_CHOICES = [(key, key.replace("-", " ").title()) for key in STYLES]
+
+def style_choices(engine: str) -> list[tuple[str, str]]:
+    """The styles ``engine`` offers, named for what it makes of them ("Studio light" on the CPU
+    engine, "Photoreal" only on a diffusion engine)."""
+    return [(offer.key, offer.label) for offer in engine_look(engine).styles]
 
 
 class ParentSessionForm(forms.Form):
@@ -42,7 +47,12 @@ class ParentSessionForm(forms.Form):
         initial=MONK_SKIN_TONES[7],
         widget=forms.TextInput(attrs={"type": "color"}),
     )
-    style = forms.ChoiceField(choices=STYLE_CHOICES, widget=forms.RadioSelect, initial="classic")
+    style = forms.ChoiceField(choices=(), widget=forms.RadioSelect, initial="classic")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # New sessions render on the engine configured now.
+        self.fields["style"].choices = style_choices(settings.RENDER_ENGINE)
 
     def skin_swatches(self) -> list[str]:
         data = self.cleaned_data
@@ -60,8 +70,13 @@ class ScanUploadForm(forms.Form):
 
 
 class RerunForm(forms.Form):
-    style = forms.ChoiceField(choices=STYLE_CHOICES, label="New style", required=False)
+    style = forms.ChoiceField(choices=(), label="New style", required=False)
     fix_anatomy = forms.BooleanField(required=False)
+
+    def __init__(self, *args: object, engine: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # A re-render paints on the job's own engine.
+        self.fields["style"].choices = style_choices(engine)
 
 
 class SessionSearchForm(forms.Form):

@@ -21,14 +21,14 @@ from django.views.decorators.http import require_POST
 
 from render import selectors, services
 from render.forms import (
-    STYLE_CHOICES,
     ParentSessionForm,
     RerunForm,
     ScanUploadForm,
     SessionSearchForm,
+    style_choices,
 )
 from render.models import ParentSession, RenderJob, Scan
-from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES
+from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
 
 # What a sonographer can do about each kind of rejected scan, shown under the pipeline's reason.
@@ -116,10 +116,9 @@ def _session_form_context(form: ParentSessionForm) -> dict[str, object]:
     return {
         "form": form,
         "monk_tones": list(MONK_SKIN_TONES.items()),
-        "styles": [
-            {"key": key, "label": label, "words": STYLES[key].prompt_words}
-            for key, label in STYLE_CHOICES
-        ],
+        # What the configured engine can really make: "Studio light" on the CPU engine,
+        # photoreal only where a diffusion engine paints.
+        "look": engine_look(settings.RENDER_ENGINE),
         "consent_version": settings.CONSENT_TEXT_VERSION,
     }
 
@@ -152,12 +151,14 @@ def session_create(request: HttpRequest) -> HttpResponse:
 
 
 def _session_context(session: ParentSession, form: ScanUploadForm, error: str = "") -> dict:
+    from django.conf import settings
+
     return {
         "session": session,
         "jobs": session.jobs.all(),
         "form": form,
         "upload_error": error,
-        "style_label": dict(STYLE_CHOICES).get(session.style, session.style),
+        "style_label": style_label(settings.RENDER_ENGINE, session.style),
     }
 
 
@@ -333,8 +334,9 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "anchors_json": json.dumps(scan.anchors if scan else {}),
         "scan": scan,
         "deliveries": _deliveries(job),
-        "styles": STYLE_CHOICES,
-        "style_label": dict(STYLE_CHOICES).get(job.style, job.style),
+        "styles": style_choices(job.engine),
+        "look": engine_look(job.engine),
+        "style_label": style_label(job.engine, job.style),
         "rerun": job.reruns.order_by("-created_at").first(),
         "can_cancel": job.state in (RenderJob.State.QUEUED, *RenderJob.RUNNING),
         "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
@@ -404,7 +406,7 @@ def _to_new_job(request: HttpRequest, job: RenderJob, call, success: str) -> Htt
 def job_rerun(request: HttpRequest, uid: str) -> HttpResponse:
     """ "Regenerate with a new style" and "Fix Anatomy": same structure and seeds, new pass."""
     job = selectors.render_job_get(uid)
-    form = RerunForm(request.POST)
+    form = RerunForm(request.POST, engine=job.engine)
     if not form.is_valid():
         messages.error(request, "Choose one of the styles offered.")
         return redirect("job-detail", uid=job.uid)

@@ -102,6 +102,80 @@ STYLES: dict[str, Style] = {
     ),
 }
 
+# Engines that paint a photoreal portrait with a diffusion model. Any other engine (the default
+# CPU ``relight``) re-lights the scan's own surface: a "Studio light" look, never a photograph.
+PHOTOREAL_ENGINES: frozenset[str] = frozenset({"diffusers", "hosted"})
+
+
+@dataclass(frozen=True)
+class StyleOffer:
+    """A style as the picker offers it on one engine: what it is called and what it gives."""
+
+    key: str  # a key of STYLES
+    label: str
+    description: str
+
+
+@dataclass(frozen=True)
+class EngineLook:
+    """What an engine can make of every style, said once above the picker."""
+
+    name: str  # "Studio light" or "Photoreal"
+    photoreal: bool
+    explanation: str
+    styles: tuple[StyleOffer, ...]
+
+
+_STUDIO_LIGHT_STYLES: dict[str, tuple[str, str]] = {
+    "classic": (
+        "Studio light",
+        "A soft key light from one side and a gentle fill, like a scanner's HDlive studio mode.",
+    ),
+    "soft-light": ("Studio light · soft", "Airy, even light with soft shadows."),
+    "warm-studio": ("Studio light · warm", "Warmer light and a little more contrast."),
+    "black-and-white": (
+        "Studio light · black and white",
+        "Monochrome with soft contrast, keeping the skin tone's lightness.",
+    ),
+}
+_PHOTOREAL_LABELS: dict[str, str] = {
+    "classic": "Photoreal · classic",
+    "soft-light": "Photoreal · soft light",
+    "warm-studio": "Photoreal · warm studio",
+    "black-and-white": "Photoreal · black and white",
+}
+_STUDIO_LIGHT_EXPLANATION = (
+    "Studio light re-lights the scan's own 3D surface as skin in the parents' tone, like a "
+    "scanner's HDlive studio mode. It is an artistic style, not a photograph: it shows only "
+    "what the scan saw."
+)
+_PHOTOREAL_EXPLANATION = (
+    "Photoreal portraits are painted by an image model guided by the scan's depth and the "
+    "parents' tone: an artistic interpretation that looks like a photograph, never a "
+    "photograph of the baby or a medical prediction."
+)
+
+
+def engine_look(engine: str) -> EngineLook:
+    """The style picker for ``engine``: photoreal wording only where a diffusion engine paints,
+    "Studio light" (what the CPU engine really does) everywhere else."""
+    if engine in PHOTOREAL_ENGINES:
+        styles = tuple(
+            StyleOffer(
+                key, _PHOTOREAL_LABELS[key], style.prompt_words[:1].upper() + style.prompt_words[1:]
+            )
+            for key, style in STYLES.items()
+        )
+        return EngineLook("Photoreal", True, _PHOTOREAL_EXPLANATION, styles)
+    styles = tuple(StyleOffer(key, *_STUDIO_LIGHT_STYLES[key]) for key in STYLES)
+    return EngineLook("Studio light", False, _STUDIO_LIGHT_EXPLANATION, styles)
+
+
+def style_label(engine: str, style: str) -> str:
+    """What ``style`` is called on ``engine``'s picker (the key itself when unknown)."""
+    return next((o.label for o in engine_look(engine).styles if o.key == style), style)
+
+
 NEONATAL_TERMS: tuple[str, ...] = (
     "newborn baby",
     "neonatal proportions",

@@ -104,7 +104,7 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     expect(page.locator("#id_tone_1")).to_have_value("#a07e56")
     page.get_by_label("Blend in a second parent's tone").check()
     page.locator("[data-second-tone]").get_by_role("button", name="Monk tone 3 (#f7ead0)").click()
-    page.get_by_label("Soft Light").check()
+    page.get_by_label("Studio light · soft").check()
     page.get_by_role("button", name="Create session").click()
     expect(page.locator(".alert-error")).to_contain_text("consent")  # forgot the consent box
     page.get_by_label("The parent has read and agreed to the consent text").check()

@@ -687,6 +687,51 @@ def _mirror_check(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> list[tupl
     return dropped
 
 
+def _mirror_occluder(
+    grey: np.ndarray, inside: np.ndarray, anchors: dict[str, np.ndarray], covered: list[str]
+) -> np.ndarray:
+    """Where the covered side of a frontal face differs from its mirror image: the hand, fist
+    or cord over it (1), as far as it lies near the covered anchors (0 elsewhere)."""
+    out = np.zeros(grey.shape, np.float32)
+    if not covered:
+        return out
+    origin, axes, span = _face_frame(anchors)
+    g = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.5)
+    h, w = g.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xs - origin[0]) * axes[0][0] + (ys - origin[1]) * axes[0][1]
+    v = (xs - origin[0]) * axes[1][0] + (ys - origin[1]) * axes[1][1]
+    mirror_x = (origin[0] - u * axes[0][0] + v * axes[1][0]).astype(np.float32)
+    mirror_y = (origin[1] - u * axes[0][1] + v * axes[1][1]).astype(np.float32)
+    detail = g - cv2.GaussianBlur(g, (0, 0), 0.25 * span)
+    mirrored = cv2.remap(detail, mirror_x, mirror_y, cv2.INTER_LINEAR)
+    difference = cv2.GaussianBlur(np.abs(detail - mirrored), (0, 0), 0.05 * span)
+    near = np.zeros(grey.shape, bool)
+    for name in covered:
+        a = anchors[name]
+        side = np.sign(float(axes[0] @ (a - origin)))
+        near |= (np.hypot(xs - a[0], ys - a[1]) < span) & (u * side > 0.15 * span)
+    # The difference is the same on both sides by construction: the side comes from the
+    # covered anchors, the threshold from the symmetric face's own level (its 90th percentile).
+    level = float(np.percentile(difference[inside], 90)) if inside.any() else 0.0
+    seed = (difference > max(20.0, 1.2 * level)) & near & inside
+    # Grow the seed to the whole surfaces it lies on (a finger, the palm, a stretch of cord):
+    # the pieces the surface's step edges cut the subject into, but never the face's own.
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = cv2.magnitude(gx, gy)
+    edges = magnitude > max(30.0, float(np.percentile(magnitude[inside], 90)))
+    pieces = inside & ~cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces.astype(np.uint8), 4)
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    grow = (np.bincount(labels[seed], minlength=count) / area >= 0.25) & (
+        area < 0.15 * max(int(inside.sum()), 1)
+    )
+    grow[0] = False
+    out[seed | grow[labels]] = 1.0
+    return cv2.dilate(out, np.ones((5, 5), np.uint8))
+
+
 # ---- profiles --------------------------------------------------------------------------------
 
 # A profile is read from the silhouette, which pins the nose tip, lips and chin (points on the
@@ -1002,6 +1047,11 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     level = float(np.median(smooth_coarse[inside])) if inside.any() else 0.0
     shadow = _shadow(smooth_coarse, inside, level, landmarks.span)
     occluder = _occluders(grey, bright, oval, smooth_fine)
+    # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
+    covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []
+    occluder = np.maximum(
+        occluder, _mirror_occluder(grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered])
+    )
     hands = occluder * (bright > 0.5)
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
     low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
@@ -1014,10 +1064,9 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     for name in _far_side(pose):
         if kept.pop(name, None) is not None:
             dropped.append((name, "turned away from the probe in this pose"))
-    if pose == "frontal":
-        for name, why in _mirror_check(grey, landmarks.anchors):
-            if kept.pop(name, None) is not None:
-                dropped.append((name, why))
+    for name, why in covered:
+        if kept.pop(name, None) is not None:
+            dropped.append((name, why))
     for name, spread in landmarks.spread.items():
         if name in kept and spread > _MAX_SPREAD:
             del kept[name]

@@ -223,3 +223,19 @@ def test_a_quad_screen_whose_face_the_detector_misses_still_gives_the_render_pan
     overlap_x = min(box.x1, panel.x1) - max(box.x0, panel.x0)
     overlap_y = min(box.y1, panel.y1) - max(box.y0, panel.y0)
     assert overlap_x > 0.6 * panel.width and overlap_y > 0.6 * panel.height
+
+
+@pytest.mark.parametrize(("occluder", "seed"), [("hand", 0), ("fist", 51), (None, 1)])
+def test_the_hands_mask_lies_on_the_hand_and_is_empty_on_a_bare_face(
+    occluder: str | None, seed: int
+) -> None:
+    phantom = make_phantom(occluder=occluder, seed=seed)
+    cues = cues_for(phantom.image)
+    box = cues.crop_box
+    hands = np.zeros(phantom.subject.shape, bool)
+    hands[box.y0 : box.y1, box.x0 : box.x1] = cues.hands > 0.5
+    if occluder is None:
+        assert not hands.any()
+        return
+    assert hands.sum() > 2000
+    assert (hands & phantom.hands).sum() > 0.7 * hands.sum()

@@ -696,13 +696,8 @@ def make_phantom(
     if phone_photo:
         image, warp = _phone_photo(image, rng)
         anchors = {k: _warp_point(warp, x, y) for k, (x, y) in anchors.items()}
-        corners = [
-            _warp_point(warp, x, y)
-            for x in (face_box.x0, face_box.x1)
-            for y in (face_box.y0, face_box.y1)
-        ]
-        xs, ys = [c[0] for c in corners], [c[1] for c in corners]
-        face_box = Box(int(min(xs)), int(min(ys)), int(max(xs)), int(max(ys)))
+        face_box = _warp_box(warp, face_box)
+        text_boxes = [_warp_box(warp, box) for box in text_boxes]
         masks = [
             cv2.warpPerspective(m.astype(np.uint8), warp, (width, height), flags=cv2.INTER_NEAREST)
             > 0
@@ -722,6 +717,13 @@ def make_phantom(
         hands=masks[1],
         other=masks[2],
     )
+
+
+def _warp_box(matrix: np.ndarray, box: Box) -> Box:
+    """The box round a box's four corners after the photo's perspective."""
+    corners = [_warp_point(matrix, x, y) for x in (box.x0, box.x1) for y in (box.y0, box.y1)]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return Box(int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
 
 
 def _warp_point(matrix: np.ndarray, x: float, y: float) -> tuple[float, float]:

@@ -17,7 +17,14 @@ from render.pipeline import vision
 from render.pipeline.ingest import ingest
 from render.pipeline.phantom import OCCLUDERS, make_phantom
 from render.pipeline.types import IngestedScan, ScanRejected, StructuralCues
-from render.vision_eval import FIXTURES, _negatives, _real_samples, evaluate, phantom_cases
+from render.vision_eval import (
+    FIXTURES,
+    _negatives,
+    _real_samples,
+    _text_left,
+    evaluate,
+    phantom_cases,
+)
 
 
 def as_jpeg(rgb: np.ndarray) -> bytes:
@@ -239,3 +246,11 @@ def test_the_hands_mask_lies_on_the_hand_and_is_empty_on_a_bare_face(
         return
     assert hands.sum() > 2000
     assert (hands & phantom.hands).sum() > 0.7 * hands.sum()
+
+
+@pytest.mark.parametrize("photo", [False, True])
+def test_the_patient_text_measure_sees_the_text_before_ingest_and_none_after(photo: bool) -> None:
+    phantom = make_phantom(seed=70, phone_photo=photo)
+    assert all(_text_left(phantom.image, box) for box in phantom.text_boxes[:5])
+    scan = ingest(as_jpeg(phantom.image))
+    assert not any(_text_left(scan.image, box) for box in phantom.text_boxes)

@@ -58,6 +58,7 @@ _EYE_RINGS = ((33, 133, 159, 145, 160, 144, 158, 153), (263, 362, 386, 374, 387,
 _NOSE_TIP = (4, 5)
 _MOUTH = (13, 0)
 _CHIN = 175
+_CHIN_THREE_QUARTER = (148, 377)  # jaw points either side of the chin (calibrated likewise)
 _CHEEKS = (205, 425)
 _FACE_SIDES = (234, 454)  # the face's outline at the eyes' height, image left and right
 _FACE_OVAL = (
@@ -535,6 +536,18 @@ def _face_size(points: np.ndarray) -> float:
     return max(float(np.linalg.norm(oval.max(axis=0) - oval.min(axis=0))), 1e-3)
 
 
+def _chin_point(points: np.ndarray) -> int:
+    """The mesh point on a fetal chin. Turned three-quarter, the mesh's adult chin swings past
+    the small fetal one; the jaw point beside it (on the side the face turns from) sits on it."""
+    yaw = _yaw(points)
+    if abs(yaw) < _THREE_QUARTER_YAW:
+        return _CHIN
+    # The mesh's own left/right: which of the two jaw points is on the image's left.
+    left_first = points[_CHIN_THREE_QUARTER[0]][0] < points[_CHIN_THREE_QUARTER[1]][0]
+    turned_left = yaw < 0
+    return _CHIN_THREE_QUARTER[0 if left_first != turned_left else 1]
+
+
 def _raw_anchors(points: np.ndarray) -> dict[str, np.ndarray]:
     eyes = sorted((points[list(ring)].mean(axis=0) for ring in _EYE_RINGS), key=lambda p: p[0])
     cheeks = sorted((points[i] for i in _CHEEKS), key=lambda p: p[0])
@@ -543,7 +556,7 @@ def _raw_anchors(points: np.ndarray) -> dict[str, np.ndarray]:
         "eye_left": eyes[0],
         "eye_right": eyes[1],
         "mouth": points[list(_MOUTH)].mean(axis=0),
-        "chin": points[_CHIN],
+        "chin": points[_chin_point(points)],
         "cheek_left": cheeks[0],
         "cheek_right": cheeks[1],
     }

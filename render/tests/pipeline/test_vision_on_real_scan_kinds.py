@@ -133,8 +133,7 @@ def test_a_three_quarter_face_is_named_so_and_loses_only_its_far_cheek(
     assert (far_cheek, "turned away from the probe in this pose") in cues.dropped_anchors
     assert {"eye_left", "eye_right", "nose_tip"} <= names
     diagonal = np.hypot(phantom.face_box.width, phantom.face_box.height)
-    # The eyes and nose are pinned down at three-quarter; the chin is not yet (see vision_eval).
-    for name in ("eye_left", "eye_right", "nose_tip"):
+    for name in ("eye_left", "eye_right", "nose_tip", "chin"):
         anchor = cues.anchor(name)
         x, y = phantom.anchors[name]
         assert np.hypot(anchor.x - x, anchor.y - y) < 0.035 * diagonal, anchor

@@ -16,8 +16,8 @@ import pytest
 from coloraide import Color
 
 from render.engine_benchmarks import FAIRNESS_GOAL_CONTRAST_RATIO, face_contrast, face_region
-from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES, blend_tone, build
-from render.pipeline.engines.relight import STYLE_LABELS, RelightEngine
+from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES, blend_tone, build, engine_look
+from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.scoring import skin_delta_e
 from render.tests.pipeline.posed_cues import posed_cues
 from render.tests.pipeline.synthetic_cues import normals_from_depth, synthetic_cues
@@ -126,11 +126,13 @@ def test_ripple_is_smoothed_at_skin_scale_and_the_forms_stay():
 
 
 def test_the_look_is_offered_as_studio_light_for_every_style():
-    assert RelightEngine.look == "Studio light"
-    assert set(RelightEngine.style_labels) == set(STYLES)
-    assert STYLE_LABELS["classic"] == "Studio light"
-    assert all(label.startswith("Studio light") for label in STYLE_LABELS.values())
-    assert len(set(STYLE_LABELS.values())) == len(STYLE_LABELS)
+    look = engine_look(RelightEngine.name)
+    assert look.name == "Studio light" and not look.photoreal
+    labels = {offer.key: offer.label for offer in look.styles}
+    assert set(labels) == set(STYLES)
+    assert labels["classic"] == "Studio light"
+    assert all(label.startswith("Studio light") for label in labels.values())
+    assert len(set(labels.values())) == len(labels)
 
 
 def test_a_profile_keeps_most_of_its_legibility_at_tone_10():

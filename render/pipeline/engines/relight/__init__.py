@@ -21,6 +21,6 @@ shading and the composite), ``features`` (lashes, nostrils and lips drawn at the
 them and ``engine`` on top.
 """
 
-from render.pipeline.engines.relight.engine import STYLE_LABELS, RelightEngine
+from render.pipeline.engines.relight.engine import RelightEngine
 
-__all__ = ["STYLE_LABELS", "RelightEngine"]
+__all__ = ["RelightEngine"]

@@ -33,16 +33,6 @@ from render.pipeline.types import (
     RenderedCandidate,
 )
 
-# What a studio is offered for this engine's styles: one look, "Studio light", in four moods.
-# It is the scan's own surface re-lit in the parents' tone, like a scanner's studio-light mode:
-# a style, honestly named, never presented as a photograph. Keys are the conditioning styles.
-STYLE_LABELS: dict[str, str] = {
-    "classic": "Studio light",
-    "soft-light": "Studio light · soft",
-    "warm-studio": "Studio light · warm",
-    "black-and-white": "Studio light · black and white",
-}
-
 
 class RelightEngine:
     """CPU relighting of the scan's geometry; no model weights.
@@ -52,9 +42,7 @@ class RelightEngine:
     is ~0.4% of the long side), so shading the extra pixels would only cost time.
     """
 
-    name = "relight"
-    look = "Studio light"
-    style_labels = STYLE_LABELS
+    name = "relight"  # offered as "Studio light": see conditioning.engine_look
 
     def __init__(
         self,

@@ -994,6 +994,12 @@ def _head_subject(
     # wall touches the head without a crease), the head's region itself is the cut.
     if subject.sum() < 0.5 * (inside & head).sum():
         subject = inside & head
+    # The subject is a silhouette, not a brightness mask: a cord's or a hand's edges and a
+    # mouth line cut across the head must not split it into pieces (a renderer keeps one body).
+    size = max(5, int(0.08 * math.sqrt(float(subject.sum()))) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    closed = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    subject = closed & head
     return _fill_holes(subject).astype(np.float32)
 
 

@@ -706,7 +706,7 @@ def _mirror_occluder(
     """Where the covered side of a frontal face differs from its mirror image: the hand, fist
     or cord over it (1), as far as it lies near the covered anchors (0 elsewhere)."""
     out = np.zeros(grey.shape, np.float32)
-    if not covered:
+    if not covered or not inside.any():
         return out
     origin, axes, span = _face_frame(anchors)
     g = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.5)
@@ -726,17 +726,11 @@ def _mirror_occluder(
         near |= (np.hypot(xs - a[0], ys - a[1]) < span) & (u * side > 0.15 * span)
     # The difference is the same on both sides by construction: the side comes from the
     # covered anchors, the threshold from the symmetric face's own level (its 90th percentile).
-    level = float(np.percentile(difference[inside], 90)) if inside.any() else 0.0
+    level = float(np.percentile(difference[inside], 90))
     seed = (difference > max(20.0, 1.2 * level)) & near & inside
     # Grow the seed to the whole surfaces it lies on (a finger, the palm, a stretch of cord):
     # the pieces the surface's step edges cut the subject into, but never the face's own.
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
-    magnitude = cv2.magnitude(gx, gy)
-    edges = magnitude > max(30.0, float(np.percentile(magnitude[inside], 90)))
-    pieces = inside & ~cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces.astype(np.uint8), 4)
-    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    count, labels, area = _surface_pieces(g, inside)
     grow = (np.bincount(labels[seed], minlength=count) / area >= 0.25) & (
         area < 0.15 * max(int(inside.sum()), 1)
     )
@@ -956,6 +950,19 @@ def _head_region(oval: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return region.astype(bool)
 
 
+def _surface_pieces(smooth: np.ndarray, inside: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The subject cut along the surface's step edges (the strongest tenth of its gradients):
+    separate surfaces (a head, a wall, a finger, a cord) fall into separate pieces. Returns
+    (count, labels, each label's area); label 0 is everything off the pieces."""
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = cv2.magnitude(gx, gy)
+    edges = magnitude > max(30.0, float(np.percentile(magnitude[inside], 90)))
+    pieces = inside & ~cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces.astype(np.uint8), 4)
+    return count, labels, np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+
+
 def _head_subject(
     grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray, oval: np.ndarray
 ) -> np.ndarray:
@@ -963,16 +970,10 @@ def _head_subject(
     pieces, keeping the pieces that lie mostly where the head can be."""
     head = _head_region(oval, grey.shape)
     inside = bright > 0.5
-    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
-    magnitude = cv2.magnitude(gx, gy)
     if not inside.any():
         return np.zeros(grey.shape, np.float32)
-    edges = magnitude > max(30.0, float(np.percentile(magnitude[inside], 90)))
-    pieces = inside & ~cv2.dilate(edges.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(pieces.astype(np.uint8), 4)
-    in_head = np.bincount(labels[head], minlength=count)
-    share = in_head / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    count, labels, area = _surface_pieces(smooth, inside)
+    share = np.bincount(labels[head], minlength=count) / area
     keep = share >= 0.75
     keep[0] = False
     kept = keep[labels]

@@ -37,6 +37,14 @@ def cues_for(rgb: np.ndarray) -> StructuralCues:
     return vision.analyze(ingest(as_jpeg(rgb)))
 
 
+def in_frame(cues: StructuralCues, mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A crop-sized 0..1 mask of ``cues`` as a boolean mask over the whole frame."""
+    box = cues.crop_box
+    out = np.zeros(shape, bool)
+    out[box.y0 : box.y1, box.x0 : box.x1] = mask > 0.5
+    return out
+
+
 def test_an_unexpected_error_inside_vision_is_a_refusal_a_sonographer_can_read(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -111,9 +119,7 @@ def test_a_photo_of_a_screen_with_a_bright_corner_keeps_a_head_sized_subject() -
     image = phantom.image.copy()
     image[:120, :160] = 235
     cues = cues_for(image)
-    box = cues.crop_box
-    subject = np.zeros(phantom.subject.shape, bool)
-    subject[box.y0 : box.y1, box.x0 : box.x1] = cues.subject > 0.5
+    subject = in_frame(cues, cues.subject, phantom.subject.shape)
     assert subject.sum() < 1.3 * phantom.subject.sum()
     assert (subject & phantom.subject).sum() > 0.7 * phantom.subject.sum()
 
@@ -143,9 +149,7 @@ def test_a_three_quarter_face_is_named_so_and_loses_only_its_far_cheek(
 def test_the_placenta_pressed_against_the_face_is_not_the_baby(seed: int) -> None:
     phantom = make_phantom(occluder="placenta", palette="hdlive-skin", seed=seed)
     cues = cues_for(phantom.image)
-    box = cues.crop_box
-    subject = np.zeros(phantom.subject.shape, bool)
-    subject[box.y0 : box.y1, box.x0 : box.x1] = cues.subject > 0.5
+    subject = in_frame(cues, cues.subject, phantom.subject.shape)
     leak = (subject & phantom.other).sum() / subject.sum()
     # The whole wall was 52-56% of the subject before it was cut away; where the head's outline
     # against the wall shows no step edge a lens of wall (7.5% on seed 54) still stays.
@@ -237,9 +241,7 @@ def test_the_hands_mask_lies_on_the_hand_and_is_empty_on_a_bare_face(
 ) -> None:
     phantom = make_phantom(occluder=occluder, seed=seed)
     cues = cues_for(phantom.image)
-    box = cues.crop_box
-    hands = np.zeros(phantom.subject.shape, bool)
-    hands[box.y0 : box.y1, box.x0 : box.x1] = cues.hands > 0.5
+    hands = in_frame(cues, cues.hands, phantom.subject.shape)
     if occluder is None:
         assert not hands.any()
         return

@@ -108,6 +108,9 @@ class Delivery(models.Model):
     provider_id = models.CharField(max_length=128, blank=True, db_index=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When the broker last took this delivery's message (or a worker last tried it); empty
+    # while queued with a message the broker never took (studio_portal.outbox: swept).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

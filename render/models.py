@@ -70,6 +70,8 @@ class Scan(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The same file uploaded again for the session is found by its hash (scan_upload).
+        indexes = [models.Index(fields=["session", "sha256"], name="scan_session_sha256")]
 
     def __str__(self) -> str:
         return f"scan {self.uid} ({self.detected_type})"
@@ -130,6 +132,9 @@ class RenderJob(models.Model):
     progress = models.FloatField(default=0.0)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the broker last took the message for the job's next stage; empty while the job waits
+    # for one it never took (see studio_portal.outbox: the sweep sends it).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -170,6 +175,12 @@ class Candidate(models.Model):
     image = models.FileField(upload_to=_candidate_path, max_length=255)
     web_image = models.FileField(upload_to=_candidate_path, max_length=255, blank=True)
     print_image = models.FileField(upload_to=_candidate_path, max_length=255, blank=True)
+    # The print file's own small outbox (render.print_size): asked for, last handed to the
+    # broker, tries so far and the last failure. It ends made, or given up after a few tries.
+    print_requested_at = models.DateTimeField(null=True, blank=True)
+    print_enqueued_at = models.DateTimeField(null=True, blank=True)
+    print_attempts = models.PositiveSmallIntegerField(default=0)
+    print_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -354,32 +354,49 @@ def _decode_dicom(data: bytes, limits: IngestLimits) -> list[tuple[int, np.ndarr
             "Export the 3D render view only.",
         )
     try:
-        pixels = dataset.pixel_array
-        photometric = str(getattr(dataset, "PhotometricInterpretation", "MONOCHROME2"))
-        if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space
-
-            pixels = convert_color_space(pixels, photometric, "RGB")
+        pixels = _dicom_rgb_frames(dataset, count)
     except Exception:  # noqa: BLE001 - pydicom raises many types for bad pixel data
         raise ScanRejected(
             "unreadable", "The DICOM image data could not be decoded. " + _MSG_EXPORT
         ) from None
-    samples = int(getattr(dataset, "SamplesPerPixel", 1) or 1)
+    indices = sorted(_sample_indices(count, limits.max_clip_frames))
+    return [(i, np.ascontiguousarray(pixels[i])) for i in indices]
+
+
+def _dicom_rgb_frames(dataset: object, count: int) -> np.ndarray:
+    """Every frame as 8-bit RGB, (frames, rows, cols, 3), with colour converted exactly once.
+
+    Which conversion a photometric interpretation needs depends on the transfer syntax, and
+    pydicom's decoder is the one place that knows it: ``pixel_array`` (pydicom ≥ 3, ``as_rgb``
+    on) already hands back RGB for YBR_FULL / YBR_FULL_422, whether the bytes are native (it
+    converts them) or JPEG Baseline (Pillow's JPEG decoder converts them), and JPEG 2000's
+    YBR_ICT / YBR_RCT come out of their decoders as RGB. Converting again here shifted every
+    colour of a scanner's JPEG Baseline YBR_FULL_422 file (~20 levels) and the face was
+    refused. What is left to do here is what no decoder does: a palette's lookup table,
+    MONOCHROME1's inversion and scaling deeper pixels to 8 bits.
+    """
+    from pydicom.pixels import apply_color_lut
+
+    pixels = dataset.pixel_array  # type: ignore[attr-defined]
+    photometric = str(getattr(dataset, "PhotometricInterpretation", "MONOCHROME2")).strip()
     if count == 1:
         pixels = pixels[None]
-    if samples == 1:
+    if photometric == "PALETTE COLOR":
+        pixels = apply_color_lut(pixels, dataset)[..., :3]  # RGB(A) of 8 or 16 bits per sample
+        if pixels.dtype != np.uint8:
+            pixels = pixels / 257.0  # a 16-bit entry's full range onto 0..255
+    elif pixels.ndim == 3:  # one sample per pixel: grey
         pixels = pixels[..., None]
     pixels = pixels.astype(np.float32)
     if photometric == "MONOCHROME1":
         pixels = pixels.max() - pixels  # MONOCHROME1 is inverted: 0 is white
     lo, hi = float(pixels.min()), float(pixels.max())
-    if pixels.dtype != np.uint8 and (hi > 255 or lo < 0):
+    if hi > 255 or lo < 0:  # 12- or 16-bit (or signed) values: stretch their range to 8 bits
         pixels = (pixels - lo) / max(hi - lo, 1e-6) * 255
     pixels = np.clip(pixels, 0, 255).astype(np.uint8)
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
-    indices = sorted(_sample_indices(count, limits.max_clip_frames))
-    return [(i, np.ascontiguousarray(pixels[i])) for i in indices]
+    return pixels
 
 
 # ---- render area ----------------------------------------------------------

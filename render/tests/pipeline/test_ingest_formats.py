@@ -161,3 +161,83 @@ def test_it_reads_a_multi_frame_dicom_and_records_the_chosen_frame() -> None:
     assert scan.frame_index == 2
     assert scan.image.shape == (*grey.shape, 3)
     assert np.array_equal(scan.image[200:300, 200:300, 0], grey[200:300, 200:300])
+
+
+def colour_dicom_of(rgb: np.ndarray, transfer_syntax: str, photometric: str) -> bytes:
+    """One colour frame as a scanner might write it: the pixels stored in ``photometric`` and
+    encoded with ``transfer_syntax`` (JPEG Baseline through Pillow, RLE through pydicom)."""
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import convert_color_space
+    from pydicom.uid import JPEGBaseline8Bit, RLELossless
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "US"
+    ds.Rows, ds.Columns = rgb.shape[:2]
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 3
+    ds.PlanarConfiguration = 0
+    ds.PhotometricInterpretation = photometric
+    if transfer_syntax == JPEGBaseline8Bit:
+        # Pillow stores YCbCr with 4:2:2 chroma, which is what YBR_FULL_422 declares.
+        jpeg = io.BytesIO()
+        Image.fromarray(rgb).save(jpeg, "JPEG", quality=95, subsampling=1)
+        meta.TransferSyntaxUID = JPEGBaseline8Bit
+        ds.PixelData = encapsulate([jpeg.getvalue()])
+        ds["PixelData"].VR = "OB"
+    else:
+        stored = rgb if photometric == "RGB" else convert_color_space(rgb, "RGB", photometric)
+        ds.PixelData = np.ascontiguousarray(stored).tobytes()
+        if transfer_syntax == RLELossless:
+            ds.compress(RLELossless)
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("transfer_syntax", "photometric", "tolerance"),
+    [
+        ("1.2.840.10008.1.2.1", "RGB", 0),  # Explicit VR Little Endian
+        ("1.2.840.10008.1.2.1", "YBR_FULL", 1),  # uncompressed YCbCr (rounding only)
+        ("1.2.840.10008.1.2.5", "RGB", 0),  # RLE Lossless
+        ("1.2.840.10008.1.2.5", "YBR_FULL", 1),
+        ("1.2.840.10008.1.2.4.50", "YBR_FULL_422", 4),  # JPEG Baseline, as scanners export
+    ],
+    ids=["explicit-rgb", "explicit-ybr-full", "rle-rgb", "rle-ybr-full", "jpeg-baseline-ybr-422"],
+)
+def test_it_converts_a_colour_dicom_to_rgb_once_whatever_its_encoding(
+    transfer_syntax: str, photometric: str, tolerance: int
+) -> None:
+    scan = ingest(colour_dicom_of(PHANTOM.image, transfer_syntax, photometric), face_score=no_face)
+    box = PHANTOM.face_box
+    original = PHANTOM.image[box.y0 : box.y1, box.x0 : box.x1].astype(int)
+    decoded = scan.image[box.y0 : box.y1, box.x0 : box.x1].astype(int)
+    # Converting YCbCr twice shifts every skin pixel by ~20 levels and tints the face green.
+    assert np.median(np.abs(original - decoded)) <= tolerance
+    mean_shift = np.abs(original.reshape(-1, 3).mean(0) - decoded.reshape(-1, 3).mean(0))
+    assert mean_shift.max() <= max(tolerance, 1.5), mean_shift
+
+
+def test_it_reads_a_palette_colour_dicom_through_its_lookup_table() -> None:
+    grey = cv2.cvtColor(PHANTOM.image, cv2.COLOR_RGB2GRAY)
+    lut = np.stack([np.arange(256) * 257, (255 - np.arange(256)) * 257, np.full(256, 128 * 257)])
+    ds = pydicom.dcmread(io.BytesIO(dicom_of(grey[None], "MONOCHROME2")))
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    for channel, name in enumerate(("Red", "Green", "Blue")):
+        setattr(ds, f"{name}PaletteColorLookupTableDescriptor", [256, 0, 16])
+        ds[f"{name}PaletteColorLookupTableDescriptor"].VR = "US"
+        setattr(ds, f"{name}PaletteColorLookupTableData", lut[channel].astype("<u2").tobytes())
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    scan = ingest(buffer.getvalue(), face_score=no_face)
+    patch = grey[200:300, 200:300].astype(int)
+    expected = np.stack([patch, 255 - patch, np.full_like(patch, 128)], axis=-1)
+    assert np.abs(scan.image[200:300, 200:300].astype(int) - expected).max() <= 1

@@ -191,7 +191,7 @@ RENDER_REVIEW_THRESHOLD = env_float("RENDER_REVIEW_THRESHOLD", 0.5)
 PRINT_FILES_AUTOMATIC = env_bool("PRINT_FILES_AUTOMATIC", default=not TESTING)
 # How long a worker holds a job without news before another may take it over (render.services).
 RENDER_JOB_LEASE_SECONDS = env_int("RENDER_JOB_LEASE_SECONDS", 180)
-SCAN_MAX_BYTES = env_int("SCAN_MAX_BYTES", 200 * 1024 * 1024)
+SCAN_MAX_BYTES = env_int("SCAN_MAX_BYTES", 200_000_000)  # 200 MB, as the refusal says it
 SCAN_MAX_PIXELS = env_int("SCAN_MAX_PIXELS", 40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -43,6 +44,13 @@ _FOREIGN_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
 )
 
+# HEIF stills share MP4's box layout ("ftyp" + brand): without this they read as a damaged clip.
+_HEIF_BRANDS = {
+    **dict.fromkeys((b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"), "HEIC"),
+    **dict.fromkeys((b"mif1", b"msf1"), "HEIF"),
+    **dict.fromkeys((b"avif", b"avis"), "AVIF"),
+}
+
 _MSG_EXPORT = "Please export the scan again from the scanner as a JPEG, PNG, MP4 or DICOM file."
 
 
@@ -58,6 +66,13 @@ def sniff_kind(data: bytes) -> str:
         return "dicom"
     if data[4:8] == b"ftyp":
         brand = data[8:12]
+        if brand in _HEIF_BRANDS:
+            raise ScanRejected(
+                "unsupported-type",
+                f"This photo is in {_HEIF_BRANDS[brand]} format, which Cradle does not read. "
+                "Export it as a JPEG and upload that (on an iPhone: Settings → Camera → "
+                "Formats → Most Compatible takes JPEGs from then on).",
+            )
         return "mov" if brand == b"qt  " else "mp4"
     if data[4:8] in (b"moov", b"mdat", b"wide", b"free", b"skip"):
         return "mov"  # old QuickTime files start with an atom other than ftyp
@@ -513,10 +528,12 @@ def check_size(size: int, limits: IngestLimits = DEFAULT_LIMITS) -> None:
     if size == 0:
         raise ScanRejected("empty", "The file is empty (0 bytes). Please upload the scan again.")
     if size > limits.max_bytes:
+        # One unit (MB, a million bytes), the file rounded up and the limit down: the two
+        # figures never read the same ("210 MB; accepts up to 210 MB" mixed MB and MiB).
         raise ScanRejected(
             "too-large",
-            f"The file is {size / 1e6:.0f} MB; Cradle accepts up to "
-            f"{limits.max_bytes / 1e6:.0f} MB. Export a shorter clip or a still image.",
+            f"The file is {math.ceil(size / 1e6)} MB; Cradle accepts up to "
+            f"{limits.max_bytes // 1_000_000} MB. Export a shorter clip or a still image.",
         )
 
 

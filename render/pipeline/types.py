@@ -75,7 +75,7 @@ class Box:
 
 @dataclass(frozen=True)
 class IngestLimits:
-    max_bytes: int = 200 * 1024 * 1024
+    max_bytes: int = 200_000_000  # 200 MB, the unit the refusal speaks
     max_pixels: int = 40_000_000
     max_clip_frames: int = 24
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.pipeline.ingest import ingest
+from render.pipeline.ingest import check_size, ingest
 from render.pipeline.phantom import make_phantom
 from render.pipeline.types import IngestLimits, ScanRejected
 
@@ -128,6 +128,25 @@ def test_it_rejects_an_mp4_with_no_video_stream() -> None:
 def test_it_rejects_a_file_over_the_byte_limit() -> None:
     error = rejection(jpeg_bytes(), IngestLimits(max_bytes=1000))
     assert error.code == "too-large" and "MB" in error.message
+
+
+def test_the_size_refusal_speaks_one_unit_and_never_gives_the_limit_as_the_files_size() -> None:
+    # 200 MiB and a little: in MB both used to round to "210".
+    with pytest.raises(ScanRejected) as raised:
+        check_size(200 * 1024 * 1024 + 50_000, IngestLimits(max_bytes=200 * 1024 * 1024))
+    assert raised.value.code == "too-large"
+    assert "The file is 210 MB; Cradle accepts up to 209 MB." in raised.value.message
+    with pytest.raises(ScanRejected) as raised:
+        check_size(200_000_001)
+    assert "The file is 201 MB; Cradle accepts up to 200 MB." in raised.value.message
+
+
+def test_it_says_a_heic_photo_is_not_supported_rather_than_a_damaged_clip() -> None:
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    error = rejection(heic)
+    assert error.code == "unsupported-type"
+    assert "HEIC" in error.message and "JPEG" in error.message
+    assert "damaged" not in error.message and "clip" not in error.message
 
 
 def test_it_rejects_bytes_of_no_known_format() -> None:

@@ -29,12 +29,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image, PngImagePlugin
 
 TAG_TEXT = "Artistic interpretation · Not a medical prediction"
+# EXIF's ImageDescription is ASCII by the standard: the tag there says "-" for the middle dot.
+TAG_TEXT_ASCII = TAG_TEXT.replace("·", "-")
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 SOFTWARE_NAME = "Cradle"
 
 _EXIF_IMAGE_DESCRIPTION = 0x010E
 _EXIF_SOFTWARE = 0x0131
 _EXIF_ARTIST = 0x013B
+_EXIF_IFD = 0x8769
+_EXIF_USER_COMMENT = 0x9286  # in the Exif IFD: 8 bytes naming the charset, then the text
+_USER_COMMENT_UNICODE = b"UNICODE\x00"
 
 _MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -312,9 +317,13 @@ def encode_with_tag(
         raise ProvenanceError(f"Unsupported delivery format {fmt!r}")
     image = _delivery_mode(image, fmt)
     exif = Image.Exif()
-    # EXIF 2.x declares ImageDescription ASCII; Pillow would turn "·" into "?". UTF-8 bytes in
-    # the ASCII field is what exiftool and phone galleries write and read for non-ASCII text.
-    exif[_EXIF_IMAGE_DESCRIPTION] = TAG_TEXT.encode("utf-8")
+    # ImageDescription is ASCII: UTF-8 bytes written there read "Â·" in most readers. The exact
+    # text goes in UserComment, whose charset header says UCS-2 (in the file's byte order,
+    # big-endian as Pillow writes EXIF), as the EXIF standard provides for non-ASCII text.
+    exif[_EXIF_IMAGE_DESCRIPTION] = TAG_TEXT_ASCII
+    exif.get_ifd(_EXIF_IFD)[_EXIF_USER_COMMENT] = _USER_COMMENT_UNICODE + TAG_TEXT.encode(
+        "utf-16-be"
+    )
     exif[_EXIF_SOFTWARE] = SOFTWARE_NAME
     if artist:
         exif[_EXIF_ARTIST] = artist
@@ -402,7 +411,7 @@ def tag_image(
 @dataclass(frozen=True)
 class ProvenanceReport:
     format: str
-    exif_description: str | None
+    exif_description: str | None  # ImageDescription, ASCII
     exif_software: str | None
     xmp_description: str | None
     xmp_digital_source_type: str | None
@@ -413,6 +422,7 @@ class ProvenanceReport:
     c2pa_validation_state: str | None = None
     c2pa_failure_codes: tuple[str, ...] = ()
     c2pa_error: str | None = None
+    exif_comment: str | None = None  # UserComment, decoded by its charset header
 
     @property
     def c2pa_signer_untrusted(self) -> bool:
@@ -421,7 +431,7 @@ class ProvenanceReport:
 
     @property
     def exif_has_tag(self) -> bool:
-        return self.exif_description == TAG_TEXT
+        return self.exif_description == TAG_TEXT_ASCII and self.exif_comment == TAG_TEXT
 
     @property
     def xmp_has_tag(self) -> bool:
@@ -471,6 +481,7 @@ def read_provenance(data: bytes) -> ProvenanceReport:
         format=fmt,
         exif_description=_as_text(exif.get(_EXIF_IMAGE_DESCRIPTION)),
         exif_software=_as_text(exif.get(_EXIF_SOFTWARE)),
+        exif_comment=_user_comment_text(exif.get_ifd(_EXIF_IFD).get(_EXIF_USER_COMMENT), exif),
         xmp_description=xmp_description,
         xmp_digital_source_type=xmp_source_type,
         png_text={str(k): str(v) for k, v in png_text.items()},
@@ -479,17 +490,23 @@ def read_provenance(data: bytes) -> ProvenanceReport:
 
 
 def _as_text(value: object) -> str | None:
+    """An EXIF ASCII field as any reader sees it (Pillow decodes it as Latin-1: UTF-8 bytes
+    written there come back as "Â·", which is what a phone or Windows would show too)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        # Pillow decodes EXIF ASCII fields as Latin-1; undo that to read the UTF-8 we wrote.
-        try:
-            value = value.encode("latin-1")
-        except UnicodeEncodeError:
-            return value
     if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace").rstrip("\x00")
-    return str(value)
+        value = value.decode("latin-1")
+    return str(value).rstrip("\x00")
+
+
+def _user_comment_text(value: object, exif: Image.Exif) -> str | None:
+    if not isinstance(value, bytes) or len(value) < 8:
+        return None
+    charset, body = value[:8], value[8:]
+    if charset == _USER_COMMENT_UNICODE:
+        order = "utf-16-le" if getattr(exif, "endian", ">") == "<" else "utf-16-be"
+        return body.decode(order, errors="replace").rstrip("\x00")
+    return body.decode("ascii" if charset.startswith(b"ASCII") else "utf-8", errors="replace")
 
 
 def _extract_xmp(data: bytes, fmt: str) -> bytes | None:

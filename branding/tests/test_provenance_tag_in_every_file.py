@@ -38,7 +38,7 @@ def test_a_signed_delivery_carries_the_tag_in_every_place(portrait, signer, fmt)
     report = read_provenance(data)
 
     assert report.format == fmt
-    assert report.exif_description == TAG_TEXT
+    assert report.exif_has_tag
     assert report.exif_software == "Cradle"
     assert report.xmp_description == TAG_TEXT
     assert report.xmp_digital_source_type == TRAINED_ALGORITHMIC_MEDIA
@@ -69,7 +69,7 @@ def test_the_delivered_jpeg_still_shows_the_tag_in_its_pixels(portrait, signer):
 
 def test_a_preview_without_a_signer_has_no_manifest_and_is_not_called_complete(portrait):
     report = read_provenance(tag_image(portrait, fmt="JPEG", signer=None))
-    assert report.exif_description == TAG_TEXT and report.xmp_description == TAG_TEXT
+    assert report.exif_has_tag and report.xmp_description == TAG_TEXT
     assert not report.c2pa_present
     assert not report.carries_tag_everywhere
 
@@ -90,6 +90,19 @@ def test_a_plain_file_reports_no_tag_anywhere(portrait):
     assert report.exif_description is None and report.xmp_description is None
     assert report.png_text == {} and not report.c2pa_present
     assert not report.carries_tag_everywhere
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_the_exif_description_is_ascii_and_the_user_comment_keeps_the_middle_dot(portrait, fmt):
+    with Image.open(io.BytesIO(tag_image(portrait, fmt=fmt, signer=None))) as image:
+        exif = image.getexif()
+    description = exif[0x010E]  # ImageDescription, as Pillow (like most readers) decodes it
+    assert description == "Artistic interpretation - Not a medical prediction"
+    assert description.isascii() and "Â" not in description
+    comment = exif.get_ifd(0x8769)[0x9286]  # UserComment: charset header, then UCS-2
+    assert comment[:8] == b"UNICODE\x00"
+    order = "utf-16-le" if exif.endian == "<" else "utf-16-be"
+    assert comment[8:].decode(order) == "Artistic interpretation · Not a medical prediction"
 
 
 def test_the_xmp_packet_is_found_without_pillow(portrait, signer):

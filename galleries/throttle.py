@@ -1,10 +1,16 @@
 """Guess limits for gallery tokens and PINs, kept in the studio's own schema (``GuessCount``).
 
-A wrong token or PIN adds one to a counter for (IP[, gallery]); past the limit every attempt
-from there gets a 429 until the window ends — even a right one, so the limit cannot be used as
-an oracle. The counters live in PostgreSQL, not the cache: every web process shares them with
-no extra set-up, they hold when Redis is down, and the parent's page checks the token limit in
-the same statement that finds the gallery (``services.gallery_for_parent``).
+A wrong token adds one to a counter for the client's address; a wrong PIN to one for (gallery,
+address) and one for the gallery. Past an address's limit every attempt from it gets a 429
+until the window ends — even a right one, so the limit cannot be used as an oracle. The
+gallery's own counter is no lock: past it the gallery takes one PIN try every
+``PIN_GALLERY_SPACING_SECONDS`` from anyone, which stops guessing spread over many addresses
+while the parent, at worst, waits half a minute. The address is the one the trusted proxies
+vouch for (``studio_portal.client_address``), an IPv6 client's /64.
+
+The counters live in PostgreSQL, not the cache: every web process shares them with no extra
+set-up, they hold when Redis is down, and the parent's page checks the token limit in the same
+statement that finds the gallery (``services.gallery_for_parent``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from django.db.models.functions import Now
 from django.http import HttpRequest
 
 from galleries.models import GuessCount
+from studio_portal.client_address import client_subject
 
 
 @dataclass(frozen=True)
@@ -26,15 +33,19 @@ class GuessLimit:
     window_seconds: int
 
 
-# A 4-digit PIN has 10,000 values: 5 tries per IP per 15 minutes, 20 per gallery per hour
-# from anywhere, so spreading guesses over many addresses does not help either.
+# A 4-digit PIN has 10,000 values: 5 tries per address per 15 minutes; past 20 wrong ones in
+# an hour from anywhere, one try per 30 s for the gallery (at most ~120 an hour, so half the
+# PINs take days to try) instead of a lock a stranger could hold over the parent.
 TOKEN_GUESSES = GuessLimit("token", attempts=20, window_seconds=10 * 60)
 PIN_GUESSES_PER_IP = GuessLimit("pin-ip", attempts=5, window_seconds=15 * 60)
 PIN_GUESSES_PER_GALLERY = GuessLimit("pin-gallery", attempts=20, window_seconds=60 * 60)
+PIN_GALLERY_SPACING_SECONDS = 30
+_PIN_SLOT_SCOPE = "pin-slot"
 
 
 def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+    """The subject the per-address limits count (an IPv6 client's /64)."""
+    return client_subject(request)
 
 
 def guesses_exhausted(limit: GuessLimit, subject: str) -> bool:
@@ -58,6 +69,36 @@ def guess_failed(limit: GuessLimit, subject: str) -> None:
             f'THEN "{table}"."window_ends_at" ELSE EXCLUDED."window_ends_at" END',
             [limit.scope, subject[:80], limit.window_seconds],
         )
+
+
+def pin_try_wait(gallery_pk: int) -> int:
+    """Seconds before this gallery takes another PIN try; 0 to try now.
+
+    Free until the gallery's wrong PINs pass PIN_GUESSES_PER_GALLERY; then the first try of
+    each PIN_GALLERY_SPACING_SECONDS, from whoever makes it, claims the slot (one statement:
+    of concurrent tries exactly one gets it) and the others wait for the next."""
+    if not guesses_exhausted(PIN_GUESSES_PER_GALLERY, str(gallery_pk)):
+        return 0
+    table = GuessCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '  # noqa: S608
+            "VALUES (%s, %s, 1, now() + make_interval(secs => %s)) "
+            'ON CONFLICT ("scope", "subject") DO UPDATE SET '
+            f'"hits" = "{table}"."hits" + 1, "window_ends_at" = EXCLUDED."window_ends_at" '
+            f'WHERE "{table}"."window_ends_at" <= now() '
+            "RETURNING 0",
+            [_PIN_SLOT_SCOPE, str(gallery_pk), PIN_GALLERY_SPACING_SECONDS],
+        )
+        if cursor.fetchone() is not None:
+            return 0
+        cursor.execute(
+            f'SELECT ceil(extract(epoch FROM "window_ends_at" - now())) FROM "{table}" '  # noqa: S608
+            'WHERE "scope" = %s AND "subject" = %s',
+            [_PIN_SLOT_SCOPE, str(gallery_pk)],
+        )
+        row = cursor.fetchone()
+    return max(1, int(row[0])) if row and row[0] is not None else PIN_GALLERY_SPACING_SECONDS
 
 
 def guesses_clear(limit: GuessLimit, subject: str) -> None:

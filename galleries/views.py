@@ -83,7 +83,7 @@ def _gallery_open(request: HttpRequest, token: str) -> Gallery:
     """
     ip = throttle.client_ip(request)
     if throttle.guesses_exhausted(throttle.TOKEN_GUESSES, ip):
-        raise _Refusal(_too_many(request, throttle.TOKEN_GUESSES))
+        raise _Refusal(_too_many(request, throttle.TOKEN_GUESSES.window_seconds))
     gallery = selectors.gallery_for_token(token)
     if gallery is None:
         throttle.guess_failed(throttle.TOKEN_GUESSES, ip)
@@ -93,9 +93,11 @@ def _gallery_open(request: HttpRequest, token: str) -> Gallery:
     return gallery
 
 
-def _too_many(request: HttpRequest, limit: throttle.GuessLimit) -> HttpResponse:
-    response = _page(request, "too_many.html", 429, minutes=max(1, limit.window_seconds // 60))
-    response["Retry-After"] = str(limit.window_seconds)
+def _too_many(request: HttpRequest, wait_seconds: int) -> HttpResponse:
+    minutes = max(1, round(wait_seconds / 60))
+    wait = f"{wait_seconds} seconds" if wait_seconds < 90 else f"{minutes} minutes"
+    response = _page(request, "too_many.html", 429, wait=wait)
+    response["Retry-After"] = str(wait_seconds)
     return response
 
 
@@ -189,12 +191,12 @@ def gallery_unlock(request: HttpRequest, token: str) -> HttpResponse:
     if not gallery.has_pin:
         return redirect("gallery", token=token)
     per_ip = f"{gallery.pk}:{throttle.client_ip(request)}"
-    for limit, subject in (
-        (throttle.PIN_GUESSES_PER_IP, per_ip),
-        (throttle.PIN_GUESSES_PER_GALLERY, str(gallery.pk)),
-    ):
-        if throttle.guesses_exhausted(limit, subject):
-            return _too_many(request, limit)
+    if throttle.guesses_exhausted(throttle.PIN_GUESSES_PER_IP, per_ip):
+        return _too_many(request, throttle.PIN_GUESSES_PER_IP.window_seconds)
+    # Many wrong PINs from anywhere slow the gallery down; they never lock the parent out.
+    wait = throttle.pin_try_wait(gallery.pk)
+    if wait:
+        return _too_many(request, wait)
     if not services.gallery_pin_matches(gallery=gallery, pin=request.POST.get("pin", "")):
         throttle.guess_failed(throttle.PIN_GUESSES_PER_IP, per_ip)
         throttle.guess_failed(throttle.PIN_GUESSES_PER_GALLERY, str(gallery.pk))

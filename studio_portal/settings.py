@@ -337,6 +337,15 @@ API_RATE_LIMITS = {
     "api": env_str("API_RATE_LIMIT", "600/minute"),
     "scan_upload": env_str("API_UPLOAD_RATE_LIMIT", "30/minute"),
 }
+# The reverse proxies in front of Cradle (TLS terminator, load balancer), as addresses or CIDR
+# networks, comma-separated: X-Forwarded-For is believed only from these hops, so the limits
+# count each client and not the proxy (studio_portal.client_address). Unset: the header is
+# ignored and the connecting address is the client.
+CRADLE_TRUSTED_PROXIES = env_list("CRADLE_TRUSTED_PROXIES", [])
+# Wrong passwords for one account from anywhere: past this many in 15 minutes the account takes
+# one try every LOGIN_ACCOUNT_BACKOFF_SECONDS (a slower pace, never a lock a stranger can hold).
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 10)
+LOGIN_ACCOUNT_BACKOFF_SECONDS = env_int("LOGIN_ACCOUNT_BACKOFF_SECONDS", 30)
 PAGE_RATE_LIMITS = {
     "login": {
         "url_names": ["login"],

@@ -4,11 +4,7 @@ from django.urls import path
 from studio_portal.accounts import views
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="studio_portal/login.html"),
-        name="login",
-    ),
+    path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("team/", views.team, name="team"),
     path("team/invite/", views.team_invite, name="team-invite"),

@@ -8,15 +8,34 @@ from functools import wraps
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from studio_portal import security
 from studio_portal.accounts import services
 from studio_portal.accounts.models import User
 from studio_portal.tenants.selectors import current_studio
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in, paced per account (``security.sign_in_account_wait``); the per-address
+    limit is the rate-limit middleware's."""
+
+    template_name = "studio_portal/login.html"
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        wait = security.sign_in_account_wait(request.POST.get("username", ""))
+        if wait:
+            return security.too_many_attempts(wait)  # before the password check: no oracle
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: forms.Form) -> HttpResponse:
+        security.sign_in_failed(self.request.POST.get("username", ""))
+        return super().form_invalid(form)
 
 
 def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -11,6 +11,7 @@ from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from studio_portal.client_address import client_subject
 from studio_portal.counters import CACHE_ERRORS, cache_unreachable
 
 if TYPE_CHECKING:  # rest_framework.views imports the throttle classes from settings
@@ -36,6 +37,10 @@ class _StudioThrottle(SimpleRateThrottle):
         except CACHE_ERRORS as error:
             cache_unreachable("API throttle", error)
             return True
+
+    def get_ident(self, request: Request) -> str:
+        # DRF's own believes any X-Forwarded-For; this one only the trusted proxies'.
+        return client_subject(request)
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
         user = request.user

@@ -3,6 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+# This is the development stack: DEBUG on (and the dev secrets allowed) unless the caller says
+# otherwise. Cradle's settings default to DEBUG off, so production never runs with it by chance.
+DEBUG ?= true
+export DEBUG
 
 .PHONY: install browser-deps run test lint bench
 

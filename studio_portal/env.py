@@ -54,10 +54,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_secret(name: str, *, debug: bool, dev_default: str) -> str:
-    """A secret that must be set in production; development gets a fixed, clearly fake value."""
+    """A secret that must be set in production; development gets a fixed, clearly fake value,
+    which production refuses too (it is in the repository for anyone to read)."""
     value = env_str(name)
-    if value:
-        return value
     if debug:
-        return dev_default
-    raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set when DEBUG is off")
+        return value or dev_default
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} (or {name}_FILE) must be set when DEBUG is off "
+            "(for development, set DEBUG=true: make run and make test do)"
+        )
+    if value == dev_default:
+        raise ImproperlyConfigured(
+            f"{name} is the public development value; set a secret of your own in production"
+        )
+    return value

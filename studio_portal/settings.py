@@ -15,7 +15,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("CRADLE_LOCAL_DIR", str(BASE_DIR / ".local")))
 TESTING = "PYTEST_VERSION" in os.environ  # set by pytest itself before settings load
 
-DEBUG = env_bool("DEBUG", default=True)
+# Off unless the development stack turns it on: `make run` / `make test` (the Makefile) and
+# pytest itself. With it off, the secrets below must be real: a missing one, or the public
+# development value, stops the process at start-up.
+DEBUG = env_bool("DEBUG", default=TESTING)
 SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, dev_default="dev-only-not-secret-cradle")
 # Fernet key (urlsafe base64, 32 bytes) that encrypts original scans at rest.
 SCAN_ENCRYPTION_KEY = env_secret(
@@ -27,7 +30,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [".localhost", "localhost", "127.0.0.1
 # The parent domain studios get a subdomain of: demo.localhost, or <studio>.cradle.example.
 CRADLE_BASE_DOMAIN = env_str("CRADLE_BASE_DOMAIN", "localhost")
 CRADLE_PUBLIC_URL_SCHEME = env_str("CRADLE_PUBLIC_URL_SCHEME", "http")
-CRADLE_PUBLIC_PORT = env_str("CRADLE_PUBLIC_PORT", "8000")
+# Links name a port only when one is set, or in development (runserver's 8000); in production
+# the proxy answers on 443/80 and a custom domain's links must not carry ":8000".
+CRADLE_PUBLIC_PORT = env_str("CRADLE_PUBLIC_PORT", "8000" if DEBUG else "")
 
 SHARED_APPS = [
     "django_tenants",

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,11 +34,11 @@ def _production_env() -> dict[str, str]:
     return env
 
 
-def _manage(*args: str) -> subprocess.CompletedProcess:
+def _manage(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=_production_env(),
+        env=_production_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -62,6 +64,7 @@ def test_production_turns_on_hsts_https_and_secure_cookies() -> None:
         "WEBHOOK_ALLOW_PRIVATE_HOSTS",
         "RATE_LIMITS_ENABLED",
         "X_FRAME_OPTIONS",
+        "CRADLE_PUBLIC_PORT",
     ]
     code = (
         "from django.conf import settings; import json; "
@@ -82,4 +85,37 @@ def test_production_turns_on_hsts_https_and_secure_cookies() -> None:
         "WEBHOOK_ALLOW_PRIVATE_HOSTS": False,
         "RATE_LIMITS_ENABLED": True,
         "X_FRAME_OPTIONS": "DENY",
+        "CRADLE_PUBLIC_PORT": "",  # a custom domain's links carry no ":8000"
     }
+
+
+def _print_setting(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    code = f"from django.conf import settings; print(repr(settings.{name}))"
+    return _manage("shell", "-c", code, env=env)
+
+
+def test_debug_is_off_unless_the_environment_turns_it_on() -> None:
+    env = _production_env()
+    del env["DEBUG"]
+    result = _print_setting("DEBUG", env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize(
+    ("name", "dev_value"),
+    [
+        ("SECRET_KEY", "dev-only-not-secret-cradle"),
+        ("SCAN_ENCRYPTION_KEY", "ZGV2LW9ubHktc2Nhbi1rZXktbm90LWZvci1wcm9kdWM="),
+    ],
+)
+def test_production_refuses_to_start_with_a_development_secret(name: str, dev_value: str) -> None:
+    env = _production_env()
+    del env["DEBUG"]  # off by default
+    env[name] = dev_value
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert f"{name} is the public development value" in result.stderr
+    env.pop(name)
+    missing = _manage("check", env=env)
+    assert missing.returncode != 0 and f"{name} (or {name}_FILE) must be set" in missing.stderr

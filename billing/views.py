@@ -9,7 +9,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -64,8 +64,14 @@ def signup_done(request: HttpRequest) -> HttpResponse:
 @require_POST
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     try:
+        payload = request.body
+    except RequestDataTooBig:
+        # Stripe's events are kilobytes; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is not one, and
+        # not a failure of ours to retry (a 5xx would ask Stripe to send it again).
+        return HttpResponse("payload too large", status=413, content_type="text/plain")
+    try:
         event = services.stripe_event_receive(
-            payload=request.body, signature=request.headers.get("Stripe-Signature", "")
+            payload=payload, signature=request.headers.get("Stripe-Signature", "")
         )
     except services.WebhookRejected:
         return HttpResponse("invalid signature", status=400, content_type="text/plain")

@@ -173,6 +173,18 @@ def test_a_forged_or_altered_webhook_gets_400_and_changes_nothing(
     assert Signup.objects.get(checkout_session_id=session_id).status == "pending"
 
 
+def test_an_oversized_forged_webhook_body_gets_413_not_a_server_error(webhooks) -> None:  # noqa: ANN001
+    body = b'{"id": "evt_forged", "padding": "' + b"x" * (11 * 1024 * 1024) + b'"}'
+    response = webhooks.client.post(
+        "/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE="t=1,v1=forged",
+    )
+    assert response.status_code == 413  # not 500: Stripe would retry a 5xx
+    assert StripeEvent.objects.count() == 0
+
+
 def webhooks_payload_with(event: dict, *, subdomain_customer: str) -> bytes:
     import json
 

@@ -43,6 +43,7 @@ from galleries.selectors import (
 )
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.api.services import delivery_event_payload, webhooks_emit
+from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.tenants.models import Domain
 from studio_portal.tenants.selectors import current_studio
 
@@ -309,7 +310,12 @@ def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureRep
     """Everything Cradle holds about one parent, gone at her request: the session (name,
     email, phone, consent, skin tones), every scan and derivative, every portrait at every
     size, the galleries with their favourites, the deliveries, and the addresses in the
-    providers' stored events. Owners only; refused while a render for her is still running.
+    providers' stored events. Owners only.
+
+    Refused only while a worker is busy for her this very moment (rendering under a live
+    lease, or a message being handed to the provider): that lasts minutes at most, since a
+    dead worker's lease runs out. A render or a message that merely waits, or that can never
+    move, is erased with the rest; its queued message then finds nothing to do.
 
     The audit row keeps counts and the session's uid, nothing personal. A number that replied
     STOP stays on the opt-out list: that is the parent's own instruction to respect.
@@ -317,11 +323,22 @@ def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureRep
     if not getattr(actor, "is_owner", False):
         raise PermissionDenied("Only the studio owner can delete a parent's data.")
     session = ParentSession.objects.select_for_update().get(pk=session.pk)
-    jobs = list(RenderJob.objects.filter(session=session))
-    if any(job.is_live for job in jobs):
+    # Locked, so a worker's claim (a conditional UPDATE) waits for the erasure and then finds
+    # no row, instead of starting on a job about to be deleted.
+    jobs = list(RenderJob.objects.select_for_update().filter(session=session))
+    now = timezone.now()
+    if any(job.lease_expires_at and job.lease_expires_at > now for job in jobs):
         raise ValidationError(
-            "A render or a message for this parent is still in progress. Cancel it or wait "
-            "until it finishes, then delete her data."
+            "Cradle is rendering for this parent right now. Cancel the render or wait a "
+            "minute, then delete her data."
+        )
+    queued = Delivery.objects.filter(
+        gallery__job__session=session, status=Delivery.Status.QUEUED
+    ).values_list("pk", flat=True)
+    # A worker holds a queued delivery's row lock only while it calls the provider.
+    if len(queued.select_for_update(skip_locked=True, of=("self",))) < len(queued):
+        raise ValidationError(
+            "A message to this parent is being sent right now. Wait a minute, then delete her data."
         )
     scans = list(Scan.objects.filter(session=session))
     candidates = list(Candidate.objects.filter(job__session=session))
@@ -382,20 +399,36 @@ def gallery_send(
         )
     if not deliveries:
         raise ValidationError("Choose email, SMS or both.")
-    RenderJob.objects.filter(pk=job.pk).update(state=RenderJob.State.DELIVERING)
+    RenderJob.objects.filter(pk=job.pk).update(
+        state=RenderJob.State.DELIVERING, updated_at=timezone.now()
+    )
     job.state = RenderJob.State.DELIVERING
     audit_log_write(action="gallery.sent", obj=gallery, actor=actor, detail={"channels": channels})
+    _primary_print_request(job)
     if enqueue:
         for delivery in deliveries:
             _enqueue_delivery(delivery.pk)
     return deliveries
 
 
+def _primary_print_request(job: RenderJob) -> None:
+    """A set sent as it was (a primary under review is not given a print file until someone
+    looks): the primary the parent receives gets its print file now."""
+    from render.print_size import candidate_print_enqueue
+
+    primary = job.candidates.filter(
+        is_primary=True, print_image="", print_requested_at__isnull=True
+    ).first()
+    if primary is not None and settings.PRINT_FILES_AUTOMATIC:
+        candidate_print_enqueue(candidate=primary)
+
+
 def _enqueue_delivery(delivery_id: int) -> None:
+    """Sent once the row commits; a broker that is away leaves it for the sweep (the request
+    answers as usual: the delivery is queued, which is the truth)."""
     from galleries.tasks import delivery_send_task
 
-    schema = connection.schema_name
-    transaction.on_commit(lambda: delivery_send_task.send(schema, delivery_id))
+    outbox_send_on_commit(delivery_send_task, Delivery, delivery_id)
 
 
 def _message_for(delivery: Delivery) -> OutgoingMessage:
@@ -449,6 +482,7 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
         if delivery is None:
             return None  # another worker holds it, or it has been sent
         delivery.attempts += 1
+        delivery.enqueued_at = timezone.now()  # a try: the sweep leaves it a lease from now
         try:
             if delivery.channel == Delivery.Channel.SMS and sms_opted_out(delivery.recipient):
                 # Carriers require it, and Twilio would refuse anyway (21610): don't even call.
@@ -486,7 +520,88 @@ def _job_mark_delivered_when_done(job_id: int) -> None:
         )
 
 
-def delivery_fail(*, delivery_id: int, error: str) -> None:
+@transaction.atomic
+def deliveries_cancel_unsent(*, job: RenderJob) -> int:
+    """The studio's Cancel on a job being sent: every message not handed to a provider yet is
+    failed as cancelled (Resend can still send it). With nothing sent at all, the job is back to
+    its portraits, ready to send again. Returns how many were cancelled."""
+    RenderJob.objects.select_for_update().filter(pk=job.pk).first()
+    # A worker holds a queued delivery's row lock only while it calls the provider: that one
+    # is going out and cannot be called back.
+    queued = list(
+        Delivery.objects.select_for_update(skip_locked=True)
+        .filter(gallery__job=job, status=Delivery.Status.QUEUED)
+        .values_list("pk", flat=True)
+    )
+    if not queued:
+        raise ValidationError("The messages have already gone; there is nothing to cancel.")
+    Delivery.objects.filter(pk__in=queued).update(
+        status=Delivery.Status.FAILED,
+        error="Cancelled by the studio before it was sent.",
+        updated_at=timezone.now(),
+    )
+    gone = Delivery.objects.filter(gallery__job=job).exclude(status=Delivery.Status.FAILED)
+    if not gone.exists():
+        back = RenderJob.State.NEEDS_REVIEW if job.reason else RenderJob.State.READY
+        RenderJob.objects.filter(pk=job.pk, state=RenderJob.State.DELIVERING).update(
+            state=back, updated_at=timezone.now()
+        )
+    else:
+        _job_mark_delivered_when_done(job.pk)
+    return len(queued)
+
+
+# A delivery's message the broker took (or a worker tried) longer ago than this is lost: longer
+# than the actor's longest back-off between tries (ten minutes), so a delivery waiting for its
+# next try is never sent twice.
+DELIVERY_MESSAGE_LEASE = timedelta(minutes=15)
+# A delivery still queued this long after it was made has failed: Resend can try again.
+DELIVERY_GIVE_UP_AFTER = timedelta(days=1)
+
+
+@dataclass
+class DeliverySweep:
+    requeued: int = 0
+    failed: int = 0
+    jobs_delivered: int = 0
+
+
+def deliveries_sweep_due(
+    *,
+    now: datetime | None = None,
+    lease: timedelta = DELIVERY_MESSAGE_LEASE,
+    give_up_after: timedelta = DELIVERY_GIVE_UP_AFTER,
+) -> DeliverySweep:
+    """Every queued delivery whose message the broker never took (it was away) or lost is sent
+    again; one still queued a day on fails with a reason, and a job left "sending" with nothing
+    queued is marked sent. Run every minute by the scheduler (deliveries_sweep)."""
+    from galleries.tasks import delivery_send_task
+
+    now = now or timezone.now()
+    report = DeliverySweep()
+    queued = Delivery.objects.filter(status=Delivery.Status.QUEUED)
+    for delivery_id in queued.filter(created_at__lt=now - give_up_after).values_list(
+        "pk", flat=True
+    ):
+        report.failed += delivery_fail(
+            delivery_id=delivery_id,
+            error="Cradle could not send this message within a day. Press Resend to try again.",
+        )
+    due = queued.filter(outbox_due(now=now, waiting_since="created_at", lease=lease))
+    report.requeued = outbox_resend_due(delivery_send_task, due, schema_name=connection.schema_name)
+    stuck = RenderJob.objects.filter(state=RenderJob.State.DELIVERING).exclude(
+        gallery__deliveries__status=Delivery.Status.QUEUED
+    )
+    for job_id in stuck.values_list("pk", flat=True):
+        with transaction.atomic():
+            _job_mark_delivered_when_done(job_id)
+        report.jobs_delivered += 1
+    return report
+
+
+def delivery_fail(*, delivery_id: int, error: str) -> bool:
+    """Fail a delivery still queued (retries ran out, or it waited too long); returns whether
+    it was still queued."""
     with transaction.atomic():
         updated = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.FAILED, error=error
@@ -497,24 +612,34 @@ def delivery_fail(*, delivery_id: int, error: str) -> None:
                 "gallery__job_id", flat=True
             )[0]
             _job_mark_delivered_when_done(job_id)
+    return bool(updated)
 
 
 @transaction.atomic
 def delivery_resend(
     *, delivery: Delivery, actor: object | None = None, enqueue: bool = True
 ) -> Delivery:
-    """Put a failed delivery back in the queue (a studio's "Resend" button)."""
+    """Put a failed delivery back in the queue, or give a queued one that is stuck a fresh
+    message (a studio's "Resend" button)."""
     if delivery.channel == Delivery.Channel.SMS and sms_opted_out(delivery.recipient):
         raise ValidationError(
             "The parent replied STOP to our texts, so Cradle cannot text her. Send by email, or "
             "ask her to reply START first."
         )
-    # Conditional: two clicks (or two staff) resend once.
+    # Conditional: two clicks (or two staff) resend once. A queued one is not changed: its new
+    # message finds it queued, as any duplicate would, and sends it once.
     updated = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.FAILED).update(
-        status=Delivery.Status.QUEUED, error="", provider_status="", provider_id=""
+        status=Delivery.Status.QUEUED,
+        error="",
+        provider_status="",
+        provider_id="",
+        enqueued_at=None,
     )
-    if not updated:
-        raise ValidationError("Only a failed delivery can be sent again.")
+    if (
+        not updated
+        and not Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.QUEUED).exists()
+    ):
+        raise ValidationError("This message has already gone; there is nothing to send again.")
     delivery.refresh_from_db()
     RenderJob.objects.filter(pk=delivery.gallery.job_id, state=RenderJob.State.DELIVERED).update(
         state=RenderJob.State.DELIVERING, updated_at=timezone.now()

@@ -41,6 +41,23 @@ def delivery_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG
         )
 
 
+@dramatiq.actor(queue_name="default", periodic=cron("* * * * *"), max_retries=0, time_limit=120_000)
+def deliveries_sweep() -> None:
+    """Every minute: queued deliveries whose message the broker never took (it was away) or
+    lost are sent again (studio_portal.outbox); stuck ones reach a final state."""
+    for schema_name in studio_schema_names():
+        with schema_context(schema_name):
+            report = services.deliveries_sweep_due()
+        if report.requeued or report.failed or report.jobs_delivered:
+            logger.warning(
+                "sweep %s: %d deliveries sent again, %d failed, %d jobs marked sent",
+                schema_name,
+                report.requeued,
+                report.failed,
+                report.jobs_delivered,
+            )
+
+
 # Retention: every night the scheduler (``periodiq``, see the Procfile) fans out one sweep per
 # studio, so one studio's slow storage or error never holds up another's deletions.
 

@@ -307,7 +307,9 @@ class ParentSessionDetailApi(APIView):
         description=(
             "Delete everything held about this parent (details, consent, scans, portraits, "
             "galleries, message records), at her request. Studio owner only; refused (409) "
-            "while a render or a message for her is in progress."
+            "only while a worker is rendering for her or handing a message for her to the "
+            "provider at that moment (a minute or so). Renders and messages that wait are "
+            "erased with the rest."
         ),
         responses={204: None, 403: DetailSerializer, 404: DetailSerializer, 409: DetailSerializer},
     )
@@ -373,8 +375,14 @@ class ScanUploadApi(APIView):
         )
 
     @extend_schema(
+        description=(
+            "Upload a scan for the session and queue its render (201). The same file uploaded "
+            "again for the session within ten minutes answers 200 with the job the first "
+            "upload made: nothing is rendered twice."
+        ),
         request={"multipart/form-data": InputSerializer},
         responses={
+            200: RenderJobOutputSerializer,
             201: RenderJobOutputSerializer,
             400: DetailSerializer,
             402: DetailSerializer,
@@ -394,7 +402,7 @@ class ScanUploadApi(APIView):
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         try:
-            job = services.scan_upload(
+            job, made = services.scan_upload_or_repeat(
                 session=session, data=upload.read(), uploaded_by=request.user
             )
         except ScanRejected as exc:
@@ -402,7 +410,7 @@ class ScanUploadApi(APIView):
         except services.RenderNotAllowed as exc:
             return Response({"detail": str(exc), "code": "plan"}, status=402)
         data = RenderJobOutputSerializer(job, context={"request": request}).data
-        return Response(data, status=status.HTTP_201_CREATED)
+        return Response(data, status=status.HTTP_201_CREATED if made else status.HTTP_200_OK)
 
 
 class RenderJobListApi(APIView):

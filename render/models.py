@@ -194,3 +194,12 @@ class Candidate(models.Model):
 
     def __str__(self) -> str:
         return f"candidate {self.rank} of job {self.job_id} (seed {self.seed})"
+
+    # Tries before the print file is given up (a worker killed mid-upscale counts: an upscale
+    # that kills its worker every time must not do so for ever).
+    PRINT_MAX_ATTEMPTS = 4
+
+    @property
+    def print_given_up(self) -> bool:
+        """No print file, and no more tries: the web size is what the parent gets."""
+        return not self.print_image and self.print_attempts >= self.PRINT_MAX_ATTEMPTS

@@ -115,6 +115,10 @@ PRINT_NEEDS_PRIMARY = (
     "A print-size file is made only for the primary portrait. Choose this portrait as the "
     "primary, then try again in a minute."
 )
+PRINT_GIVEN_UP = (
+    "Cradle could not make the print-size file after several tries ({error}). The parent's "
+    "gallery gives the web-size file; choose this portrait as the primary again to try once more."
+)
 SCAN_PURGED = "This scan was deleted after the studio's retention window."
 
 
@@ -139,6 +143,8 @@ def candidate_file_open(candidate: Candidate, size: str) -> StoredFile:
     """
     field = getattr(candidate, CANDIDATE_FILE_FIELDS[size])
     if not field:
+        if size == "print" and candidate.is_primary and candidate.print_given_up:
+            raise FileMissing(PRINT_GIVEN_UP.format(error=candidate.print_error or "no reason"))
         if size == "print":
             raise FileNotReady(PRINT_NOT_READY if candidate.is_primary else PRINT_NEEDS_PRIMARY)
         raise FileMissing(f"This portrait has no {size}-size file.")

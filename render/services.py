@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import phonenumbers
@@ -39,6 +41,7 @@ from render.pipeline.types import (
 )
 from render.print_size import candidate_print_enqueue
 from studio_portal.api.services import job_event_payload, webhooks_emit
+from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -133,14 +136,52 @@ def scan_decrypt(data: bytes) -> bytes:
     return Fernet(settings.SCAN_ENCRYPTION_KEY.encode()).decrypt(data)
 
 
+# The same file uploaded again for the same parent within this window is the same render (a
+# double click, a retrying client, four tabs): the upload answers with the job already made.
+REPEAT_UPLOAD_WINDOW = timedelta(minutes=10)
+
+
+def _repeat_upload_job(session: ParentSession, sha256: str) -> RenderJob | None:
+    """The job of this very file uploaded for ``session`` moments ago, unless it failed or was
+    cancelled (uploading again is then how a sonographer tries again)."""
+    return (
+        RenderJob.objects.filter(
+            session=session,
+            scan__sha256=sha256,
+            parent_job__isnull=True,
+            created_at__gte=timezone.now() - REPEAT_UPLOAD_WINDOW,
+        )
+        .exclude(state__in=(RenderJob.State.FAILED, RenderJob.State.CANCELLED))
+        .order_by("created_at")
+        .first()
+    )
+
+
 def scan_upload(
     *, session: ParentSession, data: bytes, uploaded_by: object | None = None, enqueue: bool = True
 ) -> RenderJob:
     """Ingest the upload (rejecting bad files before anything is stored), keep the encrypted
-    original and the de-identified frame, and queue a render job for the worker."""
+    original and the de-identified frame, and queue a render job for the worker.
+
+    The same file uploaded again for the session within REPEAT_UPLOAD_WINDOW returns the job
+    the first upload made (nothing new is stored or rendered), even when the uploads race.
+    """
+    job, _ = scan_upload_or_repeat(
+        session=session, data=data, uploaded_by=uploaded_by, enqueue=enqueue
+    )
+    return job
+
+
+def scan_upload_or_repeat(
+    *, session: ParentSession, data: bytes, uploaded_by: object | None = None, enqueue: bool = True
+) -> tuple[RenderJob, bool]:
+    """:func:`scan_upload`, also saying whether this upload made the job (False: a repeat)."""
     permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)
+    repeat = _repeat_upload_job(session, hashlib.sha256(data).hexdigest())
+    if repeat is not None:
+        return repeat, False
     started = time.perf_counter()
     scan_data = ingest.ingest(
         data, IngestLimits(max_bytes=settings.SCAN_MAX_BYTES, max_pixels=settings.SCAN_MAX_PIXELS)
@@ -150,6 +191,12 @@ def scan_upload(
     deidentified = _png_bytes(scan_data.image)  # encoded outside the transaction: it is slow
     encrypted = scan_encrypt(data)
     with transaction.atomic():
+        # Uploads for one parent take turns here, so of two copies of a file racing in, the
+        # second finds the first's job instead of making its own.
+        ParentSession.objects.select_for_update().filter(pk=session.pk).first()
+        repeat = _repeat_upload_job(session, scan_data.sha256)
+        if repeat is not None:
+            return repeat, False
         scan = Scan(
             session=session,
             sha256=scan_data.sha256,
@@ -178,21 +225,19 @@ def scan_upload(
         )
         if enqueue:
             _on_commit_enqueue_vision(job)
-    return job
+    return job, True
 
 
 def _on_commit_enqueue_vision(job: RenderJob) -> None:
     from render.tasks import render_job_vision
 
-    schema = connection.schema_name
-    transaction.on_commit(lambda: render_job_vision.send(schema, job.pk))
+    outbox_send_on_commit(render_job_vision, RenderJob, job.pk)
 
 
 def _on_commit_enqueue_render(job: RenderJob) -> None:
     from render.tasks import render_job_render
 
-    schema = connection.schema_name
-    transaction.on_commit(lambda: render_job_render.send(schema, job.pk))
+    outbox_send_on_commit(render_job_render, RenderJob, job.pk)
 
 
 # The job state machine -----------------------------------------------------------------------
@@ -301,8 +346,12 @@ def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | N
         _finish(job, RenderJob.State.REJECTED, exc.message)
         return job
     with transaction.atomic():
+        # The next stage's message is not sent yet: an empty stamp until the broker takes it.
         RenderJob.objects.filter(pk=job.pk).update(
-            state=RenderJob.State.CONDITIONING, lease_expires_at=None
+            state=RenderJob.State.CONDITIONING,
+            lease_expires_at=None,
+            enqueued_at=None,
+            updated_at=timezone.now(),
         )
         job.state = RenderJob.State.CONDITIONING
         if enqueue:
@@ -421,28 +470,64 @@ def _cancel_checker(job: RenderJob):  # noqa: ANN202 - a closure handed to the e
     return cancelled
 
 
+def _unheld(now: datetime) -> Q:
+    """No worker holds the job: never claimed, released, or its worker's lease ran out."""
+    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+
+
 @transaction.atomic
-def render_job_fail(*, job_id: int, reason: str) -> None:
+def render_job_fail(*, job_id: int, reason: str, unless_held: bool = False) -> bool:
     """Called when a stage crashed or an actor ran out of retries: the job must not stay
-    'running'."""
-    failed = (
-        RenderJob.objects.filter(pk=job_id)
-        .exclude(state__in=RenderJob.FINISHED)
-        .update(state=RenderJob.State.FAILED, reason=reason, lease_expires_at=None)
+    'running'. Only a job still waiting or running fails (one already ready stays ready);
+    ``unless_held`` spares a job another worker is busy with now (a duplicate message's
+    retries ran out while the job itself is fine). Returns whether the job failed."""
+    jobs = RenderJob.objects.filter(
+        pk=job_id, state__in=(RenderJob.State.QUEUED, *RenderJob.RUNNING)
+    )
+    if unless_held:
+        jobs = jobs.filter(_unheld(timezone.now()))
+    failed = jobs.update(
+        state=RenderJob.State.FAILED,
+        reason=reason,
+        lease_expires_at=None,
+        updated_at=timezone.now(),
     )
     if failed:
         _emit_job_event("job.failed", job_id)
+    return bool(failed)
+
+
+def _cancel_if_unheld(job_id: int, now: datetime) -> bool:
+    return bool(
+        RenderJob.objects.filter(pk=job_id, state__in=(RenderJob.State.QUEUED, *RenderJob.RUNNING))
+        .filter(_unheld(now))
+        .update(
+            state=RenderJob.State.CANCELLED,
+            reason="Cancelled by the studio.",
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
 
 
 @transaction.atomic
 def render_job_cancel(*, job: RenderJob) -> RenderJob:
-    if job.is_finished or job.state in (*RenderJob.REVIEWABLE, RenderJob.State.DELIVERING):
+    """Stop a render, or the messages of a send not yet gone.
+
+    A job no worker holds is cancelled at once, whatever its stage (a worker that died
+    mid-stage holds nothing once its lease ran out). A job a worker holds stops at the worker's
+    next checkpoint; should that worker die, the sweep cancels it once its lease runs out.
+    """
+    if job.state == RenderJob.State.DELIVERING:
+        from galleries.services import deliveries_cancel_unsent
+
+        deliveries_cancel_unsent(job=job)
+        job.refresh_from_db()
+        return job
+    if job.is_finished or job.state in RenderJob.REVIEWABLE:
         raise ValidationError("This job has already finished; there is nothing to cancel.")
     RenderJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-    if job.state in (RenderJob.State.QUEUED, RenderJob.State.CONDITIONING) and not (
-        job.lease_expires_at and job.lease_expires_at > timezone.now()
-    ):
-        _finish(job, RenderJob.State.CANCELLED, "Cancelled by the studio.")
+    _cancel_if_unheld(job.pk, timezone.now())
     job.refresh_from_db()
     return job
 
@@ -522,35 +607,61 @@ def candidate_set_shared(*, candidate: Candidate, shared: bool) -> Candidate:
     return candidate
 
 
-STALL_AFTER = timedelta(minutes=2)
+# A job's message the broker took longer ago than this, with no worker on the job, is lost:
+# longer than any wait in a busy queue should be, so merely queued jobs are not sent twice.
+JOB_MESSAGE_LEASE = timedelta(minutes=10)
+# A job still not finished this long after it was made has failed (a render takes minutes).
+JOB_GIVE_UP_AFTER = timedelta(hours=6)
 
 
-def render_jobs_requeue_stalled() -> int:
-    """Re-send the message of every job waiting for a worker with no live lease for a while.
+@dataclass
+class JobSweep:
+    requeued: int = 0
+    cancelled: int = 0
+    failed: int = 0
 
-    A message can be lost between a commit and its send (a crash in between); this sweep,
-    run every minute by the scheduler, makes the job move again. Claims stay conditional, so
-    a duplicate message is harmless.
+
+def render_jobs_sweep_due(
+    *,
+    now: datetime | None = None,
+    lease: timedelta = JOB_MESSAGE_LEASE,
+    give_up_after: timedelta = JOB_GIVE_UP_AFTER,
+) -> JobSweep:
+    """Move every job no worker holds that has stopped moving; run every minute by the
+    scheduler (render_jobs_sweep).
+
+    A job whose message the broker never took (it was away) or lost is sent again; a job the
+    studio cancelled while its worker died is cancelled; one that has not finished long after
+    it was made fails with a reason. Jobs waiting in a queue with a fresh message are left
+    alone (see studio_portal.outbox).
     """
     from render.tasks import render_job_render, render_job_vision
 
-    cutoff = timezone.now() - STALL_AFTER
-    stalled = RenderJob.objects.filter(
-        Q(lease_expires_at__isnull=True, updated_at__lt=cutoff) | Q(lease_expires_at__lt=cutoff),
-        state__in=(RenderJob.State.QUEUED, *RenderJob.RUNNING),
-        cancel_requested=False,
+    now = now or timezone.now()
+    report = JobSweep()
+    unheld = RenderJob.objects.filter(
+        _unheld(now), state__in=(RenderJob.State.QUEUED, *RenderJob.RUNNING)
+    )
+    for job_id in unheld.filter(cancel_requested=True).values_list("pk", flat=True):
+        report.cancelled += _cancel_if_unheld(job_id, now)
+    for job_id in unheld.filter(created_at__lt=now - give_up_after).values_list("pk", flat=True):
+        report.failed += render_job_fail(
+            job_id=job_id,
+            reason="Cradle could not finish this render in time. Please retry it.",
+            unless_held=True,
+        )
+    due = unheld.filter(cancel_requested=False).filter(
+        outbox_due(now=now, waiting_since="updated_at", lease=lease)
     )
     schema = connection.schema_name
-    count = 0
-    for job_id, state in stalled.values_list("pk", "state"):
-        actor = (
-            render_job_vision
-            if state in (RenderJob.State.QUEUED, RenderJob.State.VISION)
-            else render_job_render
-        )
-        actor.send(schema, job_id)
-        count += 1
-    return count
+    vision_states = (RenderJob.State.QUEUED, RenderJob.State.VISION)
+    report.requeued += outbox_resend_due(
+        render_job_vision, due.filter(state__in=vision_states), schema_name=schema
+    )
+    report.requeued += outbox_resend_due(
+        render_job_render, due.exclude(state__in=vision_states), schema_name=schema
+    )
+    return report
 
 
 @transaction.atomic

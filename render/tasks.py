@@ -78,24 +78,52 @@ def render_job_render(schema_name: str, job_id: int) -> None:
 def render_job_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG001
     schema_name, job_id = message_data["args"]
     with schema_context(schema_name):
+        # A duplicate message may run out of retries while another worker renders the job
+        # fine: only a job nobody holds fails.
         services.render_job_fail(
             job_id=job_id,
             reason="Cradle could not finish this render after several tries. Please retry it.",
+            unless_held=True,
         )
 
 
 @dramatiq.actor(queue_name="default", periodic=cron("* * * * *"), max_retries=0, time_limit=120_000)
 def render_jobs_sweep() -> None:
+    """Every minute: jobs and print files whose message was never taken or was lost move
+    again (studio_portal.outbox); stuck ones reach a final state."""
+    from render.print_size import candidate_prints_sweep_due
+
     for schema_name in studio_schema_names():
         with schema_context(schema_name):
-            requeued = services.render_jobs_requeue_stalled()
-            if requeued:
-                logger.warning("requeued %d stalled render jobs in %s", requeued, schema_name)
+            jobs = services.render_jobs_sweep_due()
+            prints = candidate_prints_sweep_due()
+            if jobs.requeued or jobs.cancelled or jobs.failed or prints:
+                logger.warning(
+                    "sweep %s: %d jobs sent again, %d cancelled, %d failed; %d print files",
+                    schema_name,
+                    jobs.requeued,
+                    jobs.cancelled,
+                    jobs.failed,
+                    prints,
+                )
 
 
-@dramatiq.actor(queue_name="render", max_retries=0, time_limit=TEN_MINUTES_MS)
+def _retry_print(retries: int, exception: Exception) -> bool:
+    from render.print_size import TRANSIENT_ERRORS
+
+    return isinstance(exception, TRANSIENT_ERRORS) and retries < 3
+
+
+@dramatiq.actor(
+    queue_name="render",
+    retry_when=_retry_print,
+    min_backoff=5_000,
+    max_backoff=60_000,
+    time_limit=TEN_MINUTES_MS,
+)
 def candidate_print_make_task(schema_name: str, candidate_id: int) -> None:
-    """The print file for a chosen primary; failures are logged inside (web size stays)."""
+    """The print file for a chosen primary; other failures are logged inside (web size stays)
+    and tried again by the sweep."""
     from render.print_size import candidate_print_make_logged
 
     with schema_context(schema_name):

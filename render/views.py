@@ -338,7 +338,8 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "look": engine_look(job.engine),
         "style_label": style_label(job.engine, job.style),
         "rerun": job.reruns.order_by("-created_at").first(),
-        "can_cancel": job.state in (RenderJob.State.QUEUED, *RenderJob.RUNNING),
+        "can_cancel": job.state
+        in (RenderJob.State.QUEUED, *RenderJob.RUNNING, RenderJob.State.DELIVERING),
         "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
         "can_send": job.state in RenderJob.REVIEWABLE,
         "can_rerun": bool(
@@ -381,12 +382,18 @@ def job_send(request: HttpRequest, uid: str) -> HttpResponse:
 @require_POST
 def job_cancel(request: HttpRequest, uid: str) -> HttpResponse:
     job = selectors.render_job_get(uid)
+    sending = job.state == RenderJob.State.DELIVERING
     try:
-        services.render_job_cancel(job=job)
+        job = services.render_job_cancel(job=job)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Cancelling: the render stops at its next checkpoint.")
+        if sending:
+            messages.success(request, "The messages not sent yet are cancelled.")
+        elif job.state == RenderJob.State.CANCELLED:
+            messages.success(request, "The render is cancelled.")
+        else:
+            messages.success(request, "Cancelling: the render stops at its next checkpoint.")
     return redirect("job-detail", uid=job.uid)
 
 

@@ -4,10 +4,12 @@ the audit log keeps only that it happened."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from galleries.models import AuditLogEntry, Delivery, Gallery, ProviderEvent
@@ -92,11 +94,18 @@ def test_a_wrong_name_or_a_running_render_stops_the_erasure(studio, owner_client
     assert wrong.status_code == 400
     assert "Type the parent&#x27;s name, Maya Okafor, to confirm." in wrong.content.decode()
     with schema_context(studio.schema_name):
-        RenderJob.objects.create(session=maya["session"], base_seed=1, state=RenderJob.State.RENDER)
+        RenderJob.objects.create(
+            session=maya["session"],
+            base_seed=1,
+            state=RenderJob.State.RENDER,
+            lease_expires_at=timezone.now() + timedelta(minutes=1),  # a worker is on it
+        )
     busy = owner_client.post(
         f"/sessions/{maya['session'].uid}/erase/", {"confirm_name": "Maya Okafor"}
     )
-    assert busy.status_code == 400 and "still in progress" in busy.content.decode()
+    assert busy.status_code == 400 and "rendering for this parent right now" in (
+        busy.content.decode()
+    )
     with schema_context(studio.schema_name):
         assert ParentSession.objects.filter(pk=maya["session"].pk).exists()
     assert all(default_storage.exists(name) for name in maya["files"])
@@ -122,8 +131,14 @@ def test_the_api_erases_for_the_owner_and_refuses_while_busy(studio) -> None:  #
     with schema_context(studio.schema_name):
         maya = _parent_with_everything()
         busy = _parent_with_everything("Ada Lovelace")
-        RenderJob.objects.create(session=busy["session"], base_seed=1, state=RenderJob.State.QUEUED)
+        RenderJob.objects.create(
+            session=busy["session"],
+            base_seed=1,
+            state=RenderJob.State.VISION,
+            lease_expires_at=timezone.now() + timedelta(minutes=1),
+        )
     assert api.delete(f"/api/sessions/{maya['session'].uid}/").status_code == 204
     assert api.get(f"/api/sessions/{maya['session'].uid}/").status_code == 404
     refused = api.delete(f"/api/sessions/{busy['session'].uid}/")
-    assert refused.status_code == 409 and "still in progress" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "rendering for this parent right now" in refused.json()["detail"]

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import timedelta
 
 import cv2
 import dramatiq
 import numpy as np
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from django_tenants.utils import schema_context
 from PIL import Image
 
@@ -19,7 +21,7 @@ from branding.provenance import TAG_TEXT, read_provenance
 from galleries.tests.factories import parent_session
 from render import services
 from render.models import Candidate, RenderJob
-from render.print_size import candidate_print_make
+from render.print_size import candidate_print_make, candidate_prints_sweep_due
 from render.tasks import candidate_print_make_task
 
 RAW_SIZE = (96, 72)  # width, height
@@ -120,3 +122,86 @@ def test_a_deleted_candidate_is_skipped(studio) -> None:  # noqa: ANN001
         candidate_id = candidate.pk
         candidate.delete()
         assert candidate_print_make(candidate_id=candidate_id) is None
+
+
+# The print file's outbox: never lost, retried, and given up with a reason -------------------
+
+
+def _primary_asked_for(raw: bytes) -> Candidate:
+    """A primary whose print file was asked for at a commit whose message the broker never
+    took (the broker was away, or the process died just after the commit)."""
+    candidate = _ready_candidate(raw)
+    Candidate.objects.filter(pk=candidate.pk).update(
+        is_primary=True, print_requested_at=timezone.now() - timedelta(minutes=1)
+    )
+    return candidate
+
+
+def _sweep(minutes_later: float) -> list[dramatiq.Message]:
+    broker = dramatiq.get_broker()
+    candidate_prints_sweep_due(now=timezone.now() + timedelta(minutes=minutes_later))
+    queue = broker.queues["render"]
+    messages = []
+    while queue.qsize():
+        messages.append(dramatiq.Message.decode(queue.get()))
+        queue.task_done()
+    return messages
+
+
+def test_a_print_file_the_broker_never_took_is_sent_by_the_sweep_and_made(studio) -> None:  # noqa: ANN001
+    dramatiq.get_broker().flush_all()
+    with schema_context(studio.schema_name):
+        candidate = _primary_asked_for(_raw_render_png())
+        (message,) = _sweep(0)
+        assert message.actor_name == "candidate_print_make_task"
+        assert _sweep(1) == []  # its message is fresh: not sent twice
+    candidate_print_make_task(*message.args)
+    with schema_context(studio.schema_name):
+        candidate.refresh_from_db()
+        assert candidate.print_image and candidate.print_attempts == 1
+        assert _sweep(60) == []  # made: nothing left to send
+
+
+def test_a_print_whose_worker_was_killed_mid_upscale_is_sent_again_after_the_lease(studio) -> None:  # noqa: ANN001
+    dramatiq.get_broker().flush_all()
+    with schema_context(studio.schema_name):
+        candidate = _primary_asked_for(_raw_render_png())
+        # The try started (counted, stamped) and its worker died: no file, no error written.
+        Candidate.objects.filter(pk=candidate.pk).update(
+            print_attempts=1, print_enqueued_at=timezone.now()
+        )
+        assert _sweep(10) == []  # perhaps still upscaling
+        (message,) = _sweep(16)
+    candidate_print_make_task(*message.args)
+    with schema_context(studio.schema_name):
+        candidate.refresh_from_db()
+        assert candidate.print_image and candidate.print_attempts == 2
+
+
+def test_a_print_file_that_keeps_failing_is_given_up_and_the_api_says_why(studio) -> None:  # noqa: ANN001
+    from tests.api.conftest import api_client_for
+
+    dramatiq.get_broker().flush_all()
+    with schema_context(studio.schema_name):
+        candidate = _primary_asked_for(b"this is not a PNG")
+    tries = 0
+    for minute in range(0, 40, 3):  # a sweep every few minutes
+        with schema_context(studio.schema_name):
+            messages = _sweep(minute)
+        for message in messages:
+            candidate_print_make_task(*message.args)
+            tries += 1
+    assert tries == Candidate.PRINT_MAX_ATTEMPTS
+    with schema_context(studio.schema_name):
+        candidate.refresh_from_db()
+        assert candidate.print_given_up and "UnidentifiedImageError" in candidate.print_error
+    api, _ = api_client_for(studio)
+    response = api.get(f"/api/candidates/{candidate.pk}/image/?size=print")
+    assert response.status_code == 404 and "Retry-After" not in response
+    assert response.json()["detail"].startswith(
+        "Cradle could not make the print-size file after several tries (UnidentifiedImageError"
+    )
+    with schema_context(studio.schema_name):
+        services.candidate_choose_primary(candidate=candidate)  # asking again starts afresh
+        candidate.refresh_from_db()
+        assert candidate.print_attempts == 0 and not candidate.print_given_up

@@ -103,7 +103,7 @@ def test_a_stalled_job_is_sent_to_the_queue_again(tenant, phantom_jpeg) -> None:
     broker.flush_all()
     job = _new_job(phantom_jpeg)
     RenderJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
-    assert services.render_jobs_requeue_stalled() == 1
+    assert services.render_jobs_sweep_due().requeued == 1
     assert broker.queues["vision"].qsize() == 1
 
 

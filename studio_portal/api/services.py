@@ -18,7 +18,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -188,8 +190,42 @@ def webhooks_emit(event: str, payload: dict[str, object]) -> list[WebhookDeliver
 def _on_commit_enqueue(delivery_id: int) -> None:
     from studio_portal.api.tasks import webhook_deliver
 
-    schema = connection.schema_name
-    transaction.on_commit(lambda: webhook_deliver.send(schema, delivery_id))
+    outbox_send_on_commit(webhook_deliver, WebhookDelivery, delivery_id)
+
+
+# An event's message the broker took (or a worker tried) longer ago than this is lost: longer
+# than the actor's longest back-off between tries (an hour), so one waiting for its next try is
+# never sent twice.
+WEBHOOK_MESSAGE_LEASE = timedelta(minutes=75)
+# An event still pending this long after it was emitted has failed (the actor's retries span
+# about a day).
+WEBHOOK_GIVE_UP_AFTER = timedelta(days=2)
+
+
+@dataclass
+class WebhookSweep:
+    requeued: int = 0
+    failed: int = 0
+
+
+def webhook_deliveries_sweep_due(
+    *,
+    now: datetime | None = None,
+    lease: timedelta = WEBHOOK_MESSAGE_LEASE,
+    give_up_after: timedelta = WEBHOOK_GIVE_UP_AFTER,
+) -> WebhookSweep:
+    """Pending events whose message the broker never took (it was away) or lost are sent
+    again; one pending two days on fails. Run every minute by the scheduler."""
+    from studio_portal.api.tasks import webhook_deliver
+
+    now = now or timezone.now()
+    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+    failed = pending.filter(created_at__lt=now - give_up_after).update(
+        status=WebhookDelivery.Status.FAILED, last_error="Not delivered within two days."
+    )
+    due = pending.filter(outbox_due(now=now, waiting_since="created_at", lease=lease))
+    requeued = outbox_resend_due(webhook_deliver, due, schema_name=connection.schema_name)
+    return WebhookSweep(requeued=requeued, failed=failed)
 
 
 def job_event_payload(job_id: int) -> dict[str, object]:
@@ -263,7 +299,10 @@ def webhook_delivery_attempt(
     if delivery is None:
         return None
     endpoint = delivery.endpoint
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=delivery.attempts + 1)
+    # A try: the sweep leaves the event alone for a lease from now.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        attempts=delivery.attempts + 1, enqueued_at=timezone.now()
+    )
     delivery.attempts += 1
     timestamp = int(time.time())
     signature = webhook_signature(secret=endpoint.secret, timestamp=timestamp, body=delivery.body)

@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
 from django_tenants.utils import schema_context
+from periodiq import cron
 
 from studio_portal.api import services
+from studio_portal.tenants.selectors import studio_schema_names
+
+logger = logging.getLogger(__name__)
 
 WEBHOOK_MAX_RETRIES = 12
 
@@ -33,3 +39,19 @@ def webhook_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG0
     schema_name, delivery_id = message_data["args"]
     with schema_context(schema_name):
         services.webhook_delivery_give_up(delivery_id=delivery_id)
+
+
+@dramatiq.actor(queue_name="default", periodic=cron("* * * * *"), max_retries=0, time_limit=120_000)
+def webhook_deliveries_sweep() -> None:
+    """Every minute: events whose message the broker never took or lost are sent again
+    (studio_portal.outbox)."""
+    for schema_name in studio_schema_names():
+        with schema_context(schema_name):
+            report = services.webhook_deliveries_sweep_due()
+        if report.requeued or report.failed:
+            logger.warning(
+                "sweep %s: %d webhook events sent again, %d failed",
+                schema_name,
+                report.requeued,
+                report.failed,
+            )

@@ -207,7 +207,11 @@ def test_a_finished_job_and_a_crashed_one_emit_job_ready_and_job_failed(
         ok = render_services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
         render_services.render_job_vision_run(job_id=ok.pk, enqueue=False)
         render_services.render_job_render_run(job_id=ok.pk)
-        broken = render_services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
+        # Another parent: the same file again for Ada would answer with her first job.
+        other = render_services.parent_session_create(
+            parent_name="Bea", email="bea@example.com", consent_given=True, skin_swatches=["5"]
+        )
+        broken = render_services.scan_upload(session=other, data=phantom_jpeg, enqueue=False)
         monkeypatch.setattr("render.services.vision.analyze", lambda scan: 1 / 0)
         render_job_vision.fn(studio.schema_name, broken.pk)
         sent = _sent()

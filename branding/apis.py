@@ -18,7 +18,7 @@ from branding import services
 from branding.fonts import font_choices
 from branding.models import BrandKit, ReferencePortrait
 from branding.selectors import brand_kit_get, reference_portraits
-from studio_portal.tenants.selectors import current_studio
+from studio_portal.tenants.selectors import current_studio, custom_domain_status
 
 
 class IsStudioOwner(BasePermission):
@@ -74,8 +74,19 @@ class BrandKitApi(APIView):
     def _payload(self, kit: BrandKit) -> dict:
         studio = current_studio()
         white_label = studio_is_white_label(studio)
+        domain = custom_domain_status(studio, kit.custom_domain)
         return {
             **self.OutputSerializer(kit).data,
+            # "pending" until the TXT record below is found (POST api/domain/verify/); only an
+            # "active" domain serves the galleries and appears in the parents' links.
+            "custom_domain_status": ("active" if domain.active else "pending") if domain else "",
+            "custom_domain_dns_record": {
+                "type": "TXT",
+                "name": domain.record_name,
+                "value": domain.record_value,
+            }
+            if domain and not domain.active
+            else None,
             "plan": studio.plan,
             # Derived from the plan, never settable: the API shows it so integrators know.
             "cradle_mark": not white_label,
@@ -101,6 +112,20 @@ class BrandKitApi(APIView):
         except ValidationError as error:
             return _validation_response(error)
         return Response(self._payload(kit))
+
+
+class BrandKitDomainVerifyApi(APIView):
+    """Look for the custom domain's TXT record now; 200 with the brand kit once it is active."""
+
+    permission_classes = [IsAuthenticated, IsStudioOwner]
+
+    def post(self, request: Request) -> Response:
+        kit = brand_kit_get()
+        try:
+            services.brand_kit_custom_domain_verify(kit=kit, actor=request.user)
+        except ValidationError as error:
+            return _validation_response(error)
+        return Response(BrandKitApi()._payload(kit))
 
 
 class ReferencePortraitOutputSerializer(serializers.Serializer):

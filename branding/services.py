@@ -39,8 +39,14 @@ from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_ima
 from branding.references import MAX_REFERENCE_BYTES, reference_photo_read
 from branding.selectors import brand_kit_get, reference_portrait_arrays
 from render.pipeline.house_look import house_look_apply, house_look_measure
-from studio_portal.tenants.models import Domain, Studio
+from studio_portal.tenants.models import DomainClaim, Studio
 from studio_portal.tenants.selectors import current_studio
+from studio_portal.tenants.services import (
+    custom_domain_claim,
+    custom_domain_release,
+    custom_domain_unavailable_reason,
+    custom_domain_verify,
+)
 
 
 @lru_cache(maxsize=1)
@@ -258,10 +264,8 @@ def brand_kit_changes_validate(
                 "Custom domains come with the Studio plan. Your studio is on the "
                 f"{studio.get_plan_display()} plan; upgrade on the Billing page to use one."
             )
-        elif host and Domain.objects.filter(domain=host).exclude(tenant=studio).exists():
-            errors.setdefault("custom_domain", []).append(
-                f"{host} is already connected to another studio."
-            )
+        elif host and (reason := custom_domain_unavailable_reason(host, studio=studio)):
+            errors.setdefault("custom_domain", []).append(reason)
 
     if "logo" in changes:
         if changes["logo"] is None:
@@ -341,11 +345,28 @@ def brand_kit_update(*, kit: BrandKit, actor: Any, **changes: Any) -> BrandKit:
 
 
 def _custom_domain_replace(studio: Studio, *, old: str, new: str) -> None:
-    """Swap the studio's custom-domain row; its Cradle subdomain (primary) is never touched."""
+    """Let the old custom domain go and claim the new one, which serves nothing until the
+    studio proves it holds it (``brand_kit_custom_domain_verify``). The studio's Cradle
+    subdomain (primary) is never touched."""
     if old:
-        Domain.objects.filter(tenant=studio, domain=old, is_primary=False).delete()
+        custom_domain_release(studio=studio, domain=old)
     if new:
-        Domain.objects.create(tenant=studio, domain=new, is_primary=False)
+        custom_domain_claim(studio=studio, domain=new)
+
+
+def brand_kit_custom_domain_verify(*, kit: BrandKit, actor: Any) -> DomainClaim:
+    """Check the DNS proof for the kit's custom domain; when found, the domain serves the
+    studio's galleries. ValidationError says what is missing."""
+    _require_owner(actor)
+    if not kit.custom_domain:
+        raise ValidationError("Save a custom domain first.")
+    claim = custom_domain_verify(studio=current_studio(), domain=kit.custom_domain)
+    from galleries.services import audit_log_write  # galleries' services import this module
+
+    audit_log_write(
+        action="custom_domain.verified", obj=kit, actor=actor, detail={"domain": claim.domain}
+    )
+    return claim
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from branding import apis, views
 urlpatterns = [
     path("", views.brand_kit_edit, name="brand-kit-edit"),
     path("preview.jpg", views.brand_preview, name="brand-preview"),
+    path("domain/verify/", views.brand_domain_verify, name="brand-domain-verify"),
     path("references/", views.reference_portrait_add, name="reference-portrait-add"),
     path(
         "references/<int:pk>/delete/",
@@ -15,6 +16,7 @@ urlpatterns = [
         "references/<int:pk>.jpg", views.reference_portrait_image, name="reference-portrait-image"
     ),
     path("api/", apis.BrandKitApi.as_view(), name="api-brand-kit"),
+    path("api/domain/verify/", apis.BrandKitDomainVerifyApi.as_view(), name="api-brand-domain"),
     path(
         "api/references/", apis.ReferencePortraitListApi.as_view(), name="api-reference-portraits"
     ),

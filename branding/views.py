@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,7 +20,7 @@ from branding import services
 from branding.forms import BrandKitForm
 from branding.models import ReferencePortrait
 from branding.selectors import brand_kit_get, reference_portraits
-from studio_portal.tenants.selectors import current_studio
+from studio_portal.tenants.selectors import current_studio, custom_domain_status
 
 
 def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -73,6 +74,8 @@ def _editor_page(
             "form": form,
             "kit": brand_kit_get(),
             "white_label": studio_is_white_label(studio),
+            "custom_domain": custom_domain_status(studio, brand_kit_get().custom_domain),
+            "cradle_domain": settings.CRADLE_BASE_DOMAIN,
             "plan_name": studio.get_plan_display(),
             "preview_fields": services.PREVIEW_FIELDS,
             "references": references,
@@ -83,6 +86,18 @@ def _editor_page(
         },
         status=status,
     )
+
+
+@require_POST
+@owner_required
+def brand_domain_verify(request: HttpRequest) -> HttpResponse:
+    try:
+        claim = services.brand_kit_custom_domain_verify(kit=brand_kit_get(), actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{claim.domain} now serves your galleries.")
+    return redirect(f"{reverse('brand-kit-edit')}#domain")
 
 
 @require_POST

@@ -33,6 +33,9 @@ CRADLE_PUBLIC_URL_SCHEME = env_str("CRADLE_PUBLIC_URL_SCHEME", "http")
 # Links name a port only when one is set, or in development (runserver's 8000); in production
 # the proxy answers on 443/80 and a custom domain's links must not carry ":8000".
 CRADLE_PUBLIC_PORT = env_str("CRADLE_PUBLIC_PORT", "8000" if DEBUG else "")
+# A custom domain a studio lets go (or a closed studio's) cannot be claimed by another studio for
+# this many days: the parents' old links must not open someone else's studio.
+CUSTOM_DOMAIN_HOLD_DAYS = env_int("CUSTOM_DOMAIN_HOLD_DAYS", 30)
 
 SHARED_APPS = [
     "django_tenants",

@@ -97,7 +97,7 @@ def test_an_animated_gif_logo_is_a_400(studio, owner_client) -> None:  # noqa: A
     assert "Animated images" in response.json()["detail"]
 
 
-def test_a_studio_plan_owner_sets_a_custom_domain(studio, owner_client) -> None:  # noqa: ANN001
+def test_a_studio_plan_owner_sets_a_custom_domain(studio, owner_client, monkeypatch) -> None:  # noqa: ANN001
     Studio.objects.filter(pk=studio.pk).update(plan=Studio.Plan.STUDIO)
     response = owner_client.patch(
         URL, {"custom_domain": "portraits.bloom.example"}, content_type="application/json"
@@ -105,6 +105,22 @@ def test_a_studio_plan_owner_sets_a_custom_domain(studio, owner_client) -> None:
     assert response.status_code == 200
     assert response.json()["custom_domain"] == "portraits.bloom.example"
     assert response.json()["cradle_mark"] is False
+    # Claimed, not connected: the API says which TXT record proves the studio holds it.
+    assert response.json()["custom_domain_status"] == "pending"
+    record = response.json()["custom_domain_dns_record"]
+    assert record["type"] == "TXT"
+    assert record["name"] == "_cradle-challenge.portraits.bloom.example"
+    assert not Domain.objects.filter(domain="portraits.bloom.example").exists()
+    refused = owner_client.post("/branding/api/domain/verify/")
+    assert refused.status_code == 400 and record["name"] in refused.json()["detail"]
+    monkeypatch.setattr(
+        "studio_portal.tenants.dns.txt_records",
+        lambda name: [record["value"]] if name == record["name"] else [],
+    )
+    verified = owner_client.post("/branding/api/domain/verify/")
+    assert verified.status_code == 200
+    assert verified.json()["custom_domain_status"] == "active"
+    assert verified.json()["custom_domain_dns_record"] is None
     assert Domain.objects.filter(
         tenant=studio, domain="portraits.bloom.example", is_primary=False
     ).exists()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django_tenants.admin import TenantAdminMixin
 
-from studio_portal.tenants.models import Domain, Studio
+from studio_portal.tenants.models import Domain, DomainClaim, Studio
 
 
 class DomainInline(admin.TabularInline):
@@ -17,3 +17,18 @@ class StudioAdmin(TenantAdminMixin, admin.ModelAdmin):
     # Plan and status change only through billing (Stripe events, refunds).
     readonly_fields = ("schema_name", "plan", "status", "created_at")
     inlines = [DomainInline]
+
+
+@admin.register(DomainClaim)
+class DomainClaimAdmin(admin.ModelAdmin):
+    """Who claimed, proved and let go of which custom domain (read-only: owners do it from
+    their brand page, with the DNS proof)."""
+
+    list_display = ("domain", "studio", "created_at", "verified_at", "released_at")
+    search_fields = ("domain",)
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False

@@ -35,3 +35,37 @@ class Studio(TenantMixin):
 class Domain(DomainMixin):
     def __str__(self) -> str:
         return self.domain
+
+
+class DomainClaim(models.Model):
+    """A studio's claim on a custom domain. It serves nothing until the studio proves it holds
+    the domain's DNS (a TXT record carrying ``token``); then a ``Domain`` row routes it. A
+    released domain stays held for a while (``CUSTOM_DOMAIN_HOLD_DAYS``) so old gallery links
+    never land on another studio at once."""
+
+    domain = models.CharField(max_length=253, db_index=True)
+    # Kept when the studio is deleted: the claim then still holds the domain for the hold time.
+    studio = models.ForeignKey(
+        Studio, null=True, on_delete=models.SET_NULL, related_name="domain_claims"
+    )
+    token = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One open claim per studio and domain (released ones are history).
+            models.UniqueConstraint(
+                fields=["studio", "domain"],
+                condition=models.Q(released_at__isnull=True),
+                name="one_open_claim_per_studio_and_domain",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"claim {self.domain}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None and self.released_at is None

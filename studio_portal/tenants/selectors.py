@@ -1,4 +1,10 @@
-from studio_portal.tenants.models import Studio
+from dataclasses import dataclass
+
+from studio_portal.tenants.models import DomainClaim, Studio
+
+# The proof a studio holds a custom domain: a TXT record at this name under the domain, holding
+# "cradle-verify=<the claim's token>".
+DOMAIN_CHALLENGE_LABEL = "_cradle-challenge"
 
 
 def studio_schema_names() -> list[str]:
@@ -15,3 +21,28 @@ def current_studio() -> Studio:
         return tenant
     # schema_context() sets a placeholder tenant that carries only the schema name.
     return Studio.objects.get(schema_name=connection.schema_name)
+
+
+def domain_challenge(claim: DomainClaim) -> tuple[str, str]:
+    """The TXT record (name, value) the studio publishes to prove it holds the domain."""
+    return f"{DOMAIN_CHALLENGE_LABEL}.{claim.domain}", f"cradle-verify={claim.token}"
+
+
+@dataclass(frozen=True)
+class CustomDomainStatus:
+    domain: str
+    active: bool  # proven: it serves the studio's galleries and its links use it
+    record_name: str  # the TXT record still to publish while not active
+    record_value: str
+
+
+def custom_domain_status(studio: Studio, domain: str) -> CustomDomainStatus | None:
+    if not domain:
+        return None
+    claim = DomainClaim.objects.filter(
+        studio=studio, domain=domain, released_at__isnull=True
+    ).first()
+    if claim is None:
+        return None
+    name, value = domain_challenge(claim)
+    return CustomDomainStatus(domain, claim.verified_at is not None, name, value)

@@ -3,14 +3,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from studio_portal.accounts.models import User
-from studio_portal.tenants.models import Domain, Studio
+from studio_portal.tenants.models import Domain, DomainClaim, Studio
+from studio_portal.tenants.selectors import domain_challenge
 
 SUBDOMAIN_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 RESERVED = {"public", "www", "admin", "api", "app", "mail", "static", "cradle"}
@@ -104,3 +108,98 @@ def demo_studio_ensure(credentials_file: Path) -> tuple[Studio, dict[str, str]]:
         sonographer.set_password(credentials["sonographer_password"])
         sonographer.save()
     return studio, credentials
+
+
+# Custom domains -------------------------------------------------------------------------------
+
+
+def custom_domain_unavailable_reason(domain: str, *, studio: Studio) -> str:
+    """Why ``studio`` may not claim ``domain`` now ("" when it may): another studio serves it,
+    or released it less than CUSTOM_DOMAIN_HOLD_DAYS ago (its parents' old links must not open
+    someone else's studio)."""
+    if Domain.objects.filter(domain=domain).exclude(tenant=studio).exists():
+        return f"{domain} is already connected to another studio."
+    now = timezone.now()
+    # A deleted studio's domain was released when it went; its hold starts when first asked.
+    DomainClaim.objects.filter(
+        domain=domain, studio__isnull=True, verified_at__isnull=False, released_at__isnull=True
+    ).update(released_at=now)
+    hold = timedelta(days=settings.CUSTOM_DOMAIN_HOLD_DAYS)
+    held = (
+        DomainClaim.objects.filter(
+            domain=domain, verified_at__isnull=False, released_at__gt=now - hold
+        )
+        .exclude(studio=studio)
+        .order_by("-released_at")
+        .first()
+    )
+    if held is not None:
+        free_from = (held.released_at + hold).date().isoformat()
+        return (
+            f"{domain} was connected to another studio until recently; so that its old links "
+            f"do not open your studio, it can be connected from {free_from}."
+        )
+    return ""
+
+
+@transaction.atomic
+def custom_domain_claim(*, studio: Studio, domain: str) -> DomainClaim:
+    """Start (or keep) the studio's claim on ``domain``: nothing is served there until
+    ``custom_domain_verify`` finds the TXT record."""
+    reason = custom_domain_unavailable_reason(domain, studio=studio)
+    if reason:
+        raise ValidationError(reason)
+    claim = DomainClaim.objects.filter(studio=studio, domain=domain, released_at__isnull=True)
+    return claim.first() or DomainClaim.objects.create(
+        studio=studio, domain=domain, token=secrets.token_urlsafe(24)
+    )
+
+
+@transaction.atomic
+def custom_domain_release(*, studio: Studio, domain: str) -> None:
+    """Stop serving ``domain`` for the studio; a verified claim keeps holding it for a while."""
+    Domain.objects.filter(tenant=studio, domain=domain, is_primary=False).delete()
+    DomainClaim.objects.filter(studio=studio, domain=domain, released_at__isnull=True).update(
+        released_at=timezone.now()
+    )
+
+
+def custom_domain_verify(*, studio: Studio, domain: str) -> DomainClaim:
+    """Look for the claim's TXT record; when it is there, the domain serves the studio.
+
+    Raises ValidationError saying what to do when the record is missing or DNS is away."""
+    from studio_portal.tenants import dns
+
+    claim = DomainClaim.objects.filter(
+        studio=studio, domain=domain, released_at__isnull=True
+    ).first()
+    if claim is None:
+        raise ValidationError(f"{domain} is not your studio's custom domain; save it first.")
+    if claim.verified_at is not None:
+        return claim
+    name, value = domain_challenge(claim)
+    try:
+        found = value in dns.txt_records(name)  # outside the transaction: DNS may take seconds
+    except dns.DnsUnavailable:
+        raise ValidationError(
+            "DNS did not answer just now, so Cradle could not check the record. Try again in "
+            "a few minutes."
+        ) from None
+    if not found:
+        raise ValidationError(
+            f"Cradle could not find a TXT record named {name} with the value {value} yet. Add "
+            "it at your domain's DNS provider (changes can take up to an hour to show), then "
+            "check again."
+        )
+    with transaction.atomic():
+        # Every claim on the domain locked: two studios proving it at once cannot both win.
+        list(DomainClaim.objects.select_for_update().filter(domain=domain))
+        reason = custom_domain_unavailable_reason(domain, studio=studio)
+        if reason:
+            raise ValidationError(reason)
+        Domain.objects.get_or_create(
+            domain=domain, defaults={"tenant": studio, "is_primary": False}
+        )
+        claim.verified_at = timezone.now()
+        claim.save(update_fields=["verified_at"])
+    return claim

@@ -38,7 +38,8 @@ from galleries.models import Delivery, Gallery
 from render import selectors, services
 from render.models import Candidate, ParentSession, RenderJob
 from render.pipeline.conditioning import STYLES, engine_look, style_label
-from render.pipeline.types import ANCHOR_NAMES, ScanRejected
+from render.pipeline.ingest import check_size
+from render.pipeline.types import ANCHOR_NAMES, IngestLimits, ScanRejected
 from studio_portal.accounts.models import User
 from studio_portal.api import services as api_services
 from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
@@ -371,7 +372,11 @@ class ScanUploadApi(APIView):
             ref_name = "ScanUploadInput"
 
         scan = serializers.FileField(
-            help_text="A 3D/4D ultrasound still: JPEG, PNG, TIFF, BMP, DICOM, or a short MP4/MOV."
+            help_text=(
+                "A 3D/4D ultrasound still or clip: JPEG, PNG, WebP, DICOM, or a short MP4/MOV, "
+                "up to SCAN_MAX_BYTES (200 MB by default). Other formats (TIFF, BMP, HEIC) are "
+                "refused with 400: export the scan as one of these."
+            )
         )
 
     @extend_schema(
@@ -395,11 +400,13 @@ class ScanUploadApi(APIView):
         upload = request.FILES.get("scan")
         if upload is None:
             return Response({"detail": "Attach the scan as the 'scan' file field."}, status=400)
-        if upload.size > settings.SCAN_MAX_BYTES:
-            megabytes = settings.SCAN_MAX_BYTES // (1024 * 1024)
+        try:  # the size alone, before the file is read: the pipeline's own refusal and words
+            check_size(upload.size, IngestLimits(max_bytes=settings.SCAN_MAX_BYTES))
+        except ScanRejected as exc:
+            too_large = exc.code == "too-large"
             return Response(
-                {"detail": f"The file is larger than {megabytes} MB. Export a single still."},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                {"detail": exc.message, "code": exc.code},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else 400,
             )
         try:
             job, made = services.scan_upload_or_repeat(

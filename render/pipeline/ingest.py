@@ -528,11 +528,11 @@ def check_size(size: int, limits: IngestLimits = DEFAULT_LIMITS) -> None:
     if size == 0:
         raise ScanRejected("empty", "The file is empty (0 bytes). Please upload the scan again.")
     if size > limits.max_bytes:
-        # One unit (MB, a million bytes), the file rounded up and the limit down: the two
-        # figures never read the same ("210 MB; accepts up to 210 MB" mixed MB and MiB).
+        # One unit (MB, a million bytes), the file rounded up to a tenth and the limit down:
+        # the two figures never read the same ("210 MB; accepts up to 210 MB" mixed MB and MiB).
         raise ScanRejected(
             "too-large",
-            f"The file is {math.ceil(size / 1e6)} MB; Cradle accepts up to "
+            f"The file is {math.ceil(size / 100_000) / 10:.1f} MB; Cradle accepts up to "
             f"{limits.max_bytes // 1_000_000} MB. Export a shorter clip or a still image.",
         )
 

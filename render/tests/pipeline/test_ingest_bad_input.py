@@ -135,10 +135,10 @@ def test_the_size_refusal_speaks_one_unit_and_never_gives_the_limit_as_the_files
     with pytest.raises(ScanRejected) as raised:
         check_size(200 * 1024 * 1024 + 50_000, IngestLimits(max_bytes=200 * 1024 * 1024))
     assert raised.value.code == "too-large"
-    assert "The file is 210 MB; Cradle accepts up to 209 MB." in raised.value.message
+    assert "The file is 209.8 MB; Cradle accepts up to 209 MB." in raised.value.message
     with pytest.raises(ScanRejected) as raised:
         check_size(200_000_001)
-    assert "The file is 201 MB; Cradle accepts up to 200 MB." in raised.value.message
+    assert "The file is 200.1 MB; Cradle accepts up to 200 MB." in raised.value.message
 
 
 def test_it_says_a_heic_photo_is_not_supported_rather_than_a_damaged_clip() -> None:

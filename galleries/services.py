@@ -77,6 +77,15 @@ def _validated_pin(pin: str) -> str:
     return pin
 
 
+def _validated_expiry(expires_at: datetime) -> datetime:
+    if expires_at <= timezone.now():
+        raise ValidationError(
+            f"That expiry ({expires_at:%Y-%m-%d %H:%M} UTC) has already passed, so the parent "
+            "could never open the link. Choose a later date, or leave it empty."
+        )
+    return expires_at
+
+
 @transaction.atomic
 def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None = None) -> Gallery:
     """One gallery per job; calling again returns the existing one.
@@ -93,7 +102,9 @@ def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None
     ):
         raise ValidationError("The portraits are not ready yet.")
     pin = _validated_pin(pin)
-    if expires_at is None:
+    if expires_at is not None:
+        expires_at = _validated_expiry(expires_at)
+    else:
         days = gallery_settings_get().default_expiry_days
         expires_at = timezone.now() + timedelta(days=days) if days else None
     token = secrets.token_urlsafe(24)  # 192 bits
@@ -125,7 +136,7 @@ def gallery_protect(
         gallery.expires_at = None
         changes["expires_at"] = None
     elif expires_at is not None:
-        gallery.expires_at = expires_at
+        gallery.expires_at = _validated_expiry(expires_at)
         changes["expires_at"] = expires_at.isoformat()
     gallery.save(update_fields=["pin_hash", "expires_at"])
     audit_log_write(action="gallery.protected", obj=gallery, actor=actor, detail=changes)

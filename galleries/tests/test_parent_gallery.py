@@ -151,7 +151,10 @@ def test_wrong_pins_are_rate_limited_even_before_the_right_one(studio, parent) -
 def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:  # noqa: ANN001
     with schema_context(studio.schema_name):
         gallery = gallery_create(
-            job=ready_job_with_portraits(), expires_at=timezone.now() - timedelta(minutes=1)
+            job=ready_job_with_portraits(), expires_at=timezone.now() + timedelta(minutes=1)
+        )
+        Gallery.objects.filter(pk=gallery.pk).update(
+            expires_at=timezone.now() - timedelta(minutes=1)  # the minute has passed
         )
         primary = gallery.job.candidates.get(rank=0)
     response = parent.get(_url(gallery))
@@ -159,6 +162,41 @@ def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:  # noq
     assert "This gallery has closed" in response.content.decode()
     assert "Alpha Studio" in response.content.decode()
     assert parent.get(_url(gallery, f"p/{primary.pk}/")).status_code == 410
+
+
+def test_a_gallery_cannot_be_made_or_set_already_expired(studio, client_a) -> None:  # noqa: ANN001
+    from django.core.exceptions import ValidationError
+
+    from galleries.services import gallery_protect
+    from tests.api.conftest import api_client_for
+
+    yesterday = timezone.now() - timedelta(days=1)
+    with schema_context(studio.schema_name):
+        job = ready_job_with_portraits()
+        with pytest.raises(ValidationError, match="already passed"):
+            gallery_create(job=job, expires_at=yesterday)
+        assert not Gallery.objects.filter(job=job).exists()
+        gallery = gallery_create(job=job)
+        with pytest.raises(ValidationError, match="already passed"):
+            gallery_protect(gallery=gallery, expires_at=yesterday)
+        job_uid = ready_job_with_portraits().uid
+    api, _ = api_client_for(studio)
+    response = api.post(
+        "/api/galleries/",
+        {"job": str(job_uid), "expires_at": yesterday.isoformat()},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "already passed" in response.json()["detail"]
+    page = client_a.post(
+        f"/galleries/{gallery.uid}/protect/",
+        {"expires_on": f"{yesterday:%Y-%m-%d}", "keep_pin": "1"},
+        follow=True,
+    )
+    assert "already passed" in page.content.decode()
+    with schema_context(studio.schema_name):
+        gallery.refresh_from_db()
+    assert gallery.expires_at is None or gallery.expires_at > timezone.now()
 
 
 def test_the_studio_default_expiry_applies_to_new_galleries(studio) -> None:  # noqa: ANN001

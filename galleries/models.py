@@ -99,6 +99,9 @@ class Delivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
 
+    # Named (signed, with the studio's schema) in what providers echo back: their webhooks come
+    # to one public URL for every studio and are routed by it, never by the sequential pk.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="deliveries")
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -15,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
 from billing.selectors import studio_may_deliver
 from galleries import throttle
@@ -41,11 +44,12 @@ from galleries.selectors import (
     gallery_settings_get,
     studio_retention_days,
 )
+from galleries.webhooks import DELIVERY_REF_ARG, delivery_ref, delivery_ref_read
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.api.services import delivery_event_payload, webhooks_emit
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.tenants.models import Domain
-from studio_portal.tenants.selectors import current_studio
+from studio_portal.tenants.selectors import current_studio, studio_schema_names
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +65,12 @@ def studio_base_url() -> str:
     host = domain.domain if domain else f"{connection.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
     port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
     return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
+
+
+def platform_base_url() -> str:
+    """Cradle's own address (the public host): where providers post every studio's webhooks."""
+    port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
+    return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{settings.CRADLE_BASE_DOMAIN}{port}"
 
 
 def gallery_url(gallery: Gallery, *, base_url: str | None = None) -> str:
@@ -459,13 +469,15 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
         "expires_at": gallery.expires_at,
         "has_pin": gallery.has_pin,
     }
+    # Providers report back on Cradle's one public URL; the signed reference names the studio.
+    ref = delivery_ref(connection.schema_name, delivery.uid)
     if delivery.channel == Delivery.Channel.SMS:
         text = render_to_string("galleries/messages/sms.txt", context).strip()
         return OutgoingMessage(
             to=delivery.recipient,
             subject="",
             text=text,
-            status_callback=f"{base_url}/hooks/twilio/status",
+            status_callback=f"{platform_base_url()}/hooks/twilio/status?{urlencode({'ref': ref})}",
         )
     return OutgoingMessage(
         to=delivery.recipient,
@@ -473,7 +485,7 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
         text=render_to_string("galleries/messages/email.txt", context),
         html=render_to_string("galleries/messages/email.html", context),
         from_name=studio.name,
-        custom_args=(("cradle_delivery", str(delivery.pk)),),
+        custom_args=((DELIVERY_REF_ARG, ref),),
     )
 
 
@@ -702,6 +714,12 @@ class WebhookResult:
     unmatched: int = 0
     ignored: int = 0
 
+    def add(self, other: WebhookResult) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.unmatched += other.unmatched
+        self.ignored += other.ignored
+
 
 def _event_claim(provider: str, key: str, kind: str, payload: dict) -> ProviderEvent | None:
     """The event's row, or None when this event was handled before (a replay)."""
@@ -730,7 +748,9 @@ def _delivery_move(delivery: Delivery, status: str, provider_status: str, error:
 
 @transaction.atomic
 def delivery_events_apply_sendgrid(*, events: list[dict]) -> WebhookResult:
-    """Apply a (signature-verified) batch from SendGrid's event webhook."""
+    """Apply a (signature-verified) batch of SendGrid events in the current studio's schema
+    (``sendgrid_events_route`` brings each event here). An event finds its delivery by the
+    signed reference, when it names this studio, or by SendGrid's message id."""
     result = WebhookResult()
     for event in events:
         if not isinstance(event, dict):
@@ -741,14 +761,14 @@ def delivery_events_apply_sendgrid(*, events: list[dict]) -> WebhookResult:
         if status is None:
             result.ignored += 1  # opens, clicks, spam reports: not a delivery status
             continue
-        message_id = str(event.get("sg_message_id", "")).split(".")[0]
+        message_id = _sendgrid_message_id(event)
         key = str(event.get("sg_event_id") or f"{message_id}:{kind}:{event.get('timestamp')}")
         # Claimed before matching: a replay is a duplicate even if its delivery has moved on.
         claimed = _event_claim("sendgrid", key, kind, event)
         if claimed is None:
             result.duplicates += 1
             continue
-        delivery = _sendgrid_delivery(message_id, event.get("cradle_delivery"))
+        delivery = _sendgrid_delivery(message_id, _ref_uid_here(event.get(DELIVERY_REF_ARG)))
         if delivery is None:
             result.unmatched += 1
             continue
@@ -762,23 +782,26 @@ def delivery_events_apply_sendgrid(*, events: list[dict]) -> WebhookResult:
     return result
 
 
-def _sendgrid_delivery(message_id: str, delivery_pk: object) -> Delivery | None:
-    channel = Delivery.Channel.EMAIL
-    if message_id:
-        found = (
-            Delivery.objects.select_for_update()
-            .filter(channel=channel, provider_id=message_id)
-            .first()
-        )
-        if found:
+def _sendgrid_message_id(event: dict) -> str:
+    # Events name the message as "<id>.<filter and recipient>"; the API gave us "<id>".
+    return str(event.get("sg_message_id", "")).split(".")[0]
+
+
+def _ref_uid_here(ref: object) -> str | None:
+    """The delivery uid of a signed reference that names the current studio."""
+    read = delivery_ref_read(ref)
+    return read[1] if read and read[0] == connection.schema_name else None
+
+
+def _sendgrid_delivery(message_id: str, delivery_uid: str | None) -> Delivery | None:
+    emails = Delivery.objects.select_for_update().filter(channel=Delivery.Channel.EMAIL)
+    if delivery_uid:
+        # Locked: an event that overtakes the send's own commit waits here for provider_id.
+        found = emails.filter(uid=delivery_uid).first()
+        if found is None or not message_id or found.provider_id in ("", message_id):
             return found
-    if delivery_pk and str(delivery_pk).isdigit():
-        return (
-            Delivery.objects.select_for_update()
-            .filter(channel=channel, pk=int(delivery_pk))
-            .first()
-        )
-    return None
+        return None  # about an earlier send of a delivery that has been resent since
+    return emails.filter(provider_id=message_id).first() if message_id else None
 
 
 @transaction.atomic
@@ -840,6 +863,133 @@ def sms_inbound_record(*, phone: str, body: str, message_sid: str = "") -> str:
             opt_out.delete()
         return "opted_in"
     return "ignored"
+
+
+# Routing: one public URL for every studio -------------------------------------------------------
+#
+# SendGrid and Twilio each post every studio's events to one URL (Cradle's own host; the old
+# per-studio /hooks/ URLs go through the same routing). Each event goes to the schema its
+# signed delivery reference names (galleries.webhooks); one without a reference goes by the
+# provider's own message id, which is unique across studios. Never by a sequential id.
+
+
+def _studios_holding(
+    model: type[models.Model],
+    field_name: str,
+    values: Iterable[str],
+    *,
+    channel: str = "",
+) -> dict[str, set[str]]:
+    """{schema: the values found} for every studio whose ``model`` rows have ``field_name`` in
+    ``values`` (and that ``channel``): one statement over every studio's schema."""
+    wanted = sorted({value for value in values if value})
+    schemas = studio_schema_names()
+    if not wanted or not schemas:
+        return {}
+    table = model._meta.db_table
+    quote = connection.ops.quote_name
+    column = quote(model._meta.get_field(field_name).column)
+    with connection.cursor() as cursor:
+        # Only schemas with the table: a studio being created has none for a few seconds.
+        cursor.execute(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = %s AND table_schema = ANY(%s)",
+            [table, schemas],
+        )
+        ready = sorted(row[0] for row in cursor.fetchall())
+        if not ready:
+            return {}
+        parts, params = [], []
+        for schema in ready:
+            parts.append(
+                f"SELECT %s, {column} FROM {quote(schema)}.{quote(table)} "  # noqa: S608
+                f"WHERE {column} = ANY(%s)" + (' AND "channel" = %s' if channel else "")
+            )
+            params += [schema, wanted, *([channel] if channel else [])]
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found: dict[str, set[str]] = {}
+        for schema, value in cursor.fetchall():
+            found.setdefault(schema, set()).add(value)
+    return found
+
+
+def sendgrid_events_route(
+    *, events: list[object], fallback_schema: str | None = None
+) -> WebhookResult:
+    """Apply a (signature-verified) SendGrid batch, each event in its own studio's schema.
+
+    An event without a valid reference (sent before references existed) goes by its message
+    id: in ``fallback_schema`` when given (the studio whose old URL it came to), else in the
+    studio that holds that message id."""
+    result = WebhookResult()
+    batches: dict[str, list[dict]] = {}
+    unreferenced: list[dict] = []
+    for event in events:
+        if not isinstance(event, dict) or str(event.get("event", "")) not in SENDGRID_STATUS:
+            result.ignored += 1  # opens, clicks, spam reports: not a delivery status
+            continue
+        ref = delivery_ref_read(event.get(DELIVERY_REF_ARG))
+        schema = ref[0] if ref else fallback_schema
+        if schema:
+            batches.setdefault(schema, []).append(event)
+        else:
+            unreferenced.append(event)
+    if unreferenced:
+        holders = _studios_holding(
+            Delivery,
+            "provider_id",
+            (_sendgrid_message_id(event) for event in unreferenced),
+            channel=Delivery.Channel.EMAIL,
+        )
+        holder_of = {message_id: schema for schema, ids in holders.items() for message_id in ids}
+        for event in unreferenced:
+            schema = holder_of.get(_sendgrid_message_id(event))
+            if schema:
+                batches.setdefault(schema, []).append(event)
+            else:
+                result.unmatched += 1
+    studios = set(studio_schema_names())
+    for schema, batch in batches.items():
+        if schema not in studios:  # a studio deleted since the message left
+            result.unmatched += len(batch)
+            continue
+        with schema_context(schema):
+            result.add(delivery_events_apply_sendgrid(events=batch))
+    return result
+
+
+def twilio_status_route(
+    *, params: dict[str, str], ref: str = "", fallback_schema: str | None = None
+) -> WebhookResult:
+    """Apply a (signature-verified) Twilio status callback in the studio its reference names
+    (or, without one, the fallback studio or the one that holds the message's sid)."""
+    read = delivery_ref_read(ref) if ref else None
+    schema = read[0] if read else fallback_schema
+    if schema is None:
+        holders = _studios_holding(
+            Delivery, "provider_id", [params.get("MessageSid", "")], channel=Delivery.Channel.SMS
+        )
+        schema = min(holders, default=None)
+    if schema is None or schema not in studio_schema_names():
+        return WebhookResult(unmatched=1)
+    with schema_context(schema):
+        return delivery_status_apply_twilio(params=params)
+
+
+def sms_inbound_route(
+    *, phone: str, body: str, message_sid: str = "", fallback_schema: str | None = None
+) -> list[str]:
+    """A reply to Cradle's number (one for every studio) reaches every studio that texted it or
+    holds its opt-out: STOP opts the number out of all of them, START back in. Returns the
+    schemas it reached."""
+    schemas = set(_studios_holding(Delivery, "recipient", [phone], channel=Delivery.Channel.SMS))
+    schemas |= set(_studios_holding(SmsOptOut, "phone", [phone]))
+    if fallback_schema:
+        schemas.add(fallback_schema)  # the old per-studio URL: that studio heard it too
+    for schema in sorted(schemas):
+        with schema_context(schema):
+            sms_inbound_record(phone=phone, body=body, message_sid=message_sid)
+    return sorted(schemas)
 
 
 # Retention ------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ urlpatterns = [
     path("galleries/portraits/<int:pk>/delete/", views.portrait_delete, name="portrait-delete"),
     path("galleries/deliveries/<int:pk>/resend/", views.delivery_resend, name="delivery-resend"),
     path("audit/", views.audit_log, name="audit-log"),
-    # Provider webhooks: signature-checked, so no CSRF token and no login.
+    # Provider webhooks: signature-checked, so no CSRF token and no login. Their home is Cradle's
+    # own host (galleries/urls_public.py); these older per-studio URLs route the same way.
     path("hooks/sendgrid/events", views.sendgrid_events, name="hook-sendgrid-events"),
     path("hooks/twilio/status", views.twilio_status, name="hook-twilio-status"),
     path("hooks/twilio/inbound", views.twilio_inbound, name="hook-twilio-inbound"),

@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_tenants.utils import schema_context
+from django_tenants.utils import get_public_schema_name, schema_context
 
 from branding.provenance import TAG_TEXT
 from branding.selectors import brand_kit_get
@@ -432,7 +432,16 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     return render(request, "galleries/audit_log.html", {"page": page, "action": action})
 
 
-# Provider webhooks (public URLs on the studio's own host) -------------------------------------
+# Provider webhooks -----------------------------------------------------------------------------
+# One public URL per hook on Cradle's own host (galleries/urls_public.py), routed to each
+# studio by the signed delivery reference (services.*_route). The same paths on a studio's host
+# are the old URLs: they go through the same routing, falling back to that studio only for an
+# event that names no delivery.
+
+
+def _fallback_schema() -> str | None:
+    schema = connection.schema_name
+    return None if schema == get_public_schema_name() else schema
 
 
 @csrf_exempt
@@ -451,7 +460,7 @@ def sendgrid_events(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("The body is not JSON.")
     if not isinstance(events, list):
         return HttpResponseBadRequest("Expected a list of events.")
-    result = services.delivery_events_apply_sendgrid(events=events)
+    result = services.sendgrid_events_route(events=events, fallback_schema=_fallback_schema())
     return JsonResponse(result.__dict__)
 
 
@@ -469,7 +478,11 @@ def _twilio_verified(request: HttpRequest) -> bool:
 def twilio_status(request: HttpRequest) -> HttpResponse:
     if not _twilio_verified(request):
         return HttpResponseBadRequest("Bad signature.")
-    result = services.delivery_status_apply_twilio(params=request.POST.dict())
+    result = services.twilio_status_route(
+        params=request.POST.dict(),
+        ref=request.GET.get("ref", ""),
+        fallback_schema=_fallback_schema(),
+    )
     return JsonResponse(result.__dict__)
 
 
@@ -478,10 +491,11 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
     if not _twilio_verified(request):
         return HttpResponseBadRequest("Bad signature.")
-    services.sms_inbound_record(
+    services.sms_inbound_route(
         phone=request.POST.get("From", ""),
         body=request.POST.get("Body", ""),
         message_sid=request.POST.get("MessageSid", ""),
+        fallback_schema=_fallback_schema(),
     )
     # Twilio answers STOP/START itself on long codes; we add nothing to its reply.
     return HttpResponse("<Response></Response>", content_type="text/xml")

@@ -10,4 +10,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("", include("billing.urls_public")),
+    path("", include("galleries.urls_public")),
 ]

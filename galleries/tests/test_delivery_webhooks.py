@@ -78,11 +78,11 @@ def _status(studio, delivery: Delivery) -> str:  # noqa: ANN001
         return delivery.status
 
 
-def test_the_sms_asks_twilio_to_call_back_on_the_studios_own_host(sent, fake_providers) -> None:  # noqa: ANN001
+def test_the_sms_asks_twilio_to_call_back_on_cradles_public_host(sent, fake_providers) -> None:  # noqa: ANN001
     [sms] = fake_providers.sms()
-    assert sms.form()["StatusCallback"] == "http://alpha.localhost:8000/hooks/twilio/status"
+    assert sms.form()["StatusCallback"].startswith("http://localhost:8000/hooks/twilio/status?ref=")
     [email] = fake_providers.emails()
-    assert email.json()["custom_args"] == {"cradle_delivery": str(sent["email"].pk)}
+    assert list(email.json()["custom_args"]) == ["cradle_ref"]  # never the sequential pk
 
 
 def test_a_signed_sendgrid_delivered_event_marks_the_email_delivered(

@@ -184,9 +184,14 @@ def test_cradle_redis_port_is_read_alike_by_embedded_redis_and_settings(monkeypa
     with pytest.raises(ImproperlyConfigured, match="CRADLE_REDIS_PORT must be an integer"):
         embedded_redis_port()
 
-    # Settings outside pytest (a management command run by hand), BROKER_URL unset.
+    # Settings outside pytest (a management command run by hand in development), BROKER_URL
+    # unset.
     env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_VERSION", "BROKER_URL"}}
-    env.update(CRADLE_REDIS_PORT="6411", DATABASE_URL="postgres://nobody@127.0.0.1:1/none")
+    env.update(
+        CRADLE_REDIS_PORT="6411",
+        DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
+        DEBUG="true",
+    )
     out = subprocess.run(
         [
             sys.executable,

@@ -463,6 +463,12 @@ class RenderJobDetailApi(APIView):
 
 class RenderJobCancelApi(APIView):
     @extend_schema(
+        description=(
+            "Cancel a render: at once when no worker holds it, else at the worker's next "
+            "checkpoint. On a job being sent, cancels the messages not yet handed to a "
+            "provider (the job goes back to ready when none went). 400 when nothing is left "
+            "to cancel."
+        ),
         request=None,
         responses={200: RenderJobOutputSerializer, 400: DetailSerializer, 404: DetailSerializer},
     )

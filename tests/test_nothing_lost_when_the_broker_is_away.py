@@ -239,6 +239,8 @@ def test_the_sweep_leaves_merely_queued_jobs_alone_and_sends_lost_ones_once(
         [j.pk for j in waiting] + [never_taken.pk]
     )
     assert [m.args[1] for m in _drain(broker, "render")] == [conditioning.pk]
+    held.refresh_from_db()
+    assert held.enqueued_at == now - timedelta(hours=1)  # never sent again while held
 
 
 def test_a_job_the_broker_never_took_is_sent_by_the_sweep_once_the_broker_is_back(

@@ -2,7 +2,7 @@
 
 0. Start the web server (``runserver``, as ``make run`` does) and ask it for the job list every
    half second from start to end: it must answer every time.
-1. Queue scans for a dedicated "chaos" studio; start ``manage.py rundramatiq``; kill -9 its whole
+1. Queue scans for a studio of this run's own (dropped at the end); start ``manage.py rundramatiq``; kill -9 its whole
    process group while a job is being rendered, ``--kills`` times, restarting it each time. Each
    job that reaches "ready" is sent to the parent by email through the web server's API (to a
    local fake SendGrid that counts what it receives).
@@ -54,7 +54,7 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-CHAOS_SUBDOMAIN = "chaos"
+CHAOS_SUBDOMAIN_PREFIX = "chaos-"
 
 
 def _free_port() -> int:
@@ -180,6 +180,7 @@ class Command(BaseCommand):
         self.deadline = time.monotonic() + int(options["timeout"])
         self.worker: subprocess.Popen | None = None
         self.web: subprocess.Popen | None = None
+        self.watch: _WebWatch | None = None
         self.jobs: list[int] = []
         self.sent: set[int] = set()
         self.held: set[int] = set()  # ready jobs kept back for the broker-outage sends
@@ -191,66 +192,68 @@ class Command(BaseCommand):
         outage_answers: Counter[str] = Counter()
         timed_out = False
         started = time.monotonic()
-        self._start_web()
-        self.watch = _WebWatch(self._api)
         try:
-            self.jobs += self._queue_scans(int(options["jobs"]))
-            self._start_worker()
-            while kills < int(options["kills"]):
-                self._send_ready_jobs()
-                self._sweep()
-                if self._job_in_render() is not None:
-                    time.sleep(random.uniform(0.2, 1.5))  # somewhere inside the render
-                    self._kill_worker()
-                    kills += 1
-                    self._log(f"kill {kills}: worker killed mid-render; restarting")
-                    self._start_worker()
-                    continue
-                if self._all_finished():
-                    self.jobs += self._queue_scans(2)  # keep work flowing until all kills are done
-                self._check_deadline()
-                time.sleep(0.2)
-            self._wait_until_finished()
-            # Broker restart with jobs queued and no worker to take them.
-            self._stop_worker()
-            restart_jobs = self._queue_scans(int(options["queued"]))
-            self.jobs += restart_jobs
-            queued_before = self._queued_messages()
-            if self.embedded:
-                self._restart_embedded_broker()
-                broker_restarts = 1
-            queued_after = self._queued_messages()
-            self._start_worker()
-            self._wait_until_finished()
-            if self.embedded and int(options["outage_sends"]):
-                outage_answers = self._sends_while_the_broker_is_dead(int(options["outage_sends"]))
-                broker_kills = 1
+            self._start_web()
+            self.watch = _WebWatch(self._api)
+            try:
+                self.jobs += self._queue_scans(int(options["jobs"]))
+                self._start_worker()
+                while kills < int(options["kills"]):
+                    self._send_ready_jobs()
+                    self._sweep()
+                    if self._job_in_render() is not None:
+                        time.sleep(random.uniform(0.2, 1.5))  # somewhere inside the render
+                        self._kill_worker()
+                        kills += 1
+                        self._log(f"kill {kills}: worker killed mid-render; restarting")
+                        self._start_worker()
+                        continue
+                    if self._all_finished():
+                        self.jobs += self._queue_scans(2)  # work flows until all kills are done
+                    self._check_deadline()
+                    time.sleep(0.2)
                 self._wait_until_finished()
-            print_kills = self._prints_with_a_worker_killed(int(options["print_kills"]))
-            self._wait_until_prints_made()
-        except _Timeout:
-            timed_out = True
-        except BaseException:
+                # Broker restart with jobs queued and no worker to take them.
+                self._stop_worker()
+                restart_jobs = self._queue_scans(int(options["queued"]))
+                self.jobs += restart_jobs
+                queued_before = self._queued_messages()
+                if self.embedded:
+                    self._restart_embedded_broker()
+                    broker_restarts = 1
+                queued_after = self._queued_messages()
+                self._start_worker()
+                self._wait_until_finished()
+                if self.embedded and int(options["outage_sends"]):
+                    outage_answers = self._sends_while_the_broker_is_dead(
+                        int(options["outage_sends"])
+                    )
+                    broker_kills = 1
+                    self._wait_until_finished()
+                print_kills = self._prints_with_a_worker_killed(int(options["print_kills"]))
+                self._wait_until_prints_made()
+            except _Timeout:
+                timed_out = True
+            finally:
+                if self.watch is not None:
+                    self.watch.stop()
+                self._stop_worker()
+                self._stop_web()
+                self.mail.server.shutdown()
+            report = self._report(
+                kills=kills,
+                broker_restarts=broker_restarts,
+                before=queued_before,
+                after=queued_after,
+                broker_kills=broker_kills,
+                outage_answers=outage_answers,
+                print_kills=print_kills,
+                timed_out=timed_out,
+            )
+        finally:
+            self._drop_chaos_studio()
             if self.embedded:
                 self._stop_embedded_broker()
-            raise
-        finally:
-            self.watch.stop()
-            self._stop_worker()
-            self._stop_web()
-            self.mail.server.shutdown()
-        report = self._report(
-            kills=kills,
-            broker_restarts=broker_restarts,
-            before=queued_before,
-            after=queued_after,
-            broker_kills=broker_kills,
-            outage_answers=outage_answers,
-            print_kills=print_kills,
-            timed_out=timed_out,
-        )
-        if self.embedded:
-            self._stop_embedded_broker()
         report["seconds"] = round(time.monotonic() - started, 1)
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
@@ -273,6 +276,8 @@ class Command(BaseCommand):
         return embedded_redis_url(self.redis_dir, port=self.redis_port), True
 
     def _chaos_studio(self):  # noqa: ANN202
+        """A studio of this run's own, dropped at the end: two runs at once (two checkouts'
+        test suites on one database) must not sweep each other's jobs onto their brokers."""
         from django.core.management import call_command
 
         from studio_portal.tenants.models import Studio
@@ -280,22 +285,21 @@ class Command(BaseCommand):
 
         # A fresh machine's database may never have been migrated (CI runs no `make run`).
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-        studio = Studio.objects.filter(schema_name=CHAOS_SUBDOMAIN).first()
-        if studio is not None:  # made by an earlier run: bring its tables up to date
-            call_command(
-                "migrate_schemas", schema_name=studio.schema_name, interactive=False, verbosity=0
-            )
-        if studio is None:
-            public_tenant_ensure()
-            studio = studio_create(
-                name="Chaos Studio",
-                subdomain=CHAOS_SUBDOMAIN,
-                owner_username="owner",
-                owner_email="owner@chaos.example",
-                owner_password=os.urandom(16).hex(),
-                plan=Studio.Plan.STUDIO,
-            )
-        return studio
+        public_tenant_ensure()
+        return studio_create(
+            name="Chaos Studio",
+            subdomain=CHAOS_SUBDOMAIN_PREFIX + os.urandom(4).hex(),
+            owner_username="owner",
+            owner_email="owner@chaos.example",
+            owner_password=os.urandom(16).hex(),
+            plan=Studio.Plan.STUDIO,
+        )
+
+    def _drop_chaos_studio(self) -> None:
+        connection.set_schema_to_public()
+        schema_name = self.studio.schema_name
+        self.studio.delete(force_drop=True)
+        shutil.rmtree(Path(settings.MEDIA_ROOT) / schema_name, ignore_errors=True)
 
     def _api_access(self) -> tuple[str, str]:
         """The chaos studio's host and a fresh API key of its owner, for the web server."""

@@ -719,6 +719,64 @@ def make_phantom(
     )
 
 
+# ---- text burned in over the render itself --------------------------------------------------
+
+TEXT_STYLES: tuple[str, ...] = ("white", "coloured", "small", "bar", "column", "datetime")
+_TEXT_COLOURS = ((255, 255, 120), (120, 255, 140), (110, 230, 255), (255, 170, 60))
+
+
+def overlay_text(image: np.ndarray, region: Box, rng: np.random.Generator, style: str) -> list[Box]:
+    """Patient text drawn over the render area, as some scanners and exports burn it in.
+
+    ``style`` is one of ``TEXT_STYLES``: a white line, a coloured line, small text, a line on a
+    semi-transparent dark bar, a tight right-aligned column of parameter lines, or a date/time
+    stack on two lines. It goes in a corner of ``region`` (chosen by ``rng``), where scanners
+    put it, and may run onto the head. Draws in place; returns one box per line drawn.
+    """
+    if style not in TEXT_STYLES:
+        raise ValueError(f"unknown text style {style!r}; one of {TEXT_STYLES}")
+    short = min(region.width, region.height)
+    scale = float(np.clip(short / 900, 0.4, 0.75))
+    colour: tuple[int, int, int] = (245, 245, 245)
+    lines: tuple[str, ...] = ("JANE DOE  ID 123456",)
+    spacing = 1.6
+    if style == "coloured":
+        colour = _TEXT_COLOURS[int(rng.integers(0, len(_TEXT_COLOURS)))]
+        lines = ("DOE, JANE  GA 24w3d",)
+    elif style == "small":
+        scale = max(0.34, scale * 0.62)  # glyphs about 9 px high: the smallest screen text
+        lines = ("PT JANE DOE 123456", "DOB 03/14/1991")
+    elif style == "bar":
+        lines = ("JANE DOE  03/14/1991",)
+    elif style == "column":
+        scale *= 0.8
+        lines = ("JANE DOE", "ID 123456", "DOB 03/14/1991", "GA 24w3d")
+        spacing = 1.25
+    elif style == "datetime":
+        lines = ("12/03/2026", "10:41:07 AM")
+        spacing = 1.35
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    thickness = max(1, round(scale * 2))
+    sizes = [cv2.getTextSize(text, font, scale, thickness) for text in lines]
+    line_h = max(h for (_, h), _ in sizes)
+    block_w = max(w for (w, _), _ in sizes)
+    block_h = int(line_h * spacing * (len(lines) - 1) + line_h)
+    margin = max(6, short // 40)
+    right = style == "column" or bool(rng.integers(0, 2))
+    bottom = style == "bar" or bool(rng.integers(0, 2))
+    x_left = region.x1 - margin - block_w if right else region.x0 + margin
+    y_top = region.y1 - margin - block_h if bottom else region.y0 + margin
+    if style == "bar":
+        bar = (slice(y_top - 6, y_top + block_h + 8), slice(region.x0, region.x1))
+        image[bar] = (image[bar].astype(np.float32) * 0.45 + 8).astype(np.uint8)
+    boxes = []
+    for i, (text, ((w, _h), _)) in enumerate(zip(lines, sizes, strict=True)):
+        x = x_left + (block_w - w if right else 0)
+        y = y_top + line_h + int(i * line_h * spacing)
+        boxes.append(_draw_text(image, text, (x, y), scale, colour))
+    return boxes
+
+
 def _warp_box(matrix: np.ndarray, box: Box) -> Box:
     """The box round a box's four corners after the photo's perspective."""
     corners = [_warp_point(matrix, x, y) for x in (box.x0, box.x1) for y in (box.y0, box.y1)]

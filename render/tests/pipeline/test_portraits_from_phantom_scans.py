@@ -1,0 +1,66 @@
+"""Primaries of six phantom scans of every kind, from the scan to the portrait, saved to look at.
+
+Each phantom (issue I's generator: palettes, poses, a hand, a cord, the placenta) goes through
+the whole CPU path a job takes — ingest, vision, conditioning, the relight engine, scoring — and
+the scan's crop and the primary are saved side by side in ``test-artifacts/portraits/``. The
+test also checks what a parent would be hurt by: the portrait's body comes from the baby, not
+from the placenta or uterine wall beside her (leak ≤ 2% of the subject).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from render.pipeline import phantom
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines import candidate_seeds
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.ingest import ingest
+from render.pipeline.scoring import rank
+from render.pipeline.vision import analyze
+
+PORTRAITS = Path(__file__).resolve().parents[3] / "test-artifacts" / "portraits"
+
+SCANS = {
+    "frontal-gold": ({"palette": "voluson-gold", "seed": 10}, 3),
+    "three-quarter-left-skin": ({"pose": "three-quarter-left", "palette": "hdlive-skin"}, 10),
+    "profile-right-realisticvue": ({"pose": "profile-right", "palette": "realisticvue"}, 6),
+    "placenta-surface-smooth": ({"occluder": "placenta", "palette": "surface-smooth"}, 8),
+    "hand-dark-orange": ({"occluder": "hand", "palette": "dark-orange", "seed": 3}, 5),
+    "phone-photo-grey": ({"phone_photo": True, "palette": "grey", "seed": 70}, 1),
+}
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", SCANS)
+def test_a_phantom_scan_becomes_a_portrait_of_the_baby_alone(name: str) -> None:
+    kwargs, monk = SCANS[name]
+    scan = phantom.make_phantom(**kwargs)
+    ingested = ingest(jpeg(scan.image))
+    cues = analyze(ingested)
+    conditioning = build(cues, blend_tone([monk]))
+    candidates = RelightEngine().render(conditioning, candidate_seeds(3))
+    primary = rank(conditioning, candidates)[0].candidate.image
+
+    box = cues.crop_box
+    other = scan.other[box.y0 : box.y1, box.x0 : box.x1]
+    painted = conditioning.inpaint_mask > 0.5
+    assert painted.shape == other.shape
+    assert (painted & other).sum() <= 0.02 * painted.sum()
+
+    crop = cv2.resize(ingested.image[box.y0 : box.y1, box.x0 : box.x1], primary.shape[1::-1])
+    PORTRAITS.mkdir(parents=True, exist_ok=True)
+    path = PORTRAITS / f"phantom-{name}.png"
+    Image.fromarray(np.concatenate([crop, primary], axis=1)).save(path)
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGB"))[:, crop.shape[1] :], primary)

@@ -78,6 +78,7 @@ def phantom_cases() -> Iterator[tuple[str, str, dict[str, object]]]:
     for i in range(3):
         yield f"phone-photo-{i}", "photo", {"phone_photo": True, "seed": 70 + i}
     yield "phone-photo-profile", "photo", {"phone_photo": True, "pose": "profile-left", "seed": 74}
+    yield "phone-photo-lit-wall", "photo", {"phone_photo": True, "lit_wall": True, "seed": 75}
     yield "two-panels", "screen", {"panels": 2, "seed": 80}
     yield "four-panels", "screen", {"panels": 4, "seed": 81}
     yield "four-panels-hand", "screen", {"panels": 4, "seed": 82, "occluder": "fingers"}

@@ -424,15 +424,33 @@ def _panel_candidates(grey: np.ndarray) -> list[Box]:
     content = (cv2.GaussianBlur(small, (0, 0), 1.0) > 24).astype(np.uint8)
     content = cv2.morphologyEx(content, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(content, connectivity=8)
+    sh, sw = small.shape
+    big = [i for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= 0.05 * small.size]
     boxes = []
     for i in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
         x, y, bw, bh, area = stats[i]
         if area < 0.01 * small.size:
             break
+        if _frames_another(stats, i, big, sw, sh):
+            continue
         boxes.append(
             Box(int(x / scale), int(y / scale), int((x + bw) / scale), int((y + bh) / scale))
         )
     return boxes
+
+
+def _frames_another(stats: np.ndarray, i: int, big: list[int], width: int, height: int) -> bool:
+    """Whether component ``i`` is a frame round the picture, not picture: a lit wall or desk
+    round a photographed screen is as bright as a render, but it reaches three or more edges
+    of the photo and holds a large component (the screen's picture) in its hole."""
+    x, y, bw, bh = stats[i, :4]
+    if sum(map(bool, (x == 0, y == 0, x + bw >= width, y + bh >= height))) < 3:
+        return False
+    for j in big:
+        jx, jy, jw, jh = stats[j, :4]
+        if j != i and x <= jx and y <= jy and jx + jw <= x + bw and jy + jh <= y + bh:
+            return True
+    return False
 
 
 def _speckle(grey: np.ndarray) -> float:

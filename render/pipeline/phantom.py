@@ -574,14 +574,29 @@ def _side_chrome(image: np.ndarray, x0: int, y0: int, y1: int) -> list[Box]:
     return boxes
 
 
-def _phone_photo(image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A phone photo of the monitor: slight perspective, blur, glare, moiré and a grey black."""
+def _phone_photo(
+    image: np.ndarray, rng: np.random.Generator, lit_wall: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """A phone photo of the monitor: slight perspective, blur, glare, moiré and a grey black.
+
+    ``lit_wall``: the screen fills only part of the photo, inside a dark bezel, with a lit
+    wall round it (the wall is as bright as the render's skin)."""
     h, w = image.shape[:2]
     d = 0.03 * w
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
     dst = np.float32([[d, d * 0.6], [w - d * 0.4, 0], [w, h - d * 0.3], [d * 0.3, h]])
+    if lit_wall:
+        dst = np.float32([[0.5 * w, 0.5 * h]]) + (dst - np.float32([[0.5 * w, 0.5 * h]])) * 0.72
     matrix = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(image, matrix, (w, h), borderValue=(12, 12, 14))
+    if lit_wall:
+        screen = cv2.warpPerspective(np.ones((h, w), np.uint8), matrix, (w, h)) > 0
+        bezel = cv2.dilate(screen.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        wall = 150 + 30 * (xs / w) - 20 * (ys / h)  # a lamp to one side
+        warped[~bezel] = (np.stack([wall, wall * 0.93, wall * 0.8], axis=-1)[~bezel]).astype(
+            np.uint8
+        )
     warped = cv2.GaussianBlur(warped, (0, 0), 1.1).astype(np.float32)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     moire = 1 + 0.05 * np.sin(xs * 0.9 + ys * 0.31) * np.sin(ys * 0.73)
@@ -608,6 +623,7 @@ def make_phantom(
     header_text: bool = True,
     side_panel: bool = True,
     phone_photo: bool = False,
+    lit_wall: bool = False,
     seed: int = 0,
 ) -> Phantom:
     """A screen capture of a 3D/4D surface render of a baby's face, with scanner chrome.
@@ -694,7 +710,7 @@ def make_phantom(
         framed[face_panel.y0 : face_panel.y1, face_panel.x0 : face_panel.x1] = mask
         masks.append(framed)
     if phone_photo:
-        image, warp = _phone_photo(image, rng)
+        image, warp = _phone_photo(image, rng, lit_wall)
         anchors = {k: _warp_point(warp, x, y) for k, (x, y) in anchors.items()}
         face_box = _warp_box(warp, face_box)
         text_boxes = [_warp_box(warp, box) for box in text_boxes]

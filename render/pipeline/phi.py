@@ -20,7 +20,7 @@ import numpy as np
 from render.pipeline.types import Box
 
 _TOPHAT = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
-_STROKE = 60  # how much brighter than its surround a glyph's stroke is
+_STROKE = 50  # how much brighter than its surround a glyph's stroke is
 _DARK = 70  # grey level under which a ground counts as dark
 
 

@@ -255,3 +255,11 @@ def test_the_patient_text_measure_sees_the_text_before_ingest_and_none_after(pho
     assert all(_text_left(phantom.image, box) for box in phantom.text_boxes[:5])
     scan = ingest(as_jpeg(phantom.image))
     assert not any(_text_left(scan.image, box) for box in phantom.text_boxes)
+
+
+def test_a_photo_of_the_screen_on_a_lit_wall_finds_the_render_not_the_wall() -> None:
+    phantom = make_phantom(phone_photo=True, lit_wall=True, seed=75)
+    scan = ingest(as_jpeg(phantom.image))
+    box, face = scan.render_box, phantom.face_box
+    assert box.width * box.height < 0.4 * phantom.image.shape[0] * phantom.image.shape[1]
+    assert box.x0 <= face.x0 and box.y0 <= face.y0 and face.x1 <= box.x1 and face.y1 <= box.y1

@@ -279,7 +279,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 STRIPE_API_VERSION = env_str("STRIPE_API_VERSION", "2026-10-28.endive")
 STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
 # Plans: Pilot is one Checkout payment for one month with a cap on deliveries; Growth and
-# Studio are monthly subscriptions. The Stripe Price ids come from the environment.
+# Studio are monthly subscriptions with no cap. The Stripe Price ids come from the environment.
 BILLING_PLANS = {
     "pilot": {
         "label": "Pilot",
@@ -293,11 +293,14 @@ BILLING_PLANS = {
         "label": "Growth",
         "price_id": env_str("STRIPE_PRICE_GROWTH"),
         "mode": "subscription",
+        # What the landing and billing pages quote: keep it equal to the Stripe Price's amount.
+        "amount_cents": env_int("GROWTH_PRICE_CENTS", 9900),
     },
     "studio": {
         "label": "Studio",
         "price_id": env_str("STRIPE_PRICE_STUDIO"),
         "mode": "subscription",
+        "amount_cents": env_int("STUDIO_PRICE_CENTS", 24900),
     },
 }
 PILOT_REFUND_DAYS = env_int("PILOT_REFUND_DAYS", 7)
@@ -359,6 +362,11 @@ PAGE_RATE_LIMITS = {
         "url_names": ["login"],
         "attempts": env_int("LOGIN_ATTEMPTS_PER_10_MIN", 20),
         "window_seconds": 600,
+    },
+    "password_reset": {
+        "url_names": ["password-reset"],
+        "attempts": env_int("PASSWORD_RESETS_PER_HOUR", 5),
+        "window_seconds": 3600,
     },
     "upload": {
         "url_names": ["scan-upload"],

@@ -363,10 +363,48 @@ def gallery_protect(request: HttpRequest, uid: str) -> HttpResponse:
     return redirect("gallery-detail", uid=gallery.uid)
 
 
+def _confirmation_page(
+    request: HttpRequest, *, question: str, consequence: str, yes: str, back: str, keep: dict
+) -> HttpResponse | None:
+    """The server's own "are you sure?" for a delete that arrives without ``confirmed=1`` (the
+    page's confirm.js did not run); None once the answer is yes."""
+    if request.POST.get("confirmed") == "1":
+        return None
+    return render(
+        request,
+        "galleries/confirm_delete.html",
+        {
+            "question": question,
+            "consequence": consequence,
+            "yes": yes,
+            "back": back,
+            "action": request.path,
+            "keep": [(name, value) for name, value in keep.items() if value],
+        },
+    )
+
+
 @_owner_only
 @require_POST
 def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
     gallery = selectors.gallery_get(uid)
+    asked = _confirmation_page(
+        request,
+        question="Delete this gallery? Its link will stop working.",
+        consequence=(
+            "The parent's link stops working at once. "
+            + (
+                "Every portrait of this render is deleted too, for good."
+                if request.POST.get("with_portraits")
+                else "The portraits stay with the studio."
+            )
+        ),
+        yes="Delete the gallery",
+        back=reverse("gallery-detail", args=[gallery.uid]),
+        keep={"with_portraits": request.POST.get("with_portraits", "")},
+    )
+    if asked is not None:
+        return asked
     services.gallery_delete(
         gallery=gallery, actor=request.user, with_portraits=bool(request.POST.get("with_portraits"))
     )
@@ -379,6 +417,20 @@ def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
 def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(Candidate.objects.select_related("job"), pk=pk)
     gallery = Gallery.objects.filter(job_id=candidate.job_id).first()
+    asked = _confirmation_page(
+        request,
+        question="Delete this portrait for good? The parent will no longer see it.",
+        consequence="Its files (full, web and print size) are deleted; this cannot be undone.",
+        yes="Delete the portrait",
+        back=(
+            reverse("gallery-detail", args=[gallery.uid])
+            if gallery is not None
+            else reverse("job-detail", args=[candidate.job.uid])
+        ),
+        keep={},
+    )
+    if asked is not None:
+        return asked
     services.portrait_delete(candidate=candidate, actor=request.user)
     messages.success(request, "The portrait is deleted.")
     if gallery is not None:

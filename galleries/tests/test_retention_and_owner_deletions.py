@@ -152,10 +152,11 @@ def test_the_owner_deletes_a_portrait_and_a_gallery_and_both_are_audited(
     sonographer, owner = signed_in_client(studio), signed_in_client(studio, "owner")
     assert sonographer.post(f"/galleries/portraits/{alternate.pk}/delete/").status_code == 403
     with django_capture_on_commit_callbacks(execute=True):  # files go once the row is gone
-        assert owner.post(f"/galleries/portraits/{alternate.pk}/delete/").status_code == 302
+        deleted = owner.post(f"/galleries/portraits/{alternate.pk}/delete/", {"confirmed": "1"})
+        assert deleted.status_code == 302
     assert not any(default_storage.exists(name) for name in files)
     assert sonographer.post(f"/galleries/{gallery.uid}/delete/").status_code == 403
-    assert owner.post(f"/galleries/{gallery.uid}/delete/").status_code == 302
+    assert owner.post(f"/galleries/{gallery.uid}/delete/", {"confirmed": "1"}).status_code == 302
     with schema_context(studio.schema_name):
         assert not Candidate.objects.filter(pk=alternate.pk).exists()
         assert not Gallery.objects.exists()

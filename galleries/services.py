@@ -136,18 +136,30 @@ def gallery_protect(
     clear_expiry: bool = False,
     actor: object | None = None,
 ) -> Gallery:
-    """Set or clear the PIN ("" clears, None keeps) and the expiry of an existing gallery."""
+    """Set or clear the PIN ("" clears, None keeps) and the expiry of an existing gallery.
+
+    The audit entry records what changed and nothing else: clearing a PIN that was never set,
+    or saving the same expiry again, is no change."""
     changes: dict[str, object] = {}
     if pin is not None:
         pin = _validated_pin(pin)
+        if pin and gallery.has_pin and check_password(pin, gallery.pin_hash):
+            pass  # the same PIN again
+        elif pin:
+            changes["pin"] = "changed" if gallery.has_pin else "set"
+        elif gallery.has_pin:
+            changes["pin"] = "cleared"
         gallery.pin_hash = make_password(pin) if pin else ""
-        changes["pin"] = "set" if pin else "cleared"
     if clear_expiry:
+        if gallery.expires_at is not None:
+            changes["expires_at"] = None
         gallery.expires_at = None
-        changes["expires_at"] = None
     elif expires_at is not None:
-        gallery.expires_at = _validated_expiry(expires_at)
-        changes["expires_at"] = expires_at.isoformat()
+        if expires_at != gallery.expires_at:
+            gallery.expires_at = _validated_expiry(expires_at)
+            changes["expires_at"] = expires_at.isoformat()
+    if not changes:
+        return gallery
     gallery.save(update_fields=["pin_hash", "expires_at"])
     audit_log_write(action="gallery.protected", obj=gallery, actor=actor, detail=changes)
     return gallery

@@ -35,6 +35,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from branding.provenance import TAG_TEXT
 from branding.selectors import brand_kit_get
 from galleries import selectors, services, throttle
+from galleries.audit_text import audit_rows
 from galleries.models import Delivery, Gallery
 from galleries.parent_page import (
     BrandLook,
@@ -481,7 +482,11 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.audit_log_list(action_prefix=action), 100).get_page(
         request.GET.get("page")
     )
-    return render(request, "galleries/audit_log.html", {"page": page, "action": action})
+    return render(
+        request,
+        "galleries/audit_log.html",
+        {"page": page, "rows": audit_rows(list(page)), "action": action},
+    )
 
 
 # Provider webhooks -----------------------------------------------------------------------------

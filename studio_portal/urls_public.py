@@ -8,8 +8,13 @@ from studio_portal import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", views.icon, {"name": "favicon.ico"}),
-    path("apple-touch-icon.png", views.icon, {"name": "apple-touch-icon.png"}),
+    path("favicon.ico", views.icon, {"name": "favicon.ico"}, name="favicon"),
+    path(
+        "apple-touch-icon.png",
+        views.icon,
+        {"name": "apple-touch-icon.png"},
+        name="apple-touch-icon",
+    ),
     path("admin/", admin.site.urls),
     path("", include("billing.urls_public")),
     path("", include("galleries.urls_public")),

@@ -9,8 +9,13 @@ from studio_portal import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
-    path("favicon.ico", views.icon, {"name": "favicon.ico"}),
-    path("apple-touch-icon.png", views.icon, {"name": "apple-touch-icon.png"}),
+    path("favicon.ico", views.icon, {"name": "favicon.ico"}, name="favicon"),
+    path(
+        "apple-touch-icon.png",
+        views.icon,
+        {"name": "apple-touch-icon.png"},
+        name="apple-touch-icon",
+    ),
     path("", include("galleries.urls")),  # first: the parents' pages are the most opened
     path("", include("studio_portal.accounts.urls")),
     path("", include("render.urls")),

@@ -44,7 +44,12 @@ FOREIGN_BASE_PK = 9_100_000
 # a provider callback checked by signature). Their secrets are still walked on the wrong host.
 PUBLIC_URL_NAMES = {
     "healthz",
+    "favicon",
+    "apple-touch-icon",
     "login",
+    "password-reset",
+    "password-reset-sent",
+    "password-reset-confirm",
     "invite-accept",
     "billing-set-password",
     "api-schema",
@@ -53,7 +58,10 @@ PUBLIC_URL_NAMES = {
 PUBLIC_PATH_PREFIXES = ("g/", "hooks/")
 # Django's password-reset-style views answer a bad link with 200 and an "invalid link" page;
 # accepted only when the page lacks the form a valid link shows (the field named here).
-INVALID_LINK_PAGES = {"billing-set-password": 'name="new_password1"'}
+INVALID_LINK_PAGES = {
+    "billing-set-password": 'name="new_password1"',
+    "password-reset-confirm": 'name="new_password1"',
+}
 
 
 def _png(value: int) -> bytes:

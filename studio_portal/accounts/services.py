@@ -1,4 +1,5 @@
-"""Writes for a studio's team (invites, roles, removal) and the owner's studio settings.
+"""Writes for a studio's team (invites, roles, removal, password resets) and the owner's
+studio settings.
 
 An invite is a user row with an unusable password and a one-time link built on Django's
 password-reset tokens: the token hashes the password, so it stops working the moment the
@@ -6,6 +7,8 @@ invitee sets one, and re-inviting (which resets the unusable password) voids ear
 """
 
 from __future__ import annotations
+
+import logging
 
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
@@ -19,6 +22,8 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio
+
+logger = logging.getLogger(__name__)
 
 MAX_RETENTION_DAYS = 90
 
@@ -171,3 +176,55 @@ def studio_retention_set(*, studio: Studio, days: int, changed_by: User | None =
         detail={"from": previous, "to": days},
     )
     return studio
+
+
+def password_reset_link_path(user: User) -> str:
+    uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return reverse("password-reset-confirm", kwargs={"uidb64": uidb64, "token": token})
+
+
+def password_reset_send(*, email: str) -> int:
+    """Email a one-time "choose a new password" link to every active member with ``email`` and
+    a password (an invitee who never set one uses her invitation). Returns how many went; the
+    page never says, so it tells nobody which addresses have an account.
+
+    The link is built on the studio's own address, never the request's Host header, and uses
+    Django's reset token: it stops working once the password changes, or after
+    PASSWORD_RESET_TIMEOUT.
+    """
+    from galleries.delivery import (
+        OutgoingMessage,
+        PermanentDeliveryError,
+        TransientDeliveryError,
+        email_sender,
+    )
+    from galleries.services import studio_base_url
+
+    studio = current_studio()
+    sent = 0
+    members = User.objects.filter(email__iexact=email.strip(), is_active=True)
+    for user in members:
+        if not user.has_usable_password():
+            continue
+        link = studio_base_url() + password_reset_link_path(user)
+        text = (
+            f"Someone asked to reset the password of your {studio.name} account on Cradle.\n\n"
+            f"Choose a new password here (the link works once, for 3 days):\n{link}\n\n"
+            f"Your username is {user.get_username()}.\n\n"
+            "If it was not you, ignore this email: your password stays as it is.\n"
+        )
+        try:
+            email_sender().send(
+                OutgoingMessage(
+                    to=user.email,
+                    subject=f"Reset your {studio.name} password",
+                    text=text,
+                    from_name=studio.name,
+                )
+            )
+        except (PermanentDeliveryError, TransientDeliveryError) as exc:
+            logger.warning("password reset email for user %s not sent: %s", user.pk, exc)
+            continue
+        sent += 1
+    return sent

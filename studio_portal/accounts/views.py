@@ -1,4 +1,5 @@
-"""Owner pages: the team (invite, role, remove) and studio settings; the invite landing page."""
+"""Owner pages: the team (invite, role, remove) and studio settings; the invite landing page;
+sign-in and "forgot password" for every member."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
 from studio_portal import security
@@ -36,6 +38,43 @@ class SignInView(auth_views.LoginView):
     def form_invalid(self, form: forms.Form) -> HttpResponse:
         security.sign_in_failed(self.request.POST.get("username", ""))
         return super().form_invalid(form)
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(label="Your email address")
+
+
+def password_reset(request: HttpRequest) -> HttpResponse:
+    """Ask for a "choose a new password" link by email. The answer is the same whether or not
+    the address has an account (no oracle); the rate-limit middleware caps asks per address."""
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.password_reset_send(email=form.cleaned_data["email"])
+        return redirect("password-reset-sent")
+    return render(
+        request,
+        "accounts/password_reset.html",
+        {"form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+def password_reset_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/password_reset_sent.html")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The emailed link: choose a new password, then signed in on the dashboard."""
+
+    template_name = "accounts/password_reset_confirm.html"
+    post_reset_login = True
+    post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
+    success_url = reverse_lazy("dashboard")
+
+    def form_valid(self, form: forms.Form) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, "Your new password is saved; you are signed in.")
+        return response
 
 
 def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

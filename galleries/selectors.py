@@ -56,6 +56,17 @@ def gallery_portraits(gallery: Gallery) -> list[Candidate]:
     )
 
 
+def gallery_portrait_numbers(gallery: Gallery) -> dict[int, int]:
+    """{candidate id: its number in the parent's gallery}: 1 is the studio's pick, then the
+    alternates in rank order, as the page shows them (file names use these numbers)."""
+    ordered = (
+        Candidate.objects.filter(job_id=gallery.job_id, shared_with_parent=True)
+        .order_by("-is_primary", "rank")
+        .values_list("pk", flat=True)
+    )
+    return {pk: number for number, pk in enumerate(ordered, start=1)}
+
+
 def gallery_portrait(gallery: Gallery, candidate_id: int) -> Candidate | None:
     return Candidate.objects.filter(
         pk=candidate_id, job_id=gallery.job_id, shared_with_parent=True

@@ -54,6 +54,7 @@ from galleries.webhooks import (
     twilio_signature_valid,
 )
 from render.models import Candidate
+from render.selectors import portrait_file_stem
 
 UNLOCKED_SESSION_KEY = "galleries_unlocked"
 logger = logging.getLogger(__name__)
@@ -230,15 +231,28 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, pk: int) -> FileRes
     download = bool(request.GET.get("download"))
     if download:
         services.gallery_count(gallery=gallery, what="downloads")
-    extension = mimetypes.guess_extension(content_type) or ".jpg"
+    filename = ""
+    if download:
+        extension = mimetypes.guess_extension(content_type) or ".jpg"
+        filename = _parent_file_name(request, gallery, candidate, size) + extension
     response = FileResponse(
-        handle,
-        content_type=content_type,
-        as_attachment=download,
-        filename=f"portrait-{candidate.rank + 1}-{size}{extension}",
+        handle, content_type=content_type, as_attachment=download, filename=filename
     )
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def _parent_file_name(
+    request: HttpRequest, gallery: Gallery, candidate: Candidate, size: str
+) -> str:
+    """Studio, the portrait's number in her gallery, the day; never the parent's name (a
+    gallery link may be shared) and never an id."""
+    return portrait_file_stem(
+        studio_name=request.tenant.name,
+        number=selectors.gallery_portrait_numbers(gallery).get(candidate.pk, candidate.rank + 1),
+        made_at=gallery.job.created_at,
+        size="" if size == "web" else size,
+    )
 
 
 @require_POST

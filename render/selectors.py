@@ -4,14 +4,19 @@ studio schema, so a foreign studio's ids simply match nothing (404)."""
 from __future__ import annotations
 
 import mimetypes
+import re
+import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.files import File
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from render.models import Candidate, ParentSession, RenderJob, Scan
+from studio_portal.tenants.selectors import current_studio
 
 
 def parent_session_list(*, search: str = "") -> QuerySet[ParentSession]:
@@ -149,8 +154,35 @@ def candidate_file_open(candidate: Candidate, size: str) -> StoredFile:
             raise FileNotReady(PRINT_NOT_READY if candidate.is_primary else PRINT_NEEDS_PRIMARY)
         raise FileMissing(f"This portrait has no {size}-size file.")
     default_type = "image/png" if size == "full" else "image/jpeg"
-    stem = f"portrait-{candidate.job.uid}-{candidate.rank + 1}-{size}"
+    stem = portrait_file_stem(
+        studio_name=current_studio().name,
+        parent_name=candidate.job.session.parent_name,
+        number=candidate.rank + 1,
+        made_at=candidate.job.created_at,
+        size=size,
+    )
     return _stored_file_open(field, default_type=default_type, stem=stem)
+
+
+def _file_words(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "-".join(re.findall(r"[A-Za-z0-9]+", ascii_text))
+
+
+def portrait_file_stem(
+    *, studio_name: str, number: int, made_at: datetime, size: str = "", parent_name: str = ""
+) -> str:
+    """A download name a person can read and sort: the studio, the parent (only on the studio's
+    own copies: a parent's link may be shared), the portrait's number and the day it was made,
+    then the size when it is not the plain web file. ``Moonbeam-Studio-portrait-2-2026-03-14``."""
+    words = [_file_words(studio_name) or "Portrait", _file_words(parent_name)]
+    parts = [w for w in words if w] + [
+        f"portrait-{number}",
+        f"{timezone.localdate(made_at):%Y-%m-%d}",
+    ]
+    if size:
+        parts.append(size)
+    return "-".join(parts)
 
 
 def scan_file_open(scan: Scan, kind: str, *, stem: str = "") -> StoredFile:

@@ -49,9 +49,7 @@ def test_the_open_gallery_page_asks_for_same_origin_referrers_too(studio) -> Non
     assert _referrer_policies(html) == ["same-origin"]
 
 
-def test_the_right_pin_with_the_browsers_real_origin_opens_the_gallery(
-    studio, pin_gallery
-) -> None:  # noqa: ANN001
+def test_the_right_pin_with_the_browsers_real_origin_opens_the_gallery(studio, pin_gallery) -> None:  # noqa: ANN001
     parent = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     parent.get(f"/g/{pin_gallery.token}/")
     token = parent.cookies["csrftoken"].value

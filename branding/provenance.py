@@ -26,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from PIL import Image, PngImagePlugin
+from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 TAG_TEXT = "Artistic interpretation · Not a medical prediction"
 # EXIF's ImageDescription is ASCII by the standard: the tag there says "-" for the middle dot.
@@ -38,6 +38,9 @@ _EXIF_IMAGE_DESCRIPTION = 0x010E
 _EXIF_SOFTWARE = 0x0131
 _EXIF_ARTIST = 0x013B
 _EXIF_IFD = 0x8769
+_EXIF_X_RESOLUTION = 0x011A
+_EXIF_Y_RESOLUTION = 0x011B
+_EXIF_RESOLUTION_UNIT = 0x0128  # 2: inches
 _EXIF_USER_COMMENT = 0x9286  # in the Exif IFD: 8 bytes naming the charset, then the text
 _USER_COMMENT_UNICODE = b"UNICODE\x00"
 
@@ -309,9 +312,17 @@ def _c2pa_manifest(*, title: str) -> dict:
 
 
 def encode_with_tag(
-    image: Image.Image, *, fmt: str = "JPEG", artist: str | None = None, quality: int = 90
+    image: Image.Image,
+    *,
+    fmt: str = "JPEG",
+    artist: str | None = None,
+    quality: int = 90,
+    dpi: int | None = None,
 ) -> bytes:
-    """Encode with EXIF, XMP and (PNG) text chunks carrying the tag; no C2PA manifest yet."""
+    """Encode with EXIF, XMP and (PNG) text chunks carrying the tag; no C2PA manifest yet.
+
+    ``dpi`` is written to JFIF/pHYs and EXIF alike (a print file says 300; without it readers
+    assume 72 and a print shop sizes the picture wrongly)."""
     fmt = fmt.upper()
     if fmt not in _MIME_BY_FORMAT:
         raise ProvenanceError(f"Unsupported delivery format {fmt!r}")
@@ -327,11 +338,16 @@ def encode_with_tag(
     exif[_EXIF_SOFTWARE] = SOFTWARE_NAME
     if artist:
         exif[_EXIF_ARTIST] = artist
+    density: dict[str, tuple[int, int]] = {}
+    if dpi:
+        exif[_EXIF_X_RESOLUTION] = exif[_EXIF_Y_RESOLUTION] = TiffImagePlugin.IFDRational(dpi, 1)
+        exif[_EXIF_RESOLUTION_UNIT] = 2
+        density = {"dpi": (dpi, dpi)}
     xmp = _xmp_packet(artist=artist)
 
     out = io.BytesIO()
     if fmt == "JPEG":
-        image.save(out, "JPEG", quality=quality, exif=exif, xmp=xmp, optimize=False)
+        image.save(out, "JPEG", quality=quality, exif=exif, xmp=xmp, optimize=False, **density)
     elif fmt == "WEBP":
         image.save(out, "WEBP", quality=quality, exif=exif, xmp=xmp, method=2)
     else:
@@ -343,7 +359,7 @@ def encode_with_tag(
         info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
         if artist:
             info.add_itxt("Author", artist)
-        image.save(out, "PNG", pnginfo=info, exif=exif, compress_level=1)
+        image.save(out, "PNG", pnginfo=info, exif=exif, compress_level=1, **density)
     return out.getvalue()
 
 
@@ -391,13 +407,14 @@ def tag_image(
     fmt: str = "JPEG",
     signer: C2paSigner | None,
     artist: str | None = None,
+    dpi: int | None = None,
 ) -> bytes:
     """Encode `image` as `fmt` with the tag in EXIF, XMP, PNG text and a signed C2PA manifest.
 
     `signer` has no default on purpose: a caller must say whether the file is a delivery (pass
     the studio's signer) or an editor preview that never leaves Cradle (None: no manifest).
     """
-    data = encode_with_tag(image, fmt=fmt, artist=artist)
+    data = encode_with_tag(image, fmt=fmt, artist=artist, dpi=dpi)
     if signer is None:
         return data
     return sign_c2pa(data, fmt=fmt, signer=signer)

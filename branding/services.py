@@ -77,13 +77,23 @@ def brand_spec_for_current_studio(kit: BrandKit | None = None) -> BrandSpec:
     )
 
 
+# What a print file says it is: print shops size a picture by it (readers assume 72 without).
+PRINT_DPI = 300
+
+
 def portrait_finish(
     image: np.ndarray, *, size: str = "web", spec: BrandSpec | None = None
 ) -> bytes:
     """The delivered JPEG: brand overlay, visible tag, EXIF/XMP tag and a signed C2PA manifest."""
     spec = spec or brand_spec_for_current_studio()
     framed = compose(image, spec, size=size)
-    return tag_image(framed, fmt="JPEG", signer=c2pa_signer(), artist=spec.studio_name)
+    return tag_image(
+        framed,
+        fmt="JPEG",
+        signer=c2pa_signer(),
+        artist=spec.studio_name,
+        dpi=PRINT_DPI if size == "print" else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 from coloraide import Color
 
-from render.pipeline.types import Conditioning, SkinTone, StructuralCues
+from render.pipeline.types import Conditioning, SkinTone, StructuralCues, Style
 
 # The Monk Skin Tone scale (Google, CC BY 4.0), steps 1..10.
 MONK_SKIN_TONES: dict[int, str] = {
@@ -31,23 +31,6 @@ MONK_SKIN_TONES: dict[int, str] = {
 }
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-@dataclass(frozen=True)
-class Style:
-    """A named look: words for a prompt-driven engine and light for the relight engine."""
-
-    name: str
-    prompt_words: str
-    key_azimuth_deg: float  # 0 = from the camera, positive = from the viewer's left
-    key_elevation_deg: float  # positive = from above
-    key_strength: float
-    fill_ratio: float  # fill / key
-    wrap: float  # 0 = hard Lambert terminator, 1 = light wraps fully round the form
-    warmth: float  # 0 = neutral light, 1 = tungsten-warm
-    specular: float
-    contrast: float
-    monochrome: bool = False
 
 
 STYLES: dict[str, Style] = {
@@ -101,6 +84,61 @@ STYLES: dict[str, Style] = {
         monochrome=True,
     ),
 }
+
+# The studio's style words an engine that reads no prompt can still show: each group nudges the
+# chosen style's light (added to its fields; monochrome switched on). The result stays within
+# the range of the built-in styles, which scoring and the fairness measures were tuned on, so
+# no word can take the skin away from the parents' tone. Other words reach only a prompt.
+LOOK_WORDS: tuple[tuple[tuple[str, ...], dict[str, float]], ...] = (
+    (
+        ("warm", "golden", "cosy", "cozy", "honey", "amber", "tungsten", "sunlit"),
+        {"warmth": 0.35, "contrast": 0.05},
+    ),
+    (("cool", "fresh", "crisp"), {"warmth": -0.25}),
+    (
+        ("soft", "airy", "pastel", "dreamy", "gentle", "delicate", "high-key"),
+        {"fill_ratio": 0.3, "wrap": 0.3, "contrast": -0.15, "key_strength": -0.1},
+    ),
+    (
+        ("moody", "dramatic", "low-key", "dark", "chiaroscuro", "fine-art", "fine art"),
+        {"fill_ratio": -0.1, "wrap": -0.1, "contrast": 0.15, "key_strength": 0.1},
+    ),
+)
+MONOCHROME_WORDS = ("black and white", "black-and-white", "monochrome", "b&w", "noir")
+_LOOK_FIELDS = ("warmth", "fill_ratio", "wrap", "contrast", "key_strength")
+
+
+def _says(token: str, word: str) -> bool:
+    """Whether a style token says ``word``: "warm tones" says "warm", "fine art light" says
+    "fine art"; "warmth" does not say "warm"."""
+    return word in token.split() if " " not in word else f" {word} " in f" {token} "
+
+
+def _look_word_groups(brand_tokens: Sequence[str]) -> list[dict[str, float]]:
+    tokens = [token.strip().lower() for token in brand_tokens if token and token.strip()]
+    return [
+        change
+        for vocabulary, change in LOOK_WORDS
+        if any(_says(token, word) for token in tokens for word in vocabulary)
+    ]
+
+
+def style_look(style: str, brand_tokens: Sequence[str] = ()) -> Style:
+    """The light ``style`` takes with the studio's style words (see ``LOOK_WORDS``)."""
+    chosen = STYLES[style]
+    shifted = {name: getattr(chosen, name) for name in _LOOK_FIELDS}
+    for change in _look_word_groups(brand_tokens):
+        for name, delta in change.items():
+            shifted[name] += delta
+    for name, value in shifted.items():
+        values = [getattr(other, name) for other in STYLES.values()]
+        shifted[name] = float(min(max(value, min(values)), max(values)))
+    tokens = [token.strip().lower() for token in brand_tokens if token]
+    monochrome = chosen.monochrome or any(
+        _says(token, word) for token in tokens for word in MONOCHROME_WORDS
+    )
+    return replace(chosen, monochrome=monochrome, **shifted)
+
 
 # Engines that paint a photoreal portrait with a diffusion model. Any other engine (the default
 # CPU ``relight``) re-lights the scan's own surface: a "Studio light" look, never a photograph.
@@ -328,8 +366,8 @@ def build(
     if not 0.0 <= correction_strength <= 1.0:
         raise ValueError(f"correction_strength must be within 0..1, got {correction_strength}")
     background = _validate_hex(background_hex, "background colour")
-    chosen = STYLES[style]
     tokens = tuple(token.strip() for token in brand_tokens if token and token.strip())
+    chosen = style_look(style, tokens)
     tone_phrase = f"{tone.words}, skin colour {tone.hex}"
     if chosen.monochrome:
         # A black-and-white portrait still keeps the tone's lightness; say so to the model.
@@ -368,4 +406,5 @@ def build(
         reference_portraits=tuple(reference_portraits),
         correction_strength=float(correction_strength),
         notes=tuple(notes),
+        look=chosen,
     )

@@ -507,7 +507,7 @@ def skin_delta_e(image: np.ndarray, target_hex: str, face: np.ndarray) -> float:
 
 
 def _tone_target(conditioning: Conditioning) -> str:
-    if STYLES[conditioning.style].monochrome:
+    if (conditioning.look or STYLES[conditioning.style]).monochrome:
         lightness = Color(conditioning.tone.hex).convert("lab-d65").coords()[0]
         return Color("lab-d65", [lightness, 0.0, 0.0]).convert("srgb").to_string(hex=True)
     return conditioning.tone.hex

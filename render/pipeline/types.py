@@ -154,6 +154,25 @@ class StructuralCues:
 
 
 @dataclass(frozen=True)
+class Style:
+    """A named look: words for a prompt-driven engine and light for the relight engine (the
+    built-in ones are ``conditioning.STYLES``; ``conditioning.style_look`` shifts one by the
+    studio's style words)."""
+
+    name: str
+    prompt_words: str
+    key_azimuth_deg: float  # 0 = from the camera, positive = from the viewer's left
+    key_elevation_deg: float  # positive = from above
+    key_strength: float
+    fill_ratio: float  # fill / key
+    wrap: float  # 0 = hard Lambert terminator, 1 = light wraps fully round the form
+    warmth: float  # 0 = neutral light, 1 = tungsten-warm
+    specular: float
+    contrast: float
+    monochrome: bool = False
+
+
+@dataclass(frozen=True)
 class SkinTone:
     hex: str  # "#rrggbb", the blended target
     words: str  # e.g. "light warm beige skin"
@@ -177,6 +196,8 @@ class Conditioning:
     reference_portraits: tuple[np.ndarray, ...] = ()
     correction_strength: float = 0.0  # > 0 on a "Fix Anatomy" pass
     notes: tuple[str, ...] = ()
+    # The light to render in: ``style`` shifted by the brand's style words (None: ``style``'s own).
+    look: Style | None = None
 
 
 @dataclass(frozen=True, eq=False)

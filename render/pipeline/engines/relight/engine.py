@@ -72,7 +72,7 @@ class RelightEngine:
     ) -> list[RenderedCandidate]:
         if cancel is not None and cancel():
             raise RenderCancelled("render cancelled before it started")
-        style = STYLES[conditioning.style]
+        style = conditioning.look or STYLES[conditioning.style]
         surface = prepare(conditioning, self.shading_long_side, features=self.features)
         size = output_size(conditioning.cues, self.output_long_side)
         albedo = hex_to_linear(conditioning.tone.hex)

@@ -54,7 +54,7 @@ def candidate_print_enqueue(*, candidate: Candidate) -> None:
 def candidate_prints_sweep_due(
     *, now: datetime | None = None, lease: timedelta = PRINT_MESSAGE_LEASE
 ) -> int:
-    """Send again the print file of every primary asked for and still missing whose message
+    """Send again the print file of every shared portrait asked for and still missing whose message
     was never taken or lost, or whose last try failed a while ago; run every minute by the
     scheduler with the job sweep. Returns how many went."""
     from render.tasks import candidate_print_make_task
@@ -68,7 +68,7 @@ def candidate_prints_sweep_due(
             lease=lease,
             stamp_field="print_enqueued_at",
         ),
-        is_primary=True,
+        Q(is_primary=True) | Q(shared_with_parent=True),  # every portrait the parent gets
         print_requested_at__isnull=False,
         print_image="",
         print_attempts__lt=Candidate.PRINT_MAX_ATTEMPTS,

@@ -604,6 +604,11 @@ def candidate_set_shared(*, candidate: Candidate, shared: bool) -> Candidate:
         raise ValidationError("The primary portrait is always in the parent's gallery.")
     candidate.shared_with_parent = shared
     candidate.save(update_fields=["shared_with_parent"])
+    # Shared after the gallery went out: the parent's "Print size" waits for this file.
+    sent = (RenderJob.State.DELIVERING, RenderJob.State.DELIVERED)
+    if shared and candidate.job.state in sent and not candidate.print_image:
+        if settings.PRINT_FILES_AUTOMATIC and candidate.print_requested_at is None:
+            candidate_print_enqueue(candidate=candidate)
     return candidate
 
 

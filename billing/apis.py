@@ -33,6 +33,20 @@ class BillingStatusApi(OwnerOnlyApi):
                 "refund_refused_reason": "" if overview.refund.allowed else overview.refund.reason,
                 "refund_deadline": overview.refund_deadline,
                 "upgrades": [plan.code for plan in overview.upgrades],
+                "usage_since": overview.usage.since,
+                "plans": [
+                    {
+                        "code": choice.plan.code,
+                        "label": choice.plan.label,
+                        "amount_cents": choice.plan.amount_cents,
+                        "mode": choice.plan.mode,
+                        "delivery_cap": choice.plan.delivery_cap,
+                        "current": choice.current,
+                        "available": choice.available,
+                        "reason": choice.reason,
+                    }
+                    for choice in overview.plans
+                ],
                 "white_label": selectors.studio_is_white_label(overview.studio),
                 "invoices": [
                     {

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, Invoice, Signup
-from billing.plans import Plan, plan_get, subscription_plans
+from billing.plans import Plan, all_plans, plan_get, subscription_plans
 from studio_portal.tenants.models import Domain, Studio
 
 PLAN_ORDER = [Studio.Plan.PILOT, Studio.Plan.GROWTH, Studio.Plan.STUDIO]
@@ -26,10 +27,28 @@ class Permission:
 class DeliveryUsage:
     used: int
     cap: int | None  # None: this plan has no cap
+    since: datetime | None = None  # counted from (the pilot's payment, the period's start)
 
     @property
     def remaining(self) -> int | None:
         return None if self.cap is None else max(self.cap - self.used, 0)
+
+    @property
+    def percent(self) -> int | None:
+        """Share of the cap used, 0..100 (None without a cap)."""
+        if not self.cap:
+            return None
+        return min(100, round(100 * self.used / self.cap))
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """A plan as the owner's billing page offers it."""
+
+    plan: Plan
+    current: bool
+    available: bool  # the owner may move to it now
+    reason: str = ""  # why not, when it is not the current plan and not available
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,9 @@ class BillingOverview:
     refund_deadline: datetime | None
     upgrades: list[Plan] = field(default_factory=list)
     invoices: list[Invoice] = field(default_factory=list)
+    plan: Plan | None = None
+    plans: list[PlanChoice] = field(default_factory=list)
+    changes: Permission = field(default_factory=lambda: Permission(True))
 
 
 def billing_account_get(studio: Studio) -> BillingAccount | None:
@@ -177,10 +199,70 @@ def plan_upgrades_available(studio: Studio) -> list[Plan]:
     return [plan for plan in subscription_plans() if PLAN_ORDER.index(plan.code) > current]
 
 
+PAYMENTS_NOT_CONFIGURED = (
+    "Payments are not set up on this Cradle server yet (Stripe is not configured), so plans "
+    "cannot be bought or changed here. Contact Cradle support to change your plan."
+)
+
+
+def signup_availability() -> Permission:
+    """May a new studio sign up here now? Said on the landing and signup pages before anyone
+    fills a form: the pilot is paid in Stripe Checkout, so without Stripe nobody can."""
+    if not plan_get(Studio.Plan.PILOT).on_sale:
+        return Permission(
+            False,
+            "Signups are closed on this server for now: its payments (Stripe) are not set "
+            "up, so the pilot cannot be paid. Please come back later or contact Cradle.",
+        )
+    return Permission(True)
+
+
+def billing_usage(studio: Studio, account: BillingAccount | None) -> DeliveryUsage:
+    """Galleries delivered as the billing page shows them: the pilot's against its cap; on a
+    paid plan, those of the current billing period (no cap); without a Stripe account (a
+    studio Cradle set up), every gallery so far."""
+    if account is not None and studio.plan == Studio.Plan.PILOT:
+        usage = pilot_delivery_usage(studio)
+        return DeliveryUsage(usage.used, usage.cap, since=account.pilot_paid_at)
+    since = None
+    if account is not None and account.current_period_end is not None:
+        since = account.current_period_end - relativedelta(months=1)
+    return DeliveryUsage(_galleries_delivered(studio, since=since), None, since=since)
+
+
+def plan_choices(studio: Studio, *, changes: Permission) -> list[PlanChoice]:
+    upgrades = {plan.code for plan in plan_upgrades_available(studio)}
+    choices = []
+    for plan in all_plans():
+        current = plan.code == studio.plan and studio.status != Studio.Status.LAPSED
+        reason = ""
+        if current:
+            available = False
+        elif plan.code not in upgrades:
+            available = False
+            reason = (
+                "The pilot is for new studios."
+                if plan.code == Studio.Plan.PILOT
+                else "To move to a smaller plan, use the Stripe customer portal below."
+            )
+        elif not changes.allowed or not plan.on_sale:
+            available = False
+            reason = changes.reason or PAYMENTS_NOT_CONFIGURED
+        else:
+            available = True
+        choices.append(PlanChoice(plan=plan, current=current, available=available, reason=reason))
+    return choices
+
+
 def billing_overview(studio: Studio) -> BillingOverview:
     account = billing_account_get(studio)
     refund = pilot_refund_eligibility(studio, account=account)
     on_pilot = studio.plan == Studio.Plan.PILOT
+    changes = (
+        Permission(True)
+        if settings.STRIPE_SECRET_KEY
+        else Permission(False, PAYMENTS_NOT_CONFIGURED)
+    )
     return BillingOverview(
         studio=studio,
         account=account,
@@ -190,11 +272,14 @@ def billing_overview(studio: Studio) -> BillingOverview:
         if account
         else None,
         renews=not on_pilot,
-        usage=pilot_delivery_usage(studio),
+        usage=billing_usage(studio, account),
         refund=refund,
         refund_deadline=pilot_refund_deadline(account) if refund.allowed and account else None,
         upgrades=plan_upgrades_available(studio),
         invoices=list(account.invoices.all()[:24]) if account else [],
+        plan=plan_get(studio.plan),
+        plans=plan_choices(studio, changes=changes),
+        changes=changes,
     )
 
 

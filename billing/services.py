@@ -28,10 +28,12 @@ from django_tenants.utils import schema_context
 from billing.models import BillingAccount, Invoice, Signup, StripeEvent
 from billing.plans import plan_for_price, plan_get
 from billing.selectors import (
+    PAYMENTS_NOT_CONFIGURED,
     PLAN_ORDER,
     billing_account_get,
     owner_set_password_url,
     pilot_refund_eligibility,
+    signup_availability,
     studio_base_url,
 )
 from billing.stripe_gateway import stripe_client, webhook_event_verify
@@ -119,8 +121,9 @@ def signup_start(
     if _subdomain_taken(subdomain):
         raise ValidationError(f"{subdomain} is taken. Choose another subdomain.")
     plan = plan_get(Studio.Plan.PILOT)
-    if not plan.price_id or not settings.STRIPE_SECRET_KEY:
-        raise BillingError("Signups are closed on this server: Stripe is not configured.")
+    availability = signup_availability()
+    if not availability.allowed:
+        raise BillingError(availability.reason)
     signup = Signup.objects.create(
         studio_name=studio_name, subdomain=subdomain, owner_email=owner_email
     )
@@ -572,8 +575,8 @@ def plan_upgrade_start(
     lapsed = studio.status == Studio.Status.LAPSED
     if not lapsed and PLAN_ORDER.index(plan_code) <= PLAN_ORDER.index(studio.plan):
         raise BillingError(f"Your studio is already on {plan_get(studio.plan).label}.")
-    if not plan.price_id:
-        raise BillingError(f"The {plan.label} plan is not available yet.")
+    if not plan.on_sale:
+        raise BillingError(PAYMENTS_NOT_CONFIGURED)
     account = billing_account_get(studio)
     client = stripe_client()
     try:

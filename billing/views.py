@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -18,6 +19,8 @@ from django.views.decorators.http import require_POST
 
 from billing import selectors, services
 from billing.forms import SignupForm
+from billing.plans import plan_get
+from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio
 
 logger = logging.getLogger(__name__)
@@ -46,7 +49,15 @@ def signup(request: HttpRequest) -> HttpResponse:
             request.session[SIGNUP_SESSION_KEY] = str(signup_row.uid)
             return redirect(checkout_url, permanent=False)
     return render(
-        request, "billing/signup.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "billing/signup.html",
+        {
+            "form": form,
+            "availability": selectors.signup_availability(),
+            "pilot": plan_get(Studio.Plan.PILOT),
+            "refund_days": settings.PILOT_REFUND_DAYS,
+        },
+        status=400 if form.errors else 200,
     )
 
 

@@ -1,6 +1,9 @@
 from dataclasses import dataclass
 
-from studio_portal.tenants.models import DomainClaim, Studio
+from django.conf import settings
+from django_tenants.utils import get_public_schema_name
+
+from studio_portal.tenants.models import Domain, DomainClaim, Studio
 
 # The proof a studio holds a custom domain: a TXT record at this name under the domain, holding
 # "cradle-verify=<the claim's token>".
@@ -46,3 +49,22 @@ def custom_domain_status(studio: Studio, domain: str) -> CustomDomainStatus | No
         return None
     name, value = domain_challenge(claim)
     return CustomDomainStatus(domain, claim.verified_at is not None, name, value)
+
+
+def studio_for_address(address: str) -> Studio | None:
+    """The studio a person means by its address: "moonbeam", "moonbeam.<base domain>", a custom
+    domain, or a whole URL copied from the browser. None for the public schema or no match."""
+    text = address.strip().lower()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    host = text.split("/", 1)[0].split(":", 1)[0].strip(".")
+    if not host:
+        return None
+    candidates = [host] if "." in host else [f"{host}.{settings.CRADLE_BASE_DOMAIN}"]
+    domain = (
+        Domain.objects.select_related("tenant")
+        .filter(domain__in=candidates)
+        .exclude(tenant__schema_name=get_public_schema_name())
+        .first()
+    )
+    return domain.tenant if domain else None

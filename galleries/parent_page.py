@@ -4,7 +4,8 @@ Every open of a gallery renders the same HTML until something on it changes (a f
 shared portrait, the brand, the expiry). ``GalleryPage`` holds exactly what the template reads,
 as frozen values, so the rendered page can be kept per process and reused: a change to any of
 them is a different key, and nothing else can reach the template, so a cached page is never
-stale. The two per-request values (the CSRF token and the script nonce) are written in after.
+stale. The one per-request value (the CSRF token) is written in after. The page's script is a
+static file (galleries/static/galleries/gallery.js), so the page needs no nonce.
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ from functools import lru_cache
 from django.template import loader
 
 from branding.provenance import TAG_TEXT
+from render.models import Candidate
 
 CSRF_SLOT = "CradleCsrfTokenSlot"
-NONCE_SLOT = "CradleScriptNonceSlot"
+
+# A portrait's print file, as the parent's page offers it.
+PRINT_READY = "ready"
+PRINT_PREPARING = "preparing"  # asked for (or about to be): "being prepared", no link
+PRINT_UNAVAILABLE = "unavailable"  # given up after its tries: "ask the studio"
+
+
+def print_state(*, has_file: bool, attempts: int) -> str:
+    if has_file:
+        return PRINT_READY
+    return PRINT_UNAVAILABLE if attempts >= Candidate.PRINT_MAX_ATTEMPTS else PRINT_PREPARING
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class PortraitTile:
     pk: int
     is_primary: bool
     is_favourite: bool
+    print_state: str = PRINT_PREPARING
 
 
 @dataclass(frozen=True)
@@ -60,10 +73,8 @@ class GalleryPage:
     shared: bool  # came back from the no-script share form: show the link to copy
 
 
-def gallery_page_html(page: GalleryPage, *, csrf_token: str, nonce: str) -> str:
-    return (
-        _gallery_page_template_html(page).replace(CSRF_SLOT, csrf_token).replace(NONCE_SLOT, nonce)
-    )
+def gallery_page_html(page: GalleryPage, *, csrf_token: str) -> str:
+    return _gallery_page_template_html(page).replace(CSRF_SLOT, csrf_token)
 
 
 @lru_cache(maxsize=512)
@@ -82,6 +93,5 @@ def _gallery_page_template_html(page: GalleryPage) -> str:
             "card_url": page.card_url,
             "shared": page.shared,
             "csrf_token": CSRF_SLOT,
-            "nonce": NONCE_SLOT,
         }
     )

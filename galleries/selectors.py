@@ -67,6 +67,16 @@ def gallery_portrait_numbers(gallery: Gallery) -> dict[int, int]:
     return {pk: number for number, pk in enumerate(ordered, start=1)}
 
 
+def gallery_share_card_portrait(gallery: Gallery) -> Candidate | None:
+    """The portrait a shared link's preview shows: the studio's pick (else the first shared)."""
+    return (
+        Candidate.objects.filter(job_id=gallery.job_id, shared_with_parent=True)
+        .exclude(web_image="")
+        .order_by("-is_primary", "rank")
+        .first()
+    )
+
+
 def gallery_portrait(gallery: Gallery, candidate_id: int) -> Candidate | None:
     return Candidate.objects.filter(
         pk=candidate_id, job_id=gallery.job_id, shared_with_parent=True

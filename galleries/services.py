@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -38,7 +39,10 @@ from galleries.models import (
     SmsOptOut,
     token_digest,
 )
-from galleries.parent_page import PortraitTile
+from galleries.parent_page import PortraitTile, print_state
+
+if TYPE_CHECKING:
+    from galleries.archive import Archive
 from galleries.selectors import (
     TOKEN_MAX_LENGTH,
     gallery_settings_get,
@@ -194,8 +198,8 @@ def gallery_for_parent(
     that has not used up its wrong-token guesses, with its portraits and the parent's
     favourites. Returns None for anything else (unknown, expired, PIN-protected, address
     blocked); the caller then takes the slow path that tells those apart. The portraits come
-    as the page's tiles (id, primary, favourite), primary first. Nothing is written: the page
-    counts the open once it has been sent (``gallery_count``).
+    as the page's tiles (id, primary, favourite, print file), primary first. Nothing is
+    written: the page counts the open once it has been sent (``gallery_count``).
 
     Every table is named with the current studio's schema, so the statement runs on the
     driver's own cursor without django-tenants' ``SET search_path`` round trip first. The row
@@ -219,7 +223,7 @@ def gallery_for_parent(
         cursor.execute(
             f'SELECT {columns}, c."id", c."is_primary", EXISTS (SELECT 1 FROM '
             f'{table(Favourite)} f WHERE f."gallery_id" = g."id" '
-            'AND f."candidate_id" = c."id") '
+            'AND f."candidate_id" = c."id"), c."print_image" <> \'\', c."print_attempts" '
             f"FROM {table(Gallery)} g LEFT JOIN {table(Candidate)} c "
             'ON c."job_id" = g."job_id" AND c."shared_with_parent" '
             'WHERE g."token_digest" = %s AND g."pin_hash" = \'\' '
@@ -245,8 +249,10 @@ def gallery_for_parent(
     if not hmac.compare_digest(gallery.token.encode(), token.encode()):
         return None  # another token with the same SHA-256 digest: show nothing
     shared = tuple(
-        PortraitTile(pk, is_primary, is_favourite)
-        for pk, is_primary, is_favourite in (row[width:] for row in rows)
+        PortraitTile(
+            pk, is_primary, is_favourite, print_state(has_file=has_print, attempts=attempts)
+        )
+        for pk, is_primary, is_favourite, has_print, attempts in (row[width:] for row in rows)
         if pk is not None  # the LEFT JOIN's one row for a gallery with nothing shared yet
     )
     return gallery, shared
@@ -400,6 +406,23 @@ def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureRep
     return report
 
 
+def parent_session_export(*, session: ParentSession, studio: object, actor: object) -> Archive:
+    """The studio's ZIP of everything it holds for one parent (galleries.archive), audited with
+    counts only. Owners only, as erasure is: it carries her details and every file."""
+    from galleries.archive import parent_export_zip
+
+    if not getattr(actor, "is_owner", False):
+        raise PermissionDenied("Only the studio owner can export a parent's data.")
+    archive = parent_export_zip(session, studio=studio)
+    audit_log_write(
+        action="parent_session.exported",
+        obj=session,
+        actor=actor,
+        detail={"session": str(session.uid), "files": archive.files},
+    )
+    return archive
+
+
 # Sending --------------------------------------------------------------------------------------
 
 
@@ -437,23 +460,25 @@ def gallery_send(
     )
     job.state = RenderJob.State.DELIVERING
     audit_log_write(action="gallery.sent", obj=gallery, actor=actor, detail={"channels": channels})
-    _primary_print_request(job)
+    _shared_prints_request(job)
     if enqueue:
         for delivery in deliveries:
             _enqueue_delivery(delivery.pk)
     return deliveries
 
 
-def _primary_print_request(job: RenderJob) -> None:
-    """A set sent as it was (a primary under review is not given a print file until someone
-    looks): the primary the parent receives gets its print file now."""
+def _shared_prints_request(job: RenderJob) -> None:
+    """Every portrait the parent receives gets its print file (her "Print size" says "being
+    prepared" until it exists). Asked for once: one already made or asked for is left alone
+    (render.print_size retries and sweeps what was asked)."""
     from render.print_size import candidate_print_enqueue
 
-    primary = job.candidates.filter(
-        is_primary=True, print_image="", print_requested_at__isnull=True
-    ).first()
-    if primary is not None and settings.PRINT_FILES_AUTOMATIC:
-        candidate_print_enqueue(candidate=primary)
+    if not settings.PRINT_FILES_AUTOMATIC:
+        return
+    for candidate in job.candidates.filter(
+        shared_with_parent=True, print_image="", print_requested_at__isnull=True
+    ):
+        candidate_print_enqueue(candidate=candidate)
 
 
 def _enqueue_delivery(delivery_id: int) -> None:

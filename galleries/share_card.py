@@ -1,5 +1,7 @@
-"""The OpenGraph card a shared gallery link shows: the studio's colours, logo and name and the
-tag — never the parent's name or a portrait, because a shared link travels to strangers."""
+"""The OpenGraph card a shared gallery link shows: the studio's colours, logo and name, the tag
+and — for a gallery without a PIN, whose portraits anyone with the link may see anyway — the
+studio's pick (its web file, which carries the frame and the visible tag). Never the parent's
+name, and never a portrait of a PIN gallery: the card is served before the PIN."""
 
 from __future__ import annotations
 
@@ -34,12 +36,67 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font_key: str, size: int, max_wid
     return load_font(font_key, size)
 
 
+def _logo_bytes(brand: BrandKit) -> bytes:
+    if not brand.logo:
+        return b""
+    with brand.logo.open("rb") as logo_file:
+        return logo_file.read()
+
+
 def share_card_png(brand: BrandKit, *, studio_name: str) -> bytes:
-    logo_bytes = b""
-    if brand.logo:
-        with brand.logo.open("rb") as logo_file:
-            logo_bytes = logo_file.read()
-    return _card(brand.primary_hex, brand.accent_hex, brand.font, studio_name, logo_bytes)
+    return _card(brand.primary_hex, brand.accent_hex, brand.font, studio_name, _logo_bytes(brand))
+
+
+def share_card_jpeg(brand: BrandKit, *, studio_name: str, portrait: bytes) -> bytes:
+    """The card with the portrait on its left: JPEG, small enough for every link preview."""
+    return _portrait_card(
+        brand.primary_hex, brand.accent_hex, brand.font, studio_name, _logo_bytes(brand), portrait
+    )
+
+
+PORTRAIT_PANE_WIDTH = 560
+
+
+@lru_cache(maxsize=32)  # per portrait and brand; a portrait's web file is ~100-300 kB
+def _portrait_card(
+    primary_hex: str, accent_hex: str, font_key: str, studio_name: str, logo: bytes, portrait: bytes
+) -> bytes:
+    with _render_lock:
+        width, height = CARD_SIZE
+        primary, accent = hex_to_rgb(primary_hex), hex_to_rgb(accent_hex)
+        card = Image.new("RGB", CARD_SIZE, accent)
+        draw = ImageDraw.Draw(card)
+        pane = PORTRAIT_PANE_WIDTH
+        try:
+            picture = Image.open(io.BytesIO(portrait)).convert("RGB")
+            picture.thumbnail((pane, height))
+            card.paste(picture, ((pane - picture.width) // 2, (height - picture.height) // 2))
+        except OSError:
+            pass  # an unreadable file leaves the brand side alone, never a broken preview
+        font_key = font_key if font_key in BUNDLED_FONTS else DEFAULT_FONT_KEY
+        bold_key = f"{font_key.split('-')[0]}-bold"
+        bold_key = bold_key if bold_key in BUNDLED_FONTS else font_key
+        left, right = pane + 50, width - 50
+        band_top = height - 150
+        draw.rectangle([pane, band_top, width, height], fill=primary)
+        top = 90
+        if logo:
+            try:
+                mark = Image.open(io.BytesIO(logo)).convert("RGBA")
+                mark.thumbnail((200, 120))
+                card.paste(mark, (left, top), mark)
+                top += mark.height + 30
+            except OSError:
+                pass
+        ink = _ink(accent)
+        title_font = _fit(draw, studio_name, bold_key, 64, right - left)
+        draw.text((left, top), studio_name, font=title_font, fill=ink)
+        draw.text((left, top + 90), "A keepsake portrait", font=load_font(font_key, 40), fill=ink)
+        tag_font = _fit(draw, TAG_TEXT, "sans-bold", 36, right - left)
+        draw.text((left, band_top + 52), TAG_TEXT, font=tag_font, fill=_ink(primary))
+        out = io.BytesIO()
+        card.save(out, format="JPEG", quality=85, optimize=True)
+        return out.getvalue()
 
 
 @lru_cache(maxsize=64)  # one per studio brand: the card changes only when the brand kit does

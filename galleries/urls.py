@@ -10,6 +10,8 @@ urlpatterns = [
     path("g/<str:token>/p/<int:pk>/favourite/", views.gallery_favourite, name="gallery-favourite"),
     path("g/<str:token>/share/", views.gallery_share, name="gallery-share"),
     path("g/<str:token>/card.png", views.gallery_card, name="gallery-card"),
+    path("g/<str:token>/card.jpg", views.gallery_card_with_portrait, name="gallery-card-portrait"),
+    path("g/<str:token>/download.zip", views.gallery_download_all, name="gallery-download-all"),
     path("g/<str:token>/logo", views.gallery_logo, name="gallery-logo"),
     # The studio's pages.
     path("galleries/", views.gallery_list, name="gallery-list"),
@@ -19,6 +21,7 @@ urlpatterns = [
     path("galleries/<uuid:uid>/delete/", views.gallery_delete, name="gallery-delete"),
     path("galleries/portraits/<int:pk>/delete/", views.portrait_delete, name="portrait-delete"),
     path("galleries/deliveries/<int:pk>/resend/", views.delivery_resend, name="delivery-resend"),
+    path("galleries/parents/<uuid:uid>/export.zip", views.parent_export, name="parent-export"),
     path("audit/", views.audit_log, name="audit-log"),
     # Provider webhooks: signature-checked, so no CSRF token and no login. Their home is Cradle's
     # own host (galleries/urls_public.py); these older per-studio URLs route the same way.

@@ -35,17 +35,20 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from branding.provenance import TAG_TEXT
 from branding.selectors import brand_kit_get
 from galleries import selectors, services, throttle
+from galleries.archive import gallery_zip, parent_export_name
 from galleries.audit_text import audit_rows
 from galleries.models import Delivery, Gallery
 from galleries.parent_page import (
+    PRINT_UNAVAILABLE,
     BrandLook,
     GalleryLook,
     GalleryPage,
     PortraitTile,
     StudioLook,
     gallery_page_html,
+    print_state,
 )
-from galleries.share_card import share_card_png
+from galleries.share_card import share_card_jpeg, share_card_png
 from galleries.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
     SENDGRID_TIMESTAMP_HEADER,
@@ -53,7 +56,7 @@ from galleries.webhooks import (
     sendgrid_signature_valid,
     twilio_signature_valid,
 )
-from render.models import Candidate
+from render.models import Candidate, ParentSession
 from render.selectors import portrait_file_stem
 
 UNLOCKED_SESSION_KEY = "galleries_unlocked"
@@ -160,12 +163,19 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         if not _is_unlocked(request, gallery):
             return _page(request, "pin.html", 200, gallery=gallery)
         portraits = tuple(
-            PortraitTile(p.pk, p.is_primary, p.is_favourite)
+            PortraitTile(
+                p.pk,
+                p.is_primary,
+                p.is_favourite,
+                print_state(has_file=bool(p.print_image), attempts=p.print_attempts),
+            )
             for p in selectors.gallery_portraits(gallery)
         )
     base = request.path  # this view's own URL, /g/<token>/: the template builds links from it
     page_url = request.build_absolute_uri(base)
     brand = selectors.gallery_brand()
+    # The share card shows the portrait when anyone with the link may see it anyway (no PIN).
+    card = "card.jpg" if portraits and not gallery.has_pin else "card.png"
     page = GalleryPage(
         studio=StudioLook(request.tenant.name),
         brand=BrandLook(brand.primary_hex, brand.accent_hex, brand.font, bool(brand.logo)),
@@ -173,10 +183,10 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         portraits=portraits,
         base=base,
         page_url=page_url,
-        card_url=f"{page_url}card.png",
+        card_url=f"{page_url}{card}",
         shared=bool(request.GET.get("shared")),
     )
-    html = gallery_page_html(page, csrf_token=get_token(request), nonce=request.csp_nonce)
+    html = gallery_page_html(page, csrf_token=get_token(request))
     response = _PageThenCount(html, gallery=gallery)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "same-origin"
@@ -220,7 +230,10 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, pk: int) -> FileRes
     if candidate is None:
         raise Http404
     size = "print" if request.GET.get("size") == "print" else "web"
-    file = (candidate.print_image if size == "print" else None) or candidate.web_image
+    if size == "print" and not candidate.print_image:
+        # Never the web file under a print name: a print shop would print it blurred.
+        return _print_not_ready(request, gallery, candidate)
+    file = candidate.print_image if size == "print" else candidate.web_image
     if not file:
         raise Http404
     try:
@@ -239,6 +252,18 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, pk: int) -> FileRes
         handle, content_type=content_type, as_attachment=download, filename=filename
     )
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+PRINT_RETRY_SECONDS = 120
+
+
+def _print_not_ready(request: HttpRequest, gallery: Gallery, candidate: Candidate) -> HttpResponse:
+    state = print_state(has_file=False, attempts=candidate.print_attempts)
+    if state == PRINT_UNAVAILABLE:
+        return _page(request, "print_pending.html", 404, gallery=gallery, given_up=True)
+    response = _page(request, "print_pending.html", 503, gallery=gallery, given_up=False)
+    response["Retry-After"] = str(PRINT_RETRY_SECONDS)
     return response
 
 
@@ -288,6 +313,44 @@ def gallery_card(request: HttpRequest, token: str) -> HttpResponse:
     png = share_card_png(brand_kit_get(), studio_name=studio.name)
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def gallery_card_with_portrait(request: HttpRequest, token: str) -> HttpResponse:
+    """The share card with the studio's pick, for a gallery without a PIN (anyone with the
+    link sees the portraits anyway); a PIN gallery's card stays brand-only."""
+    try:
+        gallery = _gallery_open(request, token)
+    except _Refusal as refusal:
+        return refusal.response
+    primary = None if gallery.has_pin else selectors.gallery_share_card_portrait(gallery)
+    if primary is None:
+        return redirect("gallery-card", token=token)
+    try:
+        with primary.web_image.open("rb") as handle:
+            portrait = handle.read()
+    except FileNotFoundError:
+        return redirect("gallery-card", token=token)
+    jpeg = share_card_jpeg(brand_kit_get(), studio_name=request.tenant.name, portrait=portrait)
+    response = HttpResponse(jpeg, content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=600"  # a deleted portrait leaves it soon
+    return response
+
+
+@_parent_view
+def gallery_download_all(request: HttpRequest, gallery: Gallery) -> FileResponse:
+    """Every shared portrait in one ZIP: web size, and print size where it is made."""
+    archive = gallery_zip(gallery, studio_name=request.tenant.name)
+    if not archive.files:
+        raise Http404
+    services.gallery_count(gallery=gallery, what="downloads")
+    name = portrait_file_stem(
+        studio_name=request.tenant.name, number=0, made_at=gallery.job.created_at
+    ).replace("-portrait-0-", "-portraits-")
+    response = FileResponse(
+        archive.file, content_type="application/zip", as_attachment=True, filename=f"{name}.zip"
+    )
+    response["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -451,6 +514,24 @@ def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if gallery is not None:
         return redirect("gallery-detail", uid=gallery.uid)
     return redirect("gallery-list")
+
+
+@_owner_only
+def parent_export(request: HttpRequest, uid: str) -> FileResponse:
+    """Everything the studio holds for one parent as a ZIP (portraits at every size, the scan
+    while retention keeps it, a manifest): the studio's own copy before the scan is deleted."""
+    session = get_object_or_404(ParentSession, uid=uid)
+    archive = services.parent_session_export(
+        session=session, studio=request.tenant, actor=request.user
+    )
+    response = FileResponse(
+        archive.file,
+        content_type="application/zip",
+        as_attachment=True,
+        filename=parent_export_name(session, studio=request.tenant),
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required

@@ -164,7 +164,8 @@ def candidate_file_open(candidate: Candidate, size: str) -> StoredFile:
     return _stored_file_open(field, default_type=default_type, stem=stem)
 
 
-def _file_words(text: str) -> str:
+def file_name_words(text: str) -> str:
+    """``Zoë O'Neil`` → ``Zoe-O-Neil``: letters and digits a file name keeps on every system."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "-".join(re.findall(r"[A-Za-z0-9]+", ascii_text))
 
@@ -175,7 +176,7 @@ def portrait_file_stem(
     """A download name a person can read and sort: the studio, the parent (only on the studio's
     own copies: a parent's link may be shared), the portrait's number and the day it was made,
     then the size when it is not the plain web file. ``Moonbeam-Studio-portrait-2-2026-03-14``."""
-    words = [_file_words(studio_name) or "Portrait", _file_words(parent_name)]
+    words = [file_name_words(studio_name) or "Portrait", file_name_words(parent_name)]
     parts = [w for w in words if w] + [
         f"portrait-{number}",
         f"{timezone.localdate(made_at):%Y-%m-%d}",

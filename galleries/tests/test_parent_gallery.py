@@ -57,7 +57,7 @@ def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(
 ) -> None:  # noqa: ANN001
     html = parent.get(_url(gallery)).content.decode()
     head = html[: html.index("</head>")]
-    assert 'property="og:image"' in head and f"/g/{gallery.token}/card.png" in head
+    assert 'property="og:image"' in head and f"/g/{gallery.token}/card.jpg" in head
     assert TAG_TEXT in head and "Alpha Studio" in head
     assert "Maya" not in html and "Okafor" not in html  # nowhere on the page, not only the card
     card = parent.get(_url(gallery, "card.png"))
@@ -102,14 +102,6 @@ def test_downloads_give_web_and_print_sizes_and_are_counted(studio, gallery, par
     with schema_context(studio.schema_name):
         gallery.refresh_from_db()
     assert gallery.downloads == 2
-
-
-def test_print_size_falls_back_to_web_when_the_studio_made_none(studio, parent) -> None:  # noqa: ANN001
-    with schema_context(studio.schema_name):
-        gallery = gallery_create(job=ready_job_with_portraits(with_print=False))
-        primary = gallery.job.candidates.get(rank=0)
-    response = parent.get(_url(gallery, f"p/{primary.pk}/?size=print"))
-    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (48, 48)
 
 
 def test_sharing_is_counted(studio, gallery, parent) -> None:  # noqa: ANN001
@@ -305,20 +297,24 @@ def test_a_guess_window_ends_and_the_nightly_sweep_forgets_it(studio, gallery, p
         assert not GuessCount.objects.exists()
 
 
-def test_the_kept_page_gets_each_visitors_own_csrf_token_and_nonce(studio, gallery) -> None:  # noqa: ANN001
+def test_the_kept_page_gets_each_visitors_own_csrf_token_and_runs_no_inline_script(
+    studio, gallery
+) -> None:  # noqa: ANN001
     import re
 
     with schema_context(studio.schema_name):
         alternate = gallery.job.candidates.get(rank=1)
-    tokens, nonces = [], []
+    tokens = []
     for _ in range(2):
         visitor = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
         response = visitor.get(_url(gallery))
         html = response.content.decode()
-        assert "CradleCsrfTokenSlot" not in html and "CradleScriptNonceSlot" not in html
+        assert "CradleCsrfTokenSlot" not in html
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
-        nonce = re.search(r'<script nonce="([^"]+)"', html).group(1)
-        assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]
+        # The page's script is a static file the CSP allows as 'self'; nothing inline.
+        assert re.findall(r"<script[^>]*>", html) == [
+            '<script src="/static/galleries/gallery.js" defer>'
+        ]
         # The token in the page is this visitor's: the favourite form posts with it.
         marked = visitor.post(
             _url(gallery, f"p/{alternate.pk}/favourite/"),
@@ -326,8 +322,7 @@ def test_the_kept_page_gets_each_visitors_own_csrf_token_and_nonce(studio, galle
         )
         assert marked.status_code == 302
         tokens.append(token)
-        nonces.append(nonce)
-    assert tokens[0] != tokens[1] and nonces[0] != nonces[1]
+    assert tokens[0] != tokens[1]
 
 
 def test_a_brand_change_shows_on_the_next_open(studio, gallery, parent) -> None:  # noqa: ANN001

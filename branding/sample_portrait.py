@@ -67,7 +67,7 @@ SAMPLE_SCANS: dict[str, SampleScan] = {
         ),
     )
 }
-PREVIEW_SCAN = "frontal-gold"
+PREVIEW_SCAN = "frontal-skin"
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:

@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -38,7 +37,6 @@ from branding.overlay import (
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
 from branding.references import MAX_REFERENCE_BYTES, reference_photo_read
 from branding.selectors import brand_kit_get, reference_portrait_arrays
-from render.pipeline.house_look import house_look_apply, house_look_measure
 from studio_portal.tenants.models import DomainClaim, Studio
 from studio_portal.tenants.selectors import current_studio
 from studio_portal.tenants.services import (
@@ -383,61 +381,34 @@ def brand_kit_custom_domain_verify(*, kit: BrandKit, actor: Any) -> DomainClaim:
 # The editor's live preview
 # --------------------------------------------------------------------------------------------
 
-PREVIEW_FIELDS = ("primary_hex", "accent_hex", "font", "frame", "caption")
-
-
-_SAMPLE_SIZE = (900, 720)  # height, width
-
-
-def _sample_face(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    height, width = _SAMPLE_SIZE
-    return ((x - width * 0.5) / (width * 0.27)) ** 2 + ((y - height * 0.47) / (height * 0.3)) ** 2
-
-
-@lru_cache(maxsize=1)
-def sample_portrait_subject() -> np.ndarray:
-    """Where the sample portrait's "baby" is (0..1), as the scan's subject mask would say."""
-    y, x = np.mgrid[0 : _SAMPLE_SIZE[0], 0 : _SAMPLE_SIZE[1]].astype(np.float32)
-    return (_sample_face(y, x) < 1.15).astype(np.float32)
-
-
-@lru_cache(maxsize=1)
-def sample_portrait() -> np.ndarray:
-    """A soft stand-in portrait for the editor: warm gradient, a face-like ellipse, blurred.
-
-    Made at run time so no image of a real baby (or a scan) ships with the product.
-    """
-    height, width = _SAMPLE_SIZE
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    top, bottom = np.array([236, 222, 210], np.float32), np.array([196, 170, 150], np.float32)
-    image = top + (bottom - top) * (y / height)[..., None]
-    skin = np.array([222, 178, 150], np.float32)
-    face = _sample_face(y, x)
-    weight = np.clip(1.4 - face, 0, 1)[..., None]
-    # A light from the upper left, so the ellipse reads as a rounded cheek, not a flat disc.
-    shade = 1.0 + 0.12 * ((width * 0.4 - x) / width + (height * 0.35 - y) / height)
-    image = image * (1 - weight) + (skin * shade[..., None]) * weight
-    image = cv2.GaussianBlur(np.clip(image, 0, 255).astype(np.uint8), (0, 0), 9)
-    return image
+PREVIEW_FIELDS = ("primary_hex", "accent_hex", "font", "frame", "caption", "style_tokens")
 
 
 def brand_preview_render(*, kit: BrandKit, **draft: Any) -> bytes:
-    """A JPEG of the sample portrait in the kit's brand with the owner's unsaved ``draft``.
+    """A JPEG of a real sample portrait in the kit's brand with the owner's unsaved ``draft``.
 
+    The portrait is Cradle's own pipeline on a generated phantom scan
+    (``branding.sample_portrait``): on the accent colour as its backdrop and lit by the style
+    words, as the studio's next portraits will be, in the house look of its reference photos.
     Same validation as ``brand_kit_update`` (ValidationError keyed by field); the plan decides
-    the Cradle mark exactly as for a real portrait. Never delivered, so never C2PA-signed;
-    the tag is in its pixels and metadata all the same.
+    the Cradle mark exactly as for a real portrait. Never delivered, so never C2PA-signed; the
+    tag is in its pixels and metadata all the same.
     """
+    from branding.sample_portrait import sample_portrait_render
+
     studio = current_studio()
     extra = sorted(set(draft) - set(PREVIEW_FIELDS))
     if extra:
         raise ValidationError({"__all__": [f"The preview can't show: {', '.join(extra)}."]})
     valid = brand_kit_changes_validate(kit=kit, studio=studio, changes=draft)
-    spec = replace(brand_spec_for_current_studio(kit), **valid.fields)
-    portrait = sample_portrait()
-    look = house_look_measure(reference_portrait_arrays())
-    if look is not None:  # the studio's reference photos set the backdrop, as on real portraits
-        portrait = house_look_apply(portrait, sample_portrait_subject(), look)
+    overlay_fields = {k: v for k, v in valid.fields.items() if k != "style_tokens"}
+    spec = replace(brand_spec_for_current_studio(kit), **overlay_fields)
+    portrait = sample_portrait_render(
+        style="classic",  # the style a new session starts with
+        background_hex=spec.accent_hex,
+        style_tokens=valid.fields.get("style_tokens", kit.style_tokens),
+        references=reference_portrait_arrays(),
+    )
     framed = compose(portrait, spec, size="web")
     return tag_image(framed, fmt="JPEG", signer=None, artist=spec.studio_name)
 

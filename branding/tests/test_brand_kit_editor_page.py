@@ -13,7 +13,7 @@ from PIL import Image
 from branding.models import BrandKit
 from branding.overlay import hex_to_rgb, overlay_layout
 from branding.provenance import read_provenance
-from branding.services import sample_portrait
+from branding.sample_portrait import sample_portrait_render
 from branding.tests.brand_kit_factories import SVG_WITH_SCRIPT, kit_snapshot
 from tests.tenancy import signed_in_client
 
@@ -123,7 +123,7 @@ def test_the_preview_shows_the_draft_colours_with_the_tag(owner_client) -> None:
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert "no-cache" in response["Cache-Control"]
     pixels = _decode(response.content)
-    height, width = sample_portrait().shape[:2]
+    height, width = sample_portrait_render().shape[:2]
     layout = overlay_layout((width, height), "thin")
     assert pixels.shape[:2] == layout.canvas_size[::-1]
     border = pixels[height // 2, 3]

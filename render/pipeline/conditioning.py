@@ -97,15 +97,27 @@ LOOK_WORDS: tuple[tuple[tuple[str, ...], dict[str, float]], ...] = (
     (("cool", "fresh", "crisp"), {"warmth": -0.25}),
     (
         ("soft", "airy", "pastel", "dreamy", "gentle", "delicate", "high-key"),
-        {"fill_ratio": 0.3, "wrap": 0.3, "contrast": -0.15, "key_strength": -0.1},
+        {
+            "fill_ratio": 0.3,
+            "wrap": 0.3,
+            "contrast": -0.15,
+            "key_strength": -0.1,
+            "key_azimuth_deg": -15.0,
+        },
     ),
     (
         ("moody", "dramatic", "low-key", "dark", "chiaroscuro", "fine-art", "fine art"),
-        {"fill_ratio": -0.1, "wrap": -0.1, "contrast": 0.15, "key_strength": 0.1},
+        {
+            "fill_ratio": -0.1,
+            "wrap": -0.2,
+            "contrast": 0.15,
+            "key_strength": 0.1,
+            "key_azimuth_deg": 20.0,
+        },
     ),
 )
 MONOCHROME_WORDS = ("black and white", "black-and-white", "monochrome", "b&w", "noir")
-_LOOK_FIELDS = ("warmth", "fill_ratio", "wrap", "contrast", "key_strength")
+_LOOK_FIELDS = ("warmth", "fill_ratio", "wrap", "contrast", "key_strength", "key_azimuth_deg")
 
 
 def _says(token: str, word: str) -> bool:

@@ -74,6 +74,12 @@ def phantom_cases() -> Iterator[tuple[str, str, dict[str, object]]]:
     for i, occluder in enumerate(phantom.OCCLUDERS):
         yield f"occluder-{occluder}", "occluder", {"occluder": occluder, "seed": 50 + i}
     yield "placenta-other-side", "occluder", {"occluder": "placenta", "seed": 61}
+    for seed in (103, 107):  # pressed flat against the cheek, with no crease between them
+        yield (
+            f"placenta-pressed-{seed}",
+            "occluder",
+            {"occluder": "placenta", "palette": "grey", "seed": seed},
+        )
     yield "fist-realisticvue", "occluder", {"occluder": "fist", "palette": "realisticvue"}
     for i in range(3):
         yield f"phone-photo-{i}", "photo", {"phone_photo": True, "seed": 70 + i}

@@ -145,7 +145,8 @@ def find_text_boxes(rgb: np.ndarray, grey: np.ndarray | None = None) -> list[Box
     for x, y, bw, bh in _line_boxes(strokes):
         if not (6 <= bh <= 48 and bw >= 8 and bw >= 0.8 * bh):
             continue
-        box = Box(max(0, x - 3), max(0, y - 3), min(w, x + bw + 3), min(h, y + bh + 3))
+        # The box holds the strokes and the rim JPEG rings round them.
+        box = Box(max(0, x - 3), max(0, y - 4), min(w, x + bw + 3), min(h, y + bh + 4))
         patch = strokes[box.y0 : box.y1, box.x0 : box.x1]
         if not 0.05 <= patch.mean() <= 0.7:
             continue

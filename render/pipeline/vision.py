@@ -995,6 +995,7 @@ def _head_subject(
     # wall touches the head without a crease), the head's region itself is the cut.
     if subject.sum() < 0.5 * (inside & head).sum():
         subject = inside & head
+    subject = _split_at_notches(subject, oval)
     # The subject is a silhouette, not a brightness mask: a cord's or a hand's edges and a
     # mouth line cut across the head must not split it into pieces (a renderer keeps one body).
     size = max(5, int(0.08 * math.sqrt(float(subject.sum()))) | 1)
@@ -1002,6 +1003,65 @@ def _head_subject(
     closed = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     subject = closed & head
     return _fill_holes(subject).astype(np.float32)
+
+
+def _split_at_notches(subject: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """Cut away a wall or placenta pressed against the head where no edge parts them.
+
+    A head is a round body; where another body touches it, their joint outline has a notch on
+    each side of the contact (the dark gaps above and below it). The cut joins the two deepest
+    notches; the part away from the face goes, when it is a real part (not a sliver) and lies
+    off the face.
+    """
+    mask = subject.astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return subject
+    contour = max(contours, key=cv2.contourArea)
+    if len(contour) < 20:
+        return subject
+    size = math.sqrt(float(cv2.contourArea(contour)))
+    hull = cv2.convexHull(contour, returnPoints=False)
+    try:
+        defects = cv2.convexityDefects(contour, hull)
+    except cv2.error:  # a self-touching outline: leave it whole
+        return subject
+    if defects is None:
+        return subject
+    notches = sorted(
+        (tuple(contour[far][0]), depth / 256.0)
+        for _, _, far, depth in defects[:, 0]
+        if depth / 256.0 >= 0.06 * size
+    )
+    if len(notches) < 2:
+        return subject
+    face = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(face, [oval.astype(np.int32)], 1)
+    centre = oval.mean(axis=0)
+    best = subject
+    removed_best = 0
+    for i in range(len(notches)):
+        for j in range(i + 1, len(notches)):
+            a, b = np.array(notches[i][0]), np.array(notches[j][0])
+            if np.linalg.norm(a - b) < 0.25 * size:
+                continue
+            cut = mask.copy()
+            cv2.line(cut, tuple(int(v) for v in a), tuple(int(v) for v in b), 0, 3)
+            count, labels = cv2.connectedComponents(cut, connectivity=4)
+            if count < 3:
+                continue
+            keep = labels[int(round(centre[1])), int(round(centre[0]))]
+            if keep == 0:
+                continue
+            gone = (labels != keep) & (labels > 0)
+            area = int(gone.sum())
+            # A real part (not a sliver of cheek) that lies off the face.
+            if area < 0.05 * mask.sum() or (gone & (face > 0)).sum() > 0.15 * area:
+                continue
+            if area > removed_best:
+                removed_best = area
+                best = subject & ~gone
+    return best
 
 
 def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -> np.ndarray:

@@ -31,6 +31,7 @@ from render.models import Candidate, ParentSession, RenderJob, Scan
 from render.pipeline import conditioning, ingest, scoring, vision
 from render.pipeline.engines import candidate_seeds, get_engine
 from render.pipeline.house_look import house_look_candidates
+from render.pipeline.report import report_image
 from render.pipeline.types import (
     ANCHOR_NAMES,
     Box,
@@ -331,7 +332,7 @@ def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | N
             ingested = _ingested_scan(scan)
             cues = vision.analyze(ingested)
             maps = vision.maps_as_images(cues)
-            report = vision.report_image(ingested, cues)
+            report = report_image(ingested, cues)  # anchors: drawn by the job page
             scan.cues_file.save("cues.npz", ContentFile(cues_to_bytes(cues)), save=False)
             scan.depth_map.save("depth.png", ContentFile(_png_bytes(maps["depth"])), save=False)
             scan.normals_map.save(

@@ -22,8 +22,9 @@ from django.core.management.base import BaseCommand, CommandError
 from PIL import Image
 
 from render.pipeline.ingest import check_size, ingest
+from render.pipeline.report import report_image
 from render.pipeline.types import IngestedScan, IngestLimits, ScanRejected, StructuralCues
-from render.pipeline.vision import analyze, maps_as_images, report_image
+from render.pipeline.vision import analyze, maps_as_images
 
 # What a sonographer is told, by kind of outcome; ScanRejected codes other than these two
 # all mean the file itself could not become a picture.
@@ -94,7 +95,7 @@ def analyze_file(path: Path, limits: IngestLimits) -> tuple[dict, dict[str, np.n
         result["timings_ms"].update(scan.timings_ms)
         result["timings_ms"]["ingest"] = result["timings_ms"].pop("total")
         images["deidentified"] = scan.image
-        images["report"] = report_image(scan, cues)
+        images["report"] = report_image(scan, cues, anchors=True)  # a file read on its own
     if scan is not None and cues is not None:
         result.update(
             kind="3d-render",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from PIL import Image
 from render.pipeline.ingest import ingest
 from render.pipeline.phantom import make_phantom
 from render.pipeline.types import IngestedScan, StructuralCues
-from render.pipeline.vision import analyze, maps_as_images, report_image
+from render.pipeline.report import report_image
+from render.pipeline.vision import analyze, maps_as_images
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def test_maps_as_images_are_displayable(analysed) -> None:
 
 def test_the_report_draws_anchors_boxes_and_blanked_text(analysed) -> None:
     scan, cues = analysed
-    report = report_image(scan, cues)
+    report = report_image(scan, cues, anchors=True)  # a file read on its own
     assert report.shape == scan.image.shape
     for anchor in cues.anchors:
         x, y = int(anchor.x), int(anchor.y)
@@ -94,4 +96,16 @@ def test_the_report_draws_anchors_boxes_and_blanked_text(analysed) -> None:
             report[box.y0, box.x0 : box.x1], scan.image[box.y0, box.x0 : box.x1]
         )
     # The scan itself is untouched: the report is a copy.
+    assert not np.array_equal(report, scan.image)
+
+
+def test_the_stored_report_leaves_the_anchors_to_the_page(analysed) -> None:
+    """The job page draws each anchor as a labelled handle over the report: the report itself
+    carries no second set of marks or names to collide with them."""
+    scan, cues = analysed
+    assert cues.anchors
+    report = report_image(scan, cues)
+    assert np.array_equal(report, report_image(scan, replace(cues, anchors=())))
+    assert not np.array_equal(report, report_image(scan, cues, anchors=True))
+    # Boxes are still there: the face outline and the render area.
     assert not np.array_equal(report, scan.image)

@@ -11,8 +11,8 @@ from PIL import Image
 
 from render.pipeline.ingest import ingest
 from render.pipeline.phantom import make_phantom
-from render.pipeline.types import IngestedScan, StructuralCues
 from render.pipeline.report import report_image
+from render.pipeline.types import IngestedScan, StructuralCues
 from render.pipeline.vision import analyze, maps_as_images
 
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
@@ -74,21 +77,35 @@ DEMO_SUBDOMAIN = "demo"
 
 
 def demo_studio_ensure(credentials_file: Path) -> tuple[Studio, dict[str, str]]:
-    """The demo studio with an owner and a sonographer; their passwords are kept in
-    ``credentials_file`` so running the seed twice prints the same logins."""
+    """The demo studio with an owner and a sonographer; their first passwords are kept in
+    ``credentials_file`` so running the seed twice prints the same logins.
+
+    A member who already exists keeps her password (and so her sessions): only a member this
+    call creates gets the saved one. The returned credentials say ``None`` for a password that
+    cannot be told (the member exists but the file that held it is gone).
+    """
     public_tenant_ensure()
-    credentials = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
-    if not credentials:
-        credentials = {
-            "owner": "owner",
-            "owner_password": secrets.token_urlsafe(9),
-            "sonographer": "sonographer",
-            "sonographer_password": secrets.token_urlsafe(9),
-        }
-        credentials_file.parent.mkdir(parents=True, exist_ok=True)
-        credentials_file.write_text(json.dumps(credentials))
-        credentials_file.chmod(0o600)
+    saved = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+    credentials = {
+        "owner": saved.get("owner", "owner"),
+        "owner_password": saved.get("owner_password"),
+        "sonographer": saved.get("sonographer", "sonographer"),
+        "sonographer_password": saved.get("sonographer_password"),
+    }
     studio = Studio.objects.filter(schema_name=DEMO_SUBDOMAIN).first()
+    members = (
+        ("owner", "owner@demo.example", User.Role.OWNER),
+        ("sonographer", "sonographer@demo.example", User.Role.SONOGRAPHER),
+    )
+    existing: set[str] = set()
+    if studio is not None:
+        with schema_context(studio.schema_name):
+            usernames = [credentials[key] for key, _, _ in members]
+            users = User.objects.filter(username__in=usernames)
+            existing = set(users.values_list("username", flat=True))
+    for key, _, _ in members:
+        if credentials[key] not in existing and not credentials[f"{key}_password"]:
+            credentials[f"{key}_password"] = secrets.token_urlsafe(9)
     if studio is None:
         studio = studio_create(
             name="Little Light Studio (demo)",
@@ -98,16 +115,74 @@ def demo_studio_ensure(credentials_file: Path) -> tuple[Studio, dict[str, str]]:
             owner_password=credentials["owner_password"],
         )
     with schema_context(studio.schema_name):
-        owner = User.objects.get(username=credentials["owner"])
-        owner.set_password(credentials["owner_password"])
-        owner.save()
-        sonographer, _ = User.objects.get_or_create(
-            username=credentials["sonographer"],
-            defaults={"email": "sonographer@demo.example", "role": User.Role.SONOGRAPHER},
-        )
-        sonographer.set_password(credentials["sonographer_password"])
-        sonographer.save()
+        for key, email, role in members:
+            user, created = User.objects.get_or_create(
+                username=credentials[key], defaults={"email": email, "role": role}
+            )
+            if created:
+                user.set_password(credentials[f"{key}_password"])
+                user.save(update_fields=["password"])
+    if credentials != saved and all(credentials.values()):
+        credentials_file.parent.mkdir(parents=True, exist_ok=True)
+        credentials_file.write_text(json.dumps(credentials))
+        credentials_file.chmod(0o600)
     return studio, credentials
+
+
+# Throwaway studios ----------------------------------------------------------------------------
+
+THROWAWAY_STALE_AFTER = timedelta(hours=6)
+
+
+@contextmanager
+def studio_throwaway(*, prefix: str, name: str) -> Iterator[Studio]:
+    """A studio of its own for a command that must not write into anyone's (benchmarks,
+    ``render_scan``): made with a random subdomain ``<prefix>-<hex>`` on the Studio plan (no
+    cap, nothing counted against a pilot) and dropped afterwards with its schema and files,
+    even when the command fails. Studios left by a run that was killed outright are dropped by
+    the next run once they are older than ``THROWAWAY_STALE_AFTER``."""
+    throwaway_studios_drop(prefix=prefix, older_than=THROWAWAY_STALE_AFTER)
+    public_tenant_ensure()
+    studio = studio_create(
+        name=name,
+        subdomain=f"{prefix}-{secrets.token_hex(4)}",
+        owner_username="owner",
+        owner_email=f"owner@{prefix}.example",
+        owner_password=secrets.token_urlsafe(24),
+        plan=Studio.Plan.STUDIO,
+    )
+    try:
+        yield studio
+    finally:
+        _studio_drop(studio)
+
+
+def throwaway_studios_drop(*, prefix: str, older_than: timedelta | None = None) -> int:
+    """Drop the throwaway studios made with ``prefix`` (only those older than ``older_than``:
+    a younger one may belong to a run still going)."""
+    studios = Studio.objects.filter(schema_name__startswith=f"{prefix.replace('-', '_')}_")
+    if older_than is not None:
+        studios = studios.filter(created_at__lt=timezone.now() - older_than)
+    dropped = 0
+    for studio in studios:
+        _studio_drop(studio)
+        dropped += 1
+    return dropped
+
+
+def _studio_drop(studio: Studio) -> None:
+    connection.set_schema_to_public()
+    if connection.in_atomic_block:
+        # Inside a caller's transaction (a test) deferred constraint checks are still pending,
+        # and PostgreSQL will not drop tables with pending trigger events.
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    schema_name = studio.schema_name
+    DomainClaim.objects.filter(studio=studio).delete()
+    studio.delete(force_drop=True)
+    media = Path(settings.MEDIA_ROOT) / schema_name
+    if media.is_dir():
+        shutil.rmtree(media, ignore_errors=True)
 
 
 # Custom domains -------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ from studio_portal.tenants.services import demo_studio_ensure
 
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo studio, its logins and a sample scan. Safe to repeat."
+    help = (
+        "Create the demo studio, its logins and a sample scan; safe to repeat: existing members "
+        "keep their passwords."
+    )
 
     def handle(self, *args: object, **options: object) -> None:
         local = Path(settings.LOCAL_DIR)
@@ -24,9 +27,17 @@ class Command(BaseCommand):
         self.stdout.write(
             "\n"
             f"  Demo studio:   {url}/\n"
-            f"  Owner login:   {credentials['owner']} / {credentials['owner_password']}\n"
-            f"  Sonographer:   {credentials['sonographer']} / "
-            f"{credentials['sonographer_password']}\n"
+            f"  Owner login:   {_login(credentials, 'owner')}\n"
+            f"  Sonographer:   {_login(credentials, 'sonographer')}\n"
             f"  Sample scan:   {sample}\n"
             f"  Platform admin: http://{settings.CRADLE_BASE_DOMAIN}:{settings.CRADLE_PUBLIC_PORT}/admin/\n"
+            '  (Existing passwords are never reset here; "Forgot your password?" on the\n'
+            "  sign-in page, or `manage.py tenant_command changepassword --schema demo owner`.)\n"
         )
+
+
+def _login(credentials: dict[str, str | None], who: str) -> str:
+    password = credentials[f"{who}_password"]
+    if password is None:
+        return f"{credentials[who]} / (unchanged; not saved in this checkout)"
+    return f"{credentials[who]} / {password}"

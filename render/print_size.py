@@ -1,6 +1,7 @@
 """The print file: the primary candidate's raw render, Real-ESRGAN ×4, then brand + tag at
-print size. Made in the background (queue ``render``) after a primary is chosen; until it
-exists the gallery's print download falls back to the web-size file.
+print size. Made in the background after a primary is chosen, on a queue of its own (``print``:
+a re-render on ``render`` never waits behind an upscale); until it exists the gallery's print
+download falls back to the web-size file.
 
 Making it takes tens of seconds on a CPU, so it never runs inside a request or a transaction.
 

@@ -115,7 +115,9 @@ def _retry_print(retries: int, exception: Exception) -> bool:
 
 
 @dramatiq.actor(
-    queue_name="render",
+    # Its own queue: a ×4 upscale takes a renderer most of a minute on a CPU, and a Fix Anatomy
+    # or anchor re-render queued behind it would sit that long in "Preparing".
+    queue_name="print",
     retry_when=_retry_print,
     min_backoff=5_000,
     max_backoff=60_000,

@@ -100,7 +100,7 @@ def test_make_run_runs_every_procfile_line_under_the_supervisor() -> None:
     procfile = (ROOT / "Procfile").read_text()
     supervised = supervised_procfile(procfile)
     names = [line.split(":")[0] for line in procfile.splitlines() if line.strip()]
-    assert names == ["web", "worker", "renderer", "scheduler"]
+    assert names == ["web", "worker", "renderer", "printer", "scheduler"]
     for line in supervised.splitlines():
         name, command = line.split(": ", 1)
         assert command.startswith(f"python -m studio_portal.supervise --name {name} -- ")

@@ -92,7 +92,8 @@ def test_choosing_a_primary_queues_the_print_file_which_the_actor_then_makes(
         candidate = _ready_candidate(_raw_render_png(), rank=1)
         with django_capture_on_commit_callbacks(execute=True):
             services.candidate_choose_primary(candidate=candidate)
-        queue = broker.queues["render"]
+        assert broker.queues["render"].qsize() == 0  # re-renders never wait behind an upscale
+        queue = broker.queues["print"]
         assert queue.qsize() == 1
         message = dramatiq.Message.decode(queue.get())
         queue.task_done()  # a get() without task_done() would hang every later broker.join()
@@ -140,7 +141,7 @@ def _primary_asked_for(raw: bytes) -> Candidate:
 def _sweep(minutes_later: float) -> list[dramatiq.Message]:
     broker = dramatiq.get_broker()
     candidate_prints_sweep_due(now=timezone.now() + timedelta(minutes=minutes_later))
-    queue = broker.queues["render"]
+    queue = broker.queues["print"]
     messages = []
     while queue.qsize():
         messages.append(dramatiq.Message.decode(queue.get()))

@@ -118,6 +118,14 @@ class CandidateOutputSerializer(serializers.ModelSerializer):
         return self.get_image_url(candidate) + "?size=print"
 
 
+# The API's names for the work a queue holds.
+QUEUE_KIND = {
+    "render_job_render": "render",
+    "render_job_vision": "vision",
+    "candidate_print_make_task": "print",
+}
+
+
 class RenderJobOutputSerializer(serializers.ModelSerializer):
     session = serializers.UUIDField(source="session.uid", read_only=True)
     parent_job = serializers.UUIDField(source="parent_job.uid", read_only=True, allow_null=True)
@@ -125,6 +133,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     stage_ms = serializers.SerializerMethodField()
     report_url = serializers.SerializerMethodField()
     style_label = serializers.SerializerMethodField()
+    queue = serializers.SerializerMethodField()
 
     class Meta:
         model = RenderJob
@@ -134,6 +143,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "parent_job",
             "state",
             "reason",
+            "queue",
             "progress",
             "style",
             "style_label",
@@ -160,6 +170,31 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
         """What the style is called on the job's engine: "Studio light …" on the CPU engine,
         "Photoreal …" on a diffusion engine."""
         return style_label(job.engine, job.style)
+
+    @extend_schema_field(
+        serializers.JSONField(
+            allow_null=True,
+            help_text="While the job waits for a worker (state queued or conditioning, no worker "
+            "holding it): the queue it waits on (vision or render), how many messages are "
+            "ahead of it (null when the broker cannot be read), how many of those workers "
+            "hold now, what they are (render, vision, print), whether the broker has the "
+            "job's own message, and a sentence saying all that. Null otherwise.",
+        )
+    )
+    def get_queue(self, job: RenderJob) -> dict[str, object] | None:
+        place = selectors.render_job_queue_place(job)
+        if place is None:
+            return None
+        return {
+            "name": place.queue,
+            "ahead": place.ahead,
+            "ahead_being_made": place.ahead_taken,
+            "ahead_kinds": {
+                QUEUE_KIND.get(actor, actor): count for actor, count in place.ahead_kinds.items()
+            },
+            "sent": place.sent,
+            "words": place.words,
+        }
 
     def get_stage_ms(self, job: RenderJob) -> dict[str, float]:
         """Milliseconds per finished stage: ingest, vision, conditioning, render, score, …"""

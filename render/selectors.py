@@ -64,6 +64,80 @@ def render_job_stage_rows(job: RenderJob) -> list[dict[str, object]]:
     return rows
 
 
+# Where a waiting job is in line ----------------------------------------------------------------
+
+# The actor whose message moves a job waiting in each state, and the queue it waits on.
+_WAITING_FOR = {
+    RenderJob.State.QUEUED: ("vision", "render_job_vision"),
+    RenderJob.State.CONDITIONING: ("render", "render_job_render"),
+}
+# What each actor's message is, in the words of the job page.
+_QUEUE_WORK = {
+    "render_job_vision": ("face reading", "face readings"),
+    "render_job_render": ("portrait set", "portrait sets"),
+    "candidate_print_make_task": ("print file", "print files"),
+}
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """A job no worker has yet, and what is ahead of it on its queue."""
+
+    queue: str  # "vision" or "render"
+    ahead: int | None  # messages before it (None: the broker cannot be read)
+    ahead_taken: int  # of those, the ones workers hold now
+    ahead_kinds: dict[str, int]  # actor name → how many of the ones ahead
+    sent: bool  # the broker has the job's own message (False: it waits for the outbox sweep)
+
+    @property
+    def words(self) -> str:
+        worker = "a renderer" if self.queue == "render" else "the face reader"
+        if not self.sent:
+            return (
+                f"Waiting for {worker}: the job queue is not reachable just now; it is sent "
+                "again automatically within a minute or two."
+            )
+        if self.ahead is None:
+            return f"Waiting for {worker}."
+        if self.ahead == 0:
+            return f"Next in line for {worker}."
+        parts = []
+        for actor, count in sorted(self.ahead_kinds.items(), key=lambda item: -item[1]):
+            one, many = _QUEUE_WORK.get(actor, ("task", "tasks"))
+            parts.append(f"{count} {one if count == 1 else many}")
+        busy = f", {self.ahead_taken} being made now" if self.ahead_taken else ""
+        return f"Waiting for {worker}: {self.ahead} ahead of it ({', '.join(parts)}{busy})."
+
+
+def render_job_queue_place(job: RenderJob, *, now: datetime | None = None) -> QueuePlace | None:
+    """Where ``job`` is in its queue, while it waits for a worker to take it; None once a
+    worker holds it (or it is not waiting at all)."""
+    from studio_portal.queue_peek import queue_peek
+
+    if job.state not in _WAITING_FOR:
+        return None
+    now = now or timezone.now()
+    if job.lease_expires_at is not None and job.lease_expires_at >= now:
+        return None  # a worker has it: the stage rows say what it does
+    queue, actor = _WAITING_FOR[job.state]
+    if job.enqueued_at is None:
+        return QueuePlace(queue, None, 0, {}, sent=False)
+    waiting = queue_peek(queue)
+    if waiting is None:
+        return QueuePlace(queue, None, 0, {}, sent=True)
+    mine = (current_studio().schema_name, job.pk)
+    position = next(
+        (i for i, m in enumerate(waiting) if m.actor == actor and tuple(m.args) == mine),
+        len(waiting),  # not seen: taken between the job read and the peek, or lost
+    )
+    ahead = [m for m in waiting[:position] if not (m.actor == actor and tuple(m.args) == mine)]
+    kinds: dict[str, int] = {}
+    for message in ahead:
+        kinds[message.actor] = kinds.get(message.actor, 0) + 1
+    taken = sum(1 for message in ahead if message.taken)
+    return QueuePlace(queue, len(ahead), taken, kinds, sent=True)
+
+
 # Stored files -----------------------------------------------------------------------------------
 
 

@@ -539,9 +539,12 @@ def render_job_rerun(
     job: RenderJob,
     style: str | None = None,
     fix_anatomy: bool = False,
+    reseed: bool = True,
     created_by: object = None,
 ) -> RenderJob:
-    """Regenerate with a new style (same seeds, same structure) or a Fix Anatomy pass."""
+    """Regenerate (new seeds, in the chosen style) or a Fix Anatomy pass (the same seeds, so
+    what changes is the correction). ``reseed=False`` keeps the seeds for a re-render whose
+    change lies elsewhere (the sonographer's anchors)."""
     permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)
@@ -555,7 +558,11 @@ def render_job_rerun(
         session=job.session,
         engine=job.engine,
         style=style or job.style,
-        base_seed=job.base_seed,
+        base_seed=(
+            random.SystemRandom().randrange(1, 2**31)
+            if reseed and not fix_anatomy
+            else job.base_seed
+        ),
         correction_strength=0.8 if fix_anatomy else 0.0,
         parent_job=job,
         state=RenderJob.State.CONDITIONING,
@@ -586,7 +593,7 @@ def scan_anchors_correct(
         cleaned[name] = {"x": x, "y": y, "confidence": 1.0}  # a person placed it
     scan.anchors = anchors_to_json(anchors_from_json(cleaned))
     scan.save(update_fields=["anchors"])
-    return render_job_rerun(job=job, created_by=created_by)
+    return render_job_rerun(job=job, reseed=False, created_by=created_by)
 
 
 @transaction.atomic
@@ -682,7 +689,7 @@ def render_job_retry(*, job: RenderJob, created_by: object | None = None) -> Ren
             "The scan behind this render has been deleted. Upload the scan again to retry."
         )
     if scan.cues_file:
-        return render_job_rerun(job=job, created_by=created_by)
+        return render_job_rerun(job=job, reseed=False, created_by=created_by)
     permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)

@@ -228,3 +228,50 @@ def password_reset_send(*, email: str) -> int:
             continue
         sent += 1
     return sent
+
+
+@transaction.atomic
+def studio_profile_update(
+    *,
+    studio: Studio,
+    name: str,
+    contact_email: str,
+    contact_phone: str,
+    changed_by: User | None = None,
+) -> Studio:
+    """The studio's name and how parents reach it (owner only, checked by the view). Galleries
+    already sent keep the name and brand they were sent with until the owner republishes
+    them; new portraits, galleries and messages use these at once."""
+    from galleries.services import audit_log_write
+    from render.services import normalize_phone
+
+    errors: dict[str, list[str]] = {}
+    name = " ".join(name.split())
+    if not name or len(name) > 120:
+        errors["name"] = ["Give the studio's name (up to 120 characters)."]
+    contact_email = contact_email.strip().lower()
+    if contact_email:
+        try:
+            validate_email(contact_email)
+        except ValidationError:
+            errors["contact_email"] = ["Give an email address like hello@yourstudio.com."]
+    try:
+        contact_phone = normalize_phone(contact_phone)
+    except ValidationError as exc:
+        errors["contact_phone"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    values = {"name": name, "contact_email": contact_email, "contact_phone": contact_phone}
+    changed = {
+        field: {"from": getattr(studio, field), "to": value}
+        for field, value in values.items()
+        if getattr(studio, field) != value
+    }
+    if not changed:
+        return studio
+    # update(), not save(): django-tenants refuses save() of a tenant from its own schema.
+    Studio.objects.filter(pk=studio.pk).update(**values)
+    for field, value in values.items():
+        setattr(studio, field, value)
+    audit_log_write(action="studio.profile_changed", obj=studio, actor=changed_by, detail=changed)
+    return studio

@@ -101,6 +101,17 @@ class RetentionForm(forms.Form):
     )
 
 
+class StudioProfileForm(forms.Form):
+    """Carries the fields only; ``studio_profile_update`` checks them all and says every
+    problem at once."""
+
+    name = forms.CharField(label="Studio name", max_length=200, required=False)
+    contact_email = forms.CharField(
+        label="Email parents can write to", max_length=254, required=False
+    )
+    contact_phone = forms.CharField(label="Phone parents can call", max_length=32, required=False)
+
+
 class SetPasswordForm(forms.Form):
     password = forms.CharField(widget=forms.PasswordInput, label="New password")
     password_again = forms.CharField(widget=forms.PasswordInput, label="The same password again")
@@ -176,11 +187,41 @@ def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("team")
 
 
+def _settings_page(
+    request: HttpRequest,
+    *,
+    retention: RetentionForm | None = None,
+    profile: StudioProfileForm | None = None,
+) -> HttpResponse:
+    studio = current_studio()
+    retention = retention or RetentionForm(initial={"retention_days": studio.retention_days})
+    profile = profile or StudioProfileForm(
+        initial={
+            "name": studio.name,
+            "contact_email": studio.contact_email,
+            "contact_phone": studio.contact_phone,
+        }
+    )
+    return render(
+        request,
+        "accounts/settings.html",
+        {
+            "form": retention,
+            "profile": profile,
+            "studio_row": studio,
+            "max_days": services.MAX_RETENTION_DAYS,
+        },
+        status=400 if retention.errors or profile.errors else 200,
+    )
+
+
 @owner_required
 def studio_settings(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return _settings_page(request)
     studio = current_studio()
-    form = RetentionForm(request.POST or None, initial={"retention_days": studio.retention_days})
-    if request.method == "POST" and form.is_valid():
+    form = RetentionForm(request.POST)
+    if form.is_valid():
         try:
             services.studio_retention_set(
                 studio=studio, days=form.cleaned_data["retention_days"], changed_by=request.user
@@ -192,12 +233,31 @@ def studio_settings(request: HttpRequest) -> HttpResponse:
                 request, f"Scans and portraits are now kept for {studio.retention_days} days."
             )
             return redirect("studio-settings")
-    return render(
-        request,
-        "accounts/settings.html",
-        {"form": form, "studio_row": studio, "max_days": services.MAX_RETENTION_DAYS},
-        status=400 if form.errors else 200,
-    )
+    return _settings_page(request, retention=form)
+
+
+@owner_required
+@require_POST
+def studio_profile(request: HttpRequest) -> HttpResponse:
+    """The studio's name and contact details (the settings page's first card)."""
+    form = StudioProfileForm(request.POST)
+    if form.is_valid():
+        try:
+            services.studio_profile_update(
+                studio=current_studio(), changed_by=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            for field, field_errors in exc.message_dict.items():
+                for error in field_errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(
+                request,
+                "Studio details saved. New galleries and messages use them; galleries already "
+                "sent keep theirs until you republish them from the Galleries page.",
+            )
+            return redirect("studio-settings")
+    return _settings_page(request, profile=form)
 
 
 def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:

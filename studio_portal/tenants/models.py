@@ -16,6 +16,9 @@ class Studio(TenantMixin):
         LAPSED = "lapsed", "Lapsed"
 
     name = models.CharField(max_length=120)
+    # How parents reach the studio: shown in their galleries and messages; owner-edited.
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=20, blank=True, help_text="E.164")
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.PILOT)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     retention_days = models.PositiveSmallIntegerField(default=90)

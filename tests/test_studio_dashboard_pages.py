@@ -8,6 +8,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from render import services
@@ -170,8 +171,9 @@ def test_the_studio_downloads_the_web_and_print_files_from_the_job_page(studio, 
     assert f"/files/candidates/{alternate.pk}/print/" not in html
     response = client_a.get(print_link)
     assert response.status_code == 200
+    day = f"{timezone.localdate(job.created_at):%Y-%m-%d}"
     assert response["Content-Disposition"] == (
-        f'attachment; filename="portrait-{job.uid}-1-print.jpg"'
+        f'attachment; filename="Alpha-Studio-Maya-Okafor-portrait-1-{day}-print.jpg"'
     )
     with schema_context(studio.schema_name):
         with primary.print_image.open("rb") as handle:

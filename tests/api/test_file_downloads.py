@@ -65,8 +65,9 @@ def test_an_api_key_downloads_each_size_as_the_stored_image(api_a, studio, alpha
             assert image.format == "JPEG"
             assert image.size == STORED_SIZES[size]
         assert response["Content-Type"] == "image/jpeg"
+        day = f"{timezone.localdate(job.created_at):%Y-%m-%d}"
         assert response["Content-Disposition"] == (
-            f'attachment; filename="portrait-{job.uid}-1-{size}.jpg"'
+            f'attachment; filename="Alpha-Studio-Maya-Okafor-portrait-1-{day}-{size}.jpg"'
         )
         assert response["X-Content-Type-Options"] == "nosniff"
         assert response["Cache-Control"].startswith("private")

@@ -195,9 +195,12 @@ def _detail_parts(entry: AuditLogEntry, links: _Links) -> Iterable[Part]:
         yield Part("by " + CHANNEL_WORDS.get(str(take("channel")), "message"))
     if "pin" in rest:
         yield Part(
-            {"set": "PIN set", "changed": "PIN changed", "cleared": "PIN removed"}.get(
-                str(take("pin")), "PIN changed"
-            )
+            {
+                "set": "PIN set",
+                "changed": "PIN changed",
+                "cleared": "PIN removed",
+                "none": "no PIN",
+            }.get(str(take("pin")), "PIN changed")
         )
     if "expires_at" in rest:
         when = _when(take("expires_at"))
@@ -205,6 +208,9 @@ def _detail_parts(entry: AuditLogEntry, links: _Links) -> Iterable[Part]:
     if "default_expiry_days" in rest:
         days = take("default_expiry_days")
         yield Part(f"new links close after {days} days" if days else "new links never close")
+    if "favourites_email" in rest:
+        on = take("favourites_email")
+        yield Part("favourites emailed to the studio" if on else "no favourites email")
     if "job" in rest:
         yield links.job(take("job"))
     if "session" in rest:

@@ -17,7 +17,15 @@ class Gallery(models.Model):
     token = models.CharField(max_length=64)
     token_digest = models.CharField(max_length=64, unique=True)
     pin_hash = models.CharField(max_length=128, blank=True)
+    # The PIN again, encrypted with the at-rest key (services.pin_seal): the parent is told it in
+    # every message (the first, a resend, the expiry reminder), so it cannot be only a hash.
+    pin_sealed = models.TextField(blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Claimed by the reminder sweep (a conditional UPDATE), so she is reminded once per expiry.
+    expiry_reminded_at = models.DateTimeField(null=True, blank=True)
+    # The studio hears of her favourites once she has stopped choosing for a while.
+    favourites_changed_at = models.DateTimeField(null=True, blank=True)
+    favourites_noticed_at = models.DateTimeField(null=True, blank=True)
     opens = models.PositiveIntegerField(default=0)
     downloads = models.PositiveIntegerField(default=0)
     shares = models.PositiveIntegerField(default=0)
@@ -82,6 +90,10 @@ class GallerySettings(models.Model):
         blank=True,
         help_text="Links stop working this many days after sending; empty = never.",
     )
+    favourites_email = models.BooleanField(
+        default=True,
+        help_text="Email the owners and the sonographer when a parent picks favourites.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -101,8 +113,13 @@ class Delivery(models.Model):
 
     # Named (signed, with the studio's schema) in what providers echo back: their webhooks come
     # to one public URL for every studio and are routed by it, never by the sequential pk.
+    class Kind(models.TextChoices):
+        LINK = "link", "Gallery link"
+        REMINDER = "reminder", "Expiry reminder"
+
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="deliveries")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.LINK)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=254)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

@@ -8,14 +8,16 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -25,6 +27,7 @@ from galleries import throttle
 from galleries.delivery import (
     OutgoingMessage,
     PermanentDeliveryError,
+    TransientDeliveryError,
     email_sender,
     sms_sender,
 )
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from galleries.archive import Archive
 from galleries.selectors import (
     TOKEN_MAX_LENGTH,
+    gallery_portrait_numbers,
     gallery_settings_get,
     studio_retention_days,
 )
@@ -84,6 +88,27 @@ def gallery_url(gallery: Gallery, *, base_url: str | None = None) -> str:
 # Galleries ------------------------------------------------------------------------------------
 
 
+def pin_seal(pin: str) -> str:
+    """The PIN encrypted with the at-rest key, so every message can tell the parent her PIN."""
+    return Fernet(settings.SCAN_ENCRYPTION_KEY.encode()).encrypt(pin.encode()).decode()
+
+
+def pin_unseal(sealed: str) -> str:
+    """The gallery's PIN, or "" when none is kept (a gallery made before PINs were kept, or a
+    key that has since changed: the message then says only that the studio gave her one)."""
+    if not sealed:
+        return ""
+    try:
+        return Fernet(settings.SCAN_ENCRYPTION_KEY.encode()).decrypt(sealed.encode()).decode()
+    except InvalidToken:
+        return ""
+
+
+def expiry_end_of_day(day: date) -> datetime:
+    """A link that "closes on" a day works to the end of that day."""
+    return timezone.make_aware(datetime.combine(day, time(23, 59)))
+
+
 def _validated_pin(pin: str) -> str:
     pin = pin.strip()
     if pin and not (pin.isdigit() and PIN_DIGITS[0] <= len(pin) <= PIN_DIGITS[1]):
@@ -101,10 +126,17 @@ def _validated_expiry(expires_at: datetime) -> datetime:
 
 
 @transaction.atomic
-def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None = None) -> Gallery:
+def gallery_create(
+    *,
+    job: RenderJob,
+    pin: str = "",
+    expires_at: datetime | None = None,
+    never_expires: bool = False,
+) -> Gallery:
     """One gallery per job; calling again returns the existing one.
 
-    Without an explicit ``expires_at`` the link follows the studio's default expiry, if any.
+    Without an explicit ``expires_at`` the link follows the studio's default expiry, if any,
+    unless ``never_expires`` says the studio chose a link that never closes.
     """
     existing = Gallery.objects.filter(job=job).first()
     if existing:
@@ -118,7 +150,7 @@ def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None
     pin = _validated_pin(pin)
     if expires_at is not None:
         expires_at = _validated_expiry(expires_at)
-    else:
+    elif not never_expires:
         days = gallery_settings_get().default_expiry_days
         expires_at = timezone.now() + timedelta(days=days) if days else None
     token = secrets.token_urlsafe(24)  # 192 bits
@@ -127,6 +159,7 @@ def gallery_create(*, job: RenderJob, pin: str = "", expires_at: datetime | None
         token=token,
         token_digest=token_digest(token),
         pin_hash=make_password(pin) if pin else "",
+        pin_sealed=pin_seal(pin) if pin else "",
         expires_at=expires_at,
     )
 
@@ -148,12 +181,16 @@ def gallery_protect(
     if pin is not None:
         pin = _validated_pin(pin)
         if pin and gallery.has_pin and check_password(pin, gallery.pin_hash):
-            pass  # the same PIN again
+            if not gallery.pin_sealed:  # typed again for a gallery made before PINs were kept
+                gallery.pin_sealed = pin_seal(pin)
+                Gallery.objects.filter(pk=gallery.pk).update(pin_sealed=gallery.pin_sealed)
         elif pin:
             changes["pin"] = "changed" if gallery.has_pin else "set"
         elif gallery.has_pin:
             changes["pin"] = "cleared"
-        gallery.pin_hash = make_password(pin) if pin else ""
+        if "pin" in changes:
+            gallery.pin_hash = make_password(pin) if pin else ""
+            gallery.pin_sealed = pin_seal(pin) if pin else ""
     if clear_expiry:
         if gallery.expires_at is not None:
             changes["expires_at"] = None
@@ -164,7 +201,9 @@ def gallery_protect(
             changes["expires_at"] = expires_at.isoformat()
     if not changes:
         return gallery
-    gallery.save(update_fields=["pin_hash", "expires_at"])
+    if "expires_at" in changes:
+        gallery.expiry_reminded_at = None  # a new closing day earns its own reminder
+    gallery.save(update_fields=["pin_hash", "pin_sealed", "expires_at", "expiry_reminded_at"])
     audit_log_write(action="gallery.protected", obj=gallery, actor=actor, detail=changes)
     return gallery
 
@@ -175,19 +214,27 @@ def gallery_pin_matches(*, gallery: Gallery, pin: str) -> bool:
 
 @transaction.atomic
 def gallery_settings_update(
-    *, default_expiry_days: int | None, actor: object | None = None
+    *,
+    default_expiry_days: int | None,
+    favourites_email: bool | None = None,
+    actor: object | None = None,
 ) -> GallerySettings:
     if default_expiry_days is not None and not 1 <= default_expiry_days <= MAX_EXPIRY_DAYS:
         raise ValidationError(f"Choose between 1 and {MAX_EXPIRY_DAYS} days, or leave it empty.")
     gallery_settings = gallery_settings_get()
+    detail: dict[str, object] = {}
+    if default_expiry_days != gallery_settings.default_expiry_days:
+        detail["default_expiry_days"] = default_expiry_days
+    if favourites_email is not None and favourites_email != gallery_settings.favourites_email:
+        detail["favourites_email"] = favourites_email
     gallery_settings.default_expiry_days = default_expiry_days
+    if favourites_email is not None:
+        gallery_settings.favourites_email = favourites_email
     gallery_settings.save()
-    audit_log_write(
-        action="gallery_settings.updated",
-        obj=gallery_settings,
-        actor=actor,
-        detail={"default_expiry_days": default_expiry_days},
-    )
+    if detail:
+        audit_log_write(
+            action="gallery_settings.updated", obj=gallery_settings, actor=actor, detail=detail
+        )
     return gallery_settings
 
 
@@ -284,9 +331,11 @@ def gallery_favourite_set(*, gallery: Gallery, candidate: Candidate, favourite: 
     if favourite:
         try:
             with transaction.atomic():
-                Favourite.objects.get_or_create(gallery=gallery, candidate=candidate)
+                _, created = Favourite.objects.get_or_create(gallery=gallery, candidate=candidate)
         except IntegrityError:
-            pass  # two taps at once: the other one made it
+            created = False  # two taps at once: the other one made it
+        if created:  # the studio hears of it once she has stopped choosing (favourites_notice)
+            Gallery.objects.filter(pk=gallery.pk).update(favourites_changed_at=timezone.now())
     else:
         Favourite.objects.filter(gallery=gallery, candidate=candidate).delete()
     return favourite
@@ -330,6 +379,157 @@ def portrait_delete(*, candidate: Candidate, actor: object | None = None) -> Non
     candidate.delete()
     # Files go after the row commits: a rollback must not leave a row pointing at nothing.
     transaction.on_commit(lambda: [storage.delete(name) for name in names])
+
+
+# Telling the studio about favourites ------------------------------------------------------------
+
+# One email per gallery once the parent has stopped choosing for this long, not one per tap.
+FAVOURITES_QUIET = timedelta(minutes=10)
+
+
+def _favourites_due(now: datetime) -> QuerySet[Gallery]:
+    return Gallery.objects.filter(
+        favourites_changed_at__lte=now - FAVOURITES_QUIET,
+    ).filter(
+        models.Q(favourites_noticed_at__isnull=True)
+        | models.Q(favourites_noticed_at__lt=models.F("favourites_changed_at"))
+    )
+
+
+def favourites_notices_due(*, now: datetime | None = None) -> int:
+    """Email the studio about every gallery whose parent picked favourites and then paused;
+    run every few minutes by the scheduler. Returns how many galleries were told."""
+    now = now or timezone.now()
+    told = 0
+    for gallery_id in _favourites_due(now).values_list("pk", flat=True):
+        try:
+            told += favourites_notice_send(gallery_id=gallery_id, now=now)
+        except TransientDeliveryError:
+            logger.warning("favourites notice for gallery %s waits for the next run", gallery_id)
+    return told
+
+
+def _studio_staff_emails(job: RenderJob) -> list[str]:
+    from studio_portal.accounts.models import User
+
+    owners = User.objects.filter(is_active=True, role=User.Role.OWNER).exclude(email="")
+    emails = list(owners.order_by("pk").values_list("email", flat=True))
+    maker = job.created_by
+    if maker is not None and maker.is_active and maker.email and maker.email not in emails:
+        emails.append(maker.email)
+    return emails
+
+
+def favourites_notice_send(*, gallery_id: int, now: datetime | None = None) -> bool:
+    """Tell the owners (and the member who made the render) which portraits the parent marked.
+
+    The gallery row is locked while the email goes (a second run skips it) and marked told in
+    the same transaction: a provider that is briefly away (TransientDeliveryError, raised)
+    leaves it due for the next run; one that refuses for good is logged and not retried."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        gallery = (
+            _favourites_due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("job__session", "job__created_by")
+            .filter(pk=gallery_id)
+            .first()
+        )
+        if gallery is None:
+            return False
+        Gallery.objects.filter(pk=gallery.pk).update(favourites_noticed_at=now)
+        if not gallery_settings_get().favourites_email:
+            return False
+        numbers = gallery_portrait_numbers(gallery)
+        picked = sorted(
+            numbers[pk]
+            for pk in gallery.favourites.values_list("candidate_id", flat=True)
+            if pk in numbers
+        )
+        recipients = _studio_staff_emails(gallery.job)
+        if not picked or not recipients:
+            return False
+        studio = current_studio()
+        parent = gallery.job.session.parent_name
+        context = {
+            "studio_name": studio.name,
+            "parent_name": parent,
+            "picked": picked,
+            "gallery_url": f"{studio_base_url()}/galleries/{gallery.uid}/",
+        }
+        text = render_to_string("galleries/messages/favourites_notice.txt", context)
+        subject = f"{parent} picked {len(picked)} favourite{'s' if len(picked) != 1 else ''}"
+        sender = email_sender()
+        try:
+            for to in recipients:
+                sender.send(OutgoingMessage(to=to, subject=subject, text=text, from_name="Cradle"))
+        except PermanentDeliveryError:
+            logger.warning("favourites notice for gallery %s refused by the provider", gallery.pk)
+            return False
+    return True
+
+
+# Reminding the parent before her gallery closes -------------------------------------------------
+
+# How long before the closing day she is reminded (email and SMS, once per closing day).
+EXPIRY_REMINDER_BEFORE = timedelta(days=3)
+# A link sent more recently than this is not reminded: she has only just had it.
+EXPIRY_REMINDER_AFTER_SENDING = timedelta(days=1)
+
+
+def gallery_expiry_reminders_due(*, now: datetime | None = None, enqueue: bool = True) -> int:
+    """Remind each parent whose gallery closes within EXPIRY_REMINDER_BEFORE, on the channels
+    her link reached her by; run daily by the scheduler. Safe to run any number of times: each
+    gallery is claimed once per closing day (``expiry_reminded_at``; a new closing day clears
+    it). Returns how many galleries were reminded."""
+    now = now or timezone.now()
+    due = (
+        Gallery.objects.filter(
+            expires_at__gt=now,
+            expires_at__lte=now + EXPIRY_REMINDER_BEFORE,
+            expiry_reminded_at__isnull=True,
+            deliveries__kind=Delivery.Kind.LINK,
+            deliveries__status__in=(Delivery.Status.SENT, Delivery.Status.DELIVERED),
+            deliveries__created_at__lte=now - EXPIRY_REMINDER_AFTER_SENDING,
+        )
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    return sum(gallery_expiry_remind(gallery_id=pk, now=now, enqueue=enqueue) for pk in list(due))
+
+
+@transaction.atomic
+def gallery_expiry_remind(*, gallery_id: int, now: datetime, enqueue: bool = True) -> bool:
+    claimed = Gallery.objects.filter(pk=gallery_id, expiry_reminded_at__isnull=True).update(
+        expiry_reminded_at=now
+    )
+    if not claimed:
+        return False  # another run took it
+    gallery = Gallery.objects.get(pk=gallery_id)
+    reached = (
+        gallery.deliveries.filter(kind=Delivery.Kind.LINK)
+        .exclude(status=Delivery.Status.FAILED)
+        .values_list("channel", "recipient")
+    )
+    deliveries = [
+        Delivery.objects.create(
+            gallery=gallery, kind=Delivery.Kind.REMINDER, channel=channel, recipient=recipient
+        )
+        for channel, recipient in sorted(set(reached))
+        if not (channel == Delivery.Channel.SMS and sms_opted_out(recipient))
+    ]
+    audit_log_write(
+        action="gallery.expiry_reminded",
+        obj=gallery,
+        detail={
+            "channels": [d.channel for d in deliveries],
+            "expires_at": gallery.expires_at.isoformat() if gallery.expires_at else None,
+        },
+    )
+    if enqueue:
+        for delivery in deliveries:
+            _enqueue_delivery(delivery.pk)
+    return bool(deliveries)
 
 
 # Erasure --------------------------------------------------------------------------------------
@@ -435,10 +635,27 @@ def gallery_send(
     enqueue: bool = True,
     pin: str = "",
     expires_at: datetime | None = None,
+    never_expires: bool = False,
 ) -> list[Delivery]:
-    """Queue the link to the parent on each channel she gave; the worker sends them."""
+    """Queue the link to the parent on each channel she gave; the worker sends them.
+
+    ``pin`` and ``expires_at`` are chosen before sending (the messages tell her the PIN and
+    the closing day); for a gallery made earlier (through the API, or a send that was
+    cancelled) they change it when given."""
     session = job.session
-    gallery = gallery_create(job=job, pin=pin, expires_at=expires_at)
+    existing = Gallery.objects.filter(job=job).first()
+    if existing is not None and (pin or expires_at or never_expires):
+        gallery = gallery_protect(
+            gallery=existing,
+            pin=pin or None,
+            expires_at=expires_at,
+            clear_expiry=never_expires and expires_at is None,
+            actor=actor,
+        )
+    else:
+        gallery = gallery_create(
+            job=job, pin=pin, expires_at=expires_at, never_expires=never_expires
+        )
     permission = studio_may_deliver(current_studio(), gallery=gallery)
     if not permission.allowed:  # the pilot's delivery cap; galleries already sent still resend
         raise ValidationError(permission.reason)
@@ -459,7 +676,16 @@ def gallery_send(
         state=RenderJob.State.DELIVERING, updated_at=timezone.now()
     )
     job.state = RenderJob.State.DELIVERING
-    audit_log_write(action="gallery.sent", obj=gallery, actor=actor, detail={"channels": channels})
+    audit_log_write(
+        action="gallery.sent",
+        obj=gallery,
+        actor=actor,
+        detail={
+            "channels": channels,
+            "pin": "set" if gallery.has_pin else "none",
+            "expires_at": gallery.expires_at.isoformat() if gallery.expires_at else None,
+        },
+    )
     _shared_prints_request(job)
     if enqueue:
         for delivery in deliveries:
@@ -497,6 +723,7 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
     base_url = studio_base_url()
     link = gallery_url(gallery, base_url=base_url)
     brand = brand_kit_get()
+    reminder = delivery.kind == Delivery.Kind.REMINDER
     context = {
         "studio_name": studio.name,
         "parent_name": gallery.job.session.parent_name,
@@ -505,6 +732,8 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
         "logo_url": f"{link}logo" if brand.logo else "",
         "expires_at": gallery.expires_at,
         "has_pin": gallery.has_pin,
+        "pin": pin_unseal(gallery.pin_sealed) if gallery.has_pin else "",
+        "reminder": reminder,
     }
     # Providers report back on Cradle's one public URL; the signed reference names the studio.
     ref = delivery_ref(connection.schema_name, delivery.uid)
@@ -518,7 +747,11 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
         )
     return OutgoingMessage(
         to=delivery.recipient,
-        subject=f"Your baby's portrait from {studio.name}",
+        subject=(
+            f"Your gallery from {studio.name} closes on {gallery.expires_at:%-d %B}"
+            if reminder and gallery.expires_at
+            else f"Your baby's portrait from {studio.name}"
+        ),
         text=render_to_string("galleries/messages/email.txt", context),
         html=render_to_string("galleries/messages/email.html", context),
         from_name=studio.name,

@@ -58,6 +58,33 @@ def deliveries_sweep() -> None:
             )
 
 
+# The parent's reminder and the studio's favourites email: periodic, per studio, each safe to run
+# twice (a gallery is claimed by a conditional UPDATE or a row lock before anything is sent).
+
+
+@dramatiq.actor(
+    queue_name="default", periodic=cron("0 15 * * *"), max_retries=0, time_limit=10 * 60_000
+)
+def gallery_expiry_reminders() -> None:
+    """Daily (15:00 UTC: daytime for parents in the Americas and Europe, so a text never
+    wakes them): a parent whose gallery closes within three days is reminded."""
+    for schema_name in studio_schema_names():
+        with schema_context(schema_name):
+            reminded = services.gallery_expiry_reminders_due()
+        if reminded:
+            logger.info("reminders %s: %d galleries close soon", schema_name, reminded)
+
+
+@dramatiq.actor(
+    queue_name="default", periodic=cron("*/5 * * * *"), max_retries=0, time_limit=4 * 60_000
+)
+def favourites_notices() -> None:
+    """Every five minutes: the studio hears which portraits a parent marked, once she paused."""
+    for schema_name in studio_schema_names():
+        with schema_context(schema_name):
+            services.favourites_notices_due()
+
+
 # Retention: every night the scheduler (``periodiq``, see the Procfile) fans out one sweep per
 # studio, so one studio's slow storage or error never holds up another's deletions.
 

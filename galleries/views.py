@@ -555,7 +555,11 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
         raw = request.POST.get("default_expiry_days", "").strip()
         try:
             days = int(raw) if raw else None
-            services.gallery_settings_update(default_expiry_days=days, actor=request.user)
+            services.gallery_settings_update(
+                default_expiry_days=days,
+                favourites_email=bool(request.POST.get("favourites_email")),
+                actor=request.user,
+            )
         except ValueError:
             error = "Give a whole number of days, or leave it empty for links that never expire."
         except ValidationError as exc:

@@ -7,7 +7,7 @@ form posts into service calls and service errors into messages a sonographer can
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -323,6 +323,14 @@ def _deliveries(job: RenderJob) -> list:
     return list(Delivery.objects.filter(gallery__job=job).order_by("created_at"))
 
 
+def _send_closes_on() -> date | None:
+    """The closing day the send form offers: the studio's default expiry from today."""
+    from galleries.selectors import gallery_settings_get
+
+    days = gallery_settings_get().default_expiry_days
+    return timezone.localdate() + timedelta(days=days) if days else None
+
+
 def _job_context(job: RenderJob) -> dict[str, object]:
     scan = job.scan
     return {
@@ -342,6 +350,7 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         in (RenderJob.State.QUEUED, *RenderJob.RUNNING, RenderJob.State.DELIVERING),
         "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
         "can_send": job.state in RenderJob.REVIEWABLE,
+        "send_closes_on": _send_closes_on() if job.state in RenderJob.REVIEWABLE else None,
         "can_rerun": bool(
             scan
             and scan.cues_file
@@ -365,12 +374,25 @@ def job_detail(request: HttpRequest, uid: str) -> HttpResponse:
 @login_required
 @require_POST
 def job_send(request: HttpRequest, uid: str) -> HttpResponse:
-    from galleries.services import gallery_send
+    from galleries.services import expiry_end_of_day, gallery_send
 
     job = selectors.render_job_get(uid)
     channels = request.POST.getlist("channel")
+    # The PIN and the closing day are chosen here, before sending: the messages tell her both.
+    pin = request.POST.get("pin", "").strip()
+    expiry = request.POST.get("expires_on", "").strip()
     try:
-        gallery_send(job=job, channels=channels, actor=request.user)
+        expires_at = expiry_end_of_day(date.fromisoformat(expiry)) if expiry else None
+        gallery_send(
+            job=job,
+            channels=channels,
+            actor=request.user,
+            pin=pin,
+            expires_at=expires_at,
+            never_expires=not expiry,
+        )
+    except ValueError:
+        messages.error(request, "Give the closing day as a date, or leave it empty.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

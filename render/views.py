@@ -153,12 +153,22 @@ def session_create(request: HttpRequest) -> HttpResponse:
 def _session_context(session: ParentSession, form: ScanUploadForm, error: str = "") -> dict:
     from django.conf import settings
 
+    from galleries.selectors import studio_retention_days
+    from studio_portal.tenants.selectors import current_studio
+
+    retention_days = studio_retention_days(current_studio())
+    first_kept = session.scans.filter(purged_at__isnull=True).order_by("created_at").first()
     return {
         "session": session,
         "jobs": session.jobs.all(),
         "form": form,
         "upload_error": error,
         "style_label": style_label(settings.RENDER_ENGINE, session.style),
+        # The day retention deletes her first scan still kept: export before it, if wanted.
+        "retention_days": retention_days,
+        "scan_deleted_on": (
+            first_kept.created_at + timedelta(days=retention_days) if first_kept else None
+        ),
     }
 
 

@@ -85,3 +85,18 @@ def test_the_owner_exports_a_parents_portraits_scan_and_manifest(studio) -> None
     with schema_context(studio.schema_name):
         entry = AuditLogEntry.objects.get(action="parent_session.exported")
     assert entry.actor.username == "owner" and entry.detail["files"] == 11
+
+
+def test_the_session_page_offers_the_export_and_says_when_the_scan_goes(studio) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    with schema_context(studio.schema_name):
+        session = parent_session()
+        scan = scan_with_files(session, age_days=10)
+    owner_page = signed_in_client(studio, "owner").get(f"/sessions/{session.uid}/")
+    html = owner_page.content.decode()
+    assert f'href="/galleries/parents/{session.uid}/export.zip"' in html
+    deleted_on = timezone.localdate(scan.created_at + timedelta(days=90))
+    assert f"deleted on <strong>{deleted_on:%-d %B %Y}</strong>" in html
+    sonographer_page = signed_in_client(studio).get(f"/sessions/{session.uid}/").content.decode()
+    assert "export.zip" not in sonographer_page

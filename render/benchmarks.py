@@ -59,3 +59,135 @@ def bench_pipeline(*, runs: int, log: Callable[[str], None]) -> dict[str, object
         "median_ms": round(statistics.median(totals), 1),
         "steps_ms": {stage: round(statistics.median(v), 1) for stage, v in per_stage.items()},
     }
+
+
+# Upload ---------------------------------------------------------------------------------------
+
+
+def _ten_mb_png() -> bytes:
+    """An 8-megapixel phantom with ±2 levels of seeded grain: ≈ 10.2 MB as a PNG."""
+    import numpy as np
+
+    image = make_phantom(3264, 2448).image
+    grain = np.random.default_rng(20).integers(-2, 3, image.shape, dtype=np.int16)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(image + grain, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _ten_mb_mp4() -> bytes:
+    """A 10 s 1280×872 H.264 clip (250 frames, the phantom drifting under grain): ≈ 10 MB."""
+    import av
+    import numpy as np
+
+    base = make_phantom(1280, 872).image
+    rng = np.random.default_rng(21)
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1280, 872, "yuv420p"
+        stream.bit_rate = 8_000_000
+        stream.options = {"preset": "ultrafast"}
+        for index in range(250):
+            frame = np.roll(base, index * 2, axis=1).astype(np.int16)
+            frame = np.clip(frame + rng.integers(-6, 7, frame.shape, dtype=np.int16), 0, 255)
+            video = av.VideoFrame.from_ndarray(frame.astype(np.uint8), format="rgb24")
+            for packet in stream.encode(video):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def _multi_frame_dicom(frames: int = 500) -> bytes:
+    """A scanner's cine loop: ``frames`` 640×480 frames, JPEG Baseline in YBR_FULL_422."""
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
+
+    base = make_phantom(640, 480).image
+    encoded = []
+    for index in range(frames):
+        jpeg = io.BytesIO()
+        shifted = base if index % 2 else base[:, ::-1]
+        Image.fromarray(shifted).save(jpeg, "JPEG", quality=85 + index % 10, subsampling=1)
+        encoded.append(jpeg.getvalue())
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.Modality = "US"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 480, 640, frames
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+UPLOAD_FILES: dict[str, Callable[[], bytes]] = {
+    "png": _ten_mb_png,
+    "mp4": _ten_mb_mp4,
+    "dicom": _multi_frame_dicom,
+}
+
+
+def bench_upload(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
+    """The sonographer's upload through the real page view (middleware, form, service,
+    storage) of a 10 MB PNG (8 megapixels), a 10 MB MP4 and a 500-frame DICOM, each into a
+    new parent session (a repeat would answer from the first job), in a throwaway studio. The
+    request is timed from the prepared multipart body to the redirect; messages go to an
+    in-process broker."""
+    from django.test import Client
+    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+    from django.urls import reverse
+
+    from render.synchronous import broker_in_process
+    from studio_portal.accounts.models import User
+
+    files = {kind: build() for kind, build in UPLOAD_FILES.items()}
+    results: dict[str, dict[str, object]] = {}
+    with (
+        contextlib.redirect_stdout(sys.stderr),
+        studio_throwaway(prefix="scratch-bench", name="bench upload") as studio,
+        broker_in_process(),
+    ):
+        client = Client(HTTP_HOST=studio.domains.get(is_primary=True).domain)
+        with schema_context(studio.schema_name):
+            client.force_login(User.objects.get(username="owner"))
+        for kind, data in files.items():
+            body = encode_multipart(BOUNDARY, {"scan": _named(f"scan.{kind}", data)})
+            times: list[float] = []
+            for run in range(runs):
+                with schema_context(studio.schema_name):
+                    session = services.parent_session_create(
+                        parent_name="benchmark", consent_given=True, skin_swatches=["#a07e56"]
+                    )
+                    url = reverse("scan-upload", kwargs={"uid": session.uid})
+                started = time.perf_counter()
+                response = client.generic("POST", url, body, content_type=MULTIPART_CONTENT)
+                ms = (time.perf_counter() - started) * 1000
+                if response.status_code != 302:
+                    raise RuntimeError(f"{kind} upload answered {response.status_code}")
+                times.append(ms)
+                log(f"{kind} run {run + 1}/{runs}: {ms:.0f} ms")
+            results[kind] = {"bytes": len(data), "median_ms": round(statistics.median(times), 1)}
+    return {
+        "benchmark": "upload",
+        "runs": runs,
+        "median_ms": max(result["median_ms"] for result in results.values()),
+        "files": results,
+    }
+
+
+def _named(name: str, data: bytes):  # noqa: ANN202
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="application/octet-stream")

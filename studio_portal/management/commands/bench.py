@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 # name → "module:function"; each function takes (runs, log) and returns a JSON-able dict.
 BENCHMARKS = {
     "pipeline": "render.benchmarks:bench_pipeline",
+    "upload": "render.benchmarks:bench_upload",
     "vision": "render.vision_benchmarks:bench_vision",
     "render": "render.engine_benchmarks:bench_render",
     "upscale": "render.engine_benchmarks:bench_upscale",

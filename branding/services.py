@@ -18,6 +18,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -77,6 +78,82 @@ def brand_spec_for_current_studio(kit: BrandKit | None = None) -> BrandSpec:
 
 # What a print file says it is: print shops size a picture by it (readers assume 72 without).
 PRINT_DPI = 300
+
+
+# --------------------------------------------------------------------------------------------
+# The brand a gallery was sent with
+# --------------------------------------------------------------------------------------------
+
+# What a snapshot holds: enough to draw the parent's page, card and print files as they were.
+SNAPSHOT_KEYS = (
+    "studio_name",
+    "contact_email",
+    "contact_phone",
+    "primary_hex",
+    "accent_hex",
+    "font",
+    "frame",
+    "caption",
+    "cobranded",
+    "logo",  # a storage name of the logo as it was ("" for none)
+)
+
+
+def brand_snapshot_take(*, store: bool = True) -> dict[str, object]:
+    """The current studio's name, contacts and brand, frozen for a gallery being sent: later
+    brand changes reach it only when the owner republishes it. The logo is copied once per
+    distinct image (named by its digest) and never deleted with the brand kit's, so an old
+    gallery keeps the logo it was sent with. ``store=False`` only says what it would be (to
+    compare with a gallery's)."""
+    studio = current_studio()
+    spec = brand_spec_for_current_studio()
+    logo = ""
+    if spec.logo_png:
+        digest = hashlib.sha256(spec.logo_png).hexdigest()
+        logo = f"{studio.schema_name}/brand/sent/logo-{digest[:24]}.png"
+        if store and not default_storage.exists(logo):
+            logo = default_storage.save(logo, ContentFile(spec.logo_png))
+    return {
+        "studio_name": spec.studio_name,
+        "contact_email": studio.contact_email,
+        "contact_phone": studio.contact_phone,
+        "primary_hex": spec.primary_hex,
+        "accent_hex": spec.accent_hex,
+        "font": spec.font,
+        "frame": spec.frame,
+        "caption": spec.caption,
+        "cobranded": spec.cobranded,
+        "logo": logo,
+    }
+
+
+def brand_snapshot_logo(snapshot: dict[str, object]) -> bytes | None:
+    """The snapshot's logo PNG, or None (none, or its file is gone)."""
+    name = str(snapshot.get("logo") or "")
+    if not name:
+        return None
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def brand_spec_from_snapshot(snapshot: dict[str, object] | None) -> BrandSpec:
+    """The overlay's input as a gallery was sent; the current brand for a gallery made before
+    snapshots were kept (an empty one)."""
+    if not snapshot:
+        return brand_spec_for_current_studio()
+    return BrandSpec(
+        studio_name=str(snapshot["studio_name"]),
+        primary_hex=str(snapshot["primary_hex"]),
+        accent_hex=str(snapshot["accent_hex"]),
+        font=str(snapshot["font"]),
+        frame=str(snapshot["frame"]),
+        caption=str(snapshot["caption"]),
+        logo_png=brand_snapshot_logo(snapshot),
+        cobranded=bool(snapshot["cobranded"]),
+    )
 
 
 def portrait_finish(

@@ -30,6 +30,11 @@ class Gallery(models.Model):
     downloads = models.PositiveIntegerField(default=0)
     shares = models.PositiveIntegerField(default=0)
     last_opened_at = models.DateTimeField(null=True, blank=True)
+    # The studio's name, contacts and brand as the gallery was sent
+    # (branding.services.brand_snapshot_take): later brand changes reach the parent's page,
+    # card and print files only when the owner republishes. Empty for galleries made before.
+    brand = models.JSONField(default=dict, blank=True)
+    brand_taken_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

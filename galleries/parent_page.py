@@ -36,6 +36,8 @@ def print_state(*, has_file: bool, attempts: int) -> str:
 @dataclass(frozen=True)
 class StudioLook:
     name: str
+    contact_email: str = ""
+    contact_phone: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import hmac
+import json
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -20,6 +23,7 @@ from galleries.models import (
 )
 from render.models import Candidate
 from studio_portal.tenants.models import Studio
+from studio_portal.tenants.selectors import current_studio
 
 TOKEN_MAX_LENGTH = 64
 
@@ -135,6 +139,65 @@ def audit_log_list(*, action_prefix: str = "") -> QuerySet[AuditLogEntry]:
 # read on every open. A studio's colour change reaches open galleries within that minute.
 BRAND_MEMO_SECONDS = 60.0
 _brand_memo: dict[str, tuple[float, BrandKit]] = {}
+
+
+@dataclass(frozen=True)
+class SentBrand:
+    """The studio's name, contacts and brand as a gallery shows them: as it was sent
+    (``Gallery.brand``), until the owner republishes it."""
+
+    studio_name: str
+    contact_email: str
+    contact_phone: str
+    primary_hex: str
+    accent_hex: str
+    font: str
+    logo: str  # a storage name; "" for none
+
+
+def gallery_sent_brand(gallery: Gallery) -> SentBrand:
+    snapshot = gallery.brand
+    if isinstance(snapshot, str):  # read through the driver's own cursor: JSON text
+        snapshot = json.loads(snapshot)
+    if snapshot:
+        return SentBrand(
+            studio_name=str(snapshot.get("studio_name", "")),
+            contact_email=str(snapshot.get("contact_email", "")),
+            contact_phone=str(snapshot.get("contact_phone", "")),
+            primary_hex=str(snapshot.get("primary_hex", "")),
+            accent_hex=str(snapshot.get("accent_hex", "")),
+            font=str(snapshot.get("font", "")),
+            logo=str(snapshot.get("logo") or ""),
+        )
+    # A gallery sent before snapshots were kept shows the studio as it is now.
+    kit, studio = gallery_brand(), current_studio()
+    return SentBrand(
+        studio_name=studio.name,
+        contact_email=studio.contact_email,
+        contact_phone=studio.contact_phone,
+        primary_hex=kit.primary_hex,
+        accent_hex=kit.accent_hex,
+        font=kit.font,
+        logo=kit.logo.name if kit.logo else "",
+    )
+
+
+def gallery_brand_is_current(gallery: Gallery) -> bool:
+    """Whether the studio's name, contacts and brand are still those the gallery was sent with."""
+    from branding.services import brand_snapshot_take
+
+    return bool(gallery.brand) and gallery.brand == brand_snapshot_take(store=False)
+
+
+def sent_brand_logo(brand: SentBrand) -> bytes:
+    """The logo a gallery was sent with (b"" for none, or when its file is gone)."""
+    if not brand.logo:
+        return b""
+    try:
+        with default_storage.open(brand.logo, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError):
+        return b""
 
 
 def gallery_brand() -> BrandKit:

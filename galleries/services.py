@@ -12,17 +12,22 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+import numpy as np
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from PIL import Image
 
 from billing.selectors import studio_may_deliver
+from branding.services import brand_snapshot_take, brand_spec_from_snapshot, portrait_finish
 from galleries import throttle
 from galleries.delivery import (
     OutgoingMessage,
@@ -156,6 +161,8 @@ def gallery_create(
     token = secrets.token_urlsafe(24)  # 192 bits
     return Gallery.objects.create(
         job=job,
+        brand=brand_snapshot_take(),
+        brand_taken_at=timezone.now(),
         token=token,
         token_digest=token_digest(token),
         pin_hash=make_password(pin) if pin else "",
@@ -262,7 +269,7 @@ def gallery_for_parent(
         return f"{schema}.{quote(model._meta.db_table)}"
 
     # Only what the page shows and the checks need; the instance defers the rest.
-    names = ("id", "uid", "job", "token", "pin_hash", "expires_at")
+    names = ("id", "uid", "job", "token", "pin_hash", "expires_at", "brand")
     gallery_fields = [Gallery._meta.get_field(name) for name in names]
     columns = ", ".join(f'g."{field.column}"' for field in gallery_fields)
     connection.ensure_connection()
@@ -358,6 +365,58 @@ def gallery_delete(
             portrait_delete(candidate=candidate, actor=actor)
     audit_log_write(action="gallery.deleted", obj=gallery, actor=actor, detail=detail)
     gallery.delete()
+
+
+def gallery_republish(*, gallery: Gallery, actor: object | None = None) -> Gallery:
+    """Give a sent gallery the studio's current name, contacts and brand (owner only, checked
+    by the view): its portraits are framed again in it (web files now, print files again in
+    the background) and its page, card and logo follow. Until this, a gallery keeps the brand
+    it was sent with, whatever the brand editor says."""
+    from render.print_size import candidate_print_enqueue
+
+    snapshot = brand_snapshot_take()
+    spec = brand_spec_from_snapshot(snapshot)
+    candidates = list(gallery.job.candidates.all())
+    # Framing takes a moment per portrait: done before the transaction, written in one.
+    framed = {}
+    for candidate in candidates:
+        if not candidate.image:
+            continue
+        with candidate.image.open("rb") as handle, Image.open(handle) as raw:
+            framed[candidate.pk] = portrait_finish(np.asarray(raw.convert("RGB")), spec=spec)
+    old_names: list[str] = []  # deleted once the new files are committed
+    with transaction.atomic():
+        for candidate in candidates:
+            if candidate.pk not in framed:
+                continue
+            if candidate.web_image:
+                old_names.append(candidate.web_image.name)
+            candidate.web_image.save(
+                f"{candidate.seed}-web.jpg", ContentFile(framed[candidate.pk]), save=False
+            )
+            fields = ["web_image"]
+            had_print = bool(candidate.print_image)
+            if had_print:
+                old_names.append(candidate.print_image.name)
+                candidate.print_image = ""
+                fields.append("print_image")
+            candidate.save(update_fields=fields)
+            if had_print or candidate.print_requested_at is not None:
+                candidate_print_enqueue(candidate=candidate)  # framed again with the new brand
+        before = gallery.brand.get("studio_name", "") if gallery.brand else ""
+        Gallery.objects.filter(pk=gallery.pk).update(brand=snapshot, brand_taken_at=timezone.now())
+        gallery.brand = snapshot
+        audit_log_write(
+            action="gallery.republished",
+            obj=gallery,
+            actor=actor,
+            detail={
+                "portraits": len(framed),
+                "studio_name": {"from": before, "to": snapshot["studio_name"]},
+            },
+        )
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in old_names])
+    return gallery
 
 
 @transaction.atomic

@@ -8,11 +8,11 @@ from __future__ import annotations
 import io
 import threading
 from functools import lru_cache
+from typing import Protocol
 
 from PIL import Image, ImageDraw
 
 from branding.fonts import BUNDLED_FONTS, DEFAULT_FONT_KEY, load_font
-from branding.models import BrandKit
 from branding.overlay import hex_to_rgb, relative_luminance
 from branding.provenance import TAG_TEXT
 
@@ -36,21 +36,23 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font_key: str, size: int, max_wid
     return load_font(font_key, size)
 
 
-def _logo_bytes(brand: BrandKit) -> bytes:
-    if not brand.logo:
-        return b""
-    with brand.logo.open("rb") as logo_file:
-        return logo_file.read()
+class BrandColours(Protocol):
+    primary_hex: str
+    accent_hex: str
+    font: str
 
 
-def share_card_png(brand: BrandKit, *, studio_name: str) -> bytes:
-    return _card(brand.primary_hex, brand.accent_hex, brand.font, studio_name, _logo_bytes(brand))
+def share_card_png(brand: BrandColours, *, studio_name: str, logo: bytes = b"") -> bytes:
+    """``brand`` is the gallery's brand as sent (galleries.selectors.SentBrand)."""
+    return _card(brand.primary_hex, brand.accent_hex, brand.font, studio_name, logo)
 
 
-def share_card_jpeg(brand: BrandKit, *, studio_name: str, portrait: bytes) -> bytes:
+def share_card_jpeg(
+    brand: BrandColours, *, studio_name: str, portrait: bytes, logo: bytes = b""
+) -> bytes:
     """The card with the portrait on its left: JPEG, small enough for every link preview."""
     return _portrait_card(
-        brand.primary_hex, brand.accent_hex, brand.font, studio_name, _logo_bytes(brand), portrait
+        brand.primary_hex, brand.accent_hex, brand.font, studio_name, logo, portrait
     )
 
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("galleries/<uuid:uid>/", views.gallery_detail, name="gallery-detail"),
     path("galleries/<uuid:uid>/protect/", views.gallery_protect, name="gallery-protect"),
     path("galleries/<uuid:uid>/delete/", views.gallery_delete, name="gallery-delete"),
+    path("galleries/<uuid:uid>/republish/", views.gallery_republish, name="gallery-republish"),
     path("galleries/portraits/<int:pk>/delete/", views.portrait_delete, name="portrait-delete"),
     path("galleries/deliveries/<int:pk>/resend/", views.delivery_resend, name="delivery-resend"),
     path("galleries/parents/<uuid:uid>/export.zip", views.parent_export, name="parent-export"),

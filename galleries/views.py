@@ -33,7 +33,6 @@ from django.views.decorators.http import require_POST
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from branding.provenance import TAG_TEXT
-from branding.selectors import brand_kit_get
 from galleries import selectors, services, throttle
 from galleries.archive import gallery_zip, parent_export_name
 from galleries.audit_text import audit_rows
@@ -78,6 +77,30 @@ def _page(request: HttpRequest, template: str, status: int, **context: object) -
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "same-origin"  # the token never leaves for other sites
     return response
+
+
+def _studio_look(sent: selectors.SentBrand) -> StudioLook:
+    return StudioLook(sent.studio_name, sent.contact_email, sent.contact_phone)
+
+
+def _brand_look(sent: selectors.SentBrand) -> BrandLook:
+    return BrandLook(sent.primary_hex, sent.accent_hex, sent.font, bool(sent.logo))
+
+
+def _pin_page(
+    request: HttpRequest, gallery: Gallery, status: int, **context: object
+) -> HttpResponse:
+    """The PIN form in the name and colours the gallery was sent with."""
+    sent = selectors.gallery_sent_brand(gallery)
+    return _page(
+        request,
+        "pin.html",
+        status,
+        gallery=gallery,
+        studio=_studio_look(sent),
+        brand=_brand_look(sent),
+        **context,
+    )
 
 
 def _gallery_open(request: HttpRequest, token: str) -> Gallery:
@@ -161,7 +184,7 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         except _Refusal as refusal:
             return refusal.response
         if not _is_unlocked(request, gallery):
-            return _page(request, "pin.html", 200, gallery=gallery)
+            return _pin_page(request, gallery, 200)
         portraits = tuple(
             PortraitTile(
                 p.pk,
@@ -173,12 +196,13 @@ def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
         )
     base = request.path  # this view's own URL, /g/<token>/: the template builds links from it
     page_url = request.build_absolute_uri(base)
-    brand = selectors.gallery_brand()
+    # The name and brand the gallery was sent with, not the brand editor's latest.
+    sent = selectors.gallery_sent_brand(gallery)
     # The share card shows the portrait when anyone with the link may see it anyway (no PIN).
     card = "card.jpg" if portraits and not gallery.has_pin else "card.png"
     page = GalleryPage(
-        studio=StudioLook(request.tenant.name),
-        brand=BrandLook(brand.primary_hex, brand.accent_hex, brand.font, bool(brand.logo)),
+        studio=_studio_look(sent),
+        brand=_brand_look(sent),
         gallery=GalleryLook(gallery.token, gallery.expires_at, gallery.has_pin),
         portraits=portraits,
         base=base,
@@ -212,9 +236,7 @@ def gallery_unlock(request: HttpRequest, token: str) -> HttpResponse:
     if not services.gallery_pin_matches(gallery=gallery, pin=request.POST.get("pin", "")):
         throttle.guess_failed(throttle.PIN_GUESSES_PER_IP, per_ip)
         throttle.guess_failed(throttle.PIN_GUESSES_PER_GALLERY, str(gallery.pk))
-        return _page(
-            request, "pin.html", 403, gallery=gallery, error="That PIN is not right. Try again."
-        )
+        return _pin_page(request, gallery, 403, error="That PIN is not right. Try again.")
     throttle.guesses_clear(throttle.PIN_GUESSES_PER_IP, per_ip)
     request.session.cycle_key()
     unlocked = request.session.get(UNLOCKED_SESSION_KEY, [])
@@ -306,11 +328,11 @@ def gallery_share(request: HttpRequest, gallery: Gallery) -> HttpResponse:
 def gallery_card(request: HttpRequest, token: str) -> HttpResponse:
     """The OpenGraph card: brand and tag only, so it is served even before the PIN."""
     try:
-        _gallery_open(request, token)
+        gallery = _gallery_open(request, token)
     except _Refusal as refusal:
         return refusal.response
-    studio = request.tenant
-    png = share_card_png(brand_kit_get(), studio_name=studio.name)
+    sent = selectors.gallery_sent_brand(gallery)
+    png = share_card_png(sent, studio_name=sent.studio_name, logo=selectors.sent_brand_logo(sent))
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "public, max-age=86400"
     return response
@@ -331,7 +353,13 @@ def gallery_card_with_portrait(request: HttpRequest, token: str) -> HttpResponse
             portrait = handle.read()
     except FileNotFoundError:
         return redirect("gallery-card", token=token)
-    jpeg = share_card_jpeg(brand_kit_get(), studio_name=request.tenant.name, portrait=portrait)
+    sent = selectors.gallery_sent_brand(gallery)
+    jpeg = share_card_jpeg(
+        sent,
+        studio_name=sent.studio_name,
+        logo=selectors.sent_brand_logo(sent),
+        portrait=portrait,
+    )
     response = HttpResponse(jpeg, content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=600"  # a deleted portrait leaves it soon
     return response
@@ -357,14 +385,13 @@ def gallery_download_all(request: HttpRequest, gallery: Gallery) -> FileResponse
 def gallery_logo(request: HttpRequest, token: str) -> HttpResponse:
     """The studio's logo for its gallery pages and emails, under the gallery's own URL."""
     try:
-        _gallery_open(request, token)
+        gallery = _gallery_open(request, token)
     except _Refusal as refusal:
         return refusal.response
-    logo = brand_kit_get().logo
+    logo = selectors.sent_brand_logo(selectors.gallery_sent_brand(gallery))  # as it was sent
     if not logo:
         raise Http404
-    content_type = mimetypes.guess_type(logo.name)[0] or "image/png"
-    response = FileResponse(logo.open("rb"), content_type=content_type)
+    response = HttpResponse(logo, content_type="image/png")
     response["Cache-Control"] = "public, max-age=86400"
     return response
 
@@ -410,8 +437,23 @@ def gallery_detail(request: HttpRequest, uid: str) -> HttpResponse:
             "portraits": portraits,
             "deliveries": gallery.deliveries.all(),
             "link": services.gallery_url(gallery),
+            "sent_brand": selectors.gallery_sent_brand(gallery),
+            "brand_is_current": selectors.gallery_brand_is_current(gallery),
         },
     )
+
+
+@_owner_only
+@require_POST
+def gallery_republish(request: HttpRequest, uid: str) -> HttpResponse:
+    gallery = selectors.gallery_get(uid)
+    services.gallery_republish(gallery=gallery, actor=request.user)
+    messages.success(
+        request,
+        "The gallery now shows your current studio details and brand; its portraits are framed "
+        "again (print files follow in a few minutes).",
+    )
+    return redirect("gallery-detail", uid=gallery.uid)
 
 
 @login_required

@@ -22,7 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image
 
-from branding.services import portrait_finish
+from branding.overlay import BrandSpec
+from branding.services import brand_spec_from_snapshot, portrait_finish
 from render.models import Candidate
 from render.pipeline.upscale import upscale_x4
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
@@ -36,6 +37,15 @@ PRINT_MESSAGE_LEASE = timedelta(minutes=15)
 PRINT_RETRY_AFTER = timedelta(minutes=2)
 # The database or storage briefly away: the actor retries these itself.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def _sent_brand_spec(candidate: Candidate) -> BrandSpec | None:
+    """The brand of the gallery the candidate was sent in; None (the current brand) before."""
+    from galleries.models import Gallery
+
+    snapshot = Gallery.objects.filter(job_id=candidate.job_id).values_list("brand", flat=True)
+    snapshot = snapshot.first()
+    return brand_spec_from_snapshot(snapshot) if snapshot else None
 
 
 def candidate_print_enqueue(*, candidate: Candidate) -> None:
@@ -106,7 +116,8 @@ def candidate_print_make(*, candidate_id: int) -> Candidate | None:
         upscaled = upscale_x4(_raw_render(candidate))
         # The raw render is the input, never the web JPEG: upscaling a brand frame and tag
         # would blur them, and the overlay lays them out afresh for the print's size.
-        print_jpeg = portrait_finish(upscaled, size="print")
+        # A sent gallery's portrait keeps the brand the gallery was sent with.
+        print_jpeg = portrait_finish(upscaled, size="print", spec=_sent_brand_spec(candidate))
     except Exception as exc:
         Candidate.objects.filter(pk=candidate_id).update(
             print_error=f"{type(exc).__name__}: {exc}"[:300]

@@ -239,9 +239,15 @@ def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> No
         buffer = io.BytesIO()
         Image.new("RGBA", (40, 20), (10, 120, 200, 255)).save(buffer, format="PNG")
         kit.logo.save("logo.png", ContentFile(buffer.getvalue()))
+    # A sent gallery keeps the brand it was sent with (no logo) until the owner republishes.
+    assert parent.get(_url(gallery, "logo")).status_code == 404
+    with schema_context(studio.schema_name):
+        from galleries.services import gallery_republish
+
+        gallery_republish(gallery=gallery)
     response = parent.get(_url(gallery, "logo"))
     assert response.status_code == 200
-    assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (40, 20)
+    assert Image.open(io.BytesIO(response.content)).size == (40, 20)
     assert f"/g/{gallery.token}/logo" in parent.get(_url(gallery)).content.decode()
 
 
@@ -326,16 +332,24 @@ def test_the_kept_page_gets_each_visitors_own_csrf_token_and_runs_no_inline_scri
     assert tokens[0] != tokens[1]
 
 
-def test_a_brand_change_shows_on_the_next_open(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_a_brand_change_reaches_a_sent_gallery_when_it_is_republished(
+    studio, gallery, parent
+) -> None:  # noqa: ANN001
     from branding.selectors import brand_kit_get
     from galleries.selectors import _brand_memo
+    from galleries.services import gallery_republish
 
     assert "--primary: #6b4f4f" in parent.get(_url(gallery)).content.decode()
     with schema_context(studio.schema_name):
         kit = brand_kit_get()
         kit.primary_hex = "#204a87"
         kit.save()
-    _brand_memo.clear()  # the brand is read again after BRAND_MEMO_SECONDS
+    _brand_memo.clear()
+    # The gallery keeps the brand it was sent with (its portraits carry that frame) ...
+    assert "--primary: #6b4f4f" in parent.get(_url(gallery)).content.decode()
+    with schema_context(studio.schema_name):
+        gallery_republish(gallery=gallery)
+    # ... until the owner republishes it.
     html = parent.get(_url(gallery)).content.decode()
     assert "--primary: #204a87" in html and "#6b4f4f" not in html
 

@@ -346,6 +346,8 @@ def _job_context(job: RenderJob) -> dict[str, object]:
     return {
         "job": job,
         "stages": _stage_rows(job),
+        # Waiting for a worker: where it is in line (None once a worker holds it).
+        "queue": selectors.render_job_queue_place(job) if job.is_live else None,
         "total_time": _seconds_text(_total_ms(job)),
         "candidates": _candidate_rows(job),
         "anchors": _anchor_points(scan),

@@ -67,6 +67,10 @@ def test_a_fix_anatomy_rerun_waits_only_behind_renders_and_says_where_it_is(
         "words": "Waiting for a renderer: 1 ahead of it (1 portrait set).",
     }
 
+    page = client_a.get(f"/jobs/{rerun.uid}/").content.decode()
+    assert 'class="big-state" role="status">Waiting in line' in page
+    assert "Waiting for a renderer: 1 ahead of it (1 portrait set)." in page
+
     # The other studio's render is taken: the rerun is next.
     dramatiq.Message.decode(broker.queues["render"].get())
     broker.queues["render"].task_done()

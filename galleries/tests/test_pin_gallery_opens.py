@@ -79,3 +79,13 @@ def test_a_refused_studio_form_still_leads_to_the_studio(studio) -> None:  # noq
     member = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     html = member.post("/login/", {"username": "owner", "password": "x"}).content.decode()
     assert "That form had expired" in html and 'href="/"' in html
+
+
+def test_no_template_comment_leaks_into_a_parents_page(studio, pin_gallery) -> None:  # noqa: ANN001
+    parent = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
+    pages = [
+        parent.get(f"/g/{pin_gallery.token}/").content.decode(),
+        parent.post(f"/g/{pin_gallery.token}/pin/", {"pin": "2468"}).content.decode(),
+    ]
+    for html in pages:
+        assert "{#" not in html and "#}" not in html and "{%" not in html

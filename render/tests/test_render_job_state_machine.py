@@ -123,8 +123,8 @@ def test_a_ready_job_queues_the_print_file_of_its_primary_when_automatic(
     with django_capture_on_commit_callbacks(execute=True):
         services.render_job_render_run(job_id=job.pk)
     primary = job.candidates.get(is_primary=True)
-    queue = broker.queues["render"]
-    message = dramatiq.Message.decode(queue.get())
+    queue = broker.queues["print"]  # its own queue: re-renders never wait behind an upscale
+    message = dramatiq.Message.decode(queue.get(timeout=5))
     queue.task_done()
     assert queue.qsize() == 0
     assert message.actor_name == "candidate_print_make_task"

@@ -1,0 +1,121 @@
+"""The invisible watermark: the mark id read back after what sharing does to a portrait (JPEG at
+quality 70, a 50 % resize, a 10 % crop, a PNG round trip), at a PSNR of at least 40 dB, and no
+mark read from pictures that carry none."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from branding.overlay import BrandSpec, compose
+from branding.provenance import encode_with_tag
+from branding.provenance_bench import ATTACKS
+from branding.sample_portrait import sample_portrait_render
+from branding.watermark import (
+    _CODED_BITS,
+    _mark_id_from_bits,
+    _payload_bits,
+    conv_encode,
+    detect,
+    embed,
+    psnr,
+    viterbi_decode,
+)
+from render.pipeline.phantom import make_phantom
+
+MARK_ID = 0x5A_C0FF_EE42
+
+
+@lru_cache(maxsize=2)
+def _portrait(frame: str = "polaroid") -> np.ndarray:
+    """A real Cradle portrait of a generated phantom, framed at web size (1080 px)."""
+    spec = BrandSpec(
+        studio_name="Bloom 4D Studio",
+        primary_hex="#6b4f4f",
+        accent_hex="#f3ece4",
+        font="serif",
+        frame=frame,
+        caption="Welcome to the world",
+        logo_png=None,
+        cobranded=True,
+    )
+    return np.asarray(compose(sample_portrait_render(), spec, size="web"))
+
+
+def _delivered(pixels: np.ndarray) -> np.ndarray:
+    """As the web file is delivered: JPEG at quality 90 with the tag in its metadata."""
+    data = encode_with_tag(Image.fromarray(pixels), fmt="JPEG")
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_the_mark_cannot_be_seen(capsys) -> None:  # noqa: ANN001
+    portrait = _portrait()
+    marked = embed(portrait, MARK_ID)
+    figure = psnr(portrait, marked)
+    with capsys.disabled():
+        print(
+            f"\nwatermark PSNR on a {portrait.shape[1]}x{portrait.shape[0]} portrait: "
+            f"{figure:.2f} dB"
+        )
+    assert figure >= 40.0
+    # Luminance only: the same change on R, G and B, so no colour shifts anywhere.
+    change = marked.astype(int) - portrait.astype(int)
+    unclipped = (portrait > 3).all(axis=2) & (portrait < 252).all(axis=2)
+    assert (change[unclipped, 0] == change[unclipped, 1]).all()
+    assert (change[unclipped, 1] == change[unclipped, 2]).all()
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+@pytest.mark.parametrize("frame", ["polaroid", "thin"])
+def test_the_mark_id_is_read_back_after_sharing(attack: str, frame: str) -> None:
+    delivered = _delivered(embed(_portrait(frame), MARK_ID))
+    attacked = ATTACKS[attack](delivered, 7)
+    if attack == "resize50":
+        assert attacked.shape[0] == round(delivered.shape[0] / 2)
+    if attack == "crop10":
+        assert attacked.shape[1] == round(delivered.shape[1] * 0.9)
+    found = detect(attacked)
+    assert found.mark_id == MARK_ID
+    assert found.bit_agreement > 0.9
+
+
+def test_a_print_size_file_resized_for_sharing_still_reads() -> None:
+    # A print file is 4× the web size; the mark scales with the picture.
+    big = np.asarray(Image.fromarray(_portrait()).resize((3480, 4320), Image.Resampling.BICUBIC))
+    shared = np.asarray(Image.fromarray(embed(big, MARK_ID)).resize((870, 1080)))
+    assert detect(_delivered(shared)).mark_id == MARK_ID
+
+
+def test_pictures_without_a_mark_read_as_unmarked() -> None:
+    noise = np.random.default_rng(3).integers(0, 256, (700, 900, 3), dtype=np.uint8)
+    stripes = np.repeat((np.arange(900) // 9 % 2 * 255).astype(np.uint8)[None, :], 700, axis=0)
+    for picture in (
+        _delivered(_portrait()),
+        make_phantom(seed=5).image,
+        noise,
+        np.stack([stripes] * 3, axis=-1),
+        np.full((400, 400, 3), 128, np.uint8),
+    ):
+        assert detect(picture).mark_id is None
+
+
+def test_two_marks_on_the_same_portrait_read_as_themselves() -> None:
+    portrait = _portrait()
+    assert detect(_delivered(embed(portrait, 1))).mark_id == 1
+    assert detect(_delivered(embed(portrait, 2**40 - 1))).mark_id == 2**40 - 1
+
+
+def test_the_code_corrects_flipped_bits_and_the_crc_refuses_a_wrong_word() -> None:
+    coded = conv_encode(_payload_bits(MARK_ID))
+    assert coded.size == _CODED_BITS
+    soft = 1.0 - 2.0 * coded.astype(float)
+    flipped = soft.copy()
+    flipped[[3, 30, 61, 95, 128]] *= -1  # five scattered errors
+    assert _mark_id_from_bits(viterbi_decode(flipped)) == MARK_ID
+    bits = _payload_bits(MARK_ID)
+    bits[5] ^= 1
+    assert _mark_id_from_bits(bits) is None

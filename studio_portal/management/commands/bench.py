@@ -18,6 +18,7 @@ BENCHMARKS = {
     "render": "render.engine_benchmarks:bench_render",
     "upscale": "render.engine_benchmarks:bench_upscale",
     "overlay": "branding.benchmarks:bench_overlay",
+    "provenance": "branding.benchmarks:bench_provenance",
     "gallery": "galleries.benchmarks:bench_gallery",
     "retention": "galleries.benchmarks:bench_retention",
 }

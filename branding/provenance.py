@@ -1,13 +1,18 @@
 """The mandatory tag inside every delivered file: EXIF, XMP, PNG text and a signed C2PA manifest.
 
-Social apps strip metadata, so the overlay also paints the tag into the pixels; this module is the
-machine-readable half. `read_provenance` reads a file back with readers that share no code with
-the writer (Pillow for EXIF/PNG text, a hand-walked segment parser plus xml.etree for XMP, the
-c2pa Reader for the manifest), so a test that passes proves the bytes, not our own bookkeeping.
+Social apps strip metadata, so the overlay also paints the tag into the pixels and
+``branding.watermark`` hides a mark id in them; this module is the machine-readable half. The
+manifest names that mark in a ``c2pa.soft-binding`` assertion (C2PA 2.x §"Soft binding"), so a
+reader can go from the manifest to the pixels' mark and, when the metadata is gone, from the
+mark back to Cradle's record of the file. `read_provenance` reads a file back with readers that
+share no code with the writer (Pillow for EXIF/PNG text, a hand-walked segment parser plus
+xml.etree for XMP, the c2pa Reader for the manifest), so a test that passes proves the bytes, not
+our own bookkeeping.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import fcntl
 import io
@@ -27,6 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image, PngImagePlugin, TiffImagePlugin
+
+from branding.watermark import ALGORITHM as WATERMARK_ALGORITHM
+from branding.watermark import MARK_ID_BITS
 
 TAG_TEXT = "Artistic interpretation · Not a medical prediction"
 # EXIF's ImageDescription is ASCII by the standard: the tag there says "-" for the middle dot.
@@ -95,6 +103,13 @@ class C2paSigner:
         key = Path(key_path).read_bytes()
         alg = _alg_for_key(key)
         return cls(chain, key, alg=alg)
+
+    def identity(self) -> tuple[str, str]:
+        """(issuer organisation, serial number) of the signing certificate, as C2PA readers
+        report a manifest's ``signature_info``: how a reader tells Cradle's manifests apart."""
+        leaf = x509.load_pem_x509_certificates(self.cert_chain_pem)[0]
+        organisations = leaf.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        return (str(organisations[0].value) if organisations else "", str(leaf.serial_number))
 
     def native_signer(self) -> c2pa.Signer:
         info = c2pa.C2paSignerInfo(
@@ -289,11 +304,30 @@ def _xmp_packet(*, artist: str | None) -> bytes:
     return packet.encode("utf-8")
 
 
-def _c2pa_manifest(*, title: str) -> dict:
+SOFT_BINDING_LABEL = "c2pa.soft-binding"
+_MARK_ID_BYTES = (MARK_ID_BITS + 7) // 8
+
+
+def _soft_binding_assertion(mark_id: int) -> dict:
+    """The soft binding to the pixels' watermark: the algorithm's name and, over the whole
+    picture (an empty scope), the mark id as big-endian bytes (a CBOR byte string)."""
+    return {
+        "label": SOFT_BINDING_LABEL,
+        "data": {
+            "alg": WATERMARK_ALGORITHM,
+            "blocks": [{"scope": {}, "value": list(mark_id.to_bytes(_MARK_ID_BYTES, "big"))}],
+            "name": "Cradle's invisible watermark: the file's mark id, looked up at /verify/",
+        },
+    }
+
+
+def _c2pa_manifest(*, title: str, mark_id: int | None = None) -> dict:
+    soft_binding = [_soft_binding_assertion(mark_id)] if mark_id is not None else []
     return {
         "claim_generator_info": [{"name": SOFTWARE_NAME, "version": "1"}],
         "title": title,
-        "assertions": [
+        "assertions": soft_binding
+        + [
             {
                 "label": "c2pa.actions",
                 "data": {
@@ -387,13 +421,20 @@ def _c2pa_signing_context() -> c2pa.Context:
 
 
 def sign_c2pa(
-    data: bytes, *, fmt: str, signer: C2paSigner, title: str = "Cradle portrait"
+    data: bytes,
+    *,
+    fmt: str,
+    signer: C2paSigner,
+    title: str = "Cradle portrait",
+    mark_id: int | None = None,
 ) -> bytes:
-    """Embed a signed C2PA manifest with a `c2pa.created` trainedAlgorithmicMedia action."""
+    """Embed a signed C2PA manifest with a `c2pa.created` trainedAlgorithmicMedia action and,
+    when the pixels carry one, a soft binding naming their watermark's ``mark_id``."""
     mime = _MIME_BY_FORMAT[fmt.upper()]
+    manifest = _c2pa_manifest(title=title, mark_id=mark_id)
     native_signer = signer.native_signer()
     try:
-        with c2pa.Builder(_c2pa_manifest(title=title), _c2pa_signing_context()) as builder:
+        with c2pa.Builder(manifest, _c2pa_signing_context()) as builder:
             destination = io.BytesIO()
             builder.sign(native_signer, mime, io.BytesIO(data), destination)
             return destination.getvalue()
@@ -408,16 +449,19 @@ def tag_image(
     signer: C2paSigner | None,
     artist: str | None = None,
     dpi: int | None = None,
+    mark_id: int | None = None,
 ) -> bytes:
     """Encode `image` as `fmt` with the tag in EXIF, XMP, PNG text and a signed C2PA manifest.
 
     `signer` has no default on purpose: a caller must say whether the file is a delivery (pass
     the studio's signer) or an editor preview that never leaves Cradle (None: no manifest).
+    `mark_id` is the watermark already in `image`'s pixels (``branding.watermark.embed``); the
+    manifest's soft binding names it.
     """
     data = encode_with_tag(image, fmt=fmt, artist=artist, dpi=dpi)
     if signer is None:
         return data
-    return sign_c2pa(data, fmt=fmt, signer=signer)
+    return sign_c2pa(data, fmt=fmt, signer=signer, mark_id=mark_id)
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,6 +484,18 @@ class ProvenanceReport:
     c2pa_failure_codes: tuple[str, ...] = ()
     c2pa_error: str | None = None
     exif_comment: str | None = None  # UserComment, decoded by its charset header
+    # Every c2pa.soft-binding block of the active manifest: (alg, value bytes).
+    c2pa_soft_bindings: tuple[tuple[str, bytes], ...] = ()
+    c2pa_signer_issuer: str | None = None
+    c2pa_signer_serial: str | None = None
+
+    @property
+    def c2pa_mark_id(self) -> int | None:
+        """The watermark mark id the manifest binds to, if it names Cradle's algorithm."""
+        for alg, value in self.c2pa_soft_bindings:
+            if alg == WATERMARK_ALGORITHM and len(value) == _MARK_ID_BYTES:
+                return int.from_bytes(value, "big") or None
+        return None
 
     @property
     def c2pa_signer_untrusted(self) -> bool:
@@ -613,7 +669,7 @@ def _read_c2pa(data: bytes, fmt: str) -> dict:
     if mime is None:
         return {"c2pa_error": f"C2PA not read for format {fmt}"}
     try:
-        with c2pa.Reader(mime, io.BytesIO(data)) as reader:
+        with c2pa.Reader(mime, io.BytesIO(data), context=_c2pa_reading_context()) as reader:
             manifest = reader.get_active_manifest()
             state = reader.get_validation_state()
             results = reader.get_validation_results() or {}
@@ -627,7 +683,11 @@ def _read_c2pa(data: bytes, fmt: str) -> dict:
         if str(assertion.get("label", "")).startswith("c2pa.actions"):
             actions.extend(assertion.get("data", {}).get("actions", []))
     created = [a for a in actions if a.get("action") == "c2pa.created"]
+    signature = manifest.get("signature_info") or {}
     return {
+        "c2pa_soft_bindings": _soft_bindings(manifest),
+        "c2pa_signer_issuer": signature.get("issuer"),
+        "c2pa_signer_serial": signature.get("cert_serial_number"),
         "c2pa_present": True,
         "c2pa_digital_source_type": created[0].get("digitalSourceType") if created else None,
         "c2pa_actions": tuple(str(a.get("action")) for a in actions),
@@ -636,6 +696,44 @@ def _read_c2pa(data: bytes, fmt: str) -> dict:
             str(entry.get("code")) for entry in results.get("activeManifest", {}).get("failure", [])
         ),
     }
+
+
+_reading_context: c2pa.Context | None = None
+
+
+def _c2pa_reading_context() -> c2pa.Context:
+    # Newer SDKs check a soft binding's algorithm against a configured list and call any other
+    # "unsupported"; Cradle's own is on the list its readers use.
+    global _reading_context
+    with _context_lock:
+        if _reading_context is None:
+            settings = c2pa.Settings.from_dict(
+                {"soft_binding": {"soft_binding_algorithms": [WATERMARK_ALGORITHM]}}
+            )
+            _reading_context = c2pa.Context(settings=settings)
+        return _reading_context
+
+
+def _soft_bindings(manifest: dict) -> tuple[tuple[str, bytes], ...]:
+    found = []
+    for assertion in manifest.get("assertions", []):
+        if not str(assertion.get("label", "")).startswith(SOFT_BINDING_LABEL):
+            continue
+        data = assertion.get("data") or {}
+        for block in data.get("blocks") or []:
+            value = block.get("value")
+            # The reader shows a CBOR byte string as base64 text; a list of ints is accepted too.
+            if isinstance(value, str):
+                try:
+                    raw = base64.b64decode(value, validate=True)
+                except ValueError:
+                    continue
+            elif isinstance(value, list) and all(isinstance(b, int) for b in value):
+                raw = bytes(b & 0xFF for b in value)
+            else:
+                continue
+            found.append((str(data.get("alg") or ""), raw))
+    return tuple(found)
 
 
 def manifest_json(data: bytes, fmt: str = "JPEG") -> dict:

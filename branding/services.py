@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from billing.selectors import studio_is_white_label
 from branding.fonts import BUNDLED_FONTS
@@ -38,6 +39,7 @@ from branding.overlay import (
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
 from branding.references import MAX_REFERENCE_BYTES, reference_photo_read
 from branding.selectors import brand_kit_get, reference_portrait_arrays
+from branding.watermark import embed as watermark_embed
 from studio_portal.tenants.models import DomainClaim, Studio
 from studio_portal.tenants.selectors import current_studio
 from studio_portal.tenants.services import (
@@ -46,6 +48,7 @@ from studio_portal.tenants.services import (
     custom_domain_unavailable_reason,
     custom_domain_verify,
 )
+from verification.services import portrait_mark_issue
 
 
 @lru_cache(maxsize=1)
@@ -159,15 +162,41 @@ def brand_spec_from_snapshot(snapshot: dict[str, object] | None) -> BrandSpec:
 def portrait_finish(
     image: np.ndarray, *, size: str = "web", spec: BrandSpec | None = None
 ) -> bytes:
-    """The delivered JPEG: brand overlay, visible tag, EXIF/XMP tag and a signed C2PA manifest."""
+    """The delivered JPEG: brand overlay, visible tag, invisible watermark, EXIF/XMP tag and a
+    signed C2PA manifest bound to the watermark (``raster_deliver``)."""
     spec = spec or brand_spec_for_current_studio()
     framed = compose(image, spec, size=size)
-    return tag_image(
+    return raster_deliver(
         framed,
-        fmt="JPEG",
-        signer=c2pa_signer(),
+        kind=size,
         artist=spec.studio_name,
         dpi=PRINT_DPI if size == "print" else None,
+    )
+
+
+def raster_deliver(
+    image: Image.Image,
+    *,
+    kind: str,
+    artist: str,
+    fmt: str = "JPEG",
+    dpi: int | None = None,
+    source: str = "",
+) -> bytes:
+    """Every picture that leaves Cradle is encoded here, after its pixels are final.
+
+    A fresh mark id is recorded for the current studio (``verification.PortraitMark``: studio,
+    kind, time — nothing about the parent), hidden in the pixels by ``branding.watermark``
+    (≥ 40 dB PSNR, survives recompression, resizing, cropping, screenshots), and named by the
+    C2PA manifest's soft binding; EXIF, XMP and PNG text carry the tag as before. ``kind`` is a
+    ``PortraitMark.Kind``; ``source`` (e.g. ``candidate:42``) keeps one mark for a file made again
+    from the same source.
+    """
+    mark = portrait_mark_issue(studio=current_studio(), kind=kind, source=source)
+    pixels = np.asarray(image.convert("RGB"))
+    marked = Image.fromarray(watermark_embed(pixels, mark.mark_id))
+    return tag_image(
+        marked, fmt=fmt, signer=c2pa_signer(), artist=artist, dpi=dpi, mark_id=mark.mark_id
     )
 
 

@@ -1,20 +1,26 @@
 """The OpenGraph card a shared gallery link shows: the studio's colours, logo and name, the tag
 and — for a gallery without a PIN, whose portraits anyone with the link may see anyway — the
 studio's pick (its web file, which carries the frame and the visible tag). Never the parent's
-name, and never a portrait of a PIN gallery: the card is served before the PIN."""
+name, and never a portrait of a PIN gallery: the card is served before the PIN. The portrait
+card is a picture of the portrait, so it goes out like one (``branding.services.raster_deliver``:
+its own invisible watermark, the tag in its metadata, a signed C2PA manifest); the brand-only card
+shows no baby and is a plain PNG."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from functools import lru_cache
 from typing import Protocol
 
+from django.db import connection
 from PIL import Image, ImageDraw
 
 from branding.fonts import BUNDLED_FONTS, DEFAULT_FONT_KEY, load_font
 from branding.overlay import hex_to_rgb, relative_luminance
 from branding.provenance import TAG_TEXT
+from branding.services import raster_deliver
 
 CARD_SIZE = (1200, 630)  # the size Facebook, iMessage and WhatsApp previews expect
 _render_lock = threading.Lock()
@@ -51,18 +57,45 @@ def share_card_jpeg(
     brand: BrandColours, *, studio_name: str, portrait: bytes, logo: bytes = b""
 ) -> bytes:
     """The card with the portrait on its left: JPEG, small enough for every link preview."""
-    return _portrait_card(
-        brand.primary_hex, brand.accent_hex, brand.font, studio_name, logo, portrait
+    return _finished_portrait_card(
+        connection.schema_name,
+        brand.primary_hex,
+        brand.accent_hex,
+        brand.font,
+        studio_name,
+        logo,
+        portrait,
     )
 
 
 PORTRAIT_PANE_WIDTH = 560
 
 
-@lru_cache(maxsize=32)  # per portrait and brand; a portrait's web file is ~100-300 kB
+# Per studio (the mark is the studio's), portrait and brand; a portrait's web file is ~100-300 kB.
+@lru_cache(maxsize=32)
+def _finished_portrait_card(
+    schema_name: str,
+    primary_hex: str,
+    accent_hex: str,
+    font_key: str,
+    studio_name: str,
+    logo: bytes,
+    portrait: bytes,
+) -> bytes:
+    card = _portrait_card(primary_hex, accent_hex, font_key, studio_name, logo, portrait)
+    # The same card made again (another process, a restart) keeps its mark.
+    digest = hashlib.sha256()
+    for part in (primary_hex, accent_hex, font_key, studio_name):
+        digest.update(part.encode() + b"\x00")
+    digest.update(hashlib.sha256(logo).digest() + hashlib.sha256(portrait).digest())
+    return raster_deliver(
+        card, kind="share-card", artist=studio_name, source=f"share-card:{digest.hexdigest()[:32]}"
+    )
+
+
 def _portrait_card(
     primary_hex: str, accent_hex: str, font_key: str, studio_name: str, logo: bytes, portrait: bytes
-) -> bytes:
+) -> Image.Image:
     with _render_lock:
         width, height = CARD_SIZE
         primary, accent = hex_to_rgb(primary_hex), hex_to_rgb(accent_hex)
@@ -96,9 +129,7 @@ def _portrait_card(
         draw.text((left, top + 90), "A keepsake portrait", font=load_font(font_key, 40), fill=ink)
         tag_font = _fit(draw, TAG_TEXT, "sans-bold", 36, right - left)
         draw.text((left, band_top + 52), TAG_TEXT, font=tag_font, fill=_ink(primary))
-        out = io.BytesIO()
-        card.save(out, format="JPEG", quality=85, optimize=True)
-        return out.getvalue()
+        return card
 
 
 @lru_cache(maxsize=64)  # one per studio brand: the card changes only when the brand kit does

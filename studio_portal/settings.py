@@ -42,6 +42,7 @@ SHARED_APPS = [
     "studio_portal.tenants",
     "studio_portal.accounts",
     "billing",
+    "verification",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

@@ -35,7 +35,8 @@ def _frame_pixels(jpeg: bytes) -> np.ndarray:
 
 def _assert_frame_is(jpeg: bytes, hex_colour: str) -> None:
     frame = _frame_pixels(jpeg)
-    assert np.abs(frame - np.array(hex_to_rgb(hex_colour))).max() <= 6
+    # JPEG's error by the photo's edge, plus the invisible watermark's ±2 levels.
+    assert np.abs(frame - np.array(hex_to_rgb(hex_colour))).max() <= 8
 
 
 def test_the_next_portrait_has_the_new_frame_colour(studio) -> None:  # noqa: ANN001

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from studio_portal.client_address import client_subject
 from studio_portal.counters import CACHE_ERRORS, cache_unreachable, count_add
@@ -109,18 +109,19 @@ class RateLimitMiddleware:
             if url_name not in limit.url_names:
                 continue
             if rate_limit_hit(name, limit, client_subject(request)):
-                return too_many_attempts(limit.window_seconds)
+                return too_many_attempts(limit.window_seconds, json=url_name.startswith("api-"))
         return None
 
 
-def too_many_attempts(wait_seconds: int) -> HttpResponse:
+def too_many_attempts(wait_seconds: int, *, json: bool = False) -> HttpResponse:
+    """A 429 with the wait in words: plain text, or the API's ``{"detail": …}`` for API URLs."""
     minutes = max(1, wait_seconds // 60)
     wait = f"{minutes} minutes" if wait_seconds >= 120 else f"{wait_seconds} seconds"
-    response = HttpResponse(
-        f"Too many attempts. Please wait {wait} and try again.",
-        status=429,
-        content_type="text/plain; charset=utf-8",
-    )
+    sentence = f"Too many attempts. Please wait {wait} and try again."
+    if json:
+        response: HttpResponse = JsonResponse({"detail": sentence}, status=429)
+    else:
+        response = HttpResponse(sentence, status=429, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(wait_seconds)
     return response
 

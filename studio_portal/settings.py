@@ -374,7 +374,16 @@ PAGE_RATE_LIMITS = {
         "attempts": env_int("UPLOADS_PER_10_MIN", 60),
         "window_seconds": 600,
     },
+    # The public check (/verify/ and POST /api/verify/, one allowance for both): each reads a
+    # stranger's image, so an address gets a few a minute, not a flood.
+    "verify": {
+        "url_names": ["verify", "api-verify"],
+        "attempts": env_int("VERIFY_CHECKS_PER_10_MIN", 30),
+        "window_seconds": 600,
+    },
 }
+# The largest image the public check reads (in memory only, never stored).
+VERIFY_MAX_UPLOAD_BYTES = env_int("VERIFY_MAX_UPLOAD_BYTES", 15 * 1024 * 1024)
 CACHE_URL = env_str(
     "CACHE_URL",
     "" if TESTING or not BROKER_URL.startswith("redis") else BROKER_URL.rsplit("/", 1)[0] + "/1",

@@ -19,4 +19,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("billing.urls_public")),
     path("", include("galleries.urls_public")),
+    path("", include("verification.urls_public")),
 ]

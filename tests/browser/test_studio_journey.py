@@ -82,7 +82,7 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     _assert_accessible(owner, axe_source, "the team page")
     owner.goto(f"{studio_url}/settings/")
     owner.get_by_label("Keep scans and portraits for").fill("60")
-    owner.get_by_role("button", name="Save").click()
+    owner.get_by_role("button", name="Save", exact=True).click()
     expect(owner.get_by_text("now kept for 60 days")).to_be_visible()
     assert Studio.objects.get(pk=journey_studio.pk).retention_days == 60
     owner_context.close()

@@ -76,8 +76,11 @@ class Box:
 @dataclass(frozen=True)
 class IngestLimits:
     max_bytes: int = 200_000_000  # 200 MB, the unit the refusal speaks
-    max_pixels: int = 40_000_000
-    max_clip_frames: int = 24
+    max_pixels: int = 40_000_000  # per frame
+    max_clip_frames: int = 24  # of a clip or multi-frame DICOM, an even sample is decoded
+    # The most memory one decode may take, estimated from the headers before it starts: a clip
+    # samples fewer frames to fit, and a file that does not fit even so is refused.
+    max_decode_bytes: int = 1_024_000_000
 
 
 @dataclass(frozen=True, eq=False)

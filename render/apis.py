@@ -120,6 +120,7 @@ class CandidateOutputSerializer(serializers.ModelSerializer):
 
 # The API's names for the work a queue holds.
 QUEUE_KIND = {
+    "render_job_check": "check",
     "render_job_render": "render",
     "render_job_vision": "vision",
     "candidate_print_make_task": "print",
@@ -416,7 +417,10 @@ class ScanUploadApi(APIView):
 
     @extend_schema(
         description=(
-            "Upload a scan for the session and queue its render (201). The same file uploaded "
+            "Upload a scan for the session and queue its render (201). Only its headers are "
+            "read here (type, size, dimensions, frames; a refusal is a 400 with the reason); "
+            'the job is "checking" while a worker decodes and screens it, then "queued", or '
+            '"rejected" with the reason and nothing of the scan kept. The same file uploaded '
             "again for the session within ten minutes answers 200 with the job the first "
             "upload made: nothing is rendered twice."
         ),

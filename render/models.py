@@ -92,6 +92,8 @@ class RenderJob(models.Model):
     """One pass of the pipeline over a scan: a state machine with a time per stage."""
 
     class State(models.TextChoices):
+        # Stored by the upload after header checks only; the worker decodes and screens it.
+        CHECKING = "checking", "Checking the scan…"
         QUEUED = "queued", "Queued"
         VISION = "vision", "Finding the face"
         CONDITIONING = "conditioning", "Preparing"
@@ -110,7 +112,16 @@ class RenderJob(models.Model):
 
     # Stages in order; the key each one writes in ``stage_log``.
     STAGES = ("ingest", "vision", "conditioning", "render", "score", "overlay", "deliver")
-    RUNNING = (State.VISION, State.CONDITIONING, State.RENDER, State.SCORE, State.OVERLAY)
+    # On the way between the upload and a result ("checking" both waits for the check's worker
+    # and runs in it, under one name).
+    RUNNING = (
+        State.CHECKING,
+        State.VISION,
+        State.CONDITIONING,
+        State.RENDER,
+        State.SCORE,
+        State.OVERLAY,
+    )
     FINISHED = (State.DELIVERED, State.REJECTED, State.FAILED, State.CANCELLED)
     # Portraits made and waiting for the sonographer: review, pick, send or paint again.
     REVIEWABLE = (State.READY, State.NEEDS_REVIEW)

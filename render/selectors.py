@@ -43,7 +43,7 @@ def candidate_get(pk: int) -> Candidate:
 def render_job_stage_rows(job: RenderJob) -> list[dict[str, object]]:
     """One row per pipeline stage for the progress display: name, status, milliseconds."""
     labels = {
-        "ingest": "Upload checked",
+        "ingest": "Scan checked",
         "vision": "Face structure",
         "conditioning": "Preparing",
         "render": "Painting",
@@ -68,11 +68,13 @@ def render_job_stage_rows(job: RenderJob) -> list[dict[str, object]]:
 
 # The actor whose message moves a job waiting in each state, and the queue it waits on.
 _WAITING_FOR = {
+    RenderJob.State.CHECKING: ("vision", "render_job_check"),
     RenderJob.State.QUEUED: ("vision", "render_job_vision"),
     RenderJob.State.CONDITIONING: ("render", "render_job_render"),
 }
 # What each actor's message is, in the words of the job page.
 _QUEUE_WORK = {
+    "render_job_check": ("scan check", "scan checks"),
     "render_job_vision": ("face reading", "face readings"),
     "render_job_render": ("portrait set", "portrait sets"),
     "candidate_print_make_task": ("print file", "print files"),
@@ -282,7 +284,7 @@ def render_job_report_open(job: RenderJob) -> StoredFile:
     if scan is None:
         raise FileMissing("This job has no scan, so it has no report.")
     if not scan.purged_at and not scan.report_image:
-        if job.state in (RenderJob.State.QUEUED, RenderJob.State.VISION):
+        if job.state in (RenderJob.State.CHECKING, RenderJob.State.QUEUED, RenderJob.State.VISION):
             raise FileNotReady(
                 "The report is made while Cradle finds the face structure; "
                 "try again in a few seconds."

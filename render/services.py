@@ -158,11 +158,25 @@ def _repeat_upload_job(session: ParentSession, sha256: str) -> RenderJob | None:
     )
 
 
+def _ingest_limits() -> IngestLimits:
+    return IngestLimits(
+        max_bytes=settings.SCAN_MAX_BYTES,
+        max_pixels=settings.SCAN_MAX_PIXELS,
+        max_decode_bytes=settings.RENDER_DECODE_MEMORY_MB * 1_000_000,
+    )
+
+
 def scan_upload(
     *, session: ParentSession, data: bytes, uploaded_by: object | None = None, enqueue: bool = True
 ) -> RenderJob:
-    """Ingest the upload (rejecting bad files before anything is stored), keep the encrypted
-    original and the de-identified frame, and queue a render job for the worker.
+    """Check the upload from its headers (a bad file is refused before anything is stored),
+    keep the encrypted original and queue its check: the decode, the frame choice,
+    de-identification and screening run in the worker (:func:`render_job_check_run`) while the
+    job is "checking", never in the request.
+
+    ``enqueue=False`` sends nothing: the caller runs the stages itself (tests, ``render_scan``,
+    the benchmarks), so the check runs here before the job is returned, "queued" for vision or
+    "rejected" with the reason and nothing of the scan kept.
 
     The same file uploaded again for the session within REPEAT_UPLOAD_WINDOW returns the job
     the first upload made (nothing new is stored or rendered), even when the uploads race.
@@ -180,53 +194,61 @@ def scan_upload_or_repeat(
     permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)
-    repeat = _repeat_upload_job(session, hashlib.sha256(data).hexdigest())
+    sha256 = hashlib.sha256(data).hexdigest()
+    repeat = _repeat_upload_job(session, sha256)
     if repeat is not None:
         return repeat, False
     started = time.perf_counter()
-    scan_data = ingest.ingest(
-        data, IngestLimits(max_bytes=settings.SCAN_MAX_BYTES, max_pixels=settings.SCAN_MAX_PIXELS)
-    )
-    vision.screen(scan_data)  # a 2D scan is refused now, before its bytes are stored
-    ingest_ms = (time.perf_counter() - started) * 1000
-    deidentified = _png_bytes(scan_data.image)  # encoded outside the transaction: it is slow
+    # Headers only: a decode (seconds and gigabytes for a long DICOM loop) never runs here.
+    header = ingest.inspect(data, _ingest_limits())
     encrypted = scan_encrypt(data)
+    upload_ms = (time.perf_counter() - started) * 1000
     with transaction.atomic():
         # Uploads for one parent take turns here, so of two copies of a file racing in, the
         # second finds the first's job instead of making its own.
         ParentSession.objects.select_for_update().filter(pk=session.pk).first()
-        repeat = _repeat_upload_job(session, scan_data.sha256)
+        repeat = _repeat_upload_job(session, sha256)
         if repeat is not None:
             return repeat, False
         scan = Scan(
             session=session,
-            sha256=scan_data.sha256,
-            detected_type=scan_data.kind,
+            sha256=sha256,
+            detected_type=header.kind,
             size_bytes=len(data),
-            width=scan_data.size[0],
-            height=scan_data.size[1],
-            frame_index=scan_data.frame_index,
-            render_box=scan_data.render_box.as_list(),
-            text_boxes=[box.as_list() for box in scan_data.text_boxes],
+            width=header.width,  # the decoded frame's, once the check has turned it upright
+            height=header.height,
             uploaded_by=uploaded_by,
         )
         scan.original_encrypted.save("original.bin.enc", ContentFile(encrypted), save=False)
-        scan.deidentified.save("deidentified.png", ContentFile(deidentified), save=False)
         scan.save()
         job = RenderJob.objects.create(
             scan=scan,
             session=session,
+            state=RenderJob.State.CHECKING,
             engine=settings.RENDER_ENGINE,
             style=session.style,
             base_seed=random.SystemRandom().randrange(1, 2**31),
+            # Running until the worker's check records its time; the request's own share apart.
             stage_log={
-                "ingest": {"started_at": timezone.now().isoformat(), "ms": round(ingest_ms, 1)}
+                "ingest": {
+                    "started_at": timezone.now().isoformat(),
+                    "upload_ms": round(upload_ms, 1),
+                }
             },
             created_by=uploaded_by,
         )
         if enqueue:
-            _on_commit_enqueue_vision(job)
+            _on_commit_enqueue_check(job)
+    if not enqueue:
+        render_job_check_run(job_id=job.pk, enqueue=False)
+        job.refresh_from_db()
     return job, True
+
+
+def _on_commit_enqueue_check(job: RenderJob) -> None:
+    from render.tasks import render_job_check
+
+    outbox_send_on_commit(render_job_check, RenderJob, job.pk)
 
 
 def _on_commit_enqueue_vision(job: RenderJob) -> None:
@@ -302,6 +324,77 @@ def _stage(job: RenderJob, name: str, state: str | None = None) -> Iterator[None
     yield
     job.stage_log[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
     RenderJob.objects.filter(pk=job.pk).update(stage_log=job.stage_log)
+
+
+def render_job_check_run(*, job_id: int, enqueue: bool = True) -> RenderJob | None:
+    """Stage 1, in a worker on the vision queue: decode the stored original within
+    RENDER_DECODE_MEMORY_MB, choose a clip's frame, blank burned-in text, find the render area
+    and screen out 2D scans; keep the de-identified frame and queue vision.
+
+    A scan refused here ends its job "rejected" with the reason (the words the upload itself
+    gave before the decode left the request), and nothing of the scan stays stored.
+    """
+    job = _claim(job_id, waiting=RenderJob.State.CHECKING, running=())
+    if job is None:
+        return None
+    scan = job.scan
+    if scan is None or scan.purged_at or not scan.original_encrypted:
+        _finish(job, RenderJob.State.FAILED, "The scan was deleted before it could be checked.")
+        return job
+    upload_ms = job.stage_log.get("ingest", {}).get("upload_ms")
+    try:
+        with _stage(job, "ingest"):
+            with scan.original_encrypted.open("rb") as handle:
+                data = scan_decrypt(handle.read())
+            scanned = ingest.ingest(data, _ingest_limits())
+            del data
+            vision.screen(scanned)  # a 2D scan is refused before its frame is stored
+            deidentified = _png_bytes(scanned.image)
+    except ScanRejected as exc:
+        _scan_refuse(job, scan, exc.message)
+        return job
+    if upload_ms is not None:
+        job.stage_log["ingest"]["upload_ms"] = upload_ms
+    scan.deidentified.save("deidentified.png", ContentFile(deidentified), save=False)
+    scan.width, scan.height = scanned.size
+    scan.frame_index = scanned.frame_index
+    scan.render_box = scanned.render_box.as_list()
+    scan.text_boxes = [box.as_list() for box in scanned.text_boxes]
+    with transaction.atomic():
+        scan.save(
+            update_fields=[
+                "deidentified",
+                "width",
+                "height",
+                "frame_index",
+                "render_box",
+                "text_boxes",
+            ]
+        )
+        # Vision's message is not sent yet: an empty stamp until the broker takes it.
+        RenderJob.objects.filter(pk=job.pk).update(
+            state=RenderJob.State.QUEUED,
+            stage_log=job.stage_log,
+            lease_expires_at=None,
+            enqueued_at=None,
+            updated_at=timezone.now(),
+        )
+        job.state = RenderJob.State.QUEUED
+        if enqueue:
+            _on_commit_enqueue_vision(job)
+    return job
+
+
+def _scan_refuse(job: RenderJob, scan: Scan, reason: str) -> None:
+    """The check refused the scan: the job ends "rejected" with the reason; the scan's row and
+    its stored original go too (the files once that commits), as a refusal at the upload keeps
+    nothing."""
+    stored = [(field.storage, field.name) for field in scan.derivative_fields() if field]
+    with transaction.atomic():
+        scan.delete()  # the job keeps its reason, its scan becomes None
+        _finish(job, RenderJob.State.REJECTED, reason)
+        transaction.on_commit(lambda: [storage.delete(name) for storage, name in stored])
+    job.scan = None
 
 
 def _ingested_scan(scan: Scan) -> IngestedScan:
@@ -648,7 +741,7 @@ def render_jobs_sweep_due(
     it was made fails with a reason. Jobs waiting in a queue with a fresh message are left
     alone (see studio_portal.outbox).
     """
-    from render.tasks import render_job_render, render_job_vision
+    from render.tasks import render_job_check, render_job_render, render_job_vision
 
     now = now or timezone.now()
     report = JobSweep()
@@ -667,12 +760,18 @@ def render_jobs_sweep_due(
         outbox_due(now=now, waiting_since="updated_at", lease=lease)
     )
     schema = connection.schema_name
+    checking = RenderJob.State.CHECKING
     vision_states = (RenderJob.State.QUEUED, RenderJob.State.VISION)
+    report.requeued += outbox_resend_due(
+        render_job_check, due.filter(state=checking), schema_name=schema
+    )
     report.requeued += outbox_resend_due(
         render_job_vision, due.filter(state__in=vision_states), schema_name=schema
     )
     report.requeued += outbox_resend_due(
-        render_job_render, due.exclude(state__in=vision_states), schema_name=schema
+        render_job_render,
+        due.exclude(state__in=(checking, *vision_states)),
+        schema_name=schema,
     )
     return report
 
@@ -680,11 +779,12 @@ def render_jobs_sweep_due(
 @transaction.atomic
 def render_job_retry(*, job: RenderJob, created_by: object | None = None) -> RenderJob:
     """A fresh job for a failed or cancelled one: from conditioning when vision's cues are kept,
-    otherwise from vision on the same de-identified scan (the upload is never asked for again)."""
+    otherwise from vision on the same de-identified scan, or from the check on the stored
+    original when the job stopped before it (the upload is never asked for again)."""
     if job.state not in (RenderJob.State.FAILED, RenderJob.State.CANCELLED):
         raise ValidationError("Only a failed or cancelled render can be retried.")
     scan = job.scan
-    if scan is None or scan.purged_at or not scan.deidentified:
+    if scan is None or scan.purged_at or not (scan.deidentified or scan.original_encrypted):
         raise ValidationError(
             "The scan behind this render has been deleted. Upload the scan again to retry."
         )
@@ -693,16 +793,25 @@ def render_job_retry(*, job: RenderJob, created_by: object | None = None) -> Ren
     permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)
+    checked = bool(scan.deidentified)
     retry = RenderJob.objects.create(
         scan=scan,
         session=job.session,
+        state=RenderJob.State.QUEUED if checked else RenderJob.State.CHECKING,
         engine=job.engine,
         style=job.style,
         base_seed=random.SystemRandom().randrange(1, 2**31),
         correction_strength=job.correction_strength,
         parent_job=job,
-        stage_log={k: v for k, v in job.stage_log.items() if k == "ingest"},
+        stage_log=(
+            {k: v for k, v in job.stage_log.items() if k == "ingest"}
+            if checked
+            else {"ingest": {"started_at": timezone.now().isoformat()}}
+        ),
         created_by=created_by,
     )
-    _on_commit_enqueue_vision(retry)
+    if checked:
+        _on_commit_enqueue_vision(retry)
+    else:
+        _on_commit_enqueue_check(retry)
     return retry

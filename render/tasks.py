@@ -51,6 +51,20 @@ def _run(stage: Callable[..., object], schema_name: str, job_id: int) -> None:
 
 
 @dramatiq.actor(
+    # On the vision workers, never the web: the decode of an upload (a long DICOM loop, a
+    # 40-megapixel still) within RENDER_DECODE_MEMORY_MB.
+    queue_name="vision",
+    retry_when=_retry_transient,
+    time_limit=TEN_MINUTES_MS,
+    min_backoff=1000,
+    max_backoff=30_000,
+    on_retry_exhausted="render_job_give_up",
+)
+def render_job_check(schema_name: str, job_id: int) -> None:
+    _run(services.render_job_check_run, schema_name, job_id)
+
+
+@dramatiq.actor(
     queue_name="vision",
     retry_when=_retry_transient,
     time_limit=TEN_MINUTES_MS,

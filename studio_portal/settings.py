@@ -202,6 +202,10 @@ PRINT_FILES_AUTOMATIC = env_bool("PRINT_FILES_AUTOMATIC", default=not TESTING)
 RENDER_JOB_LEASE_SECONDS = env_int("RENDER_JOB_LEASE_SECONDS", 180)
 SCAN_MAX_BYTES = env_int("SCAN_MAX_BYTES", 200_000_000)  # 200 MB, as the refusal says it
 SCAN_MAX_PIXELS = env_int("SCAN_MAX_PIXELS", 40_000_000)
+# The most memory the worker's decode of one upload may take (MB, estimated from its headers
+# before decoding: render.pipeline.ingest.inspect); a clip samples fewer frames to fit, and a
+# file that cannot fit is refused at the upload with the reason.
+RENDER_DECODE_MEMORY_MB = env_int("RENDER_DECODE_MEMORY_MB", 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 SCAN_RETENTION_DAYS_MAX = 90

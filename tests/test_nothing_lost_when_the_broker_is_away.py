@@ -257,11 +257,19 @@ def test_a_job_the_broker_never_took_is_sent_by_the_sweep_once_the_broker_is_bac
     with django_capture_on_commit_callbacks(execute=True):
         job = render_services.scan_upload(session=session, data=phantom_jpeg)
     job.refresh_from_db()
-    assert job.state == RenderJob.State.QUEUED and job.enqueued_at is None
+    assert job.state == RenderJob.State.CHECKING and job.enqueued_at is None
     outage["down"] = False
     assert render_services.render_jobs_sweep_due(now=_minutes(1)).requeued == 1
     message = _drain(broker, "vision")[0]
-    assert message.actor_name == "render_job_vision"
+    assert message.actor_name == "render_job_check"
+    outage["down"] = True  # away again when the check hands vision its message
+    with django_capture_on_commit_callbacks(execute=True):
+        render_services.render_job_check_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.state == RenderJob.State.QUEUED and job.enqueued_at is None
+    outage["down"] = False
+    assert render_services.render_jobs_sweep_due(now=_minutes(1)).requeued == 1
+    assert [m.actor_name for m in _drain(broker, "vision")] == ["render_job_vision"]
     render_services.render_job_vision_run(job_id=job.pk, enqueue=False)
     job.refresh_from_db()
     assert job.state == RenderJob.State.CONDITIONING and job.enqueued_at is None  # next stage

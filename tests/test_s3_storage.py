@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from galleries.services import gallery_create, scans_purge_expired
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 from render.models import Candidate, Scan
-from render.services import scan_decrypt
+from render.services import render_job_check_run, scan_decrypt
 
 REGION = "eu-west-1"
 SETTINGS_FILE = django_settings.BASE_DIR / "studio_portal" / "settings.py"
@@ -145,7 +145,10 @@ def test_an_uploaded_scan_lands_encrypted_under_the_studios_prefix_in_the_bucket
     assert response.status_code == 302, response.content.decode()[:500]
     with schema_context(studio.schema_name):
         scan = Scan.objects.get(session=session)
-    prefix = f"alpha/scans/{scan.uid}/"
+        prefix = f"alpha/scans/{scan.uid}/"
+        assert _keys(s3, name, prefix) == {scan.original_encrypted.name}  # until the check
+        render_job_check_run(job_id=scan.jobs.get().pk, enqueue=False)  # the worker's stage
+        scan.refresh_from_db()
     assert scan.original_encrypted.name.startswith(prefix)
     assert _keys(s3, name, prefix) == {scan.original_encrypted.name, scan.deidentified.name}
     stored = _read(s3, name, scan.original_encrypted.name)

@@ -36,7 +36,7 @@ def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(
     assert services.render_job_render_run(job_id=job.pk) is None
     job.refresh_from_db()
     assert job.state == RenderJob.State.READY
-    assert job.attempts == 2
+    assert job.attempts == 3  # check, vision, render: each claimed once
     assert job.candidates.count() == 5
     assert [c.rank for c in job.candidates.all()] == [0, 1, 2, 3, 4]
 

@@ -30,9 +30,10 @@ def _uploaded_job(api_a, studio, phantom_jpeg, *, render: bool) -> dict:  # noqa
     )
     assert upload.status_code == 201, upload.json()
     job = upload.json()
-    assert job["state"] == "queued" and "ingest" in job["stage_ms"]
+    assert job["state"] == "checking" and "ingest" not in job["stage_ms"]  # the worker's part
     with schema_context(studio.schema_name):
         job_id = RenderJob.objects.get(uid=job["uid"]).pk
+        services.render_job_check_run(job_id=job_id, enqueue=False)
         services.render_job_vision_run(job_id=job_id, enqueue=False)
         if render:
             services.render_job_render_run(job_id=job_id)

@@ -61,6 +61,7 @@ def test_no_log_record_carries_a_parents_details(
     job_uid = upload.json()["uid"]
     with schema_context(studio.schema_name):
         job_id = RenderJob.objects.get(uid=job_uid).pk
+        services.render_job_check_run(job_id=job_id, enqueue=False)
         services.render_job_vision_run(job_id=job_id, enqueue=False)
         services.render_job_render_run(job_id=job_id)
         [delivery] = api_services.webhooks_emit("job.ready", api_services.job_event_payload(job_id))

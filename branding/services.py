@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,7 @@ from branding.overlay import (
     BrandSpec,
     compose,
     hex_to_rgb,
+    overlay_layout,
     validate_brand_colours,
     validate_logo,
 )
@@ -166,11 +168,13 @@ def portrait_finish(
     signed C2PA manifest bound to the watermark (``raster_deliver``)."""
     spec = spec or brand_spec_for_current_studio()
     framed = compose(image, spec, size=size)
+    tag_box = overlay_layout((image.shape[1], image.shape[0]), spec.frame, size=size).tag_box
     return raster_deliver(
         framed,
         kind=size,
         artist=spec.studio_name,
         dpi=PRINT_DPI if size == "print" else None,
+        keep_clear=(_grown(tag_box, 2),),
     )
 
 
@@ -182,6 +186,7 @@ def raster_deliver(
     fmt: str = "JPEG",
     dpi: int | None = None,
     source: str = "",
+    keep_clear: Sequence[tuple[int, int, int, int]] = (),
 ) -> bytes:
     """Every picture that leaves Cradle is encoded here, after its pixels are final.
 
@@ -190,14 +195,19 @@ def raster_deliver(
     (≥ 40 dB PSNR, survives recompression, resizing, cropping, screenshots), and named by the
     C2PA manifest's soft binding; EXIF, XMP and PNG text carry the tag as before. ``kind`` is a
     ``PortraitMark.Kind``; ``source`` (e.g. ``candidate:42``) keeps one mark for a file made again
-    from the same source.
+    from the same source; ``keep_clear`` boxes (the visible tag) are left untouched.
     """
     mark = portrait_mark_issue(studio=current_studio(), kind=kind, source=source)
     pixels = np.asarray(image.convert("RGB"))
-    marked = Image.fromarray(watermark_embed(pixels, mark.mark_id))
+    marked = Image.fromarray(watermark_embed(pixels, mark.mark_id, keep_clear=keep_clear))
     return tag_image(
         marked, fmt=fmt, signer=c2pa_signer(), artist=artist, dpi=dpi, mark_id=mark.mark_id
     )
+
+
+def _grown(box: tuple[int, int, int, int], pixels: int) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    return (left - pixels, top - pixels, right + pixels, bottom + pixels)
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ cropping to a small piece, and nobody should rely on it as proof against a deter
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -257,8 +258,17 @@ def _strength_per_chip(rgb: np.ndarray, chip: int, grid: tuple[int, int]) -> np.
     return 1.0 + 2.0 * spread / (spread + 6.0)  # spread is in grey levels
 
 
-def embed(rgb: np.ndarray, mark_id: int, *, psnr_db: float = TARGET_PSNR_DB) -> np.ndarray:
+def embed(
+    rgb: np.ndarray,
+    mark_id: int,
+    *,
+    psnr_db: float = TARGET_PSNR_DB,
+    keep_clear: Sequence[tuple[int, int, int, int]] = (),
+) -> np.ndarray:
     """``rgb`` (H×W×3 uint8) with ``mark_id`` in its luminance, ``psnr_db`` from the original.
+
+    ``keep_clear`` boxes (left, top, right, bottom) are left exactly as they are: the visible
+    tag's glyphs must stay as crisp as they were drawn.
 
     About 5 ms for a 1080 px web portrait: everything but the last two steps happens on the
     chip grid, a few dozen times smaller than the picture."""
@@ -282,6 +292,8 @@ def embed(rgb: np.ndarray, mark_id: int, *, psnr_db: float = TARGET_PSNR_DB) -> 
     # chip rate, which JPEG and downscaling would remove anyway, and no blocky edges to see.
     size = (grid[1] * chip, grid[0] * chip)
     delta = cv2.resize(weighted, size, interpolation=cv2.INTER_LINEAR)[:height, :width]
+    for left, top, right, bottom in keep_clear:
+        delta[max(0, top) : max(0, bottom), max(0, left) : max(0, right)] = 0.0
     # The same delta on R, G and B: luminance moves, hue does not; rounded and saturated.
     return cv2.add(rgb, cv2.cvtColor(delta, cv2.COLOR_GRAY2RGB), dtype=cv2.CV_8U)
 

@@ -69,6 +69,7 @@ def share_card_jpeg(
 
 
 PORTRAIT_PANE_WIDTH = 560
+TAG_BAND_HEIGHT = 150  # the brand band under the studio's name, with the tag on it
 
 
 # Per studio (the mark is the studio's), portrait and brand; a portrait's web file is ~100-300 kB.
@@ -88,8 +89,13 @@ def _finished_portrait_card(
     for part in (primary_hex, accent_hex, font_key, studio_name):
         digest.update(part.encode() + b"\x00")
     digest.update(hashlib.sha256(logo).digest() + hashlib.sha256(portrait).digest())
+    width, height = CARD_SIZE
     return raster_deliver(
-        card, kind="share-card", artist=studio_name, source=f"share-card:{digest.hexdigest()[:32]}"
+        card,
+        kind="share-card",
+        artist=studio_name,
+        source=f"share-card:{digest.hexdigest()[:32]}",
+        keep_clear=((PORTRAIT_PANE_WIDTH, height - TAG_BAND_HEIGHT, width, height),),  # the tag
     )
 
 
@@ -112,7 +118,7 @@ def _portrait_card(
         bold_key = f"{font_key.split('-')[0]}-bold"
         bold_key = bold_key if bold_key in BUNDLED_FONTS else font_key
         left, right = pane + 50, width - 50
-        band_top = height - 150
+        band_top = height - TAG_BAND_HEIGHT
         draw.rectangle([pane, band_top, width, height], fill=primary)
         top = 90
         if logo:

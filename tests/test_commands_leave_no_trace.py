@@ -21,6 +21,7 @@ from render.models import ParentSession
 from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import throwaway_studios_drop
+from verification.models import PortraitMark
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +72,7 @@ def test_render_scan_delivers_in_a_throwaway_studio_without_a_broker_and_leaves_
     scan = tmp_path / "scan.jpg"
     scan.write_bytes(phantom_jpeg)
     studios_before = set(Studio.objects.values_list("schema_name", flat=True))
+    marks_before = PortraitMark.objects.count()
     out = io.StringIO()
     with caplog.at_level(logging.WARNING):
         call_command("render_scan", str(scan), "--json", "--out", str(tmp_path / "out"), stdout=out)
@@ -81,6 +83,7 @@ def test_render_scan_delivers_in_a_throwaway_studio_without_a_broker_and_leaves_
     assert result["outputs"] and all(Path(p).is_file() for p in result["outputs"])
     assert not [r for r in caplog.records if "broker away" in r.getMessage()]
     assert set(Studio.objects.values_list("schema_name", flat=True)) == studios_before
+    assert PortraitMark.objects.count() == marks_before  # its portraits' watermark records too
     assert _scratch_schemas() == []
     assert not [p for p in Path(settings.MEDIA_ROOT).glob("scratch_*")]
     for schema in (studio.schema_name, other_studio.schema_name):

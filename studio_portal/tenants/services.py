@@ -179,6 +179,9 @@ def _studio_drop(studio: Studio) -> None:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     schema_name = studio.schema_name
     DomainClaim.objects.filter(studio=studio).delete()
+    # A throwaway studio's portraits were never anyone's: their watermark records go with it
+    # (a real studio that leaves keeps them, nameless: verification.PortraitMark).
+    studio.portrait_marks.all().delete()
     studio.delete(force_drop=True)
     media = Path(settings.MEDIA_ROOT) / schema_name
     if media.is_dir():

@@ -8,6 +8,7 @@ small Cradle mark), Studio is white-label and may bring its own domain. The tag 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -41,6 +42,7 @@ from branding.overlay import (
 from branding.provenance import C2paSigner, ensure_dev_signing_material, tag_image
 from branding.references import MAX_REFERENCE_BYTES, reference_photo_read
 from branding.selectors import brand_kit_get, reference_portrait_arrays
+from branding.watermark import MIN_SIDE as WATERMARK_MIN_SIDE
 from branding.watermark import embed as watermark_embed
 from studio_portal.tenants.models import DomainClaim, Studio
 from studio_portal.tenants.selectors import current_studio
@@ -195,14 +197,28 @@ def raster_deliver(
     (≥ 40 dB PSNR, survives recompression, resizing, cropping, screenshots), and named by the
     C2PA manifest's soft binding; EXIF, XMP and PNG text carry the tag as before. ``kind`` is a
     ``PortraitMark.Kind``; ``source`` (e.g. ``candidate:42``) keeps one mark for a file made again
-    from the same source; ``keep_clear`` boxes (the visible tag) are left untouched.
+    from the same source; ``keep_clear`` boxes (the visible tag) are left untouched. A picture
+    too small to carry a mark (under 64 px a side: never a real portrait) is tagged only.
     """
+    if min(image.size) < WATERMARK_MIN_SIDE:
+        return tag_image(image, fmt=fmt, signer=c2pa_signer(), artist=artist, dpi=dpi)
     mark = portrait_mark_issue(studio=current_studio(), kind=kind, source=source)
     pixels = np.asarray(image.convert("RGB"))
     marked = Image.fromarray(watermark_embed(pixels, mark.mark_id, keep_clear=keep_clear))
     return tag_image(
         marked, fmt=fmt, signer=c2pa_signer(), artist=artist, dpi=dpi, mark_id=mark.mark_id
     )
+
+
+def full_render_deliver(stored: bytes, *, source: str) -> bytes:
+    """The render as painted (``Candidate.image``: no frame, no visible tag) as it leaves Cradle,
+    downloaded or in the owner's export: with a watermark of its own (one per ``source``, however
+    often it is fetched) and the tag in its metadata, in the format it is stored in. The stored
+    file stays unmarked: it is the print file's source, and the print gets its own mark."""
+    with Image.open(io.BytesIO(stored)) as image:
+        fmt = "PNG" if image.format == "PNG" else "JPEG"
+        render = image.convert("RGB")
+    return raster_deliver(render, kind="full", artist=current_studio().name, fmt=fmt, source=source)
 
 
 def _grown(box: tuple[int, int, int, int], pixels: int) -> tuple[int, int, int, int]:

@@ -48,6 +48,7 @@ ALGORITHM = "com.cradle.watermark.1"  # the C2PA soft-binding `alg` naming this 
 MARK_ID_BITS = 40
 MAX_MARK_ID = (1 << MARK_ID_BITS) - 1
 TARGET_PSNR_DB = 44.0
+MIN_SIDE = 64  # a picture smaller than this on either side cannot carry a mark
 
 TILE_CHIPS = 32
 TILES_PER_SHORT_SIDE = 6
@@ -275,7 +276,7 @@ def embed(
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise WatermarkError("embed takes an H×W×3 uint8 picture")
     height, width = rgb.shape[:2]
-    if min(height, width) < 64:
+    if min(height, width) < MIN_SIDE:
         raise WatermarkError("The picture is too small to carry a mark")
     rgb = np.ascontiguousarray(rgb)
     chip = chip_size(width, height)

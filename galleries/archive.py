@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
 
+from django.core.files.base import ContentFile
 from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
@@ -23,7 +24,12 @@ from branding.provenance import TAG_TEXT
 from galleries.models import Favourite, Gallery
 from galleries.selectors import gallery_portrait_numbers, gallery_portraits, studio_retention_days
 from render.models import Candidate, ParentSession, Scan
-from render.selectors import file_name_words, portrait_file_stem
+from render.selectors import (
+    FileMissing,
+    candidate_full_render_delivered,
+    file_name_words,
+    portrait_file_stem,
+)
 from studio_portal.tenants.models import Studio
 
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -42,7 +48,7 @@ class Archive:
     files: int  # portrait and scan files inside (the text files not counted)
 
 
-def _zip(members: Iterable[tuple[str, FieldFile | bytes | str]]) -> Archive:
+def _zip(members: Iterable[tuple[str, FieldFile | ContentFile | bytes | str]]) -> Archive:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - streamed, then closed by the response
     files = 0
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -91,7 +97,7 @@ def parent_export_zip(session: ParentSession, *, studio: Studio) -> Archive:
     """Everything the studio holds for one parent, for its own records before retention: every
     portrait of every render (the render as painted, the web and the print file), the
     de-identified scan and its vision report while they are kept, and a manifest."""
-    members: list[tuple[str, FieldFile | bytes | str]] = []
+    members: list[tuple[str, FieldFile | ContentFile | bytes | str]] = []
     retention_days = studio_retention_days(studio)
     favourites = set(
         Favourite.objects.filter(gallery__job__session=session).values_list(
@@ -146,7 +152,7 @@ def parent_export_zip(session: ParentSession, *, studio: Studio) -> Archive:
                 if field:
                     extension = ".png" if field.name.lower().endswith(".png") else ".jpg"
                     files[size] = f"{folder}/{stem}-{size}{extension}"
-                    members.append((files[size], field))
+                    members.append((files[size], _delivered(candidate, size, field)))
             portraits.append(
                 {
                     "number": candidate.rank + 1,
@@ -172,6 +178,17 @@ def parent_export_zip(session: ParentSession, *, studio: Studio) -> Archive:
     members.append(("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False)))
     members.append(("About these portraits.txt", ABOUT))
     return _zip(members)
+
+
+def _delivered(candidate: Candidate, size: str, field: FieldFile) -> FieldFile | ContentFile:
+    """A portrait as the export carries it: the render as painted leaves marked and tagged, as
+    its download does; the web and print files are delivered files already."""
+    if size != "full":
+        return field
+    try:
+        return ContentFile(candidate_full_render_delivered(candidate))
+    except FileMissing:
+        return field  # gone from storage: _zip leaves it out, as for any missing file
 
 
 def parent_export_name(session: ParentSession, *, studio: Studio) -> str:

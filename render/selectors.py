@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from branding.services import full_render_deliver
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.tenants.selectors import current_studio
 
@@ -237,7 +239,33 @@ def candidate_file_open(candidate: Candidate, size: str) -> StoredFile:
         made_at=candidate.job.created_at,
         size=size,
     )
-    return _stored_file_open(field, default_type=default_type, stem=stem)
+    stored = _stored_file_open(field, default_type=default_type, stem=stem)
+    if size == "full":
+        with stored.handle as handle:
+            data = candidate_full_render_delivered(candidate, handle.read())
+        return StoredFile(
+            handle=ContentFile(data, name=stored.filename),
+            content_type=stored.content_type,
+            filename=stored.filename,
+        )
+    return stored
+
+
+def candidate_full_render_delivered(candidate: Candidate, stored: bytes | None = None) -> bytes:
+    """The render as painted, as it leaves Cradle (a download, the owner's export): marked and
+    tagged by ``branding.services.full_render_deliver``, one watermark id per candidate however
+    often it is fetched (recorded once, the only write here). The stored file stays as painted:
+    it is the print file's source."""
+    if stored is None:
+        try:
+            with candidate.image.open("rb") as handle:
+                stored = handle.read()
+        except FileNotFoundError:
+            raise FileMissing("The file is missing from storage.") from None
+    try:
+        return full_render_deliver(stored, source=f"candidate:{candidate.pk}")
+    except (OSError, SyntaxError, ValueError):  # not an image Pillow reads: nothing to mark
+        return stored
 
 
 def file_name_words(text: str) -> str:

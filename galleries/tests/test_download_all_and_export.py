@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from branding.provenance import read_provenance
 from galleries.models import AuditLogEntry, Favourite
 from galleries.services import gallery_create
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
@@ -76,6 +77,9 @@ def test_the_owner_exports_a_parents_portraits_scan_and_manifest(studio) -> None
     assert "scans/scan-1-deidentified.png" in names and "scans/scan-1-vision-report.png" in names
     portraits = [n for n in names if n.startswith("render-1/")]
     assert len(portraits) == 9  # 3 portraits × full, web and print
+    # The render as painted leaves marked and tagged like the delivered files (issue 19).
+    full = archive.read(next(n for n in portraits if n.endswith("-full.jpg")))
+    assert read_provenance(full).c2pa_mark_id is not None
     manifest = json.loads(archive.read("manifest.json"))
     assert manifest["parent_name"] == "Maya Okafor"
     assert manifest["scans"][0]["deleted_on_or_after"]  # the day retention takes the scan

@@ -9,6 +9,7 @@ import io
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 import yaml
 from django.core.files.base import ContentFile
@@ -19,12 +20,15 @@ from drf_spectacular.drainage import reset_generator_stats
 from PIL import Image
 from rest_framework.test import APIClient
 
+from branding.provenance import read_provenance
+from branding.watermark import detect, psnr
 from galleries.services import scans_purge_expired
 from galleries.tests.factories import jpeg_bytes, parent_session, ready_job_with_portraits
 from render.models import Candidate, RenderJob, Scan
 from render.print_size import candidate_print_make
 from tests.api.conftest import api_client_for
 from tests.test_studio_isolation import _make_finished_job
+from verification.models import PortraitMark
 
 # What ready_job_with_portraits stores for every candidate, by size (width, height).
 STORED_SIZES = {"full": (96, 96), "web": (48, 48), "print": (160, 160)}
@@ -60,7 +64,11 @@ def test_an_api_key_downloads_each_size_as_the_stored_image(api_a, studio, alpha
         assert response.status_code == 200, size
         body = _bytes(response)
         with schema_context(studio.schema_name):
-            assert body == _stored(primary, field)
+            stored = _stored(primary, field)
+        if size == "full":  # the render as painted leaves marked and tagged (issue 19)
+            assert body != stored and read_provenance(body).carries_tag_everywhere
+        else:
+            assert body == stored
         with Image.open(io.BytesIO(body)) as image:
             assert image.format == "JPEG"
             assert image.size == STORED_SIZES[size]
@@ -72,6 +80,43 @@ def test_an_api_key_downloads_each_size_as_the_stored_image(api_a, studio, alpha
         assert response["X-Content-Type-Options"] == "nosniff"
         assert response["Cache-Control"].startswith("private")
         assert int(response["Content-Length"]) == len(body)
+
+
+def test_the_full_render_leaves_with_one_watermark_however_often_it_is_fetched(
+    api_a,  # noqa: ANN001
+    studio,  # noqa: ANN001
+) -> None:
+    with schema_context(studio.schema_name):
+        job = ready_job_with_portraits(shared=1, unshared=0)
+        candidate = job.candidates.get()
+        painted = np.asarray(Image.fromarray(_textured(320, 400)))
+        buffer = io.BytesIO()
+        Image.fromarray(painted).save(buffer, "PNG")
+        candidate.image.save("painted.png", ContentFile(buffer.getvalue()))
+    first, second = (
+        _bytes(api_a.get(f"/api/candidates/{candidate.pk}/image/?size=full")) for _ in range(2)
+    )
+    marks = []
+    for body in (first, second):
+        with Image.open(io.BytesIO(body)) as image:
+            assert image.format == "PNG" and image.size == (320, 400)
+            pixels = np.asarray(image.convert("RGB"))
+        assert psnr(painted, pixels) >= 40.0
+        marks.append(detect(pixels).mark_id)
+        assert read_provenance(body).c2pa_mark_id == marks[-1]
+    assert marks[0] is not None and marks[0] == marks[1]
+    mark = PortraitMark.objects.get(mark_id=marks[0])
+    assert (mark.kind, mark.studio_id) == ("full", studio.pk)
+    with schema_context(studio.schema_name):  # the stored render stays as painted
+        assert _stored(candidate, "image") == buffer.getvalue()
+
+
+def _textured(width: int, height: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    base = 150 + 40 * np.sin(x / 23.0) * np.cos(y / 31.0)
+    noise = np.random.default_rng(5).normal(0, 6, (height, width))
+    grey = np.clip(base + noise, 0, 255)
+    return np.dstack([grey, grey * 0.9, grey * 0.8]).astype(np.uint8)
 
 
 def test_without_a_size_the_web_file_comes_back_even_to_a_client_that_accepts_only_images(

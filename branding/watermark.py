@@ -16,12 +16,13 @@ and Steganography*, ch. 5 and 9), with a convolutional code and a CRC:
 * **Tile** — 32 × 32 "chips" of ±1: 256 carry a fixed pseudo-random sync pattern, 768 carry the
   coded bits (each bit on 5–6 chips scattered over the tile, scrambled by a fixed sign sequence).
   The tile is drawn with bilinear chips (little energy above the chip rate, which JPEG and
-  downscaling remove anyway) and repeated over the whole picture, six tiles across its short
-  side — so the mark scales with the picture: a print file resized for sharing reads like the
-  web file.
+  downscaling remove anyway) and repeated over the whole picture, about six tiles across its
+  short side (a chip is a whole number of pixels) — so the mark scales with the picture: a print
+  file resized for sharing reads like the web file.
 * **Embedding** — the same delta is added to R, G and B (luminance only, no colour shift),
-  stronger where the picture has texture to hide it, scaled so the marked picture is
-  ``TARGET_PSNR_DB`` from the unmarked one.
+  stronger where the picture has texture to hide it, never inside the boxes the caller keeps
+  clear (the visible tag), scaled so the marked picture is ``TARGET_PSNR_DB`` from the unmarked
+  one.
 * **Detection** — the picture is brought to a 768 px short side and band-passed; the tile's
   period shows as peaks in the residual's autocorrelation (which survive resizing and give the
   scale); the residual is folded modulo that period into one tile (averaging every copy, so a

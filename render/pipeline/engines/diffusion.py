@@ -1,24 +1,27 @@
-"""The diffusers engine: SD 1.5 or SDXL + ControlNet-depth inpainting from a local weights folder.
+"""The diffusers engine: SDXL (or SD 1.5) + a depth ControlNet, inpainting the subject only,
+all candidates in one batch, few-step with a LoRA when the folder has one.
 
-Folder layout (what ``manage.py fetch_render_model [--family sdxl]`` writes, and what
-:func:`save_tiny_pipeline` writes for tests)::
+The production layout (``manage.py fetch_render_model --family sdxl-lightning``; see
+``model_layout`` for every part)::
 
-    <model_dir>/model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/
-    <model_dir>/text_encoder_2/, tokenizer_2/   SDXL only (OpenCLIP ViT-bigG and its tokenizer)
-    <model_dir>/controlnet/          ControlNet depth for the same family (e.g.
-                                     control_v11f1p_sd15_depth, controlnet-depth-sdxl-1.0)
-    <model_dir>/lcm-lora/            optional, LCM-LoRA for few-step sampling (lcm-lora-sdv1-5,
-                                     lcm-lora-sdxl)
+    <model_dir>/model_index.json, unet/, vae/, text_encoder(_2)/, tokenizer(_2)/, scheduler/
+                                  a photoreal SDXL base (RealVisXL V4.0 by default)
+    <model_dir>/controlnet/       the SDXL depth ControlNet
+    <model_dir>/few-step-lora/    SDXL-Lightning 4-step (or Hyper-SD) LoRA + few-step.json
+    <model_dir>/cradle-model.json the family and parts laid out
 
 The family is read from the folder itself (:func:`model_family`), so ``RENDER_MODEL_DIR`` is the
-only setting: point it at an SDXL folder and the same engine renders with SDXL at 1024 px.
+only setting. A folder lacking a part is refused before anything loads, with the part named
+(``model_layout.check_folder``). Nothing is ever downloaded here (``local_files_only=True``).
+The pipeline is loaded lazily, once per process and folder, in fp16 on a GPU, its few-step
+LoRA fused into the UNet, optionally ``torch.compile``d.
 
-Nothing is ever downloaded here (``local_files_only=True``). The pipeline is loaded lazily, once
-per process and folder, and shared by every render in that worker.
-
-The init image handed to the inpainting pipeline is the relight engine's render of the same
-seed: the brand backdrop and the softened low-confidence regions are already right there, and
-they are composited back untouched, so diffusion only ever paints the confident face.
+The five candidates go through the UNet as one batch (``batch_size``): each has its own
+latents, drawn from its own seed on a CPU generator, so candidate i with seed s is the same
+picture alone or in the batch, on any device. The init image of each is the relight engine's
+render of the same seed (the studio backdrop, the softened low-confidence regions); outside
+the subject mask those pixels are composited back untouched, so diffusion only paints the
+confident face.
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from render.pipeline.engines.model_layout import (
+    FEW_STEP_DIR,
+    FEW_STEP_FILE,
+    MANIFEST,
+    FewStep,
+    check_folder,
+    few_step_of,
+    manifest,
+    read_json,
+)
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.types import (
     CancelFn,
@@ -50,7 +63,7 @@ FAMILIES: tuple[str, ...] = (SD15, SDXL)
 # The working resolution each family was trained at, used when the engine is given none.
 NATIVE_RESOLUTION = {SD15: 512, SDXL: 1024}
 
-_PIPELINES: dict[tuple[str, str, str, str, bool], Any] = {}
+_PIPELINES: dict[tuple[str, str, str, str, bool, bool], Any] = {}
 _PIPELINES_LOCK = threading.Lock()
 
 
@@ -74,12 +87,9 @@ def model_family(model_dir: str | Path) -> str:
     tool wrote a generic index.
     """
     folder = Path(model_dir)
-    try:
-        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        index = {}
-    if not isinstance(index, dict):
-        index = {}
+    if str(manifest(folder).get("family", "")).startswith(SDXL):
+        return SDXL
+    index = read_json(folder / "model_index.json")
     if str(index.get("_class_name", "")).startswith("StableDiffusionXL"):
         return SDXL
     if "text_encoder_2" in index:
@@ -89,22 +99,14 @@ def model_family(model_dir: str | Path) -> str:
     return SD15
 
 
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
 def _check_controlnet_fits(folder: Path, family: str) -> None:
     """Fail with a plain message when the ControlNet was trained for the other family.
 
     An SD 1.5 ControlNet (768-wide text attention) in an SDXL folder (2048) would otherwise
     surface as a matrix-shape error deep inside the first denoising step.
     """
-    unet_width = _read_config(folder / "unet" / "config.json").get("cross_attention_dim")
-    control_width = _read_config(folder / "controlnet" / "config.json").get("cross_attention_dim")
+    unet_width = read_json(folder / "unet" / "config.json").get("cross_attention_dim")
+    control_width = read_json(folder / "controlnet" / "config.json").get("cross_attention_dim")
     if unet_width is not None and control_width is not None and unet_width != control_width:
         label = {SD15: "SD 1.5", SDXL: "SDXL"}[family]
         raise ValueError(
@@ -115,17 +117,32 @@ def _check_controlnet_fits(folder: Path, family: str) -> None:
         )
 
 
-def load_pipeline(model_dir: str | Path, device: str, *, lcm: bool = False) -> Any:
+def _few_step_scheduler(pipe: Any, few: FewStep) -> Any:
+    from diffusers import DDIMScheduler, EulerDiscreteScheduler, LCMScheduler
+
+    config = pipe.scheduler.config
+    if few.scheduler == "lcm":
+        return LCMScheduler.from_config(config)
+    # SDXL-Lightning and Hyper-SD were distilled on "trailing" timesteps: the first step
+    # starts from pure noise (t = 999), which "leading" spacing would skip.
+    if few.scheduler == "ddim-trailing":
+        return DDIMScheduler.from_config(config, timestep_spacing="trailing")
+    return EulerDiscreteScheduler.from_config(config, timestep_spacing="trailing")
+
+
+def load_pipeline(
+    model_dir: str | Path, device: str, *, few_step: bool = False, compile_unet: bool = False
+) -> Any:
     """The ControlNet inpainting pipeline from ``model_dir``, loaded once per process.
 
     SD 1.5 folders load ``StableDiffusionControlNetInpaintPipeline``, SDXL folders
-    ``StableDiffusionXLControlNetInpaintPipeline`` (see :func:`model_family`); both are cached
-    side by side, keyed by folder, family, device, dtype and LCM.
+    ``StableDiffusionXLControlNetInpaintPipeline`` (see :func:`model_family`); each is cached,
+    keyed by folder, family, device, dtype, few-step and compile. With ``few_step`` the
+    folder's few-step LoRA is fused into the UNet and its scheduler set.
     """
     torch = _torch()
     from diffusers import (
         ControlNetModel,
-        LCMScheduler,
         StableDiffusionControlNetInpaintPipeline,
         StableDiffusionXLControlNetInpaintPipeline,
     )
@@ -134,21 +151,13 @@ def load_pipeline(model_dir: str | Path, device: str, *, lcm: bool = False) -> A
     # fp16 halves memory and doubles speed on a GPU; CPU kernels for fp16 are slow or missing.
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     family = model_family(folder)
-    key = (str(folder.resolve()), family, device, str(dtype), lcm)
+    key = (str(folder.resolve()), family, device, str(dtype), few_step, compile_unet)
     with _PIPELINES_LOCK:
         if key in _PIPELINES:
             return _PIPELINES[key]
-        if not (folder / "model_index.json").is_file():
-            raise FileNotFoundError(
-                f"no diffusion model in {folder}: run `python manage.py fetch_render_model` "
-                f"or point {MODEL_DIR_ENV} at a saved pipeline"
-            )
-        if not (folder / "controlnet" / "config.json").is_file():
-            raise FileNotFoundError(f"no ControlNet in {folder / 'controlnet'}")
+        check_folder(folder, few_step=few_step)
         _check_controlnet_fits(folder, family)
-        lora = folder / "lcm-lora"
-        if lcm and not lora.is_dir():
-            raise FileNotFoundError(f"lcm=True needs LCM-LoRA weights in {lora}")
+        few = few_step_of(folder) if few_step else None
         controlnet = ControlNetModel.from_pretrained(
             folder / "controlnet", torch_dtype=dtype, local_files_only=True
         )
@@ -175,12 +184,21 @@ def load_pipeline(model_dir: str | Path, device: str, *, lcm: bool = False) -> A
                 feature_extractor=None,
                 requires_safety_checker=False,
             )
-        if lcm:
-            pipe.load_lora_weights(str(lora))
+        if few is not None:
+            options = {"weight_name": few.weight_name} if few.weight_name else {}
+            pipe.load_lora_weights(str(few.folder), **options)
+            # Fused: the LoRA costs nothing per step once folded into the UNet's weights.
             pipe.fuse_lora()
-            pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
+            pipe.unload_lora_weights()
+            pipe.scheduler = _few_step_scheduler(pipe, few)
         pipe = pipe.to(device)
         pipe.set_progress_bar_config(disable=True)
+        if compile_unet:
+            # The first render of each shape pays the compile (a minute on a GPU); a worker
+            # rendering one size thereafter runs the UNet's fused kernels.
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs")
+        pipe._cradle_few_step = few
         _PIPELINES[key] = pipe
         return pipe
 
@@ -192,8 +210,12 @@ def _working_size(height: int, width: int, long_side: int, multiple: int) -> tup
     return w, h
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 class DiffusersEngine:
-    """ControlNet-depth inpainting; one call per candidate so each seed is reproducible alone."""
+    """ControlNet-depth inpainting of the subject, the candidates batched on the UNet."""
 
     name = "diffusers"
 
@@ -202,30 +224,47 @@ class DiffusersEngine:
         model_dir: str | Path | None = None,
         *,
         device: str | None = None,
-        lcm: bool = False,
+        few_step: bool | None = None,
         steps: int | None = None,
         resolution: int | None = None,
         output_long_side: int = 1024,
         guidance_scale: float | None = None,
         controlnet_scale: float = 0.8,
+        batch_size: int | None = None,
+        compile_unet: bool | None = None,
     ) -> None:
         model_dir = model_dir or os.environ.get(MODEL_DIR_ENV)
         if not model_dir:
             raise ValueError(f"the diffusers engine needs model_dir or {MODEL_DIR_ENV}")
         self.model_dir = Path(model_dir)
         self.device = device
-        self.lcm = lcm
-        # LCM distils sampling to a handful of steps and wants almost no classifier-free guidance.
-        self.steps = steps if steps is not None else (6 if lcm else 25)
-        self.guidance_scale = (
-            guidance_scale if guidance_scale is not None else (1.2 if lcm else 6.0)
-        )
+        # None: few-step when the folder has a few-step LoRA (decided when it loads).
+        self.few_step = few_step
+        self.steps = steps
+        self.guidance_scale = guidance_scale
         # None: the family's native size (512 px for SD 1.5, 1024 px for SDXL), decided once the
         # folder is loaded.
         self.resolution = resolution
         self.output_long_side = output_long_side
         self.controlnet_scale = controlnet_scale
+        # How many candidates share one UNet batch: all of them unless memory says otherwise
+        # (RENDER_DIFFUSERS_BATCH on a small GPU).
+        batch_env = os.environ.get("RENDER_DIFFUSERS_BATCH", "").strip()
+        self.batch_size = batch_size or (int(batch_env) if batch_env else None)
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        self.compile_unet = (
+            compile_unet if compile_unet is not None else _env_flag("RENDER_TORCH_COMPILE")
+        )
         self._base_plate = RelightEngine(output_long_side=output_long_side)
+
+    def pipeline(self, device: str) -> Any:
+        few_step = self.few_step
+        if few_step is None:
+            few_step = few_step_of(self.model_dir) is not None
+        return load_pipeline(
+            self.model_dir, device, few_step=few_step, compile_unet=self.compile_unet
+        )
 
     def render(
         self,
@@ -240,7 +279,12 @@ class DiffusersEngine:
         if cancel is not None and cancel():
             raise RenderCancelled("render cancelled before it started")
         device = _pick_device(self.device)
-        pipe = load_pipeline(self.model_dir, device, lcm=self.lcm)
+        pipe = self.pipeline(device)
+        few: FewStep | None = getattr(pipe, "_cradle_few_step", None)
+        steps = self.steps or (few.steps if few else 25)
+        guidance = self.guidance_scale
+        if guidance is None:
+            guidance = few.guidance_scale if few else 6.0
         multiple = 8 * pipe.vae_scale_factor
         height, width = conditioning.cues.depth.shape
         resolution = self.resolution or NATIVE_RESOLUTION[model_family(self.model_dir)]
@@ -268,19 +312,28 @@ class DiffusersEngine:
         )
         dtype = pipe.unet.dtype
         total = len(seeds)
+        size = self.batch_size or total
+        batches = [list(range(start, min(start + size, total))) for start in range(0, total, size)]
         cancelled = False
 
-        candidates: list[RenderedCandidate] = []
-        for index, (seed, plate) in enumerate(zip(seeds, plates, strict=True)):
+        painted: list[np.ndarray] = []
+        for number, members in enumerate(batches):
             if cancel is not None and cancel():
-                raise RenderCancelled(f"render cancelled after {index} of {total} candidates")
+                raise RenderCancelled(
+                    f"render cancelled after {len(painted)} of {total} candidates"
+                )
 
             def on_step_end(
-                pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any], index: int = index
+                pipeline: Any,
+                step: int,
+                timestep: Any,
+                tensors: dict[str, Any],
+                number: int = number,
             ) -> dict[str, Any]:
                 nonlocal cancelled
-                if progress is not None and step + 1 < self.steps:  # the last is reported below
-                    progress((index + (step + 1) / self.steps) / total)
+                done = len(batches[number]) * (step + 1) / steps
+                if progress is not None and step + 1 < steps:  # the last is reported below
+                    progress((batches[number][0] + done) / total)
                 if cancel is not None and cancel():
                     cancelled = True
                     # The pipeline checks this flag at the top of every remaining step.
@@ -288,15 +341,23 @@ class DiffusersEngine:
                 return tensors
 
             # Each candidate's noise comes from its own CPU generator, so a seed renders the
-            # same image on any device and whatever other candidates share the job.
-            latents = torch.randn(
-                latent_shape,
-                generator=torch.Generator("cpu").manual_seed(seed),
-                dtype=torch.float32,
+            # same image on any device and whatever other candidates share the batch.
+            latents = torch.cat(
+                [
+                    torch.randn(
+                        latent_shape,
+                        generator=torch.Generator("cpu").manual_seed(seeds[i]),
+                        dtype=torch.float32,
+                    )
+                    for i in members
+                ]
             ).to(device=device, dtype=dtype)
-            init = Image.fromarray(
-                cv2.resize(plate.image, (work_w, work_h), interpolation=cv2.INTER_AREA)
-            )
+            inits = [
+                Image.fromarray(
+                    cv2.resize(plates[i].image, (work_w, work_h), interpolation=cv2.INTER_AREA)
+                )
+                for i in members
+            ]
             # SDXL: the prompts go to both text encoders (CLIP's 77 tokens each, which the
             # conditioning already respects), and its size conditioning (original_size,
             # target_size) defaults to the working size with no crop: a whole, centred picture.
@@ -304,26 +365,37 @@ class DiffusersEngine:
                 result = pipe(
                     prompt=conditioning.prompt,
                     negative_prompt=conditioning.negative_prompt,
-                    image=init,
+                    num_images_per_prompt=len(members),
+                    image=inits,
                     mask_image=mask_image,
                     control_image=control_image,
                     height=work_h,
                     width=work_w,
                     strength=1.0,  # with explicit latents the pipeline starts from them as noise
-                    num_inference_steps=self.steps,
-                    guidance_scale=self.guidance_scale,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance,
                     controlnet_conditioning_scale=control_scale,
                     latents=latents,
-                    generator=torch.Generator("cpu").manual_seed(seed),
+                    generator=[torch.Generator("cpu").manual_seed(seeds[i]) for i in members],
                     output_type="np",
                     callback_on_step_end=on_step_end,
                 )
             if cancelled:
-                raise RenderCancelled(f"render cancelled during candidate {index + 1} of {total}")
-            painted = (np.clip(result.images[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-            painted = cv2.resize(painted, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
-            # Composite: the kept region is the base plate's pixels exactly.
-            image = painted.astype(np.float32) * mask_full + plate.image.astype(np.float32) * (
+                raise RenderCancelled(
+                    f"render cancelled during candidates {members[0] + 1}-{members[-1] + 1} "
+                    f"of {total}"
+                )
+            for image in result.images:
+                painted.append((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+            if progress is not None:
+                progress((members[-1] + 1) / total)
+
+        candidates: list[RenderedCandidate] = []
+        for seed, plate, picture in zip(seeds, plates, painted, strict=True):
+            picture = cv2.resize(picture, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
+            # Composite: outside the subject the pixels are the base plate's (the studio
+            # backdrop) exactly.
+            image = picture.astype(np.float32) * mask_full + plate.image.astype(np.float32) * (
                 1.0 - mask_full
             )
             # The plate's props (its wrap) where they survive the composite: where diffusion
@@ -339,8 +411,6 @@ class DiffusersEngine:
                     props=props,
                 )
             )
-            if progress is not None:
-                progress((index + 1) / total)
         return candidates
 
 
@@ -549,4 +619,71 @@ def _save_tiny_sdxl_pipeline(folder: Path, *, seed: int) -> Path:
         add_watermarker=False,
     )
     pipe.save_pretrained(folder)  # type: ignore[attr-defined]
+    return folder
+
+
+def save_tiny_few_step_lora(
+    model_dir: str | Path,
+    *,
+    seed: int = 0,
+    scheduler: str = "euler-trailing",
+    steps: int = 4,
+    guidance_scale: float = 0.0,
+    weight_name: str = "tiny_lightning_4step_lora.safetensors",
+) -> Path:
+    """A random LoRA on the tiny UNet's attention, saved as ``few-step-lora/`` the way
+    fetch_render_model lays out SDXL-Lightning (weights under their own file name, and
+    ``few-step.json`` saying how to sample them)."""
+
+    from diffusers import (
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    folder = Path(model_dir)
+    _torch().manual_seed(seed + 3)
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+    unet.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=4,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+            init_lora_weights=False,
+        )
+    )
+    writer = StableDiffusionXLPipeline if model_family(folder) == SDXL else StableDiffusionPipeline
+    writer.save_lora_weights(
+        folder / FEW_STEP_DIR,
+        unet_lora_layers=get_peft_model_state_dict(unet),
+        weight_name=weight_name,
+    )
+    (folder / FEW_STEP_DIR / FEW_STEP_FILE).write_text(
+        json.dumps(
+            {
+                "source": "tiny random LoRA (tests)",
+                "label": "tiny few-step LoRA",
+                "weight_name": weight_name,
+                "steps": steps,
+                "scheduler": scheduler,
+                "guidance_scale": guidance_scale,
+            }
+        ),
+        encoding="utf-8",
+    )
+    return folder
+
+
+def save_tiny_lightning_folder(folder: str | Path, *, seed: int = 0) -> Path:
+    """The ``sdxl-lightning`` layout in miniature: tiny SDXL + depth ControlNet + a few-step
+    LoRA + ``cradle-model.json``, as fetch_render_model lays out the real one."""
+
+    folder = save_tiny_pipeline(folder, seed=seed, family=SDXL)
+    save_tiny_few_step_lora(folder, seed=seed)
+    (folder / MANIFEST).write_text(
+        json.dumps({"family": "sdxl-lightning", "parts": ["controlnet", FEW_STEP_DIR]}),
+        encoding="utf-8",
+    )
     return folder

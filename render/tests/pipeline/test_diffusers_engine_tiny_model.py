@@ -101,20 +101,28 @@ def test_the_plate_s_wrap_is_carried_as_props_where_it_survives_the_composite(
     assert props[painted].max() <= 0.01
 
 
-def test_progress_rises_to_one_through_the_step_callback(engine, conditioning):
+def test_progress_rises_to_one_through_the_step_callback(model_dir, conditioning):
+    # Batches of two: each step of a batch moves both its candidates on.
+    engine = get_engine(
+        "diffusers",
+        model_dir=model_dir,
+        steps=STEPS,
+        resolution=64,
+        output_long_side=OUTPUT,
+        batch_size=2,
+    )
     fractions: list[float] = []
-    engine.render(conditioning, [1, 2], progress=fractions.append)
-    assert fractions == sorted(fractions)
+    engine.render(conditioning, [1, 2, 3, 4], progress=fractions.append)
     assert fractions == pytest.approx([0.25, 0.5, 0.75, 1.0])
 
 
-def test_cancel_mid_candidate_interrupts_the_pipeline_and_raises(engine, conditioning):
+def test_cancel_mid_batch_interrupts_the_pipeline_and_raises(engine, conditioning):
     fractions: list[float] = []
-    with pytest.raises(RenderCancelled):
+    with pytest.raises(RenderCancelled, match="during candidates 1-3 of 3"):
         engine.render(
             conditioning, [1, 2, 3], progress=fractions.append, cancel=lambda: bool(fractions)
         )
-    assert fractions == pytest.approx([1 / 6])  # stopped inside the first candidate
+    assert fractions == pytest.approx([0.5])  # stopped after the batch's first step of two
 
 
 def test_the_pipeline_is_loaded_once_per_process_in_fp32_on_cpu(model_dir):
@@ -132,9 +140,9 @@ def test_a_missing_model_folder_is_a_clear_error(tmp_path, conditioning):
         engine.render(conditioning, [1])
 
 
-def test_lcm_without_lcm_lora_weights_is_a_clear_error(tmp_path, conditioning):
-    engine = get_engine("diffusers", model_dir=save_tiny_pipeline(tmp_path), lcm=True)
-    with pytest.raises(FileNotFoundError, match="LCM-LoRA"):
+def test_few_step_without_a_few_step_lora_names_the_missing_part(tmp_path, conditioning):
+    engine = get_engine("diffusers", model_dir=save_tiny_pipeline(tmp_path), few_step=True)
+    with pytest.raises(FileNotFoundError, match="lacks few-step-lora/ \\(the few-step LoRA\\)"):
         engine.render(conditioning, [1])
 
 
@@ -159,7 +167,7 @@ def save_tiny_lora(model_dir, pipeline_class=None):
     )
 
 
-def test_lcm_mode_fuses_the_lora_swaps_the_scheduler_and_stays_reproducible(
+def test_an_older_lcm_lora_folder_is_read_as_a_few_step_lora_and_stays_reproducible(
     tmp_path, conditioning, candidates
 ):
     model_dir = save_tiny_pipeline(tmp_path)
@@ -167,13 +175,13 @@ def test_lcm_mode_fuses_the_lora_swaps_the_scheduler_and_stays_reproducible(
     engine = get_engine(
         "diffusers",
         model_dir=model_dir,
-        lcm=True,
         steps=STEPS,
         resolution=64,
         output_long_side=OUTPUT,
     )
     first, again = engine.render(conditioning, [22]), engine.render(conditioning, [22])
-    assert type(load_pipeline(model_dir, "cpu", lcm=True).scheduler).__name__ == "LCMScheduler"
+    pipe = load_pipeline(model_dir, "cpu", few_step=True)
+    assert type(pipe.scheduler).__name__ == "LCMScheduler"
     assert np.array_equal(first[0].image, again[0].image)
     assert np.abs(first[0].image.astype(np.int16) - candidates[1].image).mean() > 1.0
 

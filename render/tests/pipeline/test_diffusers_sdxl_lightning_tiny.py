@@ -1,0 +1,148 @@
+"""The production layout in miniature: a tiny random-weight SDXL + depth ControlNet + few-step
+LoRA folder (``sdxl-lightning``, as fetch_render_model lays it out), built from config objects
+the way diffusers tests itself. It paints noise: these tests pin batching, seeds, the LoRA's
+path, subject-only inpainting and the refusals, not the look."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines import get_engine
+from render.pipeline.engines.diffusion import save_tiny_lightning_folder
+from render.pipeline.engines.model_layout import ModelFolderIncomplete, check_folder
+from render.pipeline.engines.relight import RelightEngine
+from render.tests.pipeline.synthetic_cues import synthetic_cues
+
+OUTPUT = 128
+SEEDS = [11, 22, 33, 44, 55]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_tiny_lightning_folder(tmp_path_factory.mktemp("tiny-sdxl-lightning"))
+
+
+def _engine(model_dir, **options):
+    return get_engine(
+        "diffusers", model_dir=model_dir, resolution=64, output_long_side=OUTPUT, **options
+    )
+
+
+@pytest.fixture(scope="module")
+def conditioning():
+    return build(synthetic_cues(96), blend_tone([6]), background_hex="#e6eef5")
+
+
+@pytest.fixture(scope="module")
+def unet_batches(model_dir):
+    """The batch size of every UNet call the engine's pipeline makes."""
+    engine = _engine(model_dir)
+    sizes: list[int] = []
+    pipe = engine.pipeline("cpu")
+    handle = pipe.unet.register_forward_pre_hook(
+        lambda _module, args, kwargs: sizes.append(int(args[0].shape[0])), with_kwargs=True
+    )
+    yield engine, sizes
+    handle.remove()
+
+
+@pytest.fixture(scope="module")
+def batch(unet_batches, conditioning):
+    engine, sizes = unet_batches
+    sizes.clear()
+    candidates = engine.render(conditioning, SEEDS)
+    return candidates, list(sizes)
+
+
+def test_the_folder_loads_fp32_sdxl_with_the_lora_fused_and_a_trailing_scheduler(model_dir):
+    import torch
+
+    pipe = _engine(model_dir).pipeline("cpu")
+    assert type(pipe).__name__ == "StableDiffusionXLControlNetInpaintPipeline"
+    assert pipe.unet.dtype == torch.float32  # fp16 only on a GPU
+    assert type(pipe.scheduler).__name__ == "EulerDiscreteScheduler"
+    assert pipe.scheduler.config.timestep_spacing == "trailing"
+    assert pipe._cradle_few_step.steps == 4 and pipe._cradle_few_step.guidance_scale == 0.0
+    # Fused and unloaded: no LoRA layers left to run at every step.
+    assert not any("lora" in name for name, _ in pipe.unet.named_modules())
+
+
+def test_five_candidates_go_through_the_unet_as_one_batch_in_four_steps(batch):
+    candidates, sizes = batch
+    # guidance 0: no classifier-free doubling, one call of five per step.
+    assert sizes == [5, 5, 5, 5]
+    assert [c.seed for c in candidates] == SEEDS
+    assert all(c.engine == "diffusers" and c.image.shape == (OUTPUT, OUTPUT, 3) for c in candidates)
+    images = [c.image.astype(np.int16) for c in candidates]
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert np.abs(images[i] - images[j]).max() > 10
+
+
+def test_a_seed_gives_the_same_picture_alone_or_in_any_batch(model_dir, conditioning, batch):
+    candidates, _ = batch
+    alone = _engine(model_dir).render(conditioning, [33])[0]
+    assert np.array_equal(alone.image, candidates[2].image)
+    pairs = _engine(model_dir, batch_size=2).render(conditioning, [44, 11, 55])
+    assert np.array_equal(pairs[0].image, candidates[3].image)
+    assert np.array_equal(pairs[2].image, candidates[4].image)
+
+
+def test_only_the_subject_is_painted_the_rest_is_the_studio_backdrop(conditioning, batch):
+    candidates, _ = batch
+    plates = RelightEngine(output_long_side=OUTPUT).render(conditioning, SEEDS)
+    mask = cv2.resize(conditioning.inpaint_mask, (OUTPUT, OUTPUT), interpolation=cv2.INTER_LINEAR)
+    kept, painted = mask <= 0.0, mask >= 0.99
+    assert kept.sum() > 1000 and painted.sum() > 1000
+    for candidate, plate in zip(candidates, plates, strict=True):
+        assert np.array_equal(candidate.image[kept], plate.image[kept])
+        assert np.abs(candidate.image[painted].astype(np.int16) - plate.image[painted]).mean() > 5
+
+
+def test_the_lora_changes_what_is_painted(model_dir, conditioning, batch):
+    candidates, _ = batch
+    plain = _engine(model_dir, few_step=False, steps=4, guidance_scale=0.0)
+    without = plain.render(conditioning, [11])[0]
+    assert np.abs(without.image.astype(np.int16) - candidates[0].image).mean() > 1.0
+
+
+@pytest.mark.parametrize(
+    ("part", "named"),
+    [
+        ("few-step-lora", "few-step-lora/ (the few-step LoRA)"),
+        ("controlnet", "controlnet/ (the depth ControlNet)"),
+        ("text_encoder_2", "text_encoder_2/ (SDXL's second text encoder"),
+    ],
+)
+def test_a_folder_lacking_a_part_is_refused_naming_it(
+    model_dir, tmp_path, conditioning, part, named
+):
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    shutil.rmtree(broken / part)
+    with pytest.raises(ModelFolderIncomplete) as refused:
+        _engine(broken).render(conditioning, [1])
+    assert named in str(refused.value)
+    assert "fetch_render_model --family sdxl-lightning" in str(refused.value)
+
+
+def test_weights_missing_from_a_part_are_refused_too(model_dir, tmp_path):
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    for weights in (broken / "unet").glob("*.safetensors"):
+        weights.unlink()
+    with pytest.raises(ModelFolderIncomplete, match="lacks unet/ \\(the base model's UNet\\)"):
+        check_folder(broken)

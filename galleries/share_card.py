@@ -3,8 +3,9 @@ and — for a gallery without a PIN, whose portraits anyone with the link may se
 studio's pick (its web file, which carries the frame and the visible tag). Never the parent's
 name, and never a portrait of a PIN gallery: the card is served before the PIN. The portrait
 card is a picture of the portrait, so it goes out like one (``branding.services.raster_deliver``:
-its own invisible watermark, the tag in its metadata, a signed C2PA manifest); the brand-only card
-shows no baby and is a plain PNG."""
+its own invisible watermark, the tag in its metadata, a signed C2PA manifest); so does the
+brand-only card (a PNG, its watermark of kind ``brand-card``), which shows no baby but leaves
+Cradle like every other picture."""
 
 from __future__ import annotations
 
@@ -50,7 +51,9 @@ class BrandColours(Protocol):
 
 def share_card_png(brand: BrandColours, *, studio_name: str, logo: bytes = b"") -> bytes:
     """``brand`` is the gallery's brand as sent (galleries.selectors.SentBrand)."""
-    return _card(brand.primary_hex, brand.accent_hex, brand.font, studio_name, logo)
+    return _finished_brand_card(
+        connection.schema_name, brand.primary_hex, brand.accent_hex, brand.font, studio_name, logo
+    )
 
 
 def share_card_jpeg(
@@ -138,14 +141,44 @@ def _portrait_card(
         return card
 
 
-@lru_cache(maxsize=64)  # one per studio brand: the card changes only when the brand kit does
-def _card(primary_hex: str, accent_hex: str, font_key: str, studio_name: str, logo: bytes) -> bytes:
+BRAND_TAG_BAND_HEIGHT = 170  # the brand-only card's band, with the tag on it
+
+
+# One per studio and brand (the mark is the studio's): the card changes only when the brand does.
+@lru_cache(maxsize=64)
+def _finished_brand_card(
+    schema_name: str,
+    primary_hex: str,
+    accent_hex: str,
+    font_key: str,
+    studio_name: str,
+    logo: bytes,
+) -> bytes:
+    card = _card(primary_hex, accent_hex, font_key, studio_name, logo)
+    digest = hashlib.sha256()  # the same card made again (another process) keeps its mark
+    for part in (primary_hex, accent_hex, font_key, studio_name):
+        digest.update(part.encode() + b"\x00")
+    digest.update(hashlib.sha256(logo).digest())
+    width, height = CARD_SIZE
+    return raster_deliver(
+        card,
+        kind="brand-card",
+        artist=studio_name,
+        fmt="PNG",
+        source=f"brand-card:{digest.hexdigest()[:32]}",
+        keep_clear=((0, height - BRAND_TAG_BAND_HEIGHT, width, height),),  # the tag
+    )
+
+
+def _card(
+    primary_hex: str, accent_hex: str, font_key: str, studio_name: str, logo: bytes
+) -> Image.Image:
     with _render_lock:  # FreeType faces are per thread, but the lru_cache fill is not atomic
         width, height = CARD_SIZE
         primary, accent = hex_to_rgb(primary_hex), hex_to_rgb(accent_hex)
         card = Image.new("RGB", CARD_SIZE, accent)
         draw = ImageDraw.Draw(card)
-        band_top = height - 170
+        band_top = height - BRAND_TAG_BAND_HEIGHT
         draw.rectangle([0, band_top, width, height], fill=primary)
         font_key = font_key if font_key in BUNDLED_FONTS else DEFAULT_FONT_KEY
         bold_key = f"{font_key.split('-')[0]}-bold"
@@ -168,6 +201,4 @@ def _card(primary_hex: str, accent_hex: str, font_key: str, studio_name: str, lo
         tag_font = _fit(draw, TAG_TEXT, "sans-bold", 44, width - 160)
         tag_w = draw.textlength(TAG_TEXT, font=tag_font)
         draw.text(((width - tag_w) / 2, band_top + 60), TAG_TEXT, font=tag_font, fill=_ink(primary))
-        out = io.BytesIO()
-        card.save(out, format="PNG", optimize=True)
-        return out.getvalue()
+        return card

@@ -20,7 +20,9 @@ class PortraitMark(models.Model):
         WEB = "web", "Web-size portrait"
         PRINT = "print", "Print-size portrait"
         FULL = "full", "Full-size render"
-        SHARE_CARD = "share-card", "Share card"
+        SHARE_CARD = "share-card", "Share card with a portrait"
+        # A PIN gallery's link preview: the studio's brand and the tag, no portrait on it.
+        BRAND_CARD = "brand-card", "Share card (the studio's brand, no portrait)"
 
     # 40 random bits (branding.watermark.MARK_ID_BITS): the id the pixels carry.
     mark_id = models.BigIntegerField(primary_key=True)

@@ -55,6 +55,19 @@ class ImageOrigin:
         return f"{self.mark_id:010x}" if self.mark_id is not None else None
 
     @property
+    def is_portrait(self) -> bool:
+        """A portrait (or its share card): the brand-only share card shows no portrait at all."""
+        return self.cradle and self.kind != PortraitMark.Kind.BRAND_CARD
+
+    @property
+    def headline(self) -> str:
+        if not self.cradle:
+            return "No Cradle mark found"
+        if not self.is_portrait:
+            return "Yes — a Cradle share card"
+        return "Yes — a Cradle artistic interpretation"
+
+    @property
     def summary(self) -> str:
         if not self.cradle:
             return (
@@ -69,6 +82,11 @@ class ImageOrigin:
             if self.found_by == "manifest"
             else "the invisible watermark in its pixels (the file's metadata is gone)"
         )
+        if not self.is_portrait:
+            return (
+                f"This is the share card of a Cradle gallery, made by {who}{when}: the studio's "
+                f"brand and the tag, no portrait. We found it by {how}."
+            )
         return (
             f"This is a Cradle artistic interpretation, made by {who}{when}. We found it by "
             f"{how}. It is not a medical prediction."

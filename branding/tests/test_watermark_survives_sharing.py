@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from branding.overlay import BrandSpec, compose
+from branding.overlay import BrandSpec, compose, overlay_layout
 from branding.provenance import encode_with_tag
 from branding.provenance_bench import ATTACKS
 from branding.sample_portrait import sample_portrait_render
@@ -119,3 +119,16 @@ def test_the_code_corrects_flipped_bits_and_the_crc_refuses_a_wrong_word() -> No
     bits = _payload_bits(MARK_ID)
     bits[5] ^= 1
     assert _mark_id_from_bits(bits) is None
+
+
+def test_the_visible_tag_is_left_exactly_as_drawn() -> None:
+    portrait = _portrait("polaroid")
+    render = sample_portrait_render()
+    layout = overlay_layout((render.shape[1], render.shape[0]), "polaroid", size="web")
+    assert portrait.shape[:2] == (layout.canvas_size[1], layout.canvas_size[0])
+    left, top, right, bottom = layout.tag_box
+    marked = embed(portrait, MARK_ID, keep_clear=(layout.tag_box,))
+    assert (marked[top:bottom, left:right] == portrait[top:bottom, left:right]).all()
+    # Everywhere else the mark is there, and it still reads.
+    assert (marked[:top] != portrait[:top]).any()
+    assert detect(_delivered(marked)).mark_id == MARK_ID

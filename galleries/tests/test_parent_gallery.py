@@ -66,8 +66,10 @@ def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(
     assert card.status_code == 200 and card["Content-Type"] == "image/png"
     image = Image.open(io.BytesIO(card.content))
     assert image.size == (1200, 630)
-    # The brand's accent fills the top-left corner, its primary the tag band.
-    assert image.convert("RGB").getpixel((5, 5)) == (0xF3, 0xEC, 0xE4)
+    # The brand's accent fills the top-left corner (give or take the watermark's few levels),
+    # its primary the tag band (kept clear of the watermark: exact).
+    corner = image.convert("RGB").getpixel((5, 5))
+    assert all(abs(a - b) <= 3 for a, b in zip(corner, (0xF3, 0xEC, 0xE4), strict=True))
     assert image.convert("RGB").getpixel((5, 625)) == (0x6B, 0x4F, 0x4F)
 
 

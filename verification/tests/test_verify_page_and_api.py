@@ -27,6 +27,7 @@ from branding.provenance import (
     sign_c2pa,
 )
 from branding.sample_portrait import sample_portrait_render
+from branding.selectors import brand_kit_get
 from branding.services import portrait_finish
 from render.models import ParentSession
 from studio_portal.tenants.services import public_tenant_ensure
@@ -226,3 +227,37 @@ def test_the_check_lives_on_cradles_own_host(visitor: Client, studio) -> None:  
     assert 'enctype="multipart/form-data"' in page.content.decode()
     studio_host = Client(HTTP_HOST=studio.domains.get(is_primary=True).domain)
     assert studio_host.get("/verify/").status_code == 404
+
+
+def test_a_screenshot_of_a_shared_portrait_is_found_by_its_watermark(
+    visitor: Client,
+    delivered_jpeg: bytes,  # noqa: ANN001
+) -> None:
+    # A phone screenshot: the portrait shown smaller on a bigger canvas, saved as a PNG.
+    portrait = Image.open(io.BytesIO(_stripped(delivered_jpeg, quality=70))).convert("RGB")
+    shown = portrait.resize((portrait.width * 6 // 10, portrait.height * 6 // 10))
+    screen = Image.new("RGB", (shown.width + 40, shown.height + 300), (250, 250, 250))
+    screen.paste(shown, (20, 150))
+    out = io.BytesIO()
+    screen.save(out, "PNG")
+
+    body = visitor.post("/api/verify/", {"image": _upload(out.getvalue(), "Screenshot.png")})
+    assert body.status_code == 200
+    assert body.json()["found_by"] == "watermark" and body.json()["studio"] == "Alpha Studio"
+
+
+def test_the_brand_only_share_card_is_told_apart_from_a_portrait(visitor: Client, studio) -> None:  # noqa: ANN001
+    from galleries import share_card
+
+    share_card._finished_brand_card.cache_clear()
+    with schema_context(studio.schema_name):
+        card = share_card.share_card_png(brand_kit_get(), studio_name="Alpha Studio")
+    share_card._finished_brand_card.cache_clear()
+    stripped = _stripped(card, quality=70)
+
+    page = visitor.post("/verify/", {"image": _upload(stripped)}).content.decode()
+    assert "Yes — a Cradle share card" in page and "no portrait" in page
+    assert "artistic interpretation, made by" not in page
+    body = visitor.post("/api/verify/", {"image": _upload(stripped)}).json()
+    assert body["cradle"] is True and body["found_by"] == "watermark"
+    assert body["kind"] == "brand-card" and body["studio"] == "Alpha Studio"

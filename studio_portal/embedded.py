@@ -14,7 +14,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
+from urllib.parse import quote
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -29,8 +31,21 @@ class EmbeddedRedisConflict(RuntimeError):
     """The embedded Redis port is held by something this checkout did not start."""
 
 
-def embedded_database_settings(local_dir: Path) -> dict[str, object]:
-    """Start (or reuse) the pgserver cluster in ``local_dir/pgdata`` and describe it for Django."""
+EMBEDDED_DATABASE = "cradle"
+
+
+def embedded_database_url(local_dir: Path, socket_dir: Path | None = None) -> str:
+    """The URL of the embedded cluster in ``local_dir/pgdata`` (its socket directory unless
+    pgserver chose another). Only a description: :func:`embedded_database_start` starts it."""
+    host = quote(str(socket_dir or local_dir / "pgdata"), safe="")
+    return f"postgres://postgres@{host}/{EMBEDDED_DATABASE}"
+
+
+def embedded_database_start(local_dir: Path) -> str:
+    """Start (or reuse) the pgserver cluster in ``local_dir/pgdata``; return its DATABASE_URL.
+
+    Called by the development stack only (``make run``, ``make test``, ``manage.py`` with DEBUG
+    on), never by importing settings."""
     import pgserver  # imported here: only machines without DATABASE_URL need it
 
     # pgserver logs every reuse of the running server at INFO, in every process.
@@ -40,15 +55,19 @@ def embedded_database_settings(local_dir: Path) -> dict[str, object]:
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process, so web, worker and scheduler share it.
     server = pgserver.get_server(pgdata, cleanup_mode=None)
-    if not _database_exists(server, "cradle"):
-        server.psql("CREATE DATABASE cradle;")
-    return {
-        "NAME": "cradle",
-        "USER": "postgres",
-        "PASSWORD": "",
-        "HOST": str(pgdata),  # a socket directory: no TCP port to collide with a system server
-        "PORT": "",
-    }
+    if not _database_exists(server, EMBEDDED_DATABASE):
+        server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")
+    # A socket directory, no TCP port to collide with a system server; pgserver picks a shorter
+    # one when pgdata's path is too long for a socket.
+    socket_dir = server.get_postmaster_info().socket_dir
+    return embedded_database_url(local_dir, Path(socket_dir) if socket_dir else None)
+
+
+def development_services_start(local_dir: Path, environ: MutableMapping[str, str]) -> None:
+    """Point ``environ`` at the embedded PostgreSQL when it names no ``DATABASE_URL``, starting
+    the cluster; every process started with that environment then uses the same server."""
+    if not environ.get("DATABASE_URL"):
+        environ["DATABASE_URL"] = embedded_database_start(local_dir)
 
 
 def _database_exists(server: object, name: str) -> bool:

@@ -1,5 +1,9 @@
 """Cradle's one settings module. Everything that varies between machines comes from the
-environment (see ``.env.example``); nothing secret lives in the repository."""
+environment (see ``.env.example``); nothing secret lives in the repository.
+
+Each name is set once, and importing this module starts nothing: the development stack
+(``make run``, ``make test``, ``manage.py`` with DEBUG on) starts the embedded PostgreSQL and
+Redis and hands their addresses over in ``DATABASE_URL`` / ``BROKER_URL``."""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from studio_portal.embedded import embedded_database_settings
+from studio_portal.embedded import embedded_database_url
 from studio_portal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,6 +82,8 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 AUTH_USER_MODEL = "accounts.User"
 
 MIDDLEWARE = [
+    # /healthz and /readyz answer before the host, HTTPS and tenant checks (studio_portal.health).
+    "studio_portal.health.HealthCheckMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -86,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "studio_portal.security.SecurityHeadersMiddleware",
+    "studio_portal.security.RateLimitMiddleware",
 ]
 
 TEMPLATES = [
@@ -105,11 +114,23 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "studio_portal.wsgi.application"
 
-DATABASE_URL = env_str("DATABASE_URL")
-if DATABASE_URL:
-    _database = dj_database_url.parse(DATABASE_URL, conn_max_age=60)
-else:
-    _database = embedded_database_settings(LOCAL_DIR)
+# Development without DATABASE_URL: the embedded cluster under .local/, which make run, make test
+# and manage.py start (studio_portal.embedded); production names its server.
+DATABASE_URL = env_str("DATABASE_URL") or (embedded_database_url(LOCAL_DIR) if DEBUG else "")
+if not DATABASE_URL:
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set when DEBUG is off (postgres://user:password@host:5432/name)"
+    )
+# Persistent connections (gunicorn's sync workers and the Dramatiq workers keep theirs for this
+# many seconds; a request then skips the ~11 ms connect), each checked before reuse so a server
+# restart costs one reconnect, never an error. 0 closes every connection after its request.
+_database = dj_database_url.parse(
+    DATABASE_URL,
+    conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    conn_health_checks=True,
+)
+# A server that does not answer fails the request (and /readyz) in seconds, not minutes.
+_database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5)
 _database["ENGINE"] = "django_tenants.postgresql_backend"
 if TESTING:
     # One test database per pytest process: several test runs may share one server.
@@ -123,9 +144,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Files: local disk by default; S3 through django-storages when STORAGE_BACKEND says so. Scans
 # and portraits are never served from a public media URL: views check the studio first.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(LOCAL_DIR / ("test-media" if TESTING else "media"))))
-STORAGE_BACKEND = env_str("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
-if STORAGE_BACKEND == "s3":
-    STORAGE_BACKEND = "storages.backends.s3.S3Storage"
+_storage = env_str("STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+STORAGE_BACKEND = "storages.backends.s3.S3Storage" if _storage == "s3" else _storage
 STORAGES = {
     "default": {"BACKEND": STORAGE_BACKEND},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -134,8 +154,6 @@ if STORAGE_BACKEND.startswith("storages.backends.s3"):
     # Keys are not read here: boto3 finds AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or an
     # instance role) itself. Objects stay private and never overwrite each other; the views
     # stream them after checking the studio, so no URL to a bucket object is ever handed out.
-    from django.core.exceptions import ImproperlyConfigured
-
     AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
     if not AWS_STORAGE_BUCKET_NAME:
         raise ImproperlyConfigured(
@@ -171,7 +189,16 @@ if BROKER_URL.startswith("stub://"):
 elif BROKER_URL.startswith("amqp"):
     _broker = {"BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker", "OPTIONS": {"url": BROKER_URL}}
 else:
-    _broker = {"BROKER": "dramatiq.brokers.redis.RedisBroker", "OPTIONS": {"url": BROKER_URL}}
+    # A worker that sent no heartbeat for this long is dead and its unacknowledged messages go
+    # back on the queue; maintenance (the check) runs on this many commands per million.
+    _broker = {
+        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "OPTIONS": {
+            "url": BROKER_URL,
+            "heartbeat_timeout": env_int("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000),
+            "maintenance_chance": env_int("DRAMATIQ_MAINTENANCE_CHANCE", 1000),
+        },
+    }
 DRAMATIQ_BROKER = {
     **_broker,
     "MIDDLEWARE": [
@@ -243,22 +270,18 @@ if TESTING:
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-}
-
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"  # a gallery link's token never leaves in a Referer
 if not DEBUG:
+    SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -267,14 +290,30 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# One JSON object a line in production (LOG_FORMAT=json, the default with DEBUG off), for a log
+# collector to index; readable lines in development.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "studio_portal.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    # pgserver logs its shutdown from an atexit hook, after stderr may be closed.
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    "loggers": {
+        # pgserver logs its shutdown from an atexit hook, after stderr may be closed.
+        "pgserver": {"level": "WARNING"},
+        # The SendGrid and Twilio SDKs log whole request bodies (a parent's name, address,
+        # number) at DEBUG/INFO: they never log below WARNING here.
+        **{
+            name: {"level": "WARNING"}
+            for name in ("python_http_client", "twilio", "sendgrid", "urllib3")
+        },
+    },
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -320,7 +359,7 @@ SENDGRID_WEBHOOK_PUBLIC_KEY = env_str("SENDGRID_WEBHOOK_PUBLIC_KEY")
 # per studio member; the OpenAPI document covers /api/ only (drf-spectacular, Swagger UI served
 # from drf-spectacular-sidecar's static files, no CDN).
 REST_FRAMEWORK = {
-    **REST_FRAMEWORK,
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "studio_portal.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
@@ -403,30 +442,6 @@ CACHES = {
     if CACHE_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
-MIDDLEWARE = [
-    *MIDDLEWARE,
-    "studio_portal.security.SecurityHeadersMiddleware",
-    "studio_portal.security.RateLimitMiddleware",
-]
 # Webhook URLs must be public https addresses; development and tests may use local http ones.
 WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=DEBUG)
-# How long a worker holds a job without news before another may take it over (render.services).
-RENDER_JOB_LEASE_SECONDS = env_int("RENDER_JOB_LEASE_SECONDS", 180)
-# Redis broker: a worker that sent no heartbeat for this long is dead and its unacknowledged
-# messages go back on the queue; maintenance (the check) runs on this many commands per million.
-if DRAMATIQ_BROKER["BROKER"].endswith("RedisBroker"):
-    DRAMATIQ_BROKER["OPTIONS"] = {
-        **DRAMATIQ_BROKER["OPTIONS"],
-        "heartbeat_timeout": env_int("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000),
-        "maintenance_chance": env_int("DRAMATIQ_MAINTENANCE_CHANCE", 1000),
-    }
-SESSION_COOKIE_SAMESITE = "Lax"
-SECURE_REFERRER_POLICY = "same-origin"  # a gallery link's token never leaves in a Referer
-if not DEBUG:
-    SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
-# The SendGrid and Twilio SDKs log whole request bodies (a parent's name, address, number) at
-# DEBUG/INFO: they never log below WARNING here.
-LOGGING["loggers"].update(
-    {name: {"level": "WARNING"} for name in ("python_http_client", "twilio", "sendgrid", "urllib3")}
-)

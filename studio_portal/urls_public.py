@@ -8,7 +8,6 @@ from studio_portal import views
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("signin/", views.studio_find, name="studio-find"),
-    path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.icon, {"name": "favicon.ico"}, name="favicon"),
     path(
         "apple-touch-icon.png",

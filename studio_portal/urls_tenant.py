@@ -8,7 +8,6 @@ from django.urls import include, path
 from studio_portal import views
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.icon, {"name": "favicon.ico"}, name="favicon"),
     path(
         "apple-touch-icon.png",

@@ -64,10 +64,6 @@ def studio_find(request: HttpRequest) -> HttpResponse:
     )
 
 
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
-
-
 @lru_cache(maxsize=4)
 def _icon_bytes(name: str) -> bytes:
     return (STATIC_DIR / name).read_bytes()

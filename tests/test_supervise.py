@@ -100,8 +100,13 @@ def test_make_run_runs_every_procfile_line_under_the_supervisor() -> None:
     procfile = (ROOT / "Procfile").read_text()
     supervised = supervised_procfile(procfile)
     names = [line.split(":")[0] for line in procfile.splitlines() if line.strip()]
-    assert names == ["web", "worker", "renderer", "printer", "scheduler"]
+    assert names == ["release", "web", "worker", "renderer", "printer", "scheduler"]
+    supervised_names = []
     for line in supervised.splitlines():
         name, command = line.split(": ", 1)
+        supervised_names.append(name)
         assert command.startswith(f"python -m studio_portal.supervise --name {name} -- ")
-    assert "runserver 0.0.0.0:${PORT:-8000}" in supervised  # honcho's shell still expands it
+    # make run migrates itself: the deploy's one-off release step is not a process to keep up.
+    assert supervised_names == ["web", "worker", "renderer", "printer", "scheduler"]
+    assert "--bind 0.0.0.0:${PORT:-8000}" in supervised  # honcho's shell still expands it
+    assert "--workers ${WEB_CONCURRENCY:-2}" in supervised

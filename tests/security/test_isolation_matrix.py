@@ -43,7 +43,6 @@ FOREIGN_BASE_PK = 9_100_000
 # Pages anyone may open without signing in, by design (each needs a secret in its URL or is
 # a provider callback checked by signature). Their secrets are still walked on the wrong host.
 PUBLIC_URL_NAMES = {
-    "healthz",
     "favicon",
     "apple-touch-icon",
     "login",

@@ -12,9 +12,10 @@ Seven terms, each 0..1 (higher is better):
   with normalised cross-correlation. An anchor is re-found when the best match is strong and
   close to where the scan put it. Confidence-weighted fraction re-found.
 - ``tone``: ΔE2000 between the target skin colour and the candidate's median skin colour
-  (confident face pixels, shadows and highlights excluded) in CIELab, via coloraide. For a
-  monochrome style the target is the tone's grey of the same lightness. Full marks up to a
-  difference seen only side by side, none once it reads as another skin (an ashy grey face).
+  (confident face pixels, shadows and highlights excluded) in CIELab (coloraide's conversion,
+  on whole arrays). For a monochrome style the target is the tone's grey of the same
+  lightness. Full marks up to a difference seen only side by side, none once it reads as
+  another skin (an ashy grey face).
 - ``neonatal``: proportions measured on the re-found anchors (mid-face eye→mouth and lower face
   mouth→chin, both over the eye gap) compared with the scan's own. Growth of either — a longer
   nose-to-mouth span or a longer jaw — is the signature of adult drift in a generative model;
@@ -286,8 +287,8 @@ def _feature_zone(
     return zone
 
 
-def _luminance(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+def _luminance(small: np.ndarray) -> np.ndarray:
+    """Luminance 0..1 of the candidate already resized to analysis size."""
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
@@ -361,18 +362,32 @@ def _masked_match(region: np.ndarray, template: np.ndarray, hidden: np.ndarray) 
     ``hidden`` (bool, region-sized) marks prop pixels. At each placement the correlation uses
     the pixels the prop leaves visible; where fewer than ``_MIN_VISIBLE`` of the patch show,
     the placement cannot be judged and answers -inf.
+
+    Every sum over a placement's visible pixels is one ``cv2.matchTemplate`` (plain
+    correlation) of the visibility, or of the region's visible values, with the template, its
+    square or a box of ones; the means and deviations follow from those sums. Values are
+    centred first, so the float32 sums do not cancel.
     """
     th, tw = template.shape
-    windows = np.lib.stride_tricks.sliding_window_view(region, (th, tw))
-    visible = np.lib.stride_tricks.sliding_window_view(~hidden, (th, tw)).astype(np.float32)
-    count = visible.sum(axis=(2, 3))
+    visible = (~hidden).astype(np.float32)
+    template = (template - float(template.mean())).astype(np.float32)
+    region = (region - float(region.mean())).astype(np.float32) * visible
+    ones = np.ones_like(template)
+
+    def window_sums(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        return cv2.matchTemplate(image, kernel, cv2.TM_CCORR).astype(np.float64)
+
+    count = np.rint(window_sums(visible, ones))
     safe = np.maximum(count, 1.0)
-    t_mean = (visible * template).sum(axis=(2, 3)) / safe
-    r_mean = (visible * windows).sum(axis=(2, 3)) / safe
-    t_dev = (template - t_mean[..., None, None]) * visible
-    r_dev = (windows - r_mean[..., None, None]) * visible
-    dot = (t_dev * r_dev).sum(axis=(2, 3))
-    norm = np.sqrt((t_dev**2).sum(axis=(2, 3)) * (r_dev**2).sum(axis=(2, 3)))
+    sum_t = window_sums(visible, template)
+    sum_tt = window_sums(visible, template * template)
+    sum_r = window_sums(region, ones)
+    sum_rr = window_sums(region * region, ones)
+    sum_tr = window_sums(region, template)
+    dot = sum_tr - sum_t * sum_r / safe
+    var_t = np.maximum(sum_tt - sum_t * sum_t / safe, 0.0)
+    var_r = np.maximum(sum_rr - sum_r * sum_r / safe, 0.0)
+    norm = np.sqrt(var_t * var_r)
     response = np.where(norm > 1e-9, dot / np.maximum(norm, 1e-9), 0.0)
     response[count < _MIN_VISIBLE * th * tw] = -np.inf
     return response.astype(np.float32)
@@ -495,15 +510,33 @@ def skin_delta_e(image: np.ndarray, target_hex: str, face: np.ndarray) -> float:
     mid = pixels[(grey >= low) & (grey <= high)]
     if mid.shape[0] == 0:
         mid = pixels
-    # Per-pixel Lab through coloraide is ~20 µs a pixel; an even sample of 400 is plenty for
-    # a median and keeps scoring five candidates well under a second.
+    # An even sample of 400 is plenty for a median (and keeps the figure the per-pixel
+    # coloraide conversion gave); the conversion itself is coloraide's, on the whole array.
     step = max(1, mid.shape[0] // 400)
-    labs = np.array(
-        [Color("srgb", list(p / 255.0)).convert("lab-d65").coords() for p in mid[::step]],
-        dtype=np.float64,
-    )
-    median = np.median(labs, axis=0)
+    median = np.median(srgb_to_lab(mid[::step]), axis=0)
     return float(Color("lab-d65", list(median)).delta_e(Color(target_hex), method="2000"))
+
+
+# CIELab (D65) as coloraide converts ("srgb" → "lab-d65"), on arrays: its sRGB transfer, its
+# linear-sRGB → XYZ matrix and its D65 white, read from coloraide itself.
+_SRGB_TO_XYZ = np.array(
+    [Color("srgb-linear", list(v)).convert("xyz-d65").coords() for v in np.eye(3)], np.float64
+)
+_D65_WHITE = np.array(Color("lab-d65", [100.0, 0.0, 0.0]).convert("xyz-d65").coords(), np.float64)
+_LAB_EPSILON = 216 / 24389
+_LAB_KAPPA = 24389 / 27
+
+
+def srgb_to_lab(pixels: np.ndarray) -> np.ndarray:
+    """CIELab D65 (L* 0..100), float64 N×3, of uint8 sRGB pixels (N×3): coloraide's figures."""
+    values = pixels.reshape(-1, 3).astype(np.float64) / 255.0
+    linear = np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4)
+    xyz = (linear @ _SRGB_TO_XYZ) / _D65_WHITE
+    f = np.where(xyz > _LAB_EPSILON, np.cbrt(xyz), (_LAB_KAPPA * xyz + 16.0) / 116.0)
+    return np.stack(
+        [116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])],
+        axis=-1,
+    )
 
 
 def _tone_target(conditioning: Conditioning) -> str:
@@ -652,10 +685,10 @@ def _score(
     if props is not None and int(face.sum()) < _MIN_FACE_PIXELS:
         reason = "no face to score: the set covers it"
         return ScoredCandidate(candidate, 0.0, dict.fromkeys(WEIGHTS, 0.0), reason)
-    luminance = _luminance(candidate.image, analysis.size)
+    small = cv2.resize(candidate.image, analysis.size, interpolation=cv2.INTER_AREA)
+    luminance = _luminance(small)
     fitted = _fitted_shading(luminance, analysis, face)
     found = _find_anchors(luminance, fitted, analysis, props)
-    small = cv2.resize(candidate.image, analysis.size, interpolation=cv2.INTER_AREA)
     lab = _lab(small)
     # Capped so the stored terms stay finite JSON even for a candidate with no skin at all.
     delta_e = min(skin_delta_e(small, _tone_target(conditioning), face), 100.0)

@@ -12,6 +12,7 @@ class Signup(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for payment"
+        PAID = "paid", "Paid, studio being set up"
         COMPLETED = "completed", "Studio created"
         FAILED = "failed", "Paid but not created (needs support)"
 
@@ -25,6 +26,13 @@ class Signup(models.Model):
     studio = models.OneToOneField(
         "tenants.Studio", null=True, blank=True, on_delete=models.SET_NULL, related_name="signup"
     )
+    # What Stripe's paid checkout said, kept for the job that sets the studio up (the webhook
+    # only records the payment: creating and migrating a schema takes seconds).
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # Outbox stamp (studio_portal.outbox): when the broker took the set-up job.
+    setup_enqueued_at = models.DateTimeField(null=True, blank=True)
     # The set-password link is shown once on the success page; afterwards only by email.
     password_link_shown_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -37,6 +37,7 @@ from billing.selectors import (
     studio_base_url,
 )
 from billing.stripe_gateway import stripe_client, webhook_event_verify
+from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.tenants.models import Domain, Studio
 from studio_portal.tenants.services import RESERVED, SUBDOMAIN_RE, studio_create
 
@@ -352,6 +353,8 @@ def _on_checkout_completed(event: StripeEvent) -> Outcome:
 
 
 def _signup_complete(event: StripeEvent, session: dict) -> Outcome:
+    """Record the payment and queue the studio's set-up (:func:`signup_studio_set_up`): making
+    and migrating a schema takes seconds, too long for Stripe's request."""
     signup = (
         Signup.objects.select_for_update()
         .filter(uid=session["metadata"].get("signup"), checkout_session_id=session["id"])
@@ -363,46 +366,106 @@ def _signup_complete(event: StripeEvent, session: dict) -> Outcome:
         return Outcome(StripeEvent.Status.PROCESSED, "studio already created")
     if signup.status == Signup.Status.FAILED:
         return Outcome(StripeEvent.Status.PROCESSED, f"signup failed earlier: {signup.error}")
+    schema_name = signup.subdomain.replace("-", "_")
+    if signup.status == Signup.Status.PAID:
+        return Outcome(StripeEvent.Status.PROCESSED, f"studio {schema_name} being set up")
     customer_id = session.get("customer")
     if not customer_id or not session.get("payment_intent"):
         raise ValueError("checkout session has no customer or payment intent")
-    try:
-        # A savepoint: if the studio cannot be made, the signup is still marked failed.
-        with transaction.atomic():
-            studio = studio_create(
-                name=signup.studio_name,
-                subdomain=signup.subdomain,
-                owner_username=signup.owner_email,
-                owner_email=signup.owner_email,
-                # Nobody knows this password: the owner chooses one through the emailed link.
-                owner_password=secrets.token_urlsafe(32),
-                plan=Studio.Plan.PILOT,
-            )
-    except ValidationError as exc:
-        signup.status = Signup.Status.FAILED
-        signup.error = " ".join(exc.messages)
-        signup.save(update_fields=["status", "error"])
-        logger.error("paid signup %s could not create its studio: %s", signup.uid, signup.error)
-        return Outcome(StripeEvent.Status.PROCESSED, f"studio not created: {signup.error}")
-    plan = plan_get(Studio.Plan.PILOT)
-    paid_at = event.stripe_created
-    pilot_ends_at = paid_at + relativedelta(months=plan.months or 1)
-    BillingAccount.objects.create(
-        studio=studio,
-        stripe_customer_id=customer_id,
-        pilot_payment_intent_id=session["payment_intent"],
-        pilot_paid_at=paid_at,
-        pilot_ends_at=pilot_ends_at,
-        pilot_delivery_cap=plan.delivery_cap or 25,
-        current_period_end=pilot_ends_at,
-        state_event_created=event.stripe_created,
+    signup.status = Signup.Status.PAID
+    signup.stripe_customer_id = customer_id
+    signup.payment_intent_id = session["payment_intent"]
+    signup.paid_at = event.stripe_created
+    signup.save(update_fields=["status", "stripe_customer_id", "payment_intent_id", "paid_at"])
+    _on_commit_enqueue_set_up(signup)
+    return Outcome(StripeEvent.Status.PROCESSED, f"paid; studio {schema_name} being set up")
+
+
+def _on_commit_enqueue_set_up(signup: Signup) -> None:
+    from billing.tasks import signup_studio_set_up_task  # billing.tasks imports this module
+
+    outbox_send_on_commit(
+        signup_studio_set_up_task, Signup, signup.pk, stamp_field="setup_enqueued_at"
     )
-    signup.studio = studio
-    signup.status = Signup.Status.COMPLETED
-    signup.save(update_fields=["studio", "status"])
-    transaction.on_commit(lambda: _owner_welcome_send(signup.pk))
-    _deferred_events_replay(customer_id)
-    return Outcome(StripeEvent.Status.PROCESSED, f"studio {studio.schema_name} created")
+
+
+# A paid signup whose set-up job the broker has not confirmed taking is sent again after this
+# long (the sweep, every minute); the job is idempotent, so a late duplicate does nothing.
+SIGNUP_SET_UP_LEASE = timedelta(minutes=10)
+
+
+def signups_set_up_sweep(*, now: datetime | None = None) -> int:
+    """Send again the set-up jobs of paid signups the broker lost or never took."""
+    from billing.tasks import signup_studio_set_up_task  # billing.tasks imports this module
+
+    due = Signup.objects.filter(
+        outbox_due(
+            now=now or timezone.now(),
+            waiting_since="paid_at",
+            lease=SIGNUP_SET_UP_LEASE,
+            stamp_field="setup_enqueued_at",
+        ),
+        status=Signup.Status.PAID,
+    )
+    return outbox_resend_due(
+        signup_studio_set_up_task, due, schema_name="public", stamp_field="setup_enqueued_at"
+    )
+
+
+def signup_studio_set_up(*, signup_id: int) -> Signup:
+    """The job after a paid checkout: create the studio's schema (migrated), domain and owner,
+    its billing account, email the owner, and apply the customer's events that waited for it.
+
+    Runs once per signup however often it is sent: a signup no longer ``paid`` is left alone.
+    """
+    with transaction.atomic():
+        signup = Signup.objects.get(pk=signup_id)
+        # The customer's webhook events take turns with the set-up (stripe_event_process takes
+        # the same lock): an invoice handled meanwhile is deferred before the replay below.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                [f"stripe-customer:{signup.stripe_customer_id}"],
+            )
+        signup = Signup.objects.select_for_update().get(pk=signup_id)
+        if signup.status != Signup.Status.PAID:
+            return signup
+        try:
+            # A savepoint: if the studio cannot be made, the signup is still marked failed.
+            with transaction.atomic():
+                studio = studio_create(
+                    name=signup.studio_name,
+                    subdomain=signup.subdomain,
+                    owner_username=signup.owner_email,
+                    owner_email=signup.owner_email,
+                    # Nobody knows this password: the owner chooses one through the emailed link.
+                    owner_password=secrets.token_urlsafe(32),
+                    plan=Studio.Plan.PILOT,
+                )
+        except ValidationError as exc:
+            signup.status = Signup.Status.FAILED
+            signup.error = " ".join(exc.messages)
+            signup.save(update_fields=["status", "error"])
+            logger.error("paid signup %s could not create its studio: %s", signup.uid, signup.error)
+            return signup
+        plan = plan_get(Studio.Plan.PILOT)
+        pilot_ends_at = signup.paid_at + relativedelta(months=plan.months or 1)
+        BillingAccount.objects.create(
+            studio=studio,
+            stripe_customer_id=signup.stripe_customer_id,
+            pilot_payment_intent_id=signup.payment_intent_id,
+            pilot_paid_at=signup.paid_at,
+            pilot_ends_at=pilot_ends_at,
+            pilot_delivery_cap=plan.delivery_cap or 25,
+            current_period_end=pilot_ends_at,
+            state_event_created=signup.paid_at,
+        )
+        signup.studio = studio
+        signup.status = Signup.Status.COMPLETED
+        signup.save(update_fields=["studio", "status"])
+        transaction.on_commit(lambda: _owner_welcome_send(signup.pk))
+        _deferred_events_replay(signup.stripe_customer_id)
+    return signup
 
 
 def _upgrade_complete(event: StripeEvent, session: dict) -> Outcome:

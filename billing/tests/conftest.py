@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import dramatiq
 import pytest
 from django.db import connection
-from django.test import Client
+from django.test import Client, TestCase
 from django.utils import timezone
 
 from billing.models import BillingAccount
+from billing.tasks import signup_studio_set_up_task
 from billing.tests.fake_stripe import FakeStripe, start_fake_stripe, webhook_signature
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import public_tenant_ensure
@@ -107,3 +109,29 @@ def pilot_studio(studio, fake_stripe) -> Studio:  # noqa: ANN001
 @pytest.fixture
 def owner_client(pilot_studio) -> Client:  # noqa: ANN001
     return signed_in_client(pilot_studio, "owner")
+
+
+@pytest.fixture
+def broker() -> dramatiq.Broker:
+    """The tests' stub broker, empty before and after."""
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    yield broker
+    broker.flush_all()
+
+
+def queued_set_ups_run(broker: dramatiq.Broker) -> list[int]:
+    """Be the worker: take every message waiting on the default queue, check it is a studio
+    set-up, and run the actor's body in this process; returns the signup ids."""
+    queue = broker.queues.get("default")
+    signup_ids = []
+    while queue is not None and queue.qsize():
+        message = dramatiq.Message.decode(queue.get())
+        queue.task_done()  # a get() without task_done() would hang every later broker.join()
+        assert message.actor_name == "signup_studio_set_up_task"
+        schema_name, signup_id = message.args
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            signup_studio_set_up_task.fn(schema_name, signup_id)
+        connection.set_schema_to_public()
+        signup_ids.append(signup_id)
+    return signup_ids

@@ -16,7 +16,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, Invoice, Signup, StripeEvent
-from billing.tests.conftest import WEBHOOK_SECRET
+from billing.tests.conftest import WEBHOOK_SECRET, queued_set_ups_run
 from billing.tests.fake_stripe import webhook_signature
 from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Domain, Studio
@@ -63,6 +63,7 @@ def test_duplicate_checkout_events_at_the_same_moment_create_one_studio(
     fake_stripe,  # noqa: ANN001
     fake_providers,  # noqa: ANN001
     studios_to_drop,  # noqa: ANN001
+    broker,  # noqa: ANN001
 ) -> None:
     response = public_client.post(
         "/signup/",
@@ -97,6 +98,8 @@ def test_duplicate_checkout_events_at_the_same_moment_create_one_studio(
         f"checkout-{n}": (200, b"processed") for n in range(DUPLICATES)
     }
     assert results["invoice"] in ((200, b"processed"), (200, b"deferred"))
+    # The studio is set up by one job, queued once whatever the number of deliveries.
+    assert len(queued_set_ups_run(broker)) == 1
 
     [studio] = Studio.objects.filter(schema_name=SCHEMA)
     assert (studio.name, studio.plan, studio.status) == ("Racing Hooks", "pilot", "active")
@@ -117,7 +120,7 @@ def test_duplicate_checkout_events_at_the_same_moment_create_one_studio(
     assert (checkout_row.status, checkout_row.attempts, checkout_row.note) == (
         "processed",
         1,
-        f"studio {SCHEMA} created",
+        f"paid; studio {SCHEMA} being set up",
     )
     # Whichever order the invoice and the checkout took, the invoice ends up applied (a
     # deferred invoice the checkout missed would stay "deferred" here), and recorded once.

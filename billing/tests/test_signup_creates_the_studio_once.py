@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, Invoice, Signup, StripeEvent
+from billing.services import signup_studio_set_up, signups_set_up_sweep
+from billing.tests.conftest import queued_set_ups_run
 from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Domain, Studio
 
@@ -80,6 +83,7 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
     fake_providers,  # noqa: ANN001
     studios_to_drop,  # noqa: ANN001
     django_capture_on_commit_callbacks,  # noqa: ANN001
+    broker,  # noqa: ANN001
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe)
     studios_to_drop.append("moonbeam")
@@ -94,6 +98,16 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
         statuses = webhooks.send_all([events["checkout.session.completed"]] * 3)
     assert statuses == [200, 200, 200]
     assert webhooks.send(events["charge.succeeded"]).status_code == 200
+
+    # Stripe's request only records the payment; a job sets the studio up, and until it has
+    # the payer's page says so (and refreshes itself).
+    signup = Signup.objects.get(checkout_session_id=session_id)
+    assert (signup.status, signup.studio) == ("paid", None)
+    assert not Studio.objects.filter(schema_name="moonbeam").exists()
+    waiting = public_client.get(f"/signup/done/?session_id={session_id}")
+    assert b"Setting up Moonbeam Imaging" in waiting.content
+    assert b'http-equiv="refresh"' in waiting.content
+    assert queued_set_ups_run(broker) == [signup.pk]  # one job, though the event came 3 times
 
     studio = Studio.objects.get(schema_name="moonbeam")
     assert (studio.name, studio.plan, studio.status) == ("Moonbeam Imaging", "pilot", "active")
@@ -119,7 +133,7 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
     rows = {row.event_id: row for row in StripeEvent.objects.all()}
     assert len(rows) == 3  # the repeated checkout event is one row
     assert rows[checkout_id := events["checkout.session.completed"]["id"]].status == "processed"
-    assert rows[checkout_id].note == "studio moonbeam created"
+    assert rows[checkout_id].note == "paid; studio moonbeam being set up"
     assert rows[events["invoice.paid"]["id"]].status == "processed"
     assert rows[events["charge.succeeded"]["id"]].status == "ignored"
 
@@ -150,6 +164,43 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
     assert b"already been used" in reused.content
     connection.set_schema_to_public()
     assert Studio.objects.filter(schema_name="moonbeam").count() == 1
+
+
+def test_a_lost_set_up_job_is_sent_again_and_a_taken_subdomain_fails_with_the_reason(
+    public_client,  # noqa: ANN001
+    fake_stripe,  # noqa: ANN001
+    webhooks,  # noqa: ANN001
+    studio,  # noqa: ANN001
+    broker,  # noqa: ANN001
+    django_capture_on_commit_callbacks,  # noqa: ANN001
+) -> None:
+    session_id = _sign_up(public_client, fake_stripe, subdomain="late-bird")
+    fake_stripe.checkout_complete(session_id)
+    [checkout] = [e for e in fake_stripe.events_take() if e["type"] == "checkout.session.completed"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhooks.send(checkout).status_code == 200
+    broker.flush_all()  # the broker lost the job
+    signup = Signup.objects.get(checkout_session_id=session_id)
+    assert signup.status == "paid" and signup.setup_enqueued_at is not None
+
+    # Not due yet: the job was taken a moment ago.
+    assert signups_set_up_sweep() == 0
+    later = signup.setup_enqueued_at + timedelta(minutes=11)
+    assert signups_set_up_sweep(now=later) == 1
+    # Meanwhile staff gave the subdomain away: the job marks the signup failed with the reason.
+    Signup.objects.filter(pk=signup.pk).update(subdomain="alpha")
+    assert queued_set_ups_run(broker) == [signup.pk]
+    signup.refresh_from_db()
+    assert (signup.status, signup.studio, signup.error) == (
+        "failed",
+        None,
+        "That subdomain is taken.",
+    )
+    page = public_client.get(f"/signup/done/?session_id={session_id}")
+    assert b"the studio could not be created" in page.content
+    # A failed or finished signup is never set up again, and the sweep leaves it alone.
+    assert signup_studio_set_up(signup_id=signup.pk).status == "failed"
+    assert signups_set_up_sweep(now=later + timedelta(hours=1)) == 0
 
 
 def test_a_forged_or_altered_webhook_gets_400_and_changes_nothing(

@@ -2,7 +2,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+# requirements.txt (everything) includes the per-process sets in requirements/.
+REQUIREMENTS := requirements.txt $(wildcard requirements/*.txt)
+STAMP := $(VENV)/.installed-$(shell cat $(REQUIREMENTS) | cksum | cut -d' ' -f1)
 # This is the development stack: DEBUG on (and the dev secrets allowed) unless the caller says
 # otherwise. Cradle's settings default to DEBUG off, so production never runs with it by chance.
 DEBUG ?= true
@@ -10,7 +12,7 @@ export DEBUG
 
 .PHONY: install browser-deps run test lint bench
 
-$(STAMP): requirements.txt
+$(STAMP): $(REQUIREMENTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt

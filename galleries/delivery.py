@@ -33,6 +33,10 @@ class PermanentDeliveryError(Exception):
     """The provider refused for good (bad address, opted out): retrying cannot help."""
 
 
+class RecipientOptedOut(PermanentDeliveryError):
+    """The recipient replied STOP to our number (Twilio 21610): no text may go to her."""
+
+
 class TransientDeliveryError(Exception):
     """The provider could not take the message now (network, 5xx, rate limit): retry later."""
 
@@ -103,7 +107,9 @@ class TwilioSmsSender:
             )
         except TwilioRestException as exc:
             # 21211 invalid number, 21610 recipient replied STOP, 21614 not a mobile number.
-            if exc.status in (400, 404) or exc.code in (21211, 21610, 21614):
+            if exc.code == 21610:
+                raise RecipientOptedOut(f"Twilio refused the SMS: {exc.msg}") from exc
+            if exc.status in (400, 404) or exc.code in (21211, 21614):
                 raise PermanentDeliveryError(f"Twilio refused the SMS: {exc.msg}") from exc
             raise TransientDeliveryError(f"Twilio answered {exc.status}") from exc
         except OSError as exc:

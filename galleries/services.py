@@ -19,7 +19,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -32,6 +32,7 @@ from galleries import throttle
 from galleries.delivery import (
     OutgoingMessage,
     PermanentDeliveryError,
+    RecipientOptedOut,
     TransientDeliveryError,
     email_sender,
     sms_sender,
@@ -822,17 +823,53 @@ def sms_opted_out(phone: str) -> bool:
     return SmsOptOut.objects.filter(phone=phone).exists()
 
 
+def sms_opt_out_everywhere(*, phone: str, source: str) -> list[str]:
+    """Twilio told us the number replied STOP to Cradle's one number (error 21610): opt it out
+    of the current studio and of every studio that texted it, as a STOP reply does
+    (sms_inbound_route). Written in the caller's transaction, schema by schema in name order,
+    so two studios learning it at once cannot deadlock. Returns the schemas opted out."""
+    here = connection.schema_name
+    schemas = set(_studios_holding(Delivery, "recipient", [phone], channel=Delivery.Channel.SMS))
+    schemas.add(here)
+    for schema in sorted(schemas):
+        with schema_context(schema):
+            opt_out, created = SmsOptOut.objects.get_or_create(phone=phone)
+            if created:
+                audit_log_write(
+                    action="sms.opted_out",
+                    obj=opt_out,
+                    detail={"phone_suffix": phone[-4:], "source": source},
+                )
+    return sorted(schemas)
+
+
+# How long a worker waits for a delivery's row lock: long enough for the outbox's stamp, shorter
+# than a provider call another worker may be making.
+DELIVERY_LOCK_WAIT_MS = 5_000
+
+
 def delivery_send(*, delivery_id: int) -> Delivery | None:
     """Send one delivery exactly once. Transient errors propagate so the actor retries."""
     with transaction.atomic():
-        # The row stays locked while the provider is called: a second worker skips it.
-        delivery = (
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
-            .first()
-        )
+        # The row stays locked while the provider is called. Its lock is waited for, never
+        # skipped: the outbox stamps the row just after the broker took this very message, and
+        # a worker that skipped the row then would leave it queued until the sweep's lease. A
+        # second worker waits for the first one's commit and finds it sent; one that waits past
+        # DELIVERY_LOCK_WAIT retries later (a transient error).
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{DELIVERY_LOCK_WAIT_MS}ms'")
+        try:
+            delivery = (
+                Delivery.objects.select_for_update()
+                .filter(pk=delivery_id, status=Delivery.Status.QUEUED)
+                .first()
+            )
+        except OperationalError as exc:
+            raise TransientDeliveryError("another worker is sending this message") from exc
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
         if delivery is None:
-            return None  # another worker holds it, or it has been sent
+            return None  # it has been sent, or failed
         delivery.attempts += 1
         delivery.enqueued_at = timezone.now()  # a try: the sweep leaves it a lease from now
         try:
@@ -849,6 +886,8 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
         except PermanentDeliveryError as exc:
             delivery.status = Delivery.Status.FAILED
             delivery.error = str(exc)
+            if isinstance(exc, RecipientOptedOut):
+                sms_opt_out_everywhere(phone=delivery.recipient, source="twilio 21610")
         delivery.save()
         if delivery.status == Delivery.Status.FAILED:
             _emit_delivery_failed(delivery.pk)
@@ -1163,7 +1202,7 @@ def delivery_status_apply_twilio(*, params: dict[str, str]) -> WebhookResult:
     if status == Delivery.Status.FAILED:
         error = f"The text could not be delivered (Twilio {kind}, error {error_code or 'none'})."
         if error_code == TWILIO_OPTED_OUT_ERROR:
-            SmsOptOut.objects.get_or_create(phone=delivery.recipient)
+            sms_opt_out_everywhere(phone=delivery.recipient, source="twilio 21610")
     if _delivery_move(delivery, status, kind, error):
         result.applied += 1
     return result

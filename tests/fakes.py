@@ -31,6 +31,9 @@ class FakeProviders:
     requests: list[RecordedRequest] = field(default_factory=list)
     # Set to a status code to make the next provider calls fail that way.
     fail_with: int | None = None
+    # The provider's error code in that failure (Twilio: 21211 invalid number, 21610 the
+    # recipient replied STOP).
+    fail_code: int = 21211
 
     def emails(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v3/mail/send"]
@@ -53,7 +56,7 @@ def start_fake_providers() -> tuple[FakeProviders, ThreadingHTTPServer]:
                 RecordedRequest("POST", self.path, dict(self.headers.items()), body)
             )
             if state.fail_with:
-                self._reply(state.fail_with, {"message": "fake failure", "code": 21211})
+                self._reply(state.fail_with, {"message": "fake failure", "code": state.fail_code})
                 return
             n = next(counter)
             if self.path == "/v3/mail/send":

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import dramatiq
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 from django_tenants.utils import schema_context
 from dramatiq import Worker
 
 from branding.provenance import TAG_TEXT, read_provenance
+from galleries import services
 from galleries.models import Delivery
 from render.models import RenderJob
 from studio_portal.tenants.models import Studio
@@ -97,9 +100,9 @@ def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
 
     with schema_context("e2e"):
         job.refresh_from_db()
-        assert job.state == RenderJob.State.DELIVERED
         statuses = dict(Delivery.objects.values_list("channel", "status"))
         assert statuses == {"email": "sent", "sms": "sent"}
+        assert job.state == RenderJob.State.DELIVERED
         token = job.gallery.token
 
     link = f"http://e2e.localhost:8000/g/{token}/"
@@ -126,6 +129,41 @@ def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
     assert portrait["Content-Type"] == "image/jpeg"
     report = read_provenance(b"".join(portrait.streaming_content))
     assert report.exif_has_tag and report.xmp_has_tag and report.c2pa_has_tag
+    connection.set_schema_to_public()
+
+    _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(job.gallery)
+
+
+def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery) -> None:  # noqa: ANN001
+    """The outbox stamps a delivery's row just after the broker took its message; a worker
+    that picks the message up in that instant meets the row locked. It used to skip it (the job
+    then stayed "sending" until the sweep's 15-minute lease: this test's old flake); it waits.
+
+    Here the stamp is held open on another connection until a timer ends it, as a slow stamp
+    would; rows commit for real (the worker test's database is transactional)."""
+    with schema_context("e2e"):
+        delivery = Delivery.objects.create(
+            gallery=gallery, channel=Delivery.Channel.EMAIL, recipient="maya@example.com"
+        )
+    locked, release = threading.Event(), threading.Event()
+
+    def stamp() -> None:  # outbox_send's stamp, on its own connection
+        try:
+            with schema_context("e2e"), transaction.atomic():
+                Delivery.objects.filter(pk=delivery.pk).update(enqueued_at=timezone.now())
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=stamp)
+    holder.start()
+    assert locked.wait(timeout=30)
+    threading.Timer(0.3, release.set).start()
+    with schema_context("e2e"):
+        sent = services.delivery_send(delivery_id=delivery.pk)
+    holder.join(timeout=30)
+    assert sent is not None and sent.status == Delivery.Status.SENT and sent.attempts == 1
     connection.set_schema_to_public()
 
 

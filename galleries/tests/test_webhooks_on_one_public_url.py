@@ -16,7 +16,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from twilio.request_validator import RequestValidator
 
-from galleries.models import Delivery, ProviderEvent, SmsOptOut
+from galleries.models import AuditLogEntry, Delivery, ProviderEvent, SmsOptOut
 from galleries.services import delivery_send, gallery_send
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 from galleries.webhooks import delivery_ref_read
@@ -197,3 +197,51 @@ def test_a_stop_on_the_public_url_opts_out_of_every_studio_that_texted_the_numbe
 
     _twilio_post(inbound, {"From": both, "Body": "START", "MessageSid": "SMin-3"})
     assert opted_out(studio) == {alpha_only} and opted_out(other_studio) == set()
+
+
+def _opted_out(studio) -> set[str]:  # noqa: ANN001
+    with schema_context(studio.schema_name):
+        return set(SmsOptOut.objects.values_list("phone", flat=True))
+
+
+def test_twilio_refusing_an_unsubscribed_number_opts_it_out_of_every_studio_that_texted_it(
+    studio, other_studio, fake_providers
+) -> None:  # noqa: ANN001
+    both = "+14155550123"
+    alpha_only = "+14155550777"
+    _send(other_studio, ["sms"], phone=both)  # beta texted her before
+    fake_providers.fail_with, fake_providers.fail_code = 400, 21610  # she has since replied STOP
+    alpha = _send(studio, ["sms"], phone=both)["sms"]
+    assert alpha.status == Delivery.Status.FAILED and "Twilio refused" in alpha.error
+    assert _opted_out(studio) == {both}
+    assert _opted_out(other_studio) == {both}  # not only the studio whose text was refused
+    with schema_context(other_studio.schema_name):
+        entry = AuditLogEntry.objects.get(action="sms.opted_out")
+        assert entry.detail == {"phone_suffix": "0123", "source": "twilio 21610"}
+    _send(studio, ["sms"], phone=alpha_only)
+    assert _opted_out(other_studio) == {both}  # beta never texted that one
+
+    fake_providers.fail_with = None
+    calls = len(fake_providers.sms())
+    with schema_context(other_studio.schema_name):
+        [delivery] = gallery_send(
+            job=ready_job_with_portraits(scan=scan_with_files(parent_session(phone=both))),
+            channels=["sms"],
+            enqueue=False,
+        )
+        result = delivery_send(delivery_id=delivery.pk)
+        assert result.status == Delivery.Status.FAILED and "STOP" in result.error
+    assert len(fake_providers.sms()) == calls  # beta no longer calls Twilio for her
+
+
+def test_a_status_callback_with_21610_opts_the_number_out_of_every_studio_that_texted_it(
+    studio, other_studio, fake_providers
+) -> None:  # noqa: ANN001
+    both = "+14155550123"
+    alpha = _send(studio, ["sms"], phone=both)["sms"]
+    _send(other_studio, ["sms"], phone=both)
+    callback = fake_providers.sms()[0].form()["StatusCallback"]
+    params = {"MessageSid": alpha.provider_id, "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    assert _twilio_post(callback, params).json()["applied"] == 1
+    assert _reload(studio, alpha).status == Delivery.Status.FAILED
+    assert _opted_out(studio) == {both} and _opted_out(other_studio) == {both}

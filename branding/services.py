@@ -63,9 +63,11 @@ def c2pa_signer() -> C2paSigner:
     return ensure_dev_signing_material(Path(settings.C2PA_DEV_DIR))
 
 
-def brand_spec_for_current_studio(kit: BrandKit | None = None) -> BrandSpec:
+def brand_spec_for_current_studio(
+    kit: BrandKit | None = None, *, studio: Studio | None = None
+) -> BrandSpec:
     """The overlay's input for the studio whose schema we are in; the plan decides cobranding."""
-    studio = current_studio()
+    studio = studio or current_studio()
     kit = kit or brand_kit_get()
     logo_png = None
     if kit.logo:
@@ -168,7 +170,8 @@ def portrait_finish(
 ) -> bytes:
     """The delivered JPEG: brand overlay, visible tag, invisible watermark, EXIF/XMP tag and a
     signed C2PA manifest bound to the watermark (``raster_deliver``)."""
-    spec = spec or brand_spec_for_current_studio()
+    studio = current_studio()
+    spec = spec or brand_spec_for_current_studio(studio=studio)
     framed = compose(image, spec, size=size)
     tag_box = overlay_layout((image.shape[1], image.shape[0]), spec.frame, size=size).tag_box
     return raster_deliver(
@@ -177,6 +180,7 @@ def portrait_finish(
         artist=spec.studio_name,
         dpi=PRINT_DPI if size == "print" else None,
         keep_clear=(_grown(tag_box, 2),),
+        studio=studio,
     )
 
 
@@ -189,6 +193,7 @@ def raster_deliver(
     dpi: int | None = None,
     source: str = "",
     keep_clear: Sequence[tuple[int, int, int, int]] = (),
+    studio: Studio | None = None,
 ) -> bytes:
     """Every picture that leaves Cradle is encoded here, after its pixels are final.
 
@@ -199,10 +204,11 @@ def raster_deliver(
     ``PortraitMark.Kind``; ``source`` (e.g. ``candidate:42``) keeps one mark for a file made again
     from the same source; ``keep_clear`` boxes (the visible tag) are left untouched. A picture
     too small to carry a mark (under 64 px a side: never a real portrait) is tagged only.
+    ``studio`` is the current studio when the caller has it already.
     """
     if min(image.size) < WATERMARK_MIN_SIDE:
         return tag_image(image, fmt=fmt, signer=c2pa_signer(), artist=artist, dpi=dpi)
-    mark = portrait_mark_issue(studio=current_studio(), kind=kind, source=source)
+    mark = portrait_mark_issue(studio=studio or current_studio(), kind=kind, source=source)
     pixels = np.asarray(image.convert("RGB"))
     marked = Image.fromarray(watermark_embed(pixels, mark.mark_id, keep_clear=keep_clear))
     return tag_image(

@@ -1,14 +1,25 @@
-"""The overlay benchmark measures the real delivery path and reports each step."""
+"""The overlay benchmark times the job's own calls: each step is the real function the job
+calls, timed in place, and everything is put back afterwards."""
 
-from branding.overlay_bench import CANDIDATES_PER_JOB, bench_overlay
+from __future__ import annotations
+
+from django_tenants.utils import schema_context
+
+import branding.services
+import render.services
+from branding.overlay_bench import STEP_NAMES, calls_timed
+from branding.sample_portrait import sample_portrait_render
 
 
-def test_the_bench_reports_a_median_made_of_its_four_steps():
-    result = bench_overlay(runs=1)
+def test_the_steps_timed_are_the_calls_a_job_makes(studio) -> None:  # noqa: ANN001
+    portrait = sample_portrait_render()
+    originals = (render.services.portrait_finish, branding.services.watermark_embed)
+    with schema_context(studio.schema_name), calls_timed() as totals:
+        for _ in range(2):
+            render.services.portrait_finish(portrait)  # as the job's overlay stage calls it
 
-    assert result["runs"] == 1 and result["candidates_per_run"] == CANDIDATES_PER_JOB
-    steps = result["steps_ms"]
-    assert set(steps) == {"compose", "watermark", "encode_and_tag", "c2pa_sign"}
-    assert all(value > 0 for value in steps.values())
-    # With one run the median is that run, so it is the sum of its steps.
-    assert abs(result["median_ms"] - sum(steps.values())) < 0.5
+    assert totals["overlay#"] == 2
+    assert all(totals[f"{step}#"] == 2 for step in STEP_NAMES)
+    assert all(totals[step] > 0 for step in STEP_NAMES)
+    assert sum(totals[step] for step in STEP_NAMES) <= totals["overlay"]
+    assert (render.services.portrait_finish, branding.services.watermark_embed) == originals

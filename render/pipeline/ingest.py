@@ -278,8 +278,30 @@ def _open_still(data: bytes, kind: str, limits: IngestLimits) -> Image.Image:
     return image
 
 
+# The frame Cradle works on (de-identifies, stores, analyses and renders from) is at most this
+# long a side: a 4K capture of the same render holds no more face than a 1920 px one, and every
+# stage's cost grows with its pixels. The encrypted original keeps the upload as it came.
+WORKING_LONG_SIDE = 1920
+
+
+def _bounded(rgb: np.ndarray, long_side: int = WORKING_LONG_SIDE) -> np.ndarray:
+    """``rgb`` shrunk (area-averaged) to at most ``long_side`` a side; as it is when smaller."""
+    height, width = rgb.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def _decode_still(data: bytes, kind: str, limits: IngestLimits) -> np.ndarray:
     image = _open_still(data, kind, limits)
+    long_side = max(image.size)
+    if kind == "jpeg" and long_side >= 2 * WORKING_LONG_SIDE:
+        # The JPEG's own DCT scaling decodes a half, quarter or eighth size picture, never
+        # smaller than the working size, in a fraction of the full decode's time and memory.
+        scale = WORKING_LONG_SIDE / long_side
+        image.draft("RGB", (math.ceil(image.width * scale), math.ceil(image.height * scale)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -354,26 +376,55 @@ def _open_video(data: bytes, limits: IngestLimits):  # noqa: ANN202 - an av cont
     return container
 
 
-def _decode_video(data: bytes, limits: IngestLimits, keep: int) -> list[tuple[int, np.ndarray]]:
-    """An even sample of ``keep`` frames (every frame is decoded, only these are kept)."""
+# A clip with at least this many keyframes is sampled from its keyframes alone (each decodes
+# on its own, the frames between them are skipped); one with fewer needs every frame decoded.
+_KEYFRAME_SAMPLE_MIN = 8
+
+
+def _keyframe_count(data: bytes) -> int:
+    """How many keyframes the clip's video stream has, from its packets (nothing decoded)."""
     import av
 
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            return sum(1 for packet in container.demux(stream) if packet.is_keyframe)
+    except (av.error.FFmpegError, ValueError, OSError, IndexError):
+        return 0  # the decode below says what is wrong with the file
+
+
+def _decode_video(data: bytes, limits: IngestLimits, keep: int) -> list[tuple[int, np.ndarray]]:
+    """An even sample of ``keep`` frames, each at most WORKING_LONG_SIDE a side: of the
+    keyframes when the clip has enough of them (``_KEYFRAME_SAMPLE_MIN``), otherwise of every
+    frame (each is decoded, only these are kept). A frame's index is its place in the clip."""
+    import av
+
+    keyframes = _keyframe_count(data)
     with _open_video(data, limits) as container:
         stream = container.streams.video[0]
         total = stream.frames or 0
-        wanted = _sample_indices(total, keep) if total else None
+        by_keyframe = keyframes >= _KEYFRAME_SAMPLE_MIN
+        if by_keyframe:
+            stream.codec_context.skip_frame = "NONKEY"
+            wanted = _sample_indices(keyframes, keep)
+        else:
+            wanted = _sample_indices(total, keep) if total else None
+        rate = stream.average_rate or stream.guessed_rate
         frames: list[tuple[int, np.ndarray]] = []
         try:
             for index, frame in enumerate(_decoded(container, stream)):
                 if index >= 20_000:
                     break
-                if wanted is None:
+                if by_keyframe:
+                    if index in wanted:
+                        frames.append((_frame_number(frame, rate, index), _frame_rgb(frame)))
+                elif wanted is None:
                     # Unknown length: keep a rolling, evenly thinned sample.
-                    frames.append((index, frame.to_ndarray(format="rgb24")))
+                    frames.append((index, _frame_rgb(frame)))
                     if len(frames) > 2 * keep:
                         frames = frames[::2]
                 elif index in wanted:
-                    frames.append((index, frame.to_ndarray(format="rgb24")))
+                    frames.append((index, _frame_rgb(frame)))
         except (av.error.FFmpegError, ValueError):
             if not frames:
                 raise ScanRejected(
@@ -384,6 +435,26 @@ def _decode_video(data: bytes, limits: IngestLimits, keep: int) -> list[tuple[in
         return (
             frames[:keep] if wanted is not None else frames[:: max(1, len(frames) // keep)][:keep]
         )
+
+
+def _frame_rgb(frame: object) -> np.ndarray:
+    """A decoded frame as RGB, at most WORKING_LONG_SIDE a side (scaled by the decoder)."""
+    width, height = frame.width, frame.height  # type: ignore[attr-defined]
+    scale = WORKING_LONG_SIDE / max(width, height)
+    if scale < 1:
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+        return frame.to_ndarray(  # type: ignore[attr-defined]
+            width=width, height=height, format="rgb24", interpolation="AREA"
+        )
+    return frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
+
+
+def _frame_number(frame: object, rate: object, fallback: int) -> int:
+    """The frame's place in the clip from its timestamp (a keyframe's decode order is not)."""
+    seconds = frame.time  # type: ignore[attr-defined]
+    if seconds is None or not rate:
+        return fallback
+    return int(round(seconds * float(rate)))
 
 
 def _decoded(container: object, stream: object) -> Iterator[object]:
@@ -762,6 +833,7 @@ def ingest(
             else:
                 rgb = frames[0][1]
             del frames
+        rgb = _bounded(rgb)
     except MemoryError:
         raise _over_budget("scan", header.decode_bytes, limits) from None
     timings["decode"] = (time.perf_counter() - started) * 1000

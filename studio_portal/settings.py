@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from studio_portal.embedded import embedded_database_url
 from studio_portal.env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from studio_portal.outbox_settings import broker_url_with_timeouts
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(env_str("CRADLE_LOCAL_DIR", str(BASE_DIR / ".local")))
@@ -194,7 +195,13 @@ else:
     _broker = {
         "BROKER": "dramatiq.brokers.redis.RedisBroker",
         "OPTIONS": {
-            "url": BROKER_URL,
+            # Socket timeouts for every broker client (web, workers, scheduler): a Redis that
+            # stops answering is an error within seconds, never a hang (studio_portal.outbox).
+            "url": broker_url_with_timeouts(
+                BROKER_URL,
+                connect=env_float("BROKER_CONNECT_TIMEOUT", 2.0),
+                read=env_float("BROKER_SOCKET_TIMEOUT", 10.0),
+            ),
             "heartbeat_timeout": env_int("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000),
             "maintenance_chance": env_int("DRAMATIQ_MAINTENANCE_CHANCE", 1000),
         },

@@ -8,12 +8,15 @@ import hashlib
 import io
 import os
 import random
+import struct
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import cv2
 import numpy as np
 import phonenumbers
 from cryptography.fernet import Fernet
@@ -44,6 +47,7 @@ from render.pipeline.types import (
     IngestLimits,
     RenderCancelled,
     ScanRejected,
+    StructuralCues,
 )
 from render.print_size import candidate_print_enqueue
 from studio_portal.api.services import job_event_payload, webhooks_emit
@@ -132,6 +136,87 @@ def _png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def png_stored(array: np.ndarray) -> bytes:
+    """An H×W×3 uint8 image as a PNG whose pixels are stored, not compressed: lossless and read
+    by anything that reads PNG. A rendered candidate's skin grain makes deflate slow and gains
+    little (``bench pipeline`` prints ``raw_png``: about 5 ms and 2.9 MB against 70 ms and 1.1
+    MB for a 1024 px candidate at compress level 1), and the raw candidate is written while the
+    parent waits for her portraits."""
+    height, width = array.shape[:2]
+    rows = np.empty((height, width * 3 + 1), np.uint8)
+    rows[:, 0] = 0  # each row's filter: none
+    rows[:, 1:] = np.ascontiguousarray(array, dtype=np.uint8).reshape(height, width * 3)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)),
+            _png_chunk(b"IEND", b""),
+        )
+    )
+
+
+# The vision maps (depth, normals, mask) are there to be looked at, not computed on: stored
+# at most this long a side.
+DISPLAY_MAP_LONG_SIDE = 512
+
+
+def _display_png(array: np.ndarray) -> bytes:
+    height, width = array.shape[:2]
+    scale = DISPLAY_MAP_LONG_SIDE / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        array = cv2.resize(array, size, interpolation=cv2.INTER_AREA)
+    return _png_bytes(array)
+
+
+@dataclass(frozen=True)
+class VisionFiles:
+    """What the vision stage stores for one scan, encoded."""
+
+    cues: StructuralCues
+    cues_npz: bytes
+    depth_png: bytes
+    normals_png: bytes
+    mask_png: bytes
+    report_png: bytes
+
+
+def vision_files(ingested: IngestedScan) -> VisionFiles:
+    """The vision stage's work on a de-identified scan: analysis, the display maps and the
+    report, the cues to store. Raises ScanRejected. (``bench vision`` times exactly this.)"""
+    cues = vision.analyze(ingested)
+    maps = vision.maps_as_images(cues)
+    report = report_image(ingested, cues)  # anchors: drawn by the job page
+    return VisionFiles(
+        cues=cues,
+        cues_npz=cues_to_bytes(cues),
+        depth_png=_display_png(maps["depth"]),
+        normals_png=_display_png(maps["normals"]),
+        mask_png=_display_png(maps["mask"]),
+        report_png=_png_bytes(report),
+    )
+
+
+def ingested_from_png(data: bytes, scan: Scan) -> IngestedScan:
+    """The de-identified frame as vision reads it back from its stored PNG."""
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    return IngestedScan(
+        kind=scan.detected_type,
+        mime="",
+        sha256=scan.sha256,
+        image=image,
+        render_box=Box(*scan.render_box),
+        text_boxes=tuple(Box(*box) for box in scan.text_boxes),
+        frame_index=scan.frame_index,
+    )
 
 
 # Scans at rest: AES-256-GCM under a key derived from SCAN_ENCRYPTION_KEY, after this marker and
@@ -428,16 +513,7 @@ def _scan_refuse(job: RenderJob, scan: Scan, reason: str) -> None:
 
 def _ingested_scan(scan: Scan) -> IngestedScan:
     with scan.deidentified.open("rb") as handle:
-        image = np.asarray(Image.open(handle).convert("RGB"))
-    return IngestedScan(
-        kind=scan.detected_type,
-        mime="",
-        sha256=scan.sha256,
-        image=image,
-        render_box=Box(*scan.render_box),
-        text_boxes=tuple(Box(*box) for box in scan.text_boxes),
-        frame_index=scan.frame_index,
-    )
+        return ingested_from_png(handle.read(), scan)
 
 
 def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | None:
@@ -451,19 +527,14 @@ def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | N
         return job
     try:
         with _stage(job, "vision", RenderJob.State.VISION):
-            ingested = _ingested_scan(scan)
-            cues = vision.analyze(ingested)
-            maps = vision.maps_as_images(cues)
-            report = report_image(ingested, cues)  # anchors: drawn by the job page
-            scan.cues_file.save("cues.npz", ContentFile(cues_to_bytes(cues)), save=False)
-            scan.depth_map.save("depth.png", ContentFile(_png_bytes(maps["depth"])), save=False)
-            scan.normals_map.save(
-                "normals.png", ContentFile(_png_bytes(maps["normals"])), save=False
-            )
-            scan.mask_map.save("mask.png", ContentFile(_png_bytes(maps["mask"])), save=False)
-            scan.report_image.save("report.png", ContentFile(_png_bytes(report)), save=False)
-            scan.anchors = anchors_to_json(cues.anchors)
-            scan.dropped_anchors = [list(pair) for pair in cues.dropped_anchors]
+            files = vision_files(_ingested_scan(scan))
+            scan.cues_file.save("cues.npz", ContentFile(files.cues_npz), save=False)
+            scan.depth_map.save("depth.png", ContentFile(files.depth_png), save=False)
+            scan.normals_map.save("normals.png", ContentFile(files.normals_png), save=False)
+            scan.mask_map.save("mask.png", ContentFile(files.mask_png), save=False)
+            scan.report_image.save("report.png", ContentFile(files.report_png), save=False)
+            scan.anchors = anchors_to_json(files.cues.anchors)
+            scan.dropped_anchors = [list(pair) for pair in files.cues.dropped_anchors]
             scan.save()
     except ScanRejected as exc:
         _finish(job, RenderJob.State.REJECTED, exc.message)
@@ -528,7 +599,7 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
     state = RenderJob.State.NEEDS_REVIEW if review else RenderJob.State.READY
     with _stage(job, "overlay", RenderJob.State.OVERLAY):
         finished = [
-            (item, _png_bytes(item.candidate.image), portrait_finish(item.candidate.image))
+            (item, png_stored(item.candidate.image), portrait_finish(item.candidate.image))
             for item in ranked
         ]
     primary_index = next((i for i, item in enumerate(ranked) if not item.rejected_reason), 0)

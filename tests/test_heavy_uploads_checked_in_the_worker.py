@@ -153,7 +153,8 @@ def test_a_heavy_upload_answers_at_once_with_a_checking_job_and_the_worker_check
     scan = checked.scan
     assert scan.deidentified and scan.render_box and checked.enqueued_at is not None
     if kind == "png":
-        assert (scan.width, scan.height, scan.frame_index) == (3264, 2448, None)
+        # Worked on at ingest.WORKING_LONG_SIDE (the encrypted original keeps all 3264×2448).
+        assert (scan.width, scan.height, scan.frame_index) == (1920, 1440, None)
     else:
         assert (scan.width, scan.height, scan.frame_index) == (256, 192, 477)
     assert {"ms", "upload_ms"} <= set(checked.stage_log["ingest"])

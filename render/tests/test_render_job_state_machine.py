@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from PIL import Image
 
 from render import services
 from render.models import RenderJob
@@ -39,6 +42,28 @@ def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(
     assert job.attempts == 3  # check, vision, render: each claimed once
     assert job.candidates.count() == 5
     assert [c.rank for c in job.candidates.all()] == [0, 1, 2, 3, 4]
+    # The raw render is a PNG read back whole; the vision maps are stored small for display.
+    candidate = job.candidates.first()
+    with candidate.image.open("rb") as handle, Image.open(handle) as raw:
+        assert raw.format == "PNG" and raw.mode == "RGB" and max(raw.size) >= 1024
+        raw.load()
+    scan = job.scan
+    for field in (scan.depth_map, scan.normals_map, scan.mask_map):
+        with field.open("rb") as handle, Image.open(handle) as shown:
+            assert max(shown.size) == services.DISPLAY_MAP_LONG_SIDE
+    with scan.report_image.open("rb") as handle, Image.open(handle) as report:
+        assert report.size == (scan.width, scan.height)
+
+
+def test_a_stored_png_reads_back_as_the_same_pixels() -> None:
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    data = services.png_stored(pixels)
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()  # chunk CRCs and structure
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG" and image.size == (53, 37)
+        assert np.array_equal(np.asarray(image.convert("RGB")), pixels)
 
 
 def test_a_live_lease_held_by_another_worker_makes_the_actor_retry(tenant, phantom_jpeg) -> None:  # noqa: ANN001

@@ -24,6 +24,7 @@ ACTION_LABELS = {
     "gallery.deleted": "Gallery deleted",
     "gallery.exported": "Parent's portraits exported",
     "gallery.expiry_reminded": "Expiry reminder sent",
+    "gallery.pin_sent": "New PIN sent to the parent",
     "gallery_settings.updated": "Gallery settings changed",
     "portrait.deleted": "Portrait deleted",
     "parent_session.erased": "Parent's data erased",

@@ -121,6 +121,7 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         LINK = "link", "Gallery link"
         REMINDER = "reminder", "Expiry reminder"
+        PIN = "pin", "New PIN"
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="deliveries")

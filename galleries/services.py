@@ -173,6 +173,7 @@ def gallery_create(
 
 
 @transaction.atomic
+@transaction.atomic
 def gallery_protect(
     *,
     gallery: Gallery,
@@ -180,11 +181,16 @@ def gallery_protect(
     expires_at: datetime | None = None,
     clear_expiry: bool = False,
     actor: object | None = None,
+    tell_parent: bool = True,
+    enqueue: bool = True,
 ) -> Gallery:
     """Set or clear the PIN ("" clears, None keeps) and the expiry of an existing gallery.
 
     The audit entry records what changed and nothing else: clearing a PIN that was never set,
-    or saving the same expiry again, is no change."""
+    or saving the same expiry again, is no change. A PIN set or changed after the link reached
+    the parent is sent to her (gallery_pin_tell) unless ``tell_parent`` is False (a send that
+    carries the PIN itself); the channels it went on are in ``gallery.pin_sent_on``."""
+    gallery.pin_sent_on = []
     changes: dict[str, object] = {}
     if pin is not None:
         pin = _validated_pin(pin)
@@ -213,7 +219,55 @@ def gallery_protect(
         gallery.expiry_reminded_at = None  # a new closing day earns its own reminder
     gallery.save(update_fields=["pin_hash", "pin_sealed", "expires_at", "expiry_reminded_at"])
     audit_log_write(action="gallery.protected", obj=gallery, actor=actor, detail=changes)
+    if tell_parent and changes.get("pin") in ("set", "changed"):
+        told = gallery_pin_tell(gallery=gallery, actor=actor, enqueue=enqueue)
+        gallery.pin_sent_on = [delivery.channel for delivery in told]
     return gallery
+
+
+def _channels_that_reached_her(gallery: Gallery) -> list[tuple[str, str]]:
+    """(channel, recipient) of the gallery's link messages a provider took, less texts to a
+    number that has since replied STOP."""
+    reached = (
+        gallery.deliveries.filter(
+            kind=Delivery.Kind.LINK,
+            status__in=(Delivery.Status.SENT, Delivery.Status.DELIVERED),
+        )
+        .values_list("channel", "recipient")
+        .distinct()
+    )
+    return [
+        (channel, recipient)
+        for channel, recipient in sorted(set(reached))
+        if not (channel == Delivery.Channel.SMS and sms_opted_out(recipient))
+    ]
+
+
+def gallery_pin_tell(
+    *, gallery: Gallery, actor: object | None = None, enqueue: bool = True
+) -> list[Delivery]:
+    """Send the parent her gallery's new PIN on each channel its link reached her by (a link
+    still queued needs nothing: its message is written when it goes, with the PIN of that
+    moment). Queued through the outbox, so a broker that is away leaves them for the sweep;
+    each message reads the PIN when it is sent, so two quick changes both carry the last."""
+    deliveries = [
+        Delivery.objects.create(
+            gallery=gallery, kind=Delivery.Kind.PIN, channel=channel, recipient=recipient
+        )
+        for channel, recipient in _channels_that_reached_her(gallery)
+    ]
+    if not deliveries:
+        return []
+    audit_log_write(
+        action="gallery.pin_sent",
+        obj=gallery,
+        actor=actor,
+        detail={"channels": [delivery.channel for delivery in deliveries]},
+    )
+    if enqueue:
+        for delivery in deliveries:
+            _enqueue_delivery(delivery.pk)
+    return deliveries
 
 
 def gallery_pin_matches(*, gallery: Gallery, pin: str) -> bool:
@@ -711,6 +765,7 @@ def gallery_send(
             expires_at=expires_at,
             clear_expiry=never_expires and expires_at is None,
             actor=actor,
+            tell_parent=False,  # the link this sends carries the PIN
         )
     else:
         gallery = gallery_create(
@@ -784,6 +839,7 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
     link = gallery_url(gallery, base_url=base_url)
     brand = brand_kit_get()
     reminder = delivery.kind == Delivery.Kind.REMINDER
+    new_pin = delivery.kind == Delivery.Kind.PIN
     context = {
         "studio_name": studio.name,
         "parent_name": gallery.job.session.parent_name,
@@ -794,6 +850,7 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
         "has_pin": gallery.has_pin,
         "pin": pin_unseal(gallery.pin_sealed) if gallery.has_pin else "",
         "reminder": reminder,
+        "new_pin": new_pin,
     }
     # Providers report back on Cradle's one public URL; the signed reference names the studio.
     ref = delivery_ref(connection.schema_name, delivery.uid)
@@ -810,6 +867,8 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
         subject=(
             f"Your gallery from {studio.name} closes on {gallery.expires_at:%-d %B}"
             if reminder and gallery.expires_at
+            else f"Your new PIN for your gallery from {studio.name}"
+            if new_pin
             else f"Your baby's portrait from {studio.name}"
         ),
         text=render_to_string("galleries/messages/email.txt", context),
@@ -878,6 +937,10 @@ def delivery_send(*, delivery_id: int) -> Delivery | None:
                 raise PermanentDeliveryError(
                     "The parent replied STOP to our texts; send by email instead, or ask her to "
                     "reply START."
+                )
+            if delivery.kind == Delivery.Kind.PIN and not delivery.gallery.has_pin:
+                raise PermanentDeliveryError(
+                    "The PIN was removed before this message went: there was nothing to tell her."
                 )
             sender = email_sender() if delivery.channel == Delivery.Channel.EMAIL else sms_sender()
             delivery.provider_id = sender.send(_message_for(delivery))

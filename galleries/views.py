@@ -35,7 +35,7 @@ from django_tenants.utils import get_public_schema_name, schema_context
 from branding.provenance import TAG_TEXT
 from galleries import selectors, services, throttle
 from galleries.archive import gallery_zip, parent_export_name
-from galleries.audit_text import audit_rows
+from galleries.audit_text import CHANNEL_WORDS, audit_rows
 from galleries.models import Delivery, Gallery
 from galleries.parent_page import (
     PRINT_UNAVAILABLE,
@@ -479,7 +479,13 @@ def gallery_protect(request: HttpRequest, uid: str) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Saved.")
+        told = [CHANNEL_WORDS[channel] for channel in getattr(gallery, "pin_sent_on", [])]
+        messages.success(
+            request,
+            f"Saved. The new PIN is on its way to the parent by {' and '.join(told)}."
+            if told
+            else "Saved.",
+        )
     return redirect("gallery-detail", uid=gallery.uid)
 
 

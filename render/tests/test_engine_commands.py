@@ -134,3 +134,16 @@ def test_fetch_render_model_family_sdxl_fails_fast_offline_and_never_over_an_sd1
 
     with pytest.raises(CommandError, match="invalid choice: 'sd3'"):
         call_command("fetch_render_model", "--family", "sd3", "--dest", str(tmp_path / "x"))
+
+
+def test_bench_render_with_the_diffusers_engine_refuses_a_folder_lacking_a_part(
+    settings,  # noqa: ANN001
+    tmp_path,  # noqa: ANN001
+) -> None:
+    settings.RENDER_MODEL_DIR = str(tmp_path / "empty")
+    with pytest.raises(CommandError, match="no diffusion model in .*empty.*fetch_render_model"):
+        call_command("bench", "render", "--engine", "diffusers", "--json", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="--tiny is for --engine diffusers"):
+        call_command("bench", "render", "--tiny", "--json", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="bench upscale does not take --engine"):
+        call_command("bench", "upscale", "--engine", "diffusers", stdout=io.StringIO())

@@ -31,6 +31,13 @@ class Command(BaseCommand):
         parser.add_argument("name", choices=sorted(BENCHMARKS))
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--json", action="store_true")
+        parser.add_argument("--engine", help="render: relight (default) or diffusers")
+        parser.add_argument(
+            "--tiny",
+            action="store_true",
+            help="render --engine diffusers: a tiny random-weight model, not RENDER_MODEL_DIR",
+        )
+        parser.add_argument("--input", help="pipeline: a scan file (still, DICOM or clip)")
 
     def handle(self, *args: object, **options: object) -> None:
         module_name, function_name = BENCHMARKS[str(options["name"])].split(":")
@@ -38,7 +45,17 @@ class Command(BaseCommand):
         runs = int(options["runs"])
         if runs < 1:
             raise CommandError("--runs must be at least 1")
-        result = benchmark(runs=runs, log=lambda line: sys.stderr.write(line + "\n"))
+        # Options only some benchmarks take are passed only when given.
+        extra = {name: options[name] for name in ("engine", "tiny", "input") if options.get(name)}
+        try:
+            result = benchmark(runs=runs, log=lambda line: sys.stderr.write(line + "\n"), **extra)
+        except TypeError as exc:
+            if extra and "unexpected keyword argument" in str(exc):
+                given = ", ".join(f"--{name}" for name in extra)
+                raise CommandError(f"bench {options['name']} does not take {given}") from exc
+            raise
+        except (ValueError, FileNotFoundError) as exc:
+            raise CommandError(str(exc)) from exc
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

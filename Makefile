@@ -36,12 +36,16 @@ browser-deps:
 		npm install --silent --no-audit --no-fund --prefix .local/axe axe-core@4 >/dev/null \
 		|| echo "axe-core not installed: browser tests will be skipped"; }
 
+# The architecture's import contracts (pyproject.toml, docs/ARCHITECTURE.md "Layers") first:
+# a second, then the suite.
 test: install browser-deps
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench: install
 	$(PY) manage.py bench pipeline --json

@@ -14,7 +14,7 @@ from billing.models import BillingAccount, Invoice, Signup
 from billing.plans import Plan, all_plans, plan_get, subscription_plans
 from studio_portal.tenants.models import Domain, Studio
 
-PLAN_ORDER = [Studio.Plan.PILOT, Studio.Plan.GROWTH, Studio.Plan.STUDIO]
+PLAN_ORDER: list[str] = [Studio.Plan.PILOT, Studio.Plan.GROWTH, Studio.Plan.STUDIO]
 
 
 @dataclass(frozen=True)

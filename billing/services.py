@@ -188,15 +188,17 @@ def _owner_welcome_send(signup_id: int) -> None:
     )
 
     signup = Signup.objects.select_related("studio").get(pk=signup_id)
+    studio = signup.studio
+    assert studio is not None, "sent only once the signup has its studio"
     context = {
-        "studio_name": signup.studio.name,
-        "studio_url": studio_base_url(signup.studio),
-        "set_password_url": owner_set_password_url(signup.studio, email=signup.owner_email),
+        "studio_name": studio.name,
+        "studio_url": studio_base_url(studio),
+        "set_password_url": owner_set_password_url(studio, email=signup.owner_email),
         "username": signup.owner_email,
     }
     message = OutgoingMessage(
         to=signup.owner_email,
-        subject=f"{signup.studio.name} is ready on Cradle",
+        subject=f"{studio.name} is ready on Cradle",
         text=render_to_string("billing/messages/welcome.txt", context),
         from_name="Cradle",
     )
@@ -711,6 +713,7 @@ def pilot_refund(*, studio: Studio, actor: object | None = None) -> BillingAccou
     eligibility = pilot_refund_eligibility(studio, account=account)
     if not eligibility.allowed:
         raise BillingError(eligibility.reason)
+    assert account is not None, "an allowed refund has a billing account"
     try:
         refund = stripe_client().v1.refunds.create(
             params={

@@ -27,6 +27,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from studio_portal.accounts.models import User
 from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 
@@ -49,7 +50,7 @@ def api_key_digest(raw_key: str) -> str:
 
 
 @transaction.atomic
-def api_key_create(*, user: object, name: str, created_by: object) -> tuple[ApiKey, str]:
+def api_key_create(*, user: User, name: str, created_by: User) -> tuple[ApiKey, str]:
     """Make a key for ``user`` (an owner for anyone, a member for herself). Returns the row and
     the raw key, which is never stored and cannot be shown again."""
     if not getattr(created_by, "is_owner", False) and created_by != user:
@@ -173,7 +174,7 @@ def webhooks_emit(event: str, payload: dict[str, object]) -> list[WebhookDeliver
                 "id": str(event_id),
                 "type": event,
                 "created": timezone.now().isoformat(),
-                "studio": connection.schema_name,
+                "studio": connection.schema_name,  # type: ignore[attr-defined]  # django-tenants
                 "data": payload,
             },
             sort_keys=True,
@@ -224,7 +225,8 @@ def webhook_deliveries_sweep_due(
         status=WebhookDelivery.Status.FAILED, last_error="Not delivered within two days."
     )
     due = pending.filter(outbox_due(now=now, waiting_since="created_at", lease=lease))
-    requeued = outbox_resend_due(webhook_deliver, due, schema_name=connection.schema_name)
+    schema_name: str = connection.schema_name  # type: ignore[attr-defined]  # django-tenants
+    requeued = outbox_resend_due(webhook_deliver, due, schema_name=schema_name)
     return WebhookSweep(requeued=requeued, failed=failed)
 
 

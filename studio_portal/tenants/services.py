@@ -171,7 +171,7 @@ def throwaway_studios_drop(*, prefix: str, older_than: timedelta | None = None) 
 
 
 def _studio_drop(studio: Studio) -> None:
-    connection.set_schema_to_public()
+    connection.set_schema_to_public()  # type: ignore[attr-defined]  # django-tenants' wrapper
     if connection.in_atomic_block:
         # Inside a caller's transaction (a test) deferred constraint checks are still pending,
         # and PostgreSQL will not drop tables with pending trigger events.
@@ -211,7 +211,7 @@ def custom_domain_unavailable_reason(domain: str, *, studio: Studio) -> str:
         .order_by("-released_at")
         .first()
     )
-    if held is not None:
+    if held is not None and held.released_at is not None:  # filtered on released_at above
         free_from = (held.released_at + hold).date().isoformat()
         return (
             f"{domain} was connected to another studio until recently; so that its old links "

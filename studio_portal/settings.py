@@ -312,6 +312,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own lines (a 5xx, a refused host) in the same format, once: its default
+        # handlers (a DEBUG-only console, mail to ADMINS) go, and its records reach the root's.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         # pgserver logs its shutdown from an atexit hook, after stderr may be closed.
         "pgserver": {"level": "WARNING"},
         # The SendGrid and Twilio SDKs log whole request bodies (a parent's name, address,

@@ -129,14 +129,18 @@ def server(tmp_path) -> Iterator[tuple[int, Relay, subprocess.Popen]]:  # noqa: 
         f"{relay.port}/postgres",
         BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
         LOG_LEVEL="WARNING",
+        LOG_FORMAT="json",  # production's format (DEBUG stays on for the development secrets)
     )
+    log = (tmp_path / "web.log").open("wb")
     web = subprocess.Popen(
+        # The Procfile's command, on a port of the test's own and one worker.
         [sys.executable, "-m", "gunicorn", "studio_portal.wsgi:application"]
-        + ["--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning"],
+        + ["-c", "python:studio_portal.gunicorn_conf"]
+        + ["--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
@@ -146,12 +150,16 @@ def server(tmp_path) -> Iterator[tuple[int, Relay, subprocess.Popen]]:  # noqa: 
     yield port, relay, redis
     web.terminate()
     web.wait(timeout=30)
+    log.close()
     relay.cut()
     redis.kill()
     redis.wait(timeout=10)
 
 
-def test_readyz_fails_while_postgresql_or_redis_is_down_and_healthz_never(server) -> None:  # noqa: ANN001
+def test_readyz_fails_while_postgresql_or_redis_is_down_and_healthz_never(
+    server,  # noqa: ANN001
+    tmp_path,  # noqa: ANN001
+) -> None:
     port, relay, redis = server
     assert _get(port, "/healthz") == (200, "ok")
     status, body = _get(port, "/readyz")
@@ -179,6 +187,15 @@ def test_readyz_fails_while_postgresql_or_redis_is_down_and_healthz_never(server
         {"status": "unavailable", "database": "ok", "broker": "unavailable"},
     )
     assert _get(port, "/healthz") == (200, "ok")
+
+    # gunicorn's lines and the app's are JSON objects, one a line; the outages were logged.
+    # (Python's own warnings, e.g. from a library at import, are not log records.)
+    text = (tmp_path / "web.log").read_text().splitlines()
+    lines = [json.loads(line) for line in text if line.startswith("{")]
+    assert {"gunicorn.error", "studio_portal.health"} <= {line["logger"] for line in lines}
+    warnings = [line["message"] for line in lines if line["logger"] == "studio_portal.health"]
+    assert any(m.startswith("readiness: database unavailable") for m in warnings)
+    assert any(m.startswith("readiness: broker unavailable") for m in warnings)
 
 
 def test_healthz_answers_any_host_without_touching_the_database() -> None:

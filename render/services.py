@@ -9,9 +9,11 @@ import io
 import os
 import random
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,9 +45,14 @@ from render.pipeline.report import report_image
 from render.pipeline.types import (
     ANCHOR_NAMES,
     Box,
+    CancelFn,
+    Conditioning,
+    Engine,
     IngestedScan,
     IngestLimits,
+    ProgressFn,
     RenderCancelled,
+    RenderedCandidate,
     ScanRejected,
     StructuralCues,
 )
@@ -585,8 +592,8 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
             # Only diffusers loads weights; the relight engine takes no folder.
             options = {"model_dir": settings.RENDER_MODEL_DIR} if job.engine == "diffusers" else {}
             engine = get_engine(job.engine, **options)
-            rendered = engine.render(
-                cond, seeds, progress=_progress_saver(job), cancel=_cancel_checker(job)
+            rendered = render_candidates(
+                engine, cond, seeds, progress=_progress_saver(job), cancel=_cancel_checker(job)
             )
             rendered = house_look_candidates(cond, rendered)
     except RenderCancelled:
@@ -632,6 +639,72 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
         # One event for both: its payload carries the state and, under review, the reason.
         _emit_job_event("job.ready", job.pk)
     return job
+
+
+# The relight engine paints each candidate from the prepared surface and its seed alone, so
+# halves of the seeds can be painted side by side, one thread a core (NumPy and OpenCV let go of
+# the GIL), each half preparing the surface itself. Pixels are the same either way. It pays only
+# with a core to spare: the second half's surface costs a third more CPU (1280×872 phantom: 780
+# ms of CPU for five candidates in one thread, 1030 ms in two), so on a machine already busy
+# (its load average above its cores less one) the candidates are painted in one thread.
+RENDER_THREADS = min(2, os.cpu_count() or 1)
+
+
+def _render_threads() -> int:
+    cores = os.cpu_count() or 1
+    if RENDER_THREADS < 2 or os.getloadavg()[0] > cores - 1:
+        return 1
+    return RENDER_THREADS
+
+
+def render_candidates(
+    engine: Engine,
+    cond: Conditioning,
+    seeds: list[int],
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    threads: int | None = None,
+) -> list[RenderedCandidate]:
+    """``engine.render(cond, seeds)``, the relight engine's candidates painted ``threads`` at a
+    time (by default RENDER_THREADS when a core is spare, else one); in the order of ``seeds``
+    whatever finishes first.
+
+    ``progress`` and ``cancel`` are called from this thread only (they use the database): the
+    painting threads report to it and stop at their next candidate once ``cancel`` says so,
+    which raises RenderCancelled here as a single render would.
+    """
+    threads = _render_threads() if threads is None else threads
+    if threads < 2 or len(seeds) < 2 or engine.name != "relight":
+        return engine.render(cond, seeds, progress=progress, cancel=cancel)
+    if cancel is not None and cancel():
+        raise RenderCancelled("render cancelled before it started")
+    parts = [seeds[i::threads] for i in range(threads) if seeds[i::threads]]
+    painted = [0.0] * len(parts)
+    stop = threading.Event()
+
+    def part_progress(index: int) -> ProgressFn:
+        def report(fraction: float) -> None:
+            painted[index] = fraction * len(parts[index])
+
+        return report
+
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="render") as pool:
+        futures = [
+            pool.submit(engine.render, cond, part, part_progress(i), stop.is_set)
+            for i, part in enumerate(parts)
+        ]
+        pending = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.25)
+            if cancel is not None and not stop.is_set() and cancel():
+                stop.set()
+            if progress is not None and pending:
+                progress(sum(painted) / len(seeds))
+    by_seed = {c.seed: c for future in futures for c in future.result()}
+    if progress is not None:
+        progress(1.0)
+    return [by_seed[seed] for seed in seeds]
 
 
 def _brand_tokens() -> dict[str, object]:

@@ -1,7 +1,9 @@
 """Render engines behind one interface (``render.pipeline.types.Engine``).
 
-``relight`` is the default: CPU only, no weights. ``diffusers`` needs a local model folder and
-is imported lazily so a worker without torch weights never pays for importing it.
+``relight`` is the default: CPU only, no weights. ``diffusers`` needs a local model folder (a
+GPU worker's) and is imported lazily so a worker without torch weights never pays for
+importing it. ``hosted`` sends the de-identified subject crop, depth and mask to a hosted
+provider (Replicate) for studios without a GPU.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from render.pipeline.types import Engine
 
-ENGINE_NAMES: tuple[str, ...] = ("relight", "diffusers")
+ENGINE_NAMES: tuple[str, ...] = ("relight", "diffusers", "hosted")
 
 
 def get_engine(name: str = "relight", **options: Any) -> Engine:
@@ -25,6 +27,10 @@ def get_engine(name: str = "relight", **options: Any) -> Engine:
         from render.pipeline.engines.diffusion import DiffusersEngine
 
         return DiffusersEngine(**options)
+    if name == "hosted":
+        from render.pipeline.engines.hosted import HostedEngine
+
+        return HostedEngine(**options)
     raise ValueError(f"unknown render engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
 
 

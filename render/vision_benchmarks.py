@@ -46,7 +46,7 @@ def bench_vision(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
     def check() -> tuple[object, bytes]:
         scanned = ingest(data, services._ingest_limits())
         screen(scanned)
-        return scanned, services._png_bytes(scanned.image)
+        return scanned, services.png_compressed(scanned.image)
 
     def vision(scanned: object, png: bytes) -> object:
         scan = Scan(

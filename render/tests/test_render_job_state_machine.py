@@ -55,15 +55,18 @@ def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(
         assert report.size == (scan.width, scan.height)
 
 
-def test_a_stored_png_reads_back_as_the_same_pixels() -> None:
+@pytest.mark.parametrize("encode", [services.png_stored, services.png_compressed])
+def test_cradles_own_pngs_read_back_as_the_same_pixels(encode) -> None:  # noqa: ANN001
     rng = np.random.default_rng(3)
-    pixels = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    data = services.png_stored(pixels)
-    with Image.open(io.BytesIO(data)) as image:
-        image.verify()  # chunk CRCs and structure
-    with Image.open(io.BytesIO(data)) as image:
-        assert image.format == "PNG" and image.size == (53, 37)
-        assert np.array_equal(np.asarray(image.convert("RGB")), pixels)
+    noise = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    ramp = np.broadcast_to(np.arange(53, dtype=np.uint8)[None, :, None] * 4, (37, 53, 3))
+    for pixels in (noise, np.ascontiguousarray(ramp), np.zeros((1, 1, 3), np.uint8)):
+        data = encode(pixels)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()  # chunk CRCs and structure
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.format == "PNG" and image.size == pixels.shape[1::-1]
+            assert np.array_equal(np.asarray(image.convert("RGB")), pixels)
 
 
 def test_a_live_lease_held_by_another_worker_makes_the_actor_retry(tenant, phantom_jpeg) -> None:  # noqa: ANN001

@@ -827,7 +827,8 @@ def _enqueue_delivery(delivery_id: int) -> None:
     answers as usual: the delivery is queued, which is the truth)."""
     from galleries.tasks import delivery_send_task
 
-    outbox_send_on_commit(delivery_send_task, Delivery, delivery_id)
+    # The worker holds the row while it calls the provider and stamps it itself.
+    outbox_send_on_commit(delivery_send_task, Delivery, delivery_id, skip_held=True)
 
 
 def _message_for(delivery: Delivery) -> OutgoingMessage:
@@ -1042,7 +1043,9 @@ def deliveries_sweep_due(
             error="Cradle could not send this message within a day. Press Resend to try again.",
         )
     due = queued.filter(outbox_due(now=now, waiting_since="created_at", lease=lease))
-    report.requeued = outbox_resend_due(delivery_send_task, due, schema_name=connection.schema_name)
+    report.requeued = outbox_resend_due(
+        delivery_send_task, due, schema_name=connection.schema_name, skip_held=True
+    )
     stuck = RenderJob.objects.filter(state=RenderJob.State.DELIVERING).exclude(
         gallery__deliveries__status=Delivery.Status.QUEUED
     )

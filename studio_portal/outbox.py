@@ -42,11 +42,15 @@ def outbox_send(
     *,
     schema_name: str,
     stamp_field: str = "enqueued_at",
+    skip_held: bool = False,
 ) -> bool:
     """Hand ``actor(schema_name, object_id)`` to the broker now and stamp the row.
 
     Returns False, having logged why, when the broker could not take it: the row keeps its old
-    stamp and the sweep sends it later.
+    stamp and the sweep sends it later. ``skip_held``: for rows a worker locks while it works
+    (a delivery, during the provider's call) and stamps itself; a row held now is a message
+    already picked up, so the stamp is left to that worker instead of waiting for it (the
+    request that sent it would otherwise wait for the provider).
     """
     try:
         actor.send(schema_name, object_id)
@@ -61,8 +65,12 @@ def outbox_send(
         )
         return False
     try:
-        with schema_context(schema_name):
-            model.objects.filter(pk=object_id).update(**{stamp_field: timezone.now()})
+        with schema_context(schema_name), transaction.atomic():
+            rows = model.objects.filter(pk=object_id)
+            if skip_held:
+                free = rows.select_for_update(skip_locked=True).values_list("pk", flat=True)
+                rows = model.objects.filter(pk__in=list(free))
+            rows.update(**{stamp_field: timezone.now()})
     except DatabaseError:
         # Sent but not stamped: the sweep sends it once more, which a conditional claim absorbs.
         logger.warning("sent %s for %s %s unstamped", actor.actor_name, model.__name__, object_id)
@@ -75,12 +83,18 @@ def outbox_send_on_commit(
     object_id: int,
     *,
     stamp_field: str = "enqueued_at",
+    skip_held: bool = False,
 ) -> None:
     """:func:`outbox_send` once the current transaction commits (a rollback sends nothing)."""
     schema_name = connection.schema_name
     transaction.on_commit(
         lambda: outbox_send(
-            actor, model, object_id, schema_name=schema_name, stamp_field=stamp_field
+            actor,
+            model,
+            object_id,
+            schema_name=schema_name,
+            stamp_field=stamp_field,
+            skip_held=skip_held,
         )
     )
 
@@ -106,13 +120,19 @@ def outbox_resend_due(
     *,
     schema_name: str,
     stamp_field: str = "enqueued_at",
+    skip_held: bool = False,
 ) -> int:
     """Send each row of ``rows`` (already filtered to the due ones) again; stop at the first
     broker failure, since the next ones would fail the same way. Returns how many went."""
     sent = 0
     for object_id in rows.values_list("pk", flat=True):
         if not outbox_send(
-            actor, rows.model, object_id, schema_name=schema_name, stamp_field=stamp_field
+            actor,
+            rows.model,
+            object_id,
+            schema_name=schema_name,
+            stamp_field=stamp_field,
+            skip_held=skip_held,
         ):
             break
         sent += 1

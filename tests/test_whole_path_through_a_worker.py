@@ -131,10 +131,10 @@ def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
     assert report.exif_has_tag and report.xmp_has_tag and report.c2pa_has_tag
     connection.set_schema_to_public()
 
-    _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(job.gallery)
+    _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(job.gallery, worker)
 
 
-def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery) -> None:  # noqa: ANN001
+def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery, broker) -> None:  # noqa: ANN001
     """The outbox stamps a delivery's row just after the broker took its message; a worker
     that picks the message up in that instant meets the row locked. It used to skip it (the job
     then stayed "sending" until the sweep's 15-minute lease: this test's old flake); it waits.
@@ -164,6 +164,53 @@ def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery) ->
         sent = services.delivery_send(delivery_id=delivery.pk)
     holder.join(timeout=30)
     assert sent is not None and sent.status == Delivery.Status.SENT and sent.attempts == 1
+    connection.set_schema_to_public()
+
+    _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker)
+
+
+def _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker) -> None:  # noqa: ANN001
+    """The other way round: a worker picks the message up at once and holds the row while the
+    provider answers; the request that sent it must not wait for the provider to stamp it (the
+    worker stamps it itself). It used to wait, for as long as the provider took."""
+    with schema_context("e2e"):
+        delivery = Delivery.objects.create(
+            gallery=gallery, channel=Delivery.Channel.SMS, recipient="+14155550123"
+        )
+    held, release = threading.Event(), threading.Event()
+
+    def provider_call() -> None:  # delivery_send's lock while Twilio answers, on its own connection
+        try:
+            with schema_context("e2e"), transaction.atomic():
+                Delivery.objects.select_for_update().filter(pk=delivery.pk).first()
+                held.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    worker_thread = threading.Thread(target=provider_call)
+    worker_thread.start()
+    assert held.wait(timeout=30)
+
+    def send() -> None:  # what gallery_send, Resend or the sweep does for a delivery
+        try:
+            with schema_context("e2e"), transaction.atomic():
+                services._enqueue_delivery(delivery.pk)  # sent and stamped on commit
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join(timeout=20)
+    answered_while_held = not sender.is_alive()
+    release.set()
+    worker_thread.join(timeout=30)
+    sender.join(timeout=30)
+    assert answered_while_held, "the outbox waited for the worker's provider call"
+    _drain(broker)  # the real worker then sends it, once
+    with schema_context("e2e"):
+        delivery.refresh_from_db()
+        assert delivery.status == Delivery.Status.SENT and delivery.attempts == 1
     connection.set_schema_to_public()
 
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from render import apis
+from render import apis, engine_apis
 from studio_portal.api import views as api_views
 
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("settings/", api_views.api_settings, name="api-settings"),
     path("settings/keys/<int:pk>/revoke/", api_views.api_key_revoke, name="api-key-revoke"),
     path("styles/", apis.StyleListApi.as_view(), name="api-styles"),
+    path("engine/", engine_apis.StudioEngineApi.as_view(), name="api-engine"),
     path("sessions/", apis.ParentSessionListCreateApi.as_view(), name="api-sessions"),
     path("sessions/<uuid:uid>/", apis.ParentSessionDetailApi.as_view(), name="api-session"),
     path("sessions/<uuid:uid>/scans/", apis.ScanUploadApi.as_view(), name="api-scan-upload"),

@@ -372,7 +372,10 @@ class StyleListApi(APIView):
         class Meta:
             ref_name = "StyleList"
 
-        engine = serializers.CharField(help_text="The render engine new sessions use.")
+        engine = serializers.CharField(
+            help_text="The render engine new sessions use: the studio's choice among those the "
+            "operator configured (relight, diffusers, hosted)."
+        )
         look = serializers.CharField(help_text='"Studio light" or "Photoreal".')
         photoreal = serializers.BooleanField(
             help_text="True only where a diffusion engine is configured."
@@ -383,9 +386,13 @@ class StyleListApi(APIView):
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         """The styles new sessions can choose, named for what the configured engine makes."""
-        look = engine_look(settings.RENDER_ENGINE)
+        from render import engine_choice
+        from studio_portal.tenants.selectors import current_studio
+
+        engine = engine_choice.studio_engine(current_studio())
+        look = engine_look(engine)
         data = {
-            "engine": settings.RENDER_ENGINE,
+            "engine": engine,
             "look": look.name,
             "photoreal": look.photoreal,
             "explanation": look.explanation,

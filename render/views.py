@@ -111,15 +111,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _session_form_context(form: ParentSessionForm) -> dict[str, object]:
-    from django.conf import settings
+    from render import engine_choice
+    from studio_portal.tenants.selectors import current_studio
 
+    studio = current_studio()
     return {
         "form": form,
         "monk_tones": list(MONK_SKIN_TONES.items()),
-        # What the configured engine can really make: "Studio light" on the CPU engine,
+        # What the studio's engine can really make: "Studio light" on the CPU engine,
         # photoreal only where a diffusion engine paints.
-        "look": engine_look(settings.RENDER_ENGINE),
-        "consent_version": settings.CONSENT_TEXT_VERSION,
+        "look": engine_look(engine_choice.studio_engine(studio)),
+        "consent_version": engine_choice.consent_version(studio),
+        # Where the studio opted in to a hosted engine, the consent names the provider.
+        "hosted_consent": (
+            engine_choice.HOSTED_CONSENT_TEXT
+            if engine_choice.studio_engine(studio) == engine_choice.HOSTED
+            else ""
+        ),
     }
 
 

@@ -192,7 +192,10 @@ def _settings_page(
     *,
     retention: RetentionForm | None = None,
     profile: StudioProfileForm | None = None,
+    engine_error: str = "",
 ) -> HttpResponse:
+    from render import engine_choice
+
     studio = current_studio()
     retention = retention or RetentionForm(initial={"retention_days": studio.retention_days})
     profile = profile or StudioProfileForm(
@@ -210,8 +213,13 @@ def _settings_page(
             "profile": profile,
             "studio_row": studio,
             "max_days": services.MAX_RETENTION_DAYS,
+            "engine_choices": engine_choice.engine_choices(),
+            "engine_now": engine_choice.studio_engine(studio),
+            "hosted_consent": engine_choice.HOSTED_CONSENT_TEXT,
+            "hosted_offered": engine_choice.HOSTED in engine_choice.configured_engines(),
+            "engine_error": engine_error,
         },
-        status=400 if retention.errors or profile.errors else 200,
+        status=400 if retention.errors or profile.errors or engine_error else 200,
     )
 
 
@@ -234,6 +242,26 @@ def studio_settings(request: HttpRequest) -> HttpResponse:
             )
             return redirect("studio-settings")
     return _settings_page(request, retention=form)
+
+
+@owner_required
+@require_POST
+def studio_engine(request: HttpRequest) -> HttpResponse:
+    """The portrait engine (the settings page's engine card): choosing "hosted" is the studio's
+    opt-in to the hosted provider, which new sessions' consent then names."""
+    from render import engine_choice
+
+    try:
+        studio = engine_choice.studio_render_engine_set(
+            studio=current_studio(),
+            engine=request.POST.get("render_engine", ""),
+            changed_by=request.user,
+        )
+    except ValidationError as exc:
+        return _settings_page(request, engine_error=" ".join(exc.messages))
+    label = dict(engine_choice.engine_choices()).get(studio.render_engine, "")
+    messages.success(request, f"New sessions now render with: {label}.")
+    return redirect("studio-settings")
 
 
 @owner_required

@@ -22,6 +22,10 @@ class Studio(TenantMixin):
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.PILOT)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     retention_days = models.PositiveSmallIntegerField(default=90)
+    # The portrait engine the owner chose among those the operator configured ("": the
+    # operator's default). "hosted" is the studio's opt-in to a hosted provider, named in the
+    # consent text its parents accept (render.engine_choice).
+    render_engine = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True

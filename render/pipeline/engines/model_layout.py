@@ -8,7 +8,8 @@ A folder is a diffusers pipeline saved with ``save_pretrained`` plus Cradle's ex
 
     model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/     the base model
     text_encoder_2/, tokenizer_2/                                            SDXL only
-    controlnet/                  the depth ControlNet made for the same family
+    controlnet/                  the depth ControlNet made for the same family, or
+    t2i-adapter/                 a depth T2I-Adapter (SDXL): run once per render, not per step
     few-step-lora/               optional: a few-step LoRA (SDXL-Lightning, Hyper-SD, LCM) and
                                  its ``few-step.json`` (weights file, steps, scheduler, guidance)
     lcm-lora/                    older folders: an LCM-LoRA, read as a few-step LoRA
@@ -27,6 +28,7 @@ MANIFEST = "cradle-model.json"
 FEW_STEP_DIR = "few-step-lora"
 LCM_DIR = "lcm-lora"
 FEW_STEP_FILE = "few-step.json"
+ADAPTER_DIR = "t2i-adapter"
 SCHEDULERS: tuple[str, ...] = ("euler-trailing", "ddim-trailing", "lcm")
 
 # What each part is, in the words an operator reads in the refusal.
@@ -40,6 +42,7 @@ PART_LABELS: dict[str, str] = {
     "tokenizer_2": "SDXL's second tokenizer",
     "scheduler": "the scheduler's configuration",
     "controlnet": "the depth ControlNet",
+    ADAPTER_DIR: "the depth T2I-Adapter",
     FEW_STEP_DIR: "the few-step LoRA",
 }
 # A part is present when one of these files is (weights may be fp16 variants or .bin).
@@ -47,6 +50,7 @@ _PART_FILES: dict[str, tuple[str, ...]] = {
     "unet": ("config.json",),
     "vae": ("config.json",),
     "controlnet": ("config.json",),
+    ADAPTER_DIR: ("config.json",),
     "text_encoder": ("config.json",),
     "text_encoder_2": ("config.json",),
     "tokenizer": ("tokenizer_config.json", "vocab.json"),
@@ -54,7 +58,7 @@ _PART_FILES: dict[str, tuple[str, ...]] = {
     "scheduler": ("scheduler_config.json",),
 }
 _WEIGHTS = ("*.safetensors", "*.bin")
-_WEIGHTED = ("unet", "vae", "controlnet", "text_encoder", "text_encoder_2")
+_WEIGHTED = ("unet", "vae", "controlnet", ADAPTER_DIR, "text_encoder", "text_encoder_2")
 
 
 class ModelFolderIncomplete(FileNotFoundError):
@@ -109,8 +113,8 @@ def check_folder(folder: str | Path, *, few_step: bool | None = None) -> None:
     """Raise :class:`ModelFolderIncomplete` naming the first missing part of ``folder``.
 
     The parts are those ``cradle-model.json`` lists (a folder fetch_render_model laid out),
-    else the components ``model_index.json`` names, plus the depth ControlNet; with
-    ``few_step=True``, the few-step LoRA too.
+    else the components ``model_index.json`` names, plus the depth control (ControlNet, or a
+    T2I-Adapter where the folder has one); with ``few_step=True``, the few-step LoRA too.
     """
     folder = Path(folder)
     laid_out = manifest(folder)
@@ -126,10 +130,11 @@ def check_folder(folder: str | Path, *, few_step: bool | None = None) -> None:
         for name, value in index.items()
         if not name.startswith("_")
         and name in _PART_FILES
+        and name not in ("controlnet", ADAPTER_DIR)
         and isinstance(value, list)
         and value[0] is not None
     ]
-    parts.append("controlnet")
+    parts.append(depth_control(folder))
     listed = laid_out.get("parts")
     if isinstance(listed, list):
         parts.extend(str(part) for part in listed if str(part) not in parts)
@@ -142,6 +147,18 @@ def check_folder(folder: str | Path, *, few_step: bool | None = None) -> None:
         raise ModelFolderIncomplete(
             f"the model folder {folder} lacks {part}/ ({label}): {_fetch_hint(folder, family)}"
         )
+
+
+def depth_control(folder: str | Path) -> str:
+    """``"t2i-adapter"`` when the folder holds a depth T2I-Adapter (and no ControlNet), else
+    ``"controlnet"``: the part that holds the painted face to the scan's depth."""
+    folder = Path(folder)
+    listed = manifest(folder).get("parts")
+    if isinstance(listed, list) and ADAPTER_DIR in listed:
+        return ADAPTER_DIR
+    if (folder / ADAPTER_DIR).is_dir() and not (folder / "controlnet").is_dir():
+        return ADAPTER_DIR
+    return "controlnet"
 
 
 def few_step_of(folder: str | Path) -> FewStep | None:

@@ -146,3 +146,61 @@ def test_weights_missing_from_a_part_are_refused_too(model_dir, tmp_path):
         weights.unlink()
     with pytest.raises(ModelFolderIncomplete, match="lacks unet/ \\(the base model's UNet\\)"):
         check_folder(broken)
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(tmp_path_factory):
+    return save_tiny_lightning_folder(
+        tmp_path_factory.mktemp("tiny-sdxl-adapter"), depth="t2i-adapter"
+    )
+
+
+@pytest.fixture(scope="module")
+def adapter_batch(adapter_dir, conditioning):
+    engine = _engine(adapter_dir)
+    adapter_calls: list[int] = []
+    pipe = engine.pipeline("cpu")
+    handle = pipe._cradle_adapter.register_forward_hook(lambda *_: adapter_calls.append(1))
+    candidates = engine.render(conditioning, [11, 22, 33])
+    handle.remove()
+    return engine, candidates, len(adapter_calls)
+
+
+def test_the_adapter_path_reads_the_depth_once_and_paints_only_the_subject(
+    adapter_batch, conditioning
+):
+    engine, candidates, adapter_calls = adapter_batch
+    pipe = engine.pipeline("cpu")
+    assert type(pipe).__name__ == "StableDiffusionXLInpaintPipeline"
+    assert type(pipe._cradle_adapter).__name__ == "T2IAdapter"
+    assert adapter_calls == 1  # once per render, not once per step as a ControlNet
+    plates = RelightEngine(output_long_side=OUTPUT).render(conditioning, [11, 22, 33])
+    mask = cv2.resize(conditioning.inpaint_mask, (OUTPUT, OUTPUT), interpolation=cv2.INTER_LINEAR)
+    kept, painted = mask <= 0.0, mask >= 0.99
+    for candidate, plate in zip(candidates, plates, strict=True):
+        assert np.array_equal(candidate.image[kept], plate.image[kept])
+        assert np.abs(candidate.image[painted].astype(np.int16) - plate.image[painted]).mean() > 5
+
+
+def test_the_adapter_s_depth_steers_the_picture_and_seeds_hold(
+    adapter_dir, adapter_batch, conditioning
+):
+    _, candidates, _ = adapter_batch
+    alone = _engine(adapter_dir).render(conditioning, [22])[0]
+    # Batched float kernels may round a pixel the other way: never more than one level.
+    difference = np.abs(alone.image.astype(np.int16) - candidates[1].image)
+    assert difference.max() <= 1 and difference.mean() < 0.01
+    unsteered = _engine(adapter_dir, controlnet_scale=0.0).render(conditioning, [22])[0]
+    assert np.abs(unsteered.image.astype(np.int16) - candidates[1].image).mean() > 0.5
+
+
+def test_a_folder_with_neither_depth_part_is_refused_naming_the_one_it_was_laid_out_with(
+    adapter_dir, tmp_path
+):
+    broken = tmp_path / "model"
+    shutil.copytree(adapter_dir, broken)
+    shutil.rmtree(broken / "t2i-adapter")
+    with pytest.raises(
+        ModelFolderIncomplete, match="lacks t2i-adapter/ \\(the depth T2I-Adapter\\)"
+    ):
+        check_folder(broken)

@@ -1,5 +1,4 @@
 from django import forms
-from django.conf import settings
 
 from render.models import RenderJob
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look
@@ -51,8 +50,11 @@ class ParentSessionForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        # New sessions render on the engine configured now.
-        self.fields["style"].choices = style_choices(settings.RENDER_ENGINE)
+        from render.engine_choice import studio_engine
+        from studio_portal.tenants.selectors import current_studio
+
+        # New sessions render on the studio's engine as chosen now.
+        self.fields["style"].choices = style_choices(studio_engine(current_studio()))
 
     def skin_swatches(self) -> list[str]:
         data = self.cleaned_data

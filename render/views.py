@@ -159,9 +159,8 @@ def session_create(request: HttpRequest) -> HttpResponse:
 
 
 def _session_context(session: ParentSession, form: ScanUploadForm, error: str = "") -> dict:
-    from django.conf import settings
-
     from galleries.selectors import studio_retention_days
+    from render import engine_choice
     from studio_portal.tenants.selectors import current_studio
 
     retention_days = studio_retention_days(current_studio())
@@ -171,7 +170,10 @@ def _session_context(session: ParentSession, form: ScanUploadForm, error: str = 
         "jobs": session.jobs.all(),
         "form": form,
         "upload_error": error,
-        "style_label": style_label(settings.RENDER_ENGINE, session.style),
+        # Named for the engine her next upload renders on (the studio's, as she consented).
+        "style_label": style_label(
+            engine_choice.engine_for_session(session, current_studio()), session.style
+        ),
         # The day retention deletes her first scan still kept: export before it, if wanted.
         "retention_days": retention_days,
         "scan_deleted_on": (

@@ -113,6 +113,7 @@ def studio_render_engine_set(*, studio: Any, engine: str, changed_by: Any = None
     """The owner's choice of engine ("" for the operator's default). Choosing ``hosted`` opts
     the studio in to the hosted provider; new sessions' consent names it from then on."""
     from django.core.exceptions import ValidationError
+    from django_tenants.utils import schema_context
 
     from galleries.services import audit_log_write
     from studio_portal.tenants.models import Studio
@@ -131,12 +132,14 @@ def studio_render_engine_set(*, studio: Any, engine: str, changed_by: Any = None
     previous = studio.render_engine
     Studio.objects.filter(pk=studio.pk).update(render_engine=engine)
     studio.render_engine = engine
-    audit_log_write(
-        action="studio.render_engine_changed",
-        obj=studio,
-        actor=changed_by,
-        detail={"from": previous or "default", "to": engine or "default"},
-    )
+    # The studio's own audit log, whichever schema the caller is in (a shell, a test).
+    with schema_context(studio.schema_name):
+        audit_log_write(
+            action="studio.render_engine_changed",
+            obj=studio,
+            actor=changed_by,
+            detail={"from": previous or "default", "to": engine or "default"},
+        )
     return studio
 
 

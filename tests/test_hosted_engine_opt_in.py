@@ -68,6 +68,11 @@ def test_an_owner_opts_in_and_the_parent_s_consent_names_replicate(
     response = owner.post("/settings/engine/", {"render_engine": "hosted"})
     assert response.status_code == 302
     assert Studio.objects.get(pk=studio.pk).render_engine == "hosted"
+    with schema_context(studio.schema_name):
+        from galleries.models import AuditLogEntry
+
+        change = AuditLogEntry.objects.filter(action="studio.render_engine_changed").latest("pk")
+        assert change.detail == {"from": "default", "to": "hosted"}
 
     form = client_a.get("/sessions/new/").content.decode()
     assert "sent to Replicate, Inc. (USA)" in form
@@ -140,3 +145,29 @@ def test_a_parent_who_consented_before_the_opt_in_is_not_sent_to_the_provider(
             session=ParentSession.objects.get(pk=session.pk), data=phantom_jpeg, enqueue=False
         )
         assert job.engine == "relight"
+
+
+def test_a_provider_failure_fails_the_job_with_its_reason_and_keeps_the_request(
+    studio: Studio, hosted, phantom_jpeg: bytes
+) -> None:  # noqa: ANN001
+    from render.tasks import _run
+
+    engine_choice.studio_render_engine_set(studio=studio, engine="hosted")
+    hosted.outcome = "failed"
+    try:
+        with schema_context(studio.schema_name):
+            session = services.parent_session_create(
+                parent_name="Mary", consent_given=True, skin_swatches=["6"]
+            )
+            job = services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
+            services.render_job_check_run(job_id=job.pk, enqueue=False)
+            services.render_job_vision_run(job_id=job.pk, enqueue=False)
+        _run(services.render_job_render_run, studio.schema_name, job.pk)
+        with schema_context(studio.schema_name):
+            job = RenderJob.objects.get(pk=job.pk)
+            assert job.state == RenderJob.State.FAILED
+            assert "Replicate could not paint the portraits: CUDA out of memory" in job.reason
+            assert job.stage_log["hosted"]["status"] == "failed"
+            assert job.candidates.count() == 0
+    finally:
+        hosted.outcome = "succeeded"

@@ -20,9 +20,11 @@ and Steganography*, ch. 5 and 9), with a convolutional code and a CRC:
   short side (a chip is a whole number of pixels) — so the mark scales with the picture: a print
   file resized for sharing reads like the web file.
 * **Embedding** — the same delta is added to R, G and B (luminance only, no colour shift),
-  stronger where the picture has texture to hide it, never inside the boxes the caller keeps
-  clear (the visible tag), scaled so the marked picture is ``TARGET_PSNR_DB`` from the unmarked
-  one.
+  stronger where the picture has texture to hide it, faint on colour drawn flat (a frame, a
+  plain backdrop), never inside the boxes the caller keeps clear (the visible tag), scaled so
+  the marked picture is ``TARGET_PSNR_DB`` (47 dB) from the unmarked one — ``DRAWN_PSNR_DB``
+  (44 dB) for a picture that is mostly drawn colour, the brand-only share card, where a fainter
+  mark does not survive JPEG at quality 70.
 * **Detection** — the picture is brought to a 768 px short side and band-passed; the tile's
   period shows as peaks in the residual's autocorrelation (which survive resizing and give the
   scale); the residual is folded modulo that period into one tile (averaging every copy, so a
@@ -48,11 +50,16 @@ import numpy as np
 ALGORITHM = "com.cradle.watermark.1"  # the C2PA soft-binding `alg` naming this method
 MARK_ID_BITS = 40
 MAX_MARK_ID = (1 << MARK_ID_BITS) - 1
-TARGET_PSNR_DB = 44.0
+TARGET_PSNR_DB = 47.0
+DRAWN_PSNR_DB = 44.0
 MIN_SIDE = 64  # a picture smaller than this on either side cannot carry a mark
 
 TILE_CHIPS = 32
 TILES_PER_SHORT_SIDE = 6
+MIN_CHIP_PX = 4
+_FLAT_SPREAD = 0.25  # grey levels: below it, a chip is drawn colour, not a photo
+_FLAT_STRENGTH = 0.2
+_MIN_PHOTO_SHARE = 0.25  # of the chips: less, and the picture is drawn colour (a card)
 SYNC_CHIPS = 256
 _CRC_BITS = 24
 _PAYLOAD_BITS = MARK_ID_BITS + _CRC_BITS  # 64
@@ -222,8 +229,17 @@ def _pixel_tile(chips: np.ndarray, period: int) -> np.ndarray:
 
 def chip_size(width: int, height: int) -> int:
     """A chip's side in pixels for a picture of this size: about six tiles across its short
-    side, a whole number of pixels so the pattern is the chip grid scaled up exactly."""
-    return max(2, round(min(width, height) / (TILES_PER_SHORT_SIDE * TILE_CHIPS)))
+    side, a whole number of pixels so the pattern is the chip grid scaled up exactly.
+
+    Never under ``MIN_CHIP_PX`` while three tiles still fit across: a 3 px chip (six tiles on
+    the 630 px share card) is fine detail that JPEG at quality 70 flattens wherever the picture
+    is flat, and the card is mostly flat colour (read back 17 of 18 times after JPEG 70 and
+    never after a crop, a resize and JPEG 70 together, against 18 of 18 and 15 of 18 with
+    4 px). Portraits (web, full, print) have chips of 4 px or more anyway."""
+    short = min(width, height)
+    chip = round(short / (TILES_PER_SHORT_SIDE * TILE_CHIPS))
+    floor = min(MIN_CHIP_PX, short // (3 * TILE_CHIPS))
+    return max(2, floor, chip)
 
 
 def tile_period(width: int, height: int) -> int:
@@ -240,8 +256,11 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
-def _strength_per_chip(rgb: np.ndarray, chip: int, grid: tuple[int, int]) -> np.ndarray:
-    """Relative strength per chip: 1 on flat areas, up to 3 where texture masks the mark.
+def _strength_per_chip(
+    rgb: np.ndarray, chip: int, grid: tuple[int, int]
+) -> tuple[np.ndarray, bool]:
+    """Relative strength per chip — 1 on smooth areas, up to 3 where texture masks the mark,
+    down to 0.2 on colour drawn flat — and whether the picture is mostly drawn colour.
 
     Texture is the luminance's spread over 3 × 3 chips, each chip its mean (the mark cannot
     vary faster than its chips; finer detail is averaged away). The spread is then the least
@@ -257,17 +276,32 @@ def _strength_per_chip(rgb: np.ndarray, chip: int, grid: tuple[int, int]) -> np.
     mean = cv2.blur(small, (3, 3))
     spread = np.sqrt(np.maximum(cv2.blur(small * small, (3, 3)) - mean * mean, 0.0))
     spread = cv2.erode(spread, np.ones((5, 5), np.uint8))
-    return 1.0 + 2.0 * spread / (spread + 6.0)  # spread is in grey levels
+    strength = 1.0 + 2.0 * spread / (spread + 6.0)  # spread is in grey levels
+    drawn = float(np.mean(spread < _FLAT_SPREAD)) > 1.0 - _MIN_PHOTO_SHARE
+    if drawn:
+        return strength, True
+    # Colour drawn flat (a frame, a plate, a render's plain backdrop) has nothing to hide the
+    # mark in: ±1-2 levels read there as a faint lace, and JPEG wipes them anyway. Under a
+    # quarter of a grey level of spread (drawn colour is 0; a photo's smoothest skin 0.3 or
+    # more) the mark fades to a fifth: the photo carries it.
+    fade = np.clip(spread / _FLAT_SPREAD, 0.0, 1.0)
+    faded = np.where(
+        spread < _FLAT_SPREAD, _FLAT_STRENGTH + (1.0 - _FLAT_STRENGTH) * fade, strength
+    )
+    return faded, False
 
 
 def embed(
     rgb: np.ndarray,
     mark_id: int,
     *,
-    psnr_db: float = TARGET_PSNR_DB,
+    psnr_db: float | None = None,
     keep_clear: Sequence[tuple[int, int, int, int]] = (),
 ) -> np.ndarray:
-    """``rgb`` (H×W×3 uint8) with ``mark_id`` in its luminance, ``psnr_db`` from the original.
+    """``rgb`` (H×W×3 uint8) with ``mark_id`` in its luminance, ``psnr_db`` from the original:
+    ``TARGET_PSNR_DB`` for a photo, ``DRAWN_PSNR_DB`` for a picture that is mostly colour drawn
+    flat (the brand-only share card), where the mark has no texture to hide in and only a
+    stronger one survives JPEG at quality 70.
 
     ``keep_clear`` boxes (left, top, right, bottom) are left exactly as they are: the visible
     tag's glyphs must stay as crisp as they were drawn.
@@ -284,7 +318,10 @@ def embed(
     grid = (-(-height // chip), -(-width // chip))
     tiles = (-(-grid[0] // TILE_CHIPS), -(-grid[1] // TILE_CHIPS))
     chips = np.tile(_chip_tile(mark_id), tiles)[: grid[0], : grid[1]]
-    weighted = chips * _strength_per_chip(rgb, chip, grid)
+    strength, drawn = _strength_per_chip(rgb, chip, grid)
+    weighted = chips * strength
+    if psnr_db is None:
+        psnr_db = DRAWN_PSNR_DB if drawn else TARGET_PSNR_DB
     # Scaled on the chip grid to the PSNR asked for: interpolation keeps ``_tent_energy(chip)``
     # of each axis' energy (the chips are independent ±1), so the picture's RMS is known here.
     target_rms = 255.0 / (10.0 ** (psnr_db / 20.0))

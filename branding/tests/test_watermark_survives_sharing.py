@@ -132,3 +132,19 @@ def test_the_visible_tag_is_left_exactly_as_drawn() -> None:
     # Everywhere else the mark is there, and it still reads.
     assert (marked[:top] != portrait[:top]).any()
     assert detect(_delivered(marked)).mark_id == MARK_ID
+
+
+def test_colour_drawn_flat_is_left_almost_untouched() -> None:
+    # The polaroid frame is drawn flat: a mark there would show as a faint lace on it, so the
+    # photo carries the mark and the frame stays as drawn, give or take a stray level.
+    portrait = _portrait("polaroid")
+    render = sample_portrait_render()
+    left, top, right, bottom = overlay_layout(
+        (render.shape[1], render.shape[0]), "polaroid", size="web"
+    ).photo_box
+    change = np.abs(embed(portrait, MARK_ID).astype(int) - portrait.astype(int))[..., 1]
+    frame = np.ones(change.shape, bool)
+    frame[top - 12 : bottom + 12, left - 12 : right + 12] = False
+    frame[-120:] = False  # the caption and the tag
+    photo = change[top + 12 : bottom - 12, left + 12 : right - 12]
+    assert change[frame].mean() < 0.1 < photo.mean()

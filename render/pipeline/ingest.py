@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -404,6 +405,7 @@ def _decode_video(data: bytes, limits: IngestLimits, keep: int) -> list[tuple[in
         stream = container.streams.video[0]
         total = stream.frames or 0
         by_keyframe = keyframes >= _KEYFRAME_SAMPLE_MIN
+        wanted: set[int] | None
         if by_keyframe:
             stream.codec_context.skip_frame = "NONKEY"
             wanted = _sample_indices(keyframes, keep)
@@ -415,7 +417,7 @@ def _decode_video(data: bytes, limits: IngestLimits, keep: int) -> list[tuple[in
             for index, frame in enumerate(_decoded(container, stream)):
                 if index >= 20_000:
                     break
-                if by_keyframe:
+                if wanted is not None and by_keyframe:
                     if index in wanted:
                         frames.append((_frame_number(frame, rate, index), _frame_rgb(frame)))
                 elif wanted is None:
@@ -449,7 +451,7 @@ def _frame_rgb(frame: object) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
 
 
-def _frame_number(frame: object, rate: object, fallback: int) -> int:
+def _frame_number(frame: object, rate: Fraction | None, fallback: int) -> int:
     """The frame's place in the clip from its timestamp (a keyframe's decode order is not)."""
     seconds = frame.time  # type: ignore[attr-defined]
     if seconds is None or not rate:

@@ -217,19 +217,11 @@ class HostedEngine:
 
     def _call(self, what: str, request: HostedRequest, call: Callable[[], Any]) -> Any:
         """``call`` with retries on transient errors; anything else is a plain refusal."""
-        import pydantic
-        from replicate.exceptions import ReplicateError
-
         for attempt in range(self.retries + 1):
             request.attempts += 1
             try:
                 return call()
-            except (ReplicateError, pydantic.ValidationError, ValueError, OSError) as exc:
-                if self._transient(exc) and attempt < self.retries:
-                    self.sleep(self.backoff_s * 2**attempt)
-                    continue
-                raise HostedEngineError(self._explain(what, exc)) from exc
-            except Exception as exc:  # noqa: BLE001 - httpx errors and the like, one message
+            except Exception as exc:  # noqa: BLE001 - SDK, httpx and pydantic errors alike
                 if self._transient(exc) and attempt < self.retries:
                     self.sleep(self.backoff_s * 2**attempt)
                     continue

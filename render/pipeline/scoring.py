@@ -158,6 +158,7 @@ class _Analysis:
     scale: float
     size: tuple[int, int]  # width, height
     normals: np.ndarray  # H×W×3
+    sh_basis: np.ndarray  # H×W×9, the normals' spherical harmonics (the shading fit's basis)
     face: np.ndarray  # H×W bool, confident face pixels
     face_size: float  # px at analysis resolution
     anchors: dict[str, tuple[float, float, float]]  # name -> x, y, confidence
@@ -216,6 +217,7 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         scale=scale,
         size=size,
         normals=normals,
+        sh_basis=_sh_basis(normals),
         face=face,
         face_size=face_size,
         anchors=anchors,
@@ -322,7 +324,7 @@ def _props_mask(candidate: RenderedCandidate, size: tuple[int, int]) -> np.ndarr
 
 def _fitted_shading(luminance: np.ndarray, analysis: _Analysis, face: np.ndarray) -> np.ndarray:
     """The scan's normals under the lighting that best explains the candidate on ``face``."""
-    basis = _sh_basis(analysis.normals)
+    basis = analysis.sh_basis
     coeffs, *_ = np.linalg.lstsq(basis[face], luminance[face], rcond=None)
     return (basis @ coeffs.astype(np.float32)).astype(np.float32)
 

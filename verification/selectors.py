@@ -68,6 +68,15 @@ class ImageOrigin:
         return "Yes — a Cradle artistic interpretation"
 
     @property
+    def lead(self) -> str:
+        """The sentence after the headline on the page (the facts follow it in a list)."""
+        if not self.cradle:
+            return self.summary
+        if not self.is_portrait:
+            return "The studio's brand and the tag, no portrait: a gallery's link preview."
+        return "Made from a 3D scan; it is not a medical prediction."
+
+    @property
     def summary(self) -> str:
         if not self.cradle:
             return (

@@ -135,6 +135,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     report_url = serializers.SerializerMethodField()
     style_label = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
+    provider = serializers.SerializerMethodField()
 
     class Meta:
         model = RenderJob
@@ -151,6 +152,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "engine",
             "correction_strength",
             "stage_ms",
+            "provider",
             "candidates",
             "report_url",
             "created_at",
@@ -196,6 +198,18 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "sent": place.sent,
             "words": place.words,
         }
+
+    @extend_schema_field(
+        serializers.JSONField(
+            allow_null=True,
+            help_text="On the hosted engine: the provider (replicate), its model, request id, "
+            "status, run time (predict_time_s), cost_usd and attempts. Null on Cradle's own "
+            "engines.",
+        )
+    )
+    def get_provider(self, job: RenderJob) -> dict[str, object] | None:
+        request = job.stage_log.get("hosted")
+        return request if isinstance(request, dict) else None
 
     def get_stage_ms(self, job: RenderJob) -> dict[str, float]:
         """Milliseconds per finished stage: ingest, vision, conditioning, render, score, …"""

@@ -121,6 +121,9 @@ def test_a_job_renders_through_the_provider_sending_nothing_about_the_parent(
         assert request["provider"] == "replicate" and request["status"] == "succeeded"
         assert request["request_id"] in hosted.predictions
         assert request["cost_usd"] == pytest.approx(3.25 * 0.001525, abs=1e-5)
+    api, _ = api_client_for(studio, "sono")
+    shown = api.get(f"/api/jobs/{job.uid}/").json()
+    assert shown["engine"] == "hosted" and shown["provider"]["request_id"] == request["request_id"]
     (create,) = [r for r in hosted.requests if r.method == "POST"]
     sent = create.json()["input"]
     images = [key for key, value in sent.items() if str(value).startswith("data:image/png")]

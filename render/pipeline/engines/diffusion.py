@@ -1,12 +1,13 @@
-"""The diffusers engine: SDXL (or SD 1.5) + a depth ControlNet, inpainting the subject only,
-all candidates in one batch, few-step with a LoRA when the folder has one.
+"""The diffusers engine: SDXL (or SD 1.5) + a depth ControlNet or depth T2I-Adapter, inpainting
+the subject only, all candidates in one batch, few-step with a LoRA when the folder has one.
 
 The production layout (``manage.py fetch_render_model --family sdxl-lightning``; see
 ``model_layout`` for every part)::
 
     <model_dir>/model_index.json, unet/, vae/, text_encoder(_2)/, tokenizer(_2)/, scheduler/
                                   a photoreal SDXL base (RealVisXL V4.0 by default)
-    <model_dir>/controlnet/       the SDXL depth ControlNet
+    <model_dir>/controlnet/       the SDXL depth ControlNet, or
+    <model_dir>/t2i-adapter/      the SDXL depth T2I-Adapter (``--depth t2i-adapter``)
     <model_dir>/few-step-lora/    SDXL-Lightning 4-step (or Hyper-SD) LoRA + few-step.json
     <model_dir>/cradle-model.json the family and parts laid out
 
@@ -18,7 +19,8 @@ LoRA fused into the UNet, optionally ``torch.compile``d.
 
 The five candidates go through the UNet as one batch (``batch_size``): each has its own
 latents, drawn from its own seed on a CPU generator, so candidate i with seed s is the same
-picture alone or in the batch, on any device. The init image of each is the relight engine's
+picture alone or in the batch, on any device (to the rounding of batched float kernels: at
+most a level here and there). The init image of each is the relight engine's
 render of the same seed (the studio backdrop, the softened low-confidence regions); outside
 the subject mask those pixels are composited back untouched, so diffusion only paints the
 confident face.

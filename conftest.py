@@ -24,45 +24,45 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def _session_studios(django_db_setup, django_db_blocker) -> None:  # noqa: ANN001
+def _session_studios(django_db_setup, django_db_blocker) -> None:
     with django_db_blocker.unblock():
         make_studio_with_members("alpha", "Alpha Studio")
         make_studio_with_members("beta", "Beta Studio")
 
 
 @pytest.fixture
-def studio(_session_studios, db) -> Studio:  # noqa: ANN001
+def studio(_session_studios, db) -> Studio:
     return make_studio_with_members("alpha", "Alpha Studio")
 
 
 @pytest.fixture
-def other_studio(_session_studios, db) -> Studio:  # noqa: ANN001
+def other_studio(_session_studios, db) -> Studio:
     return make_studio_with_members("beta", "Beta Studio")
 
 
 @pytest.fixture
-def client_a(studio):  # noqa: ANN001, ANN201
+def client_a(studio):
     return signed_in_client(studio)
 
 
 @pytest.fixture
-def client_b(other_studio):  # noqa: ANN001, ANN201
+def client_b(other_studio):
     return signed_in_client(other_studio)
 
 
 @pytest.fixture(autouse=True)
-def _back_to_public_schema():  # noqa: ANN202
+def _back_to_public_schema():
     yield
     connection.set_schema_to_public()
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path):  # noqa: ANN001, ANN202
+def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture
-def fake_providers(settings):  # noqa: ANN001, ANN201
+def fake_providers(settings):
     """Point the SendGrid and Twilio SDKs at a local fake server for this test."""
     from tests.fakes import start_fake_providers
 

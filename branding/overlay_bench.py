@@ -103,7 +103,7 @@ def sample_logo() -> bytes:
     return validate_logo(out.getvalue())
 
 
-def _full_brand(studio) -> None:  # noqa: ANN001 - a Studio
+def _full_brand(studio) -> None:
     """Everything the overlay can draw: logo, caption, polaroid frame, the Cradle mark."""
     from django.core.files.base import ContentFile
 

@@ -353,7 +353,7 @@ def brand_kit_changes_validate(
     logo_png: bytes | None = None
     remove_logo = False
 
-    def check(name: str, normalise) -> None:  # noqa: ANN001 - local helper
+    def check(name: str, normalise) -> None:
         if name not in changes:
             return
         try:

@@ -49,7 +49,7 @@ class Archive:
 
 
 def _zip(members: Iterable[tuple[str, FieldFile | ContentFile | bytes | str]]) -> Archive:
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - streamed, then closed by the response
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     files = 0
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, content in members:

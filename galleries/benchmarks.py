@@ -346,7 +346,7 @@ def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float,
 
 def bench_retention(
     *, runs: int, log: Log, studios: int = 100, per_studio: int = 1000
-) -> dict[str, object]:  # noqa: ARG001
+) -> dict[str, object]:
     """One sweep over ``studios × per_studio`` scans, half past the window (3 files each)."""
     from galleries.models import AuditLogEntry
     from galleries.services import scans_purge_expired

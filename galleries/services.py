@@ -380,7 +380,7 @@ def gallery_count(*, gallery: Gallery, what: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH quiet AS (SELECT set_config('synchronous_commit', 'off', true)) "
-            f'UPDATE "{Gallery._meta.db_table}" SET "{what}" = "{what}" + 1{opened} '  # noqa: S608
+            f'UPDATE "{Gallery._meta.db_table}" SET "{what}" = "{what}" + 1{opened} '
             'FROM quiet WHERE "id" = %s',
             [gallery.pk],
         )
@@ -1336,7 +1336,7 @@ def _studios_holding(
         parts, params = [], []
         for schema in ready:
             parts.append(
-                f"SELECT %s, {column} FROM {quote(schema)}.{quote(table)} "  # noqa: S608
+                f"SELECT %s, {column} FROM {quote(schema)}.{quote(table)} "
                 f"WHERE {column} = ANY(%s)" + (' AND "channel" = %s' if channel else "")
             )
             params += [schema, wanted, *([channel] if channel else [])]

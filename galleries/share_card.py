@@ -34,7 +34,7 @@ def _ink(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return dark if on_dark >= on_light else light
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font_key: str, size: int, max_width: int):  # noqa: ANN202
+def _fit(draw: ImageDraw.ImageDraw, text: str, font_key: str, size: int, max_width: int):
     while size > 14:
         font = load_font(font_key, size)
         if draw.textlength(text, font=font) <= max_width:

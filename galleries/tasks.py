@@ -33,7 +33,7 @@ def delivery_send_task(schema_name: str, delivery_id: int) -> None:
 
 
 @dramatiq.actor(queue_name="default", max_retries=3, time_limit=60_000)
-def delivery_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG001
+def delivery_give_up(message_data: dict, retry_info: dict) -> None:
     schema_name, delivery_id = message_data["args"]
     with schema_context(schema_name):
         services.delivery_fail(

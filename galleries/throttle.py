@@ -60,7 +60,7 @@ def guess_failed(limit: GuessLimit, subject: str) -> None:
     table = GuessCount._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '  # noqa: S608
+            f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '
             "VALUES (%s, %s, 1, now() + make_interval(secs => %s)) "
             'ON CONFLICT ("scope", "subject") DO UPDATE SET '
             f'"hits" = CASE WHEN "{table}"."window_ends_at" > now() '
@@ -82,7 +82,7 @@ def pin_try_wait(gallery_pk: int) -> int:
     table = GuessCount._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '  # noqa: S608
+            f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '
             "VALUES (%s, %s, 1, now() + make_interval(secs => %s)) "
             'ON CONFLICT ("scope", "subject") DO UPDATE SET '
             f'"hits" = "{table}"."hits" + 1, "window_ends_at" = EXCLUDED."window_ends_at" '
@@ -93,7 +93,7 @@ def pin_try_wait(gallery_pk: int) -> int:
         if cursor.fetchone() is not None:
             return 0
         cursor.execute(
-            f'SELECT ceil(extract(epoch FROM "window_ends_at" - now())) FROM "{table}" '  # noqa: S608
+            f'SELECT ceil(extract(epoch FROM "window_ends_at" - now())) FROM "{table}" '
             'WHERE "scope" = %s AND "subject" = %s',
             [_PIN_SLOT_SCOPE, str(gallery_pk)],
         )

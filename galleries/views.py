@@ -135,7 +135,7 @@ def _is_unlocked(request: HttpRequest, gallery: Gallery) -> bool:
     return str(gallery.uid) in request.session.get(UNLOCKED_SESSION_KEY, [])
 
 
-def _parent_view(view):  # noqa: ANN001, ANN202 - a decorator
+def _parent_view(view):
     """Open the gallery (token, expiry, PIN) before the view; refusals become their pages."""
 
     @wraps(view)
@@ -399,7 +399,7 @@ def gallery_logo(request: HttpRequest, token: str) -> HttpResponse:
 # The studio's side ----------------------------------------------------------------------------
 
 
-def _owner_only(view):  # noqa: ANN001, ANN202 - a decorator
+def _owner_only(view):
     @wraps(view)
     @login_required
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
@@ -465,7 +465,7 @@ def gallery_protect(request: HttpRequest, uid: str) -> HttpResponse:
     try:
         expires_at = None
         if expiry:
-            day = datetime.strptime(expiry, "%Y-%m-%d").date()  # noqa: DTZ007 - a date only
+            day = datetime.strptime(expiry, "%Y-%m-%d").date()
             expires_at = timezone.make_aware(datetime.combine(day, time(23, 59)))
         services.gallery_protect(
             gallery=gallery,

@@ -542,7 +542,7 @@ class RenderJobCancelApi(APIView):
 
 
 class _NewJobMixin:
-    def _new_job(self, call) -> Response:  # noqa: ANN001
+    def _new_job(self, call) -> Response:
         try:
             job = call()
         except ValidationError as exc:
@@ -788,7 +788,7 @@ class RenderJobReportApi(_FileApi):
 # Galleries and deliveries ---------------------------------------------------------------------
 
 
-def _gallery_queryset():  # noqa: ANN202
+def _gallery_queryset():
     return Gallery.objects.select_related("job").prefetch_related("deliveries__gallery__job")
 
 
@@ -876,7 +876,7 @@ class GallerySendApi(APIView):
         )
 
 
-def _delivery_queryset():  # noqa: ANN202
+def _delivery_queryset():
     return Delivery.objects.select_related("gallery__job").order_by("-created_at")
 
 
@@ -915,7 +915,7 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
 
 
-def _keys_visible_to(user: User):  # noqa: ANN202
+def _keys_visible_to(user: User):
     keys = ApiKey.objects.select_related("user")
     return keys if user.is_owner else keys.filter(user=user)
 

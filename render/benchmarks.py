@@ -258,7 +258,7 @@ def bench_upload(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
     }
 
 
-def _named(name: str, data: bytes):  # noqa: ANN202
+def _named(name: str, data: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="application/octet-stream")

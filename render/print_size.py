@@ -145,6 +145,6 @@ def candidate_print_make_logged(*, candidate_id: int) -> Candidate | None:
         return candidate_print_make(candidate_id=candidate_id)
     except TRANSIENT_ERRORS:
         raise
-    except Exception:  # noqa: BLE001 - any failure here must leave the worker running
+    except Exception:
         logger.exception("could not make the print file for candidate %s", candidate_id)
         return None

@@ -739,7 +739,7 @@ def _brand_tokens() -> dict[str, object]:
     return {"tokens": tuple(kit.style_tokens), "background_hex": kit.accent_hex}
 
 
-def _progress_saver(job: RenderJob):  # noqa: ANN202 - a closure handed to the engine
+def _progress_saver(job: RenderJob):
     last = {"at": 0.0}
 
     def save(fraction: float) -> None:
@@ -755,7 +755,7 @@ def _progress_saver(job: RenderJob):  # noqa: ANN202 - a closure handed to the e
     return save
 
 
-def _cancel_checker(job: RenderJob):  # noqa: ANN202 - a closure handed to the engine
+def _cancel_checker(job: RenderJob):
     def cancelled() -> bool:
         return RenderJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
 

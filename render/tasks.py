@@ -40,7 +40,7 @@ def _run(stage: Callable[..., object], schema_name: str, job_id: int) -> None:
             stage(job_id=job_id)
         except TRANSIENT_ERRORS:
             raise
-        except Exception as exc:  # noqa: BLE001 - a bug in one job must not stop the worker
+        except Exception as exc:
             logger.exception("render job %s failed in %s", job_id, schema_name)
             state = RenderJob.objects.filter(pk=job_id).values_list("state", flat=True).first()
             services.render_job_fail(
@@ -89,7 +89,7 @@ def render_job_render(schema_name: str, job_id: int) -> None:
 
 
 @dramatiq.actor(queue_name="default", max_retries=3, time_limit=60_000)
-def render_job_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG001
+def render_job_give_up(message_data: dict, retry_info: dict) -> None:
     schema_name, job_id = message_data["args"]
     with schema_context(schema_name):
         # A duplicate message may run out of retries while another worker renders the job

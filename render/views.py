@@ -441,7 +441,7 @@ def job_cancel(request: HttpRequest, uid: str) -> HttpResponse:
     return redirect("job-detail", uid=job.uid)
 
 
-def _to_new_job(request: HttpRequest, job: RenderJob, call, success: str) -> HttpResponse:  # noqa: ANN001
+def _to_new_job(request: HttpRequest, job: RenderJob, call, success: str) -> HttpResponse:
     try:
         new_job = call()
     except (ValidationError, services.RenderNotAllowed) as exc:

@@ -41,7 +41,7 @@ def database_check() -> None:
 
 
 @lru_cache(maxsize=4)
-def _redis_client(url: str):  # noqa: ANN202 - redis.Redis, imported lazily
+def _redis_client(url: str):
     import redis
 
     return redis.Redis.from_url(

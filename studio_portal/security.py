@@ -101,7 +101,7 @@ class RateLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):  # noqa: ANN001, ANN201
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
         if request.method != "POST" or not settings.RATE_LIMITS_ENABLED:
             return None
         url_name = _url_name(request)

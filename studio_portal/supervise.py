@@ -91,7 +91,7 @@ class Supervisor:
             time.sleep(min(0.1, seconds))
         return bool(self._stopping)
 
-    def _stop(self, signum: int, frame: object) -> None:  # noqa: ARG002 - a signal handler
+    def _stop(self, signum: int, frame: object) -> None:
         self._stopping = signum
         self._kill_group(signum)
 

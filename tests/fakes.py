@@ -50,7 +50,7 @@ def start_fake_providers() -> tuple[FakeProviders, ThreadingHTTPServer]:
         def log_message(self, *args: object) -> None:  # keep test output quiet
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append(
                 RecordedRequest("POST", self.path, dict(self.headers.items()), body)

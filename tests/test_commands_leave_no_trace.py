@@ -39,7 +39,7 @@ def _closed_port() -> int:
 
 
 @pytest.fixture
-def no_broker_running():  # noqa: ANN201
+def no_broker_running():
     """The settings' broker as on a fresh clone without ``make run``: Redis on a port where
     nothing listens. Every declared actor is moved to it, then back."""
     declared = dramatiq.get_broker()
@@ -66,7 +66,7 @@ def test_render_scan_delivers_in_a_throwaway_studio_without_a_broker_and_leaves_
     phantom_jpeg,
     settings,
     no_broker_running,
-    caplog,  # noqa: ANN001
+    caplog,
 ) -> None:
     settings.PRINT_FILES_AUTOMATIC = True  # as in development: the print file is asked for
     scan = tmp_path / "scan.jpg"
@@ -94,7 +94,7 @@ def test_render_scan_delivers_in_a_throwaway_studio_without_a_broker_and_leaves_
 def test_bench_pipeline_measures_in_a_throwaway_studio_and_leaves_nothing(
     studio,
     settings,
-    no_broker_running,  # noqa: ANN001
+    no_broker_running,
 ) -> None:
     studios_before = Studio.objects.count()
     out = io.StringIO()
@@ -108,7 +108,7 @@ def test_bench_pipeline_measures_in_a_throwaway_studio_and_leaves_nothing(
 
 
 def test_a_throwaway_studio_left_by_a_killed_run_is_dropped_later_but_not_a_fresh_one(
-    db,  # noqa: ANN001
+    db,
 ) -> None:
     from datetime import timedelta
 
@@ -129,7 +129,7 @@ def test_a_throwaway_studio_left_by_a_killed_run_is_dropped_later_but_not_a_fres
     assert _scratch_schemas() == []
 
 
-def test_seed_demo_keeps_existing_passwords(db, tmp_path, settings) -> None:  # noqa: ANN001
+def test_seed_demo_keeps_existing_passwords(db, tmp_path, settings) -> None:
     settings.LOCAL_DIR = tmp_path
     first = io.StringIO()
     call_command("seed_demo", stdout=first)

@@ -88,7 +88,7 @@ def daemon_ports() -> Iterator[list[int]]:
         _wait_for(lambda port=port: not port_open(port), "the daemonized redis-server lived on")
 
 
-def test_the_redis_of_another_checkout_is_refused(tmp_path, redis_server) -> None:  # noqa: ANN001
+def test_the_redis_of_another_checkout_is_refused(tmp_path, redis_server) -> None:
     other_dir = tmp_path / "other-checkout" / ".local" / "redis"
     server, port = redis_server(other_dir)
     ours = tmp_path / "ours" / ".local"
@@ -108,7 +108,7 @@ def test_the_redis_of_another_checkout_is_refused(tmp_path, redis_server) -> Non
 
 
 @pytest.mark.parametrize("through_symlink", [False, True], ids=["same-path", "symlinked-path"])
-def test_our_own_redis_is_reused(tmp_path, redis_server, through_symlink) -> None:  # noqa: ANN001
+def test_our_own_redis_is_reused(tmp_path, redis_server, through_symlink) -> None:
     local_dir = tmp_path / "checkout" / ".local"
     server, port = redis_server(local_dir / "redis")
     before = _server_info(port)
@@ -125,7 +125,7 @@ def test_our_own_redis_is_reused(tmp_path, redis_server, through_symlink) -> Non
     assert not (tmp_path / "checkout" / ".local" / "redis" / "redis.log").exists()
 
 
-def test_a_listener_that_is_not_redis_is_refused_after_one_short_wait(tmp_path) -> None:  # noqa: ANN001
+def test_a_listener_that_is_not_redis_is_refused_after_one_short_wait(tmp_path) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -142,7 +142,7 @@ def test_a_listener_that_is_not_redis_is_refused_after_one_short_wait(tmp_path) 
     assert not (tmp_path / ".local" / "redis").exists()
 
 
-def test_a_redis_that_refuses_config_is_refused(tmp_path, redis_server) -> None:  # noqa: ANN001
+def test_a_redis_that_refuses_config_is_refused(tmp_path, redis_server) -> None:
     # Even with our own directory: a server that will not say where its data is is not trusted.
     local_dir = tmp_path / ".local"
     server, port = redis_server(local_dir / "redis", "--requirepass", "not-ours")
@@ -156,7 +156,7 @@ def test_a_redis_that_refuses_config_is_refused(tmp_path, redis_server) -> None:
     assert _server_info(port, password="not-ours")["process_id"] == server.pid
 
 
-def test_a_free_port_gets_our_server_and_the_next_call_reuses_it(tmp_path, daemon_ports) -> None:  # noqa: ANN001
+def test_a_free_port_gets_our_server_and_the_next_call_reuses_it(tmp_path, daemon_ports) -> None:
     local_dir = tmp_path / ".local"
     port = _free_port()
     daemon_ports.append(port)
@@ -174,7 +174,7 @@ def test_a_free_port_gets_our_server_and_the_next_call_reuses_it(tmp_path, daemo
         client.close()
 
 
-def test_cradle_redis_port_is_read_alike_by_embedded_redis_and_settings(monkeypatch) -> None:  # noqa: ANN001
+def test_cradle_redis_port_is_read_alike_by_embedded_redis_and_settings(monkeypatch) -> None:
     monkeypatch.delenv("CRADLE_REDIS_PORT", raising=False)
     assert embedded_redis_port() == 6390
     monkeypatch.setenv("CRADLE_REDIS_PORT", "0")
@@ -210,8 +210,8 @@ def test_cradle_redis_port_is_read_alike_by_embedded_redis_and_settings(monkeypa
 
 
 def test_make_run_stops_with_the_message_when_the_port_is_someone_elses(
-    tmp_path,  # noqa: ANN001
-    redis_server,  # noqa: ANN001
+    tmp_path,
+    redis_server,
 ) -> None:
     other_dir = tmp_path / "other" / ".local" / "redis"
     _, port = redis_server(other_dir)

@@ -8,11 +8,11 @@ from django.views.defaults import server_error
 from tests.tenancy import PASSWORD
 
 
-def _host(studio) -> str:  # noqa: ANN001
+def _host(studio) -> str:
     return studio.domains.get(is_primary=True).domain
 
 
-def test_a_sonographer_on_an_owner_page_reads_why_in_the_studio_chrome(client_a) -> None:  # noqa: ANN001
+def test_a_sonographer_on_an_owner_page_reads_why_in_the_studio_chrome(client_a) -> None:
     response = client_a.get("/team/")
     html = response.content.decode()
     assert response.status_code == 403
@@ -21,14 +21,14 @@ def test_a_sonographer_on_an_owner_page_reads_why_in_the_studio_chrome(client_a)
     assert "Alpha Studio" in html and "Sign out" in html  # the studio's own header and nav
 
 
-def test_an_unknown_address_gets_a_friendly_404(studio, client_a) -> None:  # noqa: ANN001
+def test_an_unknown_address_gets_a_friendly_404(studio, client_a) -> None:
     response = client_a.get("/no-such-page/")
     assert response.status_code == 404
     html = response.content.decode()
     assert "We could not find that page" in html and "Alpha Studio" in html
 
 
-def test_an_expired_form_explains_itself(studio) -> None:  # noqa: ANN001
+def test_an_expired_form_explains_itself(studio) -> None:
     member = Client(HTTP_HOST=_host(studio), enforce_csrf_checks=True)
     response = member.post("/login/", {"username": "sono", "password": PASSWORD})
     assert response.status_code == 403

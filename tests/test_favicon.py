@@ -16,7 +16,7 @@ def _icon_sizes(data: bytes) -> set[tuple[int, int]]:
         return set(icon.info["sizes"])
 
 
-def test_cradles_own_host_and_a_studios_host_serve_the_favicon(studio) -> None:  # noqa: ANN001
+def test_cradles_own_host_and_a_studios_host_serve_the_favicon(studio) -> None:
     public_tenant_ensure()
     studio_host = studio.domains.get(is_primary=True).domain
     for host in ("localhost", studio_host):
@@ -29,6 +29,6 @@ def test_cradles_own_host_and_a_studios_host_serve_the_favicon(studio) -> None: 
         assert touch.status_code == 200 and touch.content.startswith(b"\x89PNG")
 
 
-def test_the_studio_pages_link_the_icon(client_a) -> None:  # noqa: ANN001
+def test_the_studio_pages_link_the_icon(client_a) -> None:
     page = client_a.get("/").content.decode()
     assert '<link rel="icon" href="/favicon.ico"' in page

@@ -115,7 +115,7 @@ def _get(port: int, path: str, host: str = "10.1.2.3") -> tuple[int, str]:
 
 
 @pytest.fixture
-def server(tmp_path) -> Iterator[tuple[int, Relay, subprocess.Popen]]:  # noqa: ANN001
+def server(tmp_path) -> Iterator[tuple[int, Relay, subprocess.Popen]]:
     database = settings.DATABASES["default"]
     relay = Relay(database)
     relay.start()
@@ -157,8 +157,8 @@ def server(tmp_path) -> Iterator[tuple[int, Relay, subprocess.Popen]]:  # noqa: 
 
 
 def test_readyz_fails_while_postgresql_or_redis_is_down_and_healthz_never(
-    server,  # noqa: ANN001
-    tmp_path,  # noqa: ANN001
+    server,
+    tmp_path,
 ) -> None:
     port, relay, redis = server
     assert _get(port, "/healthz") == (200, "ok")
@@ -206,7 +206,7 @@ def test_healthz_answers_any_host_without_touching_the_database() -> None:
     assert response["Cache-Control"] == "no-store"
 
 
-def test_readyz_reports_a_broker_nobody_listens_on(db, settings) -> None:  # noqa: ANN001
+def test_readyz_reports_a_broker_nobody_listens_on(db, settings) -> None:
     settings.BROKER_URL = f"redis://127.0.0.1:{_free_port()}/0"
     response = Client(HTTP_HOST="10.1.2.3").get("/readyz")
     assert response.status_code == 503

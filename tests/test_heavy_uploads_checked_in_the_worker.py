@@ -40,12 +40,12 @@ def broker() -> dramatiq.Broker:
 
 
 @pytest.fixture
-def api_a(studio):  # noqa: ANN001, ANN201
+def api_a(studio):
     return api_client_for(studio)[0]
 
 
 @pytest.fixture
-def session_uid(studio) -> str:  # noqa: ANN001
+def session_uid(studio) -> str:
     with schema_context(studio.schema_name):
         session = services.parent_session_create(
             parent_name="Heavy Upload", consent_given=True, skin_swatches=["#a07e56"]
@@ -67,7 +67,7 @@ def large_png() -> bytes:
 
 
 @pytest.fixture
-def decoding_refused(monkeypatch):  # noqa: ANN001, ANN201
+def decoding_refused(monkeypatch):
     """Within the block, any decode or screening raises: the request must not need one."""
 
     def refuse(*args: object, **kwargs: object) -> None:
@@ -85,11 +85,11 @@ def decoding_refused(monkeypatch):  # noqa: ANN001, ANN201
     return block
 
 
-def _stored_files(root) -> list[str]:  # noqa: ANN001
+def _stored_files(root) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def _upload(api, session_uid: str, name: str, data: bytes, capture):  # noqa: ANN001, ANN202
+def _upload(api, session_uid: str, name: str, data: bytes, capture):
     """POST the scan, the request's commit callbacks run (the outbox sends), and the time."""
     started = time.perf_counter()
     with capture(execute=True):
@@ -101,7 +101,7 @@ def _upload(api, session_uid: str, name: str, data: bytes, capture):  # noqa: AN
     return response, time.perf_counter() - started
 
 
-def _check_in_the_worker(studio, job_uid: str, capture) -> RenderJob:  # noqa: ANN001
+def _check_in_the_worker(studio, job_uid: str, capture) -> RenderJob:
     with schema_context(studio.schema_name):
         job = RenderJob.objects.get(uid=job_uid)
         with capture(execute=True):
@@ -128,7 +128,7 @@ def test_a_heavy_upload_answers_at_once_with_a_checking_job_and_the_worker_check
     broker,
     large_png,
     decoding_refused,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     data = large_png if kind == "png" else loop_dicom(500, sharp_at=477)
     with decoding_refused():
@@ -164,7 +164,7 @@ def test_a_heavy_upload_answers_at_once_with_a_checking_job_and_the_worker_check
 
 def test_the_job_page_says_the_scan_is_being_checked(
     studio, client_a, session_uid, large_png, decoding_refused
-) -> None:  # noqa: ANN001
+) -> None:
     with decoding_refused():
         response = client_a.post(
             f"/sessions/{session_uid}/upload/", {"scan": SimpleUploadedFile("a.png", large_png)}
@@ -182,7 +182,7 @@ def test_a_2d_scan_refused_by_the_check_is_rejected_with_the_reason_and_nothing_
     session_uid,
     settings,
     broker,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     bmode = _png(make_bmode(2400, 1640, seed=4))
     response, _ = _upload(api_a, session_uid, "scan.png", bmode, django_capture_on_commit_callbacks)
@@ -210,7 +210,7 @@ def test_a_decode_over_the_memory_budget_is_refused_at_the_upload_and_nothing_is
     settings,
     large_png,
     decoding_refused,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     settings.RENDER_DECODE_MEMORY_MB = 40
     with decoding_refused():
@@ -233,7 +233,7 @@ def test_the_worker_holds_its_decode_to_the_budget_it_runs_with(
     session_uid,
     settings,
     large_png,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     response, _ = _upload(
         api_a, session_uid, "scan.png", large_png, django_capture_on_commit_callbacks
@@ -253,7 +253,7 @@ def test_a_check_that_crashes_fails_the_job_and_retry_checks_the_stored_original
     monkeypatch,
     broker,
     phantom_jpeg,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     response, _ = _upload(
         api_a, session_uid, "scan.jpg", phantom_jpeg, django_capture_on_commit_callbacks
@@ -281,7 +281,7 @@ def test_a_check_that_crashes_fails_the_job_and_retry_checks_the_stored_original
 def test_a_caller_that_runs_the_stages_itself_gets_the_check_done_by_scan_upload(
     studio,
     settings,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     with schema_context(studio.schema_name):
         session = services.parent_session_create(

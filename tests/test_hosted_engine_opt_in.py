@@ -27,7 +27,7 @@ def replicate_server():
 
 
 @pytest.fixture
-def hosted(settings, replicate_server):  # noqa: ANN001, ANN201
+def hosted(settings, replicate_server):
     """The operator has set up the hosted engine (pointed at the fake)."""
     replicate_server.requests.clear()
     settings.RENDER_ENGINE = "relight"
@@ -39,14 +39,14 @@ def hosted(settings, replicate_server):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(autouse=True)
-def _studio_back_to_default(studio: Studio):  # noqa: ANN202
+def _studio_back_to_default(studio: Studio):
     yield
     Studio.objects.filter(pk=studio.pk).update(render_engine="")
 
 
 def test_the_hosted_engine_cannot_be_chosen_until_the_operator_sets_it_up(
     studio: Studio, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.RENDER_ENGINE = "relight"
     settings.REPLICATE_API_TOKEN = ""
     owner = signed_in_client(studio, "owner")
@@ -60,7 +60,7 @@ def test_the_hosted_engine_cannot_be_chosen_until_the_operator_sets_it_up(
 
 def test_an_owner_opts_in_and_the_parent_s_consent_names_replicate(
     studio: Studio, client_a: Client, hosted
-) -> None:  # noqa: ANN001
+) -> None:
     assert client_a.post("/settings/engine/", {"render_engine": "hosted"}).status_code == 403
     owner = signed_in_client(studio, "owner")
     page = owner.get("/settings/").content.decode()
@@ -82,7 +82,7 @@ def test_an_owner_opts_in_and_the_parent_s_consent_names_replicate(
     assert version.endswith("+replicate") and f"version {version}" in form
 
 
-def test_the_api_reads_and_sets_the_engine_for_owners_only(studio: Studio, hosted) -> None:  # noqa: ANN001
+def test_the_api_reads_and_sets_the_engine_for_owners_only(studio: Studio, hosted) -> None:
     sono, _ = api_client_for(studio, "sono")
     owner, _ = api_client_for(studio, "owner")
     answer = sono.get("/api/engine/").json()
@@ -98,7 +98,7 @@ def test_the_api_reads_and_sets_the_engine_for_owners_only(studio: Studio, hoste
 
 def test_a_job_renders_through_the_provider_sending_nothing_about_the_parent(
     studio: Studio, hosted, phantom_jpeg: bytes
-) -> None:  # noqa: ANN001
+) -> None:
     engine_choice.studio_render_engine_set(studio=studio, engine="hosted")
     with schema_context(studio.schema_name):
         session = services.parent_session_create(
@@ -137,7 +137,7 @@ def test_a_job_renders_through_the_provider_sending_nothing_about_the_parent(
 
 def test_a_parent_who_consented_before_the_opt_in_is_not_sent_to_the_provider(
     studio: Studio, hosted, phantom_jpeg: bytes
-) -> None:  # noqa: ANN001
+) -> None:
     with schema_context(studio.schema_name):
         session = services.parent_session_create(
             parent_name="Grace", consent_given=True, skin_swatches=["4"]
@@ -152,7 +152,7 @@ def test_a_parent_who_consented_before_the_opt_in_is_not_sent_to_the_provider(
 
 def test_a_provider_failure_fails_the_job_with_its_reason_and_keeps_the_request(
     studio: Studio, hosted, phantom_jpeg: bytes
-) -> None:  # noqa: ANN001
+) -> None:
     from render.tasks import _run
 
     engine_choice.studio_render_engine_set(studio=studio, engine="hosted")

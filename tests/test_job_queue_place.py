@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def broker():  # noqa: ANN201
+def broker():
     broker = dramatiq.get_broker()
     broker.flush_all()
     yield broker
@@ -40,8 +40,8 @@ def test_a_fix_anatomy_rerun_waits_only_behind_renders_and_says_where_it_is(
     studio: Studio,
     client_a: Client,
     phantom_jpeg: bytes,
-    broker,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    broker,
+    django_capture_on_commit_callbacks,
 ) -> None:
     with schema_context("alpha"):
         job = _ready_job(phantom_jpeg)
@@ -87,7 +87,7 @@ def test_a_job_the_broker_never_took_says_it_will_be_sent_again(
     studio: Studio,
     client_a: Client,
     phantom_jpeg: bytes,
-    broker,  # noqa: ANN001
+    broker,
 ) -> None:
     with schema_context("alpha"):
         session = services.parent_session_create(

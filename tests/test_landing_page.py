@@ -19,13 +19,13 @@ STATIC = Path(__file__).resolve().parents[1] / "studio_portal" / "static"
 
 
 @pytest.fixture
-def visitor(db) -> Client:  # noqa: ANN001
+def visitor(db) -> Client:
     public_tenant_ensure()
     return Client(HTTP_HOST="localhost")
 
 
 @pytest.fixture
-def stripe_ready(settings):  # noqa: ANN001, ANN201
+def stripe_ready(settings):
     settings.STRIPE_SECRET_KEY = "sk_test_cradle"
     settings.BILLING_PLANS = {
         code: {**plan, "price_id": f"price_{code}"} for code, plan in settings.BILLING_PLANS.items()
@@ -35,7 +35,7 @@ def stripe_ready(settings):  # noqa: ANN001, ANN201
 def test_the_landing_page_sells_with_samples_plans_sign_up_and_sign_in(
     visitor,
     stripe_ready,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     settings.BILLING_PLANS = {
         **settings.BILLING_PLANS,
@@ -53,7 +53,7 @@ def test_the_landing_page_sells_with_samples_plans_sign_up_and_sign_in(
     assert TAG_TEXT in page
 
 
-def test_the_sample_portraits_are_small_committed_jpegs_that_carry_the_tag(visitor) -> None:  # noqa: ANN001
+def test_the_sample_portraits_are_small_committed_jpegs_that_carry_the_tag(visitor) -> None:
     page = visitor.get("/").content.decode()
     samples = sorted(set(re.findall(r'src="/static/(samples/[a-z-]+\.jpg)"', page)))
     portraits = [path for path in samples if path.endswith("-portrait.jpg")]
@@ -70,7 +70,7 @@ def test_the_sample_portraits_are_small_committed_jpegs_that_carry_the_tag(visit
 
 def test_when_payments_are_not_configured_the_pages_say_so_before_any_form_is_filled(
     visitor,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     settings.STRIPE_SECRET_KEY = ""
     landing = visitor.get("/").content.decode()
@@ -84,7 +84,7 @@ def test_when_payments_are_not_configured_the_pages_say_so_before_any_form_is_fi
     assert "<fieldset disabled>" in body
 
 
-def test_the_signup_hint_shows_the_real_address_not_a_placeholder(visitor, stripe_ready) -> None:  # noqa: ANN001
+def test_the_signup_hint_shows_the_real_address_not_a_placeholder(visitor, stripe_ready) -> None:
     body = visitor.get("/signup/").content.decode()
     assert "<subdomain>" not in body and "&lt;subdomain&gt;" not in body
     assert ".cradle" not in body
@@ -96,7 +96,7 @@ def test_the_signup_hint_shows_the_real_address_not_a_placeholder(visitor, strip
 def test_sign_in_on_cradles_host_leads_to_the_studios_own_sign_in_page(
     visitor,
     studio,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     settings.CRADLE_PUBLIC_PORT = "8000"
     assert visitor.get("/signin/").status_code == 200

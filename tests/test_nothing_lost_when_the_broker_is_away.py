@@ -37,7 +37,7 @@ def broker() -> dramatiq.Broker:
 
 
 @pytest.fixture
-def outage(broker, monkeypatch) -> dict[str, bool]:  # noqa: ANN001
+def outage(broker, monkeypatch) -> dict[str, bool]:
     """Set ``outage["down"] = True`` and the broker refuses every message, as Redis does when
     it is not running; False brings it back."""
     state = {"down": False}
@@ -55,7 +55,7 @@ def outage(broker, monkeypatch) -> dict[str, bool]:  # noqa: ANN001
 
 
 @pytest.fixture
-def tenant(studio):  # noqa: ANN001, ANN201
+def tenant(studio):
     with schema_context(studio.schema_name):
         yield studio
 
@@ -77,10 +77,10 @@ def _minutes(n: float) -> timezone.datetime:
 
 
 def test_a_send_while_the_broker_is_away_answers_and_goes_out_once_it_is_back(
-    studio,  # noqa: ANN001
-    broker,  # noqa: ANN001
-    outage,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    studio,
+    broker,
+    outage,
+    django_capture_on_commit_callbacks,
 ) -> None:
     api, _ = api_client_for(studio)
     with schema_context(studio.schema_name):
@@ -114,8 +114,8 @@ def test_a_send_while_the_broker_is_away_answers_and_goes_out_once_it_is_back(
 
 
 def test_a_delivery_whose_message_was_lost_is_sent_again_after_the_lease_and_fails_after_a_day(
-    tenant,  # noqa: ANN001
-    broker,  # noqa: ANN001
+    tenant,
+    broker,
 ) -> None:
     job = ready_job_with_portraits()
     gallery = gallery_create(job=job)
@@ -135,9 +135,9 @@ def test_a_delivery_whose_message_was_lost_is_sent_again_after_the_lease_and_fai
 
 
 def test_resend_gives_a_stuck_delivery_a_new_message_and_cancel_stops_it(
-    studio,  # noqa: ANN001
-    broker,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    studio,
+    broker,
+    django_capture_on_commit_callbacks,
 ) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
@@ -166,8 +166,8 @@ def test_resend_gives_a_stuck_delivery_a_new_message_and_cancel_stops_it(
 
 
 def test_erasure_goes_through_a_send_and_a_render_that_cannot_move(
-    studio,  # noqa: ANN001
-    broker,  # noqa: ANN001
+    studio,
+    broker,
 ) -> None:
     owner_api, _ = api_client_for(studio, "owner")
     with schema_context(studio.schema_name):
@@ -196,8 +196,8 @@ def test_erasure_goes_through_a_send_and_a_render_that_cannot_move(
 
 
 def test_the_sweep_leaves_merely_queued_jobs_alone_and_sends_lost_ones_once(
-    tenant,  # noqa: ANN001
-    broker,  # noqa: ANN001
+    tenant,
+    broker,
 ) -> None:
     session = parent_session()
     now = timezone.now()
@@ -244,11 +244,11 @@ def test_the_sweep_leaves_merely_queued_jobs_alone_and_sends_lost_ones_once(
 
 
 def test_a_job_the_broker_never_took_is_sent_by_the_sweep_once_the_broker_is_back(
-    tenant,  # noqa: ANN001
-    broker,  # noqa: ANN001
-    outage,  # noqa: ANN001
-    phantom_jpeg,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    tenant,
+    broker,
+    outage,
+    phantom_jpeg,
+    django_capture_on_commit_callbacks,
 ) -> None:
     session = render_services.parent_session_create(
         parent_name="Ada", email="ada@example.com", consent_given=True, skin_swatches=["5"]
@@ -276,7 +276,7 @@ def test_a_job_the_broker_never_took_is_sent_by_the_sweep_once_the_broker_is_bac
 
 
 def test_cancel_is_immediate_when_no_worker_holds_the_job_and_swept_when_its_worker_dies(
-    tenant,  # noqa: ANN001
+    tenant,
 ) -> None:
     session = parent_session()
     now = timezone.now()
@@ -303,7 +303,7 @@ def test_cancel_is_immediate_when_no_worker_holds_the_job_and_swept_when_its_wor
 
 
 def test_a_duplicate_messages_retries_running_out_fail_only_a_job_nobody_holds(
-    tenant,  # noqa: ANN001
+    tenant,
 ) -> None:
     session = parent_session()
     now = timezone.now()
@@ -328,7 +328,7 @@ def test_a_duplicate_messages_retries_running_out_fail_only_a_job_nobody_holds(
     assert states[dead.pk] == RenderJob.State.FAILED
 
 
-def test_a_job_that_never_finishes_fails_with_a_reason(tenant) -> None:  # noqa: ANN001
+def test_a_job_that_never_finishes_fails_with_a_reason(tenant) -> None:
     job = RenderJob.objects.create(session=parent_session(), base_seed=1)
     report = render_services.render_jobs_sweep_due(now=timezone.now() + timedelta(hours=7))
     assert report.failed == 1
@@ -340,10 +340,10 @@ def test_a_job_that_never_finishes_fails_with_a_reason(tenant) -> None:  # noqa:
 
 
 def test_a_webhook_event_emitted_while_the_broker_is_away_is_swept_later(
-    tenant,  # noqa: ANN001
-    broker,  # noqa: ANN001
-    outage,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    tenant,
+    broker,
+    outage,
+    django_capture_on_commit_callbacks,
 ) -> None:
     WebhookEndpoint.objects.create(
         url="https://hooks.example.com/cradle", secret="whsec_x", events=["job.ready"]

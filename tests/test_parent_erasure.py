@@ -21,7 +21,7 @@ from tests.tenancy import signed_in_client
 
 
 @pytest.fixture
-def owner_client(studio) -> Client:  # noqa: ANN001
+def owner_client(studio) -> Client:
     return signed_in_client(studio, "owner")
 
 
@@ -51,7 +51,7 @@ def _parent_with_everything(name: str = "Maya Okafor") -> dict:
 
 def test_the_owner_erases_a_parent_and_every_trace_goes(
     studio, owner_client, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     with schema_context(studio.schema_name):
         maya = _parent_with_everything()
         other = _parent_with_everything("Ada Lovelace")
@@ -87,7 +87,7 @@ def test_the_owner_erases_a_parent_and_every_trace_goes(
     )
 
 
-def test_a_wrong_name_or_a_running_render_stops_the_erasure(studio, owner_client) -> None:  # noqa: ANN001
+def test_a_wrong_name_or_a_running_render_stops_the_erasure(studio, owner_client) -> None:
     with schema_context(studio.schema_name):
         maya = _parent_with_everything()
     wrong = owner_client.post(f"/sessions/{maya['session'].uid}/erase/", {"confirm_name": "Maya"})
@@ -111,7 +111,7 @@ def test_a_wrong_name_or_a_running_render_stops_the_erasure(studio, owner_client
     assert all(default_storage.exists(name) for name in maya["files"])
 
 
-def test_sonographers_cannot_erase_and_do_not_see_the_form(studio, client_a) -> None:  # noqa: ANN001
+def test_sonographers_cannot_erase_and_do_not_see_the_form(studio, client_a) -> None:
     with schema_context(studio.schema_name):
         maya = _parent_with_everything()
     page = client_a.get(f"/sessions/{maya['session'].uid}/").content.decode()
@@ -126,7 +126,7 @@ def test_sonographers_cannot_erase_and_do_not_see_the_form(studio, client_a) -> 
         assert ParentSession.objects.filter(pk=maya["session"].pk).exists()
 
 
-def test_the_api_erases_for_the_owner_and_refuses_while_busy(studio) -> None:  # noqa: ANN001
+def test_the_api_erases_for_the_owner_and_refuses_while_busy(studio) -> None:
     api, _ = api_client_for(studio, "owner")
     with schema_context(studio.schema_name):
         maya = _parent_with_everything()

@@ -34,11 +34,11 @@ def _rendered_job(phantom_jpeg: bytes) -> RenderJob:
 
 
 @pytest.fixture
-def grey_job(studio: Studio, phantom_jpeg: bytes, monkeypatch) -> RenderJob:  # noqa: ANN001
+def grey_job(studio: Studio, phantom_jpeg: bytes, monkeypatch) -> RenderJob:
     """Every candidate comes out of the engine an ashy grey: the set has nothing good to offer."""
     real = services.house_look_candidates
 
-    def grey(conditioning, candidates):  # noqa: ANN001, ANN202
+    def grey(conditioning, candidates):
         return [ashy(c, conditioning.cues, lift=15.0) for c in real(conditioning, candidates)]
 
     monkeypatch.setattr(services, "house_look_candidates", grey)
@@ -47,7 +47,7 @@ def grey_job(studio: Studio, phantom_jpeg: bytes, monkeypatch) -> RenderJob:  # 
 
 def test_a_set_that_scores_under_the_threshold_needs_review_with_the_reason(
     grey_job: RenderJob, settings
-) -> None:  # noqa: ANN001
+) -> None:
     assert grey_job.state == RenderJob.State.NEEDS_REVIEW
     with schema_context("alpha"):
         best = grey_job.candidates.get(rank=0)
@@ -63,7 +63,7 @@ def test_a_set_that_scores_under_the_threshold_needs_review_with_the_reason(
 
 def test_a_good_set_is_ready_and_under_a_stricter_threshold_needs_review(
     studio: Studio, phantom_jpeg: bytes, settings
-) -> None:  # noqa: ANN001
+) -> None:
     ready = _rendered_job(phantom_jpeg)
     assert ready.state == RenderJob.State.READY, ready.reason
     assert ready.reason == ""

@@ -40,7 +40,7 @@ def _settings_from_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint():  # noqa: ANN201
+def moto_endpoint():
     """A local S3 on a free port, with throwaway credentials in the environment for boto3."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AWS_ACCESS_KEY_ID", "testing-key")
@@ -58,7 +58,7 @@ def moto_endpoint():  # noqa: ANN201
 
 
 @pytest.fixture
-def bucket(moto_endpoint, settings, monkeypatch):  # noqa: ANN001, ANN201
+def bucket(moto_endpoint, settings, monkeypatch):
     """A new private bucket; Django's default storage is what settings.py makes of
     STORAGE_BACKEND=s3 pointing at it."""
     name = f"cradle-{uuid.uuid4().hex[:12]}"
@@ -81,18 +81,18 @@ def bucket(moto_endpoint, settings, monkeypatch):  # noqa: ANN001, ANN201
     return s3, name
 
 
-def _keys(s3, bucket_name: str, prefix: str = "") -> set[str]:  # noqa: ANN001
+def _keys(s3, bucket_name: str, prefix: str = "") -> set[str]:
     listing = s3.list_objects_v2(Bucket=bucket_name, Prefix=prefix)
     return {item["Key"] for item in listing.get("Contents", [])}
 
 
-def _read(s3, bucket_name: str, key: str) -> bytes:  # noqa: ANN001
+def _read(s3, bucket_name: str, key: str) -> bytes:
     return s3.get_object(Bucket=bucket_name, Key=key)["Body"].read()
 
 
 def test_storage_backend_s3_gives_a_private_never_overwriting_encrypted_s3_storage(
     monkeypatch,
-) -> None:  # noqa: ANN001
+) -> None:
     configured = _settings_from_env(
         monkeypatch,
         STORAGE_BACKEND="s3",
@@ -122,7 +122,7 @@ def test_storage_backend_s3_gives_a_private_never_overwriting_encrypted_s3_stora
     assert "OPTIONS" not in local["STORAGES"]["default"]
 
 
-def test_s3_without_a_bucket_or_with_an_unknown_encryption_refuses_to_start(monkeypatch) -> None:  # noqa: ANN001
+def test_s3_without_a_bucket_or_with_an_unknown_encryption_refuses_to_start(monkeypatch) -> None:
     monkeypatch.delenv("AWS_STORAGE_BUCKET_NAME", raising=False)
     with pytest.raises(ImproperlyConfigured, match="needs AWS_STORAGE_BUCKET_NAME"):
         _settings_from_env(monkeypatch, STORAGE_BACKEND="s3")
@@ -134,7 +134,7 @@ def test_s3_without_a_bucket_or_with_an_unknown_encryption_refuses_to_start(monk
 
 def test_an_uploaded_scan_lands_encrypted_under_the_studios_prefix_in_the_bucket(
     bucket, studio, client_a, phantom_jpeg, settings
-) -> None:  # noqa: ANN001
+) -> None:
     s3, name = bucket
     with schema_context(studio.schema_name):
         session = parent_session()
@@ -165,7 +165,7 @@ def test_an_uploaded_scan_lands_encrypted_under_the_studios_prefix_in_the_bucket
 
 def test_the_retention_sweep_deletes_the_scans_objects_and_keeps_the_portraits(
     bucket, studio
-) -> None:  # noqa: ANN001
+) -> None:
     s3, name = bucket
     with schema_context(studio.schema_name):
         session = parent_session()
@@ -195,7 +195,7 @@ def test_the_retention_sweep_deletes_the_scans_objects_and_keeps_the_portraits(
 
 def test_portraits_stream_from_the_bucket_to_the_studio_and_the_parent(
     bucket, studio, client_a
-) -> None:  # noqa: ANN001
+) -> None:
     s3, name = bucket
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(shared=2, unshared=0))
@@ -214,7 +214,7 @@ def test_portraits_stream_from_the_bucket_to_the_studio_and_the_parent(
 
 def test_an_object_gone_from_the_bucket_is_a_404_on_the_studios_file_view(
     bucket, studio, client_a
-) -> None:  # noqa: ANN001
+) -> None:
     s3, name = bucket
     with schema_context(studio.schema_name):
         primary = ready_job_with_portraits(shared=1, unshared=0).candidates.get(rank=0)
@@ -222,7 +222,7 @@ def test_an_object_gone_from_the_bucket_is_a_404_on_the_studios_file_view(
     assert client_a.get(f"/files/candidates/{primary.pk}/web/").status_code == 404
 
 
-def test_a_second_file_with_the_same_name_never_overwrites_the_first(bucket) -> None:  # noqa: ANN001
+def test_a_second_file_with_the_same_name_never_overwrites_the_first(bucket) -> None:
     s3, name = bucket
     first = default_storage.save("alpha/portraits/same/web.jpg", ContentFile(b"first"))
     second = default_storage.save("alpha/portraits/same/web.jpg", ContentFile(b"second"))
@@ -232,7 +232,7 @@ def test_a_second_file_with_the_same_name_never_overwrites_the_first(bucket) -> 
 
 def test_the_cached_default_storage_goes_back_to_local_disk_after_the_override(
     bucket, settings
-) -> None:  # noqa: ANN001
+) -> None:
     # Overriding STORAGES again (as the fixture's teardown does) must reach the lazy
     # default_storage the file fields hold, or later tests would write to a stopped server.
     settings.STORAGES = {

@@ -14,7 +14,7 @@ from render.models import ParentSession, RenderJob, Scan
 
 
 @pytest.fixture
-def session(studio):  # noqa: ANN001, ANN201
+def session(studio):
     with schema_context(studio.schema_name):
         return ParentSession.objects.create(
             parent_name="Ada",
@@ -47,7 +47,7 @@ def test_a_file_that_is_not_a_scan_gets_400_and_nothing_is_stored(
     session,
     settings,
     name,
-    data,  # noqa: ANN001
+    data,
 ) -> None:
     data = _zip_bytes() if data is None else data
     response = client_a.post(
@@ -63,7 +63,7 @@ def test_a_file_that_is_not_a_scan_gets_400_and_nothing_is_stored(
     assert [p for p in stored if p.is_file()] == []
 
 
-def test_the_api_explains_a_rejected_upload(client_a, session) -> None:  # noqa: ANN001
+def test_the_api_explains_a_rejected_upload(client_a, session) -> None:
     response = client_a.post(
         f"/api/sessions/{session.uid}/scans/",
         {"scan": SimpleUploadedFile("x.png", b"GIF89a not really", content_type="image/png")},

@@ -27,8 +27,8 @@ def _session() -> object:
 
 
 def test_a_repeat_upload_answers_with_the_first_job_unless_that_one_failed(
-    studio,  # noqa: ANN001
-    phantom_jpeg,  # noqa: ANN001
+    studio,
+    phantom_jpeg,
 ) -> None:
     with schema_context(studio.schema_name):
         session, other = _session(), _session()
@@ -49,7 +49,7 @@ def test_a_repeat_upload_answers_with_the_first_job_unless_that_one_failed(
 
 
 @pytest.fixture
-def race_studio(transactional_db):  # noqa: ANN001, ANN201
+def race_studio(transactional_db):
     studio = make_studio_with_members("repeats", "Repeat Studio")
     yield studio
     drop_studio(studio)

@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from render.services import scan_decrypt, scan_encrypt
 
 
-def test_a_scan_is_sealed_unreadable_and_opens_again(settings) -> None:  # noqa: ANN001
+def test_a_scan_is_sealed_unreadable_and_opens_again(settings) -> None:
     data = b"\xff\xd8\xff\xe0 a scan's own bytes " + os.urandom(4096)
     sealed = scan_encrypt(data)
     assert data[:24] not in sealed and sealed.startswith(b"CRS2")
@@ -22,13 +22,13 @@ def test_a_scan_is_sealed_unreadable_and_opens_again(settings) -> None:  # noqa:
     assert scan_decrypt(sealed) == data
 
 
-def test_a_scan_stored_as_a_fernet_token_before_still_opens(settings) -> None:  # noqa: ANN001
+def test_a_scan_stored_as_a_fernet_token_before_still_opens(settings) -> None:
     data = os.urandom(2048)
     token = Fernet(settings.SCAN_ENCRYPTION_KEY.encode()).encrypt(data)
     assert scan_decrypt(token) == data
 
 
-def test_an_altered_scan_or_another_studios_key_opens_nothing(settings) -> None:  # noqa: ANN001
+def test_an_altered_scan_or_another_studios_key_opens_nothing(settings) -> None:
     sealed = bytearray(scan_encrypt(b"scan" * 1000))
     sealed[100] ^= 1
     with pytest.raises(InvalidTag):

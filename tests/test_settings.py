@@ -63,7 +63,7 @@ def test_each_public_setting_is_defined_once() -> None:
     assert {"MIDDLEWARE", "REST_FRAMEWORK", "LOGGING", "RENDER_JOB_LEASE_SECONDS"} <= set(names)
 
 
-def test_the_merged_settings_keep_every_part(settings) -> None:  # noqa: ANN001
+def test_the_merged_settings_keep_every_part(settings) -> None:
     assert settings.MIDDLEWARE[:2] == [
         "studio_portal.health.HealthCheckMiddleware",
         "django_tenants.middleware.main.TenantMainMiddleware",
@@ -82,7 +82,7 @@ def test_the_merged_settings_keep_every_part(settings) -> None:  # noqa: ANN001
         assert settings.LOGGING["loggers"][name] == {"level": "WARNING"}
 
 
-def test_importing_the_settings_starts_no_database(monkeypatch, tmp_path) -> None:  # noqa: ANN001
+def test_importing_the_settings_starts_no_database(monkeypatch, tmp_path) -> None:
     local = tmp_path / ".local"
     values = _settings(monkeypatch, DEBUG="true", DATABASE_URL=None, CRADLE_LOCAL_DIR=str(local))
     # Development points at the embedded cluster's socket, which only the dev stack starts.
@@ -91,12 +91,12 @@ def test_importing_the_settings_starts_no_database(monkeypatch, tmp_path) -> Non
     assert not (local / "pgdata").exists()
 
 
-def test_production_without_a_database_url_refuses_to_start(monkeypatch) -> None:  # noqa: ANN001
+def test_production_without_a_database_url_refuses_to_start(monkeypatch) -> None:
     with pytest.raises(ImproperlyConfigured, match="DATABASE_URL must be set when DEBUG is off"):
         _settings(monkeypatch, **{**PRODUCTION, "DATABASE_URL": None})
 
 
-def test_database_connections_persist_and_are_checked_before_reuse(monkeypatch) -> None:  # noqa: ANN001
+def test_database_connections_persist_and_are_checked_before_reuse(monkeypatch) -> None:
     database = _settings(monkeypatch, **PRODUCTION)["DATABASES"]["default"]
     assert database["CONN_MAX_AGE"] == 60
     assert database["CONN_HEALTH_CHECKS"] is True
@@ -106,7 +106,7 @@ def test_database_connections_persist_and_are_checked_before_reuse(monkeypatch) 
     assert closed["default"]["CONN_MAX_AGE"] == 0
 
 
-def test_production_logs_are_json_and_development_logs_plain(monkeypatch) -> None:  # noqa: ANN001
+def test_production_logs_are_json_and_development_logs_plain(monkeypatch) -> None:
     production = _settings(monkeypatch, **PRODUCTION)["LOGGING"]
     assert production["handlers"]["console"]["formatter"] == "json"
     development = _settings(monkeypatch, **{**PRODUCTION, "DEBUG": "true"})["LOGGING"]

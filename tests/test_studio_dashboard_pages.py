@@ -91,7 +91,7 @@ def test_an_xhr_upload_gets_json_with_the_job_page_or_the_reason(
 
 def test_a_queued_job_can_be_cancelled_and_then_retried_from_vision(
     client_a: Client, queued_job: RenderJob, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     client_a.post(f"/jobs/{queued_job.uid}/cancel/")
     with schema_context("alpha"):
         queued_job.refresh_from_db()
@@ -136,7 +136,7 @@ def test_saving_anchors_needs_every_point_inside_the_scan(
 
 def test_corrected_anchors_in_original_pixels_start_a_rerun_from_conditioning(
     client_a: Client, queued_job: RenderJob, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     with schema_context("alpha"):
         services.render_job_vision_run(job_id=queued_job.pk, enqueue=False)
         queued_job.refresh_from_db()
@@ -156,7 +156,7 @@ def test_corrected_anchors_in_original_pixels_start_a_rerun_from_conditioning(
     assert response["Location"] == f"/jobs/{rerun.uid}/"
 
 
-def test_the_studio_downloads_the_web_and_print_files_from_the_job_page(studio, client_a) -> None:  # noqa: ANN001
+def test_the_studio_downloads_the_web_and_print_files_from_the_job_page(studio, client_a) -> None:
     from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 
     with schema_context(studio.schema_name):

@@ -57,12 +57,12 @@ def _make_finished_job(label: str) -> dict[str, object]:
 
 
 @pytest.fixture
-def beta_objects(other_studio):  # noqa: ANN001, ANN201
+def beta_objects(other_studio):
     with schema_context(other_studio.schema_name):
         return _make_finished_job("beta")
 
 
-def test_a_member_of_studio_a_gets_404_for_every_studio_b_object(client_a, beta_objects) -> None:  # noqa: ANN001
+def test_a_member_of_studio_a_gets_404_for_every_studio_b_object(client_a, beta_objects) -> None:
     b = beta_objects
     urls = [
         f"/sessions/{b['session'].uid}/",
@@ -85,7 +85,7 @@ def test_a_member_of_studio_a_gets_404_for_every_studio_b_object(client_a, beta_
 
 def test_integer_ids_of_studio_b_resolve_only_inside_studio_a(
     client_a, studio, beta_objects
-) -> None:  # noqa: ANN001
+) -> None:
     b = beta_objects
     # Same integer primary key exists in both schemas: A must get A's own file, never B's.
     with schema_context(studio.schema_name):
@@ -99,7 +99,7 @@ def test_integer_ids_of_studio_b_resolve_only_inside_studio_a(
         assert response.status_code == 404
 
 
-def test_a_studio_a_session_cookie_is_anonymous_on_studio_b(client_a, beta_objects) -> None:  # noqa: ANN001
+def test_a_studio_a_session_cookie_is_anonymous_on_studio_b(client_a, beta_objects) -> None:
     client_a.defaults["HTTP_HOST"] = "beta.localhost"
     response = client_a.get(f"/jobs/{beta_objects['job'].uid}/")
     assert response.status_code == 302 and "/login/" in response["Location"]
@@ -107,7 +107,7 @@ def test_a_studio_a_session_cookie_is_anonymous_on_studio_b(client_a, beta_objec
     assert response.status_code in (401, 403)
 
 
-def test_scan_files_need_a_signed_in_member(studio, client_a) -> None:  # noqa: ANN001
+def test_scan_files_need_a_signed_in_member(studio, client_a) -> None:
     from django.test import Client
 
     with schema_context(studio.schema_name):
@@ -119,7 +119,7 @@ def test_scan_files_need_a_signed_in_member(studio, client_a) -> None:  # noqa: 
     assert response.status_code == 200
 
 
-def test_an_unknown_host_is_not_served_the_public_site_or_a_studio(db) -> None:  # noqa: ANN001
+def test_an_unknown_host_is_not_served_the_public_site_or_a_studio(db) -> None:
     from django.test import Client
 
     response = Client(HTTP_HOST="nosuchstudio.localhost").get("/")

@@ -25,7 +25,7 @@ def _radio_labels(page: str) -> list[str]:
 
 def test_the_cpu_engine_offers_studio_light_and_no_photoreal_style(
     client_a: Client, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.RENDER_ENGINE = "relight"
     page = client_a.get("/sessions/new/").content.decode()
     assert _radio_labels(page) == [
@@ -40,7 +40,7 @@ def test_the_cpu_engine_offers_studio_light_and_no_photoreal_style(
     assert "shallow depth of field" not in page  # a camera's words, not this engine's
 
 
-def test_a_diffusion_engine_offers_photoreal_styles(client_a: Client, settings) -> None:  # noqa: ANN001
+def test_a_diffusion_engine_offers_photoreal_styles(client_a: Client, settings) -> None:
     settings.RENDER_ENGINE = "diffusers"
     page = client_a.get("/sessions/new/").content.decode()
     assert _radio_labels(page) == [
@@ -55,7 +55,7 @@ def test_a_diffusion_engine_offers_photoreal_styles(client_a: Client, settings) 
 
 def test_a_session_and_its_job_name_the_style_for_the_engine_that_paints_it(
     client_a: Client, studio: Studio, phantom_jpeg: bytes, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.RENDER_ENGINE = "relight"
     form = {
         "parent_name": "Kim",
@@ -83,7 +83,7 @@ def test_a_session_and_its_job_name_the_style_for_the_engine_that_paints_it(
 
 def test_a_rerun_offers_the_styles_of_the_jobs_own_engine(
     client_a: Client, studio: Studio, phantom_jpeg: bytes, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.RENDER_ENGINE = "relight"
     with schema_context("alpha"):
         session = services.parent_session_create(
@@ -108,7 +108,7 @@ def test_a_rerun_offers_the_styles_of_the_jobs_own_engine(
 )
 def test_the_api_lists_the_styles_of_the_configured_engine(
     studio: Studio, settings, engine, look, photoreal, first
-) -> None:  # noqa: ANN001
+) -> None:
     settings.RENDER_ENGINE = engine
     api, _ = api_client_for(studio)
     body = api.get("/api/styles/").json()
@@ -129,7 +129,7 @@ def test_the_api_lists_the_styles_of_the_configured_engine(
 
 def test_a_jobs_api_answer_names_its_style_for_its_engine(
     studio: Studio, phantom_jpeg: bytes, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.RENDER_ENGINE = "relight"
     with schema_context("alpha"):
         session = services.parent_session_create(

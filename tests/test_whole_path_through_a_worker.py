@@ -21,14 +21,14 @@ from tests.tenancy import drop_studio, make_studio_with_members, signed_in_clien
 
 
 @pytest.fixture
-def e2e_studio(transactional_db):  # noqa: ANN001, ANN201
+def e2e_studio(transactional_db):
     studio = make_studio_with_members("e2e", "Moonbeam Studio")
     yield studio
     drop_studio(studio)
 
 
 @pytest.fixture
-def worker():  # noqa: ANN201
+def worker():
     broker = dramatiq.get_broker()
     broker.flush_all()
     worker = Worker(broker, worker_timeout=50, worker_threads=2)
@@ -37,7 +37,7 @@ def worker():  # noqa: ANN201
     worker.stop()
 
 
-def _drain(broker, queues=("vision", "render", "default")) -> None:  # noqa: ANN001
+def _drain(broker, queues=("vision", "render", "default")) -> None:
     # Each stage enqueues the next on commit: keep draining until every queue stays empty.
     for _ in range(5):
         for queue in queues:
@@ -54,7 +54,7 @@ def _drain(broker, queues=("vision", "render", "default")) -> None:  # noqa: ANN
 
 def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
     e2e_studio: Studio, worker, fake_providers, phantom_jpeg
-) -> None:  # noqa: ANN001
+) -> None:
     client = signed_in_client(e2e_studio, "sono")
     response = client.post(
         "/sessions/new/",
@@ -134,7 +134,7 @@ def test_a_scan_becomes_a_tagged_portrait_in_a_gallery_sent_by_email_and_sms(
     _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(job.gallery, worker)
 
 
-def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery, broker) -> None:  # noqa: ANN001
+def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery, broker) -> None:
     """The outbox stamps a delivery's row just after the broker took its message; a worker
     that picks the message up in that instant meets the row locked. It used to skip it (the job
     then stayed "sending" until the sweep's 15-minute lease: this test's old flake); it waits.
@@ -169,7 +169,7 @@ def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery, br
     _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker)
 
 
-def _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker) -> None:  # noqa: ANN001
+def _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker) -> None:
     """The other way round: a worker picks the message up at once and holds the row while the
     provider answers; the request that sent it must not wait for the provider to stamp it (the
     worker stamps it itself). It used to wait, for as long as the provider took."""
@@ -214,7 +214,7 @@ def _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker
     connection.set_schema_to_public()
 
 
-def _upload(name: str, data: bytes):  # noqa: ANN202
+def _upload(name: str, data: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="image/jpeg")

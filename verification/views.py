@@ -50,7 +50,7 @@ def verify_page(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_protect
-def _verify_upload(request: HttpRequest, handler) -> HttpResponse:  # noqa: ANN001
+def _verify_upload(request: HttpRequest, handler) -> HttpResponse:
     upload = request.FILES.get("image")
     if handler.too_large:
         return _page(request, status=413, error=too_large_sentence())

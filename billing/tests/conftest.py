@@ -23,7 +23,7 @@ PRICES = {"pilot": "price_pilot", "growth": "price_growth", "studio": "price_stu
 
 
 @pytest.fixture
-def fake_stripe(settings) -> FakeStripe:  # noqa: ANN001
+def fake_stripe(settings) -> FakeStripe:
     state, server = start_fake_stripe(settings.STRIPE_API_VERSION)
     settings.STRIPE_SECRET_KEY = "sk_test_cradle"
     settings.STRIPE_API_BASE = state.url
@@ -39,7 +39,7 @@ def fake_stripe(settings) -> FakeStripe:  # noqa: ANN001
 
 
 @pytest.fixture
-def public_client(db) -> Client:  # noqa: ANN001
+def public_client(db) -> Client:
     public_tenant_ensure()
     return Client(HTTP_HOST="localhost")
 
@@ -50,7 +50,7 @@ class WebhookSender:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def send(self, event: dict, *, secret: str = WEBHOOK_SECRET, body: bytes | None = None):  # noqa: ANN201
+    def send(self, event: dict, *, secret: str = WEBHOOK_SECRET, body: bytes | None = None):
         payload = json.dumps(event).encode()
         signature = webhook_signature(payload, secret)
         response = self.client.post(
@@ -67,12 +67,12 @@ class WebhookSender:
 
 
 @pytest.fixture
-def webhooks(public_client) -> WebhookSender:  # noqa: ANN001
+def webhooks(public_client) -> WebhookSender:
     return WebhookSender(public_client)
 
 
 @pytest.fixture
-def studios_to_drop():  # noqa: ANN201
+def studios_to_drop():
     """Studios a test created through signup; their schemas are dropped afterwards."""
     created: list[str] = []
     yield created
@@ -88,7 +88,7 @@ def studios_to_drop():  # noqa: ANN201
 
 
 @pytest.fixture
-def pilot_studio(studio, fake_stripe) -> Studio:  # noqa: ANN001
+def pilot_studio(studio, fake_stripe) -> Studio:
     """Alpha as a studio that paid its pilot a day ago (the payment exists in fake Stripe)."""
     customer, intent = fake_stripe.pilot_paid_customer("owner@alpha.example")
     paid_at = timezone.now() - timedelta(days=1)
@@ -107,7 +107,7 @@ def pilot_studio(studio, fake_stripe) -> Studio:  # noqa: ANN001
 
 
 @pytest.fixture
-def owner_client(pilot_studio) -> Client:  # noqa: ANN001
+def owner_client(pilot_studio) -> Client:
     return signed_in_client(pilot_studio, "owner")
 
 

@@ -295,7 +295,7 @@ class FakeStripe:
                     return handler(params, **match.groupdict())
         raise StripeFailure(404, "resource_missing", f"Unrecognized request URL ({method}: {path})")
 
-    def _get(self, params: dict, id: str) -> dict:  # noqa: A002 - Stripe's own word
+    def _get(self, params: dict, id: str) -> dict:
         if id not in self.objects:
             raise StripeFailure(404, "resource_missing", f"No such object: '{id}'")
         return self.objects[id]
@@ -343,7 +343,7 @@ class FakeStripe:
         self._event("charge.refunded", charge)
         return refund
 
-    def _subscription_update(self, params: dict, id: str) -> dict:  # noqa: A002
+    def _subscription_update(self, params: dict, id: str) -> dict:
         subscription = self._get(params, id)
         for change in params.get("items", []):
             [item] = [i for i in subscription["items"]["data"] if i["id"] == change["id"]]
@@ -374,10 +374,10 @@ def start_fake_stripe(api_version: str) -> tuple[FakeStripe, ThreadingHTTPServer
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._serve("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._serve("POST")
 
         def _serve(self, method: str) -> None:

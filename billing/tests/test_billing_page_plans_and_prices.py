@@ -29,7 +29,7 @@ def test_a_pilot_sees_every_plan_priced_from_settings_its_cap_and_its_end_date(
     pilot_studio,
     owner_client,
     fake_stripe,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     settings.BILLING_PLANS = {
         **settings.BILLING_PLANS,
@@ -55,7 +55,7 @@ def test_moving_to_growth_goes_through_stripe_and_the_page_then_shows_growth(
     pilot_studio,
     owner_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     response = owner_client.post("/billing/upgrade/", {"plan": "growth"})
     connection.set_schema_to_public()
@@ -83,7 +83,7 @@ def test_moving_to_growth_goes_through_stripe_and_the_page_then_shows_growth(
 
 def test_without_stripe_the_page_shows_the_prices_and_says_plans_cannot_change_here(
     studio,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     settings.STRIPE_SECRET_KEY = ""
     owner = signed_in_client(studio, "owner")
@@ -105,7 +105,7 @@ def test_without_stripe_the_page_shows_the_prices_and_says_plans_cannot_change_h
 def test_the_billing_api_lists_the_plans_with_their_prices(
     pilot_studio,
     owner_client,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     status = owner_client.get("/billing/api/").json()
     connection.set_schema_to_public()

@@ -28,7 +28,7 @@ TIMEOUT_SECONDS = 60
 
 
 @pytest.fixture
-def _no_schema_left(transactional_db) -> None:  # noqa: ANN001
+def _no_schema_left(transactional_db) -> None:
     """Tenant schemas outlive a transactional test's flush; if a failed run left the studio's
     schema without its row (so studios_to_drop cannot find it), drop it here."""
     yield
@@ -58,12 +58,12 @@ def _post_from_own_connection(event: dict, barrier: threading.Barrier, results: 
 
 @pytest.mark.django_db(transaction=True)
 def test_duplicate_checkout_events_at_the_same_moment_create_one_studio(
-    _no_schema_left,  # noqa: ANN001 - first, so its teardown runs after studios_to_drop's
-    public_client,  # noqa: ANN001
-    fake_stripe,  # noqa: ANN001
-    fake_providers,  # noqa: ANN001
-    studios_to_drop,  # noqa: ANN001
-    broker,  # noqa: ANN001
+    _no_schema_left,
+    public_client,
+    fake_stripe,
+    fake_providers,
+    studios_to_drop,
+    broker,
 ) -> None:
     response = public_client.post(
         "/signup/",

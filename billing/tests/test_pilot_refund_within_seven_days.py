@@ -18,7 +18,7 @@ def test_the_owner_refunds_the_pilot_inside_seven_days_and_the_studio_lapses(
     pilot_studio,
     owner_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     page = owner_client.get("/billing/")
     assert b'id="refund-button"' in page.content
@@ -58,7 +58,7 @@ def test_the_owner_refunds_the_pilot_inside_seven_days_and_the_studio_lapses(
 def test_after_seven_days_the_button_is_gone_and_the_api_refuses(
     pilot_studio,
     owner_client,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     BillingAccount.objects.filter(studio=pilot_studio).update(
         pilot_paid_at=timezone.now() - timedelta(days=7, minutes=1)
@@ -81,7 +81,7 @@ def test_after_seven_days_the_button_is_gone_and_the_api_refuses(
 def test_a_refund_made_by_cradle_support_in_stripe_also_lapses_the_pilot(
     pilot_studio,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     from billing.stripe_gateway import stripe_client
 
@@ -93,7 +93,7 @@ def test_a_refund_made_by_cradle_support_in_stripe_also_lapses_the_pilot(
     assert BillingAccount.objects.get(pk=account.pk).pilot_refunded_at is not None
 
 
-def test_sonographers_get_403_on_every_billing_page_and_api(pilot_studio, fake_stripe) -> None:  # noqa: ANN001
+def test_sonographers_get_403_on_every_billing_page_and_api(pilot_studio, fake_stripe) -> None:
     sonographer = signed_in_client(pilot_studio, "sono")
     answers = [
         sonographer.get("/billing/").status_code,

@@ -27,7 +27,7 @@ def _studio(pk: int) -> Studio:
     return Studio.objects.get(pk=pk)
 
 
-def _upgrade_through_checkout(owner_client, fake_stripe, webhooks, plan: str) -> list[dict]:  # noqa: ANN001
+def _upgrade_through_checkout(owner_client, fake_stripe, webhooks, plan: str) -> list[dict]:
     response = owner_client.post("/billing/upgrade/", {"plan": plan})
     connection.set_schema_to_public()
     assert response.status_code == 302
@@ -42,7 +42,7 @@ def test_upgrading_the_pilot_to_studio_through_checkout_unlocks_white_label(
     pilot_studio,
     owner_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     assert not selectors.studio_is_white_label(pilot_studio)
 
@@ -74,7 +74,7 @@ def test_growth_switches_to_studio_in_place_and_the_page_shows_the_new_plan(
     pilot_studio,
     owner_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     _upgrade_through_checkout(owner_client, fake_stripe, webhooks, "growth")
     growth = _studio(pilot_studio.pk)
@@ -101,7 +101,7 @@ def test_subscription_events_out_of_order_keep_the_newest_state(
     pilot_studio,
     owner_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     _upgrade_through_checkout(owner_client, fake_stripe, webhooks, "growth")
     subscription_id = BillingAccount.objects.get(studio=pilot_studio).stripe_subscription_id
@@ -129,7 +129,7 @@ def test_subscription_events_out_of_order_keep_the_newest_state(
 
 
 @pytest.fixture
-def sent_gallery(pilot_studio):  # noqa: ANN001, ANN201
+def sent_gallery(pilot_studio):
     """A finished job in alpha whose gallery was sent to the parent."""
     with schema_context(pilot_studio.schema_name):
         session = ParentSession.objects.create(
@@ -170,7 +170,7 @@ def test_a_lapsed_studio_cannot_upload_but_its_gallery_still_opens(
     pilot_studio,
     sent_gallery,
     fake_stripe,
-    phantom_jpeg,  # noqa: ANN001
+    phantom_jpeg,
 ) -> None:
     services.studio_billing_state_set(studio=pilot_studio, status=Studio.Status.LAPSED)
     from tests.tenancy import signed_in_client
@@ -196,7 +196,7 @@ def test_a_lapsed_studio_cannot_upload_but_its_gallery_still_opens(
 def test_the_pilot_cap_is_reached_at_delivery_and_a_resend_still_goes(
     pilot_studio,
     sent_gallery,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     assert selectors.studio_may_deliver(pilot_studio).allowed
     BillingAccount.objects.filter(studio=pilot_studio).update(pilot_delivery_cap=1)
@@ -213,7 +213,7 @@ def test_the_pilot_cap_is_reached_at_delivery_and_a_resend_still_goes(
 
 def test_an_ended_pilot_month_stops_renders_and_the_sweep_marks_it_lapsed(
     pilot_studio,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     BillingAccount.objects.filter(studio=pilot_studio).update(
         pilot_ends_at=timezone.now() - timedelta(minutes=1)
@@ -229,7 +229,7 @@ def test_an_ended_pilot_month_stops_renders_and_the_sweep_marks_it_lapsed(
 def test_the_customer_portal_link_opens_stripe_for_the_studio_customer(
     pilot_studio,
     owner_client,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     response = owner_client.post("/billing/portal/")
     connection.set_schema_to_public()
@@ -245,7 +245,7 @@ def test_the_billing_page_shows_plan_end_date_usage_and_upgrades(
     pilot_studio,
     sent_gallery,
     owner_client,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     page = owner_client.get("/billing/").content.decode()
     account = BillingAccount.objects.get(studio=pilot_studio)
@@ -262,7 +262,7 @@ def test_the_billing_page_shows_plan_end_date_usage_and_upgrades(
 def test_a_studio_made_without_a_payment_gets_its_stripe_customer_from_its_first_checkout(
     studio,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     from tests.tenancy import signed_in_client
 
@@ -283,7 +283,7 @@ def test_a_studio_made_without_a_payment_gets_its_stripe_customer_from_its_first
 def test_sending_a_new_gallery_past_the_pilot_cap_is_refused_and_writes_nothing(
     pilot_studio,
     sent_gallery,
-    fake_stripe,  # noqa: ANN001
+    fake_stripe,
 ) -> None:
     from django.core.exceptions import ValidationError
 

@@ -16,7 +16,7 @@ from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Domain, Studio
 
 
-def _sign_up(public_client: Client, fake_stripe, subdomain: str = "moonbeam") -> str:  # noqa: ANN001
+def _sign_up(public_client: Client, fake_stripe, subdomain: str = "moonbeam") -> str:
     response = public_client.post(
         "/signup/",
         {
@@ -33,7 +33,7 @@ def _sign_up(public_client: Client, fake_stripe, subdomain: str = "moonbeam") ->
 def test_signup_sends_the_owner_to_checkout_for_the_pilot_with_the_pinned_api_version(
     public_client,
     fake_stripe,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     form = public_client.get("/signup/")
     assert form.status_code == 200 and b"Continue to payment" in form.content
@@ -57,7 +57,7 @@ def test_signup_sends_the_owner_to_checkout_for_the_pilot_with_the_pinned_api_ve
 def test_a_taken_or_held_subdomain_is_refused_before_any_payment(
     public_client,
     fake_stripe,
-    studio,  # noqa: ANN001
+    studio,
 ) -> None:
     response = public_client.post(
         "/signup/", {"studio_name": "Copy", "subdomain": "alpha", "owner_email": "x@y.example"}
@@ -77,13 +77,13 @@ def test_a_taken_or_held_subdomain_is_refused_before_any_payment(
 
 
 def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
-    public_client,  # noqa: ANN001
-    fake_stripe,  # noqa: ANN001
-    webhooks,  # noqa: ANN001
-    fake_providers,  # noqa: ANN001
-    studios_to_drop,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
-    broker,  # noqa: ANN001
+    public_client,
+    fake_stripe,
+    webhooks,
+    fake_providers,
+    studios_to_drop,
+    django_capture_on_commit_callbacks,
+    broker,
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe)
     studios_to_drop.append("moonbeam")
@@ -167,12 +167,12 @@ def test_a_paid_checkout_creates_the_studio_once_whatever_the_order_or_repeats(
 
 
 def test_a_lost_set_up_job_is_sent_again_and_a_taken_subdomain_fails_with_the_reason(
-    public_client,  # noqa: ANN001
-    fake_stripe,  # noqa: ANN001
-    webhooks,  # noqa: ANN001
-    studio,  # noqa: ANN001
-    broker,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    public_client,
+    fake_stripe,
+    webhooks,
+    studio,
+    broker,
+    django_capture_on_commit_callbacks,
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe, subdomain="late-bird")
     fake_stripe.checkout_complete(session_id)
@@ -206,7 +206,7 @@ def test_a_lost_set_up_job_is_sent_again_and_a_taken_subdomain_fails_with_the_re
 def test_a_forged_or_altered_webhook_gets_400_and_changes_nothing(
     public_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe, subdomain="forged")
     fake_stripe.checkout_complete(session_id)
@@ -224,7 +224,7 @@ def test_a_forged_or_altered_webhook_gets_400_and_changes_nothing(
     assert Signup.objects.get(checkout_session_id=session_id).status == "pending"
 
 
-def test_an_oversized_forged_webhook_body_gets_413_not_a_server_error(webhooks) -> None:  # noqa: ANN001
+def test_an_oversized_forged_webhook_body_gets_413_not_a_server_error(webhooks) -> None:
     body = b'{"id": "evt_forged", "padding": "' + b"x" * (11 * 1024 * 1024) + b'"}'
     response = webhooks.client.post(
         "/stripe/webhook/",
@@ -247,7 +247,7 @@ def webhooks_payload_with(event: dict, *, subdomain_customer: str) -> bytes:
 def test_an_event_that_fails_is_stored_as_failed_and_retried_by_stripe(
     public_client,
     fake_stripe,
-    webhooks,  # noqa: ANN001
+    webhooks,
 ) -> None:
     session_id = _sign_up(public_client, fake_stripe, subdomain="broken")
     fake_stripe.checkout_complete(session_id)
@@ -263,7 +263,7 @@ def test_an_event_that_fails_is_stored_as_failed_and_retried_by_stripe(
     assert not Studio.objects.filter(schema_name="broken").exists()
 
 
-def test_signup_says_so_when_stripe_is_not_configured(public_client, settings) -> None:  # noqa: ANN001
+def test_signup_says_so_when_stripe_is_not_configured(public_client, settings) -> None:
     settings.STRIPE_SECRET_KEY = ""
     response = public_client.post(
         "/signup/", {"studio_name": "Early", "subdomain": "early", "owner_email": "e@y.example"}

@@ -16,11 +16,11 @@ URL = "/branding/api/"
 
 
 @pytest.fixture
-def owner_client(studio):  # noqa: ANN001, ANN201
+def owner_client(studio):
     return signed_in_client(studio, "owner")
 
 
-def test_get_returns_the_kit_and_what_the_plan_decides(owner_client) -> None:  # noqa: ANN001
+def test_get_returns_the_kit_and_what_the_plan_decides(owner_client) -> None:
     body = owner_client.get(URL).json()
     assert body["primary_hex"] == "#6b4f4f" and body["frame"] == "thin"
     assert body["plan"] == "pilot"
@@ -29,7 +29,7 @@ def test_get_returns_the_kit_and_what_the_plan_decides(owner_client) -> None:  #
     assert body["has_logo"] is False
 
 
-def test_patch_changes_only_what_it_names(studio, owner_client) -> None:  # noqa: ANN001
+def test_patch_changes_only_what_it_names(studio, owner_client) -> None:
     response = owner_client.patch(
         URL,
         {"accent_hex": "#FFFFFF", "style_tokens": ["Film grain", "soft light"]},
@@ -43,7 +43,7 @@ def test_patch_changes_only_what_it_names(studio, owner_client) -> None:  # noqa
     assert kit.style_tokens == ["film grain", "soft light"]
 
 
-def test_a_logo_can_be_uploaded_and_removed(studio, owner_client) -> None:  # noqa: ANN001
+def test_a_logo_can_be_uploaded_and_removed(studio, owner_client) -> None:
     upload = io.BytesIO(logo_png())
     upload.name = "logo.png"
     response = owner_client.patch(
@@ -75,7 +75,7 @@ def _multipart(fields: dict) -> bytes:
         ({"frame": "neon", "caption": "ok"}, "frame", "frame style"),
     ],
 )
-def test_bad_input_is_a_400_with_the_reason_and_changes_nothing(  # noqa: ANN001
+def test_bad_input_is_a_400_with_the_reason_and_changes_nothing(
     studio, owner_client, body, field, words
 ) -> None:
     with schema_context(studio.schema_name):
@@ -87,7 +87,7 @@ def test_bad_input_is_a_400_with_the_reason_and_changes_nothing(  # noqa: ANN001
         assert kit_snapshot() == before
 
 
-def test_an_animated_gif_logo_is_a_400(studio, owner_client) -> None:  # noqa: ANN001
+def test_an_animated_gif_logo_is_a_400(studio, owner_client) -> None:
     upload = io.BytesIO(animated_gif())
     upload.name = "logo.gif"
     response = owner_client.patch(
@@ -97,7 +97,7 @@ def test_an_animated_gif_logo_is_a_400(studio, owner_client) -> None:  # noqa: A
     assert "Animated images" in response.json()["detail"]
 
 
-def test_a_studio_plan_owner_sets_a_custom_domain(studio, owner_client, monkeypatch) -> None:  # noqa: ANN001
+def test_a_studio_plan_owner_sets_a_custom_domain(studio, owner_client, monkeypatch) -> None:
     Studio.objects.filter(pk=studio.pk).update(plan=Studio.Plan.STUDIO)
     response = owner_client.patch(
         URL, {"custom_domain": "portraits.bloom.example"}, content_type="application/json"
@@ -126,7 +126,7 @@ def test_a_studio_plan_owner_sets_a_custom_domain(studio, owner_client, monkeypa
     ).exists()
 
 
-def test_a_sonographer_cannot_patch(studio, client_a) -> None:  # noqa: ANN001
+def test_a_sonographer_cannot_patch(studio, client_a) -> None:
     with schema_context(studio.schema_name):
         before = kit_snapshot()
     response = client_a.patch(URL, {"primary_hex": "#1f4e79"}, content_type="application/json")

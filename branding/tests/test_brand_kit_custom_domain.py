@@ -20,7 +20,7 @@ from studio_portal.tenants.selectors import custom_domain_status
 
 
 @pytest.fixture
-def dns(monkeypatch):  # noqa: ANN001, ANN201
+def dns(monkeypatch):
     """A DNS zone the test publishes TXT records in (nothing leaves the machine)."""
     from studio_portal.tenants import dns as dns_module
 
@@ -50,7 +50,7 @@ def _domains(studio: Studio) -> list[tuple[str, bool]]:
     return sorted(Domain.objects.filter(tenant=studio).values_list("domain", "is_primary"))
 
 
-def test_a_saved_domain_serves_nothing_until_its_dns_proof_is_found(studio, dns, settings) -> None:  # noqa: ANN001
+def test_a_saved_domain_serves_nothing_until_its_dns_proof_is_found(studio, dns, settings) -> None:
     _set_plan(studio, Studio.Plan.STUDIO)
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "portraits.bloom.example"]
     with schema_context(studio.schema_name):
@@ -81,7 +81,7 @@ def test_a_saved_domain_serves_nothing_until_its_dns_proof_is_found(studio, dns,
     assert "Alpha Studio" in response.content.decode()
 
 
-def test_a_new_domain_replaces_the_old_one_and_blank_removes_it(studio, dns) -> None:  # noqa: ANN001
+def test_a_new_domain_replaces_the_old_one_and_blank_removes_it(studio, dns) -> None:
     _set_plan(studio, Studio.Plan.STUDIO)
     _connect(studio, dns, "a.bloom.example")
     _connect(studio, dns, "b.bloom.example")
@@ -94,7 +94,7 @@ def test_a_new_domain_replaces_the_old_one_and_blank_removes_it(studio, dns) -> 
 
 def test_a_released_domain_is_held_before_another_studio_may_claim_it(
     studio, other_studio, dns, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.CUSTOM_DOMAIN_HOLD_DAYS = 30
     _set_plan(studio, Studio.Plan.STUDIO)
     _set_plan(other_studio, Studio.Plan.STUDIO)
@@ -123,7 +123,7 @@ def test_a_released_domain_is_held_before_another_studio_may_claim_it(
 
 
 @pytest.mark.parametrize("plan", [Studio.Plan.PILOT, Studio.Plan.GROWTH])
-def test_a_custom_domain_below_the_studio_plan_is_refused(studio, plan) -> None:  # noqa: ANN001
+def test_a_custom_domain_below_the_studio_plan_is_refused(studio, plan) -> None:
     _set_plan(studio, plan)
     with schema_context(studio.schema_name):
         before = kit_snapshot()
@@ -154,7 +154,7 @@ def test_a_custom_domain_below_the_studio_plan_is_refused(studio, plan) -> None:
         "beta.localhost",
     ],
 )
-def test_an_invalid_hostname_is_refused(studio, hostname) -> None:  # noqa: ANN001
+def test_an_invalid_hostname_is_refused(studio, hostname) -> None:
     _set_plan(studio, Studio.Plan.STUDIO)
     with schema_context(studio.schema_name):
         before = kit_snapshot()
@@ -164,7 +164,7 @@ def test_an_invalid_hostname_is_refused(studio, hostname) -> None:  # noqa: ANN0
     assert raised.value.message_dict["custom_domain"]
 
 
-def test_a_domain_another_studio_uses_is_refused(studio, other_studio) -> None:  # noqa: ANN001
+def test_a_domain_another_studio_uses_is_refused(studio, other_studio) -> None:
     _set_plan(studio, Studio.Plan.STUDIO)
     Domain.objects.create(tenant=other_studio, domain="portraits.beta.example", is_primary=False)
     with schema_context(studio.schema_name):
@@ -176,7 +176,7 @@ def test_a_domain_another_studio_uses_is_refused(studio, other_studio) -> None: 
     assert _domains(studio) == [("alpha.localhost", True)]
 
 
-def test_the_editor_shows_the_record_to_publish_and_checks_it(studio, dns) -> None:  # noqa: ANN001
+def test_the_editor_shows_the_record_to_publish_and_checks_it(studio, dns) -> None:
     from tests.tenancy import signed_in_client
 
     _set_plan(studio, Studio.Plan.STUDIO)

@@ -29,16 +29,16 @@ FORM = {
 
 
 @pytest.fixture
-def owner_client(studio):  # noqa: ANN001, ANN201
+def owner_client(studio):
     return signed_in_client(studio, "owner")
 
 
 @pytest.mark.parametrize("url", ["/branding/", "/branding/preview.jpg", "/branding/api/"])
-def test_a_sonographer_gets_403_everywhere_in_branding(client_a, url) -> None:  # noqa: ANN001
+def test_a_sonographer_gets_403_everywhere_in_branding(client_a, url) -> None:
     assert client_a.get(url).status_code == 403
 
 
-def test_a_sonographer_cannot_post_the_form(studio, client_a) -> None:  # noqa: ANN001
+def test_a_sonographer_cannot_post_the_form(studio, client_a) -> None:
     with schema_context(studio.schema_name):
         before = kit_snapshot()
     assert client_a.post("/branding/", FORM).status_code == 403
@@ -46,12 +46,12 @@ def test_a_sonographer_cannot_post_the_form(studio, client_a) -> None:  # noqa: 
         assert kit_snapshot() == before
 
 
-def test_a_visitor_is_sent_to_the_login_page(studio) -> None:  # noqa: ANN001
+def test_a_visitor_is_sent_to_the_login_page(studio) -> None:
     response = Client(HTTP_HOST="alpha.localhost").get("/branding/")
     assert response.status_code == 302 and "/login/" in response["Location"]
 
 
-def test_the_owner_sees_the_editor_with_pickers_selects_and_preview(owner_client) -> None:  # noqa: ANN001
+def test_the_owner_sees_the_editor_with_pickers_selects_and_preview(owner_client) -> None:
     response = owner_client.get("/branding/")
     html = response.content.decode()
     assert response.status_code == 200
@@ -63,7 +63,7 @@ def test_the_owner_sees_the_editor_with_pickers_selects_and_preview(owner_client
     assert "Available on the Studio plan" in html  # alpha is on Pilot
 
 
-def test_saving_the_form_updates_the_kit(studio, owner_client) -> None:  # noqa: ANN001
+def test_saving_the_form_updates_the_kit(studio, owner_client) -> None:
     response = owner_client.post("/branding/", FORM)
     assert response.status_code == 302 and response["Location"] == "/branding/"
     with schema_context(studio.schema_name):
@@ -84,7 +84,7 @@ def test_saving_the_form_updates_the_kit(studio, owner_client) -> None:  # noqa:
 )
 def test_a_bad_form_shows_the_reason_and_changes_nothing(
     studio, owner_client, changes, message
-) -> None:  # noqa: ANN001, E501
+) -> None:
     data = {**FORM, **changes}
     if data.get("logo") == "svg":
         data["logo"] = io.BytesIO(SVG_WITH_SCRIPT)
@@ -98,7 +98,7 @@ def test_a_bad_form_shows_the_reason_and_changes_nothing(
         assert kit_snapshot() == before
 
 
-def test_a_40_mb_logo_is_refused_before_it_is_read(studio, owner_client) -> None:  # noqa: ANN001
+def test_a_40_mb_logo_is_refused_before_it_is_read(studio, owner_client) -> None:
     big = io.BytesIO(b"\x89PNG\r\n\x1a\n" + bytes(40 * 1024 * 1024))
     big.name = "huge.png"
     with schema_context(studio.schema_name):
@@ -116,7 +116,7 @@ def _decode(data: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB")).astype(int)
 
 
-def test_the_preview_shows_the_draft_colours_with_the_tag(owner_client) -> None:  # noqa: ANN001
+def test_the_preview_shows_the_draft_colours_with_the_tag(owner_client) -> None:
     response = owner_client.get(
         "/branding/preview.jpg", {"frame": "thin", "primary_hex": "#0b6e4f", "caption": "Hi"}
     )
@@ -134,7 +134,7 @@ def test_the_preview_shows_the_draft_colours_with_the_tag(owner_client) -> None:
     assert not report.c2pa_present
 
 
-def test_the_preview_does_not_save_anything(studio, owner_client) -> None:  # noqa: ANN001
+def test_the_preview_does_not_save_anything(studio, owner_client) -> None:
     with schema_context(studio.schema_name):
         before = kit_snapshot()
     assert owner_client.get("/branding/preview.jpg", {"primary_hex": "#0b6e4f"}).status_code == 200
@@ -142,7 +142,7 @@ def test_the_preview_does_not_save_anything(studio, owner_client) -> None:  # no
         assert kit_snapshot() == before
 
 
-def test_a_bad_preview_draft_says_why_in_plain_text(owner_client) -> None:  # noqa: ANN001
+def test_a_bad_preview_draft_says_why_in_plain_text(owner_client) -> None:
     response = owner_client.get(
         "/branding/preview.jpg", {"primary_hex": "#777777", "accent_hex": "#808080"}
     )
@@ -150,7 +150,7 @@ def test_a_bad_preview_draft_says_why_in_plain_text(owner_client) -> None:  # no
     assert "hard to read" in response.content.decode()
 
 
-def test_another_studios_owner_edits_only_their_own_brand(studio, other_studio) -> None:  # noqa: ANN001
+def test_another_studios_owner_edits_only_their_own_brand(studio, other_studio) -> None:
     beta_owner = signed_in_client(other_studio, "owner")
     assert beta_owner.post("/branding/", {**FORM, "primary_hex": "#3a0ca3"}).status_code == 302
     with schema_context(studio.schema_name):

@@ -39,7 +39,7 @@ def _assert_frame_is(jpeg: bytes, hex_colour: str) -> None:
     assert np.abs(frame - np.array(hex_to_rgb(hex_colour))).max() <= 8
 
 
-def test_the_next_portrait_has_the_new_frame_colour(studio) -> None:  # noqa: ANN001
+def test_the_next_portrait_has_the_new_frame_colour(studio) -> None:
     with schema_context(studio.schema_name):
         brand_kit_update(kit=brand_kit_get(), actor=owner(), frame="thin", primary_hex="#6b4f4f")
         _assert_frame_is(portrait_finish(_photo()), "#6b4f4f")
@@ -48,7 +48,7 @@ def test_the_next_portrait_has_the_new_frame_colour(studio) -> None:  # noqa: AN
         _assert_frame_is(portrait_finish(_photo()), "#1f4e79")
 
 
-def test_a_brand_saved_on_the_editor_page_shows_in_the_next_portrait(studio) -> None:  # noqa: ANN001
+def test_a_brand_saved_on_the_editor_page_shows_in_the_next_portrait(studio) -> None:
     client = signed_in_client(studio, "owner")
     logo = io.BytesIO(logo_png((230, 30, 30), (400, 160)))
     logo.name = "logo.png"

@@ -48,7 +48,7 @@ def _cradle_mark_region(jpeg: bytes, frame: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("frame", FRAMES)
-def test_a_studio_plan_portrait_has_no_cradle_mark(studio, frame) -> None:  # noqa: ANN001
+def test_a_studio_plan_portrait_has_no_cradle_mark(studio, frame) -> None:
     _set_plan(studio, Studio.Plan.STUDIO)
     with schema_context(studio.schema_name):
         brand_kit_update(kit=brand_kit_get(), actor=owner(), frame=frame)
@@ -60,7 +60,7 @@ def test_a_studio_plan_portrait_has_no_cradle_mark(studio, frame) -> None:  # no
 @pytest.mark.parametrize(
     ("plan", "frame"), itertools.product([Studio.Plan.GROWTH, Studio.Plan.PILOT], FRAMES)
 )
-def test_a_growth_or_pilot_portrait_carries_the_cradle_mark(studio, plan, frame) -> None:  # noqa: ANN001
+def test_a_growth_or_pilot_portrait_carries_the_cradle_mark(studio, plan, frame) -> None:
     _set_plan(studio, plan)
     with schema_context(studio.schema_name):
         brand_kit_update(kit=brand_kit_get(), actor=owner(), frame=frame)
@@ -105,7 +105,7 @@ HOSTILE_KITS = [
         for index in ([0, 1, 2] if frame in ("thin", "polaroid") else [2])
     ],
 )
-def test_no_plan_or_brand_setting_delivers_a_file_without_the_tag(  # noqa: ANN001
+def test_no_plan_or_brand_setting_delivers_a_file_without_the_tag(
     studio, plan, frame, kit_index
 ) -> None:
     _set_plan(studio, plan)
@@ -118,7 +118,7 @@ def test_no_plan_or_brand_setting_delivers_a_file_without_the_tag(  # noqa: ANN0
     _assert_tag_in_all_four_places(jpeg, frame)
 
 
-def test_no_api_call_delivers_a_file_without_the_tag(studio) -> None:  # noqa: ANN001
+def test_no_api_call_delivers_a_file_without_the_tag(studio) -> None:
     from tests.tenancy import signed_in_client
 
     _set_plan(studio, Studio.Plan.STUDIO)
@@ -141,7 +141,7 @@ def test_no_api_call_delivers_a_file_without_the_tag(studio) -> None:  # noqa: A
     _assert_tag_in_all_four_places(jpeg, "none")
 
 
-def test_the_delivered_file_names_the_studio_as_artist(studio) -> None:  # noqa: ANN001
+def test_the_delivered_file_names_the_studio_as_artist(studio) -> None:
     with schema_context(studio.schema_name):
         jpeg = portrait_finish(_flat_photo())
     with Image.open(io.BytesIO(jpeg)) as image:

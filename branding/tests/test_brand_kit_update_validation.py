@@ -55,7 +55,7 @@ def _resolve(changes: dict) -> dict:
 
 
 @pytest.mark.parametrize("case", BAD_CHANGES, ids=list(BAD_CHANGES))
-def test_each_bad_input_gets_a_clear_error_and_nothing_changes(studio, case) -> None:  # noqa: ANN001
+def test_each_bad_input_gets_a_clear_error_and_nothing_changes(studio, case) -> None:
     changes, field, expected_words = BAD_CHANGES[case]
     with schema_context(studio.schema_name):
         before = kit_snapshot()
@@ -69,7 +69,7 @@ def test_each_bad_input_gets_a_clear_error_and_nothing_changes(studio, case) -> 
         assert kit_snapshot() == before
 
 
-def test_a_logo_error_keeps_the_previous_logo_file(studio) -> None:  # noqa: ANN001
+def test_a_logo_error_keeps_the_previous_logo_file(studio) -> None:
     with schema_context(studio.schema_name):
         kit = brand_kit_update(kit=brand_kit_get(), actor=owner(), logo=logo_png())
         saved = kit.logo.name
@@ -80,7 +80,7 @@ def test_a_logo_error_keeps_the_previous_logo_file(studio) -> None:  # noqa: ANN
         assert kit.logo.storage.exists(saved)
 
 
-def test_every_error_is_reported_at_once(studio) -> None:  # noqa: ANN001
+def test_every_error_is_reported_at_once(studio) -> None:
     with schema_context(studio.schema_name):
         with pytest.raises(ValidationError) as raised:
             brand_kit_update(
@@ -93,7 +93,7 @@ def test_every_error_is_reported_at_once(studio) -> None:  # noqa: ANN001
     assert set(raised.value.message_dict) == {"logo", "frame", "custom_domain"}
 
 
-def test_a_sonographer_cannot_change_the_brand(studio) -> None:  # noqa: ANN001
+def test_a_sonographer_cannot_change_the_brand(studio) -> None:
     with schema_context(studio.schema_name):
         before = kit_snapshot()
         with pytest.raises(PermissionDenied):
@@ -101,14 +101,14 @@ def test_a_sonographer_cannot_change_the_brand(studio) -> None:  # noqa: ANN001
         assert kit_snapshot() == before
 
 
-def test_an_unknown_setting_is_refused_not_ignored(studio) -> None:  # noqa: ANN001
+def test_an_unknown_setting_is_refused_not_ignored(studio) -> None:
     with schema_context(studio.schema_name):
         with pytest.raises(ValidationError) as raised:
             brand_kit_update(kit=brand_kit_get(), actor=owner(), show_tag=False)
     assert "show_tag" in " ".join(raised.value.messages)
 
 
-def test_good_changes_are_saved_normalised_and_audited(studio) -> None:  # noqa: ANN001
+def test_good_changes_are_saved_normalised_and_audited(studio) -> None:
     with schema_context(studio.schema_name):
         kit = brand_kit_update(
             kit=brand_kit_get(),
@@ -130,7 +130,7 @@ def test_good_changes_are_saved_normalised_and_audited(studio) -> None:  # noqa:
     assert set(entry.detail["fields"]) >= {"primary_hex", "accent_hex", "caption", "style_tokens"}
 
 
-def test_a_logo_is_stored_as_a_clean_png_not_the_uploaded_bytes(studio) -> None:  # noqa: ANN001
+def test_a_logo_is_stored_as_a_clean_png_not_the_uploaded_bytes(studio) -> None:
     upload = io.BytesIO()
     photo = Image.new("RGB", (2000, 800), (200, 30, 60))
     exif = Image.Exif()
@@ -148,7 +148,7 @@ def test_a_logo_is_stored_as_a_clean_png_not_the_uploaded_bytes(studio) -> None:
     assert b"secret camera note" not in stored
 
 
-def test_logo_none_removes_the_logo(studio) -> None:  # noqa: ANN001
+def test_logo_none_removes_the_logo(studio) -> None:
     with schema_context(studio.schema_name):
         kit = brand_kit_update(kit=brand_kit_get(), actor=owner(), logo=logo_png())
         assert kit.logo
@@ -157,8 +157,8 @@ def test_logo_none_removes_the_logo(studio) -> None:  # noqa: ANN001
 
 
 def test_a_new_logo_replaces_the_old_file_once_committed(
-    studio,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    studio,
+    django_capture_on_commit_callbacks,
 ) -> None:
     with schema_context(studio.schema_name):
         kit = brand_kit_update(kit=brand_kit_get(), actor=owner(), logo=logo_png((1, 2, 3)))

@@ -16,11 +16,11 @@ from tests.tenancy import signed_in_client
 
 
 @pytest.fixture
-def owner_client(studio):  # noqa: ANN001, ANN201
+def owner_client(studio):
     return signed_in_client(studio, "owner")
 
 
-def _preview(owner_client, **draft: str) -> np.ndarray:  # noqa: ANN001
+def _preview(owner_client, **draft: str) -> np.ndarray:
     response = owner_client.get("/branding/preview.jpg", draft)
     assert response.status_code == 200, response.content[:200]
     return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(np.int16)
@@ -32,7 +32,7 @@ def _middle(image: np.ndarray) -> np.ndarray:
     return image[int(h * 0.3) : int(h * 0.6), int(w * 0.3) : int(w * 0.7)]
 
 
-def test_the_preview_is_a_sharp_portrait_with_a_face_not_a_blurred_oval(owner_client) -> None:  # noqa: ANN001
+def test_the_preview_is_a_sharp_portrait_with_a_face_not_a_blurred_oval(owner_client) -> None:
     face = _middle(_preview(owner_client, frame="none")).astype(np.uint8)
     grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
     # Closed eyes, nostrils and lips are drawn: fine dark detail a blurred ellipse never has.
@@ -42,7 +42,7 @@ def test_the_preview_is_a_sharp_portrait_with_a_face_not_a_blurred_oval(owner_cl
     assert dark_marks > 0.001
 
 
-def test_the_style_words_change_the_preview(owner_client) -> None:  # noqa: ANN001
+def test_the_style_words_change_the_preview(owner_client) -> None:
     plain = _preview(owner_client, style_tokens="")
     moody = _preview(owner_client, style_tokens="moody, dramatic")
     soft = _preview(owner_client, style_tokens="soft light, pastel")
@@ -52,7 +52,7 @@ def test_the_style_words_change_the_preview(owner_client) -> None:  # noqa: ANN0
     assert np.abs(_middle(grey)[..., 0] - _middle(grey)[..., 2]).mean() < 3.0
 
 
-def test_the_backdrop_is_the_draft_accent_colour(owner_client) -> None:  # noqa: ANN001
+def test_the_backdrop_is_the_draft_accent_colour(owner_client) -> None:
     image = _preview(owner_client, frame="none", accent_hex="#dcebf5", primary_hex="#1f4e79")
     h, w = image.shape[:2]
     corner = image[int(h * 0.05) : int(h * 0.12), int(w * 0.05) : int(w * 0.2)]

@@ -11,7 +11,7 @@ from branding.overlay_bench import STEP_NAMES, calls_timed
 from branding.sample_portrait import sample_portrait_render
 
 
-def test_the_steps_timed_are_the_calls_a_job_makes(studio) -> None:  # noqa: ANN001
+def test_the_steps_timed_are_the_calls_a_job_makes(studio) -> None:
     portrait = sample_portrait_render()
     originals = (render.services.portrait_finish, branding.services.watermark_embed)
     with schema_context(studio.schema_name), calls_timed() as totals:

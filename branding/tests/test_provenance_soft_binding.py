@@ -21,7 +21,7 @@ def _pixels(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def test_the_manifest_binds_to_the_watermark_in_the_pixels(studio) -> None:  # noqa: ANN001
+def test_the_manifest_binds_to_the_watermark_in_the_pixels(studio) -> None:
     with schema_context(studio.schema_name):
         jpeg = portrait_finish(sample_portrait_render())
 
@@ -39,7 +39,7 @@ def test_the_manifest_binds_to_the_watermark_in_the_pixels(studio) -> None:  # n
     assert len(bindings[0]["data"]["blocks"]) == 1
 
 
-def test_each_file_gets_its_own_mark_recorded_with_its_studio_and_time(studio) -> None:  # noqa: ANN001
+def test_each_file_gets_its_own_mark_recorded_with_its_studio_and_time(studio) -> None:
     with schema_context(studio.schema_name):
         web = portrait_finish(sample_portrait_render())
         again = portrait_finish(sample_portrait_render())

@@ -44,11 +44,11 @@ def _upload(data: bytes, name: str = "newborn.jpg") -> SimpleUploadedFile:
 
 
 @pytest.fixture
-def owner_client(studio):  # noqa: ANN001, ANN201
+def owner_client(studio):
     return signed_in_client(studio, "owner")
 
 
-def _stored_files(studio) -> list[str]:  # noqa: ANN001
+def _stored_files(studio) -> list[str]:
     folder = f"{studio.schema_name}/brand/references"
     if not default_storage.exists(folder):
         return []
@@ -57,7 +57,7 @@ def _stored_files(studio) -> list[str]:  # noqa: ANN001
 
 def test_the_owner_adds_a_photo_with_consent_and_it_is_stored_without_metadata(
     studio, owner_client
-) -> None:  # noqa: ANN001
+) -> None:
     big = _photo(size=(2400, 1800))
     response = owner_client.post(
         "/branding/references/",
@@ -87,7 +87,7 @@ def test_the_owner_adds_a_photo_with_consent_and_it_is_stored_without_metadata(
         ({"consent": "on"}, "Choose a photo"),
     ],
 )
-def test_bad_additions_say_why_and_store_nothing(studio, owner_client, form, message) -> None:  # noqa: ANN001
+def test_bad_additions_say_why_and_store_nothing(studio, owner_client, form, message) -> None:
     files = {
         "photo": _upload(_photo()),
         "text": _upload(b"hello, not a photo", "notes.jpg"),
@@ -102,7 +102,7 @@ def test_bad_additions_say_why_and_store_nothing(studio, owner_client, form, mes
     assert _stored_files(studio) == []
 
 
-def test_a_studio_keeps_at_most_five(studio, owner_client) -> None:  # noqa: ANN001
+def test_a_studio_keeps_at_most_five(studio, owner_client) -> None:
     for n in range(5):
         photo = _photo(backdrop=(100 + n, 140, 110))
         response = owner_client.post(
@@ -119,7 +119,7 @@ def test_a_studio_keeps_at_most_five(studio, owner_client) -> None:  # noqa: ANN
 
 def test_deleting_removes_the_row_and_the_file_and_is_audited(
     studio, owner_client, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     owner_client.post("/branding/references/", {"image": _upload(_photo()), "consent": "on"})
     with schema_context(studio.schema_name):
         reference = ReferencePortrait.objects.get()
@@ -135,7 +135,7 @@ def test_deleting_removes_the_row_and_the_file_and_is_audited(
         ).exists()
 
 
-def test_sonographers_cannot_add_or_see_references(studio, client_a) -> None:  # noqa: ANN001
+def test_sonographers_cannot_add_or_see_references(studio, client_a) -> None:
     add = client_a.post("/branding/references/", {"image": _upload(_photo()), "consent": "on"})
     assert add.status_code == 403
     api, _ = api_client_for(studio)
@@ -144,7 +144,7 @@ def test_sonographers_cannot_add_or_see_references(studio, client_a) -> None:  #
         assert not ReferencePortrait.objects.exists()
 
 
-def test_the_api_lists_adds_and_deletes_references(studio) -> None:  # noqa: ANN001
+def test_the_api_lists_adds_and_deletes_references(studio) -> None:
     api, _ = api_client_for(studio, "owner")
     refused = api.post(
         "/branding/api/references/", {"image": _upload(_photo()), "consent": "false"}
@@ -189,7 +189,7 @@ def _render(phantom_jpeg: bytes) -> list[np.ndarray]:
 
 def test_new_portraits_take_the_references_backdrop_and_keep_the_baby(
     studio, owner_client, phantom_jpeg
-) -> None:  # noqa: ANN001
+) -> None:
     with schema_context(studio.schema_name):
         before = _render(phantom_jpeg)
     owner_client.post("/branding/references/", {"image": _upload(_photo()), "consent": "on"})
@@ -206,7 +206,7 @@ def test_new_portraits_take_the_references_backdrop_and_keep_the_baby(
         assert np.array_equal(housed[middle], plain[middle])
 
 
-def test_the_editor_preview_shows_the_house_look(studio, owner_client) -> None:  # noqa: ANN001
+def test_the_editor_preview_shows_the_house_look(studio, owner_client) -> None:
     def backdrop() -> np.ndarray:
         response = owner_client.get("/branding/preview.jpg")
         assert response.status_code == 200

@@ -52,7 +52,7 @@ def _delivered(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def test_the_mark_cannot_be_seen(capsys) -> None:  # noqa: ANN001
+def test_the_mark_cannot_be_seen(capsys) -> None:
     portrait = _portrait()
     marked = embed(portrait, MARK_ID)
     figure = psnr(portrait, marked)

@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _fresh_brand_memo():  # noqa: ANN202
+def _fresh_brand_memo():
     from galleries.selectors import _brand_memo
 
     _brand_memo.clear()  # each test's brand kit lives in its own rolled-back transaction

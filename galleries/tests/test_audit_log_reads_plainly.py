@@ -15,7 +15,7 @@ from galleries.tests.factories import ready_job_with_portraits
 from tests.tenancy import signed_in_client
 
 
-def test_changing_only_the_expiry_records_only_the_expiry(studio) -> None:  # noqa: ANN001
+def test_changing_only_the_expiry_records_only_the_expiry(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
     owner = signed_in_client(studio, "owner")
@@ -31,7 +31,7 @@ def test_changing_only_the_expiry_records_only_the_expiry(studio) -> None:  # no
 
 
 def test_keeping_the_pin_and_the_expiry_changes_nothing_and_setting_a_pin_says_so(
-    studio,  # noqa: ANN001
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
@@ -47,7 +47,7 @@ def test_keeping_the_pin_and_the_expiry_changes_nothing_and_setting_a_pin_says_s
     assert details == [{"pin": "set"}]
 
 
-def test_entries_read_as_sentences_and_name_their_objects_with_links(studio) -> None:  # noqa: ANN001
+def test_entries_read_as_sentences_and_name_their_objects_with_links(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
         [delivery] = gallery_send(job=job, channels=["email"], enqueue=False)
@@ -64,7 +64,7 @@ def test_entries_read_as_sentences_and_name_their_objects_with_links(studio) -> 
     assert "Portrait deleted" in rows and "portrait 2" in rows
 
 
-def test_a_deleted_gallery_is_named_without_a_dead_link(studio) -> None:  # noqa: ANN001
+def test_a_deleted_gallery_is_named_without_a_dead_link(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
     owner = signed_in_client(studio, "owner")

@@ -21,7 +21,7 @@ from tests.tenancy import signed_in_client
 
 
 def test_the_gallery_page_has_no_inline_handlers_and_loads_the_static_confirmation(
-    studio,  # noqa: ANN001
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
@@ -38,7 +38,7 @@ def test_the_gallery_page_has_no_inline_handlers_and_loads_the_static_confirmati
 
 
 def test_a_delete_without_the_answer_shows_a_confirmation_page_and_deletes_nothing(
-    studio,  # noqa: ANN001
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
@@ -58,7 +58,7 @@ def test_a_delete_without_the_answer_shows_a_confirmation_page_and_deletes_nothi
         assert Gallery.objects.filter(pk=gallery.pk).exists()
 
 
-def test_a_confirmed_delete_deletes(studio) -> None:  # noqa: ANN001
+def test_a_confirmed_delete_deletes(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
         alternate = gallery.job.candidates.get(rank=1)

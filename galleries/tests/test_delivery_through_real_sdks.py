@@ -12,7 +12,7 @@ from render.models import ParentSession, RenderJob
 
 
 @pytest.fixture
-def ready_job(studio):  # noqa: ANN001, ANN201
+def ready_job(studio):
     with schema_context(studio.schema_name):
         session = ParentSession.objects.create(
             parent_name="Maya",
@@ -26,7 +26,7 @@ def ready_job(studio):  # noqa: ANN001, ANN201
         yield RenderJob.objects.create(session=session, base_seed=7, state=RenderJob.State.READY)
 
 
-def test_email_and_sms_carry_the_link_and_the_studio_name(ready_job, fake_providers) -> None:  # noqa: ANN001
+def test_email_and_sms_carry_the_link_and_the_studio_name(ready_job, fake_providers) -> None:
     deliveries = gallery_send(job=ready_job, channels=["email", "sms"], enqueue=False)
     for delivery in deliveries:
         delivery_send(delivery_id=delivery.pk)
@@ -54,7 +54,7 @@ def test_email_and_sms_carry_the_link_and_the_studio_name(ready_job, fake_provid
     assert ready_job.state == RenderJob.State.DELIVERED
 
 
-def test_sending_the_same_delivery_twice_sends_one_message(ready_job, fake_providers) -> None:  # noqa: ANN001
+def test_sending_the_same_delivery_twice_sends_one_message(ready_job, fake_providers) -> None:
     [delivery] = gallery_send(job=ready_job, channels=["sms"], enqueue=False)
     delivery_send(delivery_id=delivery.pk)
     assert delivery_send(delivery_id=delivery.pk) is None
@@ -63,7 +63,7 @@ def test_sending_the_same_delivery_twice_sends_one_message(ready_job, fake_provi
 
 def test_a_refused_number_fails_the_delivery_for_good_without_a_retry(
     ready_job, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     fake_providers.fail_with = 400
     [delivery] = gallery_send(job=ready_job, channels=["sms"], enqueue=False)
     result = delivery_send(delivery_id=delivery.pk)
@@ -71,7 +71,7 @@ def test_a_refused_number_fails_the_delivery_for_good_without_a_retry(
     assert "Twilio refused" in result.error
 
 
-def test_a_provider_outage_is_retried_not_failed(ready_job, fake_providers) -> None:  # noqa: ANN001
+def test_a_provider_outage_is_retried_not_failed(ready_job, fake_providers) -> None:
     from galleries.delivery import TransientDeliveryError
 
     fake_providers.fail_with = 503
@@ -82,7 +82,7 @@ def test_a_provider_outage_is_retried_not_failed(ready_job, fake_providers) -> N
     assert delivery.status == Delivery.Status.QUEUED
 
 
-def test_a_gallery_token_is_long_and_stored_with_its_digest(ready_job) -> None:  # noqa: ANN001
+def test_a_gallery_token_is_long_and_stored_with_its_digest(ready_job) -> None:
     from galleries.services import gallery_create
 
     gallery = gallery_create(job=ready_job)

@@ -34,7 +34,7 @@ def _key_pair() -> tuple[ec.EllipticCurvePrivateKey, str]:
 
 
 @pytest.fixture
-def sendgrid_key(settings):  # noqa: ANN001, ANN201
+def sendgrid_key(settings):
     private, public = _key_pair()
     settings.SENDGRID_WEBHOOK_PUBLIC_KEY = public
     return private
@@ -42,7 +42,7 @@ def sendgrid_key(settings):  # noqa: ANN001, ANN201
 
 def _sendgrid_post(
     private: ec.EllipticCurvePrivateKey, events: list[dict], *, timestamp: int | None = None
-):  # noqa: ANN202
+):
     body = json.dumps(events).encode()
     stamp = str(timestamp or int(time.time()))
     signature = base64.b64encode(private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256())))
@@ -55,14 +55,14 @@ def _sendgrid_post(
     )
 
 
-def _twilio_post(path: str, params: dict[str, str], *, token: str = TWILIO_TOKEN):  # noqa: ANN202
+def _twilio_post(path: str, params: dict[str, str], *, token: str = TWILIO_TOKEN):
     url = f"http://{HOST}{path}"
     signature = RequestValidator(token).compute_signature(url, params)
     return Client(HTTP_HOST=HOST).post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
 
 
 @pytest.fixture
-def sent(studio, fake_providers):  # noqa: ANN001, ANN201
+def sent(studio, fake_providers):
     """An email and an SMS delivery, both sent through the (fake) providers."""
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
@@ -72,13 +72,13 @@ def sent(studio, fake_providers):  # noqa: ANN001, ANN201
         return {d.channel: Delivery.objects.get(pk=d.pk) for d in deliveries}
 
 
-def _status(studio, delivery: Delivery) -> str:  # noqa: ANN001
+def _status(studio, delivery: Delivery) -> str:
     with schema_context(studio.schema_name):
         delivery.refresh_from_db()
         return delivery.status
 
 
-def test_the_sms_asks_twilio_to_call_back_on_cradles_public_host(sent, fake_providers) -> None:  # noqa: ANN001
+def test_the_sms_asks_twilio_to_call_back_on_cradles_public_host(sent, fake_providers) -> None:
     [sms] = fake_providers.sms()
     assert sms.form()["StatusCallback"].startswith("http://localhost:8000/hooks/twilio/status?ref=")
     [email] = fake_providers.emails()
@@ -87,7 +87,7 @@ def test_the_sms_asks_twilio_to_call_back_on_cradles_public_host(sent, fake_prov
 
 def test_a_signed_sendgrid_delivered_event_marks_the_email_delivered(
     studio, sent, sendgrid_key
-) -> None:  # noqa: ANN001
+) -> None:
     email = sent["email"]
     event = {
         "event": "delivered",
@@ -99,7 +99,7 @@ def test_a_signed_sendgrid_delivered_event_marks_the_email_delivered(
     assert _status(studio, email) == Delivery.Status.DELIVERED
 
 
-def test_a_forged_sendgrid_event_is_refused_and_changes_nothing(studio, sent, sendgrid_key) -> None:  # noqa: ANN001
+def test_a_forged_sendgrid_event_is_refused_and_changes_nothing(studio, sent, sendgrid_key) -> None:
     forger, _ = _key_pair()
     event = {"event": "bounce", "sg_event_id": "ev-2", "sg_message_id": sent["email"].provider_id}
     assert _sendgrid_post(forger, [event]).status_code == 400
@@ -114,7 +114,7 @@ def test_a_forged_sendgrid_event_is_refused_and_changes_nothing(studio, sent, se
         assert ProviderEvent.objects.count() == 0
 
 
-def test_a_replayed_sendgrid_event_has_no_second_effect(studio, sent, sendgrid_key) -> None:  # noqa: ANN001
+def test_a_replayed_sendgrid_event_has_no_second_effect(studio, sent, sendgrid_key) -> None:
     email = sent["email"]
     bounce = {
         "event": "bounce",
@@ -133,7 +133,7 @@ def test_a_replayed_sendgrid_event_has_no_second_effect(studio, sent, sendgrid_k
 
 def test_a_bounce_shows_on_the_studio_page_with_a_resend_button(
     studio, sent, sendgrid_key, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     from tests.tenancy import signed_in_client
 
     email = sent["email"]
@@ -160,7 +160,7 @@ def test_a_bounce_shows_on_the_studio_page_with_a_resend_button(
     assert len(fake_providers.emails()) == 2
 
 
-def test_twilio_status_callbacks_move_the_sms_once_and_only_when_signed(studio, sent) -> None:  # noqa: ANN001
+def test_twilio_status_callbacks_move_the_sms_once_and_only_when_signed(studio, sent) -> None:
     sms = sent["sms"]
     params = {"MessageSid": sms.provider_id, "MessageStatus": "delivered", "AccountSid": "ACtest"}
     assert _twilio_post("/hooks/twilio/status", params, token="wrong-token").status_code == 400
@@ -173,7 +173,7 @@ def test_twilio_status_callbacks_move_the_sms_once_and_only_when_signed(studio, 
     assert _status(studio, sms) == Delivery.Status.DELIVERED  # a late "sent" never undoes it
 
 
-def test_a_tampered_twilio_callback_is_refused(studio, sent) -> None:  # noqa: ANN001
+def test_a_tampered_twilio_callback_is_refused(studio, sent) -> None:
     sms = sent["sms"]
     params = {"MessageSid": sms.provider_id, "MessageStatus": "delivered"}
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(
@@ -189,7 +189,7 @@ def test_a_tampered_twilio_callback_is_refused(studio, sent) -> None:  # noqa: A
 
 def test_a_stop_reply_opts_the_number_out_and_later_texts_fail_without_calling_twilio(
     studio, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     reply = {"From": "+14155550123", "Body": " stop ", "MessageSid": "SMin1"}
     response = _twilio_post("/hooks/twilio/inbound", reply)
     assert response.status_code == 200 and response["Content-Type"] == "text/xml"
@@ -217,7 +217,7 @@ def test_a_stop_reply_opts_the_number_out_and_later_texts_fail_without_calling_t
     assert len(fake_providers.sms()) == 1
 
 
-def test_twilio_reporting_an_opted_out_recipient_records_the_opt_out(studio, sent) -> None:  # noqa: ANN001
+def test_twilio_reporting_an_opted_out_recipient_records_the_opt_out(studio, sent) -> None:
     sms = sent["sms"]
     params = {"MessageSid": sms.provider_id, "MessageStatus": "undelivered", "ErrorCode": "21610"}
     _twilio_post("/hooks/twilio/status", params)
@@ -229,7 +229,7 @@ def test_twilio_reporting_an_opted_out_recipient_records_the_opt_out(studio, sen
 
 def test_webhooks_of_one_studio_cannot_touch_another_studios_deliveries(
     studio, other_studio, sent
-) -> None:  # noqa: ANN001
+) -> None:
     sms = sent["sms"]
     beta_host = other_studio.domains.get(is_primary=True).domain
     params = {"MessageSid": sms.provider_id, "MessageStatus": "failed"}
@@ -243,7 +243,7 @@ def test_webhooks_of_one_studio_cannot_touch_another_studios_deliveries(
 
 
 @pytest.mark.parametrize("phone", ["12345", "+1 555 000", "call me"])
-def test_an_invalid_phone_is_refused_when_the_session_is_created(studio, phone) -> None:  # noqa: ANN001
+def test_an_invalid_phone_is_refused_when_the_session_is_created(studio, phone) -> None:
     with schema_context(studio.schema_name):
         with pytest.raises(ValidationError, match="phone number"):
             parent_session_create(

@@ -20,11 +20,11 @@ from tests.tenancy import signed_in_client
 HOST = "alpha.localhost"
 
 
-def _zip(response) -> zipfile.ZipFile:  # noqa: ANN001
+def _zip(response) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 
-def test_download_all_gives_every_shared_portrait_and_its_print_file(studio) -> None:  # noqa: ANN001
+def test_download_all_gives_every_shared_portrait_and_its_print_file(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(shared=2, unshared=1))
         gallery.job.candidates.filter(rank=1).update(print_image="")
@@ -49,7 +49,7 @@ def test_download_all_gives_every_shared_portrait_and_its_print_file(studio) -> 
     assert gallery.downloads == 1
 
 
-def test_download_all_of_a_pin_gallery_needs_the_pin_first(studio) -> None:  # noqa: ANN001
+def test_download_all_of_a_pin_gallery_needs_the_pin_first(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(), pin="1234")
     parent = Client(HTTP_HOST=HOST)
@@ -58,7 +58,7 @@ def test_download_all_of_a_pin_gallery_needs_the_pin_first(studio) -> None:  # n
     assert parent.get(f"/g/{gallery.token}/download.zip").status_code == 200
 
 
-def test_the_owner_exports_a_parents_portraits_scan_and_manifest(studio) -> None:  # noqa: ANN001
+def test_the_owner_exports_a_parents_portraits_scan_and_manifest(studio) -> None:
     with schema_context(studio.schema_name):
         session = parent_session(parent_name="Maya Okafor")
         scan = scan_with_files(session)
@@ -91,7 +91,7 @@ def test_the_owner_exports_a_parents_portraits_scan_and_manifest(studio) -> None
     assert entry.actor.username == "owner" and entry.detail["files"] == 11
 
 
-def test_the_session_page_offers_the_export_and_says_when_the_scan_goes(studio) -> None:  # noqa: ANN001
+def test_the_session_page_offers_the_export_and_says_when_the_scan_goes(studio) -> None:
     from datetime import timedelta
 
     with schema_context(studio.schema_name):

@@ -17,11 +17,11 @@ from tests.tenancy import signed_in_client
 HOST = "alpha.localhost"
 
 
-def _disposition_name(response) -> str:  # noqa: ANN001
+def _disposition_name(response) -> str:
     return re.search(r'filename="([^"]+)"', response["Content-Disposition"]).group(1)
 
 
-def test_a_parents_download_is_named_for_the_studio_and_the_day_never_a_uuid(studio) -> None:  # noqa: ANN001
+def test_a_parents_download_is_named_for_the_studio_and_the_day_never_a_uuid(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
         primary, alternate = gallery.job.candidates.filter(shared_with_parent=True).order_by("rank")
@@ -37,7 +37,7 @@ def test_a_parents_download_is_named_for_the_studio_and_the_day_never_a_uuid(stu
     assert "Maya" not in web
 
 
-def test_the_studios_download_names_the_parent_and_the_day(studio) -> None:  # noqa: ANN001
+def test_the_studios_download_names_the_parent_and_the_day(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits(scan=None)
         job.session.parent_name = "Zoë O'Neil"
@@ -50,7 +50,7 @@ def test_the_studios_download_names_the_parent_and_the_day(studio) -> None:  # n
     assert str(job.uid) not in name
 
 
-def test_the_parents_page_names_an_icon_of_the_studios_own_and_no_icon_is_missing(studio) -> None:  # noqa: ANN001
+def test_the_parents_page_names_an_icon_of_the_studios_own_and_no_icon_is_missing(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
         parent_session()

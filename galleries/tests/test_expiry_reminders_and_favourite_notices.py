@@ -41,7 +41,7 @@ def _sent_gallery(*, closes_in: timedelta, sent_ago: timedelta = timedelta(days=
     return gallery
 
 
-def test_a_gallery_closing_in_two_days_is_reminded_once_by_email_and_sms(studio) -> None:  # noqa: ANN001
+def test_a_gallery_closing_in_two_days_is_reminded_once_by_email_and_sms(studio) -> None:
     with schema_context(studio.schema_name):
         soon = _sent_gallery(closes_in=timedelta(days=2))
         later = _sent_gallery(closes_in=timedelta(days=10))
@@ -62,7 +62,7 @@ def test_a_gallery_closing_in_two_days_is_reminded_once_by_email_and_sms(studio)
         assert later.expiry_reminded_at is None
 
 
-def test_a_new_closing_day_earns_a_new_reminder(studio) -> None:  # noqa: ANN001
+def test_a_new_closing_day_earns_a_new_reminder(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = _sent_gallery(closes_in=timedelta(days=2))
         gallery_expiry_reminders_due(enqueue=False)
@@ -71,7 +71,7 @@ def test_a_new_closing_day_earns_a_new_reminder(studio) -> None:  # noqa: ANN001
         assert gallery_expiry_reminders_due(enqueue=False) == 1
 
 
-def test_no_reminder_for_a_link_sent_yesterday_or_a_number_that_said_stop(studio) -> None:  # noqa: ANN001
+def test_no_reminder_for_a_link_sent_yesterday_or_a_number_that_said_stop(studio) -> None:
     with schema_context(studio.schema_name):
         _sent_gallery(closes_in=timedelta(days=2), sent_ago=timedelta(hours=3))
         assert gallery_expiry_reminders_due(enqueue=False) == 0
@@ -84,11 +84,11 @@ def test_no_reminder_for_a_link_sent_yesterday_or_a_number_that_said_stop(studio
         assert list(channels) == ["email"]
 
 
-def test_a_reminder_goes_out_through_the_worker_path(studio, monkeypatch) -> None:  # noqa: ANN001
+def test_a_reminder_goes_out_through_the_worker_path(studio, monkeypatch) -> None:
     sent = []
 
     class Recorder:
-        def send(self, message):  # noqa: ANN001, ANN202
+        def send(self, message):
             sent.append(message)
             return "id-1"
 
@@ -108,11 +108,11 @@ def _mark(gallery: Gallery, rank: int) -> None:
     )
 
 
-def test_the_studio_hears_of_favourites_once_she_pauses_and_only_once(studio, monkeypatch) -> None:  # noqa: ANN001
+def test_the_studio_hears_of_favourites_once_she_pauses_and_only_once(studio, monkeypatch) -> None:
     sent = []
 
     class Recorder:
-        def send(self, message):  # noqa: ANN001, ANN202
+        def send(self, message):
             sent.append(message)
             return "id"
 
@@ -133,11 +133,11 @@ def test_the_studio_hears_of_favourites_once_she_pauses_and_only_once(studio, mo
     assert "portraits 1, 2" in message.text and f"/galleries/{gallery.uid}/" in message.text
 
 
-def test_a_studio_can_turn_the_favourites_email_off(studio, monkeypatch) -> None:  # noqa: ANN001
+def test_a_studio_can_turn_the_favourites_email_off(studio, monkeypatch) -> None:
     sent = []
 
     class Recorder:
-        def send(self, message):  # noqa: ANN001, ANN202
+        def send(self, message):
             sent.append(message)
             return "id"
 

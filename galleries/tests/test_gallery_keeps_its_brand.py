@@ -74,7 +74,7 @@ def _web_border(candidate: Candidate) -> np.ndarray:
 
 
 @pytest.fixture
-def sent(studio: Studio):  # noqa: ANN201
+def sent(studio: Studio):
     """A gallery sent in the old brand (with a logo), then the owner changes name and brand."""
     with schema_context("alpha"):
         owner = User.objects.get(username="owner")
@@ -117,7 +117,7 @@ def test_a_sent_gallery_keeps_the_name_brand_and_logo_it_was_sent_with(sent: Gal
 
 def test_the_owner_republishes_a_gallery_in_the_current_brand(
     sent: Gallery,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     owner = signed_in_client(Studio.objects.get(schema_name="alpha"), "owner")
     detail = owner.get(f"/galleries/{sent.uid}/").content.decode()

@@ -16,7 +16,7 @@ from tests.tenancy import signed_in_client
 HOST = "alpha.localhost"
 
 
-def _sent_gallery(studio, fake_providers, channels: list[str]) -> Gallery:  # noqa: ANN001
+def _sent_gallery(studio, fake_providers, channels: list[str]) -> Gallery:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
     signed_in_client(studio).post(f"/jobs/{job.uid}/send/", {"channel": channels, "pin": "1111"})
@@ -27,9 +27,9 @@ def _sent_gallery(studio, fake_providers, channels: list[str]) -> Gallery:  # no
 
 
 def test_a_new_pin_goes_to_her_by_email_and_sms_through_the_outbox(
-    studio,  # noqa: ANN001
-    fake_providers,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    studio,
+    fake_providers,
+    django_capture_on_commit_callbacks,
 ) -> None:
     gallery = _sent_gallery(studio, fake_providers, ["email", "sms"])
     assert len(fake_providers.requests) == 2
@@ -67,8 +67,8 @@ def test_a_new_pin_goes_to_her_by_email_and_sms_through_the_outbox(
 
 
 def test_only_the_channels_that_reached_her_and_nothing_for_a_link_not_yet_sent(
-    studio,  # noqa: ANN001
-    fake_providers,  # noqa: ANN001
+    studio,
+    fake_providers,
 ) -> None:
     gallery = _sent_gallery(studio, fake_providers, ["email", "sms"])
     with schema_context(studio.schema_name):

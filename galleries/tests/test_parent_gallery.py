@@ -23,7 +23,7 @@ HOST = "alpha.localhost"
 
 
 @pytest.fixture
-def gallery(studio):  # noqa: ANN001, ANN201
+def gallery(studio):
     with schema_context(studio.schema_name):
         return gallery_create(job=ready_job_with_portraits(shared=2, unshared=1))
 
@@ -39,7 +39,7 @@ def _url(gallery: Gallery, suffix: str = "") -> str:
 
 def test_the_page_shows_the_primary_and_shared_alternates_with_the_tag(
     studio, gallery, parent
-) -> None:  # noqa: ANN001
+) -> None:
     response = parent.get(_url(gallery))
     html = response.content.decode()
     assert response.status_code == 200
@@ -56,7 +56,7 @@ def test_the_page_shows_the_primary_and_shared_alternates_with_the_tag(
 
 def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(
     studio, gallery, parent
-) -> None:  # noqa: ANN001
+) -> None:
     html = parent.get(_url(gallery)).content.decode()
     head = html[: html.index("</head>")]
     assert 'property="og:image"' in head and f"/g/{gallery.token}/card.jpg" in head
@@ -73,7 +73,7 @@ def test_the_share_card_carries_brand_and_tag_but_not_the_parents_name(
     assert image.convert("RGB").getpixel((5, 625)) == (0x6B, 0x4F, 0x4F)
 
 
-def test_a_parent_marks_and_unmarks_a_favourite_without_an_account(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_a_parent_marks_and_unmarks_a_favourite_without_an_account(studio, gallery, parent) -> None:
     with schema_context(studio.schema_name):
         alternate = gallery.job.candidates.get(rank=1)
         kept_back = gallery.job.candidates.get(rank=2)
@@ -93,7 +93,7 @@ def test_a_parent_marks_and_unmarks_a_favourite_without_an_account(studio, galle
         assert Favourite.objects.count() == 0
 
 
-def test_downloads_give_web_and_print_sizes_and_are_counted(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_downloads_give_web_and_print_sizes_and_are_counted(studio, gallery, parent) -> None:
     with schema_context(studio.schema_name):
         primary = gallery.job.candidates.get(rank=0)
     web = parent.get(_url(gallery, f"p/{primary.pk}/?download=1"))
@@ -108,7 +108,7 @@ def test_downloads_give_web_and_print_sizes_and_are_counted(studio, gallery, par
     assert gallery.downloads == 2
 
 
-def test_sharing_is_counted(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_sharing_is_counted(studio, gallery, parent) -> None:
     assert parent.post(_url(gallery, "share/"), HTTP_X_REQUESTED_WITH="fetch").json() == {
         "shared": True
     }
@@ -118,7 +118,7 @@ def test_sharing_is_counted(studio, gallery, parent) -> None:  # noqa: ANN001
     assert gallery.shares == 2
 
 
-def test_a_pin_gallery_asks_for_the_pin_and_opens_with_the_right_one(studio, parent) -> None:  # noqa: ANN001
+def test_a_pin_gallery_asks_for_the_pin_and_opens_with_the_right_one(studio, parent) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(), pin="2468")
         primary = gallery.job.candidates.get(rank=0)
@@ -134,7 +134,7 @@ def test_a_pin_gallery_asks_for_the_pin_and_opens_with_the_right_one(studio, par
     assert parent.get(_url(gallery, f"p/{primary.pk}/")).status_code == 200
 
 
-def test_wrong_pins_are_rate_limited_even_before_the_right_one(studio, parent) -> None:  # noqa: ANN001
+def test_wrong_pins_are_rate_limited_even_before_the_right_one(studio, parent) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(), pin="2468")
     for guess in ("0000", "0001", "0002", "0003", "0004"):
@@ -144,7 +144,7 @@ def test_wrong_pins_are_rate_limited_even_before_the_right_one(studio, parent) -
     assert "Too many tries" in blocked.content.decode() and int(blocked["Retry-After"]) > 0
 
 
-def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:  # noqa: ANN001
+def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(
             job=ready_job_with_portraits(), expires_at=timezone.now() + timedelta(minutes=1)
@@ -160,7 +160,7 @@ def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:  # noq
     assert parent.get(_url(gallery, f"p/{primary.pk}/")).status_code == 410
 
 
-def test_a_gallery_cannot_be_made_or_set_already_expired(studio, client_a) -> None:  # noqa: ANN001
+def test_a_gallery_cannot_be_made_or_set_already_expired(studio, client_a) -> None:
     from django.core.exceptions import ValidationError
 
     from galleries.services import gallery_protect
@@ -195,7 +195,7 @@ def test_a_gallery_cannot_be_made_or_set_already_expired(studio, client_a) -> No
     assert gallery.expires_at is None or gallery.expires_at > timezone.now()
 
 
-def test_the_studio_default_expiry_applies_to_new_galleries(studio) -> None:  # noqa: ANN001
+def test_the_studio_default_expiry_applies_to_new_galleries(studio) -> None:
     from galleries.services import gallery_settings_update
 
     with schema_context(studio.schema_name):
@@ -205,7 +205,7 @@ def test_the_studio_default_expiry_applies_to_new_galleries(studio) -> None:  # 
     assert timedelta(days=29, hours=23) < remaining <= timedelta(days=30)
 
 
-def test_an_unknown_token_shows_a_helpful_page_that_leaks_nothing(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_an_unknown_token_shows_a_helpful_page_that_leaks_nothing(studio, gallery, parent) -> None:
     near_miss = gallery.token[:-1] + ("A" if gallery.token[-1] != "A" else "B")
     for token in ("nope", near_miss, "x" * 65):
         response = parent.get(f"/g/{token}/")
@@ -215,7 +215,7 @@ def test_an_unknown_token_shows_a_helpful_page_that_leaks_nothing(studio, galler
         assert "Maya" not in html and "expired" not in html.lower()
 
 
-def test_a_token_works_only_on_its_own_studios_domain(studio, other_studio, gallery) -> None:  # noqa: ANN001
+def test_a_token_works_only_on_its_own_studios_domain(studio, other_studio, gallery) -> None:
     other_host = other_studio.domains.get(is_primary=True).domain
     response = Client(HTTP_HOST=other_host).get(_url(gallery))
     assert response.status_code == 404
@@ -223,7 +223,7 @@ def test_a_token_works_only_on_its_own_studios_domain(studio, other_studio, gall
     assert Client(HTTP_HOST=HOST).get(_url(gallery)).status_code == 200
 
 
-def test_wrong_tokens_are_rate_limited_per_address(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_wrong_tokens_are_rate_limited_per_address(studio, gallery, parent) -> None:
     for n in range(20):
         assert parent.get(f"/g/guess{n}/").status_code == 404
     assert parent.get(_url(gallery)).status_code == 429  # even the right one, so no oracle
@@ -231,7 +231,7 @@ def test_wrong_tokens_are_rate_limited_per_address(studio, gallery, parent) -> N
     assert elsewhere.get(_url(gallery)).status_code == 200
 
 
-def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> None:
     from django.core.files.base import ContentFile
 
     from branding.selectors import brand_kit_get
@@ -254,7 +254,7 @@ def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> No
     assert f"/g/{gallery.token}/logo" in parent.get(_url(gallery)).content.decode()
 
 
-def test_the_studio_sees_opens_downloads_shares_and_favourites(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_the_studio_sees_opens_downloads_shares_and_favourites(studio, gallery, parent) -> None:
     from tests.tenancy import signed_in_client
 
     with schema_context(studio.schema_name):
@@ -273,7 +273,7 @@ def test_the_studio_sees_opens_downloads_shares_and_favourites(studio, gallery, 
     assert "Parent&#x27;s favourite" in detail or "Parent's favourite" in detail
 
 
-def test_a_gallery_with_nothing_shared_yet_says_so_and_counts_the_open(studio, parent) -> None:  # noqa: ANN001
+def test_a_gallery_with_nothing_shared_yet_says_so_and_counts_the_open(studio, parent) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(shared=0, unshared=2))
     response = parent.get(_url(gallery))
@@ -285,7 +285,7 @@ def test_a_gallery_with_nothing_shared_yet_says_so_and_counts_the_open(studio, p
     assert gallery.opens == 1 and gallery.last_opened_at is not None
 
 
-def test_a_guess_window_ends_and_the_nightly_sweep_forgets_it(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_a_guess_window_ends_and_the_nightly_sweep_forgets_it(studio, gallery, parent) -> None:
     from galleries.models import GuessCount
     from galleries.tasks import retention_sweep_studio
 
@@ -309,7 +309,7 @@ def test_a_guess_window_ends_and_the_nightly_sweep_forgets_it(studio, gallery, p
 
 def test_the_kept_page_gets_each_visitors_own_csrf_token_and_runs_no_inline_script(
     studio, gallery
-) -> None:  # noqa: ANN001
+) -> None:
     import re
 
     with schema_context(studio.schema_name):
@@ -337,7 +337,7 @@ def test_the_kept_page_gets_each_visitors_own_csrf_token_and_runs_no_inline_scri
 
 def test_a_brand_change_reaches_a_sent_gallery_when_it_is_republished(
     studio, gallery, parent
-) -> None:  # noqa: ANN001
+) -> None:
     from branding.selectors import brand_kit_get
     from galleries.selectors import _brand_memo
     from galleries.services import gallery_republish
@@ -357,7 +357,7 @@ def test_a_brand_change_reaches_a_sent_gallery_when_it_is_republished(
     assert "--primary: #204a87" in html and "#6b4f4f" not in html
 
 
-def test_a_portrait_file_gone_from_storage_is_a_404_not_an_error(studio, gallery, parent) -> None:  # noqa: ANN001
+def test_a_portrait_file_gone_from_storage_is_a_404_not_an_error(studio, gallery, parent) -> None:
     with schema_context(studio.schema_name):
         primary = gallery.job.candidates.get(rank=0)
         primary.web_image.storage.delete(primary.web_image.name)
@@ -370,7 +370,7 @@ def test_a_portrait_file_gone_from_storage_is_a_404_not_an_error(studio, gallery
 
 def test_the_open_is_counted_after_the_page_and_a_failed_count_never_reaches_the_parent(
     studio, gallery, parent, monkeypatch, caplog
-) -> None:  # noqa: ANN001
+) -> None:
     from galleries import services
 
     def broken(**kwargs: object) -> None:

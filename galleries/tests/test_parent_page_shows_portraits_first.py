@@ -22,7 +22,7 @@ def _body(html: str) -> str:
     return html[html.index("<body") :]
 
 
-def test_the_tag_is_shown_once_and_said_in_full_once(studio) -> None:  # noqa: ANN001
+def test_the_tag_is_shown_once_and_said_in_full_once(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(shared=2))
     html = Client(HTTP_HOST=HOST).get(f"/g/{gallery.token}/").content.decode()
@@ -35,7 +35,7 @@ def test_the_tag_is_shown_once_and_said_in_full_once(studio) -> None:  # noqa: A
     assert TAG_TEXT in html[: html.index("</head>")]  # and the share card still says it
 
 
-def test_each_portrait_opens_full_screen_from_a_real_link(studio) -> None:  # noqa: ANN001
+def test_each_portrait_opens_full_screen_from_a_real_link(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(shared=2))
         pks = list(
@@ -50,7 +50,7 @@ def test_each_portrait_opens_full_screen_from_a_real_link(studio) -> None:  # no
     assert '<script src="/static/galleries/gallery.js" defer>' in html
 
 
-def test_the_share_card_shows_the_studios_pick_with_the_brand_and_the_tag(studio) -> None:  # noqa: ANN001
+def test_the_share_card_shows_the_studios_pick_with_the_brand_and_the_tag(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(shared=2))
     parent = Client(HTTP_HOST=HOST)
@@ -70,7 +70,7 @@ def test_the_share_card_shows_the_studios_pick_with_the_brand_and_the_tag(studio
     assert all(abs(a - e) < 6 for a, e in zip(band, (0x6B, 0x4F, 0x4F), strict=True)), band
 
 
-def test_a_pin_gallerys_card_never_shows_a_portrait(studio) -> None:  # noqa: ANN001
+def test_a_pin_gallerys_card_never_shows_a_portrait(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(), pin="8642")
     parent = Client(HTTP_HOST=HOST)

@@ -17,7 +17,7 @@ from tests.tenancy import signed_in_client
 HOST = "alpha.localhost"
 
 
-def test_the_send_form_offers_a_pin_and_the_studios_default_closing_day(studio) -> None:  # noqa: ANN001
+def test_the_send_form_offers_a_pin_and_the_studios_default_closing_day(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
         gallery_settings_update(default_expiry_days=30)
@@ -28,7 +28,7 @@ def test_the_send_form_offers_a_pin_and_the_studios_default_closing_day(studio) 
     assert f'name="expires_on" type="date" value="{closes}"' in send_form
 
 
-def test_sending_with_a_pin_and_a_day_protects_the_gallery_and_tells_her_the_pin(studio) -> None:  # noqa: ANN001
+def test_sending_with_a_pin_and_a_day_protects_the_gallery_and_tells_her_the_pin(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
     day = timezone.localdate() + timedelta(days=14)
@@ -52,7 +52,7 @@ def test_sending_with_a_pin_and_a_day_protects_the_gallery_and_tells_her_the_pin
     assert parent.post(f"/g/{gallery.token}/pin/", {"pin": "4821"}).status_code == 302
 
 
-def test_an_empty_closing_day_means_never_even_with_a_studio_default(studio) -> None:  # noqa: ANN001
+def test_an_empty_closing_day_means_never_even_with_a_studio_default(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
         gallery_settings_update(default_expiry_days=30)
@@ -64,7 +64,7 @@ def test_an_empty_closing_day_means_never_even_with_a_studio_default(studio) -> 
     assert gallery.expires_at is None and not gallery.has_pin
 
 
-def test_a_bad_pin_sends_nothing_and_says_why(studio) -> None:  # noqa: ANN001
+def test_a_bad_pin_sends_nothing_and_says_why(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
     client = signed_in_client(studio)
@@ -75,7 +75,7 @@ def test_a_bad_pin_sends_nothing_and_says_why(studio) -> None:  # noqa: ANN001
         assert not Delivery.objects.exists() and not Gallery.objects.exists()
 
 
-def test_a_changed_pin_is_the_one_later_messages_carry(studio) -> None:  # noqa: ANN001
+def test_a_changed_pin_is_the_one_later_messages_carry(studio) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits()
     signed_in_client(studio).post(f"/jobs/{job.uid}/send/", {"channel": ["email"], "pin": "1111"})

@@ -22,7 +22,7 @@ HOST = "alpha.localhost"
 
 
 @pytest.fixture
-def pin_gallery(studio):  # noqa: ANN001, ANN201
+def pin_gallery(studio):
     with schema_context(studio.schema_name):
         return gallery_create(job=ready_job_with_portraits(), pin="2468")
 
@@ -33,7 +33,7 @@ def _referrer_policies(html: str) -> list[str]:
 
 def test_the_pin_page_lets_the_browser_name_its_origin_when_posting_the_pin(
     studio, pin_gallery
-) -> None:  # noqa: ANN001
+) -> None:
     response = Client(HTTP_HOST=HOST).get(f"/g/{pin_gallery.token}/")
     html = response.content.decode()
     assert "This gallery has a PIN" in html
@@ -42,14 +42,14 @@ def test_the_pin_page_lets_the_browser_name_its_origin_when_posting_the_pin(
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_the_open_gallery_page_asks_for_same_origin_referrers_too(studio) -> None:  # noqa: ANN001
+def test_the_open_gallery_page_asks_for_same_origin_referrers_too(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
     html = Client(HTTP_HOST=HOST).get(f"/g/{gallery.token}/").content.decode()
     assert _referrer_policies(html) == ["same-origin"]
 
 
-def test_the_right_pin_with_the_browsers_real_origin_opens_the_gallery(studio, pin_gallery) -> None:  # noqa: ANN001
+def test_the_right_pin_with_the_browsers_real_origin_opens_the_gallery(studio, pin_gallery) -> None:
     parent = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     parent.get(f"/g/{pin_gallery.token}/")
     token = parent.cookies["csrftoken"].value
@@ -64,7 +64,7 @@ def test_the_right_pin_with_the_browsers_real_origin_opens_the_gallery(studio, p
 
 def test_a_refused_form_on_a_parents_page_leads_back_to_her_gallery_not_to_sign_in(
     studio, pin_gallery
-) -> None:  # noqa: ANN001
+) -> None:
     parent = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     response = parent.post(f"/g/{pin_gallery.token}/pin/", {"pin": "2468"}, HTTP_ORIGIN="null")
     html = response.content.decode()
@@ -75,13 +75,13 @@ def test_a_refused_form_on_a_parents_page_leads_back_to_her_gallery_not_to_sign_
     assert "Sessions" not in html
 
 
-def test_a_refused_studio_form_still_leads_to_the_studio(studio) -> None:  # noqa: ANN001
+def test_a_refused_studio_form_still_leads_to_the_studio(studio) -> None:
     member = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     html = member.post("/login/", {"username": "owner", "password": "x"}).content.decode()
     assert "That form had expired" in html and 'href="/"' in html
 
 
-def test_no_template_comment_leaks_into_a_parents_page(studio, pin_gallery) -> None:  # noqa: ANN001
+def test_no_template_comment_leaks_into_a_parents_page(studio, pin_gallery) -> None:
     parent = Client(HTTP_HOST=HOST, enforce_csrf_checks=True)
     pages = [
         parent.get(f"/g/{pin_gallery.token}/").content.decode(),

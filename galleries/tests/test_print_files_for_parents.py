@@ -26,7 +26,7 @@ def _tiny_raw_png() -> bytes:
     return buffer.getvalue()
 
 
-def test_print_size_is_never_the_web_file_while_the_print_is_being_prepared(studio) -> None:  # noqa: ANN001
+def test_print_size_is_never_the_web_file_while_the_print_is_being_prepared(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(with_print=False))
         primary = gallery.job.candidates.get(rank=0)
@@ -43,7 +43,7 @@ def test_print_size_is_never_the_web_file_while_the_print_is_being_prepared(stud
     assert gallery.downloads == 0
 
 
-def test_the_print_link_appears_once_the_print_file_exists(studio) -> None:  # noqa: ANN001
+def test_the_print_link_appears_once_the_print_file_exists(studio) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(with_print=False))
         alternate = gallery.job.candidates.get(rank=1)
@@ -57,7 +57,7 @@ def test_the_print_link_appears_once_the_print_file_exists(studio) -> None:  # n
 
 
 def test_a_print_file_given_up_is_said_plainly_and_the_web_file_is_not_offered_instead(
-    studio,  # noqa: ANN001
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits(with_print=False, shared=1))
@@ -74,8 +74,8 @@ def test_a_print_file_given_up_is_said_plainly_and_the_web_file_is_not_offered_i
 
 def test_sending_asks_for_a_print_file_of_every_portrait_the_parent_gets(
     studio,
-    settings,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    settings,
+    django_capture_on_commit_callbacks,
 ) -> None:
     settings.PRINT_FILES_AUTOMATIC = True
     with schema_context(studio.schema_name):
@@ -87,7 +87,7 @@ def test_sending_asks_for_a_print_file_of_every_portrait_the_parent_gets(
     assert asked[3] is None  # kept back from the parent: no print file needed
 
 
-def test_a_print_file_says_300_dpi_in_jfif_and_exif(studio) -> None:  # noqa: ANN001
+def test_a_print_file_says_300_dpi_in_jfif_and_exif(studio) -> None:
     with schema_context(studio.schema_name):
         job = RenderJob.objects.create(
             session=parent_session(), base_seed=1, state=RenderJob.State.READY
@@ -109,8 +109,8 @@ def test_a_print_file_says_300_dpi_in_jfif_and_exif(studio) -> None:  # noqa: AN
 
 def test_a_portrait_shared_after_sending_is_given_a_print_file_and_swept_if_lost(
     studio,
-    settings,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    settings,
+    django_capture_on_commit_callbacks,
 ) -> None:
     from datetime import timedelta
 

@@ -24,7 +24,7 @@ def _files(scan: Scan) -> list[str]:
 
 
 @pytest.fixture
-def scans(studio):  # noqa: ANN001, ANN201
+def scans(studio):
     """Three scans uploaded today; the first has a job with portraits."""
     with schema_context(studio.schema_name):
         session = parent_session()
@@ -35,7 +35,7 @@ def scans(studio):  # noqa: ANN001, ANN201
 
 def test_a_sweep_91_days_later_deletes_every_scan_file_and_keeps_the_portraits(
     studio, scans
-) -> None:  # noqa: ANN001
+) -> None:
     made, job = scans
     names = [name for scan in made for name in _files(scan)]
     assert len(names) == 21 and all(default_storage.exists(name) for name in names)
@@ -67,7 +67,7 @@ def test_a_sweep_91_days_later_deletes_every_scan_file_and_keeps_the_portraits(
         }
 
 
-def test_scans_inside_the_window_are_kept(studio, scans) -> None:  # noqa: ANN001
+def test_scans_inside_the_window_are_kept(studio, scans) -> None:
     made, _ = scans
     with schema_context(studio.schema_name):
         assert scans_purge_expired(now=timezone.now() + timedelta(days=89)).scans == 0
@@ -75,7 +75,7 @@ def test_scans_inside_the_window_are_kept(studio, scans) -> None:  # noqa: ANN00
     assert all(default_storage.exists(name) for scan in made for name in _files(scan))
 
 
-def test_the_studios_shorter_window_is_used_and_a_longer_one_is_capped_at_90(studio) -> None:  # noqa: ANN001
+def test_the_studios_shorter_window_is_used_and_a_longer_one_is_capped_at_90(studio) -> None:
     with schema_context(studio.schema_name):
         session = parent_session()
         old, young = scan_with_files(session, age_days=31), scan_with_files(session, age_days=29)
@@ -89,7 +89,7 @@ def test_the_studios_shorter_window_is_used_and_a_longer_one_is_capped_at_90(stu
         assert scans_purge_expired(now=timezone.now() + timedelta(days=62)).scan_ids == [young.pk]
 
 
-def test_a_second_sweep_deletes_nothing_more_and_writes_no_more_audit_rows(studio, scans) -> None:  # noqa: ANN001
+def test_a_second_sweep_deletes_nothing_more_and_writes_no_more_audit_rows(studio, scans) -> None:
     later = timezone.now() + timedelta(days=91)
     with schema_context(studio.schema_name):
         scans_purge_expired(now=later)
@@ -99,7 +99,7 @@ def test_a_second_sweep_deletes_nothing_more_and_writes_no_more_audit_rows(studi
 
 def test_the_command_dry_run_deletes_nothing_and_the_real_run_does(
     studio, other_studio, scans
-) -> None:  # noqa: ANN001
+) -> None:
     made, _ = scans
     with schema_context(studio.schema_name):
         Scan.objects.filter(pk=made[0].pk).update(created_at=timezone.now() - timedelta(days=120))
@@ -117,7 +117,7 @@ def test_the_command_dry_run_deletes_nothing_and_the_real_run_does(
     assert all(default_storage.exists(name) for name in _files(beta_scan))
 
 
-def test_the_nightly_actor_sweeps_each_studio(studio, scans) -> None:  # noqa: ANN001
+def test_the_nightly_actor_sweeps_each_studio(studio, scans) -> None:
     from galleries.tasks import retention_sweep_all, retention_sweep_studio
 
     made, _ = scans
@@ -143,7 +143,7 @@ def test_the_procfile_scheduler_runs_the_gallery_tasks() -> None:
 
 def test_the_owner_deletes_a_portrait_and_a_gallery_and_both_are_audited(
     studio,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
@@ -165,7 +165,7 @@ def test_the_owner_deletes_a_portrait_and_a_gallery_and_both_are_audited(
     assert {("portrait.deleted", "owner"), ("gallery.deleted", "owner")} <= actions
 
 
-def test_the_audit_log_page_is_for_the_owner_only(studio, scans) -> None:  # noqa: ANN001
+def test_the_audit_log_page_is_for_the_owner_only(studio, scans) -> None:
     with schema_context(studio.schema_name):
         scans_purge_expired(now=timezone.now() + timedelta(days=91))
     assert signed_in_client(studio).get("/audit/").status_code == 403

@@ -27,7 +27,7 @@ TWILIO_TOKEN = "test-token"  # what the fake_providers fixture sets
 
 
 @pytest.fixture
-def sendgrid_key(settings):  # noqa: ANN001, ANN201
+def sendgrid_key(settings):
     private = ec.generate_private_key(ec.SECP256R1())
     public_der = private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -36,7 +36,7 @@ def sendgrid_key(settings):  # noqa: ANN001, ANN201
     return private
 
 
-def _sendgrid_post(private, events: list[dict], *, host: str = PUBLIC_HOST):  # noqa: ANN001, ANN202
+def _sendgrid_post(private, events: list[dict], *, host: str = PUBLIC_HOST):
     body = json.dumps(events).encode()
     stamp = str(int(time.time()))
     signature = base64.b64encode(private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256())))
@@ -49,7 +49,7 @@ def _sendgrid_post(private, events: list[dict], *, host: str = PUBLIC_HOST):  # 
     )
 
 
-def _twilio_post(url: str, params: dict[str, str]):  # noqa: ANN202
+def _twilio_post(url: str, params: dict[str, str]):
     """Post as Twilio does: signed over the full URL it was given, query string included."""
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -57,7 +57,7 @@ def _twilio_post(url: str, params: dict[str, str]):  # noqa: ANN202
     return Client(HTTP_HOST=parts.netloc).post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
 
 
-def _send(studio, channels: list[str], *, phone: str = "+14155550123") -> dict[str, Delivery]:  # noqa: ANN001
+def _send(studio, channels: list[str], *, phone: str = "+14155550123") -> dict[str, Delivery]:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits(scan=scan_with_files(parent_session(phone=phone)))
         deliveries = gallery_send(job=job, channels=channels, enqueue=False)
@@ -66,12 +66,12 @@ def _send(studio, channels: list[str], *, phone: str = "+14155550123") -> dict[s
         return {d.channel: Delivery.objects.get(pk=d.pk) for d in deliveries}
 
 
-def _reload(studio, delivery: Delivery) -> Delivery:  # noqa: ANN001
+def _reload(studio, delivery: Delivery) -> Delivery:
     with schema_context(studio.schema_name):
         return Delivery.objects.get(pk=delivery.pk)
 
 
-def _echoed_event(request, delivery: Delivery, kind: str, event_id: str) -> dict:  # noqa: ANN001
+def _echoed_event(request, delivery: Delivery, kind: str, event_id: str) -> dict:
     """The event SendGrid posts about a message Cradle sent: its custom args echoed back."""
     return {
         "event": kind,
@@ -84,7 +84,7 @@ def _echoed_event(request, delivery: Delivery, kind: str, event_id: str) -> dict
 
 def test_outgoing_messages_name_their_studio_and_delivery_in_a_signed_reference(
     studio, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     sent = _send(studio, ["email", "sms"])
     [email] = fake_providers.emails()
     args = email.json()["custom_args"]
@@ -101,7 +101,7 @@ def test_outgoing_messages_name_their_studio_and_delivery_in_a_signed_reference(
 
 def test_a_bounce_for_one_studio_never_fails_anothers_delivery_with_the_same_number(
     studio, other_studio, fake_providers, sendgrid_key
-) -> None:  # noqa: ANN001
+) -> None:
     alpha = _send(studio, ["email"])["email"]
     beta = _send(other_studio, ["email"])["email"]
     # The sequences of two schemas give the same numbers: make it so here.
@@ -129,7 +129,7 @@ def test_a_bounce_for_one_studio_never_fails_anothers_delivery_with_the_same_num
 
 def test_an_event_with_no_reference_goes_by_message_id_and_a_forged_one_goes_nowhere(
     studio, other_studio, fake_providers, sendgrid_key
-) -> None:  # noqa: ANN001
+) -> None:
     beta = _send(other_studio, ["email"])["email"]
     legacy = {  # sent before references: only SendGrid's own message id
         "event": "delivered",
@@ -151,7 +151,7 @@ def test_an_event_with_no_reference_goes_by_message_id_and_a_forged_one_goes_now
 
 def test_a_twilio_status_callback_on_the_public_url_reaches_its_studio(
     studio, other_studio, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     alpha = _send(studio, ["sms"])["sms"]
     beta = _send(other_studio, ["sms"])["sms"]
     beta_callback = fake_providers.sms()[1].form()["StatusCallback"]
@@ -172,7 +172,7 @@ def test_a_twilio_status_callback_on_the_public_url_reaches_its_studio(
 
 def test_a_stop_on_the_public_url_opts_out_of_every_studio_that_texted_the_number(
     studio, other_studio, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     both = "+14155550123"
     alpha_only = "+14155550777"
     _send(studio, ["sms"], phone=both)
@@ -184,7 +184,7 @@ def test_a_stop_on_the_public_url_opts_out_of_every_studio_that_texted_the_numbe
     assert stop.status_code == 200 and stop["Content-Type"] == "text/xml"
     _twilio_post(inbound, {"From": alpha_only, "Body": "Stop.", "MessageSid": "SMin-2"})
 
-    def opted_out(studio) -> set[str]:  # noqa: ANN001
+    def opted_out(studio) -> set[str]:
         with schema_context(studio.schema_name):
             return set(SmsOptOut.objects.values_list("phone", flat=True))
 
@@ -199,14 +199,14 @@ def test_a_stop_on_the_public_url_opts_out_of_every_studio_that_texted_the_numbe
     assert opted_out(studio) == {alpha_only} and opted_out(other_studio) == set()
 
 
-def _opted_out(studio) -> set[str]:  # noqa: ANN001
+def _opted_out(studio) -> set[str]:
     with schema_context(studio.schema_name):
         return set(SmsOptOut.objects.values_list("phone", flat=True))
 
 
 def test_twilio_refusing_an_unsubscribed_number_opts_it_out_of_every_studio_that_texted_it(
     studio, other_studio, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     both = "+14155550123"
     alpha_only = "+14155550777"
     _send(other_studio, ["sms"], phone=both)  # beta texted her before
@@ -236,7 +236,7 @@ def test_twilio_refusing_an_unsubscribed_number_opts_it_out_of_every_studio_that
 
 def test_a_status_callback_with_21610_opts_the_number_out_of_every_studio_that_texted_it(
     studio, other_studio, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     both = "+14155550123"
     alpha = _send(studio, ["sms"], phone=both)["sms"]
     _send(other_studio, ["sms"], phone=both)

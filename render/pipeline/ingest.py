@@ -350,7 +350,7 @@ def _sample_indices(total: int, wanted: int) -> set[int]:
     return {int(round(i)) for i in np.linspace(0, total - 1, wanted)}
 
 
-def _open_video(data: bytes, limits: IngestLimits):  # noqa: ANN202 - an av container
+def _open_video(data: bytes, limits: IngestLimits):
     """The clip's container (its headers read, no frame decoded) with a video stream whose
     frame size is within the limits."""
     import av
@@ -463,7 +463,7 @@ def _decoded(container: object, stream: object) -> Iterator[object]:
     yield from container.decode(stream)  # type: ignore[attr-defined]
 
 
-def _dicom_header(data: bytes, limits: IngestLimits):  # noqa: ANN202 - a pydicom Dataset
+def _dicom_header(data: bytes, limits: IngestLimits):
     """The DICOM's elements up to its pixel data (palette tables included), not the pixels."""
     import pydicom
     from pydicom.errors import InvalidDicomError

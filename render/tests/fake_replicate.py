@@ -147,7 +147,7 @@ def start_fake_replicate() -> tuple[FakeReplicate, ThreadingHTTPServer]:
         def _public(self, prediction: dict) -> dict:
             return {k: v for k, v in prediction.items() if not k.startswith("_")}
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = json.loads(self._record() or b"{}")
             if self.headers.get("Authorization") != "Bearer r8_test_token":
                 self._reply(401, {"title": "Unauthenticated", "detail": "Invalid token."})
@@ -179,7 +179,7 @@ def start_fake_replicate() -> tuple[FakeReplicate, ThreadingHTTPServer]:
                 return
             self._reply(404, {"detail": "Not found."})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._record()
             path, _, query = self.path.partition("?")
             if path.startswith("/files/"):

@@ -160,7 +160,7 @@ def test_a_file_that_is_no_image_is_unreadable_and_nothing_is_written(
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
     tmp_path: Path,
     phantom: Phantom,
-    settings,  # noqa: ANN001
+    settings,
 ) -> None:
     scan = save(phantom.image, tmp_path / "scan.jpg", quality=92)
     settings.SCAN_MAX_BYTES = scan.stat().st_size - 1

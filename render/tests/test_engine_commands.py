@@ -17,8 +17,8 @@ from render.models import RenderJob
 
 
 def test_fetch_render_model_fails_fast_and_clearly_when_the_hub_is_unreachable(
-    tmp_path,  # noqa: ANN001
-    monkeypatch,  # noqa: ANN001
+    tmp_path,
+    monkeypatch,
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
     started = time.monotonic()
@@ -58,10 +58,10 @@ def test_bench_render_times_five_candidates_over_at_least_five_runs() -> None:
 
 
 def test_a_diffusers_job_looks_for_its_weights_in_render_model_dir(
-    studio,  # noqa: ANN001
-    settings,  # noqa: ANN001
-    tmp_path,  # noqa: ANN001
-    phantom_jpeg,  # noqa: ANN001
+    studio,
+    settings,
+    tmp_path,
+    phantom_jpeg,
 ) -> None:
     settings.RENDER_ENGINE = "diffusers"
     settings.RENDER_MODEL_DIR = str(tmp_path / "no-weights-here")
@@ -78,8 +78,8 @@ def test_a_diffusers_job_looks_for_its_weights_in_render_model_dir(
 
 
 def test_fetch_render_model_family_sdxl_plans_the_sdxl_layout_without_the_network(
-    tmp_path,  # noqa: ANN001
-    monkeypatch,  # noqa: ANN001
+    tmp_path,
+    monkeypatch,
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # a dry run must not need it
     dest = tmp_path / "sdxl"
@@ -113,8 +113,8 @@ def test_fetch_render_model_family_sdxl_plans_the_sdxl_layout_without_the_networ
 
 
 def test_fetch_render_model_family_sdxl_fails_fast_offline_and_never_over_an_sd15_folder(
-    tmp_path,  # noqa: ANN001
-    monkeypatch,  # noqa: ANN001
+    tmp_path,
+    monkeypatch,
 ) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
     started = time.monotonic()
@@ -137,8 +137,8 @@ def test_fetch_render_model_family_sdxl_fails_fast_offline_and_never_over_an_sd1
 
 
 def test_bench_render_with_the_diffusers_engine_refuses_a_folder_lacking_a_part(
-    settings,  # noqa: ANN001
-    tmp_path,  # noqa: ANN001
+    settings,
+    tmp_path,
 ) -> None:
     settings.RENDER_MODEL_DIR = str(tmp_path / "empty")
     with pytest.raises(CommandError, match="no diffusion model in .*empty.*fetch_render_model"):

@@ -55,7 +55,7 @@ def _read_print(candidate: Candidate) -> bytes:
         return handle.read()
 
 
-def test_the_print_file_is_four_times_the_raw_render_and_carries_the_tag(studio) -> None:  # noqa: ANN001
+def test_the_print_file_is_four_times_the_raw_render_and_carries_the_tag(studio) -> None:
     with schema_context(studio.schema_name):
         candidate = _ready_candidate(_raw_render_png())
         candidate_print_make(candidate_id=candidate.pk)
@@ -71,7 +71,7 @@ def test_the_print_file_is_four_times_the_raw_render_and_carries_the_tag(studio)
     assert "trainedAlgorithmicMedia" in report.c2pa_digital_source_type
 
 
-def test_making_it_twice_keeps_the_first_file(studio) -> None:  # noqa: ANN001
+def test_making_it_twice_keeps_the_first_file(studio) -> None:
     with schema_context(studio.schema_name):
         candidate = _ready_candidate(_raw_render_png())
         candidate_print_make(candidate_id=candidate.pk)
@@ -83,8 +83,8 @@ def test_making_it_twice_keeps_the_first_file(studio) -> None:  # noqa: ANN001
 
 
 def test_choosing_a_primary_queues_the_print_file_which_the_actor_then_makes(
-    studio,  # noqa: ANN001
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    studio,
+    django_capture_on_commit_callbacks,
 ) -> None:
     broker = dramatiq.get_broker()
     broker.flush_all()
@@ -105,7 +105,7 @@ def test_choosing_a_primary_queues_the_print_file_which_the_actor_then_makes(
     assert read_provenance(data).exif_has_tag
 
 
-def test_a_failure_is_logged_and_leaves_the_web_download(studio, caplog) -> None:  # noqa: ANN001
+def test_a_failure_is_logged_and_leaves_the_web_download(studio, caplog) -> None:
     with schema_context(studio.schema_name):
         candidate = _ready_candidate(b"this is not a PNG")
     with caplog.at_level(logging.ERROR, logger="render.print_size"):
@@ -117,7 +117,7 @@ def test_a_failure_is_logged_and_leaves_the_web_download(studio, caplog) -> None
         assert candidate.web_image
 
 
-def test_a_deleted_candidate_is_skipped(studio) -> None:  # noqa: ANN001
+def test_a_deleted_candidate_is_skipped(studio) -> None:
     with schema_context(studio.schema_name):
         candidate = _ready_candidate(_raw_render_png())
         candidate_id = candidate.pk
@@ -149,7 +149,7 @@ def _sweep(minutes_later: float) -> list[dramatiq.Message]:
     return messages
 
 
-def test_a_print_file_the_broker_never_took_is_sent_by_the_sweep_and_made(studio) -> None:  # noqa: ANN001
+def test_a_print_file_the_broker_never_took_is_sent_by_the_sweep_and_made(studio) -> None:
     dramatiq.get_broker().flush_all()
     with schema_context(studio.schema_name):
         candidate = _primary_asked_for(_raw_render_png())
@@ -163,7 +163,7 @@ def test_a_print_file_the_broker_never_took_is_sent_by_the_sweep_and_made(studio
         assert _sweep(60) == []  # made: nothing left to send
 
 
-def test_a_print_whose_worker_was_killed_mid_upscale_is_sent_again_after_the_lease(studio) -> None:  # noqa: ANN001
+def test_a_print_whose_worker_was_killed_mid_upscale_is_sent_again_after_the_lease(studio) -> None:
     dramatiq.get_broker().flush_all()
     with schema_context(studio.schema_name):
         candidate = _primary_asked_for(_raw_render_png())
@@ -179,7 +179,7 @@ def test_a_print_whose_worker_was_killed_mid_upscale_is_sent_again_after_the_lea
         assert candidate.print_image and candidate.print_attempts == 2
 
 
-def test_a_print_file_that_keeps_failing_is_given_up_and_the_api_says_why(studio) -> None:  # noqa: ANN001
+def test_a_print_file_that_keeps_failing_is_given_up_and_the_api_says_why(studio) -> None:
     from tests.api.conftest import api_client_for
 
     dramatiq.get_broker().flush_all()

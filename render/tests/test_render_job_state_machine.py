@@ -17,7 +17,7 @@ from render.tasks import render_job_render, render_job_vision
 
 
 @pytest.fixture
-def tenant(studio):  # noqa: ANN001, ANN201
+def tenant(studio):
     with schema_context(studio.schema_name):
         yield studio
 
@@ -31,7 +31,7 @@ def _new_job(data: bytes) -> RenderJob:
 
 def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(
     tenant, phantom_jpeg
-) -> None:  # noqa: ANN001
+) -> None:
     job = _new_job(phantom_jpeg)
     assert services.render_job_vision_run(job_id=job.pk, enqueue=False) is not None
     assert services.render_job_vision_run(job_id=job.pk, enqueue=False) is None
@@ -56,7 +56,7 @@ def test_a_job_runs_each_stage_once_even_when_its_message_arrives_twice(
 
 
 @pytest.mark.parametrize("encode", [services.png_stored, services.png_compressed])
-def test_cradles_own_pngs_read_back_as_the_same_pixels(encode) -> None:  # noqa: ANN001
+def test_cradles_own_pngs_read_back_as_the_same_pixels(encode) -> None:
     rng = np.random.default_rng(3)
     noise = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
     ramp = np.broadcast_to(np.arange(53, dtype=np.uint8)[None, :, None] * 4, (37, 53, 3))
@@ -69,7 +69,7 @@ def test_cradles_own_pngs_read_back_as_the_same_pixels(encode) -> None:  # noqa:
             assert np.array_equal(np.asarray(image.convert("RGB")), pixels)
 
 
-def test_a_live_lease_held_by_another_worker_makes_the_actor_retry(tenant, phantom_jpeg) -> None:  # noqa: ANN001
+def test_a_live_lease_held_by_another_worker_makes_the_actor_retry(tenant, phantom_jpeg) -> None:
     job = _new_job(phantom_jpeg)
     RenderJob.objects.filter(pk=job.pk).update(
         state=RenderJob.State.VISION, lease_expires_at=timezone.now() + timedelta(minutes=1)
@@ -80,7 +80,7 @@ def test_a_live_lease_held_by_another_worker_makes_the_actor_retry(tenant, phant
 
 def test_a_job_whose_worker_died_is_taken_over_after_its_lease_expires(
     tenant, phantom_jpeg
-) -> None:  # noqa: ANN001
+) -> None:
     job = _new_job(phantom_jpeg)
     RenderJob.objects.filter(pk=job.pk).update(
         state=RenderJob.State.VISION, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -93,7 +93,7 @@ def test_a_job_whose_worker_died_is_taken_over_after_its_lease_expires(
 def test_a_crashing_stage_fails_the_job_with_its_reason_and_the_next_job_still_runs(
     tenant,
     phantom_jpeg,
-    monkeypatch,  # noqa: ANN001
+    monkeypatch,
 ) -> None:
     broken = _new_job(phantom_jpeg)
     healthy = _new_job(phantom_jpeg)
@@ -115,7 +115,7 @@ def test_a_crashing_stage_fails_the_job_with_its_reason_and_the_next_job_still_r
     assert healthy.state == RenderJob.State.READY
 
 
-def test_a_cancelled_job_is_not_rendered(tenant, phantom_jpeg) -> None:  # noqa: ANN001
+def test_a_cancelled_job_is_not_rendered(tenant, phantom_jpeg) -> None:
     job = _new_job(phantom_jpeg)
     services.render_job_cancel(job=job)
     job.refresh_from_db()
@@ -124,7 +124,7 @@ def test_a_cancelled_job_is_not_rendered(tenant, phantom_jpeg) -> None:  # noqa:
     assert job.candidates.count() == 0
 
 
-def test_a_stalled_job_is_sent_to_the_queue_again(tenant, phantom_jpeg) -> None:  # noqa: ANN001
+def test_a_stalled_job_is_sent_to_the_queue_again(tenant, phantom_jpeg) -> None:
     import dramatiq
 
     broker = dramatiq.get_broker()
@@ -139,7 +139,7 @@ def test_a_ready_job_queues_the_print_file_of_its_primary_when_automatic(
     tenant,
     phantom_jpeg,
     settings,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     import dramatiq
 

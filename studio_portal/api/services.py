@@ -361,7 +361,7 @@ def webhook_delivery_give_up(*, delivery_id: int) -> None:
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201, PLR0913
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # a redirect could lead into a private network: it counts as a failure
 
 

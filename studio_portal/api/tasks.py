@@ -35,7 +35,7 @@ def webhook_deliver(schema_name: str, delivery_id: int) -> None:
 
 
 @dramatiq.actor(queue_name="default", max_retries=3, time_limit=60_000)
-def webhook_give_up(message_data: dict, retry_info: dict) -> None:  # noqa: ARG001
+def webhook_give_up(message_data: dict, retry_info: dict) -> None:
     schema_name, delivery_id = message_data["args"]
     with schema_context(schema_name):
         services.webhook_delivery_give_up(delivery_id=delivery_id)

@@ -16,7 +16,7 @@ from studio_portal.api import services
 from studio_portal.api.models import ApiKey, WebhookEndpoint
 
 
-def _keys_for(user: User):  # noqa: ANN202
+def _keys_for(user: User):
     keys = ApiKey.objects.select_related("user")
     return keys if user.is_owner else keys.filter(user=user)
 

@@ -27,8 +27,8 @@ class DomainClaimAdmin(admin.ModelAdmin):
     list_display = ("domain", "studio", "created_at", "verified_at", "released_at")
     search_fields = ("domain",)
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -24,15 +24,15 @@ def api_client_for(studio: Studio, username: str = "sono") -> tuple[APIClient, s
 
 
 @pytest.fixture
-def api_a(studio):  # noqa: ANN001, ANN201
+def api_a(studio):
     return api_client_for(studio)[0]
 
 
 @pytest.fixture
-def api_b(other_studio):  # noqa: ANN001, ANN201
+def api_b(other_studio):
     return api_client_for(other_studio)[0]
 
 
 @pytest.fixture
-def owner_api_a(studio):  # noqa: ANN001, ANN201
+def owner_api_a(studio):
     return api_client_for(studio, "owner")[0]

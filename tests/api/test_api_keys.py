@@ -12,11 +12,11 @@ from studio_portal.api.models import ApiKey
 from tests.api.conftest import api_client_for
 
 
-def _host(studio) -> str:  # noqa: ANN001
+def _host(studio) -> str:
     return studio.domains.get(is_primary=True).domain
 
 
-def test_a_new_key_is_shown_once_and_only_its_digest_is_stored(studio) -> None:  # noqa: ANN001
+def test_a_new_key_is_shown_once_and_only_its_digest_is_stored(studio) -> None:
     owner_client, _ = api_client_for(studio, "owner")
     response = owner_client.post("/api/keys/", {"name": "Booking system"}, format="json")
     assert response.status_code == 201
@@ -32,7 +32,7 @@ def test_a_new_key_is_shown_once_and_only_its_digest_is_stored(studio) -> None: 
     assert {item["prefix"] for item in listed} >= {raw_key[:10]}
 
 
-def test_the_key_authenticates_as_its_member(studio) -> None:  # noqa: ANN001
+def test_the_key_authenticates_as_its_member(studio) -> None:
     client, _ = api_client_for(studio, "sono")
     response = client.post(
         "/api/sessions/",
@@ -47,7 +47,7 @@ def test_the_key_authenticates_as_its_member(studio) -> None:  # noqa: ANN001
         assert session.created_by.username == "sono"
 
 
-def test_requests_without_a_key_or_with_a_wrong_one_get_401(studio) -> None:  # noqa: ANN001
+def test_requests_without_a_key_or_with_a_wrong_one_get_401(studio) -> None:
     anonymous = APIClient(HTTP_HOST=_host(studio))
     response = anonymous.get("/api/sessions/")
     assert response.status_code == 401
@@ -58,14 +58,14 @@ def test_requests_without_a_key_or_with_a_wrong_one_get_401(studio) -> None:  # 
     assert "Unknown or revoked" in response.json()["detail"]
 
 
-def test_a_key_from_one_studio_is_unknown_on_another_studios_host(studio, other_studio) -> None:  # noqa: ANN001
+def test_a_key_from_one_studio_is_unknown_on_another_studios_host(studio, other_studio) -> None:
     _, key_a = api_client_for(studio)
     on_b = APIClient(HTTP_HOST=_host(other_studio), HTTP_AUTHORIZATION=f"Bearer {key_a}")
     response = on_b.get("/api/sessions/")
     assert response.status_code == 401
 
 
-def test_a_revoked_key_stops_working_at_once(studio) -> None:  # noqa: ANN001
+def test_a_revoked_key_stops_working_at_once(studio) -> None:
     client, raw_key = api_client_for(studio, "sono")
     assert client.get("/api/jobs/").status_code == 200
     with schema_context(studio.schema_name):
@@ -75,7 +75,7 @@ def test_a_revoked_key_stops_working_at_once(studio) -> None:  # noqa: ANN001
     assert client.get("/api/jobs/").status_code == 401
 
 
-def test_a_sonographer_cannot_make_a_key_for_the_owner(studio) -> None:  # noqa: ANN001
+def test_a_sonographer_cannot_make_a_key_for_the_owner(studio) -> None:
     client, _ = api_client_for(studio, "sono")
     response = client.post("/api/keys/", {"name": "sneaky", "username": "owner"}, format="json")
     assert response.status_code == 403
@@ -84,7 +84,7 @@ def test_a_sonographer_cannot_make_a_key_for_the_owner(studio) -> None:  # noqa:
         assert not ApiKey.objects.filter(name="sneaky").exists()
 
 
-def test_a_sonographer_sees_only_her_own_keys_and_cannot_revoke_the_owners(studio) -> None:  # noqa: ANN001
+def test_a_sonographer_sees_only_her_own_keys_and_cannot_revoke_the_owners(studio) -> None:
     owner_client, _ = api_client_for(studio, "owner")
     sono_client, _ = api_client_for(studio, "sono")
     owner_keys = [k for k in owner_client.get("/api/keys/").json() if k["user"] == "owner"]
@@ -94,7 +94,7 @@ def test_a_sonographer_sees_only_her_own_keys_and_cannot_revoke_the_owners(studi
     assert response.status_code == 404
 
 
-def test_the_settings_page_shows_a_new_key_once(studio) -> None:  # noqa: ANN001
+def test_the_settings_page_shows_a_new_key_once(studio) -> None:
     from tests.tenancy import signed_in_client
 
     client = signed_in_client(studio, "owner")

@@ -11,7 +11,7 @@ from render import services
 from render.models import RenderJob
 
 
-def _uploaded_job(api_a, studio, phantom_jpeg, *, render: bool) -> dict:  # noqa: ANN001
+def _uploaded_job(api_a, studio, phantom_jpeg, *, render: bool) -> dict:
     response = api_a.post(
         "/api/sessions/",
         {
@@ -41,18 +41,18 @@ def _uploaded_job(api_a, studio, phantom_jpeg, *, render: bool) -> dict:  # noqa
 
 
 @pytest.fixture
-def ready_job(api_a, studio, phantom_jpeg) -> dict:  # noqa: ANN001
+def ready_job(api_a, studio, phantom_jpeg) -> dict:
     return _uploaded_job(api_a, studio, phantom_jpeg, render=True)
 
 
 @pytest.fixture
-def analysed_job(api_a, studio, phantom_jpeg) -> dict:  # noqa: ANN001
+def analysed_job(api_a, studio, phantom_jpeg) -> dict:
     """Vision done (anchors and cues stored): enough for corrections and re-runs."""
     return _uploaded_job(api_a, studio, phantom_jpeg, render=False)
 
 
 @pytest.fixture
-def stored_job(studio) -> dict:  # noqa: ANN001
+def stored_job(studio) -> dict:
     """A session and a ready job written straight to the database (no pipeline run)."""
     from tests.test_studio_isolation import _make_finished_job
 
@@ -65,7 +65,7 @@ def stored_job(studio) -> dict:  # noqa: ANN001
     }
 
 
-def _file(data: bytes, name: str = "scan.jpg"):  # noqa: ANN202
+def _file(data: bytes, name: str = "scan.jpg"):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="application/octet-stream")
@@ -75,7 +75,7 @@ def test_a_studio_runs_a_scan_to_a_sent_gallery_through_the_api(
     api_a,
     studio,
     ready_job,
-    fake_providers,  # noqa: ANN001
+    fake_providers,
 ) -> None:
     job_uid = ready_job["job"]["uid"]
     job = api_a.get(f"/api/jobs/{job_uid}/").json()
@@ -127,7 +127,7 @@ def test_a_studio_runs_a_scan_to_a_sent_gallery_through_the_api(
 
 def test_anchor_corrections_and_reruns_make_new_jobs_from_conditioning(
     api_a,
-    analysed_job,  # noqa: ANN001
+    analysed_job,
 ) -> None:
     ready_job = analysed_job
     job_uid = ready_job["job"]["uid"]
@@ -152,7 +152,7 @@ def test_anchor_corrections_and_reruns_make_new_jobs_from_conditioning(
     assert again.status_code == 400 and "nothing to cancel" in again.json()["detail"]
 
 
-def test_bad_input_gets_a_400_with_a_sentence_per_problem(api_a, stored_job) -> None:  # noqa: ANN001
+def test_bad_input_gets_a_400_with_a_sentence_per_problem(api_a, stored_job) -> None:
     ready_job = stored_job
     job_uid = ready_job["job"]["uid"]
     no_consent = api_a.post(

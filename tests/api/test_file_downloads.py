@@ -34,7 +34,7 @@ from verification.models import PortraitMark
 STORED_SIZES = {"full": (96, 96), "web": (48, 48), "print": (160, 160)}
 
 
-def _bytes(response) -> bytes:  # noqa: ANN001
+def _bytes(response) -> bytes:
     return b"".join(response.streaming_content)
 
 
@@ -50,14 +50,14 @@ def _stored(candidate: Candidate, field: str) -> bytes:
 
 
 @pytest.fixture
-def alpha_job(studio):  # noqa: ANN001, ANN201
+def alpha_job(studio):
     """A ready job in studio A: a primary and an alternate, both with print files."""
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits(shared=2, unshared=0)
         return job, list(job.candidates.order_by("rank"))
 
 
-def test_an_api_key_downloads_each_size_as_the_stored_image(api_a, studio, alpha_job) -> None:  # noqa: ANN001
+def test_an_api_key_downloads_each_size_as_the_stored_image(api_a, studio, alpha_job) -> None:
     job, (primary, _) = alpha_job
     for size, field in (("web", "web_image"), ("full", "image"), ("print", "print_image")):
         response = api_a.get(f"/api/candidates/{primary.pk}/image/?size={size}")
@@ -83,8 +83,8 @@ def test_an_api_key_downloads_each_size_as_the_stored_image(api_a, studio, alpha
 
 
 def test_the_full_render_leaves_with_one_watermark_however_often_it_is_fetched(
-    api_a,  # noqa: ANN001
-    studio,  # noqa: ANN001
+    api_a,
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits(shared=1, unshared=0)
@@ -120,8 +120,8 @@ def _textured(width: int, height: int) -> np.ndarray:
 
 
 def test_without_a_size_the_web_file_comes_back_even_to_a_client_that_accepts_only_images(
-    api_a,  # noqa: ANN001
-    alpha_job,  # noqa: ANN001
+    api_a,
+    alpha_job,
 ) -> None:
     _, (primary, _) = alpha_job
     response = api_a.get(f"/api/candidates/{primary.pk}/image/", HTTP_ACCEPT="image/jpeg")
@@ -130,7 +130,7 @@ def test_without_a_size_the_web_file_comes_back_even_to_a_client_that_accepts_on
         assert image.size == STORED_SIZES["web"]
 
 
-def test_the_job_json_links_to_each_download_and_the_links_work(api_a, studio) -> None:  # noqa: ANN001
+def test_the_job_json_links_to_each_download_and_the_links_work(api_a, studio) -> None:
     with schema_context(studio.schema_name):
         made = _make_finished_job("alpha")  # a real PNG report, no print file yet
     host = studio.domains.get(is_primary=True).domain
@@ -155,7 +155,7 @@ def test_the_job_json_links_to_each_download_and_the_links_work(api_a, studio) -
     assert candidates[0]["image_url"] == candidate["image_url"]
 
 
-def test_the_print_url_is_given_once_the_print_file_exists(api_a, alpha_job) -> None:  # noqa: ANN001
+def test_the_print_url_is_given_once_the_print_file_exists(api_a, alpha_job) -> None:
     job, _ = alpha_job
     candidate = api_a.get(f"/api/jobs/{job.uid}/candidates/").json()[0]
     assert candidate["print_url"] == candidate["image_url"] + "?size=print"
@@ -166,8 +166,8 @@ def test_the_print_url_is_given_once_the_print_file_exists(api_a, alpha_job) -> 
 
 
 def test_a_print_file_not_made_yet_is_a_409_until_the_worker_makes_it(
-    api_a,  # noqa: ANN001
-    studio,  # noqa: ANN001
+    api_a,
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         job = ready_job_with_portraits(shared=2, unshared=0, with_print=False)
@@ -201,7 +201,7 @@ def test_a_print_file_not_made_yet_is_a_409_until_the_worker_makes_it(
     assert [c["print_url"] is not None for c in listed] == [False, True]
 
 
-def test_an_unknown_size_is_a_400_that_names_the_sizes(api_a, alpha_job) -> None:  # noqa: ANN001
+def test_an_unknown_size_is_a_400_that_names_the_sizes(api_a, alpha_job) -> None:
     _, (primary, _) = alpha_job
     response = api_a.get(f"/api/candidates/{primary.pk}/image/?size=huge")
     assert response.status_code == 400
@@ -209,10 +209,10 @@ def test_an_unknown_size_is_a_400_that_names_the_sizes(api_a, alpha_job) -> None
 
 
 def test_studio_bs_key_never_reaches_studio_as_portrait_with_the_same_id(
-    studio,  # noqa: ANN001
-    other_studio,  # noqa: ANN001
-    api_a,  # noqa: ANN001
-    api_b,  # noqa: ANN001
+    studio,
+    other_studio,
+    api_a,
+    api_b,
 ) -> None:
     with schema_context(studio.schema_name):
         job_a = ready_job_with_portraits(shared=2, unshared=0)
@@ -246,7 +246,7 @@ def test_studio_bs_key_never_reaches_studio_as_portrait_with_the_same_id(
         assert image.size == STORED_SIZES["web"]
 
 
-def test_studio_as_key_on_studio_bs_host_is_refused(studio, other_studio) -> None:  # noqa: ANN001
+def test_studio_as_key_on_studio_bs_host_is_refused(studio, other_studio) -> None:
     with schema_context(other_studio.schema_name):
         beta = ready_job_with_portraits(shared=1, unshared=0).candidates.get()
     client, _ = api_client_for(studio)
@@ -256,7 +256,7 @@ def test_studio_as_key_on_studio_bs_host_is_refused(studio, other_studio) -> Non
     assert not getattr(response, "streaming", False)
 
 
-def test_downloads_need_a_key_or_a_signed_in_member(studio, alpha_job) -> None:  # noqa: ANN001
+def test_downloads_need_a_key_or_a_signed_in_member(studio, alpha_job) -> None:
     job, (primary, _) = alpha_job
     anonymous = APIClient(HTTP_HOST=studio.domains.get(is_primary=True).domain)
     for url in (f"/api/candidates/{primary.pk}/image/", f"/api/jobs/{job.uid}/report/"):
@@ -272,8 +272,8 @@ def test_downloads_need_a_key_or_a_signed_in_member(studio, alpha_job) -> None: 
 
 
 def test_a_scan_deleted_by_retention_answers_410_and_its_job_has_no_report_url(
-    api_a,  # noqa: ANN001
-    studio,  # noqa: ANN001
+    api_a,
+    studio,
 ) -> None:
     with schema_context(studio.schema_name):
         made = _make_finished_job("alpha")
@@ -296,7 +296,7 @@ def test_a_scan_deleted_by_retention_answers_410_and_its_job_has_no_report_url(
     assert api_a.get(_path(job["candidates"][0]["image_url"])).status_code == 200
 
 
-def test_a_report_not_made_yet_is_a_409_and_a_rejected_scans_is_a_404(api_a, studio) -> None:  # noqa: ANN001
+def test_a_report_not_made_yet_is_a_409_and_a_rejected_scans_is_a_404(api_a, studio) -> None:
     with schema_context(studio.schema_name):
         session = parent_session()
         scan = Scan.objects.create(
@@ -315,7 +315,7 @@ def test_a_report_not_made_yet_is_a_409_and_a_rejected_scans_is_a_404(api_a, stu
     assert missing.json()["detail"].startswith("This scan has no report: it was rejected")
 
 
-def test_the_openapi_document_describes_the_downloads_without_warnings(tmp_path) -> None:  # noqa: ANN001
+def test_the_openapi_document_describes_the_downloads_without_warnings(tmp_path) -> None:
     reset_generator_stats()
     target = tmp_path / "schema.yaml"
     call_command(

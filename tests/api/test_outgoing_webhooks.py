@@ -26,7 +26,7 @@ class _Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 receiver.requests.append({"headers": dict(self.headers), "body": body})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -42,7 +42,7 @@ class _Receiver:
 
 
 @pytest.fixture
-def receiver():  # noqa: ANN201
+def receiver():
     made: list[_Receiver] = []
 
     def make(statuses: list[int] | None = None) -> _Receiver:
@@ -54,11 +54,11 @@ def receiver():  # noqa: ANN201
         item.server.shutdown()
 
 
-def _owner(studio) -> User:  # noqa: ANN001
+def _owner(studio) -> User:
     return User.objects.get(username="owner")
 
 
-def test_a_subscribed_endpoint_gets_a_signed_event_it_can_verify(studio, receiver) -> None:  # noqa: ANN001
+def test_a_subscribed_endpoint_gets_a_signed_event_it_can_verify(studio, receiver) -> None:
     hook = receiver()
     with schema_context(studio.schema_name):
         endpoint = services.webhook_endpoint_create(
@@ -96,7 +96,7 @@ def test_an_old_signature_is_refused_as_a_replay() -> None:
     )
 
 
-def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_event(studio, receiver) -> None:  # noqa: ANN001
+def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_event(studio, receiver) -> None:
     hook = receiver([500, 503])
     with schema_context(studio.schema_name):
         services.webhook_endpoint_create(url=hook.url, events=["job.failed"], actor=_owner(studio))
@@ -121,7 +121,7 @@ def test_a_failing_endpoint_is_retried_with_backoff_and_the_same_event(studio, r
     assert not options["retry_when"](tasks.WEBHOOK_MAX_RETRIES, services.WebhookRetry("x"))
 
 
-def test_an_event_whose_retries_ran_out_is_marked_failed(studio, receiver) -> None:  # noqa: ANN001
+def test_an_event_whose_retries_ran_out_is_marked_failed(studio, receiver) -> None:
     hook = receiver([500])
     with schema_context(studio.schema_name):
         services.webhook_endpoint_create(
@@ -133,7 +133,7 @@ def test_an_event_whose_retries_ran_out_is_marked_failed(studio, receiver) -> No
         assert WebhookDelivery.objects.get(pk=delivery.pk).status == "failed"
 
 
-def test_production_refuses_http_and_private_network_urls(studio, settings) -> None:  # noqa: ANN001
+def test_production_refuses_http_and_private_network_urls(studio, settings) -> None:
     settings.WEBHOOK_ALLOW_HTTP = False
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = False
     with schema_context(studio.schema_name):
@@ -150,7 +150,7 @@ def test_production_refuses_http_and_private_network_urls(studio, settings) -> N
                 services.webhook_endpoint_create(url=url, events=["job.ready"], actor=owner)
 
 
-def test_only_the_owner_manages_webhooks_through_the_api(api_a, owner_api_a, receiver) -> None:  # noqa: ANN001
+def test_only_the_owner_manages_webhooks_through_the_api(api_a, owner_api_a, receiver) -> None:
     hook = receiver()
     assert api_a.get("/api/webhooks/").status_code == 403
     refused = api_a.post(
@@ -171,7 +171,7 @@ def test_only_the_owner_manages_webhooks_through_the_api(api_a, owner_api_a, rec
     assert owner_api_a.get("/api/webhooks/").json() == []
 
 
-def _subscribe_everything(studio, receiver) -> None:  # noqa: ANN001
+def _subscribe_everything(studio, receiver) -> None:
     services.webhook_endpoint_create(
         url=receiver().url,
         events=["job.ready", "job.failed", "delivery.failed"],
@@ -194,7 +194,7 @@ def test_a_finished_job_and_a_crashed_one_emit_job_ready_and_job_failed(
     studio,
     receiver,
     phantom_jpeg,
-    monkeypatch,  # noqa: ANN001
+    monkeypatch,
 ) -> None:
     from render import services as render_services
     from render.tasks import render_job_vision
@@ -220,7 +220,7 @@ def test_a_finished_job_and_a_crashed_one_emit_job_ready_and_job_failed(
 
 def test_a_permanently_failed_delivery_emits_delivery_failed(
     studio, receiver, fake_providers
-) -> None:  # noqa: ANN001
+) -> None:
     from django.utils import timezone
 
     from galleries.services import delivery_send, gallery_send

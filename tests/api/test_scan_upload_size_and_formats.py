@@ -14,7 +14,7 @@ from render.pipeline.ingest import sniff_kind
 from render.pipeline.types import ScanRejected
 
 
-def _session(api_a) -> str:  # noqa: ANN001
+def _session(api_a) -> str:
     response = api_a.post(
         "/api/sessions/",
         {"parent_name": "Size Test", "consent_given": True, "skin_swatches": ["#a07e56"]},
@@ -26,7 +26,7 @@ def _session(api_a) -> str:  # noqa: ANN001
 
 def test_an_oversized_upload_gets_413_with_one_unit_and_two_different_figures(
     api_a, settings
-) -> None:  # noqa: ANN001
+) -> None:
     settings.SCAN_MAX_BYTES = 2 * 1024 * 1024  # 2 MiB: "2 MB" either way before
     data = b"\xff\xd8\xff" + b"\0" * (2 * 1024 * 1024 + 1000)
     response = api_a.post(

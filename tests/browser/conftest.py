@@ -59,7 +59,7 @@ def browser_type_launch_args() -> dict:
 
 
 @pytest.fixture
-def journey_studio(transactional_db, live_server, settings) -> Iterator[Studio]:  # noqa: ANN001
+def journey_studio(transactional_db, live_server, settings) -> Iterator[Studio]:
     """A studio of its own (live-server tests commit for real), dropped afterwards."""
     studio = make_studio_with_members("journey", "Moonbeam Studio")
     port = live_server.url.rsplit(":", 1)[1]
@@ -70,7 +70,7 @@ def journey_studio(transactional_db, live_server, settings) -> Iterator[Studio]:
 
 
 @pytest.fixture
-def studio_url(journey_studio: Studio, live_server) -> str:  # noqa: ANN001
+def studio_url(journey_studio: Studio, live_server) -> str:
     port = live_server.url.rsplit(":", 1)[1]
     return f"http://journey.localhost:{port}"
 
@@ -91,7 +91,7 @@ class Screenshots:
     folder: Path
     count: int = 0
 
-    def take(self, page, name: str) -> Path:  # noqa: ANN001
+    def take(self, page, name: str) -> Path:
         self.count += 1
         path = self.folder / f"{self.count:02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
@@ -112,7 +112,7 @@ def axe_source() -> str:
     return AXE_JS.read_text()
 
 
-def axe_serious_violations(page, axe_source: str) -> list[str]:  # noqa: ANN001
+def axe_serious_violations(page, axe_source: str) -> list[str]:
     """axe-core's serious and critical findings on the page, as readable lines."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         # Evaluated through the DevTools protocol, which a page's CSP does not block (a

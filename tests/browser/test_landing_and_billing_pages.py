@@ -23,7 +23,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 
 @pytest.fixture
-def stripe(settings) -> Iterator[FakeStripe]:  # noqa: ANN001
+def stripe(settings) -> Iterator[FakeStripe]:
     state, server = start_fake_stripe(settings.STRIPE_API_VERSION)
     settings.STRIPE_SECRET_KEY = "sk_test_cradle"
     settings.STRIPE_API_BASE = state.url
@@ -48,8 +48,8 @@ def _screenshot(page: Page, name: str) -> None:
 
 def test_a_visitor_sees_what_cradle_does_samples_and_prices_and_reaches_sign_up(
     browser: Browser,
-    transactional_db,  # noqa: ANN001
-    live_server,  # noqa: ANN001
+    transactional_db,
+    live_server,
     stripe: FakeStripe,
     axe_source: str,
 ) -> None:

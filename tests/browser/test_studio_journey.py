@@ -54,12 +54,12 @@ def test_owner_sonographer_and_parent_go_from_sign_in_to_a_gallery_on_a_phone(
     browser: Browser,
     journey_studio: Studio,
     studio_url: str,
-    worker,  # noqa: ANN001
-    fake_providers,  # noqa: ANN001
+    worker,
+    fake_providers,
     phantom_jpeg: bytes,
     shots: Screenshots,
     axe_source: str,
-    tmp_path,  # noqa: ANN001
+    tmp_path,
 ) -> None:
     # The owner signs in, sees the owner-only links, opens branding and the team page.
     owner_context = browser.new_context(viewport=DESKTOP)
@@ -232,10 +232,10 @@ def test_a_faceless_scan_shows_why_it_was_rejected_and_what_to_do(
     browser: Browser,
     journey_studio: Studio,
     studio_url: str,
-    worker,  # noqa: ANN001
+    worker,
     shots: Screenshots,
     axe_source: str,
-    tmp_path,  # noqa: ANN001
+    tmp_path,
 ) -> None:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 def test_a_stranger_checks_a_shared_portrait_and_an_ordinary_photo(
     browser: Browser,
     journey_studio: Studio,
-    live_server,  # noqa: ANN001
+    live_server,
     axe_source: str,
     tmp_path: Path,
 ) -> None:

@@ -96,7 +96,7 @@ def _broker(port: int) -> RedisBroker:
     )
 
 
-def test_a_send_to_a_stalled_redis_raises_a_broker_error_within_its_timeout(stalled_redis) -> None:  # noqa: ANN001
+def test_a_send_to_a_stalled_redis_raises_a_broker_error_within_its_timeout(stalled_redis) -> None:
     broker = _broker(stalled_redis)
     probe = dramatiq.actor(lambda: None, broker=broker, actor_name="probe", queue_name="default")
     started = time.monotonic()
@@ -107,7 +107,7 @@ def test_a_send_to_a_stalled_redis_raises_a_broker_error_within_its_timeout(stal
 
 
 def test_the_scheduler_raises_on_a_stalled_redis_so_its_process_exits_and_is_restarted(
-    stalled_redis,  # noqa: ANN001
+    stalled_redis,
 ) -> None:
     broker = _broker(stalled_redis)
     broker.add_middleware(PeriodiqMiddleware())

@@ -23,7 +23,7 @@ from tests.test_studio_isolation import _make_finished_job
 EXAMPLES_PER_OPERATION = 10
 
 
-def send_with_django_client(client: Client, case, headers: dict[str, str]):  # noqa: ANN001, ANN201
+def send_with_django_client(client: Client, case, headers: dict[str, str]):
     """Send a schemathesis case through Django's test client (this test's connection and
     transaction), using schemathesis' own serialization of path, query and body."""
     request = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
@@ -62,7 +62,7 @@ def send_with_django_client(client: Client, case, headers: dict[str, str]):  # n
     return client.generic(case.method, path, data or b"", content_type, **extra)
 
 
-def test_no_generated_request_gets_a_server_error(studio) -> None:  # noqa: ANN001
+def test_no_generated_request_gets_a_server_error(studio) -> None:
     client, raw_key = api_client_for(studio, "owner")
     with schema_context(studio.schema_name):
         _make_finished_job("alpha")  # real rows, so list and detail endpoints have something
@@ -93,7 +93,7 @@ def test_no_generated_request_gets_a_server_error(studio) -> None:  # noqa: ANN0
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        def call(case) -> None:  # noqa: ANN001
+        def call(case) -> None:
             response = send_with_django_client(django_client, case, headers)
             calls["count"] += 1
             if response.status_code >= 500:

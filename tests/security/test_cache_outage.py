@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def redis_cache(settings, tmp_path) -> Iterator[subprocess.Popen]:  # noqa: ANN001
+def redis_cache(settings, tmp_path) -> Iterator[subprocess.Popen]:
     """Point Django's cache at a private redis-server; the test may kill it."""
     port = _free_port()
     server = subprocess.Popen(
@@ -66,11 +66,11 @@ def redis_cache(settings, tmp_path) -> Iterator[subprocess.Popen]:  # noqa: ANN0
     caches["default"].close()
 
 
-def _host(studio) -> str:  # noqa: ANN001
+def _host(studio) -> str:
     return studio.domains.get(is_primary=True).domain
 
 
-def test_gallery_guess_limits_hold_and_pages_open_while_redis_is_down(studio, redis_cache) -> None:  # noqa: ANN001
+def test_gallery_guess_limits_hold_and_pages_open_while_redis_is_down(studio, redis_cache) -> None:
     with schema_context(studio.schema_name):
         gallery = gallery_create(job=ready_job_with_portraits())
         pinned = gallery_create(job=ready_job_with_portraits(), pin="2468")
@@ -90,7 +90,7 @@ def test_gallery_guess_limits_hold_and_pages_open_while_redis_is_down(studio, re
     assert parent.get(f"/g/{gallery.token}/").status_code == 429
 
 
-def test_sign_in_and_the_api_work_while_redis_is_down(studio, redis_cache) -> None:  # noqa: ANN001
+def test_sign_in_and_the_api_work_while_redis_is_down(studio, redis_cache) -> None:
     api, _ = api_client_for(studio)
     redis_cache.kill()
     redis_cache.wait(timeout=10)
@@ -101,7 +101,7 @@ def test_sign_in_and_the_api_work_while_redis_is_down(studio, redis_cache) -> No
     assert api.get("/api/sessions/").status_code == 200
 
 
-def test_sign_in_limits_count_in_redis_while_it_runs(studio, redis_cache, settings) -> None:  # noqa: ANN001
+def test_sign_in_limits_count_in_redis_while_it_runs(studio, redis_cache, settings) -> None:
     settings.PAGE_RATE_LIMITS = {
         "login": {"url_names": ["login"], "attempts": 2, "window_seconds": 600}
     }

@@ -15,18 +15,18 @@ from tests.tenancy import PASSWORD
 
 
 @pytest.fixture
-def limits_on(settings):  # noqa: ANN001, ANN201
+def limits_on(settings):
     settings.RATE_LIMITS_ENABLED = True
     cache.clear()
     yield settings
     cache.clear()
 
 
-def _host(studio) -> str:  # noqa: ANN001
+def _host(studio) -> str:
     return studio.domains.get(is_primary=True).domain
 
 
-def test_gallery_pages_get_a_strict_csp_with_a_fresh_nonce(studio) -> None:  # noqa: ANN001
+def test_gallery_pages_get_a_strict_csp_with_a_fresh_nonce(studio) -> None:
     from tests.test_studio_isolation import _make_finished_job
 
     with schema_context(studio.schema_name):
@@ -48,19 +48,19 @@ def test_gallery_pages_get_a_strict_csp_with_a_fresh_nonce(studio) -> None:  # n
     assert "script-src" in parent.get("/g/not-a-token/")["Content-Security-Policy"]
 
 
-def test_studio_pages_get_the_baseline_policy(client_a) -> None:  # noqa: ANN001
+def test_studio_pages_get_the_baseline_policy(client_a) -> None:
     policy = client_a.get("/")["Content-Security-Policy"]
     assert policy == "frame-ancestors 'none'; object-src 'none'; base-uri 'self'"
 
 
-def test_hsts_is_sent_over_https_when_configured(studio, settings) -> None:  # noqa: ANN001
+def test_hsts_is_sent_over_https_when_configured(studio, settings) -> None:
     settings.SECURE_HSTS_SECONDS = 31_536_000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     response = Client(HTTP_HOST=_host(studio)).get("/login/", secure=True)
     assert response["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
-def test_sign_in_attempts_are_limited_per_address(studio, limits_on) -> None:  # noqa: ANN001
+def test_sign_in_attempts_are_limited_per_address(studio, limits_on) -> None:
     limits_on.PAGE_RATE_LIMITS = {
         "login": {"url_names": ["login"], "attempts": 3, "window_seconds": 600}
     }
@@ -80,7 +80,7 @@ def test_sign_in_attempts_are_limited_per_address(studio, limits_on) -> None:  #
     )
 
 
-def test_page_uploads_are_limited(client_a, studio, limits_on) -> None:  # noqa: ANN001
+def test_page_uploads_are_limited(client_a, studio, limits_on) -> None:
     from render.services import parent_session_create
 
     limits_on.PAGE_RATE_LIMITS = {
@@ -95,7 +95,7 @@ def test_page_uploads_are_limited(client_a, studio, limits_on) -> None:  # noqa:
     assert statuses[-1] == 429 and 429 not in statuses[:2]
 
 
-def test_api_uploads_and_calls_are_throttled_per_member(studio, limits_on) -> None:  # noqa: ANN001
+def test_api_uploads_and_calls_are_throttled_per_member(studio, limits_on) -> None:
     limits_on.API_RATE_LIMITS = {"api": "3/minute", "scan_upload": "1/minute"}
     client, _ = api_client_for(studio)
     url = "/api/sessions/00000000-0000-0000-0000-000000000000/scans/"

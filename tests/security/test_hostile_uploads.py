@@ -17,7 +17,7 @@ from tests.security.hostile_corpus import hostile_corpus
 
 
 @pytest.fixture
-def session_uid(studio) -> str:  # noqa: ANN001
+def session_uid(studio) -> str:
     from render.services import parent_session_create
 
     with schema_context(studio.schema_name):
@@ -27,7 +27,7 @@ def session_uid(studio) -> str:  # noqa: ANN001
     return str(session.uid)
 
 
-def _files_under(root) -> list[str]:  # noqa: ANN001
+def _files_under(root) -> list[str]:
     return (
         [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()] if root.exists() else []
     )
@@ -57,7 +57,7 @@ def test_every_hostile_upload_is_refused_with_a_message_and_leaves_nothing(
     studio,
     session_uid,
     settings,
-    django_capture_on_commit_callbacks,  # noqa: ANN001
+    django_capture_on_commit_callbacks,
 ) -> None:
     client, _ = api_client_for(studio)
     client.raise_request_exception = False  # count a crash as the 500 a caller would get

@@ -221,7 +221,7 @@ def fill(route: Route, values: dict[str, list[str]], *, every_pair: bool = True)
         yield "/" + path
 
 
-def body_of(response) -> str:  # noqa: ANN001
+def body_of(response) -> str:
     if getattr(response, "streaming", False):
         return b"".join(response.streaming_content).decode("latin-1")
     return response.content.decode("latin-1")
@@ -232,7 +232,7 @@ def is_public(route: Route) -> bool:
 
 
 @pytest.fixture
-def two_studios(studio, other_studio) -> tuple[StudioObjects, StudioObjects]:  # noqa: ANN001
+def two_studios(studio, other_studio) -> tuple[StudioObjects, StudioObjects]:
     with schema_context(other_studio.schema_name):
         beta = make_studio_objects("beta", FOREIGN_BASE_PK)
     with schema_context(studio.schema_name):
@@ -249,7 +249,7 @@ def _routes() -> list[Route]:
     return list(walk_routes(get_resolver("studio_portal.urls_tenant").url_patterns))
 
 
-def _api_client(studio, username: str) -> APIClient:  # noqa: ANN001
+def _api_client(studio, username: str) -> APIClient:
     with schema_context(studio.schema_name):
         user = User.objects.get(username=username)
         _, raw_key = api_key_create(user=user, name="matrix", created_by=user)
@@ -263,7 +263,7 @@ def _assert_no_leak(
     url: str,
     method: str,
     foreign: StudioObjects,
-    allowed: set[int],  # noqa: ANN001
+    allowed: set[int],
 ) -> None:
     body = body_of(response)
     leaked = [marker for marker in foreign.markers if marker in body]
@@ -281,7 +281,7 @@ def _assert_no_leak(
 def test_every_url_with_another_studios_ids_is_a_404_or_403_for_a_member(
     studio,
     other_studio,
-    two_studios,  # noqa: ANN001
+    two_studios,
 ) -> None:
     alpha, beta = two_studios
     owner_page = signed_in_client(studio, "owner")
@@ -314,7 +314,7 @@ def test_every_url_with_another_studios_ids_is_a_404_or_403_for_a_member(
 def test_foreign_credentials_on_a_studios_own_host_reach_nothing(
     studio,
     other_studio,
-    two_studios,  # noqa: ANN001
+    two_studios,
 ) -> None:
     _, beta = two_studios
     session_of_a = signed_in_client(studio, "owner")
@@ -346,7 +346,7 @@ def test_foreign_credentials_on_a_studios_own_host_reach_nothing(
     print(f"foreign credentials: {requests} requests on the other studio's host, 0 leaks")
 
 
-def test_no_media_url_serves_a_scan_file(studio, other_studio, two_studios, settings) -> None:  # noqa: ANN001
+def test_no_media_url_serves_a_scan_file(studio, other_studio, two_studios, settings) -> None:
     _, beta = two_studios
     with schema_context(other_studio.schema_name):
         scan = Scan.objects.get(pk=beta.int_pks[Scan])

@@ -27,7 +27,7 @@ PROXY = "10.0.0.2"
 
 
 @pytest.fixture
-def behind_proxy(settings):  # noqa: ANN001, ANN201
+def behind_proxy(settings):
     settings.CRADLE_TRUSTED_PROXIES = ["10.0.0.0/24"]
     return settings
 
@@ -37,7 +37,7 @@ def via_proxy(client_address: str) -> Client:
     return Client(HTTP_HOST=HOST, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=client_address)
 
 
-def _request(remote: str, forwarded: str | None = None):  # noqa: ANN202
+def _request(remote: str, forwarded: str | None = None):
     extra = {"REMOTE_ADDR": remote}
     if forwarded is not None:
         extra["HTTP_X_FORWARDED_FOR"] = forwarded
@@ -47,12 +47,12 @@ def _request(remote: str, forwarded: str | None = None):  # noqa: ANN202
 # The address -----------------------------------------------------------------------------------
 
 
-def test_without_trusted_proxies_the_forwarded_header_is_ignored(settings) -> None:  # noqa: ANN001
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(settings) -> None:
     settings.CRADLE_TRUSTED_PROXIES = []
     assert client_ip(_request("198.51.100.7", "203.0.113.1")) == "198.51.100.7"
 
 
-def test_the_client_is_the_first_untrusted_hop_from_the_right(behind_proxy) -> None:  # noqa: ANN001
+def test_the_client_is_the_first_untrusted_hop_from_the_right(behind_proxy) -> None:
     # The client claimed to be 1.2.3.4; the outer proxy appended her real address; an inner
     # proxy (also trusted) appended the outer one's.
     request = _request(PROXY, "1.2.3.4, 203.0.113.50, 10.0.0.7")
@@ -63,7 +63,7 @@ def test_the_client_is_the_first_untrusted_hop_from_the_right(behind_proxy) -> N
     assert client_ip(_request(PROXY)) == PROXY
 
 
-def test_an_ipv6_client_is_counted_by_its_64(behind_proxy) -> None:  # noqa: ANN001
+def test_an_ipv6_client_is_counted_by_its_64(behind_proxy) -> None:
     first = _request(PROXY, "2001:db8:1:2::17")
     second = _request(PROXY, "[2001:db8:1:2:ffff::9]:443")
     assert client_ip(first) == "2001:db8:1:2::17"
@@ -75,20 +75,20 @@ def test_an_ipv6_client_is_counted_by_its_64(behind_proxy) -> None:  # noqa: ANN
 
 
 @pytest.fixture
-def gallery(studio):  # noqa: ANN001, ANN201
+def gallery(studio):
     with schema_context(studio.schema_name):
         return gallery_create(job=ready_job_with_portraits())
 
 
 @pytest.fixture
-def pin_gallery(studio):  # noqa: ANN001, ANN201
+def pin_gallery(studio):
     with schema_context(studio.schema_name):
         return gallery_create(job=ready_job_with_portraits(), pin="2468")
 
 
 def test_a_strangers_wrong_tokens_behind_the_proxy_do_not_block_the_parent(
     studio, gallery, behind_proxy
-) -> None:  # noqa: ANN001
+) -> None:
     stranger = via_proxy("198.51.100.66")
     for n in range(20):
         assert stranger.get(f"/g/guess{n}/").status_code == 404
@@ -99,7 +99,7 @@ def test_a_strangers_wrong_tokens_behind_the_proxy_do_not_block_the_parent(
 
 def test_wrong_pins_from_many_addresses_slow_the_gallery_but_never_lock_the_parent_out(
     studio, pin_gallery, behind_proxy
-) -> None:  # noqa: ANN001
+) -> None:
     url = f"/g/{pin_gallery.token}/pin/"
     guesses = iter(f"{n:04d}" for n in range(1000, 1100))
     # 20 wrong PINs from four addresses, five each (each address's own limit).
@@ -130,7 +130,7 @@ def test_wrong_pins_from_many_addresses_slow_the_gallery_but_never_lock_the_pare
 
 
 @pytest.fixture
-def limits_on(settings):  # noqa: ANN001, ANN201
+def limits_on(settings):
     settings.RATE_LIMITS_ENABLED = True
     settings.CRADLE_TRUSTED_PROXIES = ["10.0.0.0/24"]
     settings.LOGIN_FAILURES_PER_ACCOUNT = 10
@@ -140,7 +140,7 @@ def limits_on(settings):  # noqa: ANN001, ANN201
     cache.clear()
 
 
-def test_sign_in_per_address_counts_the_client_not_the_proxy(studio, limits_on) -> None:  # noqa: ANN001
+def test_sign_in_per_address_counts_the_client_not_the_proxy(studio, limits_on) -> None:
     limits_on.PAGE_RATE_LIMITS = {
         "login": {"url_names": ["login"], "attempts": 3, "window_seconds": 600}
     }
@@ -153,7 +153,7 @@ def test_sign_in_per_address_counts_the_client_not_the_proxy(studio, limits_on) 
     assert member.post("/login/", {"username": "sono", "password": PASSWORD}).status_code == 302
 
 
-def test_wrong_passwords_for_one_account_from_many_addresses_are_paced(studio, limits_on) -> None:  # noqa: ANN001
+def test_wrong_passwords_for_one_account_from_many_addresses_are_paced(studio, limits_on) -> None:
     allowed = 0
     for n in range(150):  # 150 guesses from 10 addresses: all were let through before
         response = via_proxy(f"198.51.100.{n % 10}").post(
@@ -170,12 +170,12 @@ def test_wrong_passwords_for_one_account_from_many_addresses_are_paced(studio, l
     assert owner.status_code == 302
     # ...and half a minute later the member signs in.
     with schema_context(studio.schema_name):
-        cache.delete(security._account_key("slot", "sono"))  # noqa: SLF001 - the 30 s are up
+        cache.delete(security._account_key("slot", "sono"))
     member = via_proxy("203.0.113.11").post("/login/", {"username": "sono", "password": PASSWORD})
     assert member.status_code == 302
 
 
-def test_the_api_counts_anonymous_callers_by_the_trusted_address(behind_proxy) -> None:  # noqa: ANN001
+def test_the_api_counts_anonymous_callers_by_the_trusted_address(behind_proxy) -> None:
     from rest_framework.request import Request
 
     from studio_portal.api.throttling import StudioApiThrottle

@@ -20,7 +20,7 @@ NAME, EMAIL, PHONE = "Philippa Quorn-Lestrange", "philippa.quorn@example.com", "
 
 def test_no_log_record_carries_a_parents_details(
     studio, phantom_jpeg, fake_providers, caplog
-) -> None:  # noqa: ANN001
+) -> None:
     caplog.set_level(logging.DEBUG)
     client, _ = api_client_for(studio)
     client.raise_request_exception = False

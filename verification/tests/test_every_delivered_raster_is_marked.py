@@ -26,7 +26,7 @@ def _mark_in(data: bytes) -> PortraitMark:
     return PortraitMark.objects.get(mark_id=found.mark_id)
 
 
-def test_the_share_card_with_a_portrait_carries_its_own_mark(studio, other_studio) -> None:  # noqa: ANN001
+def test_the_share_card_with_a_portrait_carries_its_own_mark(studio, other_studio) -> None:
     with schema_context(studio.schema_name):
         web = portrait_finish(sample_portrait_render())
         card = share_card.share_card_jpeg(brand_kit_get(), studio_name="Alpha", portrait=web)
@@ -47,7 +47,7 @@ def test_the_share_card_with_a_portrait_carries_its_own_mark(studio, other_studi
 
 def test_the_brand_only_card_carries_its_own_mark_and_keeps_its_tag_exact(
     studio, other_studio
-) -> None:  # noqa: ANN001
+) -> None:
     share_card._finished_brand_card.cache_clear()
     with schema_context(studio.schema_name):
         card = share_card.share_card_png(brand_kit_get(), studio_name="Alpha")
@@ -80,7 +80,7 @@ def test_the_brand_only_card_carries_its_own_mark_and_keeps_its_tag_exact(
     share_card._finished_brand_card.cache_clear()  # its marks go with this test's transaction
 
 
-def test_web_and_print_portraits_are_marked_as_what_they_are(studio) -> None:  # noqa: ANN001
+def test_web_and_print_portraits_are_marked_as_what_they_are(studio) -> None:
     with schema_context(studio.schema_name):
         web = portrait_finish(sample_portrait_render())
         print_file = portrait_finish(sample_portrait_render(), size="print")

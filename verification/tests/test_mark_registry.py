@@ -11,7 +11,7 @@ from verification import services
 from verification.models import PortraitMark
 
 
-def test_a_clash_draws_again_inside_the_callers_transaction(studio, monkeypatch) -> None:  # noqa: ANN001
+def test_a_clash_draws_again_inside_the_callers_transaction(studio, monkeypatch) -> None:
     first = services.portrait_mark_issue(studio=studio, kind="web")
     draws = iter([first.mark_id, 0, 0x12_3456_789A])
     monkeypatch.setattr(services.secrets, "randbits", lambda bits: next(draws))
@@ -29,7 +29,7 @@ def test_a_clash_draws_again_inside_the_callers_transaction(studio, monkeypatch)
     assert PortraitMark.objects.get(mark_id=first.mark_id).kind == "web"
 
 
-def test_one_mark_per_source_and_a_fresh_one_per_file_without(studio) -> None:  # noqa: ANN001
+def test_one_mark_per_source_and_a_fresh_one_per_file_without(studio) -> None:
     card = services.portrait_mark_issue(studio=studio, kind="share-card", source="share-card:ab")
     again = services.portrait_mark_issue(studio=studio, kind="share-card", source="share-card:ab")
     assert again.mark_id == card.mark_id
@@ -37,6 +37,6 @@ def test_one_mark_per_source_and_a_fresh_one_per_file_without(studio) -> None:  
     assert len(set(web)) == 3
 
 
-def test_an_unknown_kind_is_refused(studio) -> None:  # noqa: ANN001
+def test_an_unknown_kind_is_refused(studio) -> None:
     with pytest.raises(ValueError, match="Unknown kind"):
         services.portrait_mark_issue(studio=studio, kind="thumbnail")

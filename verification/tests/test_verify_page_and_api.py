@@ -38,13 +38,13 @@ PARENT_EMAIL = "zoe.quintessa@example.com"
 
 
 @pytest.fixture
-def visitor(db) -> Client:  # noqa: ANN001
+def visitor(db) -> Client:
     public_tenant_ensure()
     return Client(HTTP_HOST="localhost")
 
 
 @pytest.fixture
-def delivered_jpeg(studio) -> bytes:  # noqa: ANN001
+def delivered_jpeg(studio) -> bytes:
     """A web portrait as Alpha Studio delivers it, for a parent with a name and an address."""
     with schema_context(studio.schema_name):
         ParentSession.objects.create(
@@ -80,7 +80,7 @@ def _unmarked_photo() -> bytes:
 
 def test_a_portrait_stripped_of_its_metadata_is_found_by_its_watermark(
     visitor: Client,
-    delivered_jpeg: bytes,  # noqa: ANN001
+    delivered_jpeg: bytes,
 ) -> None:
     stripped = _stripped(delivered_jpeg)
     report = read_provenance(stripped)
@@ -117,7 +117,7 @@ def test_a_portrait_stripped_of_its_metadata_is_found_by_its_watermark(
 
 def test_a_delivered_file_is_found_by_its_signed_manifest(
     visitor: Client,
-    delivered_jpeg: bytes,  # noqa: ANN001
+    delivered_jpeg: bytes,
 ) -> None:
     body = visitor.post("/api/verify/", {"image": _upload(delivered_jpeg)}).json()
     assert body["cradle"] is True and body["found_by"] == "manifest"
@@ -137,7 +137,7 @@ def test_an_unmarked_photo_is_not_taken_for_a_cradle_portrait(visitor: Client) -
 
 def test_a_manifest_signed_by_someone_else_is_not_believed(
     visitor: Client,
-    delivered_jpeg: bytes,  # noqa: ANN001
+    delivered_jpeg: bytes,
 ) -> None:
     # A forger copies a real mark id into a manifest of his own on a picture Cradle never made.
     real_mark = read_provenance(delivered_jpeg).c2pa_mark_id
@@ -151,7 +151,7 @@ def test_a_manifest_signed_by_someone_else_is_not_believed(
     assert body["cradle"] is False and body["studio"] is None
 
 
-def test_an_oversized_upload_is_refused(visitor: Client, settings) -> None:  # noqa: ANN001
+def test_an_oversized_upload_is_refused(visitor: Client, settings) -> None:
     settings.VERIFY_MAX_UPLOAD_BYTES = 100_000
     noise = np.random.default_rng(1).integers(0, 256, (400, 400, 3), dtype=np.uint8)
     big = io.BytesIO()
@@ -181,7 +181,7 @@ def test_what_is_not_an_image_gets_a_sentence(visitor: Client) -> None:
     assert visitor.post("/verify/", {}).status_code == 400
 
 
-def test_nothing_sent_is_kept(visitor: Client, delivered_jpeg: bytes, settings) -> None:  # noqa: ANN001
+def test_nothing_sent_is_kept(visitor: Client, delivered_jpeg: bytes, settings) -> None:
     def stored() -> set[Path]:
         root = Path(settings.MEDIA_ROOT)
         return set(root.rglob("*")) if root.exists() else set()
@@ -192,7 +192,7 @@ def test_nothing_sent_is_kept(visitor: Client, delivered_jpeg: bytes, settings) 
     assert PortraitMark.objects.count() == marks and stored() == files
 
 
-def test_checks_are_limited_per_client_address(visitor: Client, settings) -> None:  # noqa: ANN001
+def test_checks_are_limited_per_client_address(visitor: Client, settings) -> None:
     settings.RATE_LIMITS_ENABLED = True
     settings.PAGE_RATE_LIMITS = {
         **settings.PAGE_RATE_LIMITS,
@@ -221,7 +221,7 @@ def test_checks_are_limited_per_client_address(visitor: Client, settings) -> Non
         cache.clear()
 
 
-def test_the_check_lives_on_cradles_own_host(visitor: Client, studio) -> None:  # noqa: ANN001
+def test_the_check_lives_on_cradles_own_host(visitor: Client, studio) -> None:
     page = visitor.get("/verify/")
     assert page.status_code == 200
     assert 'enctype="multipart/form-data"' in page.content.decode()
@@ -231,7 +231,7 @@ def test_the_check_lives_on_cradles_own_host(visitor: Client, studio) -> None:  
 
 def test_a_screenshot_of_a_shared_portrait_is_found_by_its_watermark(
     visitor: Client,
-    delivered_jpeg: bytes,  # noqa: ANN001
+    delivered_jpeg: bytes,
 ) -> None:
     # A phone screenshot: the portrait shown smaller on a bigger canvas, saved as a PNG.
     portrait = Image.open(io.BytesIO(_stripped(delivered_jpeg, quality=70))).convert("RGB")
@@ -246,7 +246,7 @@ def test_a_screenshot_of_a_shared_portrait_is_found_by_its_watermark(
     assert body.json()["found_by"] == "watermark" and body.json()["studio"] == "Alpha Studio"
 
 
-def test_the_brand_only_share_card_is_told_apart_from_a_portrait(visitor: Client, studio) -> None:  # noqa: ANN001
+def test_the_brand_only_share_card_is_told_apart_from_a_portrait(visitor: Client, studio) -> None:
     from galleries import share_card
 
     share_card._finished_brand_card.cache_clear()

@@ -13,7 +13,7 @@ from studio_portal.tenants.selectors import studio_schema_names
 class Command(BaseCommand):
     help = "Delete scans and their derivatives older than each studio's retention window."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Count, delete nothing.")
         parser.add_argument("--studio", help="Only this studio's schema name.")
 

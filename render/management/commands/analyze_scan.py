@@ -122,7 +122,7 @@ def analyze_file(path: Path, limits: IngestLimits) -> tuple[dict, dict[str, np.n
 class Command(BaseCommand):
     help = "Run ingest and vision on one scan file; print the anchors, boxes and verdict."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument(
             "--out", help="write deidentified/depth/normals/mask/subject/report PNGs here"

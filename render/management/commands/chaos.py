@@ -73,7 +73,7 @@ class _FakeSendGrid:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 args = json.dumps(body.get("custom_args", {}), sort_keys=True)
                 message_id = "chaos-" + hashlib.sha256(args.encode()).hexdigest()[:24]
@@ -141,7 +141,7 @@ def _use_broker(broker: dramatiq.Broker) -> None:
 class Command(BaseCommand):
     help = "Kill workers mid-render and restart the broker; check every job finishes once."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--kills", type=int, default=20)
         parser.add_argument("--jobs", type=int, default=6, help="scans queued for the kill phase")
         parser.add_argument("--queued", type=int, default=3, help="scans queued across the restart")
@@ -275,7 +275,7 @@ class Command(BaseCommand):
         self.redis_dir = settings.LOCAL_DIR / "chaos" / f"broker-{self.redis_port}"
         return embedded_redis_url(self.redis_dir, port=self.redis_port), True
 
-    def _chaos_studio(self):  # noqa: ANN202
+    def _chaos_studio(self):
         """A studio of this run's own, dropped at the end: two runs at once (two checkouts'
         test suites on one database) must not sweep each other's jobs onto their brokers."""
         from django.core.management import call_command
@@ -352,7 +352,7 @@ class Command(BaseCommand):
 
     def _start_web(self) -> None:
         (settings.LOCAL_DIR / "chaos").mkdir(parents=True, exist_ok=True)
-        log = open(settings.LOCAL_DIR / "chaos" / "web.log", "ab")  # noqa: SIM115
+        log = open(settings.LOCAL_DIR / "chaos" / "web.log", "ab")
         port = _free_port()
         self.web_url = f"http://127.0.0.1:{port}"
         self.web = subprocess.Popen(
@@ -426,7 +426,7 @@ class Command(BaseCommand):
 
     def _start_worker(self) -> None:
         (settings.LOCAL_DIR / "chaos").mkdir(parents=True, exist_ok=True)
-        log = open(settings.LOCAL_DIR / "chaos" / "worker.log", "ab")  # noqa: SIM115
+        log = open(settings.LOCAL_DIR / "chaos" / "worker.log", "ab")
         self.worker_started_at = timezone.now()
         self.worker = subprocess.Popen(
             [sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", "2"],
@@ -475,7 +475,7 @@ class Command(BaseCommand):
 
         try:
             self.broker.client.shutdown(save=True)
-        except Exception:  # noqa: BLE001, S110 - the connection drops as the server stops
+        except Exception:  # noqa: BLE001 - the connection drops as the server stops
             pass
         # Wait for the old server to be gone: starting while its port still answers would
         # "reuse" a server that is about to exit.
@@ -488,7 +488,7 @@ class Command(BaseCommand):
     def _stop_embedded_broker(self) -> None:
         try:
             self.broker.client.shutdown(nosave=True)
-        except Exception:  # noqa: BLE001, S110 - the connection drops as the server stops
+        except Exception:  # noqa: BLE001 - the connection drops as the server stops
             pass
         shutil.rmtree(self.redis_dir, ignore_errors=True)
 
@@ -693,7 +693,7 @@ class Command(BaseCommand):
 
     # Counting ---------------------------------------------------------------------------------
 
-    def _report(  # noqa: PLR0913 - one figure per phase
+    def _report(
         self,
         *,
         kills: int,

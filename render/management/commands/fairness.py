@@ -17,7 +17,7 @@ class Command(BaseCommand):
         "Render a phantom at the 10 Monk skin tones and print each tone's ΔE2000 and face contrast."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--width", type=int, default=1280, help="phantom scan width")
         parser.add_argument("--height", type=int, default=872, help="phantom scan height")

@@ -171,7 +171,7 @@ class Command(BaseCommand):
         "Hugging Face cache when it holds the parts, downloads the rest."
     )
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--dest", help="target folder (default: RENDER_MODEL_DIR)")
         parser.add_argument(
             "--family",
@@ -332,7 +332,7 @@ class Command(BaseCommand):
                     endpoint=endpoint,
                     cache_dir=cache_dir,
                 )
-            except Exception as exc:  # noqa: BLE001 - any hub/network error becomes one message
+            except Exception as exc:
                 raise CommandError(
                     f"Downloading {part.repo} from {endpoint} failed ({type(exc).__name__}: "
                     f"{exc}). Run the command again: finished files are kept and not fetched "
@@ -390,7 +390,7 @@ class Command(BaseCommand):
             ) from exc
         except RepositoryNotFoundError as exc:
             raise CommandError(f"{repo} does not exist on {endpoint} (or is private).") from exc
-        except Exception as exc:  # noqa: BLE001 - connection refused, DNS, TLS, timeouts…
+        except Exception as exc:
             raise CommandError(
                 f"Could not reach the Hugging Face Hub at {endpoint} "
                 f"({type(exc).__name__}) for {repo}, which is not in the Hugging Face cache. "

@@ -27,7 +27,7 @@ THROWAWAY_PREFIX = "scratch-scan"
 class Command(BaseCommand):
     help = "Run the whole pipeline for one scan file, synchronously, and print the result."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument(
             "--studio",

@@ -19,7 +19,7 @@ from render.vision_eval import run
 class Command(BaseCommand):
     help = "Measure the vision stage on generated and real fixtures with known answers."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: object, **options: object) -> None:

@@ -221,7 +221,7 @@ class HostedEngine:
             request.attempts += 1
             try:
                 return call()
-            except Exception as exc:  # noqa: BLE001 - SDK, httpx and pydantic errors alike
+            except Exception as exc:
                 if self._transient(exc) and attempt < self.retries:
                     self.sleep(self.backoff_s * 2**attempt)
                     continue

@@ -62,7 +62,7 @@ def refuse(*args: object, **kwargs: object) -> None:
     raise AssertionError("decoded while only the headers were to be read")
 
 
-def test_the_header_check_reads_a_500_frame_loop_without_decoding_a_frame(monkeypatch) -> None:  # noqa: ANN001
+def test_the_header_check_reads_a_500_frame_loop_without_decoding_a_frame(monkeypatch) -> None:
     data = loop_dicom(500)
     monkeypatch.setattr("pydicom.pixels.iter_pixels", refuse)
     monkeypatch.setattr("pydicom.pixels.pixel_array", refuse)
@@ -74,7 +74,7 @@ def test_the_header_check_reads_a_500_frame_loop_without_decoding_a_frame(monkey
     assert 0 < header.decode_bytes < 50_000_000
 
 
-def test_a_still_is_measured_from_its_header_and_never_loaded(monkeypatch) -> None:  # noqa: ANN001
+def test_a_still_is_measured_from_its_header_and_never_loaded(monkeypatch) -> None:
     data = png_of(3264, 2448)
     monkeypatch.setattr(Image.Image, "load", refuse)
     header = ingest.inspect(data)
@@ -83,13 +83,13 @@ def test_a_still_is_measured_from_its_header_and_never_loaded(monkeypatch) -> No
     assert 80_000_000 < header.decode_bytes < 120_000_000
 
 
-def test_a_long_loop_decodes_only_the_frames_the_choice_looks_at(monkeypatch) -> None:  # noqa: ANN001
+def test_a_long_loop_decodes_only_the_frames_the_choice_looks_at(monkeypatch) -> None:
     from pydicom import pixels
 
     decoded: list[int] = []
     iter_pixels = pixels.iter_pixels
 
-    def counting(src: object, *, indices: list[int], **kwargs: object):  # noqa: ANN202
+    def counting(src: object, *, indices: list[int], **kwargs: object):
         decoded.extend(indices)
         return iter_pixels(src, indices=indices, **kwargs)
 
@@ -119,7 +119,7 @@ def test_a_tighter_budget_keeps_fewer_frames_of_the_loop() -> None:
     ],
     ids=["still", "dicom"],
 )
-def test_a_decode_over_the_budget_is_refused_with_its_size_and_the_limit(data, what) -> None:  # noqa: ANN001
+def test_a_decode_over_the_budget_is_refused_with_its_size_and_the_limit(data, what) -> None:
     limits = IngestLimits(max_decode_bytes=1_000_000)
     with pytest.raises(ScanRejected) as refused:
         ingest.inspect(data, limits)
@@ -134,7 +134,7 @@ def test_a_decode_over_the_budget_is_refused_with_its_size_and_the_limit(data, w
 
 
 def test_a_decode_that_runs_out_of_memory_all_the_same_is_refused_in_the_same_words(
-    monkeypatch,  # noqa: ANN001
+    monkeypatch,
 ) -> None:
     def exhausted(*args: object) -> None:
         raise MemoryError

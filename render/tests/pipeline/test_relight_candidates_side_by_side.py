@@ -49,7 +49,7 @@ class _SlowRelight:
     def __init__(self) -> None:
         self.painted: list[int] = []
 
-    def render(self, conditioning, seeds, progress=None, cancel=None):  # noqa: ANN001, ANN201
+    def render(self, conditioning, seeds, progress=None, cancel=None):
         out = []
         for index, seed in enumerate(seeds):
             if cancel is not None and cancel():

@@ -75,7 +75,7 @@ def test_an_unexpected_error_inside_vision_is_a_refusal_a_sonographer_can_read(
         ),
     ],
 )
-def test_any_frame_dtype_reaches_the_same_anchors(convert) -> None:  # noqa: ANN001
+def test_any_frame_dtype_reaches_the_same_anchors(convert) -> None:
     scan = ingest(as_jpeg(make_phantom(seed=4).image))
     reference = vision.analyze(scan)
     frame = convert(scan.image)

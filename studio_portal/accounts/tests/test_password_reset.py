@@ -15,7 +15,7 @@ from studio_portal.tenants.models import Studio
 pytestmark = pytest.mark.django_db
 
 
-def _link(fake_providers) -> str:  # noqa: ANN001
+def _link(fake_providers) -> str:
     [mail] = fake_providers.emails()
     text = mail.json()["content"][0]["value"]
     return re.search(r"http://alpha\.localhost(?::\d+)?(/password-reset/[^\s]+/)", text).group(1)
@@ -23,7 +23,7 @@ def _link(fake_providers) -> str:  # noqa: ANN001
 
 def test_the_sign_in_page_offers_a_reset_and_the_emailed_link_sets_a_new_password(
     studio: Studio,
-    fake_providers,  # noqa: ANN001
+    fake_providers,
 ) -> None:
     with schema_context("alpha"):
         User.objects.filter(username="sono").update(email="sono@alpha.example")
@@ -59,7 +59,7 @@ def test_the_sign_in_page_offers_a_reset_and_the_emailed_link_sets_a_new_passwor
 
 def test_an_unknown_address_gets_the_same_answer_and_no_email(
     studio: Studio,
-    fake_providers,  # noqa: ANN001
+    fake_providers,
 ) -> None:
     response = Client(HTTP_HOST="alpha.localhost").post(
         "/password-reset/", {"email": "nobody@example.com"}
@@ -71,7 +71,7 @@ def test_an_unknown_address_gets_the_same_answer_and_no_email(
 def test_a_reset_on_one_studio_never_reaches_an_account_of_another_with_that_address(
     studio: Studio,
     other_studio: Studio,
-    fake_providers,  # noqa: ANN001
+    fake_providers,
 ) -> None:
     with schema_context("alpha"):
         User.objects.filter(username="owner").update(email="shared@example.com")
@@ -84,7 +84,7 @@ def test_a_reset_on_one_studio_never_reaches_an_account_of_another_with_that_add
     assert "beta" not in mail.json()["content"][0]["value"]
 
 
-def test_asking_too_often_from_one_address_is_paced(studio: Studio, settings) -> None:  # noqa: ANN001
+def test_asking_too_often_from_one_address_is_paced(studio: Studio, settings) -> None:
     settings.RATE_LIMITS_ENABLED = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()

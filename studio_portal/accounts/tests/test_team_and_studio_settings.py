@@ -21,7 +21,7 @@ def owner_client(studio: Studio) -> Client:
     return signed_in_client(studio, "owner")
 
 
-def _invite(owner_client: Client, capture, email: str, role: str = "sonographer"):  # noqa: ANN001, ANN202
+def _invite(owner_client: Client, capture, email: str, role: str = "sonographer"):
     with capture(execute=True):
         return owner_client.post("/team/invite/", {"email": email, "role": role})
 
@@ -38,7 +38,7 @@ def test_a_sonographer_gets_403_on_every_owner_page(client_a: Client) -> None:
 
 def test_an_invite_emails_a_one_time_link_that_sets_a_password_and_signs_in(
     studio: Studio, owner_client: Client, fake_providers, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     response = _invite(owner_client, django_capture_on_commit_callbacks, "Sam@Example.com")
     assert response.status_code == 302
     [mail] = fake_providers.emails()
@@ -68,7 +68,7 @@ def test_an_invite_emails_a_one_time_link_that_sets_a_password_and_signs_in(
 
 def test_inviting_an_existing_member_says_so(
     owner_client: Client, django_capture_on_commit_callbacks
-) -> None:  # noqa: ANN001
+) -> None:
     with schema_context("alpha"):
         User.objects.filter(username="sono").update(email="sono@alpha.example")
     response = _invite(owner_client, django_capture_on_commit_callbacks, "sono@alpha.example")

@@ -27,7 +27,7 @@ BENCHMARKS = {
 class Command(BaseCommand):
     help = "Run a benchmark and print its figures: " + ", ".join(sorted(BENCHMARKS))
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("name", choices=sorted(BENCHMARKS))
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--json", action="store_true")

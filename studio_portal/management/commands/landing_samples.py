@@ -17,7 +17,7 @@ SAMPLES_DIR = Path(__file__).resolve().parents[2] / "static" / "samples"
 class Command(BaseCommand):
     help = "Render the landing page's sample scans and portraits into studio_portal/static/samples."
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         parser.add_argument("--out", default=str(SAMPLES_DIR))
 
     def handle(self, *args: object, **options: object) -> None:

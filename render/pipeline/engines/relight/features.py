@@ -278,7 +278,7 @@ def plan_features(
 
 
 def _in_footprint(
-    footprint: Footprint, shape: tuple[int, int]
+    footprint: Footprint, shape: tuple[int, ...]
 ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:
     """The window around a footprint, its coordinates and its weights."""
     cx = (footprint.x0 + footprint.x1) / 2.0

@@ -164,7 +164,7 @@ def studio_set_for_seed(background_hex: str, seed: int, key_x: float) -> StudioS
     )
 
 
-def _pool(shape: tuple[int, int], studio: StudioSet) -> np.ndarray:
+def _pool(shape: tuple[int, ...], studio: StudioSet) -> np.ndarray:
     """A soft pool of light behind the head falling off to a gentle vignette: the paper's own
     colour sits half-way out, so the corners stay close to it."""
     height, width = shape

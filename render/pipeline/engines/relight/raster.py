@@ -28,7 +28,7 @@ def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def spot(
-    shape: tuple[int, int], centre: tuple[float, float], radius_x: float, radius_y: float
+    shape: tuple[int, ...], centre: tuple[float, float], radius_x: float, radius_y: float
 ) -> np.ndarray:
     """An axis-aligned Gaussian spot, built as an outer product (one H×W multiply)."""
     ys = np.arange(shape[0], dtype=np.float32)

@@ -80,7 +80,7 @@ def _flush_and_sheen(
         bumps = np.clip(bumps, 0.0, None) * inside
         top = float(np.percentile(bumps[inside > 0.5], 98)) if (inside > 0.5).any() else 0.0
         flush = np.clip(bumps / max(top, 1e-4), 0.0, 1.0) * 0.8
-        sheen = np.clip((depth - 0.6) / 0.4, 0.0, 1.0) ** 2
+        sheen: np.ndarray = np.clip((depth - 0.6) / 0.4, 0.0, 1.0) ** 2
         return flush.astype(np.float32), sheen.astype(np.float32)
     gap = layout.eye_gap
     eye_mid = (
@@ -111,8 +111,8 @@ def _feature_zone(cues: StructuralCues, scale: float, shape: tuple[int, int]) ->
     gap = size.gap
     zone = np.zeros(shape, np.float32)
     for name in visible_eyes(cues.pose):
-        if places[name] is not None:
-            np.maximum(zone, spot(shape, places[name], 0.38 * gap, 0.14 * gap), out=zone)
+        if (eye := places[name]) is not None:
+            np.maximum(zone, spot(shape, eye, 0.38 * gap, 0.14 * gap), out=zone)
     if places["nose_tip"] is not None:
         bridge_to_tip = (places["nose_tip"][0], places["nose_tip"][1] - 0.2 * gap)
         np.maximum(zone, spot(shape, bridge_to_tip, 0.22 * gap, 0.4 * gap), out=zone)

@@ -100,6 +100,7 @@ class RelightEngine:
             image = apply_finish(image, marks)
             props = None
             if guard is not None:
+                assert surface.wrap_base is not None  # a guard is made only with one
                 layer = wrap_layer(
                     surface.wrap_base, surface, light, studio, palette, seed, style.monochrome
                 )

@@ -583,10 +583,11 @@ def _phone_photo(
     wall round it (the wall is as bright as the render's skin)."""
     h, w = image.shape[:2]
     d = 0.03 * w
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    dst = np.float32([[d, d * 0.6], [w - d * 0.4, 0], [w, h - d * 0.3], [d * 0.3, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    dst = np.array([[d, d * 0.6], [w - d * 0.4, 0], [w, h - d * 0.3], [d * 0.3, h]], np.float32)
     if lit_wall:
-        dst = np.float32([[0.5 * w, 0.5 * h]]) + (dst - np.float32([[0.5 * w, 0.5 * h]])) * 0.72
+        centre = np.array([[0.5 * w, 0.5 * h]], np.float32)
+        dst = centre + (dst - centre) * np.float32(0.72)
     matrix = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(image, matrix, (w, h), borderValue=(12, 12, 14))
     if lit_wall:

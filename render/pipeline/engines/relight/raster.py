@@ -39,7 +39,7 @@ def spot(
 
 
 def window(
-    shape: tuple[int, int], cx: float, cy: float, rx: float, ry: float
+    shape: tuple[int, ...], cx: float, cy: float, rx: float, ry: float
 ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
     """A box of ``shape`` around (cx, cy) and its pixel-centre coordinates (column, row)."""
     y0, y1 = max(int(cy - ry), 0), min(int(cy + ry) + 2, shape[0])

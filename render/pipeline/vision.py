@@ -105,7 +105,7 @@ _mesh = None
 _detector = None
 
 
-def _face_mesh():  # noqa: ANN202 - mediapipe has no type stubs
+def _face_mesh():
     """One MediaPipe graph per process, created on first use (loading costs ~100 ms)."""
     global _mesh
     if _mesh is None:
@@ -120,7 +120,7 @@ def _face_mesh():  # noqa: ANN202 - mediapipe has no type stubs
     return _mesh
 
 
-def _face_detector():  # noqa: ANN202
+def _face_detector():
     global _detector
     if _detector is None:
         import mediapipe as mp
@@ -688,7 +688,7 @@ def _mirror_check(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> list[tupl
         # The side with the extra edges holds the occluder; when neither stands out, neither
         # side can be trusted.
         if energy[0] > 1.2 * energy[1]:
-            names = (left,)
+            names: tuple[str, ...] = (left,)
         elif energy[1] > 1.2 * energy[0]:
             names = (right,)
         else:
@@ -795,7 +795,7 @@ def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | N
     best: tuple[float, str, dict[str, np.ndarray]] | None = None
     for side in ("left", "right"):
         rows, reach = _outline(inside, side)
-        n = len(rows)
+        n: float = len(rows)
         reach = cv2.GaussianBlur(reach.reshape(-1, 1), (1, 0), max(1.0, 0.01 * n)).ravel()
         stand_out = _stand_out(reach, max(2, int(0.08 * n)))
         band = slice(int(0.3 * n), int(0.75 * n))
@@ -929,7 +929,7 @@ def _far_side(pose: str) -> tuple[str, ...]:
     return (f"cheek_{side}",)
 
 
-def _head_region(oval: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def _head_region(oval: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Where the baby's head can be, from the face's outline: the face oval widened, and
     raised for the cranium above the brow. Placenta or a uterine wall pressed against the face
     lies mostly outside it."""

@@ -1,9 +1,10 @@
 """Durability under failure, on the Redis broker, with real web and worker processes:
 
-0. Start the web server (``runserver``, as ``make run`` does) and ask it for the job list every
-   half second from start to end: it must answer every time.
-1. Queue scans for a studio of this run's own (dropped at the end); start ``manage.py rundramatiq``; kill -9 its whole
-   process group while a job is being rendered, ``--kills`` times, restarting it each time. Each
+0. Start a web server (``runserver``) and ask it for the job list every half second from start
+   to end: it must answer every time.
+1. Queue scans for a studio of this run's own (dropped at the end); start ``manage.py
+   rundramatiq``; kill -9 its whole process group while a job is being rendered, ``--kills``
+   times, restarting it each time. Each
    job that reaches "ready" is sent to the parent by email through the web server's API (to a
    local fake SendGrid that counts what it receives).
 2. Queue more scans with no worker running, restart the broker (SHUTDOWN, start again: queued

@@ -204,3 +204,14 @@ def test_a_folder_with_neither_depth_part_is_refused_naming_the_one_it_was_laid_
         ModelFolderIncomplete, match="lacks t2i-adapter/ \\(the depth T2I-Adapter\\)"
     ):
         check_folder(broken)
+
+
+def test_torch_compile_is_opt_in_and_wraps_the_unet_once_per_pipeline(model_dir, monkeypatch):
+    # Compiling happens at the first call (a minute on a GPU): this pins the wiring only.
+    assert type(_engine(model_dir).pipeline("cpu").unet).__name__ == "UNet2DConditionModel"
+    monkeypatch.setenv("RENDER_TORCH_COMPILE", "1")
+    engine = _engine(model_dir)
+    assert engine.compile_unet
+    compiled = engine.pipeline("cpu")
+    assert type(compiled.unet).__name__ == "OptimizedModule"
+    assert engine.pipeline("cpu") is compiled

@@ -246,7 +246,8 @@ EDITABLE_FIELDS = (
     "style_tokens",
     "custom_domain",
 )
-MAX_CAPTION_CHARS = BrandKit._meta.get_field("caption").max_length
+# A CharField's max_length: always set (the stubs allow None for any field).
+MAX_CAPTION_CHARS: int = BrandKit._meta.get_field("caption").max_length  # type: ignore[assignment]
 MAX_STYLE_TOKENS = 8
 MAX_STYLE_TOKEN_CHARS = 32
 # Words only: the tokens end up in the render prompt, so punctuation that could start a new

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -58,6 +60,7 @@ from render.pipeline.types import (
     StructuralCues,
 )
 from render.print_size import candidate_print_enqueue
+from studio_portal.accounts.models import User
 from studio_portal.api.services import job_event_payload, webhooks_emit
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.tenants.selectors import current_studio
@@ -105,7 +108,7 @@ def parent_session_create(
     consent_given: bool,
     skin_swatches: list[str],
     style: str = "classic",
-    created_by: object | None = None,
+    created_by: User | None = None,
 ) -> ParentSession:
     if not parent_name.strip():
         raise ValidationError("Please enter the parent's name.")
@@ -309,7 +312,7 @@ def _ingest_limits() -> IngestLimits:
 
 
 def scan_upload(
-    *, session: ParentSession, data: bytes, uploaded_by: object | None = None, enqueue: bool = True
+    *, session: ParentSession, data: bytes, uploaded_by: User | None = None, enqueue: bool = True
 ) -> RenderJob:
     """Check the upload from its headers (a bad file is refused before anything is stored),
     keep the encrypted original and queue its check: the decode, the frame choice,
@@ -330,7 +333,7 @@ def scan_upload(
 
 
 def scan_upload_or_repeat(
-    *, session: ParentSession, data: bytes, uploaded_by: object | None = None, enqueue: bool = True
+    *, session: ParentSession, data: bytes, uploaded_by: User | None = None, enqueue: bool = True
 ) -> tuple[RenderJob, bool]:
     """:func:`scan_upload`, also saying whether this upload made the job (False: a repeat)."""
     permission = studio_may_render(current_studio())
@@ -533,6 +536,12 @@ def render_job_check_run(*, job_id: int, enqueue: bool = True) -> RenderJob | No
     return job
 
 
+def _files_delete(stored: list[tuple[Storage, str | None]]) -> None:
+    for storage, name in stored:
+        if name:
+            storage.delete(name)
+
+
 def _scan_refuse(job: RenderJob, scan: Scan, reason: str) -> None:
     """The check refused the scan: the job ends "rejected" with the reason; the scan's row and
     its stored original go too (the files once that commits), as a refusal at the upload keeps
@@ -541,7 +550,7 @@ def _scan_refuse(job: RenderJob, scan: Scan, reason: str) -> None:
     with transaction.atomic():
         scan.delete()  # the job keeps its reason, its scan becomes None
         _finish(job, RenderJob.State.REJECTED, reason)
-        transaction.on_commit(lambda: [storage.delete(name) for storage, name in stored])
+        transaction.on_commit(lambda: _files_delete(stored))
     job.scan = None
 
 
@@ -732,7 +741,7 @@ def render_candidates(
     return [by_seed[seed] for seed in seeds]
 
 
-def _brand_tokens() -> dict[str, object]:
+def _brand_tokens() -> dict[str, Any]:
     from branding.selectors import brand_kit_get
 
     kit = brand_kit_get()
@@ -831,7 +840,7 @@ def render_job_rerun(
     style: str | None = None,
     fix_anatomy: bool = False,
     reseed: bool = True,
-    created_by: object = None,
+    created_by: User | None = None,
 ) -> RenderJob:
     """Regenerate (new seeds, in the chosen style) or a Fix Anatomy pass (the same seeds, so
     what changes is the correction). ``reseed=False`` keeps the seeds for a re-render whose
@@ -866,7 +875,7 @@ def render_job_rerun(
 
 @transaction.atomic
 def scan_anchors_correct(
-    *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: object = None
+    *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: User | None = None
 ) -> RenderJob:
     """Replace the scan's anchors with the sonographer's and re-run from conditioning."""
     scan = job.scan
@@ -957,7 +966,7 @@ def render_jobs_sweep_due(
     due = unheld.filter(cancel_requested=False).filter(
         outbox_due(now=now, waiting_since="updated_at", lease=lease)
     )
-    schema = connection.schema_name
+    schema: str = connection.schema_name  # type: ignore[attr-defined]  # django-tenants
     checking = RenderJob.State.CHECKING
     vision_states = (RenderJob.State.QUEUED, RenderJob.State.VISION)
     report.requeued += outbox_resend_due(
@@ -975,7 +984,7 @@ def render_jobs_sweep_due(
 
 
 @transaction.atomic
-def render_job_retry(*, job: RenderJob, created_by: object | None = None) -> RenderJob:
+def render_job_retry(*, job: RenderJob, created_by: User | None = None) -> RenderJob:
     """A fresh job for a failed or cancelled one: from conditioning when vision's cues are kept,
     otherwise from vision on the same de-identified scan, or from the check on the stored
     original when the job stopped before it (the upload is never asked for again)."""

@@ -29,6 +29,9 @@ def cues_to_bytes(cues: StructuralCues) -> bytes:
         hands=(cues.hands if cues.hands is not None else np.zeros_like(cues.subject)).astype(
             np.float16
         ),
+        repaired=(
+            cues.repaired if cues.repaired is not None else np.zeros_like(cues.subject)
+        ).astype(np.float16),
         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
     )
 
@@ -74,6 +77,7 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         # Cues stored before poses and hands were recorded read as a frontal face, no hands.
         pose=meta.get("pose", "frontal"),
         hands=arrays["hands"].astype(np.float32) if "hands" in arrays.files else None,
+        repaired=arrays["repaired"].astype(np.float32) if "repaired" in arrays.files else None,
     )
 
 

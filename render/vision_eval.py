@@ -211,7 +211,7 @@ class Outcome:
     missed_anchors: tuple[str, ...] = ()
     pose_found: str = ""
     phi_left: int = 0
-    subject_leak: float | None = None  # share of the subject mask on placenta, wall or cord
+    subject_leak: float | None = None  # share of what engines draw from on placenta, wall, cord
     subject_recall: float | None = None  # share of the true head inside the subject mask
     ms: float = 0.0
 
@@ -250,8 +250,12 @@ def evaluate(fixture: Fixture) -> Outcome:
         box = cues.crop_box
         mask = np.zeros(fixture.subject.shape, bool)
         mask[box.y0 : box.y1, box.x0 : box.x1] = cues.subject > 0.5
-        if mask.any() and fixture.other is not None:
-            outcome.subject_leak = float((mask & fixture.other).sum() / mask.sum())
+        # What an engine takes from the scan: the subject where vision is sure. A cord it
+        # marked unsure is painted as the face's surface continued under it, not copied.
+        drawn = np.zeros(fixture.subject.shape, bool)
+        drawn[box.y0 : box.y1, box.x0 : box.x1] = (cues.subject > 0.5) & (cues.low_confidence < 0.5)
+        if drawn.any() and fixture.other is not None:
+            outcome.subject_leak = float((drawn & fixture.other).sum() / drawn.sum())
         if fixture.subject.any():
             outcome.subject_recall = float((mask & fixture.subject).sum() / fixture.subject.sum())
     return outcome

@@ -136,6 +136,9 @@ class StructuralCues:
     timings_ms: dict[str, float] = field(default_factory=dict)
     pose: str = "frontal"
     hands: np.ndarray | None = None
+    # 0..1 where vision continued the face's surface under a cord or strand: the depth and
+    # normals there are the face's, bridged from around; the scan's pixels are the strand's.
+    repaired: np.ndarray | None = None
 
     def anchor(self, name: str) -> Anchor | None:
         return next((a for a in self.anchors if a.name == name), None)

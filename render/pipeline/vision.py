@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from render.pipeline.fill import fill_from_around
 from render.pipeline.types import (
     ANCHOR_NAMES,
     Anchor,
@@ -1064,6 +1065,123 @@ def _split_at_notches(subject: np.ndarray, oval: np.ndarray) -> np.ndarray:
     return best
 
 
+def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """A cord or membrane strand across the head: True on the strand, its edge and its shadow.
+
+    A strand is found from where it leaves the head: a thin bright piece reaching out into the
+    fluid (what an opening the size of a third of the head removes from the silhouette). From
+    there it is followed onto the head as a bright ridge (the top-hat of the same opening, above
+    the face's own ridges), kept only as wide as the strand is, and only when it runs across the
+    head for half its radius: a profile's nose or lips also stand out of the silhouette, but
+    stop at once. A hand's fingers are separate surfaces the occluder map already holds.
+    """
+    found = np.zeros(grey.shape, bool)
+    if len(oval) < 5 or not inside.any():
+        return found
+    (_, _), (w, h), _ = cv2.fitEllipse(oval.astype(np.float32))
+    radius = 0.6 * math.sqrt(float(w * h))  # the head's, from the face's oval
+    size = max(5, int(0.35 * radius) | 1)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    body = cv2.morphologyEx(inside.astype(np.uint8), cv2.MORPH_OPEN, disk).astype(bool)
+    if not body.any():
+        return found
+    thin = (inside & ~body).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
+    if count <= 1:
+        return found
+    smooth = cv2.GaussianBlur(grey, (0, 0), 1.5).astype(np.float32)
+    ridge = smooth - cv2.morphologyEx(smooth, cv2.MORPH_OPEN, disk)
+    face_level = float(np.median(smooth[body]))
+    floor = float(np.percentile(ridge[body], 75))
+    near_body = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    for i in range(1, count):
+        x, y, pw, ph, area = stats[i]
+        if area < 20:
+            continue
+        piece = labels[y : y + ph, x : x + pw] == i
+        if not (piece & near_body[y : y + ph, x : x + pw]).any():
+            continue
+        width = 2.0 * float(cv2.distanceTransform(piece.astype(np.uint8), cv2.DIST_L2, 3).max())
+        if max(pw, ph) < 3 * width:
+            continue  # a lump, not a strand
+        level = float(np.median(ridge[y : y + ph, x : x + pw][piece]))
+        if level < 0.35 * face_level:
+            continue  # as dim as the head beside it: the head's own edge, or a wall's
+        grown = ((ridge > max(0.15 * level, floor)) & inside).astype(np.uint8)
+        # Only as wide as the strand: wide bright areas it touches (a cheek) are not it.
+        span = int(1.6 * width) | 1
+        wide = cv2.morphologyEx(
+            grown, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span))
+        )
+        grown &= 1 - wide
+        _, grown_labels = cv2.connectedComponents(grown, connectivity=8)
+        start = np.zeros(grey.shape, bool)
+        start[y : y + ph, x : x + pw] = piece
+        ids = np.unique(grown_labels[start & (grown > 0)])
+        strand = np.isin(grown_labels, ids[ids > 0])
+        on_head = np.column_stack(np.nonzero(strand & body)).astype(np.float32)
+        if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
+            continue  # stops at the silhouette: the face's own shape
+        # Its soft edge and the shadow it casts on the skin beside it go with it.
+        reach = max(1, int(0.6 * width))
+        edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+        found |= cv2.dilate(strand.astype(np.uint8), edge).astype(bool) & inside
+    return found
+
+
+def _trim_at_contact(
+    subject: np.ndarray, bright: np.ndarray, oval: np.ndarray, eyes: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """Trim a sliver of wall or placenta left on a frontal head where they touch.
+
+    Where the head's outline meets the black fluid it is the head's own; where it meets other
+    bright tissue it is only where a cut was made. A head seen from the front is near enough
+    symmetric about the face's midline (square to the eyes), so the free side, mirrored, says
+    where the touching side ends: what bulges past it next to the contact goes (never the face,
+    never much).
+    """
+    mask = subject.astype(np.uint8)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return subject
+    outline = max(contours, key=cv2.contourArea)[:, 0, :]
+    if len(outline) < 40:
+        return subject
+    other = (bright & ~subject).astype(np.uint8)
+    touching = cv2.dilate(other, np.ones((7, 7), np.uint8)).astype(bool)
+    contact = touching[outline[:, 1], outline[:, 0]]
+    if contact.sum() < 0.05 * len(outline) or (~contact).sum() < 0.5 * len(outline):
+        return subject
+    left, right = (np.asarray(e, np.float64) for e in eyes)
+    across = right - left
+    if float(np.linalg.norm(across)) < 1.0:
+        return subject
+    across /= np.linalg.norm(across)
+    centre = (left + right) / 2
+    # Reflection across the midline (through the eyes' middle, square to them).
+    reflect = np.eye(2) - 2.0 * np.outer(across, across)
+    matrix = np.hstack([reflect, (centre - reflect @ centre)[:, None]]).astype(np.float32)
+    mirrored = cv2.warpAffine(mask, matrix, mask.shape[::-1], flags=cv2.INTER_NEAREST)
+    area = float(mask.sum())
+    radius = math.sqrt(area / math.pi)
+    margin = max(3, int(0.05 * radius)) | 1
+    head = cv2.dilate(mirrored, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (margin, margin)))
+    near = np.zeros(mask.shape, np.uint8)
+    near[outline[contact][:, 1], outline[contact][:, 0]] = 1
+    reach = max(3, int(0.3 * radius))
+    near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+    gone = subject & (head == 0) & (near > 0)
+    face = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(face, [oval.astype(np.int32)], 1)
+    if not gone.any() or gone.sum() > 0.2 * area or (gone & (face > 0)).sum() > 0.1 * gone.sum():
+        return subject
+    kept = (subject & ~gone).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(kept, connectivity=4)
+    if count > 2:  # crumbs cut off the head by the trim go too
+        kept = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    return kept.astype(bool)
+
+
 def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -> np.ndarray:
     """Acoustic shadow: large dark areas of the subject. Dark features (nostrils, an open
     mouth, lid creases) are narrow and are not shadow: an opening the width of a third of the
@@ -1115,9 +1233,29 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval)
+    if landmarks.pose == "frontal" and {"eye_left", "eye_right"} <= landmarks.anchors.keys():
+        eyes = (landmarks.anchors["eye_left"], landmarks.anchors["eye_right"])
+        trimmed = _trim_at_contact(subject > 0.5, bright > 0.5, oval, eyes)
+        subject = trimmed.astype(np.float32)
+    strands = _strands(grey, bright > 0.5, oval)
+    if strands.any():
+        # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
+        size = max(5, int(0.35 * math.sqrt(float(subject.sum()) / math.pi)) | 1)
+        head = cv2.morphologyEx(
+            (subject > 0.5).astype(np.uint8),
+            cv2.MORPH_OPEN,
+            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)),
+        ).astype(bool)
+        subject = _fill_holes((subject > 0.5) & ~(strands & ~head)).astype(np.float32)
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
+    if strands.any():
+        # ... and on the head the face's surface is continued under it (not the strand's
+        # relief), which no engine may take detail from (it is marked unsure below).
+        known = (inside & ~strands).astype(np.float32)
+        bridged = fill_from_around(depth, known)
+        depth = np.where(strands & inside, bridged, depth).astype(np.float32)
     # Depth 0..1 spans roughly the head's radius; scale the gradients to that so the normals
     # have the head's curvature, and smooth first: shading detail is not all relief.
     radius = math.sqrt(max(float(subject.sum()), 1.0) / math.pi)
@@ -1132,9 +1270,11 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     occluder = np.maximum(
         occluder, _mirror_occluder(grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered])
     )
-    hands = occluder * (bright > 0.5)
+    # A strand is painted over as the face continued, not kept like a hand.
+    hands = occluder * (bright > 0.5) * ~strands
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
     low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
+    low = np.maximum(low, strands.astype(np.float32))
     low = np.clip(cv2.GaussianBlur(low.astype(np.float32), (0, 0), 1.5), 0, 1)
     timings["maps"] = (time.perf_counter() - step) * 1000
 
@@ -1182,6 +1322,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     depth_full, subject_full, low_full = full(depth), full(subject), full(low)
     hands_full = full(hands)
+    repaired_full = full(strands.astype(np.float32)) if strands.any() else None
     normals_full = _unit_normals_resized(normals, size)
     timings["upscale"] = (time.perf_counter() - step) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
@@ -1199,6 +1340,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         timings_ms=timings,
         pose=pose,
         hands=hands_full,
+        repaired=repaired_full,
     )
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from render.pipeline.engines.relight.raster import fill_from_around, normalise, wide_blur
+from render.pipeline.engines.relight.raster import normalise, wide_blur
+from render.pipeline.fill import fill_from_around
 
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 

@@ -148,6 +148,13 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         )
         hands = hands * (1.0 - painted)
         low_confidence = low_confidence * (1.0 - painted)
+    if cues.repaired is not None:
+        # Vision continued the face under a cord or strand: that skin is painted anew like
+        # Fix Anatomy's (no scan detail, no feature drawn there, but skin all the same).
+        repaired = np.clip(resize(cues.repaired.astype(np.float32), size), 0.0, 1.0)
+        painted = np.maximum(painted, repaired)
+        hands = hands * (1.0 - repaired)
+        low_confidence = low_confidence * (1.0 - repaired)
     matte, distance = clean_matte(subject, long_side)
     # Vision marks its ragged outline as unsure; the clean matte replaces that outline, so only
     # unsure pixels inside the face are softened.

@@ -1102,7 +1102,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         if not (piece & near_body[y : y + ph, x : x + pw]).any():
             continue
         width = 2.0 * float(cv2.distanceTransform(piece.astype(np.uint8), cv2.DIST_L2, 3).max())
-        if max(pw, ph) < 3 * width:
+        if max(pw, ph) < 1.5 * width:
             continue  # a lump, not a strand
         level = float(np.median(ridge[y : y + ph, x : x + pw][piece]))
         if level < 0.35 * face_level:
@@ -1240,11 +1240,11 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     strands = _strands(grey, bright > 0.5, oval)
     if strands.any():
         # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
-        size = max(5, int(0.35 * math.sqrt(float(subject.sum()) / math.pi)) | 1)
+        span = max(5, int(0.35 * math.sqrt(float(subject.sum()) / math.pi)) | 1)
         head = cv2.morphologyEx(
             (subject > 0.5).astype(np.uint8),
             cv2.MORPH_OPEN,
-            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)),
+            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)),
         ).astype(bool)
         subject = _fill_holes((subject > 0.5) & ~(strands & ~head)).astype(np.float32)
     inside = subject > 0.5

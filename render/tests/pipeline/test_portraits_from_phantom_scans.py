@@ -1,4 +1,4 @@
-"""Primaries of six phantom scans of every kind, from the scan to the portrait, saved to look at.
+"""Primaries of seven phantom scans of every kind, from the scan to the portrait, saved to look at.
 
 Each phantom (issue I's generator: palettes, poses, a hand, a cord, the placenta) goes through
 the whole CPU path a job takes — ingest, vision, conditioning, the relight engine, scoring — and
@@ -34,6 +34,7 @@ SCANS = {
     "placenta-surface-smooth": ({"occluder": "placenta", "palette": "surface-smooth"}, 8),
     "hand-dark-orange": ({"occluder": "hand", "palette": "dark-orange", "seed": 3}, 5),
     "phone-photo-grey": ({"phone_photo": True, "palette": "grey", "seed": 70}, 1),
+    "cord-across-the-face": ({"occluder": "cord", "seed": 55}, 4),
 }
 
 

@@ -1,0 +1,90 @@
+"""A cord across the face is not the baby: vision continues the face under it, and the
+portrait shows skin there, not the cord's relief; a face with no cord keeps all its own shape."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from render.pipeline import phantom
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.ingest import ingest
+from render.pipeline.vision import analyze
+
+
+def cues_of(scan: phantom.Phantom):
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    return analyze(ingest(buffer.getvalue()))
+
+
+def head_outline(scan: phantom.Phantom) -> np.ndarray:
+    """The head's silhouette, cord or not: the convex hull of the head the scan shows."""
+    points = np.column_stack(np.nonzero(scan.subject)[::-1]).astype(np.int32)
+    hull = np.zeros(scan.subject.shape, np.uint8)
+    cv2.fillPoly(hull, [cv2.convexHull(points)], 1)
+    return hull.astype(bool)
+
+
+def crop(mask: np.ndarray, cues) -> np.ndarray:
+    box = cues.crop_box
+    return mask[box.y0 : box.y1, box.x0 : box.x1]
+
+
+@pytest.fixture(scope="module")
+def cord():
+    scan = phantom.make_phantom(occluder="cord", seed=55)
+    return scan, cues_of(scan)
+
+
+def test_the_cord_over_the_face_is_marked_repaired_and_its_ends_are_backdrop(cord) -> None:
+    scan, cues = cord
+    assert cues.repaired is not None
+    repaired = cues.repaired > 0.5
+    head = head_outline(scan)
+    on_head = crop(scan.other & head, cues)
+    # Most of the cord where it crosses the head is continued face, not copied cord.
+    assert (repaired & on_head).sum() >= 0.7 * on_head.sum()
+    # Past the head's outline the cord's ends are no longer subject.
+    beyond = crop(scan.other & ~head, cues)
+    assert ((cues.subject > 0.5) & beyond).sum() <= 0.05 * beyond.sum()
+    # What an engine may take from the scan holds no cord.
+    drawn = (cues.subject > 0.5) & (cues.low_confidence < 0.5)
+    assert (drawn & crop(scan.other, cues)).sum() <= 0.02 * drawn.sum()
+
+
+def test_the_portrait_shows_smooth_skin_where_the_cord_lay(cord) -> None:
+    scan, cues = cord
+    conditioning = build(cues, blend_tone([4]))
+    image = RelightEngine().render(conditioning, [7])[0].image.astype(np.float32)
+    band = crop(scan.other & head_outline(scan), cues)
+    skin = crop(scan.subject & ~scan.other, cues)
+    size = image.shape[1::-1]
+    band = cv2.resize(band.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    skin = cv2.resize(skin.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    grey = image.mean(axis=2)
+    # The cord's own relief (a bright tube edged by its shadow) is fine detail the skin round
+    # it does not have: continued skin has as little of it as the skin beside it.
+    sigma = 0.02 * max(size)
+    relief = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), sigma))
+    assert relief[band].mean() <= 1.3 * relief[skin].mean()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"pose": "profile-right", "palette": "realisticvue", "seed": 6},
+        {"occluder": "hand", "seed": 3},
+        {"occluder": "placenta", "palette": "grey", "seed": 103},
+        {"tilt": 40, "seed": 42},
+    ],
+    ids=["profile-nose", "hand", "placenta", "tilted"],
+)
+def test_a_face_without_a_cord_keeps_its_own_shape(kwargs) -> None:
+    cues = cues_of(phantom.make_phantom(**kwargs))
+    assert cues.repaired is None or not (cues.repaired > 0.5).any()

@@ -1182,6 +1182,19 @@ def _trim_at_contact(
     return kept.astype(bool)
 
 
+def _contact_band(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
+    """The head's rim where it touches a wall or the placenta: True within a tenth of the
+    head's radius of the other tissue. Where two surfaces meet with no crease the cut between
+    them is a guess, so the rim there is painted as the head's surface continued, never copied
+    (the wall's pixels stay out of the portrait even where the cut ran a little wide)."""
+    other = bright & ~inside
+    area = float(inside.sum())
+    if area == 0 or other.sum() < 0.1 * area:
+        return np.zeros(inside.shape, bool)
+    distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 3)
+    return inside & (distance < 0.12 * math.sqrt(area / math.pi))
+
+
 def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -> np.ndarray:
     """Acoustic shadow: large dark areas of the subject. Dark features (nostrils, an open
     mouth, lid creases) are narrow and are not shadow: an opening the width of a third of the
@@ -1250,12 +1263,13 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
-    if strands.any():
+    repaired = strands | _contact_band(inside, bright > 0.5)
+    if repaired.any():
         # ... and on the head the face's surface is continued under it (not the strand's
-        # relief), which no engine may take detail from (it is marked unsure below).
-        known = (inside & ~strands).astype(np.float32)
+        # relief, nor a wall's), which no engine may take detail from (marked unsure below).
+        known = (inside & ~repaired).astype(np.float32)
         bridged = fill_from_around(depth, known)
-        depth = np.where(strands & inside, bridged, depth).astype(np.float32)
+        depth = np.where(repaired & inside, bridged, depth).astype(np.float32)
     # Depth 0..1 spans roughly the head's radius; scale the gradients to that so the normals
     # have the head's curvature, and smooth first: shading detail is not all relief.
     radius = math.sqrt(max(float(subject.sum()), 1.0) / math.pi)
@@ -1271,7 +1285,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         occluder, _mirror_occluder(grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered])
     )
     # A strand is painted over as the face continued, not kept like a hand.
-    hands = occluder * (bright > 0.5) * ~strands
+    hands = occluder * (bright > 0.5) * ~repaired
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
     low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
     low = np.maximum(low, strands.astype(np.float32))
@@ -1320,9 +1334,11 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         # Bilinear blending of values already in 0..1 stays in 0..1: no full-size clip needed.
         return cv2.resize(np.clip(arr, 0, 1).astype(np.float32, copy=False), size)
 
+    # The rim at a wall is unsure for engines too; it does not unseat an anchor beside it.
+    low = np.maximum(low, repaired.astype(np.float32))
     depth_full, subject_full, low_full = full(depth), full(subject), full(low)
     hands_full = full(hands)
-    repaired_full = full(strands.astype(np.float32)) if strands.any() else None
+    repaired_full = full(repaired.astype(np.float32)) if repaired.any() else None
     normals_full = _unit_normals_resized(normals, size)
     timings["upscale"] = (time.perf_counter() - step) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000

@@ -38,6 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from render.pipeline.engines.composite import onto_plates
 from render.pipeline.engines.model_layout import (
     ADAPTER_DIR,
     FEW_STEP_DIR,
@@ -346,12 +347,6 @@ class DiffusersEngine:
         resolution = self.resolution or NATIVE_RESOLUTION[model_family(self.model_dir)]
         work_w, work_h = _working_size(height, width, resolution, multiple)
         plates = self._base_plate.render(conditioning, seeds)
-        out_h, out_w = plates[0].image.shape[:2]
-
-        mask_full = cv2.resize(
-            conditioning.inpaint_mask, (out_w, out_h), interpolation=cv2.INTER_LINEAR
-        )
-        mask_full = np.clip(mask_full, 0.0, 1.0)[..., None]
         mask_image = Image.fromarray(
             (cv2.resize(conditioning.inpaint_mask, (work_w, work_h)) * 255).astype(np.uint8)
         )
@@ -465,28 +460,7 @@ class DiffusersEngine:
             if progress is not None:
                 progress((members[-1] + 1) / total)
 
-        candidates: list[RenderedCandidate] = []
-        for seed, plate, picture in zip(seeds, plates, painted, strict=True):
-            picture = cv2.resize(picture, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
-            # Composite: outside the subject the pixels are the base plate's (the studio
-            # backdrop) exactly.
-            image = picture.astype(np.float32) * mask_full + plate.image.astype(np.float32) * (
-                1.0 - mask_full
-            )
-            # The plate's props (its wrap) where they survive the composite: where diffusion
-            # painted, the pixels are the model's and scoring judges them as the face.
-            props = None
-            if plate.props is not None:
-                props = (plate.props * (1.0 - mask_full[..., 0])).astype(np.float32)
-            candidates.append(
-                RenderedCandidate(
-                    seed=seed,
-                    image=(image + 0.5).astype(np.uint8),
-                    engine=self.name,
-                    props=props,
-                )
-            )
-        return candidates
+        return onto_plates(plates, painted, conditioning.inpaint_mask, self.name)
 
 
 def _write_tiny_tokenizer(folder: Path) -> Any:

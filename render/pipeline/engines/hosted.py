@@ -40,6 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from render.pipeline.engines.composite import onto_plates
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.types import (
     CancelFn,
@@ -415,25 +416,7 @@ class HostedEngine:
         self, conditioning: Conditioning, seeds: list[int], pictures: list[np.ndarray]
     ) -> list[RenderedCandidate]:
         plates = self._base_plate.render(conditioning, seeds)
-        out_h, out_w = plates[0].image.shape[:2]
-        mask = cv2.resize(conditioning.inpaint_mask, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        mask = np.clip(mask, 0.0, 1.0)[..., None]
-        candidates = []
-        for seed, plate, picture in zip(seeds, plates, pictures, strict=True):
-            painted = cv2.resize(picture, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
-            # Outside the subject the pixels are the base plate's (the studio backdrop) exactly.
-            image = painted.astype(np.float32) * mask + plate.image.astype(np.float32) * (
-                1.0 - mask
-            )
-            props = None
-            if plate.props is not None:
-                props = (plate.props * (1.0 - mask[..., 0])).astype(np.float32)
-            candidates.append(
-                RenderedCandidate(
-                    seed=seed, image=(image + 0.5).astype(np.uint8), engine=self.name, props=props
-                )
-            )
-        return candidates
+        return onto_plates(plates, pictures, conditioning.inpaint_mask, self.name)
 
 
 class _DownloadStatus(Exception):

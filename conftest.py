@@ -64,7 +64,7 @@ def _media_root(settings, tmp_path):
 @pytest.fixture
 def fake_providers(settings):
     """Point the SendGrid and Twilio SDKs at a local fake server for this test."""
-    from tests.fakes import start_fake_providers
+    from tests.fakes.providers import start_fake_providers
 
     state, server = start_fake_providers()
     settings.EMAIL_DELIVERY_BACKEND = "sendgrid"

@@ -60,6 +60,8 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "django_dramatiq",
     "studio_portal",
+    # Commands only, no models: manage.py bench, chaos, vision_eval and fairness.
+    "bench",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

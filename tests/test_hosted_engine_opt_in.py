@@ -11,9 +11,9 @@ from django_tenants.utils import schema_context
 
 from render import engine_choice, services
 from render.models import ParentSession, RenderJob
-from render.tests.fake_replicate import start_fake_replicate
 from studio_portal.tenants.models import Studio
 from tests.api.conftest import api_client_for
+from tests.fakes.replicate import start_fake_replicate
 from tests.tenancy import signed_in_client
 
 pytestmark = pytest.mark.django_db

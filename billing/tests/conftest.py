@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from billing.models import BillingAccount
 from billing.tasks import signup_studio_set_up_task
-from billing.tests.fake_stripe import FakeStripe, start_fake_stripe, webhook_signature
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import public_tenant_ensure
+from tests.fakes.stripe import FakeStripe, start_fake_stripe, webhook_signature
 from tests.tenancy import drop_studio, signed_in_client
 
 WEBHOOK_SECRET = "whsec_test_cradle_signing_secret"

@@ -17,9 +17,9 @@ from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, Invoice, Signup, StripeEvent
 from billing.tests.conftest import WEBHOOK_SECRET, queued_set_ups_run
-from billing.tests.fake_stripe import webhook_signature
 from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Domain, Studio
+from tests.fakes.stripe import webhook_signature
 
 SUBDOMAIN = "racing-hooks"
 SCHEMA = "racing_hooks"

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.provenance import ATTACKS
 from branding.overlay import BrandSpec, compose, overlay_layout
 from branding.provenance import encode_with_tag
-from branding.provenance_bench import ATTACKS
 from branding.sample_portrait import sample_portrait_render
 from branding.watermark import (
     _CODED_BITS,

@@ -16,10 +16,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
+from bench.vision import STEPS, bench_vision
 from render.pipeline.phantom import Phantom, make_bmode, make_phantom
 from render.pipeline.types import ANCHOR_NAMES
 from render.pipeline.vision import MSG_BMODE, MSG_NO_FACE
-from render.vision_benchmarks import STEPS, bench_vision
 
 MAPS = ("depth", "normals", "mask")
 EVERY_FILE = ("deidentified", "depth", "normals", "mask", "subject", "report")

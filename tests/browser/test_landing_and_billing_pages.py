@@ -11,10 +11,10 @@ from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from billing.models import BillingAccount
-from billing.tests.fake_stripe import FakeStripe, start_fake_stripe
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import public_tenant_ensure
 from tests.browser.conftest import SCREENSHOTS, axe_serious_violations
+from tests.fakes.stripe import FakeStripe, start_fake_stripe
 from tests.tenancy import PASSWORD
 
 pytestmark = pytest.mark.browser

@@ -13,8 +13,8 @@ from render.pipeline.engines import get_engine
 from render.pipeline.engines.hosted import HostedEngineError
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.types import RenderCancelled
-from render.tests.fake_replicate import PAINT, data_uri_image, start_fake_replicate
 from render.tests.pipeline.synthetic_cues import synthetic_cues
+from tests.fakes.replicate import PAINT, data_uri_image, start_fake_replicate
 
 OUTPUT = 128
 SEEDS = [11, 22, 33]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.vision_eval import _text_left
 from render.pipeline import phantom, phi
 from render.pipeline.types import Box
-from render.vision_eval import _text_left
 
 
 def jpeg_round_trip(rgb: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 that reads as warm skin rather than an ashy grey, the scan's ripple smoothed while its forms
 stay, and the look offered under its honest name, "Studio light".
 
-Legibility is the fairness measure (``engine_benchmarks.face_contrast``): the RMS of the
+Legibility is the fairness measure (``bench.engines.face_contrast``): the RMS of the
 OKLab lightness band-passed at the scale of lash lines, creases and lip borders, over the
 face's own skin. OKLab steps are equally visible at any lightness, so deep skin must show
 about the same steps as fair skin, not the same ratios of light.
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from coloraide import Color
 
-from render.engine_benchmarks import FAIRNESS_GOAL_CONTRAST_RATIO, face_contrast, face_region
+from bench.engines import FAIRNESS_GOAL_CONTRAST_RATIO, face_contrast, face_region
 from render.pipeline.conditioning import MONK_SKIN_TONES, STYLES, blend_tone, build, engine_look
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.scoring import skin_delta_e

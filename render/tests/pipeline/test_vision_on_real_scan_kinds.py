@@ -13,11 +13,7 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from render.pipeline import vision
-from render.pipeline.ingest import ingest
-from render.pipeline.phantom import OCCLUDERS, make_phantom
-from render.pipeline.types import IngestedScan, ScanRejected, StructuralCues
-from render.vision_eval import (
+from bench.vision_eval import (
     FIXTURES,
     _negatives,
     _real_samples,
@@ -25,6 +21,10 @@ from render.vision_eval import (
     evaluate,
     phantom_cases,
 )
+from render.pipeline import vision
+from render.pipeline.ingest import ingest
+from render.pipeline.phantom import OCCLUDERS, make_phantom
+from render.pipeline.types import IngestedScan, ScanRejected, StructuralCues
 
 
 def as_jpeg(rgb: np.ndarray) -> bytes:

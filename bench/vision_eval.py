@@ -28,7 +28,7 @@ from render.pipeline.vision import analyze
 
 logger = logging.getLogger(__name__)
 
-FIXTURES = Path(__file__).resolve().parent / "tests" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent.parent / "render" / "tests" / "fixtures"
 
 
 @dataclass(frozen=True, eq=False)

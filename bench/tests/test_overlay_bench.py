@@ -7,7 +7,7 @@ from django_tenants.utils import schema_context
 
 import branding.services
 import render.services
-from branding.overlay_bench import STEP_NAMES, calls_timed
+from bench.overlay import STEP_NAMES, calls_timed
 from branding.sample_portrait import sample_portrait_render
 
 

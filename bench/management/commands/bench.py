@@ -12,15 +12,15 @@ from django.core.management.base import BaseCommand, CommandError
 
 # name → "module:function"; each function takes (runs, log) and returns a JSON-able dict.
 BENCHMARKS = {
-    "pipeline": "render.benchmarks:bench_pipeline",
-    "upload": "render.benchmarks:bench_upload",
-    "vision": "render.vision_benchmarks:bench_vision",
-    "render": "render.engine_benchmarks:bench_render",
-    "upscale": "render.engine_benchmarks:bench_upscale",
-    "overlay": "branding.benchmarks:bench_overlay",
-    "provenance": "branding.benchmarks:bench_provenance",
-    "gallery": "galleries.benchmarks:bench_gallery",
-    "retention": "galleries.benchmarks:bench_retention",
+    "pipeline": "bench.pipeline:bench_pipeline",
+    "upload": "bench.pipeline:bench_upload",
+    "vision": "bench.vision:bench_vision",
+    "render": "bench.engines:bench_render",
+    "upscale": "bench.engines:bench_upscale",
+    "overlay": "bench.overlay:bench_overlay",
+    "provenance": "bench.provenance:bench_provenance",
+    "gallery": "bench.galleries:bench_gallery",
+    "retention": "bench.galleries:bench_retention",
 }
 
 

@@ -8,7 +8,7 @@ feature and must barely count.
 
 import numpy as np
 
-from render.engine_benchmarks import face_contrast, oklab_lightness
+from bench.engines import face_contrast, oklab_lightness
 
 
 def _skin(value: int, size: int = 256) -> np.ndarray:

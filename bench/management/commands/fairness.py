@@ -9,7 +9,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from render.engine_benchmarks import monk_fairness
+from bench.engines import monk_fairness
 
 
 class Command(BaseCommand):

@@ -12,8 +12,8 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from bench.vision_eval import run
 from render.management.commands.analyze_scan import stdout_to_stderr
-from render.vision_eval import run
 
 
 class Command(BaseCommand):

@@ -17,6 +17,13 @@ from PIL import Image
 
 from render.pipeline import conditioning, scoring
 from render.pipeline.engines import candidate_seeds, get_engine
+from render.pipeline.engines.diffusion import (
+    NATIVE_RESOLUTION,
+    _pick_device,
+    model_family,
+    save_tiny_lightning_folder,
+)
+from render.pipeline.engines.model_layout import check_folder, few_step_of
 from render.pipeline.ingest import ingest
 from render.pipeline.phantom import make_phantom
 from render.pipeline.types import StructuralCues
@@ -126,16 +133,8 @@ TINY_RESOLUTION = 128  # the tiny VAE halves it: 64x64 latents
 def _bench_diffusers(*, runs: int, log: Callable[[str], None], tiny: bool) -> dict[str, object]:
     import tempfile
 
-    import torch
+    import torch  # the GPU stack (requirements/gpu.txt): only --engine diffusers needs it
     from django.conf import settings
-
-    from render.pipeline.engines.diffusion import (
-        NATIVE_RESOLUTION,
-        _pick_device,
-        model_family,
-        save_tiny_lightning_folder,
-    )
-    from render.pipeline.engines.model_layout import check_folder, few_step_of
 
     if not tiny:
         check_folder(settings.RENDER_MODEL_DIR)  # refuse a folder lacking a part at once

@@ -39,6 +39,11 @@ from django_tenants.utils import schema_context
 from PIL import Image
 
 from branding.provenance import TAG_TEXT
+from galleries.models import AuditLogEntry
+from galleries.services import gallery_create, scan_derivative_field_names, scans_purge_expired
+from render.models import Candidate, ParentSession, RenderJob, Scan
+from studio_portal.tenants.models import Studio
+from studio_portal.tenants.services import studio_throwaway
 
 Log = Callable[[str], None]
 IDLE_BETWEEN_REQUESTS_S = 0.005
@@ -54,9 +59,6 @@ def _jpeg(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
 
 
 def _bench_gallery_make() -> tuple[object, object]:
-    from galleries.services import gallery_create
-    from render.models import Candidate, ParentSession, RenderJob
-
     session = ParentSession.objects.create(
         parent_name="benchmark",
         email="bench@example.com",
@@ -151,8 +153,6 @@ BASELINE_PATH = "/favicon.ico"
 def bench_gallery(*, runs: int, log: Log) -> dict[str, object]:
     """Median latency of a gallery page vs ``/favicon.ico`` on one running server, in a throwaway
     studio of its own that is dropped afterwards (nothing lands in the demo studio)."""
-    from studio_portal.tenants.services import studio_throwaway
-
     with (
         contextlib.redirect_stdout(sys.stderr),  # the new schema's migrations print
         studio_throwaway(prefix="scratch-gallery", name="bench gallery") as studio,
@@ -224,8 +224,6 @@ BENCH_PREFIX = "bench_ret_"
 
 
 def _bench_studios_drop() -> None:
-    from studio_portal.tenants.models import Studio
-
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -266,8 +264,6 @@ def _schema_ddl(schema: str) -> str | None:
 def _bench_studios_make(studios: int, log: Log) -> list[str]:
     from django_tenants.clone import CloneSchema
 
-    from studio_portal.tenants.models import Studio
-
     base = f"{BENCH_PREFIX}000"
     started = time.perf_counter()
     Studio(schema_name=base, name="Retention bench 0").save(verbosity=0)  # creates + migrates
@@ -293,9 +289,6 @@ def _bench_studios_make(studios: int, log: Log) -> list[str]:
 
 def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float, log: Log) -> int:
     """``per_studio`` scans in each studio; the expired ones have files on disk."""
-    from galleries.services import scan_derivative_field_names
-    from render.models import ParentSession, Scan
-
     started = time.perf_counter()
     fields = scan_derivative_field_names()
     file_fields = fields[:3]  # encrypted original, de-identified image, cues: real files
@@ -348,10 +341,6 @@ def bench_retention(
     *, runs: int, log: Log, studios: int = 100, per_studio: int = 1000
 ) -> dict[str, object]:
     """One sweep over ``studios × per_studio`` scans, half past the window (3 files each)."""
-    from galleries.models import AuditLogEntry
-    from galleries.services import scans_purge_expired
-    from render.models import Scan
-
     media = Path(tempfile.mkdtemp(prefix="cradle-retention-bench-"))
     _bench_studios_drop()
     try:

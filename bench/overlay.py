@@ -34,9 +34,17 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 
+from django.core.files.base import ContentFile
+from django_tenants.utils import schema_context
 from PIL import Image, ImageDraw
 
+from bench.pipeline import _phantom_jpeg
 from branding.overlay import validate_logo
+from branding.selectors import brand_kit_get
+from render import services
+from render.synchronous import run_scan_synchronously
+from studio_portal.tenants.models import Studio
+from studio_portal.tenants.services import studio_throwaway
 
 CANDIDATES_PER_JOB = 5
 GOAL_MS = 300.0
@@ -105,11 +113,6 @@ def sample_logo() -> bytes:
 
 def _full_brand(studio) -> None:
     """Everything the overlay can draw: logo, caption, polaroid frame, the Cradle mark."""
-    from django.core.files.base import ContentFile
-
-    from branding.selectors import brand_kit_get
-    from studio_portal.tenants.models import Studio
-
     Studio.objects.filter(pk=studio.pk).update(plan=Studio.Plan.GROWTH)  # cobranded
     kit = brand_kit_get()
     kit.frame = "polaroid"
@@ -122,12 +125,6 @@ def bench_overlay(*, runs: int, log: Callable[[str], None] = lambda line: None) 
     """Median of the job's own overlay over ``runs`` jobs (after one warm-up job)."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
-    from django_tenants.utils import schema_context
-
-    from bench.pipeline import _phantom_jpeg
-    from render import services
-    from render.synchronous import run_scan_synchronously
-    from studio_portal.tenants.services import studio_throwaway
 
     scan = _phantom_jpeg()
     jobs: list[dict[str, float]] = []

@@ -12,12 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.urls import reverse
 from django_tenants.utils import schema_context
 from PIL import Image
 
 from render import services
 from render.pipeline.phantom import make_phantom
-from render.synchronous import run_scan_synchronously
+from render.synchronous import broker_in_process, run_scan_synchronously
+from studio_portal.accounts.models import User
 from studio_portal.tenants.services import studio_throwaway
 
 
@@ -216,13 +221,6 @@ def bench_upload(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
     new parent session (a repeat would answer from the first job), in a throwaway studio. The
     request is timed from the prepared multipart body to the redirect; messages go to an
     in-process broker."""
-    from django.test import Client
-    from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
-    from django.urls import reverse
-
-    from render.synchronous import broker_in_process
-    from studio_portal.accounts.models import User
-
     files = {kind: build() for kind, build in UPLOAD_FILES.items()}
     results: dict[str, dict[str, object]] = {}
     with (
@@ -259,6 +257,4 @@ def bench_upload(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
 
 
 def _named(name: str, data: bytes):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     return SimpleUploadedFile(name, data, content_type="application/octet-stream")

@@ -30,6 +30,11 @@ from PIL import Image
 from branding.overlay import FRAMES, BrandSpec, compose
 from branding.provenance import encode_with_tag
 from branding.watermark import MAX_MARK_ID, detect, embed, psnr
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.ingest import ingest
+from render.pipeline.phantom import make_phantom
+from render.pipeline.vision import analyze
 
 PORTRAITS = 20
 DETECTION_GOAL = 0.95
@@ -92,12 +97,6 @@ EXTRA_ATTACKS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
 def generated_portraits(count: int = PORTRAITS) -> list[np.ndarray]:
     """``count`` framed web-size portraits (H×W×3 uint8) made by the real pipeline from
     phantom scans; about a second each on a laptop core."""
-    from render.pipeline.conditioning import blend_tone, build
-    from render.pipeline.engines.relight import RelightEngine
-    from render.pipeline.ingest import ingest
-    from render.pipeline.phantom import make_phantom
-    from render.pipeline.vision import analyze
-
     engine = RelightEngine(output_long_side=1024, shading_long_side=768)
     portraits: list[np.ndarray] = []
     for index, (palette, phantom_seed, monk, style) in enumerate(_SCANS):

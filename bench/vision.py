@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from PIL import Image
 
+from render import services
+from render.models import Scan
 from render.pipeline.ingest import ingest
 from render.pipeline.phantom import make_phantom
 from render.pipeline.vision import screen
@@ -36,9 +38,6 @@ def bench_vision(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
     area, the 2D screen, the de-identified PNG). ``median_ms``: what ``render_job_vision_run``
     computes (``services.vision_files`` on the de-identified PNG read back: analysis, display
     maps, report, cues file)."""
-    from render import services
-    from render.models import Scan
-
     buffer = io.BytesIO()
     Image.fromarray(make_phantom(1280, 872).image).save(buffer, format="JPEG", quality=92)
     data = buffer.getvalue()

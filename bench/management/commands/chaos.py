@@ -50,10 +50,24 @@ from pathlib import Path
 
 import dramatiq
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from PIL import Image
+
+from galleries.models import Delivery
+from galleries.services import deliveries_sweep_due
+from render.models import Candidate, RenderJob
+from render.pipeline.phantom import make_phantom
+from render.print_size import candidate_prints_sweep_due
+from render.services import parent_session_create, render_jobs_sweep_due, scan_upload
+from studio_portal.accounts.models import User
+from studio_portal.api.services import api_key_create
+from studio_portal.embedded import embedded_redis_url, port_open
+from studio_portal.tenants.models import Studio
+from studio_portal.tenants.services import public_tenant_ensure, studio_create
 
 CHAOS_SUBDOMAIN_PREFIX = "chaos-"
 
@@ -268,7 +282,6 @@ class Command(BaseCommand):
         url = os.environ.get("CHAOS_BROKER_URL", "")
         if url:
             return url, False
-        from studio_portal.embedded import embedded_redis_url
 
         # A private server on a free port, never one left running by another checkout or run:
         # the broker restart below must restart the server that holds *these* messages.
@@ -279,11 +292,6 @@ class Command(BaseCommand):
     def _chaos_studio(self):
         """A studio of this run's own, dropped at the end: two runs at once (two checkouts'
         test suites on one database) must not sweep each other's jobs onto their brokers."""
-        from django.core.management import call_command
-
-        from studio_portal.tenants.models import Studio
-        from studio_portal.tenants.services import public_tenant_ensure, studio_create
-
         # A fresh machine's database may never have been migrated (CI runs no `make run`).
         call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
         public_tenant_ensure()
@@ -304,9 +312,6 @@ class Command(BaseCommand):
 
     def _api_access(self) -> tuple[str, str]:
         """The chaos studio's host and a fresh API key of its owner, for the web server."""
-        from studio_portal.accounts.models import User
-        from studio_portal.api.services import api_key_create
-
         with schema_context(self.studio.schema_name):
             owner = User.objects.get(username="owner")
             _, raw_key = api_key_create(user=owner, name="chaos", created_by=owner)
@@ -316,11 +321,6 @@ class Command(BaseCommand):
     def _queue_scans(self, count: int) -> list[int]:
         """Sessions and uploads in the chaos studio; their first messages go on the chaos broker
         through the outbox, as a web upload's do."""
-        from PIL import Image
-
-        from render.pipeline.phantom import make_phantom
-        from render.services import parent_session_create, scan_upload
-
         ids = []
         with schema_context(self.studio.schema_name):
             for _ in range(count):
@@ -458,8 +458,6 @@ class Command(BaseCommand):
 
     def _kill_embedded_broker(self) -> None:
         """kill -9 of the redis-server this command started: no SHUTDOWN, no final save."""
-        from studio_portal.embedded import port_open
-
         pid = int(self.broker.client.info("server")["process_id"])
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
@@ -467,13 +465,9 @@ class Command(BaseCommand):
             time.sleep(0.05)
 
     def _start_embedded_broker(self) -> None:
-        from studio_portal.embedded import embedded_redis_url
-
         embedded_redis_url(self.redis_dir, port=self.redis_port)
 
     def _restart_embedded_broker(self) -> None:
-        from studio_portal.embedded import embedded_redis_url, port_open
-
         try:
             self.broker.client.shutdown(save=True)
         except Exception:  # noqa: BLE001 - the connection drops as the server stops
@@ -508,8 +502,6 @@ class Command(BaseCommand):
 
     def _job_in_render(self) -> int | None:
         """A job this worker has started rendering (not one a killed worker left marked so)."""
-        from render.models import RenderJob
-
         with schema_context(self.studio.schema_name):
             rendering = RenderJob.objects.filter(pk__in=self.jobs, state=RenderJob.State.RENDER)
             for pk, stage_log in rendering.values_list("pk", "stage_log"):
@@ -521,8 +513,6 @@ class Command(BaseCommand):
     def _send_ready_jobs(self) -> None:
         """A sonographer presses Send as soon as a job is ready: the web server makes the
         gallery and queues the delivery; a worker sends it."""
-        from render.models import RenderJob
-
         with schema_context(self.studio.schema_name):
             ready = RenderJob.objects.filter(pk__in=self.jobs, state=RenderJob.State.READY)
             waiting = list(ready.exclude(pk__in=self.sent | self.held).values_list("pk", "uid"))
@@ -544,8 +534,6 @@ class Command(BaseCommand):
 
     def _sends_while_the_broker_is_dead(self, count: int) -> Counter[str]:
         """Phase 3: ready jobs are sent while redis-server is killed; the answers are counted."""
-        from render.models import RenderJob
-
         jobs = self._queue_scans(count)
         self.jobs += jobs
         self.held |= set(jobs)
@@ -585,8 +573,6 @@ class Command(BaseCommand):
         """Phase 4: choose delivered jobs' primaries again through the API (which asks for
         their print files), one at a time, and kill -9 the worker while each upscale runs,
         until ``kills_wanted`` upscales were interrupted."""
-        from render.models import Candidate
-
         with schema_context(self.studio.schema_name):
             primaries = list(
                 Candidate.objects.filter(job__in=self.jobs, is_primary=True, print_image="")
@@ -613,8 +599,6 @@ class Command(BaseCommand):
 
     def _print_started(self, candidate_id: int) -> bool:
         """Wait until a worker has begun this candidate's upscale (its try is counted first)."""
-        from render.models import Candidate
-
         while True:
             with schema_context(self.studio.schema_name):
                 candidate = Candidate.objects.get(pk=candidate_id)
@@ -628,8 +612,6 @@ class Command(BaseCommand):
             time.sleep(0.1)
 
     def _wait_until_prints_made(self) -> None:
-        from render.models import Candidate
-
         while True:
             with schema_context(self.studio.schema_name):
                 pending = [
@@ -646,10 +628,6 @@ class Command(BaseCommand):
 
     def _sweep(self) -> None:
         """What the scheduler's sweeps do every minute, every two seconds with short leases."""
-        from galleries.services import deliveries_sweep_due
-        from render.print_size import candidate_prints_sweep_due
-        from render.services import render_jobs_sweep_due
-
         if time.monotonic() < self.next_sweep:
             return
         self.next_sweep = time.monotonic() + 2
@@ -662,8 +640,6 @@ class Command(BaseCommand):
         connection.set_schema_to_public()
 
     def _all_finished(self) -> bool:
-        from render.models import RenderJob
-
         with schema_context(self.studio.schema_name):
             return (
                 not RenderJob.objects.filter(pk__in=self.jobs)
@@ -706,9 +682,6 @@ class Command(BaseCommand):
         print_kills: int,
         timed_out: bool,
     ) -> dict:
-        from galleries.models import Delivery
-        from render.models import Candidate, RenderJob
-
         with schema_context(self.studio.schema_name):
             jobs = RenderJob.objects.filter(pk__in=self.jobs)
             states = Counter(jobs.values_list("state", flat=True))

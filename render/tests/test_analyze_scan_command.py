@@ -16,7 +16,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from PIL import Image
 
-from bench.vision import STEPS, bench_vision
 from render.pipeline.phantom import Phantom, make_bmode, make_phantom
 from render.pipeline.types import ANCHOR_NAMES
 from render.pipeline.vision import MSG_BMODE, MSG_NO_FACE
@@ -187,14 +186,3 @@ def test_stdout_of_the_real_command_is_one_json_object(tmp_path: Path, phantom: 
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["kind"] == "3d-render"
     assert done.stdout.count("\n") <= 1
-
-
-def test_bench_vision_reports_the_median_and_every_step() -> None:
-    lines: list[str] = []
-    result = bench_vision(runs=1, log=lines.append)
-    assert result["benchmark"] == "vision" and result["runs"] == 1
-    assert result["median_ms"] > 0
-    assert set(result["steps_ms"]) == set(STEPS)
-    assert all(ms > 0 for step, ms in result["steps_ms"].items() if step != "anchors")
-    assert sum(result["steps_ms"].values()) <= result["median_ms"] * 1.05
-    assert lines[0].startswith("run 1/1") and "7 anchors" in lines[0]

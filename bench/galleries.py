@@ -39,9 +39,10 @@ from django_tenants.utils import schema_context
 from PIL import Image
 
 from branding.provenance import TAG_TEXT
-from galleries.models import AuditLogEntry
-from galleries.services import gallery_create, scan_derivative_field_names, scans_purge_expired
+from galleries.services.gallery import gallery_create
+from galleries.services.retention import scan_derivative_field_names, scans_purge_expired
 from render.models import Candidate, ParentSession, RenderJob, Scan
+from studio_portal.audit.models import AuditLogEntry
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import studio_throwaway
 

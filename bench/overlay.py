@@ -1,7 +1,7 @@
 """``manage.py bench overlay``: the overlay the render job does for its 5 candidates, timed inside
 real jobs (issue D item 6, issue N: with the invisible watermark).
 
-Nothing is re-enacted: each run is a whole job (``render.synchronous``: upload, check, vision,
+Nothing is re-enacted: each run is a whole job (``galleries.synchronous``: upload, check, vision,
 render with the configured engine, score, overlay) on a generated phantom scan, in a throwaway
 studio of its own (dropped afterwards with its watermark records) whose brand has everything an
 overlay can draw — a logo, a caption, the polaroid frame and, on the Growth plan, the Cradle mark.
@@ -41,8 +41,8 @@ from PIL import Image, ImageDraw
 from bench.pipeline import _phantom_jpeg
 from branding.overlay import validate_logo
 from branding.selectors import brand_kit_get
+from galleries.synchronous import run_scan_synchronously
 from render import services
-from render.synchronous import run_scan_synchronously
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import studio_throwaway
 

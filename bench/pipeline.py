@@ -19,9 +19,9 @@ from django.urls import reverse
 from django_tenants.utils import schema_context
 from PIL import Image
 
+from galleries.synchronous import broker_in_process, run_scan_synchronously
 from render import services
 from render.pipeline.phantom import make_phantom
-from render.synchronous import broker_in_process, run_scan_synchronously
 from studio_portal.accounts.models import User
 from studio_portal.tenants.services import studio_throwaway
 

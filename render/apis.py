@@ -33,8 +33,9 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from galleries import services as gallery_services
 from galleries.models import Delivery, Gallery
+from galleries.services import gallery as gallery_services
+from galleries.services import sending
 from render import selectors, services
 from render.models import Candidate, ParentSession, RenderJob
 from render.pipeline.conditioning import STYLES, engine_look, style_label
@@ -365,7 +366,7 @@ class ParentSessionDetailApi(APIView):
         responses={204: None, 403: DetailSerializer, 404: DetailSerializer, 409: DetailSerializer},
     )
     def delete(self, request: Request, uid: str) -> Response:
-        from galleries.services import parent_session_erase
+        from galleries.services.erasure import parent_session_erase
 
         session = selectors.parent_session_get(uid)
         try:
@@ -864,7 +865,7 @@ class GallerySendApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            deliveries = gallery_services.gallery_send(
+            deliveries = sending.gallery_send(
                 job=gallery.job,
                 channels=sorted(set(serializer.validated_data["channels"])),
                 actor=request.user,

@@ -69,6 +69,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "studio_portal.accounts",
     "studio_portal.api",
+    "studio_portal.audit",
     "branding",
     "render",
     "galleries",

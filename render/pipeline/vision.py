@@ -1324,7 +1324,13 @@ def _contact_band(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
     if area == 0 or other.sum() < 0.1 * area:
         return np.zeros(inside.shape, bool)
     distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 3)
-    return inside & (distance < 0.12 * math.sqrt(area / math.pi))
+    radius = math.sqrt(area / math.pi)
+    # Pressed along a long stretch of the outline (a fifth or more), the tissue may lie over
+    # the head's edge as a lens, not beside it: the guess is wider there.
+    rim = inside & ~cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    pressed = float((rim & (distance < 3.0)).sum()) / max(float(rim.sum()), 1.0)
+    reach = 0.2 if pressed >= 0.2 else 0.12
+    return inside & (distance < reach * radius)
 
 
 def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -> np.ndarray:

@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 from django_tenants.utils import get_public_schema_name
 
 from studio_portal.tenants.models import Domain, DomainClaim, Studio
@@ -15,15 +16,25 @@ def studio_schema_names() -> list[str]:
     return list(Studio.objects.exclude(schema_name="public").values_list("schema_name", flat=True))
 
 
+def current_schema_name() -> str:
+    """The schema the connection is in (a request's tenant or a schema_context)."""
+    return connection.schema_name  # type: ignore[attr-defined]  # django-tenants
+
+
 def current_studio() -> Studio:
     """The studio whose schema the connection is in (a request's tenant or a schema_context)."""
-    from django.db import connection
-
     tenant = connection.tenant
     if isinstance(tenant, Studio):
         return tenant
     # schema_context() sets a placeholder tenant that carries only the schema name.
     return Studio.objects.get(schema_name=connection.schema_name)
+
+
+def studio_retention_days(studio: Studio) -> int:
+    """The studio's scan window: its own setting, never more than the platform maximum."""
+    maximum = settings.SCAN_RETENTION_DAYS_MAX
+    days = studio.retention_days or maximum
+    return max(1, min(days, maximum))
 
 
 def domain_challenge(claim: DomainClaim) -> tuple[str, str]:

@@ -58,7 +58,7 @@ from django_tenants.utils import schema_context
 from PIL import Image
 
 from galleries.models import Delivery
-from galleries.services import deliveries_sweep_due
+from galleries.services.sending import deliveries_sweep_due
 from render.models import Candidate, RenderJob
 from render.pipeline.phantom import make_phantom
 from render.print_size import candidate_prints_sweep_due

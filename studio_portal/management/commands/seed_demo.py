@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand
 from django_tenants.utils import schema_context
 from PIL import Image
 
-from galleries.services import studio_base_url
 from render.pipeline.phantom import make_phantom
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.services import demo_studio_ensure
 
 

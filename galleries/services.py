@@ -16,7 +16,7 @@ import numpy as np
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, OperationalError, connection, models, transaction
@@ -62,6 +62,7 @@ from galleries.webhooks import DELIVERY_REF_ARG, delivery_ref, delivery_ref_read
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.api.services import delivery_event_payload, webhooks_emit
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
+from studio_portal.permissions import require_owner
 from studio_portal.tenants.models import Domain
 from studio_portal.tenants.selectors import current_studio, studio_schema_names
 
@@ -673,8 +674,7 @@ def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureRep
     The audit row keeps counts and the session's uid, nothing personal. A number that replied
     STOP stays on the opt-out list: that is the parent's own instruction to respect.
     """
-    if not getattr(actor, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can delete a parent's data.")
+    require_owner(actor, "Only the studio owner can delete a parent's data.")
     session = ParentSession.objects.select_for_update().get(pk=session.pk)
     # Locked, so a worker's claim (a conditional UPDATE) waits for the erasure and then finds
     # no row, instead of starting on a job about to be deleted.
@@ -725,8 +725,7 @@ def parent_session_export(*, session: ParentSession, studio: object, actor: obje
     counts only. Owners only, as erasure is: it carries her details and every file."""
     from galleries.archive import parent_export_zip
 
-    if not getattr(actor, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can export a parent's data.")
+    require_owner(actor, "Only the studio owner can export a parent's data.")
     archive = parent_export_zip(session, studio=studio)
     audit_log_write(
         action="parent_session.exported",

@@ -12,7 +12,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import (
@@ -57,6 +57,7 @@ from galleries.webhooks import (
 )
 from render.models import Candidate, ParentSession
 from render.selectors import portrait_file_stem
+from studio_portal.permissions import owner_required
 
 UNLOCKED_SESSION_KEY = "galleries_unlocked"
 logger = logging.getLogger(__name__)
@@ -399,17 +400,6 @@ def gallery_logo(request: HttpRequest, token: str) -> HttpResponse:
 # The studio's side ----------------------------------------------------------------------------
 
 
-def _owner_only(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio owner can do this.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 @login_required
 def gallery_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.gallery_list_with_stats(), 50).get_page(request.GET.get("page"))
@@ -443,7 +433,7 @@ def gallery_detail(request: HttpRequest, uid: str) -> HttpResponse:
     )
 
 
-@_owner_only
+@owner_required
 @require_POST
 def gallery_republish(request: HttpRequest, uid: str) -> HttpResponse:
     gallery = selectors.gallery_get(uid)
@@ -510,7 +500,7 @@ def _confirmation_page(
     )
 
 
-@_owner_only
+@owner_required
 @require_POST
 def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
     gallery = selectors.gallery_get(uid)
@@ -538,7 +528,7 @@ def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
     return redirect("gallery-list")
 
 
-@_owner_only
+@owner_required
 @require_POST
 def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(Candidate.objects.select_related("job"), pk=pk)
@@ -564,7 +554,7 @@ def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("gallery-list")
 
 
-@_owner_only
+@owner_required
 def parent_export(request: HttpRequest, uid: str) -> FileResponse:
     """Everything the studio holds for one parent as a ZIP (portraits at every size, the scan
     while retention keeps it, a manifest): the studio's own copy before the scan is deleted."""
@@ -595,7 +585,7 @@ def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("gallery-detail", uid=delivery.gallery.uid)
 
 
-@_owner_only
+@owner_required
 def gallery_settings(request: HttpRequest) -> HttpResponse:
     current = selectors.gallery_settings_get()
     error = ""
@@ -623,7 +613,7 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
-@_owner_only
+@owner_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("action", "").strip()
     page = Paginator(selectors.audit_log_list(action_prefix=action), 100).get_page(

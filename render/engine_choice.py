@@ -23,6 +23,8 @@ from typing import Any
 
 from django.conf import settings
 
+from studio_portal.permissions import is_studio_owner
+
 HOSTED = "hosted"
 HOSTED_PROVIDER_LABEL = "Replicate"
 HOSTED_CONSENT_SUFFIX = "+replicate"
@@ -127,7 +129,7 @@ def studio_render_engine_set(*, studio: Any, engine: str, changed_by: Any = None
                 "cannot be chosen yet."
             )
         raise ValidationError(f"Unknown engine {engine!r}. Choose one of: {', '.join(offered)}.")
-    if getattr(changed_by, "is_owner", True) is False:
+    if changed_by is not None and not is_studio_owner(changed_by):  # None: Cradle itself
         raise ValidationError("Only the studio's owners can choose the portrait engine.")
     previous = studio.render_engine
     Studio.objects.filter(pk=studio.pk).update(render_engine=engine)

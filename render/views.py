@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,6 +30,7 @@ from render.forms import (
 from render.models import ParentSession, RenderJob, Scan
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
+from studio_portal.permissions import require_owner
 
 # What a sonographer can do about each kind of rejected scan, shown under the pipeline's reason.
 REJECTED_NEXT_STEP = (
@@ -197,8 +198,7 @@ def session_erase(request: HttpRequest, uid: str) -> HttpResponse:
     from galleries.services import parent_session_erase
 
     session = selectors.parent_session_get(uid)
-    if not getattr(request.user, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can delete a parent's data.")
+    require_owner(request.user, "Only the studio owner can delete a parent's data.")
     error = ""
     if request.POST.get("confirm_name", "").strip().casefold() != session.parent_name.casefold():
         error = f"Type the parent's name, {session.parent_name}, to confirm."

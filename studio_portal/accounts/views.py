@@ -3,15 +3,11 @@ sign-in and "forgot password" for every member."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -20,6 +16,7 @@ from django.views.decorators.http import require_POST
 from studio_portal import security
 from studio_portal.accounts import services
 from studio_portal.accounts.models import User
+from studio_portal.permissions import owner_required
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -77,17 +74,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
-def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in and an owner; a sonographer gets 403, never a hint of the page's content."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio's owners can open this page.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+OWNER_ONLY = "Only the studio's owners can open this page."
 
 
 class InviteForm(forms.Form):
@@ -133,12 +120,12 @@ def _team_page(request: HttpRequest, invite_form: InviteForm, status: int = 200)
     )
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 def team(request: HttpRequest) -> HttpResponse:
     return _team_page(request, InviteForm())
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def team_invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST)
@@ -157,7 +144,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
     return _team_page(request, form, status=400)
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def team_role(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk, is_active=True)
@@ -174,7 +161,7 @@ def team_role(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("team")
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk, is_active=True)
@@ -223,7 +210,7 @@ def _settings_page(
     )
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 def studio_settings(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _settings_page(request)
@@ -244,7 +231,7 @@ def studio_settings(request: HttpRequest) -> HttpResponse:
     return _settings_page(request, retention=form)
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def studio_engine(request: HttpRequest) -> HttpResponse:
     """The portrait engine (the settings page's engine card): choosing "hosted" is the studio's
@@ -264,7 +251,7 @@ def studio_engine(request: HttpRequest) -> HttpResponse:
     return redirect("studio-settings")
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def studio_profile(request: HttpRequest) -> HttpResponse:
     """The studio's name and contact details (the settings page's first card)."""

@@ -12,7 +12,8 @@ from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, Invoice, Signup
 from billing.plans import Plan, all_plans, plan_get, subscription_plans
-from studio_portal.tenants.models import Domain, Studio
+from studio_portal.tenants.models import Studio
+from studio_portal.tenants.selectors import studio_base_url
 
 PLAN_ORDER: list[str] = [Studio.Plan.PILOT, Studio.Plan.GROWTH, Studio.Plan.STUDIO]
 
@@ -281,14 +282,6 @@ def billing_overview(studio: Studio) -> BillingOverview:
         plans=plan_choices(studio, changes=changes),
         changes=changes,
     )
-
-
-def studio_base_url(studio: Studio) -> str:
-    """The studio's own address, for links made outside its requests (emails, signup)."""
-    domain = Domain.objects.filter(tenant=studio).order_by("-is_primary").first()
-    host = domain.domain if domain else f"{studio.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
-    port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
-    return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
 
 
 def owner_set_password_url(studio: Studio, *, email: str) -> str:

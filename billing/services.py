@@ -34,11 +34,11 @@ from billing.selectors import (
     owner_set_password_url,
     pilot_refund_eligibility,
     signup_availability,
-    studio_base_url,
 )
 from billing.stripe_gateway import stripe_client, webhook_event_verify
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.tenants.models import Domain, Studio
+from studio_portal.tenants.selectors import studio_base_url
 from studio_portal.tenants.services import RESERVED, SUBDOMAIN_RE, studio_create
 
 logger = logging.getLogger(__name__)

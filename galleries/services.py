@@ -63,8 +63,7 @@ from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.api.services import delivery_event_payload, webhooks_emit
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
 from studio_portal.permissions import require_owner
-from studio_portal.tenants.models import Domain
-from studio_portal.tenants.selectors import current_studio, studio_schema_names
+from studio_portal.tenants.selectors import current_studio, studio_base_url, studio_schema_names
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +73,6 @@ MAX_EXPIRY_DAYS = 365
 # Addresses ------------------------------------------------------------------------------------
 
 
-def studio_base_url() -> str:
-    """The current studio's own address (custom domain first, then its Cradle subdomain)."""
-    domain = Domain.objects.filter(tenant=current_studio()).order_by("is_primary").first()
-    host = domain.domain if domain else f"{connection.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
-    port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
-    return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
-
-
 def platform_base_url() -> str:
     """Cradle's own address (the public host): where providers post every studio's webhooks."""
     port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
@@ -89,7 +80,7 @@ def platform_base_url() -> str:
 
 
 def gallery_url(gallery: Gallery, *, base_url: str | None = None) -> str:
-    return f"{base_url or studio_base_url()}/g/{gallery.token}/"
+    return f"{base_url or studio_base_url(current_studio())}/g/{gallery.token}/"
 
 
 # Galleries ------------------------------------------------------------------------------------
@@ -570,7 +561,7 @@ def favourites_notice_send(*, gallery_id: int, now: datetime | None = None) -> b
             "studio_name": studio.name,
             "parent_name": parent,
             "picked": picked,
-            "gallery_url": f"{studio_base_url()}/galleries/{gallery.uid}/",
+            "gallery_url": f"{studio_base_url(studio)}/galleries/{gallery.uid}/",
         }
         text = render_to_string("galleries/messages/favourites_notice.txt", context)
         subject = f"{parent} picked {len(picked)} favourite{'s' if len(picked) != 1 else ''}"
@@ -835,7 +826,7 @@ def _message_for(delivery: Delivery) -> OutgoingMessage:
 
     gallery = delivery.gallery
     studio = current_studio()
-    base_url = studio_base_url()
+    base_url = studio_base_url(studio)
     link = gallery_url(gallery, base_url=base_url)
     brand = brand_kit_get()
     reminder = delivery.kind == Delivery.Kind.REMINDER

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from studio_portal.tenants.selectors import studio_for_address
+from studio_portal.tenants.selectors import studio_base_url, studio_for_address
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -43,8 +43,6 @@ def landing(request: HttpRequest) -> HttpResponse:
 def studio_find(request: HttpRequest) -> HttpResponse:
     """ "Sign in" on Cradle's own host: each studio signs in on its own address, so ask which
     and send the member there."""
-    from billing.selectors import studio_base_url
-
     address = request.GET.get("studio", "").strip()
     error = ""
     if address:

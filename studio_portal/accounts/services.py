@@ -21,7 +21,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from studio_portal.accounts.models import User
 from studio_portal.tenants.models import Studio
-from studio_portal.tenants.selectors import current_studio
+from studio_portal.tenants.selectors import current_studio, studio_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +36,9 @@ def invite_link_path(user: User) -> str:
 
 def _send_invite(user: User, invited_by: User | None) -> str:
     from galleries.delivery import OutgoingMessage, email_sender
-    from galleries.services import studio_base_url
 
     studio = current_studio()
-    link = studio_base_url() + invite_link_path(user)
+    link = studio_base_url(studio) + invite_link_path(user)
     inviter = invited_by.get_full_name() or invited_by.get_username() if invited_by else "The owner"
     role = user.get_role_display().lower()
     text = (
@@ -199,7 +198,6 @@ def password_reset_send(*, email: str) -> int:
         TransientDeliveryError,
         email_sender,
     )
-    from galleries.services import studio_base_url
 
     studio = current_studio()
     sent = 0
@@ -207,7 +205,7 @@ def password_reset_send(*, email: str) -> int:
     for user in members:
         if not user.has_usable_password():
             continue
-        link = studio_base_url() + password_reset_link_path(user)
+        link = studio_base_url(studio) + password_reset_link_path(user)
         text = (
             f"Someone asked to reset the password of your {studio.name} account on Cradle.\n\n"
             f"Choose a new password here (the link works once, for 3 days):\n{link}\n\n"

@@ -26,6 +26,21 @@ def current_studio() -> Studio:
     return Studio.objects.get(schema_name=connection.schema_name)
 
 
+def studio_base_url(studio: Studio) -> str:
+    """The studio's own address, for every link made for its people: parents' gallery links,
+    messages and invitations, password resets, the owner's emails, the sign-in finder.
+
+    Its custom domain once proven (a studio's only non-primary Domain row, made when
+    ``custom_domain_verify`` finds the TXT record: it is the white-label studio's address),
+    else its Cradle subdomain (the primary row), else the subdomain its schema name gives.
+    """
+    # False sorts before True: the proven custom domain, then the Cradle subdomain.
+    domain = Domain.objects.filter(tenant=studio).order_by("is_primary").first()
+    host = domain.domain if domain else f"{studio.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
+    port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
+    return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
+
+
 def domain_challenge(claim: DomainClaim) -> tuple[str, str]:
     """The TXT record (name, value) the studio publishes to prove it holds the domain."""
     return f"{DOMAIN_CHALLENGE_LABEL}.{claim.domain}", f"cradle-verify={claim.token}"

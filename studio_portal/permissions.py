@@ -18,7 +18,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import BasePermission
 
-if TYPE_CHECKING:  # for annotations only: the API's settings import services, which import this
+# Annotations only: rest_framework.views, while loading, imports the API key authentication
+# (DEFAULT_AUTHENTICATION_CLASSES), whose services import this module.
+if TYPE_CHECKING:
     from rest_framework.request import Request
     from rest_framework.views import APIView
 

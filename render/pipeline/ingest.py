@@ -193,8 +193,10 @@ def header_size(data: bytes, kind: str) -> tuple[int, int] | None:
 
 
 # A face needs room: below this, or stretched past _MAX_ASPECT, nothing downstream can find one
-# (and thin strips break the panel search), so the upload is refused up front.
-_MIN_SIDE = 96
+# (and thin strips break the panel search), so the upload is refused up front. A scanner's
+# smallest export holding a face (a 240×180 thumbnail) passes; a 128 px preview icon does not:
+# its face is a few dozen pixels, far too little for a portrait.
+_MIN_SIDE = 160
 _MAX_ASPECT = 8.0
 
 

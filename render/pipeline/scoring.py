@@ -322,10 +322,21 @@ def _props_mask(candidate: RenderedCandidate, size: tuple[int, int]) -> np.ndarr
     return small if small.any() else None
 
 
+def _least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x`` minimising ``|a x - b|`` for a tall ``a`` of a few columns, from the normal equations
+    in float64: the same fit as ``np.linalg.lstsq`` (its SVD cost 10 ms a call on a face's pixels,
+    this well under 1), which it falls back to when the columns are (nearly) dependent."""
+    a64 = a.astype(np.float64, copy=False)
+    gram = a64.T @ a64
+    if np.linalg.cond(gram) > 1e10:
+        return np.linalg.lstsq(a, b, rcond=None)[0]
+    return np.linalg.solve(gram, a64.T @ b.astype(np.float64, copy=False))
+
+
 def _fitted_shading(luminance: np.ndarray, analysis: _Analysis, face: np.ndarray) -> np.ndarray:
     """The scan's normals under the lighting that best explains the candidate on ``face``."""
     basis = analysis.sh_basis
-    coeffs, *_ = np.linalg.lstsq(basis[face], luminance[face], rcond=None)
+    coeffs = _least_squares(basis[face], luminance[face])
     return (basis @ coeffs.astype(np.float32)).astype(np.float32)
 
 
@@ -575,7 +586,7 @@ def _leak(lab: np.ndarray, analysis: _Analysis, props: np.ndarray | None) -> flo
     pixels = lab[zone]
     use = np.ones(pixels.shape[0], bool)
     for _ in range(_BACKDROP_FIT_PASSES):
-        coeffs, *_ = np.linalg.lstsq(basis[use], pixels[use], rcond=None)
+        coeffs = _least_squares(basis[use], pixels[use])
         distance = np.linalg.norm(pixels - basis @ coeffs, axis=1)
         use = distance < max(3.0 * float(np.median(distance)), 0.4 * _LEAK_DELTA_E)
     return float((distance > _LEAK_DELTA_E).sum()) / analysis.subject_area

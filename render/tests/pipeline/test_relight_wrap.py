@@ -11,10 +11,14 @@ import numpy as np
 import pytest
 from coloraide import Color
 
+from render.pipeline import phantom
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.ingest import ingest
+from render.pipeline.vision import analyze
 from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
+from render.tests.pipeline.test_portraits_from_phantom_scans import jpeg
 
 CUES = synthetic_cues(256, occluded=False)
 SIZE = 1024
@@ -166,3 +170,26 @@ def test_without_the_wrap_there_are_no_props():
 def test_the_wrap_is_on_by_default(wrapped):
     default = RelightEngine().render(CONDITIONING, SEEDS[:1])[0]
     assert np.array_equal(default.image, wrapped[0]) and default.props is not None
+
+
+def test_no_island_of_paper_opens_between_a_turned_chin_and_the_wrap() -> None:
+    # A three-quarter face's nose and mouth sit near its outline: the wrap keeps clear of them
+    # on the face, but past the outline it must close round the chin, or the paper shows
+    # through a hole (seen at every tone before: a loop of backdrop under the mouth).
+    scan = phantom.make_phantom(pose="three-quarter-left", palette="hdlive-skin")
+    conditioning = build(analyze(ingest(jpeg(scan.image))), blend_tone([10]))
+    for candidate in RelightEngine().render(conditioning, candidate_seeds(3)):
+        grey = cv2.cvtColor(candidate.image, cv2.COLOR_RGB2GRAY)
+        paper = (grey > 170).astype(np.uint8)  # the cream set; skin and wrap are dark at tone 10
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=8)
+        height, width = grey.shape
+        islands = [
+            int(stats[i, cv2.CC_STAT_AREA])
+            for i in range(1, count)
+            if stats[i, cv2.CC_STAT_AREA] > 40
+            and stats[i, cv2.CC_STAT_LEFT] > 0
+            and stats[i, cv2.CC_STAT_TOP] > 0
+            and stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] < width
+            and stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] < height
+        ]
+        assert islands == [], f"paper enclosed by the head and the wrap: {islands} px"

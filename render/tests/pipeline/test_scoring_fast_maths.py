@@ -107,3 +107,18 @@ def test_lab_of_every_grey_and_primary_matches_coloraide():
     )
     expected = [Color("srgb", list(p / 255.0)).convert("lab-d65").coords() for p in pixels]
     assert np.abs(scoring.srgb_to_lab(pixels) - np.array(expected)).max() < 1e-9
+
+
+def test_the_normal_equations_fit_what_lstsq_fits_and_fall_back_when_columns_repeat() -> None:
+    rng = np.random.default_rng(4)
+    basis = rng.normal(size=(40_000, 9)).astype(np.float32)
+    values = (basis @ rng.normal(size=(9, 3)) + rng.normal(scale=0.1, size=(40_000, 3))).astype(
+        np.float32
+    )
+    reference = np.linalg.lstsq(basis, values, rcond=None)[0]
+    assert np.allclose(scoring._least_squares(basis, values), reference, atol=1e-5)
+    # A column twice: the normal matrix is singular.
+    repeated = np.concatenate([basis, basis[:, :1]], axis=1)
+    fitted = repeated @ scoring._least_squares(repeated, values)
+    expected = repeated @ np.linalg.lstsq(repeated, values, rcond=None)[0]
+    assert np.allclose(fitted, expected, atol=1e-3)

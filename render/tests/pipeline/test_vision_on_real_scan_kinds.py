@@ -219,6 +219,16 @@ def test_a_profile_is_read_from_its_silhouette_with_only_what_can_be_seen(
     assert eye is None or eye.confidence < 0.6
 
 
+def test_a_preview_icon_is_refused_for_its_size_not_taken_for_a_2d_scan() -> None:
+    # VolView's 128 px sample render holds a face a few dozen pixels across: the sonographer is
+    # told to upload the full screen capture, not that her 3D render looks like a 2D scan.
+    data = (FIXTURES / "3d-fetus-thumbnail-volview.jpg").read_bytes()
+    with pytest.raises(ScanRejected) as refused:
+        ingest(data)
+    assert refused.value.code == "too-small"
+    assert "128×128 pixels" in str(refused.value) and "full screen capture" in str(refused.value)
+
+
 @pytest.mark.parametrize("name", ["no-face-back-of-head", "no-face-turned-away", "no-face-wall"])
 def test_a_lit_surface_with_no_face_is_not_taken_for_a_profile(name: str) -> None:
     fixture = next(f for f in _negatives() if f.name == name)

@@ -47,7 +47,8 @@ _PROP_FLOOR = 0.02  # props below this (a shadow taking under 0.2% of the light)
 class WrapBase:
     """Seed-independent geometry the wrap is laid on, at shading resolution."""
 
-    signed: np.ndarray  # H×W signed distance (px) to the clean silhouette, + inside
+    signed: np.ndarray  # H×W signed distance (px) to the clean silhouette, + inside, blurred
+    outline: np.ndarray  # the same, unblurred: where the head itself is
     gap: float  # the face's scale (the eye gap, px)
     centre_x: float  # where the neckline dips lowest: under the mouth
     neck_y: float  # the neckline's lowest row: a clear margin below the mouth and lips
@@ -124,6 +125,7 @@ def wrap_base(
     return WrapBase(
         # The fabric follows the head's broad outline, not every dent of it.
         signed=wide_blur(signed, 0.025 * long_side).astype(np.float32),
+        outline=signed.astype(np.float32),
         gap=gap,
         centre_x=mouth_x,
         neck_y=neck_y,
@@ -236,9 +238,13 @@ def wrap_layer(
     rise = gap * rng.uniform(0.25, 0.45)
     neckline = base.neck_y + rng.uniform(-0.06, 0.06) * dx - rise * (dx / (0.9 * gap)) ** 2
     face = np.minimum(base.signed[top:] - reach * wave, neckline - ys)
+    # Kept clear only where the head is: past a turned face's outline a nose's or a mouth's
+    # ellipse would open a hole of paper between the chin and the wrap.
+    # The fabric laps over the head's soft rim there, or the rim shows as a light line.
+    outline = base.outline[top:] - 1.5
     for ellipse in base.keep:
         clear = (1.0 - _ellipse_radius(xs, ys, ellipse)) * min(ellipse[2], ellipse[3])
-        np.maximum(face, clear, out=face)
+        np.maximum(face, np.minimum(clear, outline), out=face)
     # Its top: highest beside the cheeks, falling off toward the frame's sides.
     left, right = base.sides
     peaks = base.side_y + gap * rng.uniform(-0.08, 0.15, size=2)
@@ -430,4 +436,8 @@ def wrap_guard(base: WrapBase, output_size: tuple[int, int]) -> tuple[np.ndarray
     for cx, cy, rx, ry in base.keep:
         radius = _ellipse_radius(xs, ys, (cx * ratio, cy * ratio, rx * ratio, ry * ratio))
         np.minimum(guard, np.clip((radius - 0.85) / 0.2, 0.0, 1.0), out=guard)
+    # Only the face is guarded: past the outline of a turned face (a nose's or mouth's ellipse
+    # reaching beyond the cheek) the wrap stays, or the paper would show through a hole in it.
+    outline = cv2.resize(base.outline[int(base.top) :], (width, height - top)) * ratio
+    np.maximum(guard, np.clip(1.0 - outline / 2.0, 0.0, 1.0), out=guard)
     return guard, top

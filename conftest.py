@@ -11,6 +11,7 @@ import io
 import pytest
 from django.db import connection
 
+from render.pipeline.phantom import make_phantom
 from studio_portal.tenants.models import Studio
 from tests.stack import services_start_for_tests
 from tests.tenancy import make_studio_with_members, signed_in_client
@@ -81,8 +82,6 @@ def fake_providers(settings):
 @pytest.fixture
 def phantom_jpeg() -> bytes:
     from PIL import Image
-
-    from render.pipeline.phantom import make_phantom
 
     buffer = io.BytesIO()
     Image.fromarray(make_phantom().image).save(buffer, format="JPEG", quality=92)

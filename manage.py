@@ -3,15 +3,15 @@ import os
 import sys
 from pathlib import Path
 
+from studio_portal.embedded import development_services_start
+from studio_portal.env import env_bool, env_str
+
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio_portal.settings")
-    from studio_portal.env import env_bool, env_str
 
     if env_bool("DEBUG") and not env_str("DATABASE_URL"):
         # Development by hand: the embedded PostgreSQL (started here, not by the settings).
-        from studio_portal.embedded import development_services_start
-
         root = Path(__file__).resolve().parent
         local_dir = Path(env_str("CRADLE_LOCAL_DIR", str(root / ".local")))
         development_services_start(local_dir, os.environ)

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, Invoice, Signup
 from billing.plans import Plan, all_plans, plan_get, subscription_plans
+from studio_portal.accounts.models import User
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.models import Studio
-from studio_portal.tenants.selectors import studio_base_url
 
 PLAN_ORDER: list[str] = [Studio.Plan.PILOT, Studio.Plan.GROWTH, Studio.Plan.STUDIO]
 
@@ -129,14 +135,23 @@ def pilot_delivery_usage(studio: Studio) -> DeliveryUsage:
     )
 
 
-def _galleries_delivered(studio: Studio, *, since: datetime | None) -> int:
-    from galleries.models import Gallery  # galleries imports billing (gating): import late
+# How many galleries a studio has sent (in the current schema), since a time or ever. Galleries
+# sit above billing and hand their count in when Django starts (GalleriesConfig.ready), so the
+# plan's cap never imports what it caps.
+GalleriesDeliveredCount = Callable[[datetime | None], int]
+_galleries_delivered_count: GalleriesDeliveredCount | None = None
 
+
+def galleries_delivered_counter_set(count: GalleriesDeliveredCount) -> None:
+    global _galleries_delivered_count
+    _galleries_delivered_count = count
+
+
+def _galleries_delivered(studio: Studio, *, since: datetime | None) -> int:
+    if _galleries_delivered_count is None:
+        raise ImproperlyConfigured("No delivery counter: galleries is not an installed app.")
     with schema_context(studio.schema_name):
-        galleries = Gallery.objects.filter(deliveries__isnull=False)
-        if since is not None:
-            galleries = galleries.filter(deliveries__created_at__gte=since)
-        return galleries.distinct().count()
+        return _galleries_delivered_count(since)
 
 
 def studio_may_deliver(studio: Studio, *, gallery: object | None = None) -> Permission:
@@ -287,12 +302,6 @@ def billing_overview(studio: Studio) -> BillingOverview:
 def owner_set_password_url(studio: Studio, *, email: str) -> str:
     """A link the owner uses once to choose a password (Django's reset token: it stops
     working as soon as the password changes, or after PASSWORD_RESET_TIMEOUT)."""
-    from django.contrib.auth.tokens import default_token_generator
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
-
-    from studio_portal.accounts.models import User
-
     with schema_context(studio.schema_name):
         owners = User.objects.filter(role=User.Role.OWNER, email__iexact=email)
         owner = owners.order_by("pk").first()

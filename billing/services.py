@@ -36,9 +36,16 @@ from billing.selectors import (
     signup_availability,
 )
 from billing.stripe_gateway import stripe_client, webhook_event_verify
+from studio_portal.audit.services import audit_log_write
+from studio_portal.messaging import (
+    OutgoingMessage,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    email_sender,
+)
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.models import Domain, Studio
-from studio_portal.tenants.selectors import studio_base_url
 from studio_portal.tenants.services import RESERVED, SUBDOMAIN_RE, studio_create
 
 logger = logging.getLogger(__name__)
@@ -180,13 +187,6 @@ def signup_password_link_reveal(*, signup: Signup) -> str | None:
 
 def _owner_welcome_send(signup_id: int) -> None:
     """Email the owner their studio's address and set-password link (after commit)."""
-    from galleries.delivery import (
-        OutgoingMessage,
-        PermanentDeliveryError,
-        TransientDeliveryError,
-        email_sender,
-    )
-
     signup = Signup.objects.select_related("studio").get(pk=signup_id)
     studio = signup.studio
     assert studio is not None, "sent only once the signup has its studio"
@@ -737,8 +737,6 @@ def pilot_refund(*, studio: Studio, actor: object | None = None) -> BillingAccou
 
 
 def _audit(studio: Studio, action: str, obj: object, actor: object | None, detail: dict) -> None:
-    from galleries.services import audit_log_write
-
     with schema_context(studio.schema_name):
         audit_log_write(action=action, obj=obj, actor=actor, detail=detail)
 

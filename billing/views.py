@@ -16,13 +16,38 @@ from django.views.decorators.http import require_POST
 
 from billing import selectors, services
 from billing.forms import SignupForm
-from billing.plans import plan_get
+from billing.plans import all_plans, plan_get
 from studio_portal.permissions import owner_required
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio
 
 logger = logging.getLogger(__name__)
 SIGNUP_SESSION_KEY = "billing_signup"
+
+# The landing page's samples (``manage.py landing_samples`` renders them): file key, what the
+# sonographer uploaded, the skin tone the parents chose.
+LANDING_SAMPLES = (
+    ("frontal-gold", "a Voluson HDlive scan in gold", "Monk 3"),
+    ("frontal-skin", "an HDlive scan in skin tones", "Monk 6"),
+    ("frontal-red", "a Samsung RealisticVue scan", "Monk 8"),
+)
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    """Cradle's public page: what it does, sample portraits, plans and prices from settings,
+    sign-up and sign-in. Billing's, since it sells the plans (its template and samples are
+    studio_portal's static pages)."""
+    return render(
+        request,
+        "studio_portal/landing.html",
+        {
+            "plans": all_plans(),
+            "signup": selectors.signup_availability(),
+            "samples": LANDING_SAMPLES,
+            "retention_days": settings.SCAN_RETENTION_DAYS_MAX,
+            "refund_days": settings.PILOT_REFUND_DAYS,
+        },
+    )
 
 
 # --- public schema -----------------------------------------------------------------------

@@ -124,9 +124,9 @@ def bench_overlay(*, runs: int, log: Callable[[str], None] = lambda line: None) 
         raise ValueError("runs must be at least 1")
     from django_tenants.utils import schema_context
 
+    from galleries.synchronous import run_scan_synchronously
     from render import services
     from render.benchmarks import _phantom_jpeg
-    from render.synchronous import run_scan_synchronously
     from studio_portal.tenants.services import studio_throwaway
 
     scan = _phantom_jpeg()

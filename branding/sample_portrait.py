@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from branding.overlay import BrandSpec, compose
+from branding.provenance import encode_with_tag
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.house_look import house_look_candidates
@@ -154,9 +156,6 @@ LANDING_LONG_SIDE = {"scan": 420, "portrait": 720}
 def landing_samples_write(folder: Path) -> list[Path]:
     """Write each sample's scan and branded portrait as small JPEGs into ``folder`` (the
     committed ``studio_portal/static/samples``); ``manage.py landing_samples`` runs it."""
-    from branding.overlay import BrandSpec, compose
-    from branding.provenance import encode_with_tag
-
     folder.mkdir(parents=True, exist_ok=True)
     spec = BrandSpec(**LANDING_BRAND)
     written = []

@@ -28,6 +28,7 @@ from PIL import Image
 
 from billing.selectors import studio_is_white_label
 from branding.fonts import BUNDLED_FONTS
+from branding.marks import portrait_mark_issue
 from branding.models import BrandKit, ReferencePortrait
 from branding.overlay import (
     MAX_LOGO_BYTES,
@@ -44,6 +45,7 @@ from branding.references import MAX_REFERENCE_BYTES, reference_photo_read
 from branding.selectors import brand_kit_get, reference_portrait_arrays
 from branding.watermark import MIN_SIDE as WATERMARK_MIN_SIDE
 from branding.watermark import embed as watermark_embed
+from studio_portal.audit.services import audit_log_write
 from studio_portal.permissions import require_owner
 from studio_portal.tenants.models import DomainClaim, Studio
 from studio_portal.tenants.selectors import current_studio
@@ -53,7 +55,6 @@ from studio_portal.tenants.services import (
     custom_domain_unavailable_reason,
     custom_domain_verify,
 )
-from verification.services import portrait_mark_issue
 
 
 @lru_cache(maxsize=1)
@@ -480,9 +481,6 @@ def brand_kit_update(*, kit: BrandKit, actor: Any, **changes: Any) -> BrandKit:
         storage, name = kit.logo.storage, old_logo_name
         transaction.on_commit(lambda: storage.delete(name))
     if changed:
-        # Imported here: galleries' services import render, which imports this module.
-        from galleries.services import audit_log_write
-
         audit_log_write(
             action="brand_kit.updated", obj=kit, actor=actor, detail={"fields": changed}
         )
@@ -506,8 +504,6 @@ def brand_kit_custom_domain_verify(*, kit: BrandKit, actor: Any) -> DomainClaim:
     if not kit.custom_domain:
         raise ValidationError("Save a custom domain first.")
     claim = custom_domain_verify(studio=current_studio(), domain=kit.custom_domain)
-    from galleries.services import audit_log_write  # galleries' services import this module
-
     audit_log_write(
         action="custom_domain.verified", obj=kit, actor=actor, detail={"domain": claim.domain}
     )
@@ -531,6 +527,8 @@ def brand_preview_render(*, kit: BrandKit, **draft: Any) -> bytes:
     the Cradle mark exactly as for a real portrait. Never delivered, so never C2PA-signed; the
     tag is in its pixels and metadata all the same.
     """
+    # Lazy, heavy ML: the sample runs the whole pipeline (vision's models, the relight engine),
+    # which a web process loads only when the brand editor's preview asks for it.
     from branding.sample_portrait import sample_portrait_render
 
     studio = current_studio()
@@ -614,8 +612,6 @@ def reference_portrait_add(
     except Exception:
         storage.delete(name)
         raise
-    from galleries.services import audit_log_write
-
     audit_log_write(
         action="reference_portrait.added",
         obj=reference,
@@ -629,8 +625,6 @@ def reference_portrait_add(
 def reference_portrait_delete(*, actor: Any, reference: ReferencePortrait) -> None:
     """Forget a reference photo: the row now, the file once that is committed; audited."""
     require_owner(actor, OWNER_ONLY)
-    from galleries.services import audit_log_write
-
     audit_log_write(action="reference_portrait.deleted", obj=reference, actor=actor)
     storage, name = reference.image.storage, reference.image.name
     reference.delete()

@@ -14,8 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from galleries import services
 from galleries.models import Delivery, Gallery
+from galleries.services import gallery as gallery_services
+from galleries.services import sending
 from render.selectors import render_job_get
 from studio_portal.api.responses import LIST_LIMIT, DetailSerializer, bad_request, filter_by_choice
 
@@ -64,7 +65,7 @@ class GalleryOutputSerializer(serializers.ModelSerializer):
 
     def get_url(self, gallery: Gallery) -> str:
         """The parent's private link (contains the gallery's secret token)."""
-        return services.gallery_url(gallery)
+        return gallery_services.gallery_url(gallery)
 
 
 def _gallery_queryset() -> QuerySet[Gallery]:
@@ -101,7 +102,7 @@ class GalleryListCreateApi(APIView):
         data = serializer.validated_data
         job = render_job_get(data["job"])
         try:
-            gallery = services.gallery_create(
+            gallery = gallery_services.gallery_create(
                 job=job, pin=data["pin"], expires_at=data["expires_at"]
             )
         except ValidationError as exc:
@@ -143,7 +144,7 @@ class GallerySendApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            deliveries = services.gallery_send(
+            deliveries = sending.gallery_send(
                 job=gallery.job,
                 channels=sorted(set(serializer.validated_data["channels"])),
                 actor=request.user,

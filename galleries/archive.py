@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from branding.provenance import TAG_TEXT
 from galleries.models import Favourite, Gallery
-from galleries.selectors import gallery_portrait_numbers, gallery_portraits, studio_retention_days
+from galleries.selectors import gallery_portrait_numbers, gallery_portraits
 from render.models import Candidate, ParentSession, Scan
 from render.selectors import (
     FileMissing,
@@ -31,6 +31,7 @@ from render.selectors import (
     portrait_file_stem,
 )
 from studio_portal.tenants.models import Studio
+from studio_portal.tenants.selectors import studio_retention_days
 
 SPOOL_BYTES = 8 * 1024 * 1024
 

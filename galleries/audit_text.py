@@ -15,8 +15,9 @@ from datetime import datetime
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
-from galleries.models import AuditLogEntry, Delivery, Gallery
+from galleries.models import Delivery, Gallery
 from render.models import Candidate, ParentSession, RenderJob, Scan
+from studio_portal.audit.models import AuditLogEntry
 
 ACTION_LABELS = {
     "gallery.sent": "Gallery sent",

@@ -54,7 +54,7 @@ def _jpeg(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
 
 
 def _bench_gallery_make() -> tuple[object, object]:
-    from galleries.services import gallery_create
+    from galleries.services.gallery import gallery_create
     from render.models import Candidate, ParentSession, RenderJob
 
     session = ParentSession.objects.create(
@@ -293,7 +293,7 @@ def _bench_studios_make(studios: int, log: Log) -> list[str]:
 
 def _bench_scans_fill(schemas: list[str], per_studio: int, expired_share: float, log: Log) -> int:
     """``per_studio`` scans in each studio; the expired ones have files on disk."""
-    from galleries.services import scan_derivative_field_names
+    from galleries.services.retention import scan_derivative_field_names
     from render.models import ParentSession, Scan
 
     started = time.perf_counter()
@@ -348,9 +348,9 @@ def bench_retention(
     *, runs: int, log: Log, studios: int = 100, per_studio: int = 1000
 ) -> dict[str, object]:
     """One sweep over ``studios × per_studio`` scans, half past the window (3 files each)."""
-    from galleries.models import AuditLogEntry
-    from galleries.services import scans_purge_expired
+    from galleries.services.retention import scans_purge_expired
     from render.models import Scan
+    from studio_portal.audit.models import AuditLogEntry
 
     media = Path(tempfile.mkdtemp(prefix="cradle-retention-bench-"))
     _bench_studios_drop()

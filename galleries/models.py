@@ -1,7 +1,6 @@
 import hashlib
 import uuid
 
-from django.conf import settings
 from django.db import models
 
 
@@ -36,6 +35,9 @@ class Gallery(models.Model):
     brand = models.JSONField(default=dict, blank=True)
     brand_taken_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Not a field: the channels a PIN change was just sent on (services.gallery.gallery_protect
+    # sets it on the instance it returns, for the page that made the change).
+    pin_sent_on: list[str]
 
     class Meta:
         verbose_name_plural = "galleries"
@@ -179,22 +181,3 @@ class SmsOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"opt-out {self.phone}"
-
-
-class AuditLogEntry(models.Model):
-    """Who did what to which object; deletions of scans and portraits always write one."""
-
-    action = models.CharField(max_length=64)
-    object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    detail = models.JSONField(default=dict)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        ordering = ["-at"]
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.object_type} {self.object_id}"

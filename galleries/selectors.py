@@ -3,27 +3,29 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from branding.models import BrandKit
 from branding.selectors import brand_kit_get
+from branding.services import brand_snapshot_take
 from galleries.models import (
-    AuditLogEntry,
     Delivery,
     Favourite,
     Gallery,
     GallerySettings,
+    SmsOptOut,
     token_digest,
 )
 from render.models import Candidate
-from studio_portal.tenants.models import Studio
-from studio_portal.tenants.selectors import current_studio
+from studio_portal.tenants.selectors import current_studio, studio_schema_names
 
 TOKEN_MAX_LENGTH = 64
 
@@ -92,13 +94,6 @@ def gallery_settings_get() -> GallerySettings:
     return settings_row
 
 
-def studio_retention_days(studio: Studio) -> int:
-    """The studio's scan window: its own setting, never more than the platform maximum."""
-    maximum = settings.SCAN_RETENTION_DAYS_MAX
-    days = studio.retention_days or maximum
-    return max(1, min(days, maximum))
-
-
 def gallery_list_with_stats() -> QuerySet[Gallery]:
     """Every gallery with its counters and delivery tallies, newest first (the studio's page)."""
     return (
@@ -117,8 +112,6 @@ def gallery_list_with_stats() -> QuerySet[Gallery]:
 
 
 def gallery_get(uid: str) -> Gallery:
-    from django.shortcuts import get_object_or_404
-
     return get_object_or_404(Gallery.objects.select_related("job", "job__session"), uid=uid)
 
 
@@ -126,13 +119,6 @@ def deliveries_failed() -> QuerySet[Delivery]:
     return Delivery.objects.filter(status=Delivery.Status.FAILED).select_related(
         "gallery", "gallery__job__session"
     )
-
-
-def audit_log_list(*, action_prefix: str = "") -> QuerySet[AuditLogEntry]:
-    entries = AuditLogEntry.objects.select_related("actor")
-    if action_prefix:
-        entries = entries.filter(action__startswith=action_prefix)
-    return entries.order_by("-at", "-pk")
 
 
 # The parent's page is the hot path: the brand kit is kept per process for a minute rather than
@@ -184,8 +170,6 @@ def gallery_sent_brand(gallery: Gallery) -> SentBrand:
 
 def gallery_brand_is_current(gallery: Gallery) -> bool:
     """Whether the studio's name, contacts and brand are still those the gallery was sent with."""
-    from branding.services import brand_snapshot_take
-
     return bool(gallery.brand) and gallery.brand == brand_snapshot_take(store=False)
 
 
@@ -209,3 +193,77 @@ def gallery_brand() -> BrandKit:
     kit = brand_kit_get()
     _brand_memo[schema] = (now, kit)
     return kit
+
+
+def sms_opted_out(phone: str) -> bool:
+    return SmsOptOut.objects.filter(phone=phone).exists()
+
+
+def studios_holding(
+    model: type[models.Model],
+    field_name: str,
+    values: Iterable[str],
+    *,
+    channel: str = "",
+) -> dict[str, set[str]]:
+    """{schema: the values found} for every studio whose ``model`` rows have ``field_name`` in
+    ``values`` (and that ``channel``): one statement over every studio's schema."""
+    wanted = sorted({value for value in values if value})
+    schemas = studio_schema_names()
+    if not wanted or not schemas:
+        return {}
+    table = model._meta.db_table
+    quote = connection.ops.quote_name
+    column = quote(model._meta.get_field(field_name).column)
+    with connection.cursor() as cursor:
+        # Only schemas with the table: a studio being created has none for a few seconds.
+        cursor.execute(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = %s AND table_schema = ANY(%s)",
+            [table, schemas],
+        )
+        ready = sorted(row[0] for row in cursor.fetchall())
+        if not ready:
+            return {}
+        parts, params = [], []
+        for schema in ready:
+            parts.append(
+                f"SELECT %s, {column} FROM {quote(schema)}.{quote(table)} "
+                f"WHERE {column} = ANY(%s)" + (' AND "channel" = %s' if channel else "")
+            )
+            params += [schema, wanted, *([channel] if channel else [])]
+        cursor.execute(" UNION ALL ".join(parts), params)
+        found: dict[str, set[str]] = {}
+        for schema, value in cursor.fetchall():
+            found.setdefault(schema, set()).add(value)
+    return found
+
+
+def galleries_delivered_count(since: datetime | None) -> int:
+    """Galleries sent to a parent (once each, however many channels or resends), since a time
+    or ever: what billing counts against a pilot's cap."""
+    galleries = Gallery.objects.filter(deliveries__isnull=False)
+    if since is not None:
+        galleries = galleries.filter(deliveries__created_at__gte=since)
+    return galleries.distinct().count()
+
+
+def gallery_brand_snapshot_for_job(job_id: int) -> dict | None:
+    """The brand snapshot the job's gallery was sent with, if it has a gallery (print files
+    are framed in it: render.print_size)."""
+    return Gallery.objects.filter(job_id=job_id).values_list("brand", flat=True).first()
+
+
+def delivery_event_payload(delivery_id: int) -> dict[str, object]:
+    """What a delivery event tells the studio's systems (its outgoing webhooks): ids and
+    outcome, never the parent's address."""
+    delivery = Delivery.objects.select_related("gallery__job__session").get(pk=delivery_id)
+    return {
+        "delivery": delivery.pk,
+        "gallery": str(delivery.gallery.uid),
+        "job": str(delivery.gallery.job.uid),
+        "session": str(delivery.gallery.job.session.uid),
+        "channel": delivery.channel,
+        "status": delivery.status,
+        "error": delivery.error,
+    }

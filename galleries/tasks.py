@@ -8,8 +8,9 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 from periodiq import cron
 
-from galleries import services, throttle
-from galleries.delivery import TransientDeliveryError
+from galleries import throttle
+from galleries.services import notices, retention, sending
+from studio_portal.messaging import TransientDeliveryError
 from studio_portal.tenants.selectors import studio_schema_names
 
 logger = logging.getLogger(__name__)
@@ -29,14 +30,14 @@ def _retry_transient(retries: int, exception: Exception) -> bool:
 )
 def delivery_send_task(schema_name: str, delivery_id: int) -> None:
     with schema_context(schema_name):
-        services.delivery_send(delivery_id=delivery_id)
+        sending.delivery_send(delivery_id=delivery_id)
 
 
 @dramatiq.actor(queue_name="default", max_retries=3, time_limit=60_000)
 def delivery_give_up(message_data: dict, retry_info: dict) -> None:
     schema_name, delivery_id = message_data["args"]
     with schema_context(schema_name):
-        services.delivery_fail(
+        sending.delivery_fail(
             delivery_id=delivery_id, error="The provider could not be reached after several tries."
         )
 
@@ -47,7 +48,7 @@ def deliveries_sweep() -> None:
     lost are sent again (studio_portal.outbox); stuck ones reach a final state."""
     for schema_name in studio_schema_names():
         with schema_context(schema_name):
-            report = services.deliveries_sweep_due()
+            report = sending.deliveries_sweep_due()
         if report.requeued or report.failed or report.jobs_delivered:
             logger.warning(
                 "sweep %s: %d deliveries sent again, %d failed, %d jobs marked sent",
@@ -70,7 +71,7 @@ def gallery_expiry_reminders() -> None:
     wakes them): a parent whose gallery closes within three days is reminded."""
     for schema_name in studio_schema_names():
         with schema_context(schema_name):
-            reminded = services.gallery_expiry_reminders_due()
+            reminded = notices.gallery_expiry_reminders_due()
         if reminded:
             logger.info("reminders %s: %d galleries close soon", schema_name, reminded)
 
@@ -82,7 +83,7 @@ def favourites_notices() -> None:
     """Every five minutes: the studio hears which portraits a parent marked, once she paused."""
     for schema_name in studio_schema_names():
         with schema_context(schema_name):
-            services.favourites_notices_due()
+            notices.favourites_notices_due()
 
 
 # Retention: every night the scheduler (``periodiq``, see the Procfile) fans out one sweep per
@@ -108,6 +109,6 @@ def _retry_database(retries: int, exception: Exception) -> bool:
 )
 def retention_sweep_studio(schema_name: str) -> None:
     with schema_context(schema_name):
-        report = services.scans_purge_expired()
+        report = retention.scans_purge_expired()
         throttle.guess_counts_prune(timezone.now())  # ended guess windows, too
     logger.info("retention %s: %s scans, %s files", schema_name, report.scans, report.files)

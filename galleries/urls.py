@@ -24,6 +24,9 @@ urlpatterns = [
     path("galleries/deliveries/<int:pk>/resend/", views.delivery_resend, name="delivery-resend"),
     path("galleries/parents/<uuid:uid>/export.zip", views.parent_export, name="parent-export"),
     path("audit/", views.audit_log, name="audit-log"),
+    # Actions on render's pages that are galleries' own: sending the link, erasing a parent.
+    path("jobs/<uuid:uid>/send/", views.job_send, name="job-send"),
+    path("sessions/<uuid:uid>/erase/", views.session_erase, name="session-erase"),
     # Provider webhooks: signature-checked, so no CSRF token and no login. Their home is Cradle's
     # own host (galleries/urls_public.py); these older per-studio URLs route the same way.
     path("hooks/sendgrid/events", views.sendgrid_events, name="hook-sendgrid-events"),

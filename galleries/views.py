@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import wraps
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from django.views.decorators.http import require_POST
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from branding.provenance import TAG_TEXT
-from galleries import selectors, services, throttle
+from galleries import selectors, throttle
 from galleries.archive import gallery_zip, parent_export_name
 from galleries.audit_text import CHANNEL_WORDS, audit_rows
 from galleries.models import Delivery, Gallery
@@ -47,6 +47,8 @@ from galleries.parent_page import (
     gallery_page_html,
     print_state,
 )
+from galleries.services import erasure, provider_webhooks, sending
+from galleries.services import gallery as gallery_services
 from galleries.share_card import share_card_jpeg, share_card_png
 from galleries.webhooks import (
     SENDGRID_SIGNATURE_HEADER,
@@ -55,9 +57,13 @@ from galleries.webhooks import (
     sendgrid_signature_valid,
     twilio_signature_valid,
 )
-from render.models import Candidate, ParentSession
+from render import selectors as render_selectors
+from render.forms import ScanUploadForm
+from render.models import Candidate, ParentSession, RenderJob
 from render.selectors import portrait_file_stem
-from studio_portal.permissions import owner_required
+from render.views import session_page_context
+from studio_portal.audit.selectors import audit_log_list
+from studio_portal.permissions import owner_required, require_owner
 
 UNLOCKED_SESSION_KEY = "galleries_unlocked"
 logger = logging.getLogger(__name__)
@@ -165,7 +171,7 @@ class _PageThenCount(HttpResponse):
     def close(self) -> None:
         try:
             with schema_context(self._schema):
-                services.gallery_count(gallery=self._gallery, what="opens")
+                gallery_services.gallery_count(gallery=self._gallery, what="opens")
         except Exception:
             logger.exception("Could not count an open of gallery %s", self._gallery.pk)
         finally:
@@ -176,7 +182,7 @@ class _PageThenCount(HttpResponse):
 def gallery_page(request: HttpRequest, token: str) -> HttpResponse:
     # Most opens are of a live gallery without a PIN, from an address with guesses left:
     # checked, found and listed in one statement. Anything else takes the slow path.
-    opened = services.gallery_for_parent(token, client_ip=throttle.client_ip(request))
+    opened = gallery_services.gallery_for_parent(token, client_ip=throttle.client_ip(request))
     if opened is not None:
         gallery, portraits = opened
     else:
@@ -234,7 +240,7 @@ def gallery_unlock(request: HttpRequest, token: str) -> HttpResponse:
     wait = throttle.pin_try_wait(gallery.pk)
     if wait:
         return _too_many(request, wait)
-    if not services.gallery_pin_matches(gallery=gallery, pin=request.POST.get("pin", "")):
+    if not gallery_services.gallery_pin_matches(gallery=gallery, pin=request.POST.get("pin", "")):
         throttle.guess_failed(throttle.PIN_GUESSES_PER_IP, per_ip)
         throttle.guess_failed(throttle.PIN_GUESSES_PER_GALLERY, str(gallery.pk))
         return _pin_page(request, gallery, 403, error="That PIN is not right. Try again.")
@@ -266,7 +272,7 @@ def gallery_portrait(request: HttpRequest, gallery: Gallery, pk: int) -> FileRes
     content_type = mimetypes.guess_type(file.name)[0] or "image/jpeg"
     download = bool(request.GET.get("download"))
     if download:
-        services.gallery_count(gallery=gallery, what="downloads")
+        gallery_services.gallery_count(gallery=gallery, what="downloads")
     filename = ""
     if download:
         extension = mimetypes.guess_extension(content_type) or ".jpg"
@@ -309,7 +315,9 @@ def gallery_favourite(request: HttpRequest, gallery: Gallery, pk: int) -> HttpRe
     candidate = get_object_or_404(Candidate, pk=pk)
     favourite = request.POST.get("favourite", "1") == "1"
     try:
-        services.gallery_favourite_set(gallery=gallery, candidate=candidate, favourite=favourite)
+        gallery_services.gallery_favourite_set(
+            gallery=gallery, candidate=candidate, favourite=favourite
+        )
     except ValidationError:
         raise Http404 from None
     if request.headers.get("X-Requested-With") == "fetch":
@@ -320,7 +328,7 @@ def gallery_favourite(request: HttpRequest, gallery: Gallery, pk: int) -> HttpRe
 @require_POST
 @_parent_view
 def gallery_share(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    services.gallery_count(gallery=gallery, what="shares")
+    gallery_services.gallery_count(gallery=gallery, what="shares")
     if request.headers.get("X-Requested-With") == "fetch":
         return JsonResponse({"shared": True})
     return redirect(f"{reverse('gallery', args=[gallery.token])}?shared=1#share")
@@ -372,7 +380,7 @@ def gallery_download_all(request: HttpRequest, gallery: Gallery) -> FileResponse
     archive = gallery_zip(gallery, studio_name=request.tenant.name)
     if not archive.files:
         raise Http404
-    services.gallery_count(gallery=gallery, what="downloads")
+    gallery_services.gallery_count(gallery=gallery, what="downloads")
     name = portrait_file_stem(
         studio_name=request.tenant.name, number=0, made_at=gallery.job.created_at
     ).replace("-portrait-0-", "-portraits-")
@@ -426,7 +434,7 @@ def gallery_detail(request: HttpRequest, uid: str) -> HttpResponse:
             "gallery": gallery,
             "portraits": portraits,
             "deliveries": gallery.deliveries.all(),
-            "link": services.gallery_url(gallery),
+            "link": gallery_services.gallery_url(gallery),
             "sent_brand": selectors.gallery_sent_brand(gallery),
             "brand_is_current": selectors.gallery_brand_is_current(gallery),
         },
@@ -437,7 +445,7 @@ def gallery_detail(request: HttpRequest, uid: str) -> HttpResponse:
 @require_POST
 def gallery_republish(request: HttpRequest, uid: str) -> HttpResponse:
     gallery = selectors.gallery_get(uid)
-    services.gallery_republish(gallery=gallery, actor=request.user)
+    gallery_services.gallery_republish(gallery=gallery, actor=request.user)
     messages.success(
         request,
         "The gallery now shows your current studio details and brand; its portraits are framed "
@@ -457,7 +465,7 @@ def gallery_protect(request: HttpRequest, uid: str) -> HttpResponse:
         if expiry:
             day = datetime.strptime(expiry, "%Y-%m-%d").date()
             expires_at = timezone.make_aware(datetime.combine(day, time(23, 59)))
-        services.gallery_protect(
+        gallery_services.gallery_protect(
             gallery=gallery,
             pin=None if request.POST.get("keep_pin") and not pin else pin,
             expires_at=expires_at,
@@ -521,7 +529,7 @@ def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
     )
     if asked is not None:
         return asked
-    services.gallery_delete(
+    gallery_services.gallery_delete(
         gallery=gallery, actor=request.user, with_portraits=bool(request.POST.get("with_portraits"))
     )
     messages.success(request, "The gallery is deleted; its link no longer opens.")
@@ -547,7 +555,7 @@ def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if asked is not None:
         return asked
-    services.portrait_delete(candidate=candidate, actor=request.user)
+    gallery_services.portrait_delete(candidate=candidate, actor=request.user)
     messages.success(request, "The portrait is deleted.")
     if gallery is not None:
         return redirect("gallery-detail", uid=gallery.uid)
@@ -559,7 +567,7 @@ def parent_export(request: HttpRequest, uid: str) -> FileResponse:
     """Everything the studio holds for one parent as a ZIP (portraits at every size, the scan
     while retention keeps it, a manifest): the studio's own copy before the scan is deleted."""
     session = get_object_or_404(ParentSession, uid=uid)
-    archive = services.parent_session_export(
+    archive = erasure.parent_session_export(
         session=session, studio=request.tenant, actor=request.user
     )
     response = FileResponse(
@@ -577,7 +585,7 @@ def parent_export(request: HttpRequest, uid: str) -> FileResponse:
 def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = get_object_or_404(Delivery.objects.select_related("gallery"), pk=pk)
     try:
-        services.delivery_resend(delivery=delivery, actor=request.user)
+        sending.delivery_resend(delivery=delivery, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
@@ -593,7 +601,7 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
         raw = request.POST.get("default_expiry_days", "").strip()
         try:
             days = int(raw) if raw else None
-            services.gallery_settings_update(
+            gallery_services.gallery_settings_update(
                 default_expiry_days=days,
                 favourites_email=bool(request.POST.get("favourites_email")),
                 actor=request.user,
@@ -616,9 +624,7 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
 @owner_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("action", "").strip()
-    page = Paginator(selectors.audit_log_list(action_prefix=action), 100).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(audit_log_list(action_prefix=action), 100).get_page(request.GET.get("page"))
     return render(
         request,
         "galleries/audit_log.html",
@@ -654,7 +660,9 @@ def sendgrid_events(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("The body is not JSON.")
     if not isinstance(events, list):
         return HttpResponseBadRequest("Expected a list of events.")
-    result = services.sendgrid_events_route(events=events, fallback_schema=_fallback_schema())
+    result = provider_webhooks.sendgrid_events_route(
+        events=events, fallback_schema=_fallback_schema()
+    )
     return JsonResponse(result.__dict__)
 
 
@@ -672,7 +680,7 @@ def _twilio_verified(request: HttpRequest) -> bool:
 def twilio_status(request: HttpRequest) -> HttpResponse:
     if not _twilio_verified(request):
         return HttpResponseBadRequest("Bad signature.")
-    result = services.twilio_status_route(
+    result = provider_webhooks.twilio_status_route(
         params=request.POST.dict(),
         ref=request.GET.get("ref", ""),
         fallback_schema=_fallback_schema(),
@@ -685,7 +693,7 @@ def twilio_status(request: HttpRequest) -> HttpResponse:
 def twilio_inbound(request: HttpRequest) -> HttpResponse:
     if not _twilio_verified(request):
         return HttpResponseBadRequest("Bad signature.")
-    services.sms_inbound_route(
+    provider_webhooks.sms_inbound_route(
         phone=request.POST.get("From", ""),
         body=request.POST.get("Body", ""),
         message_sid=request.POST.get("MessageSid", ""),
@@ -693,3 +701,75 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     )
     # Twilio answers STOP/START itself on long codes; we add nothing to its reply.
     return HttpResponse("<Response></Response>", content_type="text/xml")
+
+
+# Render's pages: the parts that are galleries' own ------------------------------------------------
+
+
+def job_page_part(job: RenderJob) -> dict[str, object]:
+    """The job page's messages and its send form's closing day (the studio's default expiry
+    from today); render's job page takes it in through GalleriesConfig.ready."""
+    days = (
+        selectors.gallery_settings_get().default_expiry_days
+        if job.state in RenderJob.REVIEWABLE
+        else None
+    )
+    return {
+        "deliveries": list(Delivery.objects.filter(gallery__job=job).order_by("created_at")),
+        "send_closes_on": timezone.localdate() + timedelta(days=days) if days else None,
+    }
+
+
+@login_required
+@require_POST
+def job_send(request: HttpRequest, uid: str) -> HttpResponse:
+    job = render_selectors.render_job_get(uid)
+    channels = request.POST.getlist("channel")
+    # The PIN and the closing day are chosen here, before sending: the messages tell her both.
+    pin = request.POST.get("pin", "").strip()
+    expiry = request.POST.get("expires_on", "").strip()
+    try:
+        closes_on = date.fromisoformat(expiry) if expiry else None
+        expires_at = gallery_services.expiry_end_of_day(closes_on) if closes_on else None
+        sending.gallery_send(
+            job=job,
+            channels=channels,
+            actor=request.user,
+            pin=pin,
+            expires_at=expires_at,
+            never_expires=not expiry,
+        )
+    except ValueError:
+        messages.error(request, "Give the closing day as a date, or leave it empty.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The gallery link is on its way to the parent.")
+    return redirect("job-detail", uid=job.uid)
+
+
+@login_required
+@require_POST
+def session_erase(request: HttpRequest, uid: str) -> HttpResponse:
+    """The owner deletes everything about one parent, at her request (typed name to confirm)."""
+    session = render_selectors.parent_session_get(uid)
+    require_owner(request.user, "Only the studio owner can delete a parent's data.")
+    error = ""
+    if request.POST.get("confirm_name", "").strip().casefold() != session.parent_name.casefold():
+        error = f"Type the parent's name, {session.parent_name}, to confirm."
+    else:
+        try:
+            report = erasure.parent_session_erase(session=session, actor=request.user)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(
+                request,
+                f"Deleted: {report.scans} scan(s), {report.portraits} portrait(s), "
+                f"{report.galleries} gallery link(s) and {report.deliveries} message record(s).",
+            )
+            return redirect("dashboard")
+    context = session_page_context(session, ScanUploadForm())
+    return render(
+        request, "render/session_detail.html", {**context, "erase_error": error}, status=400
+    )

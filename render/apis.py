@@ -285,7 +285,7 @@ class ParentSessionDetailApi(APIView):
         responses={204: None, 403: DetailSerializer, 404: DetailSerializer, 409: DetailSerializer},
     )
     def delete(self, request: Request, uid: str) -> Response:
-        from galleries.services import parent_session_erase
+        from galleries.services.erasure import parent_session_erase
 
         session = selectors.parent_session_get(uid)
         try:

@@ -15,9 +15,9 @@ import numpy as np
 from django_tenants.utils import schema_context
 from PIL import Image
 
+from galleries.synchronous import run_scan_synchronously
 from render import services
 from render.pipeline.phantom import make_phantom
-from render.synchronous import run_scan_synchronously
 from studio_portal.tenants.services import studio_throwaway
 
 
@@ -220,7 +220,7 @@ def bench_upload(*, runs: int, log: Callable[[str], None]) -> dict[str, object]:
     from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
     from django.urls import reverse
 
-    from render.synchronous import broker_in_process
+    from galleries.synchronous import broker_in_process
     from studio_portal.accounts.models import User
 
     files = {kind: build() for kind, build in UPLOAD_FILES.items()}

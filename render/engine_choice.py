@@ -22,8 +22,13 @@ import os
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django_tenants.utils import schema_context
 
+from render.models import RenderJob
+from studio_portal.audit.services import audit_log_write
 from studio_portal.permissions import is_studio_owner
+from studio_portal.tenants.models import Studio
 
 HOSTED = "hosted"
 HOSTED_PROVIDER_LABEL = "Replicate"
@@ -95,7 +100,6 @@ def engine_options(job: Any) -> dict[str, object]:
         return {"model_dir": settings.RENDER_MODEL_DIR}
     if job.engine != HOSTED:
         return {}
-    from render.models import RenderJob
 
     def record(request: dict[str, object]) -> None:
         job.stage_log[HOSTED] = request
@@ -114,12 +118,6 @@ def engine_options(job: Any) -> dict[str, object]:
 def studio_render_engine_set(*, studio: Any, engine: str, changed_by: Any = None) -> Any:
     """The owner's choice of engine ("" for the operator's default). Choosing ``hosted`` opts
     the studio in to the hosted provider; new sessions' consent names it from then on."""
-    from django.core.exceptions import ValidationError
-    from django_tenants.utils import schema_context
-
-    from galleries.services import audit_log_write
-    from studio_portal.tenants.models import Studio
-
     engine = (engine or "").strip()
     offered = configured_engines()
     if engine and engine not in offered:

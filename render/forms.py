@@ -1,7 +1,9 @@
 from django import forms
 
+from render.engine_choice import studio_engine
 from render.models import RenderJob
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look
+from studio_portal.tenants.selectors import current_studio
 
 
 def style_choices(engine: str) -> list[tuple[str, str]]:
@@ -50,9 +52,6 @@ class ParentSessionForm(forms.Form):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        from render.engine_choice import studio_engine
-        from studio_portal.tenants.selectors import current_studio
-
         # New sessions render on the studio's engine as chosen now.
         self.fields["style"].choices = style_choices(studio_engine(current_studio()))
 

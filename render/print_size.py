@@ -13,9 +13,11 @@ and after Candidate.PRINT_MAX_ATTEMPTS the file is given up with its reason (the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import numpy as np
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
@@ -39,12 +41,23 @@ PRINT_RETRY_AFTER = timedelta(minutes=2)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
+# The brand a job's gallery was sent with ({} before it was sent, or for a gallery made before
+# brands were kept). Galleries keeps it and sits above render: it hands this in when Django
+# starts (GalleriesConfig.ready), so render never imports it.
+SentBrandSnapshot = Callable[[int], dict | None]
+_sent_brand_snapshot: SentBrandSnapshot | None = None
+
+
+def sent_brand_snapshot_reader_set(read: SentBrandSnapshot) -> None:
+    global _sent_brand_snapshot
+    _sent_brand_snapshot = read
+
+
 def _sent_brand_spec(candidate: Candidate) -> BrandSpec | None:
     """The brand of the gallery the candidate was sent in; None (the current brand) before."""
-    from galleries.models import Gallery
-
-    snapshot = Gallery.objects.filter(job_id=candidate.job_id).values_list("brand", flat=True)
-    snapshot = snapshot.first()
+    if _sent_brand_snapshot is None:
+        raise ImproperlyConfigured("No sent brand reader: galleries is not an installed app.")
+    snapshot = _sent_brand_snapshot(candidate.job_id)
     return brand_spec_from_snapshot(snapshot) if snapshot else None
 
 
@@ -52,7 +65,7 @@ def candidate_print_enqueue(*, candidate: Candidate) -> None:
     """Ask for the print file of ``candidate``: recorded on the row, queued once the current
     transaction commits (a rolled back choice of primary leaves nothing behind), swept until
     it is made or given up. Asking again starts the count of tries afresh."""
-    from render.tasks import candidate_print_make_task
+    from render.tasks import candidate_print_make_task  # lazy: render.tasks imports this module
 
     Candidate.objects.filter(pk=candidate.pk).update(
         print_requested_at=timezone.now(), print_enqueued_at=None, print_attempts=0, print_error=""
@@ -68,7 +81,7 @@ def candidate_prints_sweep_due(
     """Send again the print file of every shared portrait asked for and still missing whose message
     was never taken or lost, or whose last try failed a while ago; run every minute by the
     scheduler with the job sweep. Returns how many went."""
-    from render.tasks import candidate_print_make_task
+    from render.tasks import candidate_print_make_task  # lazy: render.tasks imports this module
 
     now = now or timezone.now()
     due = Candidate.objects.filter(

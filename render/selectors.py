@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from branding.services import full_render_deliver
 from render.models import Candidate, ParentSession, RenderJob, Scan
+from studio_portal.queue_peek import queue_peek
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -116,8 +117,6 @@ class QueuePlace:
 def render_job_queue_place(job: RenderJob, *, now: datetime | None = None) -> QueuePlace | None:
     """Where ``job`` is in its queue, while it waits for a worker to take it; None once a
     worker holds it (or it is not waiting at all)."""
-    from studio_portal.queue_peek import queue_peek
-
     if job.state not in _WAITING_FOR:
         return None
     now = now or timezone.now()
@@ -322,3 +321,17 @@ def render_job_report_open(job: RenderJob) -> StoredFile:
             "face structure."
         )
     return scan_file_open(scan, "report", stem=f"report-{job.uid}")
+
+
+def job_event_payload(job_id: int) -> dict[str, object]:
+    """What a job event tells the studio: ids and outcome, never the parent's details (the
+    studio's system already has them under the session id)."""
+    job = RenderJob.objects.select_related("session").get(pk=job_id)
+    return {
+        "job": str(job.uid),
+        "session": str(job.session.uid),
+        "state": job.state,
+        "reason": job.reason,
+        "style": job.style,
+        "stage_ms": job.stage_ms(),
+    }

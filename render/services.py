@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +21,12 @@ from typing import Any
 
 import cv2
 import numpy as np
-import phonenumbers
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import connection, transaction
@@ -36,7 +35,7 @@ from django.utils import timezone
 from PIL import Image
 
 from billing.selectors import studio_may_render
-from branding.selectors import reference_portrait_arrays
+from branding.selectors import brand_kit_get, reference_portrait_arrays
 from branding.services import portrait_finish
 from render import engine_choice
 from render.cue_store import anchors_from_json, anchors_to_json, cues_from_bytes, cues_to_bytes
@@ -60,9 +59,11 @@ from render.pipeline.types import (
     StructuralCues,
 )
 from render.print_size import candidate_print_enqueue
+from render.selectors import job_event_payload
 from studio_portal.accounts.models import User
-from studio_portal.api.services import job_event_payload, webhooks_emit
+from studio_portal.api.services import webhooks_emit
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
+from studio_portal.phone_numbers import normalize_phone
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -80,23 +81,6 @@ class RenderNotAllowed(Exception):
 
 
 # Sessions ------------------------------------------------------------------------------------
-
-
-def normalize_phone(raw: str) -> str:
-    """E.164 or a ValidationError a sonographer can act on; US numbers may omit +1."""
-    if not raw.strip():
-        return ""
-    try:
-        number = phonenumbers.parse(raw, "US")
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationError(
-            "That phone number does not look right. Use the full number, e.g. +1 415 555 0123."
-        ) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError(
-            "That phone number is not a valid mobile number. Use the full number with country code."
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 @transaction.atomic
@@ -391,19 +375,19 @@ def scan_upload_or_repeat(
 
 
 def _on_commit_enqueue_check(job: RenderJob) -> None:
-    from render.tasks import render_job_check
+    from render.tasks import render_job_check  # lazy: render.tasks imports this module
 
     outbox_send_on_commit(render_job_check, RenderJob, job.pk)
 
 
 def _on_commit_enqueue_vision(job: RenderJob) -> None:
-    from render.tasks import render_job_vision
+    from render.tasks import render_job_vision  # lazy: render.tasks imports this module
 
     outbox_send_on_commit(render_job_vision, RenderJob, job.pk)
 
 
 def _on_commit_enqueue_render(job: RenderJob) -> None:
-    from render.tasks import render_job_render
+    from render.tasks import render_job_render  # lazy: render.tasks imports this module
 
     outbox_send_on_commit(render_job_render, RenderJob, job.pk)
 
@@ -742,8 +726,6 @@ def render_candidates(
 
 
 def _brand_tokens() -> dict[str, Any]:
-    from branding.selectors import brand_kit_get
-
     kit = brand_kit_get()
     return {"tokens": tuple(kit.style_tokens), "background_hex": kit.accent_hex}
 
@@ -811,6 +793,18 @@ def _cancel_if_unheld(job_id: int, now: datetime) -> bool:
     )
 
 
+# A job being sent is cancelled by cancelling its messages not yet handed to a provider, which
+# galleries owns; galleries sits above render and hands this in when Django starts
+# (GalleriesConfig.ready), so render never imports it.
+DeliveriesCancel = Callable[[RenderJob], int]
+_deliveries_cancel_unsent: DeliveriesCancel | None = None
+
+
+def deliveries_canceller_set(cancel: DeliveriesCancel) -> None:
+    global _deliveries_cancel_unsent
+    _deliveries_cancel_unsent = cancel
+
+
 @transaction.atomic
 def render_job_cancel(*, job: RenderJob) -> RenderJob:
     """Stop a render, or the messages of a send not yet gone.
@@ -820,9 +814,9 @@ def render_job_cancel(*, job: RenderJob) -> RenderJob:
     next checkpoint; should that worker die, the sweep cancels it once its lease runs out.
     """
     if job.state == RenderJob.State.DELIVERING:
-        from galleries.services import deliveries_cancel_unsent
-
-        deliveries_cancel_unsent(job=job)
+        if _deliveries_cancel_unsent is None:
+            raise ImproperlyConfigured("No delivery canceller: galleries is not an installed app.")
+        _deliveries_cancel_unsent(job)
         job.refresh_from_db()
         return job
     if job.is_finished or job.state in RenderJob.REVIEWABLE:
@@ -948,6 +942,7 @@ def render_jobs_sweep_due(
     it was made fails with a reason. Jobs waiting in a queue with a fresh message are left
     alone (see studio_portal.outbox).
     """
+    # Lazy: render.tasks imports this module.
     from render.tasks import render_job_check, render_job_render, render_job_vision
 
     now = now or timezone.now()

@@ -16,6 +16,11 @@ from periodiq import cron
 
 from render import services
 from render.models import RenderJob
+from render.print_size import TRANSIENT_ERRORS as PRINT_TRANSIENT_ERRORS
+from render.print_size import (
+    candidate_print_make_logged,
+    candidate_prints_sweep_due,
+)
 from studio_portal.tenants.selectors import studio_schema_names
 
 logger = logging.getLogger(__name__)
@@ -105,8 +110,6 @@ def render_job_give_up(message_data: dict, retry_info: dict) -> None:
 def render_jobs_sweep() -> None:
     """Every minute: jobs and print files whose message was never taken or was lost move
     again (studio_portal.outbox); stuck ones reach a final state."""
-    from render.print_size import candidate_prints_sweep_due
-
     for schema_name in studio_schema_names():
         with schema_context(schema_name):
             jobs = services.render_jobs_sweep_due()
@@ -123,9 +126,7 @@ def render_jobs_sweep() -> None:
 
 
 def _retry_print(retries: int, exception: Exception) -> bool:
-    from render.print_size import TRANSIENT_ERRORS
-
-    return isinstance(exception, TRANSIENT_ERRORS) and retries < 3
+    return isinstance(exception, PRINT_TRANSIENT_ERRORS) and retries < 3
 
 
 @dramatiq.actor(
@@ -140,7 +141,5 @@ def _retry_print(retries: int, exception: Exception) -> bool:
 def candidate_print_make_task(schema_name: str, candidate_id: int) -> None:
     """The print file for a chosen primary; other failures are logged inside (web size stays)
     and tried again by the sweep."""
-    from render.print_size import candidate_print_make_logged
-
     with schema_context(schema_name):
         candidate_print_make_logged(candidate_id=candidate_id)

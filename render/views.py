@@ -7,7 +7,8 @@ form posts into service calls and service errors into messages a sonographer can
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -19,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from render import selectors, services
+from render import engine_choice, selectors, services
 from render.forms import (
     ParentSessionForm,
     RerunForm,
@@ -30,7 +31,10 @@ from render.forms import (
 from render.models import ParentSession, RenderJob, Scan
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
-from studio_portal.permissions import require_owner
+from studio_portal.accounts.views import OWNER_ONLY, settings_page
+from studio_portal.permissions import owner_required
+from studio_portal.tenants.models import Studio
+from studio_portal.tenants.selectors import current_studio, studio_retention_days
 
 # What a sonographer can do about each kind of rejected scan, shown under the pipeline's reason.
 REJECTED_NEXT_STEP = (
@@ -112,9 +116,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _session_form_context(form: ParentSessionForm) -> dict[str, object]:
-    from render import engine_choice
-    from studio_portal.tenants.selectors import current_studio
-
     studio = current_studio()
     return {
         "form": form,
@@ -159,11 +160,8 @@ def session_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _session_context(session: ParentSession, form: ScanUploadForm, error: str = "") -> dict:
-    from galleries.selectors import studio_retention_days
-    from render import engine_choice
-    from studio_portal.tenants.selectors import current_studio
-
+def session_page_context(session: ParentSession, form: ScanUploadForm, error: str = "") -> dict:
+    """What the session page shows (galleries' erase view shows it again with its refusal)."""
     retention_days = studio_retention_days(current_studio())
     first_kept = session.scans.filter(purged_at__isnull=True).order_by("created_at").first()
     return {
@@ -187,36 +185,7 @@ def _session_context(session: ParentSession, form: ScanUploadForm, error: str = 
 def session_detail(request: HttpRequest, uid: str) -> HttpResponse:
     session = selectors.parent_session_get(uid)
     return render(
-        request, "render/session_detail.html", _session_context(session, ScanUploadForm())
-    )
-
-
-@login_required
-@require_POST
-def session_erase(request: HttpRequest, uid: str) -> HttpResponse:
-    """The owner deletes everything about one parent, at her request (typed name to confirm)."""
-    from galleries.services import parent_session_erase
-
-    session = selectors.parent_session_get(uid)
-    require_owner(request.user, "Only the studio owner can delete a parent's data.")
-    error = ""
-    if request.POST.get("confirm_name", "").strip().casefold() != session.parent_name.casefold():
-        error = f"Type the parent's name, {session.parent_name}, to confirm."
-    else:
-        try:
-            report = parent_session_erase(session=session, actor=request.user)
-        except ValidationError as exc:
-            error = " ".join(exc.messages)
-        else:
-            messages.success(
-                request,
-                f"Deleted: {report.scans} scan(s), {report.portraits} portrait(s), "
-                f"{report.galleries} gallery link(s) and {report.deliveries} message record(s).",
-            )
-            return redirect("dashboard")
-    context = _session_context(session, ScanUploadForm())
-    return render(
-        request, "render/session_detail.html", {**context, "erase_error": error}, status=400
+        request, "render/session_detail.html", session_page_context(session, ScanUploadForm())
     )
 
 
@@ -245,7 +214,10 @@ def scan_upload(request: HttpRequest, uid: str) -> HttpResponse:
     if wants_json:
         return JsonResponse({"error": error}, status=400)
     return render(
-        request, "render/session_detail.html", _session_context(session, form, error), status=400
+        request,
+        "render/session_detail.html",
+        session_page_context(session, form, error),
+        status=400,
     )
 
 
@@ -337,23 +309,20 @@ def _candidate_rows(job: RenderJob) -> list[dict[str, object]]:
     return rows
 
 
-def _deliveries(job: RenderJob) -> list:
-    from galleries.models import Delivery
+# The job page also shows what galleries sent and offers its send form (the messages so far, the
+# closing day it proposes). Galleries sits above render: it hands that part of the page in when
+# Django starts (GalleriesConfig.ready), so render never imports it.
+JobPagePart = Callable[[RenderJob], dict[str, object]]
+_job_page_parts: list[JobPagePart] = []
 
-    return list(Delivery.objects.filter(gallery__job=job).order_by("created_at"))
 
-
-def _send_closes_on() -> date | None:
-    """The closing day the send form offers: the studio's default expiry from today."""
-    from galleries.selectors import gallery_settings_get
-
-    days = gallery_settings_get().default_expiry_days
-    return timezone.localdate() + timedelta(days=days) if days else None
+def job_page_part_add(part: JobPagePart) -> None:
+    _job_page_parts.append(part)
 
 
 def _job_context(job: RenderJob) -> dict[str, object]:
     scan = job.scan
-    return {
+    context: dict[str, object] = {
         "job": job,
         "stages": _stage_rows(job),
         # Waiting for a worker: where it is in line (None once a worker holds it).
@@ -363,7 +332,6 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "anchors": _anchor_points(scan),
         "anchors_json": json.dumps(scan.anchors if scan else {}),
         "scan": scan,
-        "deliveries": _deliveries(job),
         "styles": style_choices(job.engine),
         "look": engine_look(job.engine),
         "style_label": style_label(job.engine, job.style),
@@ -372,7 +340,6 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         in (RenderJob.State.QUEUED, *RenderJob.RUNNING, RenderJob.State.DELIVERING),
         "can_retry": job.state in (RenderJob.State.FAILED, RenderJob.State.CANCELLED),
         "can_send": job.state in RenderJob.REVIEWABLE,
-        "send_closes_on": _send_closes_on() if job.state in RenderJob.REVIEWABLE else None,
         "can_rerun": bool(
             scan
             and scan.cues_file
@@ -383,6 +350,9 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "rejected_next_step": REJECTED_NEXT_STEP,
         "review_next_step": REVIEW_NEXT_STEP,
     }
+    for part in _job_page_parts:
+        context.update(part(job))
+    return context
 
 
 @login_required
@@ -391,35 +361,6 @@ def job_detail(request: HttpRequest, uid: str) -> HttpResponse:
     partial = bool(request.headers.get("X-Partial"))
     template = "render/_job_progress.html" if partial else "render/job_detail.html"
     return render(request, template, _job_context(job))
-
-
-@login_required
-@require_POST
-def job_send(request: HttpRequest, uid: str) -> HttpResponse:
-    from galleries.services import expiry_end_of_day, gallery_send
-
-    job = selectors.render_job_get(uid)
-    channels = request.POST.getlist("channel")
-    # The PIN and the closing day are chosen here, before sending: the messages tell her both.
-    pin = request.POST.get("pin", "").strip()
-    expiry = request.POST.get("expires_on", "").strip()
-    try:
-        expires_at = expiry_end_of_day(date.fromisoformat(expiry)) if expiry else None
-        gallery_send(
-            job=job,
-            channels=channels,
-            actor=request.user,
-            pin=pin,
-            expires_at=expires_at,
-            never_expires=not expiry,
-        )
-    except ValueError:
-        messages.error(request, "Give the closing day as a date, or leave it empty.")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "The gallery link is on its way to the parent.")
-    return redirect("job-detail", uid=job.uid)
 
 
 @login_required
@@ -567,3 +508,32 @@ def candidate_file(request: HttpRequest, pk: int, kind: str) -> FileResponse:
         as_attachment=bool(request.GET.get("download")),
         filename=stored.filename,
     )
+
+
+def settings_engine_part(studio: Studio, error: str) -> dict[str, object]:
+    """The settings page's engine card (studio_portal.accounts' page, filled in by RenderConfig)."""
+    return {
+        "engine_choices": engine_choice.engine_choices(),
+        "engine_now": engine_choice.studio_engine(studio),
+        "hosted_consent": engine_choice.HOSTED_CONSENT_TEXT,
+        "hosted_offered": engine_choice.HOSTED in engine_choice.configured_engines(),
+        "engine_error": error,
+    }
+
+
+@owner_required(message=OWNER_ONLY)
+@require_POST
+def studio_engine(request: HttpRequest) -> HttpResponse:
+    """The portrait engine (the settings page's engine card): choosing "hosted" is the studio's
+    opt-in to the hosted provider, which new sessions' consent then names."""
+    try:
+        studio = engine_choice.studio_render_engine_set(
+            studio=current_studio(),
+            engine=request.POST.get("render_engine", ""),
+            changed_by=request.user,
+        )
+    except ValidationError as exc:
+        return settings_page(request, engine_error=" ".join(exc.messages))
+    label = dict(engine_choice.engine_choices()).get(studio.render_engine, "")
+    messages.success(request, f"New sessions now render with: {label}.")
+    return redirect("studio-settings")

@@ -17,6 +17,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+from studio_portal.embedded import (
+    EmbeddedRedisConflict,
+    development_services_start,
+    embedded_redis_url,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,18 +56,12 @@ def main() -> None:
     local_dir = Path(env.get("CRADLE_LOCAL_DIR", ROOT / ".local"))
     local_dir.mkdir(parents=True, exist_ok=True)
     if not env.get("BROKER_URL"):
-        from django.core.exceptions import ImproperlyConfigured
-
-        from studio_portal.embedded import EmbeddedRedisConflict, embedded_redis_url
-
         try:
             env["BROKER_URL"] = embedded_redis_url(local_dir)
         except (EmbeddedRedisConflict, ImproperlyConfigured) as exc:
             sys.exit(f"make run: {exc}")
         print(f"Embedded Redis: {env['BROKER_URL']}")
     if not env.get("DATABASE_URL"):
-        from studio_portal.embedded import development_services_start
-
         development_services_start(local_dir, env)
         print(f"Embedded PostgreSQL: {local_dir / 'pgdata'}")
     # Executables of the venv (gunicorn, periodiq, honcho) first on PATH for the Procfile.

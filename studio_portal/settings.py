@@ -67,6 +67,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "studio_portal.accounts",
     "studio_portal.api",
+    "studio_portal.audit",
     "branding",
     "render",
     "galleries",

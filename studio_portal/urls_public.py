@@ -6,7 +6,6 @@ from django.urls import include, path
 from studio_portal import views
 
 urlpatterns = [
-    path("", views.landing, name="landing"),
     path("signin/", views.studio_find, name="studio-find"),
     path("favicon.ico", views.icon, {"name": "favicon.ico"}, name="favicon"),
     path(

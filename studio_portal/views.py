@@ -7,37 +7,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from studio_portal.tenants.selectors import studio_base_url, studio_for_address
+from studio_portal.tenants.addresses import studio_base_url
+from studio_portal.tenants.selectors import studio_for_address
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-# The landing page's samples (``manage.py landing_samples`` renders them): file key, what the
-# sonographer uploaded, the skin tone the parents chose.
-LANDING_SAMPLES = (
-    ("frontal-gold", "a Voluson HDlive scan in gold", "Monk 3"),
-    ("frontal-skin", "an HDlive scan in skin tones", "Monk 6"),
-    ("frontal-red", "a Samsung RealisticVue scan", "Monk 8"),
-)
-
-
-def landing(request: HttpRequest) -> HttpResponse:
-    """Cradle's public page: what it does, sample portraits, plans and prices from settings,
-    sign-up and sign-in."""
-    from billing.plans import all_plans
-    from billing.selectors import signup_availability
-
-    return render(
-        request,
-        "studio_portal/landing.html",
-        {
-            "plans": all_plans(),
-            "signup": signup_availability(),
-            "samples": LANDING_SAMPLES,
-            "retention_days": settings.SCAN_RETENTION_DAYS_MAX,
-            "refund_days": settings.PILOT_REFUND_DAYS,
-        },
-    )
 
 
 def studio_find(request: HttpRequest) -> HttpResponse:

@@ -69,7 +69,7 @@ def test_an_owner_opts_in_and_the_parent_s_consent_names_replicate(
     assert response.status_code == 302
     assert Studio.objects.get(pk=studio.pk).render_engine == "hosted"
     with schema_context(studio.schema_name):
-        from galleries.models import AuditLogEntry
+        from studio_portal.audit.models import AuditLogEntry
 
         change = AuditLogEntry.objects.filter(action="studio.render_engine_changed").latest("pk")
         assert change.detail == {"from": "default", "to": "hosted"}

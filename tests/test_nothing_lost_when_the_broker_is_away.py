@@ -16,7 +16,8 @@ from django_tenants.utils import schema_context
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from galleries.models import Delivery
-from galleries.services import deliveries_sweep_due, gallery_create
+from galleries.services.gallery import gallery_create
+from galleries.services.sending import deliveries_sweep_due
 from galleries.tasks import delivery_send_task
 from galleries.tests.factories import parent_session, ready_job_with_portraits
 from render import services as render_services

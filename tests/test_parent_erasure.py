@@ -12,10 +12,11 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from galleries.models import AuditLogEntry, Delivery, Gallery, ProviderEvent
-from galleries.services import gallery_create
+from galleries.models import Delivery, Gallery, ProviderEvent
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 from render.models import Candidate, ParentSession, RenderJob, Scan
+from studio_portal.audit.models import AuditLogEntry
 from tests.api.conftest import api_client_for
 from tests.tenancy import signed_in_client
 

@@ -18,7 +18,8 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from moto.server import ThreadedMotoServer
 
-from galleries.services import gallery_create, scans_purge_expired
+from galleries.services.gallery import gallery_create
+from galleries.services.retention import scans_purge_expired
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 from render.models import Candidate, Scan
 from render.services import render_job_check_run, scan_decrypt

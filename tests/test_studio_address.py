@@ -1,5 +1,5 @@
 """One studio address for every link Cradle makes for a studio's people
-(``studio_portal.tenants.selectors.studio_base_url``): its proven custom domain, else its Cradle
+(``studio_portal.tenants.addresses.studio_base_url``): its proven custom domain, else its Cradle
 subdomain. Before issue 18 the galleries' copy and billing's copy disagreed on a studio with
 both."""
 
@@ -11,9 +11,9 @@ from django_tenants.utils import schema_context
 
 from billing.selectors import owner_set_password_url
 from galleries.models import Gallery
-from galleries.services import gallery_url
+from galleries.services.gallery import gallery_url
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.models import Domain
-from studio_portal.tenants.selectors import studio_base_url
 from studio_portal.tenants.services import public_tenant_ensure
 
 CUSTOM = "portraits.alpha.example"

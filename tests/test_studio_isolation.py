@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from render.models import Candidate, ParentSession, RenderJob, Scan
 
 

@@ -13,8 +13,8 @@ from django_tenants.utils import schema_context
 from dramatiq import Worker
 
 from branding.provenance import TAG_TEXT, read_provenance
-from galleries import services
 from galleries.models import Delivery
+from galleries.services import delivery_outbox, sending
 from render.models import RenderJob
 from studio_portal.tenants.models import Studio
 from tests.tenancy import drop_studio, make_studio_with_members, signed_in_client
@@ -161,7 +161,7 @@ def _a_delivery_whose_row_the_outbox_is_stamping_is_sent_not_skipped(gallery, br
     assert locked.wait(timeout=30)
     threading.Timer(0.3, release.set).start()
     with schema_context("e2e"):
-        sent = services.delivery_send(delivery_id=delivery.pk)
+        sent = sending.delivery_send(delivery_id=delivery.pk)
     holder.join(timeout=30)
     assert sent is not None and sent.status == Delivery.Status.SENT and sent.attempts == 1
     connection.set_schema_to_public()
@@ -195,7 +195,7 @@ def _the_outbox_never_waits_for_a_worker_that_holds_the_delivery(gallery, broker
     def send() -> None:  # what gallery_send, Resend or the sweep does for a delivery
         try:
             with schema_context("e2e"), transaction.atomic():
-                services._enqueue_delivery(delivery.pk)  # sent and stamped on commit
+                delivery_outbox.delivery_enqueue(delivery.pk)  # sent and stamped on commit
         finally:
             connection.close()
 

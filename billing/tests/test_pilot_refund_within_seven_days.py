@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from billing.models import BillingAccount, StripeEvent
-from galleries.models import AuditLogEntry
+from studio_portal.audit.models import AuditLogEntry
 from studio_portal.tenants.models import Studio
 from tests.tenancy import signed_in_client
 

@@ -17,7 +17,7 @@ from PIL import Image
 from billing import selectors, services
 from billing.models import BillingAccount, Invoice, StripeEvent
 from galleries.models import Delivery
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from render.services import RenderNotAllowed, scan_upload
 from studio_portal.tenants.models import Studio
@@ -287,7 +287,7 @@ def test_sending_a_new_gallery_past_the_pilot_cap_is_refused_and_writes_nothing(
 ) -> None:
     from django.core.exceptions import ValidationError
 
-    from galleries.services import gallery_send
+    from galleries.services.sending import gallery_send
 
     BillingAccount.objects.filter(studio=pilot_studio).update(pilot_delivery_cap=1)
     with schema_context(pilot_studio.schema_name):

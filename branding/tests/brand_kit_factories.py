@@ -8,8 +8,8 @@ from django.forms.models import model_to_dict
 from PIL import Image
 
 from branding.models import BrandKit
-from galleries.models import AuditLogEntry
 from studio_portal.accounts.models import User
+from studio_portal.audit.models import AuditLogEntry
 from studio_portal.tenants.models import Domain
 
 

@@ -21,7 +21,7 @@ from branding.tests.brand_kit_factories import (
     owner,
     sonographer,
 )
-from galleries.models import AuditLogEntry
+from studio_portal.audit.models import AuditLogEntry
 
 BAD_CHANGES = {
     "a 40 MB logo": ({"logo": forty_megabyte_logo}, "logo", "40.0 MB; the limit is 5 MB"),

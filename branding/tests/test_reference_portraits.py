@@ -13,10 +13,10 @@ from django_tenants.utils import schema_context
 from PIL import Image
 
 from branding.models import ReferencePortrait
-from galleries.models import AuditLogEntry
 from render import services as render_services
 from render.models import RenderJob
 from render.pipeline.house_look import srgb_to_oklab
+from studio_portal.audit.models import AuditLogEntry
 from tests.api.conftest import api_client_for
 from tests.tenancy import signed_in_client
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from galleries.models import AuditLogEntry
-from galleries.services import gallery_create, gallery_send
+from galleries.services.gallery import gallery_create
+from galleries.services.sending import gallery_send
 from galleries.tests.factories import ready_job_with_portraits
+from studio_portal.audit.models import AuditLogEntry
 from tests.tenancy import signed_in_client
 
 

@@ -14,7 +14,7 @@ import re
 from django_tenants.utils import schema_context
 
 from galleries.models import Gallery
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import ready_job_with_portraits
 from render.models import Candidate
 from tests.tenancy import signed_in_client

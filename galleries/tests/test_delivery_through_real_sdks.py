@@ -7,7 +7,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from galleries.models import Delivery, Gallery, token_digest
-from galleries.services import delivery_send, gallery_send
+from galleries.services.sending import delivery_send, gallery_send
 from render.models import ParentSession, RenderJob
 
 
@@ -72,7 +72,7 @@ def test_a_refused_number_fails_the_delivery_for_good_without_a_retry(
 
 
 def test_a_provider_outage_is_retried_not_failed(ready_job, fake_providers) -> None:
-    from galleries.delivery import TransientDeliveryError
+    from studio_portal.messaging import TransientDeliveryError
 
     fake_providers.fail_with = 503
     [delivery] = gallery_send(job=ready_job, channels=["email"], enqueue=False)
@@ -83,7 +83,7 @@ def test_a_provider_outage_is_retried_not_failed(ready_job, fake_providers) -> N
 
 
 def test_a_gallery_token_is_long_and_stored_with_its_digest(ready_job) -> None:
-    from galleries.services import gallery_create
+    from galleries.services.gallery import gallery_create
 
     gallery = gallery_create(job=ready_job)
     assert len(gallery.token) >= 32  # 24 random bytes, base64url: 192 bits

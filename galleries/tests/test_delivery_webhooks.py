@@ -16,7 +16,7 @@ from django_tenants.utils import schema_context
 from twilio.request_validator import RequestValidator
 
 from galleries.models import Delivery, ProviderEvent, SmsOptOut
-from galleries.services import delivery_resend, delivery_send, gallery_send
+from galleries.services.sending import delivery_resend, delivery_send, gallery_send
 from galleries.tests.factories import ready_job_with_portraits
 from render.models import ParentSession, RenderJob
 from render.services import parent_session_create

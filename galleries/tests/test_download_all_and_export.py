@@ -12,9 +12,10 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from branding.provenance import read_provenance
-from galleries.models import AuditLogEntry, Favourite
-from galleries.services import gallery_create
+from galleries.models import Favourite
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
+from studio_portal.audit.models import AuditLogEntry
 from tests.tenancy import signed_in_client
 
 HOST = "alpha.localhost"

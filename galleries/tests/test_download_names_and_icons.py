@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import parent_session, ready_job_with_portraits
 from tests.tenancy import signed_in_client
 

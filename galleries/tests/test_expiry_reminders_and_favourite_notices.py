@@ -8,20 +8,16 @@ from datetime import timedelta
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from galleries import services
-from galleries.models import AuditLogEntry, Delivery, Favourite, Gallery
-from galleries.services import (
-    _message_for,
-    delivery_send,
-    favourites_notices_due,
-    gallery_expiry_reminders_due,
-    gallery_protect,
-    gallery_send,
-    gallery_settings_update,
-    sms_inbound_record,
-)
+from galleries.models import Delivery, Favourite, Gallery
+from galleries.services import gallery as gallery_services
+from galleries.services import notices, sending
+from galleries.services.gallery import gallery_protect, gallery_settings_update
+from galleries.services.notices import favourites_notices_due, gallery_expiry_reminders_due
+from galleries.services.provider_webhooks import sms_inbound_record
+from galleries.services.sending import _message_for, delivery_send, gallery_send
 from galleries.tests.factories import ready_job_with_portraits
 from studio_portal.accounts.models import User
+from studio_portal.audit.models import AuditLogEntry
 
 
 def _sent_gallery(*, closes_in: timedelta, sent_ago: timedelta = timedelta(days=20)) -> Gallery:
@@ -92,8 +88,8 @@ def test_a_reminder_goes_out_through_the_worker_path(studio, monkeypatch) -> Non
             sent.append(message)
             return "id-1"
 
-    monkeypatch.setattr(services, "email_sender", Recorder)
-    monkeypatch.setattr(services, "sms_sender", Recorder)
+    monkeypatch.setattr(sending, "email_sender", Recorder)
+    monkeypatch.setattr(sending, "sms_sender", Recorder)
     with schema_context(studio.schema_name):
         gallery = _sent_gallery(closes_in=timedelta(days=1))
         gallery_expiry_reminders_due(enqueue=False)
@@ -103,7 +99,7 @@ def test_a_reminder_goes_out_through_the_worker_path(studio, monkeypatch) -> Non
 
 
 def _mark(gallery: Gallery, rank: int) -> None:
-    services.gallery_favourite_set(
+    gallery_services.gallery_favourite_set(
         gallery=gallery, candidate=gallery.job.candidates.get(rank=rank), favourite=True
     )
 
@@ -116,7 +112,7 @@ def test_the_studio_hears_of_favourites_once_she_pauses_and_only_once(studio, mo
             sent.append(message)
             return "id"
 
-    monkeypatch.setattr(services, "email_sender", Recorder)
+    monkeypatch.setattr(notices, "email_sender", Recorder)
     with schema_context(studio.schema_name):
         User.objects.filter(username="owner").update(email="owner@alpha.example")
         gallery = _sent_gallery(closes_in=timedelta(days=30))
@@ -141,7 +137,7 @@ def test_a_studio_can_turn_the_favourites_email_off(studio, monkeypatch) -> None
             sent.append(message)
             return "id"
 
-    monkeypatch.setattr(services, "email_sender", Recorder)
+    monkeypatch.setattr(notices, "email_sender", Recorder)
     with schema_context(studio.schema_name):
         gallery_settings_update(default_expiry_days=None, favourites_email=False)
         gallery = _sent_gallery(closes_in=timedelta(days=30))

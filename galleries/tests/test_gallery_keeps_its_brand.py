@@ -18,13 +18,14 @@ from branding.overlay import hex_to_rgb
 from branding.selectors import brand_kit_get
 from branding.services import brand_kit_update, portrait_finish
 from branding.tests.brand_kit_factories import logo_png
-from galleries.models import AuditLogEntry, Gallery
-from galleries.services import gallery_create
+from galleries.models import Gallery
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import parent_session
 from render.models import Candidate, RenderJob
 from render.print_size import _sent_brand_spec
 from studio_portal.accounts.models import User
 from studio_portal.accounts.services import studio_profile_update
+from studio_portal.audit.models import AuditLogEntry
 from studio_portal.tenants.models import Studio
 from tests.tenancy import signed_in_client
 

@@ -8,9 +8,11 @@ import dramatiq
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from galleries.models import AuditLogEntry, Delivery, Gallery, SmsOptOut
-from galleries.services import delivery_send, gallery_protect
+from galleries.models import Delivery, Gallery, SmsOptOut
+from galleries.services.gallery import gallery_protect
+from galleries.services.sending import delivery_send
 from galleries.tests.factories import ready_job_with_portraits
+from studio_portal.audit.models import AuditLogEntry
 from tests.tenancy import signed_in_client
 
 HOST = "alpha.localhost"

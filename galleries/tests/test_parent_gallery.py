@@ -16,7 +16,7 @@ from PIL import Image
 
 from branding.provenance import TAG_TEXT
 from galleries.models import Favourite, Gallery
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import ready_job_with_portraits
 
 HOST = "alpha.localhost"
@@ -163,7 +163,7 @@ def test_an_expired_gallery_shows_a_friendly_410(studio, parent) -> None:
 def test_a_gallery_cannot_be_made_or_set_already_expired(studio, client_a) -> None:
     from django.core.exceptions import ValidationError
 
-    from galleries.services import gallery_protect
+    from galleries.services.gallery import gallery_protect
     from tests.api.conftest import api_client_for
 
     yesterday = timezone.now() - timedelta(days=1)
@@ -196,7 +196,7 @@ def test_a_gallery_cannot_be_made_or_set_already_expired(studio, client_a) -> No
 
 
 def test_the_studio_default_expiry_applies_to_new_galleries(studio) -> None:
-    from galleries.services import gallery_settings_update
+    from galleries.services.gallery import gallery_settings_update
 
     with schema_context(studio.schema_name):
         gallery_settings_update(default_expiry_days=30)
@@ -245,7 +245,7 @@ def test_the_logo_is_served_under_the_gallery_url(studio, gallery, parent) -> No
     # A sent gallery keeps the brand it was sent with (no logo) until the owner republishes.
     assert parent.get(_url(gallery, "logo")).status_code == 404
     with schema_context(studio.schema_name):
-        from galleries.services import gallery_republish
+        from galleries.services.gallery import gallery_republish
 
         gallery_republish(gallery=gallery)
     response = parent.get(_url(gallery, "logo"))
@@ -340,7 +340,7 @@ def test_a_brand_change_reaches_a_sent_gallery_when_it_is_republished(
 ) -> None:
     from branding.selectors import brand_kit_get
     from galleries.selectors import _brand_memo
-    from galleries.services import gallery_republish
+    from galleries.services.gallery import gallery_republish
 
     assert "--primary: #6b4f4f" in parent.get(_url(gallery)).content.decode()
     with schema_context(studio.schema_name):
@@ -371,12 +371,13 @@ def test_a_portrait_file_gone_from_storage_is_a_404_not_an_error(studio, gallery
 def test_the_open_is_counted_after_the_page_and_a_failed_count_never_reaches_the_parent(
     studio, gallery, parent, monkeypatch, caplog
 ) -> None:
-    from galleries import services
+
+    from galleries.services import gallery as gallery_services
 
     def broken(**kwargs: object) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "gallery_count", broken)
+    monkeypatch.setattr(gallery_services, "gallery_count", broken)
     response = parent.get(_url(gallery))
     assert response.status_code == 200 and TAG_TEXT in response.content.decode()
     assert "Could not count an open of gallery" in caplog.text

@@ -12,7 +12,7 @@ from django_tenants.utils import schema_context
 from PIL import Image
 
 from branding.provenance import TAG_TEXT
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import ready_job_with_portraits
 
 HOST = "alpha.localhost"

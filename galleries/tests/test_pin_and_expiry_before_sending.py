@@ -10,7 +10,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from galleries.models import Delivery, Gallery
-from galleries.services import _message_for, gallery_protect, gallery_settings_update
+from galleries.services.gallery import gallery_protect, gallery_settings_update
+from galleries.services.sending import _message_for
 from galleries.tests.factories import ready_job_with_portraits
 from tests.tenancy import signed_in_client
 

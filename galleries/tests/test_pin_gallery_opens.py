@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import ready_job_with_portraits
 
 HOST = "alpha.localhost"

@@ -12,7 +12,8 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from PIL import Image
 
-from galleries.services import gallery_create, gallery_send
+from galleries.services.gallery import gallery_create
+from galleries.services.sending import gallery_send
 from galleries.tests.factories import jpeg_bytes, parent_session, ready_job_with_portraits
 from render.models import Candidate, RenderJob
 from render.print_size import candidate_print_make

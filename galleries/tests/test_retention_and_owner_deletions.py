@@ -12,10 +12,12 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from galleries.models import AuditLogEntry, Gallery
-from galleries.services import gallery_create, scans_purge_expired
+from galleries.models import Gallery
+from galleries.services.gallery import gallery_create
+from galleries.services.retention import scans_purge_expired
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 from render.models import Candidate, Scan
+from studio_portal.audit.models import AuditLogEntry
 from tests.tenancy import signed_in_client
 
 

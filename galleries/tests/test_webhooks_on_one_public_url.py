@@ -16,10 +16,11 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from twilio.request_validator import RequestValidator
 
-from galleries.models import AuditLogEntry, Delivery, ProviderEvent, SmsOptOut
-from galleries.services import delivery_send, gallery_send
+from galleries.models import Delivery, ProviderEvent, SmsOptOut
+from galleries.services.sending import delivery_send, gallery_send
 from galleries.tests.factories import parent_session, ready_job_with_portraits, scan_with_files
 from galleries.webhooks import delivery_ref_read
+from studio_portal.audit.models import AuditLogEntry
 
 PUBLIC_HOST = "localhost"  # CRADLE_BASE_DOMAIN: the public schema's host (port 8000 in tests)
 ALPHA_HOST = "alpha.localhost"

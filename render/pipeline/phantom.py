@@ -8,6 +8,7 @@ the chrome a screen capture carries (a header band with fake patient text, a sid
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -184,9 +185,14 @@ def _head_point(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([u, v, z], axis=-1)
 
 
+@functools.lru_cache(maxsize=4)
 def _head_surface(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Points and outward normals of the whole head, sampled evenly by longitude/latitude so
-    the sides and the back are as dense as the face (a profile shows them)."""
+    the sides and the back are as dense as the face (a profile shows them).
+
+    The same for every phantom of a size (pose, palette and scene are applied after), so the
+    last few sizes are kept: building the cloud was 4.4 of a phantom's 7.6 s. Read-only.
+    """
     lon, lat = np.meshgrid(np.linspace(-np.pi, np.pi, 2 * n), np.linspace(-np.pi / 2, np.pi / 2, n))
     v = np.sin(lat) * _half_height(np.sin(lat))
     u = _half_width(v) * np.cos(lat) * np.sin(lon)
@@ -197,7 +203,10 @@ def _head_surface(n: int) -> tuple[np.ndarray, np.ndarray]:
     normal = np.cross(np.gradient(points, axis=1), np.gradient(points, axis=0))
     normal *= np.where((normal * points).sum(axis=-1, keepdims=True) < 0, -1.0, 1.0)
     normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-9)
-    return points.reshape(-1, 3), normal.reshape(-1, 3)
+    points, normal = points.reshape(-1, 3), normal.reshape(-1, 3)
+    points.flags.writeable = False
+    normal.flags.writeable = False
+    return points, normal
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:

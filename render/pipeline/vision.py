@@ -1065,6 +1065,11 @@ def _split_at_notches(subject: np.ndarray, oval: np.ndarray) -> np.ndarray:
     return best
 
 
+def _within(mask: np.ndarray, distance: float) -> np.ndarray:
+    """Pixels no farther than ``distance`` from ``mask`` (a dilation by a disc, linear time)."""
+    return cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5) <= distance
+
+
 def _open_disc(mask: np.ndarray, size: int) -> np.ndarray:
     """``mask`` opened with a disc ``size`` pixels across, from two distance transforms.
 
@@ -1119,7 +1124,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     smooth = cv2.GaussianBlur(grey, (0, 0), 1.5).astype(np.float32)
     ridge = smooth - _open_grey_disc(smooth, size)
     face_level = float(np.median(smooth[body]))
-    floor = float(np.percentile(ridge[body], 75))
+    floor = float(np.percentile(ridge[body], 60))
     near_body = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     for i in range(1, count):
         x, y, pw, ph, area = stats[i]
@@ -1131,26 +1136,129 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         width = 2.0 * float(cv2.distanceTransform(piece.astype(np.uint8), cv2.DIST_L2, 3).max())
         if max(pw, ph) < 1.5 * width:
             continue  # a lump, not a strand
+        # The strand's own width: twice its area over its outline's length (a long band's),
+        # not its widest point, which is where it joins the head's rim.
+        contours, _ = cv2.findContours(
+            piece.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+        )
+        outline = sum(cv2.arcLength(c, True) for c in contours)
+        width = min(width, 2.0 * float(area) / max(outline, 1.0))
         level = float(np.median(ridge[y : y + ph, x : x + pw][piece]))
         if level < 0.35 * face_level:
             continue  # as dim as the head beside it: the head's own edge, or a wall's
-        grown = ((ridge > max(0.15 * level, floor)) & inside).astype(np.uint8)
-        # Only as wide as the strand: wide bright areas it touches (a cheek) are not it.
-        span = int(1.6 * width) | 1
-        grown &= ~_open_disc(grown > 0, span)
-        _, grown_labels = cv2.connectedComponents(grown, connectivity=8)
-        start = np.zeros(grey.shape, bool)
-        start[y : y + ph, x : x + pw] = piece
-        ids = np.unique(grown_labels[start & (grown > 0)])
-        strand = np.isin(grown_labels, ids[ids > 0])
-        on_head = np.column_stack(np.nonzero(strand & body)).astype(np.float32)
+        paths = _follow_ridge(ridge, body, piece, (x, y), width, max(0.25 * level, floor))
+        if not paths:
+            continue
+        strand = np.zeros(grey.shape, np.uint8)
+        strand[y : y + ph, x : x + pw] = piece
+        # Drawn half as wide again: the path keeps to the lit side of a strand lying across.
+        thickness = max(1, round(1.5 * width))
+        lines = [np.round(path).astype(np.int32) for path in paths]
+        cv2.polylines(strand, lines, False, 1, thickness)
+        on_head = np.column_stack(np.nonzero((strand > 0) & body)).astype(np.float32)
         if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
             continue  # stops at the silhouette: the face's own shape
+        if width < 0.075 * radius:
+            # Membrane strands lie side by side and may hand the line from one to the next: the
+            # bright ridge a strand's width either side of it, as narrow as a strand, goes too.
+            # (A cord lies alone, and what is beside it is the face: a nose, a lid.)
+            corridor = _within(strand > 0, 1.0 * width)
+            grown = (ridge > max(0.15 * level, floor)) & inside & corridor
+            grown &= ~_open_disc(grown, int(1.6 * width) | 1)
+            strand |= grown.astype(np.uint8)
         # Its soft edge and the shadow it casts on the skin beside it go with it.
         reach = max(1, int(0.6 * width))
         edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        found |= cv2.dilate(strand.astype(np.uint8), edge).astype(bool) & inside
+        found |= cv2.dilate(strand, edge).astype(bool) & inside
     return found
+
+
+def _follow_ridge(
+    ridge: np.ndarray,
+    body: np.ndarray,
+    piece: np.ndarray,
+    origin: tuple[int, int],
+    width: float,
+    floor: float,
+) -> list[np.ndarray]:
+    """The centre lines of the strands on the head (each N×2 x, y), followed from where
+    ``piece`` (thin bright pieces outside the head, its box at ``origin``) joins the body: one
+    line from each place it joins (strands lying side by side leave the head as one piece).
+
+    Step by step along the bright ridge, turning at most a little each step (a cord curves, it
+    does not fork into a lid or a brow beside it), across a dip (where it lies over a bright
+    cheek: straight on for up to four steps), until it leaves the head or the ridge fades for
+    good. Growing the ridge's whole bright area instead took in the eyes and brows it crossed.
+    """
+    ys, xs = np.nonzero(piece)
+    points = np.column_stack([xs + origin[0], ys + origin[1]]).astype(np.float64)
+    near = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    joined = near[points[:, 1].astype(int), points[:, 0].astype(int)]
+    if not joined.any():
+        return []
+    where = np.zeros(piece.shape, np.uint8)
+    where[ys[joined], xs[joined]] = 1
+    count, labels = cv2.connectedComponents(cv2.dilate(where, np.ones((3, 3), np.uint8)))
+    paths = []
+    for i in range(1, count):
+        mine = labels[ys, xs] == i
+        if not (mine & joined).any():
+            continue
+        entry = points[mine & joined].mean(axis=0)
+        # Its heading: from the piece's pixels a few widths out, toward where it joins.
+        reach = np.hypot(*(points - entry).T)
+        behind = points[(reach < 4.0 * width) & ~joined]
+        if len(behind) == 0:
+            continue
+        heading = entry - behind.mean(axis=0)
+        if float(np.hypot(*heading)) < 0.5:
+            continue
+        paths.append(_march(ridge, body, entry, heading / np.hypot(*heading), width, floor))
+    return [p for p in paths if len(p) >= 2]
+
+
+def _march(
+    ridge: np.ndarray,
+    body: np.ndarray,
+    entry: np.ndarray,
+    heading: np.ndarray,
+    width: float,
+    floor: float,
+) -> np.ndarray:
+    height, width_px = ridge.shape
+    step = max(2.0, 0.6 * width)
+    turns = np.radians(np.linspace(-30.0, 30.0, 7))
+    path, here, misses = [entry], entry, 0
+    for _ in range(int(2.0 * max(height, width_px) / step)):
+        angle = math.atan2(heading[1], heading[0])
+        ahead = np.column_stack(
+            [here[0] + step * np.cos(angle + turns), here[1] + step * np.sin(angle + turns)]
+        )
+        cols = np.clip(np.round(ahead[:, 0]).astype(int), 0, width_px - 1)
+        rows = np.clip(np.round(ahead[:, 1]).astype(int), 0, height - 1)
+        values = ridge[rows, cols]
+        best = int(np.argmax(values))
+        nxt = ahead[best]
+        if not body[rows[best], cols[best]]:
+            break  # off the head: it left on the other side
+        if values[best] < floor:
+            # Faded here (over a bright forehead or cheek): on, straight ahead, for a while.
+            misses += 1
+            if misses > 4:
+                break
+            nxt = ahead[len(turns) // 2]
+            if not body[int(round(nxt[1])) % height, int(round(nxt[0])) % width_px]:
+                break
+        else:
+            misses = 0
+            turn = (nxt - here) / step
+            heading = 0.6 * heading + 0.4 * turn
+            heading /= np.hypot(*heading)
+        here = nxt
+        path.append(here)
+    if misses:
+        path = path[: len(path) - misses]  # the faded steps at the end are not the strand
+    return np.array(path)
 
 
 def _trim_at_contact(
@@ -1216,7 +1324,13 @@ def _contact_band(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
     if area == 0 or other.sum() < 0.1 * area:
         return np.zeros(inside.shape, bool)
     distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 3)
-    return inside & (distance < 0.12 * math.sqrt(area / math.pi))
+    radius = math.sqrt(area / math.pi)
+    # Pressed along a long stretch of the outline (a fifth or more), the tissue may lie over
+    # the head's edge as a lens, not beside it: the guess is wider there.
+    rim = inside & ~cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    pressed = float((rim & (distance < 3.0)).sum()) / max(float(rim.sum()), 1.0)
+    reach = 0.2 if pressed >= 0.2 else 0.12
+    return inside & (distance < reach * radius)
 
 
 def _shadow(smooth: np.ndarray, inside: np.ndarray, level: float, span: float) -> np.ndarray:
@@ -1278,11 +1392,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     if strands.any():
         # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
         span = max(5, int(0.35 * math.sqrt(float(subject.sum()) / math.pi)) | 1)
-        head = cv2.morphologyEx(
-            (subject > 0.5).astype(np.uint8),
-            cv2.MORPH_OPEN,
-            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (span, span)),
-        ).astype(bool)
+        head = _open_disc(subject > 0.5, span)
         subject = _fill_holes((subject > 0.5) & ~(strands & ~head)).astype(np.float32)
     inside = subject > 0.5
     bulge = _bulge(inside)

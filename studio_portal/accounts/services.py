@@ -20,8 +20,17 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from studio_portal.accounts.models import User
+from studio_portal.audit.services import audit_log_write
+from studio_portal.messaging import (
+    OutgoingMessage,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    email_sender,
+)
+from studio_portal.phone_numbers import normalize_phone
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.models import Studio
-from studio_portal.tenants.selectors import current_studio, studio_base_url
+from studio_portal.tenants.selectors import current_studio
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +44,6 @@ def invite_link_path(user: User) -> str:
 
 
 def _send_invite(user: User, invited_by: User | None) -> str:
-    from galleries.delivery import OutgoingMessage, email_sender
-
     studio = current_studio()
     link = studio_base_url(studio) + invite_link_path(user)
     inviter = invited_by.get_full_name() or invited_by.get_username() if invited_by else "The owner"
@@ -60,8 +67,6 @@ def _send_invite(user: User, invited_by: User | None) -> str:
 @transaction.atomic
 def team_member_invite(*, email: str, role: str, invited_by: User | None = None) -> User:
     """Create (or renew) a pending member and email a one-time link to set a password."""
-    from galleries.services import audit_log_write
-
     email = email.strip().lower()
     try:
         validate_email(email)
@@ -119,8 +124,6 @@ def _owners_left_after(member: User) -> int:
 
 @transaction.atomic
 def team_member_role_change(*, member: User, role: str, changed_by: User | None = None) -> User:
-    from galleries.services import audit_log_write
-
     if role not in User.Role.values:
         raise ValidationError("Choose a role: owner or sonographer.")
     if (
@@ -146,8 +149,6 @@ def team_member_role_change(*, member: User, role: str, changed_by: User | None 
 @transaction.atomic
 def team_member_remove(*, member: User, removed_by: User) -> None:
     """Deactivate rather than delete: audit entries and jobs keep pointing at who did them."""
-    from galleries.services import audit_log_write
-
     if member.pk == removed_by.pk:
         raise ValidationError("You cannot remove yourself. Ask another owner to do it.")
     if member.role == User.Role.OWNER and not _owners_left_after(member):
@@ -161,8 +162,6 @@ def team_member_remove(*, member: User, removed_by: User) -> None:
 @transaction.atomic
 def studio_retention_set(*, studio: Studio, days: int, changed_by: User | None = None) -> Studio:
     """How long scans and portraits are kept; the privacy promise caps it at 90 days."""
-    from galleries.services import audit_log_write
-
     if not 1 <= days <= MAX_RETENTION_DAYS:
         raise ValidationError(f"Keep scans between 1 and {MAX_RETENTION_DAYS} days.")
     previous = studio.retention_days
@@ -192,13 +191,6 @@ def password_reset_send(*, email: str) -> int:
     Django's reset token: it stops working once the password changes, or after
     PASSWORD_RESET_TIMEOUT.
     """
-    from galleries.delivery import (
-        OutgoingMessage,
-        PermanentDeliveryError,
-        TransientDeliveryError,
-        email_sender,
-    )
-
     studio = current_studio()
     sent = 0
     members = User.objects.filter(email__iexact=email.strip(), is_active=True)
@@ -240,9 +232,6 @@ def studio_profile_update(
     """The studio's name and how parents reach it (owner only, checked by the view). Galleries
     already sent keep the name and brand they were sent with until the owner republishes
     them; new portraits, galleries and messages use these at once."""
-    from galleries.services import audit_log_write
-    from render.services import normalize_phone
-
     errors: dict[str, list[str]] = {}
     name = " ".join(name.split())
     if not name or len(name) > 120:

@@ -19,6 +19,5 @@ urlpatterns = [
     path("team/<int:pk>/remove/", views.team_remove, name="team-remove"),
     path("settings/", views.studio_settings, name="studio-settings"),
     path("settings/profile/", views.studio_profile, name="studio-profile"),
-    path("settings/engine/", views.studio_engine, name="studio-engine"),
     path("invite/<str:uidb64>/<str:token>/", views.invite_accept, name="invite-accept"),
 ]

@@ -3,6 +3,8 @@ sign-in and "forgot password" for every member."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
@@ -17,6 +19,7 @@ from studio_portal import security
 from studio_portal.accounts import services
 from studio_portal.accounts.models import User
 from studio_portal.permissions import owner_required
+from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio
 
 
@@ -174,15 +177,25 @@ def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("team")
 
 
-def _settings_page(
+# The settings page also carries the other apps' studio-wide choices (render's engine card).
+# Those apps sit above accounts: each hands its part of the page in when Django starts (its
+# AppConfig.ready), given the studio and the error to show, if any.
+SettingsPagePart = Callable[[Studio, str], dict[str, object]]
+_settings_page_parts: list[SettingsPagePart] = []
+
+
+def settings_page_part_add(part: SettingsPagePart) -> None:
+    _settings_page_parts.append(part)
+
+
+def settings_page(
     request: HttpRequest,
     *,
     retention: RetentionForm | None = None,
     profile: StudioProfileForm | None = None,
     engine_error: str = "",
 ) -> HttpResponse:
-    from render import engine_choice
-
+    """The studio's settings page; ``engine_error`` is the engine card's refusal (render)."""
     studio = current_studio()
     retention = retention or RetentionForm(initial={"retention_days": studio.retention_days})
     profile = profile or StudioProfileForm(
@@ -192,20 +205,18 @@ def _settings_page(
             "contact_phone": studio.contact_phone,
         }
     )
+    context: dict[str, object] = {
+        "form": retention,
+        "profile": profile,
+        "studio_row": studio,
+        "max_days": services.MAX_RETENTION_DAYS,
+    }
+    for part in _settings_page_parts:
+        context.update(part(studio, engine_error))
     return render(
         request,
         "accounts/settings.html",
-        {
-            "form": retention,
-            "profile": profile,
-            "studio_row": studio,
-            "max_days": services.MAX_RETENTION_DAYS,
-            "engine_choices": engine_choice.engine_choices(),
-            "engine_now": engine_choice.studio_engine(studio),
-            "hosted_consent": engine_choice.HOSTED_CONSENT_TEXT,
-            "hosted_offered": engine_choice.HOSTED in engine_choice.configured_engines(),
-            "engine_error": engine_error,
-        },
+        context,
         status=400 if retention.errors or profile.errors or engine_error else 200,
     )
 
@@ -213,7 +224,7 @@ def _settings_page(
 @owner_required(message=OWNER_ONLY)
 def studio_settings(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
-        return _settings_page(request)
+        return settings_page(request)
     studio = current_studio()
     form = RetentionForm(request.POST)
     if form.is_valid():
@@ -228,27 +239,7 @@ def studio_settings(request: HttpRequest) -> HttpResponse:
                 request, f"Scans and portraits are now kept for {studio.retention_days} days."
             )
             return redirect("studio-settings")
-    return _settings_page(request, retention=form)
-
-
-@owner_required(message=OWNER_ONLY)
-@require_POST
-def studio_engine(request: HttpRequest) -> HttpResponse:
-    """The portrait engine (the settings page's engine card): choosing "hosted" is the studio's
-    opt-in to the hosted provider, which new sessions' consent then names."""
-    from render import engine_choice
-
-    try:
-        studio = engine_choice.studio_render_engine_set(
-            studio=current_studio(),
-            engine=request.POST.get("render_engine", ""),
-            changed_by=request.user,
-        )
-    except ValidationError as exc:
-        return _settings_page(request, engine_error=" ".join(exc.messages))
-    label = dict(engine_choice.engine_choices()).get(studio.render_engine, "")
-    messages.success(request, f"New sessions now render with: {label}.")
-    return redirect("studio-settings")
+    return settings_page(request, retention=form)
 
 
 @owner_required(message=OWNER_ONLY)
@@ -272,7 +263,7 @@ def studio_profile(request: HttpRequest) -> HttpResponse:
                 "sent keep theirs until you republish them from the Galleries page.",
             )
             return redirect("studio-settings")
-    return _settings_page(request, profile=form)
+    return settings_page(request, profile=form)
 
 
 def invite_accept(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:

@@ -186,7 +186,7 @@ def webhooks_emit(event: str, payload: dict[str, object]) -> list[WebhookDeliver
 
 
 def _on_commit_enqueue(delivery_id: int) -> None:
-    from studio_portal.api.tasks import webhook_deliver
+    from studio_portal.api.tasks import webhook_deliver  # lazy: api.tasks imports this module
 
     outbox_send_on_commit(webhook_deliver, WebhookDelivery, delivery_id)
 
@@ -214,7 +214,7 @@ def webhook_deliveries_sweep_due(
 ) -> WebhookSweep:
     """Pending events whose message the broker never took (it was away) or lost are sent
     again; one pending two days on fails. Run every minute by the scheduler."""
-    from studio_portal.api.tasks import webhook_deliver
+    from studio_portal.api.tasks import webhook_deliver  # lazy: api.tasks imports this module
 
     now = now or timezone.now()
     pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
@@ -225,37 +225,6 @@ def webhook_deliveries_sweep_due(
     schema_name: str = connection.schema_name  # type: ignore[attr-defined]  # django-tenants
     requeued = outbox_resend_due(webhook_deliver, due, schema_name=schema_name)
     return WebhookSweep(requeued=requeued, failed=failed)
-
-
-def job_event_payload(job_id: int) -> dict[str, object]:
-    """What a job event tells the studio: ids and outcome, never the parent's details (the
-    studio's system already has them under the session id)."""
-    from render.models import RenderJob
-
-    job = RenderJob.objects.select_related("session").get(pk=job_id)
-    return {
-        "job": str(job.uid),
-        "session": str(job.session.uid),
-        "state": job.state,
-        "reason": job.reason,
-        "style": job.style,
-        "stage_ms": job.stage_ms(),
-    }
-
-
-def delivery_event_payload(delivery_id: int) -> dict[str, object]:
-    from galleries.models import Delivery
-
-    delivery = Delivery.objects.select_related("gallery__job__session").get(pk=delivery_id)
-    return {
-        "delivery": delivery.pk,
-        "gallery": str(delivery.gallery.uid),
-        "job": str(delivery.gallery.job.uid),
-        "session": str(delivery.gallery.job.session.uid),
-        "channel": delivery.channel,
-        "status": delivery.status,
-        "error": delivery.error,
-    }
 
 
 # Delivering -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 from django_tenants.utils import get_public_schema_name
 
 from studio_portal.tenants.models import Domain, DomainClaim, Studio
@@ -15,10 +16,13 @@ def studio_schema_names() -> list[str]:
     return list(Studio.objects.exclude(schema_name="public").values_list("schema_name", flat=True))
 
 
+def current_schema_name() -> str:
+    """The schema the connection is in (a request's tenant or a schema_context)."""
+    return connection.schema_name  # type: ignore[attr-defined]  # django-tenants
+
+
 def current_studio() -> Studio:
     """The studio whose schema the connection is in (a request's tenant or a schema_context)."""
-    from django.db import connection
-
     tenant = connection.tenant
     if isinstance(tenant, Studio):
         return tenant
@@ -26,19 +30,11 @@ def current_studio() -> Studio:
     return Studio.objects.get(schema_name=connection.schema_name)
 
 
-def studio_base_url(studio: Studio) -> str:
-    """The studio's own address, for every link made for its people: parents' gallery links,
-    messages and invitations, password resets, the owner's emails, the sign-in finder.
-
-    Its custom domain once proven (a studio's only non-primary Domain row, made when
-    ``custom_domain_verify`` finds the TXT record: it is the white-label studio's address),
-    else its Cradle subdomain (the primary row), else the subdomain its schema name gives.
-    """
-    # False sorts before True: the proven custom domain, then the Cradle subdomain.
-    domain = Domain.objects.filter(tenant=studio).order_by("is_primary").first()
-    host = domain.domain if domain else f"{studio.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
-    port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
-    return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
+def studio_retention_days(studio: Studio) -> int:
+    """The studio's scan window: its own setting, never more than the platform maximum."""
+    maximum = settings.SCAN_RETENTION_DAYS_MAX
+    days = studio.retention_days or maximum
+    return max(1, min(days, maximum))
 
 
 def domain_challenge(claim: DomainClaim) -> tuple[str, str]:

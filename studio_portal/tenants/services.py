@@ -16,6 +16,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from studio_portal.accounts.models import User
+from studio_portal.tenants import dns
 from studio_portal.tenants.models import Domain, DomainClaim, Studio
 from studio_portal.tenants.selectors import domain_challenge
 
@@ -246,8 +247,6 @@ def custom_domain_verify(*, studio: Studio, domain: str) -> DomainClaim:
     """Look for the claim's TXT record; when it is there, the domain serves the studio.
 
     Raises ValidationError saying what to do when the record is missing or DNS is away."""
-    from studio_portal.tenants import dns
-
     claim = DomainClaim.objects.filter(
         studio=studio, domain=domain, released_at__isnull=True
     ).first()

@@ -114,7 +114,7 @@ def test_a_studio_runs_a_scan_to_a_sent_gallery_through_the_api(
     assert sent.status_code == 202, sent.json()
     assert {d["channel"] for d in sent.json()} == {"email", "sms"}
     assert {d["status"] for d in sent.json()} == {"queued"}
-    from galleries.services import delivery_send
+    from galleries.services.sending import delivery_send
 
     with schema_context(studio.schema_name):
         for delivery in sent.json():

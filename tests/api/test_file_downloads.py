@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 
 from branding.provenance import read_provenance
 from branding.watermark import detect, psnr
-from galleries.services import scans_purge_expired
+from galleries.services.retention import scans_purge_expired
 from galleries.tests.factories import jpeg_bytes, parent_session, ready_job_with_portraits
 from render.models import Candidate, RenderJob, Scan
 from render.print_size import candidate_print_make

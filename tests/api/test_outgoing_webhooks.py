@@ -223,7 +223,7 @@ def test_a_permanently_failed_delivery_emits_delivery_failed(
 ) -> None:
     from django.utils import timezone
 
-    from galleries.services import delivery_send, gallery_send
+    from galleries.services.sending import delivery_send, gallery_send
     from render.models import ParentSession, RenderJob
 
     fake_providers.fail_with = 400

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from branding.provenance import TAG_TEXT
 from branding.services import portrait_finish
 from galleries.models import Gallery
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import parent_session, ready_job_with_portraits
 from render.models import Candidate, RenderJob
 from render.print_size import candidate_print_make

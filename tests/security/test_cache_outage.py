@@ -16,7 +16,7 @@ from django.core.cache import caches
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import ready_job_with_portraits
 from studio_portal.embedded import _redis_binary, port_open
 from tests.api.conftest import api_client_for

@@ -30,11 +30,12 @@ from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from galleries.models import AuditLogEntry, Delivery, Favourite, Gallery, token_digest
+from galleries.models import Delivery, Favourite, Gallery, token_digest
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.accounts.models import User
 from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from studio_portal.api.services import api_key_create
+from studio_portal.audit.models import AuditLogEntry
 from tests.tenancy import PASSWORD, signed_in_client
 
 # Ids far above anything the other studio's sequences reach in a test run: a foreign id can

@@ -16,7 +16,7 @@ from django.test import Client, RequestFactory
 from django_tenants.utils import schema_context
 
 from galleries.models import GuessCount
-from galleries.services import gallery_create
+from galleries.services.gallery import gallery_create
 from galleries.tests.factories import ready_job_with_portraits
 from studio_portal import security
 from studio_portal.client_address import client_ip, client_subject

@@ -8,9 +8,10 @@ import logging
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import schema_context
 
-from galleries.services import delivery_fail, delivery_send
+from galleries.services.sending import delivery_fail, delivery_send
 from render import services
 from render.models import RenderJob
+from render.selectors import job_event_payload
 from studio_portal.accounts.models import User
 from studio_portal.api import services as api_services
 from tests.api.conftest import api_client_for
@@ -64,7 +65,7 @@ def test_no_log_record_carries_a_parents_details(
         services.render_job_check_run(job_id=job_id, enqueue=False)
         services.render_job_vision_run(job_id=job_id, enqueue=False)
         services.render_job_render_run(job_id=job_id)
-        [delivery] = api_services.webhooks_emit("job.ready", api_services.job_event_payload(job_id))
+        [delivery] = api_services.webhooks_emit("job.ready", job_event_payload(job_id))
         try:
             api_services.webhook_delivery_attempt(delivery_id=delivery.pk)
         except api_services.WebhookRetry:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
-from galleries.services import scans_purge_expired
+from galleries.services.retention import scans_purge_expired
 from studio_portal.tenants.selectors import studio_schema_names
 
 

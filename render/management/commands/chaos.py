@@ -646,7 +646,7 @@ class Command(BaseCommand):
 
     def _sweep(self) -> None:
         """What the scheduler's sweeps do every minute, every two seconds with short leases."""
-        from galleries.services import deliveries_sweep_due
+        from galleries.services.sending import deliveries_sweep_due
         from render.print_size import candidate_prints_sweep_due
         from render.services import render_jobs_sweep_due
 

@@ -286,7 +286,8 @@ class Command(BaseCommand):
             return
 
         # One folder holds one family: fetching SDXL over SD 1.5 would leave a mixed folder
-        # (an old LCM-LoRA, a stale text encoder) that fails only at render time.
+        # (an old LCM-LoRA, a stale text encoder) that fails only at render time. Lazy, heavy
+        # ML: the diffusion engine's module loads torch and diffusers.
         from render.pipeline.engines.diffusion import model_family
         from render.pipeline.engines.model_layout import (
             FEW_STEP_FILE,

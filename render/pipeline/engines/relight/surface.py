@@ -34,6 +34,7 @@ from render.pipeline.engines.relight.subject import (
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
+from render.pipeline.fill import fill_from_around
 from render.pipeline.types import Conditioning, StructuralCues
 
 
@@ -152,6 +153,8 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         # Vision continued the face under a cord or strand: that skin is painted anew like
         # Fix Anatomy's (no scan detail, no feature drawn there, but skin all the same).
         repaired = np.clip(resize(cues.repaired.astype(np.float32), size), 0.0, 1.0)
+        # Faded in over a little skin, so the scan's detail beside it does not end on a seam.
+        repaired = np.maximum(repaired, wide_blur(repaired, 0.012 * long_side))
         painted = np.maximum(painted, repaired)
         hands = hands * (1.0 - repaired)
         low_confidence = low_confidence * (1.0 - repaired)
@@ -162,7 +165,11 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     metering = (low_confidence < 0.5) & (subject > 0.9) & (matte > 0.99) & (hands < 0.5)
     metering &= painted < 0.5
     # The scan's own detail is used only where vision was sure and nothing was painted anew.
-    confident = (1.0 - low_confidence) * (1.0 - painted)
+    # A hand over the face hides the face, not itself: its own surface is what the scan saw,
+    # drawn with its relief and never smeared (half-sure fingers were blurred into bars beside
+    # crisp ones). Features still keep off it (``feature_trust``).
+    seen = low_confidence * (1.0 - np.clip(2.0 * hands, 0.0, 1.0))
+    confident = (1.0 - seen) * (1.0 - painted)
     inside = np.clip(distance / (0.03 * long_side), 0.0, 1.0)
     # Shallow depth of field: focus on the face, a touch softer towards the silhouette.
     defocus = (1.0 - np.clip(distance / (0.1 * long_side), 0.0, 1.0)) ** 2
@@ -170,6 +177,13 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     layout = face_layout(cues, scale)
     zone = _feature_zone(cues, scale, (height, width))
 
+    if painted.max() > 0.0:
+        # Painted skin at the outline (where the head touched a wall or the placenta) turns
+        # away as a head's rim does: the depth bridged from inside stays level to the edge and
+        # lit a pale strip along it.
+        rim = painted * (1.0 - np.clip(distance / (0.08 * long_side), 0.0, 1.0))
+        normals = normals + (dome_normals(distance, long_side) - normals) * rim[..., None]
+        normalise(normals)
     normals, sheen_normals = _skin_normals(
         normals, depth, distance, confident, zone, strength, long_side
     )
@@ -179,7 +193,11 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     # the depth map are not creases (on deep skin they would read as dirt).
     smooth_depth = wide_blur(depth, 0.006 * long_side)
     around = wide_blur(depth, 0.02 * long_side)
-    occlusion = 1.0 - np.clip((around - smooth_depth - 0.004) * 5.5, 0.0, 0.35)
+    # On the open skin (forehead, cheeks) the floor is three times deeper: a scan's speckle
+    # leaves pits there that read as dirt specks on deep skin tones, and a newborn's forehead
+    # has no crease that shallow; round the eyes, nose and mouth every fold counts.
+    floor = 0.004 * (1.0 + 2.0 * np.clip((1.0 - zone) / 0.65, 0.0, 1.0))
+    occlusion = 1.0 - np.clip((around - smooth_depth - floor) * 5.5, 0.0, 0.35)
     occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
 
     # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths
@@ -191,6 +209,11 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     scan = cv2.medianBlur(scan, odd(0.006 * long_side))
     scan = cv2.bilateralFilter(scan, odd(0.012 * long_side), 30, 0.006 * long_side)
     scan_log = np.log1p(scan.astype(np.float32))
+    if painted.max() > 0.0:
+        # What was painted anew (a cord, a hand) is not the skin's relief, and its brightness
+        # must not reach past it either: the band-pass below would ring round it as a dark
+        # halo, leaving the cord's path a lighter stripe across the face.
+        scan_log = fill_from_around(scan_log, np.clip(1.0 - 2.0 * painted, 0.0, 1.0))
     band = cv2.GaussianBlur(scan_log, (0, 0), 0.004 * long_side) - wide_blur(
         scan_log, 0.03 * long_side
     )
@@ -253,7 +276,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     behind = backdrop(matte, outside, long_side)
     chin = anchor_xy(cues, "chin", scale)
 
-    unconfident = np.clip(low_confidence, 0.0, 1.0)
+    unconfident = np.clip(seen, 0.0, 1.0)
     soften_box = None
     rows, cols = np.nonzero(unconfident > 0.01)
     if rows.size:

@@ -1,4 +1,5 @@
-"""One small interface over the ways a gallery link reaches a parent.
+"""Outgoing messages: one small interface over the ways Cradle writes to someone (a gallery link
+to a parent, an invitation or a password reset to a member, the welcome email to a new owner).
 
 ``console`` backends print the message (local use); ``sendgrid`` and ``twilio`` call the real
 SDKs, whose base URLs come from settings so tests can point them at local fake servers.

@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand
 
 from branding.sample_portrait import landing_samples_write
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "static" / "samples"
+# The landing page is studio_portal's; the samples are drawn by branding's own sample portrait.
+SAMPLES_DIR = Path(__file__).resolve().parents[3] / "studio_portal" / "static" / "samples"
 
 
 class Command(BaseCommand):

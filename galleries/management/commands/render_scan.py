@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
+from galleries.synchronous import run_scan_synchronously
 from render import services
-from render.synchronous import run_scan_synchronously
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.services import studio_throwaway
 

@@ -1,5 +1,6 @@
 """The whole path for one file without a broker: what ``render_scan`` and ``bench pipeline``
-run. It calls exactly the services the actors call, in the order the queue would.
+run. It calls exactly the services the actors call, in the order the queue would. It sits in
+galleries, the top of the layers (docs/ARCHITECTURE.md), because the path ends in a gallery.
 
 Nothing here needs Redis: the few messages the services still hand to the outbox on the way
 (the print file, outgoing webhooks) go to an in-process broker and are dropped, so a fresh
@@ -17,7 +18,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from dramatiq.brokers.stub import StubBroker
 
-from galleries.services import delivery_send, gallery_send, gallery_url
+from galleries.services.gallery import gallery_create, gallery_url
+from galleries.services.sending import delivery_send, gallery_send
 from render import services
 from render.models import ParentSession, RenderJob
 from render.pipeline.types import ScanRejected
@@ -91,7 +93,5 @@ def _run(*, session: ParentSession, data: bytes, channels: list[str]) -> PathRes
         RenderJob.objects.filter(pk=job.pk).update(stage_log=job.stage_log)
         url = gallery_url(deliveries[0].gallery)
     else:
-        from galleries.services import gallery_create
-
         url = gallery_url(gallery_create(job=job))
     return PathResult(job=job, state=job.state, reason=job.reason, gallery_url=url)

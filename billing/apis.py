@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
+from studio_portal.permissions import IsStudioOwner
 from studio_portal.tenants.selectors import current_studio
 
 
 class OwnerOnlyApi(APIView):
-    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
-        super().initial(request, *args, **kwargs)
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio owner can manage billing.")
+    permission_classes = [IsAuthenticated, IsStudioOwner]
+    owner_only_message = "Only the studio owner can manage billing."
 
 
 class BillingStatusApi(OwnerOnlyApi):

@@ -18,7 +18,7 @@ from django_tenants.utils import schema_context
 from billing.models import BillingAccount, Invoice, Signup
 from billing.plans import Plan, all_plans, plan_get, subscription_plans
 from studio_portal.accounts.models import User
-from studio_portal.tenants.addresses import studio_cradle_base_url
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.models import Studio
 
 PLAN_ORDER: list[str] = [Studio.Plan.PILOT, Studio.Plan.GROWTH, Studio.Plan.STUDIO]
@@ -309,7 +309,7 @@ def owner_set_password_url(studio: Studio, *, email: str) -> str:
             raise LookupError(f"studio {studio.schema_name} has no owner with that email")
         uid = urlsafe_base64_encode(force_bytes(owner.pk))
         token = default_token_generator.make_token(owner)
-    return f"{studio_cradle_base_url(studio)}/billing/set-password/{uid}/{token}/"
+    return f"{studio_base_url(studio)}/billing/set-password/{uid}/{token}/"
 
 
 def signup_get_by_checkout_session(checkout_session_id: str) -> Signup | None:

@@ -44,7 +44,7 @@ from studio_portal.messaging import (
     email_sender,
 )
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
-from studio_portal.tenants.addresses import studio_cradle_base_url
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.models import Domain, Studio
 from studio_portal.tenants.services import RESERVED, SUBDOMAIN_RE, studio_create
 
@@ -192,7 +192,7 @@ def _owner_welcome_send(signup_id: int) -> None:
     assert studio is not None, "sent only once the signup has its studio"
     context = {
         "studio_name": studio.name,
-        "studio_url": studio_cradle_base_url(studio),
+        "studio_url": studio_base_url(studio),
         "set_password_url": owner_set_password_url(studio, email=signup.owner_email),
         "username": signup.owner_email,
     }

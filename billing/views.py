@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +17,7 @@ from django.views.decorators.http import require_POST
 from billing import selectors, services
 from billing.forms import SignupForm
 from billing.plans import all_plans, plan_get
+from studio_portal.permissions import owner_required
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio
 
@@ -119,24 +117,16 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
 # --- studio schema -----------------------------------------------------------------------
 
 
-def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    @login_required
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio owner can manage billing.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+OWNER_ONLY = "Only the studio owner can manage billing."
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 def billing_page(request: HttpRequest) -> HttpResponse:
     overview = selectors.billing_overview(current_studio())
     return render(request, "billing/billing.html", {"overview": overview})
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def billing_upgrade(request: HttpRequest) -> HttpResponse:
     page = request.build_absolute_uri(reverse("billing"))
@@ -156,7 +146,7 @@ def billing_upgrade(request: HttpRequest) -> HttpResponse:
     return redirect("billing")
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def billing_portal(request: HttpRequest) -> HttpResponse:
     try:
@@ -169,7 +159,7 @@ def billing_portal(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def billing_refund(request: HttpRequest) -> HttpResponse:
     try:

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,18 +18,13 @@ from branding import services
 from branding.fonts import font_choices
 from branding.models import BrandKit, ReferencePortrait
 from branding.selectors import brand_kit_get, reference_portraits
+from studio_portal.permissions import IsStudioOwner
 from studio_portal.tenants.selectors import current_studio, custom_domain_status
-
-
-class IsStudioOwner(BasePermission):
-    message = "Only the studio owner can change the studio's branding."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        return bool(getattr(request.user, "is_owner", False))
 
 
 class BrandKitApi(APIView):
     permission_classes = [IsAuthenticated, IsStudioOwner]
+    owner_only_message = services.OWNER_ONLY
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
@@ -118,6 +113,7 @@ class BrandKitDomainVerifyApi(APIView):
     """Look for the custom domain's TXT record now; 200 with the brand kit once it is active."""
 
     permission_classes = [IsAuthenticated, IsStudioOwner]
+    owner_only_message = services.OWNER_ONLY
 
     def post(self, request: Request) -> Response:
         kit = brand_kit_get()
@@ -154,6 +150,7 @@ class ReferencePortraitListApi(APIView):
     """The studio's reference photos (its house look); the owner adds them with consent."""
 
     permission_classes = [IsAuthenticated, IsStudioOwner]
+    owner_only_message = services.OWNER_ONLY
     parser_classes = [MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
@@ -189,6 +186,7 @@ class ReferencePortraitListApi(APIView):
 
 class ReferencePortraitDetailApi(APIView):
     permission_classes = [IsAuthenticated, IsStudioOwner]
+    owner_only_message = services.OWNER_ONLY
 
     def get(self, request: Request, pk: int) -> Response:
         reference = get_object_or_404(ReferencePortrait, pk=pk)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -46,6 +46,7 @@ from branding.selectors import brand_kit_get, reference_portrait_arrays
 from branding.watermark import MIN_SIDE as WATERMARK_MIN_SIDE
 from branding.watermark import embed as watermark_embed
 from studio_portal.audit.services import audit_log_write
+from studio_portal.permissions import require_owner
 from studio_portal.tenants.models import DomainClaim, Studio
 from studio_portal.tenants.selectors import current_studio
 from studio_portal.tenants.services import (
@@ -441,10 +442,7 @@ def logo_upload_read(upload: UploadedFile) -> bytes:
 # Writing
 # --------------------------------------------------------------------------------------------
 
-
-def _require_owner(actor: Any) -> None:
-    if not getattr(actor, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can change the studio's branding.")
+OWNER_ONLY = "Only the studio owner can change the studio's branding."
 
 
 @transaction.atomic
@@ -456,7 +454,7 @@ def brand_kit_update(*, kit: BrandKit, actor: Any, **changes: Any) -> BrandKit:
     validated before anything is written; on any error a ValidationError keyed by field is
     raised and neither the kit, its files nor the studio's domains change.
     """
-    _require_owner(actor)
+    require_owner(actor, OWNER_ONLY)
     studio = current_studio()
     # Lock the row so two owners saving at once cannot interleave a domain swap.
     kit = BrandKit.objects.select_for_update().get(pk=kit.pk)
@@ -502,7 +500,7 @@ def _custom_domain_replace(studio: Studio, *, old: str, new: str) -> None:
 def brand_kit_custom_domain_verify(*, kit: BrandKit, actor: Any) -> DomainClaim:
     """Check the DNS proof for the kit's custom domain; when found, the domain serves the
     studio's galleries. ValidationError says what is missing."""
-    _require_owner(actor)
+    require_owner(actor, OWNER_ONLY)
     if not kit.custom_domain:
         raise ValidationError("Save a custom domain first.")
     claim = custom_domain_verify(studio=current_studio(), domain=kit.custom_domain)
@@ -575,7 +573,7 @@ def reference_portrait_add(
     Raises ValidationError keyed by ``consent``, ``consent_note`` or ``image``; on any error
     nothing is stored.
     """
-    _require_owner(actor)
+    require_owner(actor, OWNER_ONLY)
     note = (consent_note or "").strip()
     errors: dict[str, list[str]] = {}
     if not consent:
@@ -626,7 +624,7 @@ def reference_portrait_add(
 @transaction.atomic
 def reference_portrait_delete(*, actor: Any, reference: ReferencePortrait) -> None:
     """Forget a reference photo: the row now, the file once that is committed; audited."""
-    _require_owner(actor)
+    require_owner(actor, OWNER_ONLY)
     audit_log_write(action="reference_portrait.deleted", obj=reference, actor=actor)
     storage, name = reference.image.storage, reference.image.name
     reference.delete()

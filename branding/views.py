@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,23 +16,11 @@ from branding import services
 from branding.forms import BrandKitForm
 from branding.models import ReferencePortrait
 from branding.selectors import brand_kit_get, reference_portraits
+from studio_portal.permissions import owner_required
 from studio_portal.tenants.selectors import current_studio, custom_domain_status
 
 
-def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed-in owners only: anonymous visitors go to the login page, sonographers get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio owner can change the studio's branding.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
-@owner_required
+@owner_required(message=services.OWNER_ONLY)
 def brand_kit_edit(request: HttpRequest) -> HttpResponse:
     kit = brand_kit_get()
     if request.method == "POST":
@@ -89,7 +73,7 @@ def _editor_page(
 
 
 @require_POST
-@owner_required
+@owner_required(message=services.OWNER_ONLY)
 def brand_domain_verify(request: HttpRequest) -> HttpResponse:
     try:
         claim = services.brand_kit_custom_domain_verify(kit=brand_kit_get(), actor=request.user)
@@ -101,7 +85,7 @@ def brand_domain_verify(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@owner_required
+@owner_required(message=services.OWNER_ONLY)
 def reference_portrait_add(request: HttpRequest) -> HttpResponse:
     """Add a reference photo from the branding page; errors show beside its form (400)."""
     upload = request.FILES.get("image")
@@ -125,7 +109,7 @@ def reference_portrait_add(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@owner_required
+@owner_required(message=services.OWNER_ONLY)
 def reference_portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     reference = get_object_or_404(ReferencePortrait, pk=pk)
     services.reference_portrait_delete(actor=request.user, reference=reference)
@@ -133,7 +117,7 @@ def reference_portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(f"{reverse('brand-kit-edit')}#references")
 
 
-@owner_required
+@owner_required(message=services.OWNER_ONLY)
 def reference_portrait_image(request: HttpRequest, pk: int) -> FileResponse:
     reference = get_object_or_404(ReferencePortrait, pk=pk)
     try:
@@ -157,7 +141,7 @@ def _add_errors(form: BrandKitForm, error: ValidationError) -> None:
 
 
 @never_cache
-@owner_required
+@owner_required(message=services.OWNER_ONLY)
 def brand_preview(request: HttpRequest) -> HttpResponse:
     """The sample portrait in the saved brand with the editor's unsaved colours, font, frame."""
     draft = {name: request.GET[name] for name in services.PREVIEW_FIELDS if name in request.GET}

@@ -12,7 +12,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import (
@@ -63,6 +63,7 @@ from render.models import Candidate, ParentSession, RenderJob
 from render.selectors import portrait_file_stem
 from render.views import session_page_context
 from studio_portal.audit.selectors import audit_log_list
+from studio_portal.permissions import owner_required, require_owner
 
 UNLOCKED_SESSION_KEY = "galleries_unlocked"
 logger = logging.getLogger(__name__)
@@ -407,17 +408,6 @@ def gallery_logo(request: HttpRequest, token: str) -> HttpResponse:
 # The studio's side ----------------------------------------------------------------------------
 
 
-def _owner_only(view):
-    @wraps(view)
-    @login_required
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio owner can do this.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 @login_required
 def gallery_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.gallery_list_with_stats(), 50).get_page(request.GET.get("page"))
@@ -451,7 +441,7 @@ def gallery_detail(request: HttpRequest, uid: str) -> HttpResponse:
     )
 
 
-@_owner_only
+@owner_required
 @require_POST
 def gallery_republish(request: HttpRequest, uid: str) -> HttpResponse:
     gallery = selectors.gallery_get(uid)
@@ -518,7 +508,7 @@ def _confirmation_page(
     )
 
 
-@_owner_only
+@owner_required
 @require_POST
 def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
     gallery = selectors.gallery_get(uid)
@@ -546,7 +536,7 @@ def gallery_delete(request: HttpRequest, uid: str) -> HttpResponse:
     return redirect("gallery-list")
 
 
-@_owner_only
+@owner_required
 @require_POST
 def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     candidate = get_object_or_404(Candidate.objects.select_related("job"), pk=pk)
@@ -572,7 +562,7 @@ def portrait_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("gallery-list")
 
 
-@_owner_only
+@owner_required
 def parent_export(request: HttpRequest, uid: str) -> FileResponse:
     """Everything the studio holds for one parent as a ZIP (portraits at every size, the scan
     while retention keeps it, a manifest): the studio's own copy before the scan is deleted."""
@@ -603,7 +593,7 @@ def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("gallery-detail", uid=delivery.gallery.uid)
 
 
-@_owner_only
+@owner_required
 def gallery_settings(request: HttpRequest) -> HttpResponse:
     current = selectors.gallery_settings_get()
     error = ""
@@ -631,7 +621,7 @@ def gallery_settings(request: HttpRequest) -> HttpResponse:
     )
 
 
-@_owner_only
+@owner_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("action", "").strip()
     page = Paginator(audit_log_list(action_prefix=action), 100).get_page(request.GET.get("page"))
@@ -763,8 +753,7 @@ def job_send(request: HttpRequest, uid: str) -> HttpResponse:
 def session_erase(request: HttpRequest, uid: str) -> HttpResponse:
     """The owner deletes everything about one parent, at her request (typed name to confirm)."""
     session = render_selectors.parent_session_get(uid)
-    if not getattr(request.user, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can delete a parent's data.")
+    require_owner(request.user, "Only the studio owner can delete a parent's data.")
     error = ""
     if request.POST.get("confirm_name", "").strip().casefold() != session.parent_name.casefold():
         error = f"Type the parent's name, {session.parent_name}, to confirm."

@@ -1,6 +1,8 @@
-"""The studio's REST API: sessions, scan uploads, jobs, candidates, galleries, deliveries, API
-keys and webhooks. Every view reads and writes through the apps' selectors and services, inside
-the request's studio schema; a foreign studio's ids match nothing (404).
+"""Render's part of the studio's REST API: sessions, scan uploads, jobs, candidates and their
+files (galleries and deliveries are ``galleries/apis.py``'s, API keys and webhooks
+``studio_portal/api/apis.py``'s, the engine choice ``engine_apis.py``'s; all under ``/api/``).
+Every view reads and writes through the apps' selectors and services, inside the request's
+studio schema; a foreign studio's ids match nothing (404).
 
 Authentication: ``Authorization: Bearer crd_…`` (a member's API key) or the dashboard's session.
 Errors: ``{"detail": "…"}`` with 400 (bad input), 401 (no/unknown key), 402 (plan does not
@@ -15,59 +17,23 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
-    extend_schema_field,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from galleries.models import Delivery, Gallery
-from galleries.services import gallery as gallery_services
-from galleries.services import sending
 from render import selectors, services
 from render.models import Candidate, ParentSession, RenderJob
 from render.pipeline.conditioning import STYLES, engine_look, style_label
 from render.pipeline.ingest import check_size
 from render.pipeline.types import ANCHOR_NAMES, IngestLimits, ScanRejected
-from studio_portal.accounts.models import User
-from studio_portal.api import services as api_services
-from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
+from studio_portal.api.responses import LIST_LIMIT, DetailSerializer, bad_request, filter_by_choice
 from studio_portal.api.throttling import ScanUploadThrottle
-
-LIST_LIMIT = 100
-
-
-def _filter_by_choice(
-    queryset: QuerySet, request: Request, field: str, choices: list[str]
-) -> tuple[QuerySet, Response | None]:
-    """Narrow ``queryset`` by the ``?<field>=`` query parameter, or a 400 naming the choices."""
-    wanted = request.query_params.get(field)
-    if not wanted:
-        return queryset, None
-    if wanted not in choices:
-        detail = f"Unknown {field}. Use one of: {', '.join(choices)}."
-        return queryset, Response({"detail": detail}, status=400)
-    return queryset.filter(**{field: wanted}), None
-
-
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-def _bad_request(exc: ValidationError) -> Response:
-    return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _api_url(context: dict, name: str, arg: object) -> str:
@@ -247,53 +213,6 @@ class ParentSessionOutputSerializer(serializers.ModelSerializer):
         ]
 
 
-class DeliveryOutputSerializer(serializers.ModelSerializer):
-    gallery = serializers.UUIDField(source="gallery.uid", read_only=True)
-    job = serializers.UUIDField(source="gallery.job.uid", read_only=True)
-
-    class Meta:
-        model = Delivery
-        fields = [
-            "id",
-            "gallery",
-            "job",
-            "channel",
-            "recipient",
-            "status",
-            "provider_status",
-            "error",
-            "attempts",
-            "created_at",
-            "updated_at",
-        ]
-
-
-class GalleryOutputSerializer(serializers.ModelSerializer):
-    job = serializers.UUIDField(source="job.uid", read_only=True)
-    url = serializers.SerializerMethodField()
-    deliveries = DeliveryOutputSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Gallery
-        fields = [
-            "uid",
-            "job",
-            "url",
-            "has_pin",
-            "expires_at",
-            "opens",
-            "downloads",
-            "shares",
-            "last_opened_at",
-            "deliveries",
-            "created_at",
-        ]
-
-    def get_url(self, gallery: Gallery) -> str:
-        """The parent's private link (contains the gallery's secret token)."""
-        return gallery_services.gallery_url(gallery)
-
-
 # Sessions -------------------------------------------------------------------------------------
 
 
@@ -337,7 +256,7 @@ class ParentSessionListCreateApi(APIView):
                 **serializer.validated_data, created_by=request.user
             )
         except ValidationError as exc:
-            return _bad_request(exc)
+            return bad_request(exc)
         return Response(ParentSessionOutputSerializer(session).data, status=status.HTTP_201_CREATED)
 
 
@@ -502,7 +421,7 @@ class RenderJobListApi(APIView):
                 jobs = jobs.filter(session__uid=field.to_internal_value(session_uid))
             except serializers.ValidationError:
                 return Response({"detail": "session must be a session's uid."}, status=400)
-        jobs, refusal = _filter_by_choice(jobs, request, "state", RenderJob.State.values)
+        jobs, refusal = filter_by_choice(jobs, request, "state", RenderJob.State.values)
         if refusal:
             return refusal
         return Response(
@@ -538,7 +457,7 @@ class RenderJobCancelApi(APIView):
         try:
             job = services.render_job_cancel(job=job)
         except ValidationError as exc:
-            return _bad_request(exc)
+            return bad_request(exc)
         return Response(RenderJobOutputSerializer(job, context={"request": request}).data)
 
 
@@ -547,7 +466,7 @@ class _NewJobMixin:
         try:
             job = call()
         except ValidationError as exc:
-            return _bad_request(exc)
+            return bad_request(exc)
         except services.RenderNotAllowed as exc:
             return Response({"detail": str(exc), "code": "plan"}, status=402)
         data = RenderJobOutputSerializer(job, context={"request": self.request}).data
@@ -681,7 +600,7 @@ class CandidateShareApi(APIView):
                 candidate=candidate, shared=serializer.validated_data["shared"]
             )
         except ValidationError as exc:
-            return _bad_request(exc)
+            return bad_request(exc)
         return Response(CandidateOutputSerializer(candidate, context={"request": request}).data)
 
 
@@ -784,290 +703,3 @@ class RenderJobReportApi(_FileApi):
             return _file_download(selectors.render_job_report_open(job))
         except selectors.FileUnavailable as exc:
             return _file_unavailable(exc)
-
-
-# Galleries and deliveries ---------------------------------------------------------------------
-
-
-def _gallery_queryset():
-    return Gallery.objects.select_related("job").prefetch_related("deliveries__gallery__job")
-
-
-class GalleryListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "GalleryCreateInput"
-
-        job = serializers.UUIDField(help_text="The ready job whose portraits the gallery shows.")
-        pin = serializers.RegexField(
-            r"^\d{4,8}$",
-            required=False,
-            allow_blank=True,
-            default="",
-            error_messages={"invalid": "A gallery PIN is 4 to 8 digits."},
-        )
-        expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-
-    @extend_schema(responses=GalleryOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        galleries = _gallery_queryset().order_by("-created_at")[:LIST_LIMIT]
-        return Response(GalleryOutputSerializer(galleries, many=True).data)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={201: GalleryOutputSerializer, 400: DetailSerializer, 404: DetailSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        job = selectors.render_job_get(data["job"])
-        try:
-            gallery = gallery_services.gallery_create(
-                job=job, pin=data["pin"], expires_at=data["expires_at"]
-            )
-        except ValidationError as exc:
-            return _bad_request(exc)
-        gallery = _gallery_queryset().get(pk=gallery.pk)
-        return Response(GalleryOutputSerializer(gallery).data, status=status.HTTP_201_CREATED)
-
-
-class GalleryDetailApi(APIView):
-    @extend_schema(responses={200: GalleryOutputSerializer, 404: DetailSerializer})
-    def get(self, request: Request, uid: str) -> Response:
-        return Response(
-            GalleryOutputSerializer(get_object_or_404(_gallery_queryset(), uid=uid)).data
-        )
-
-
-class GallerySendApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "GallerySendInput"
-
-        channels = serializers.ListField(
-            child=serializers.ChoiceField(choices=Delivery.Channel.values),
-            min_length=1,
-            max_length=2,
-            help_text="email, sms or both: the parent's address and number from her session.",
-        )
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={
-            202: DeliveryOutputSerializer(many=True),
-            400: DetailSerializer,
-            404: DetailSerializer,
-        },
-    )
-    def post(self, request: Request, uid: str) -> Response:
-        gallery = get_object_or_404(_gallery_queryset(), uid=uid)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            deliveries = sending.gallery_send(
-                job=gallery.job,
-                channels=sorted(set(serializer.validated_data["channels"])),
-                actor=request.user,
-            )
-        except ValidationError as exc:
-            return _bad_request(exc)
-        return Response(
-            DeliveryOutputSerializer(deliveries, many=True).data, status=status.HTTP_202_ACCEPTED
-        )
-
-
-def _delivery_queryset():
-    return Delivery.objects.select_related("gallery__job").order_by("-created_at")
-
-
-class DeliveryListApi(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, enum=Delivery.Status.values),
-        ],
-        responses={200: DeliveryOutputSerializer(many=True), 400: DetailSerializer},
-    )
-    def get(self, request: Request) -> Response:
-        deliveries, refusal = _filter_by_choice(
-            _delivery_queryset(), request, "status", Delivery.Status.values
-        )
-        if refusal:
-            return refusal
-        return Response(DeliveryOutputSerializer(deliveries[:LIST_LIMIT], many=True).data)
-
-
-class DeliveryDetailApi(APIView):
-    @extend_schema(responses={200: DeliveryOutputSerializer, 404: DetailSerializer})
-    def get(self, request: Request, pk: int) -> Response:
-        return Response(
-            DeliveryOutputSerializer(get_object_or_404(_delivery_queryset(), pk=pk)).data
-        )
-
-
-# API keys -------------------------------------------------------------------------------------
-
-
-class ApiKeyOutputSerializer(serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", read_only=True)
-
-    class Meta:
-        model = ApiKey
-        fields = ["id", "name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-
-
-def _keys_visible_to(user: User):
-    keys = ApiKey.objects.select_related("user")
-    return keys if user.is_owner else keys.filter(user=user)
-
-
-class ApiKeyListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "ApiKeyCreateInput"
-
-        name = serializers.CharField(max_length=80)
-        username = serializers.CharField(
-            required=False, help_text="The member the key acts as (owner only); default: you."
-        )
-
-    class CreatedSerializer(ApiKeyOutputSerializer):
-        key = serializers.CharField(help_text="Shown once: store it now.")
-
-        class Meta(ApiKeyOutputSerializer.Meta):
-            fields = [*ApiKeyOutputSerializer.Meta.fields, "key"]
-
-    @extend_schema(responses=ApiKeyOutputSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        return Response(ApiKeyOutputSerializer(_keys_visible_to(request.user), many=True).data)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={201: CreatedSerializer, 400: DetailSerializer, 403: DetailSerializer},
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        username = serializer.validated_data.get("username") or request.user.username
-        user = User.objects.filter(username=username).first()
-        if user is None:
-            return Response({"detail": f"No member {username!r} in this studio."}, status=400)
-        try:
-            key, raw_key = api_services.api_key_create(
-                user=user, name=serializer.validated_data["name"], created_by=request.user
-            )
-        except ValidationError as exc:
-            return _bad_request(exc)
-        data = ApiKeyOutputSerializer(key).data | {"key": raw_key}
-        return Response(data, status=status.HTTP_201_CREATED)
-
-
-class ApiKeyRevokeApi(APIView):
-    @extend_schema(request=None, responses={200: ApiKeyOutputSerializer, 404: DetailSerializer})
-    def post(self, request: Request, pk: int) -> Response:
-        key = get_object_or_404(_keys_visible_to(request.user), pk=pk)
-        key = api_services.api_key_revoke(key=key, revoked_by=request.user)
-        return Response(ApiKeyOutputSerializer(key).data)
-
-
-# Webhooks -------------------------------------------------------------------------------------
-
-
-def _require_owner(request: Request) -> None:
-    if not getattr(request.user, "is_owner", False):
-        raise PermissionDenied("Only the studio's owner can see and change its webhooks.")
-
-
-class WebhookEndpointOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = WebhookEndpoint
-        fields = ["uid", "url", "events", "secret", "is_active", "created_at"]
-
-
-class WebhookEndpointListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        class Meta:
-            ref_name = "WebhookEndpointCreateInput"
-
-        url = serializers.URLField(max_length=500)
-        events = serializers.ListField(
-            child=serializers.ChoiceField(choices=WebhookEndpoint.Event.values), min_length=1
-        )
-
-    @extend_schema(
-        responses={200: WebhookEndpointOutputSerializer(many=True), 403: DetailSerializer}
-    )
-    def get(self, request: Request) -> Response:
-        _require_owner(request)
-        endpoints = WebhookEndpoint.objects.all()
-        return Response(WebhookEndpointOutputSerializer(endpoints, many=True).data)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses={
-            201: WebhookEndpointOutputSerializer,
-            400: DetailSerializer,
-            403: DetailSerializer,
-        },
-    )
-    def post(self, request: Request) -> Response:
-        _require_owner(request)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        try:
-            endpoint = api_services.webhook_endpoint_create(
-                **serializer.validated_data, actor=request.user
-            )
-        except ValidationError as exc:
-            return _bad_request(exc)
-        return Response(
-            WebhookEndpointOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED
-        )
-
-
-class WebhookEndpointDetailApi(APIView):
-    class DeliveryOutputSerializer(serializers.ModelSerializer):
-        class Meta:
-            ref_name = "WebhookDeliveryOutput"
-            model = WebhookDelivery
-            fields = [
-                "uid",
-                "event",
-                "status",
-                "attempts",
-                "last_status_code",
-                "last_error",
-                "created_at",
-                "delivered_at",
-            ]
-
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "WebhookEndpointWithDeliveries",
-                {
-                    "endpoint": WebhookEndpointOutputSerializer(),
-                    "deliveries": DeliveryOutputSerializer(many=True),
-                },
-            ),
-            403: DetailSerializer,
-            404: DetailSerializer,
-        }
-    )
-    def get(self, request: Request, uid: str) -> Response:
-        _require_owner(request)
-        endpoint = get_object_or_404(WebhookEndpoint, uid=uid)
-        deliveries = endpoint.deliveries.all()[:LIST_LIMIT]
-        return Response(
-            {
-                "endpoint": WebhookEndpointOutputSerializer(endpoint).data,
-                "deliveries": self.DeliveryOutputSerializer(deliveries, many=True).data,
-            }
-        )
-
-    @extend_schema(responses={204: None, 403: DetailSerializer, 404: DetailSerializer})
-    def delete(self, request: Request, uid: str) -> Response:
-        _require_owner(request)
-        endpoint = get_object_or_404(WebhookEndpoint, uid=uid)
-        api_services.webhook_endpoint_delete(endpoint=endpoint, actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from render import engine_choice
+from studio_portal.permissions import IsStudioOwner
 from studio_portal.tenants.selectors import current_studio
 
 
 class StudioEngineApi(APIView):
+    owner_only_message = "Only the studio's owners can choose the portrait engine."
+
+    def get_permissions(self) -> list[BasePermission]:
+        # Any member reads the engine; only an owner chooses it.
+        permissions = super().get_permissions()
+        if self.request.method == "PUT":
+            permissions.append(IsStudioOwner())
+        return permissions
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "StudioEngineInput"
@@ -66,8 +76,6 @@ class StudioEngineApi(APIView):
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def put(self, request: Request) -> Response:
         """Choose the portrait engine (owners only)."""
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio's owners can choose the portrait engine.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         engine_choice.studio_render_engine_set(

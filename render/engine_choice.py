@@ -27,6 +27,7 @@ from django_tenants.utils import schema_context
 
 from render.models import RenderJob
 from studio_portal.audit.services import audit_log_write
+from studio_portal.permissions import is_studio_owner
 from studio_portal.tenants.models import Studio
 
 HOSTED = "hosted"
@@ -126,7 +127,7 @@ def studio_render_engine_set(*, studio: Any, engine: str, changed_by: Any = None
                 "cannot be chosen yet."
             )
         raise ValidationError(f"Unknown engine {engine!r}. Choose one of: {', '.join(offered)}.")
-    if getattr(changed_by, "is_owner", True) is False:
+    if changed_by is not None and not is_studio_owner(changed_by):  # None: Cradle itself
         raise ValidationError("Only the studio's owners can choose the portrait engine.")
     previous = studio.render_engine
     Studio.objects.filter(pk=studio.pk).update(render_engine=engine)

@@ -31,7 +31,8 @@ from render.forms import (
 from render.models import ParentSession, RenderJob, Scan
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
-from studio_portal.accounts.views import owner_required, settings_page
+from studio_portal.accounts.views import OWNER_ONLY, settings_page
+from studio_portal.permissions import owner_required
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio, studio_retention_days
 
@@ -520,7 +521,7 @@ def settings_engine_part(studio: Studio, error: str) -> dict[str, object]:
     }
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def studio_engine(request: HttpRequest) -> HttpResponse:
     """The portrait engine (the settings page's engine card): choosing "hosted" is the studio's

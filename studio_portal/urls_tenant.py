@@ -20,5 +20,8 @@ urlpatterns = [
     path("", include("render.urls")),
     path("branding/", include("branding.urls")),
     path("billing/", include("billing.urls_tenant")),
+    # The studio API: each app mounts its own endpoints under /api/.
+    path("api/", include("studio_portal.api.urls")),
     path("api/", include("render.api_urls")),
+    path("api/", include("galleries.api_urls")),
 ]

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from studio_portal.tenants.addresses import studio_cradle_base_url
+from studio_portal.tenants.addresses import studio_base_url
 from studio_portal.tenants.selectors import studio_for_address
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -21,7 +21,7 @@ def studio_find(request: HttpRequest) -> HttpResponse:
     if address:
         studio = studio_for_address(address)
         if studio is not None:
-            return redirect(f"{studio_cradle_base_url(studio)}/login/")
+            return redirect(f"{studio_base_url(studio)}/login/")
         error = (
             f"No studio answers at {address}. Check the address in your invitation or "
             "welcome email (it looks like yourstudio."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from galleries.models import (
 from galleries.services.gallery import files_delete
 from render.models import Candidate, ParentSession, RenderJob, Scan
 from studio_portal.audit.services import audit_log_write
+from studio_portal.permissions import require_owner
 from studio_portal.tenants.models import Studio
 
 
@@ -44,8 +45,7 @@ def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureRep
     The audit row keeps counts and the session's uid, nothing personal. A number that replied
     STOP stays on the opt-out list: that is the parent's own instruction to respect.
     """
-    if not getattr(actor, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can delete a parent's data.")
+    require_owner(actor, "Only the studio owner can delete a parent's data.")
     session = ParentSession.objects.select_for_update().get(pk=session.pk)
     # Locked, so a worker's claim (a conditional UPDATE) waits for the erasure and then finds
     # no row, instead of starting on a job about to be deleted.
@@ -94,8 +94,7 @@ def parent_session_erase(*, session: ParentSession, actor: object) -> ErasureRep
 def parent_session_export(*, session: ParentSession, studio: Studio, actor: object) -> Archive:
     """The studio's ZIP of everything it holds for one parent (galleries.archive), audited with
     counts only. Owners only, as erasure is: it carries her details and every file."""
-    if not getattr(actor, "is_owner", False):
-        raise PermissionDenied("Only the studio owner can export a parent's data.")
+    require_owner(actor, "Only the studio owner can export a parent's data.")
     archive = parent_export_zip(session, studio=studio)
     audit_log_write(
         action="parent_session.exported",

@@ -991,18 +991,22 @@ def _head_subject(
         )
         on_face[0] = 0
         kept = (on_face >= 0.2)[labels].astype(np.uint8)
-    subject = kept.astype(bool) & inside & head
+    # A piece kept (three quarters of it where the head can be) is kept whole: a tall crown
+    # reaches past the region drawn from the face, and clipping it there cut a crescent off.
+    subject = kept.astype(bool) & inside
+    region = head | subject
     # Where no step edge parts the head from what surrounds it (a photograph, a render whose
     # wall touches the head without a crease), the head's region itself is the cut.
-    if subject.sum() < 0.5 * (inside & head).sum():
+    if (subject & head).sum() < 0.5 * (inside & head).sum():
         subject = inside & head
+        region = head
     subject = _split_at_notches(subject, oval)
     # The subject is a silhouette, not a brightness mask: a cord's or a hand's edges and a
     # mouth line cut across the head must not split it into pieces (a renderer keeps one body).
     size = max(5, int(0.08 * math.sqrt(float(subject.sum()))) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     closed = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
-    subject = closed & head
+    subject = closed & region
     return _fill_holes(subject).astype(np.float32)
 
 
@@ -1126,6 +1130,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     face_level = float(np.median(smooth[body]))
     floor = float(np.percentile(ridge[body], 60))
     near_body = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    depth_in = cv2.distanceTransform(body.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     for i in range(1, count):
         x, y, pw, ph, area = stats[i]
         if area < 20:
@@ -1147,6 +1152,11 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         if level < 0.35 * face_level:
             continue  # as dim as the head beside it: the head's own edge, or a wall's
         paths = _follow_ridge(ridge, body, piece, (x, y), width, max(0.25 * level, floor))
+        if not paths:
+            continue
+        # A strand crosses the head; a line that keeps to the outline is the head's own lit
+        # rim, followed from a profile's nose or lips (which also stand out of the silhouette).
+        paths = [p for p in paths if _median_depth(p, depth_in) > 0.12 * radius]
         if not paths:
             continue
         strand = np.zeros(grey.shape, np.uint8)
@@ -1171,6 +1181,13 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
         found |= cv2.dilate(strand, edge).astype(bool) & inside
     return found
+
+
+def _median_depth(path: np.ndarray, depth_in: np.ndarray) -> float:
+    """How far inside the head a path runs, its median (pixels from the outline)."""
+    cols = np.clip(np.round(path[:, 0]).astype(int), 0, depth_in.shape[1] - 1)
+    rows = np.clip(np.round(path[:, 1]).astype(int), 0, depth_in.shape[0] - 1)
+    return float(np.median(depth_in[rows, cols]))
 
 
 def _follow_ridge(
@@ -1384,11 +1401,14 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval)
+    strands = _strands(grey, bright > 0.5, oval)
+    # What the head touches: walls and the placenta, not a cord or strand leaving it (the
+    # trim took a crescent off a head's crown for the cord's two ends).
+    tissue = (bright > 0.5) & ~strands
     if landmarks.pose == "frontal" and {"eye_left", "eye_right"} <= landmarks.anchors.keys():
         eyes = (landmarks.anchors["eye_left"], landmarks.anchors["eye_right"])
-        trimmed = _trim_at_contact(subject > 0.5, bright > 0.5, oval, eyes)
+        trimmed = _trim_at_contact(subject > 0.5, tissue, oval, eyes)
         subject = trimmed.astype(np.float32)
-    strands = _strands(grey, bright > 0.5, oval)
     if strands.any():
         # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
         span = max(5, int(0.35 * math.sqrt(float(subject.sum()) / math.pi)) | 1)
@@ -1397,7 +1417,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
-    repaired = strands | _contact_band(inside, bright > 0.5)
+    repaired = strands | _contact_band(inside, tissue)
     if repaired.any():
         # ... and on the head the face's surface is continued under it (not the strand's
         # relief, nor a wall's), which no engine may take detail from (marked unsure below).

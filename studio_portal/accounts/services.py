@@ -45,7 +45,7 @@ def invite_link_path(user: User) -> str:
 
 def _send_invite(user: User, invited_by: User | None) -> str:
     studio = current_studio()
-    link = studio_base_url() + invite_link_path(user)
+    link = studio_base_url(studio) + invite_link_path(user)
     inviter = invited_by.get_full_name() or invited_by.get_username() if invited_by else "The owner"
     role = user.get_role_display().lower()
     text = (
@@ -197,7 +197,7 @@ def password_reset_send(*, email: str) -> int:
     for user in members:
         if not user.has_usable_password():
             continue
-        link = studio_base_url() + password_reset_link_path(user)
+        link = studio_base_url(studio) + password_reset_link_path(user)
         text = (
             f"Someone asked to reset the password of your {studio.name} account on Cradle.\n\n"
             f"Choose a new password here (the link works once, for 3 days):\n{link}\n\n"

@@ -4,14 +4,12 @@ sign-in and "forgot password" for every member."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
@@ -20,6 +18,7 @@ from django.views.decorators.http import require_POST
 from studio_portal import security
 from studio_portal.accounts import services
 from studio_portal.accounts.models import User
+from studio_portal.permissions import owner_required
 from studio_portal.tenants.models import Studio
 from studio_portal.tenants.selectors import current_studio
 
@@ -78,17 +77,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
-def owner_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed in and an owner; a sonographer gets 403, never a hint of the page's content."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if not getattr(request.user, "is_owner", False):
-            raise PermissionDenied("Only the studio's owners can open this page.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+OWNER_ONLY = "Only the studio's owners can open this page."
 
 
 class InviteForm(forms.Form):
@@ -134,12 +123,12 @@ def _team_page(request: HttpRequest, invite_form: InviteForm, status: int = 200)
     )
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 def team(request: HttpRequest) -> HttpResponse:
     return _team_page(request, InviteForm())
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def team_invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST)
@@ -158,7 +147,7 @@ def team_invite(request: HttpRequest) -> HttpResponse:
     return _team_page(request, form, status=400)
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def team_role(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk, is_active=True)
@@ -175,7 +164,7 @@ def team_role(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("team")
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def team_remove(request: HttpRequest, pk: int) -> HttpResponse:
     member = get_object_or_404(User, pk=pk, is_active=True)
@@ -232,7 +221,7 @@ def settings_page(
     )
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 def studio_settings(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return settings_page(request)
@@ -253,7 +242,7 @@ def studio_settings(request: HttpRequest) -> HttpResponse:
     return settings_page(request, retention=form)
 
 
-@owner_required
+@owner_required(message=OWNER_ONLY)
 @require_POST
 def studio_profile(request: HttpRequest) -> HttpResponse:
     """The studio's name and contact details (the settings page's first card)."""

@@ -30,6 +30,7 @@ from django.utils import timezone
 from studio_portal.accounts.models import User
 from studio_portal.api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from studio_portal.outbox import outbox_due, outbox_resend_due, outbox_send_on_commit
+from studio_portal.permissions import is_studio_owner, require_owner
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ DELIVERY_HEADER = "Cradle-Delivery"
 WEBHOOK_EVENTS = tuple(WebhookEndpoint.Event.values)
 WEBHOOK_TIMEOUT_SECONDS = 10
 MAX_ENDPOINTS = 5
+WEBHOOKS_OWNER_ONLY = "Only the studio's owner can change its webhooks."
 
 
 def api_key_digest(raw_key: str) -> str:
@@ -53,7 +55,7 @@ def api_key_digest(raw_key: str) -> str:
 def api_key_create(*, user: User, name: str, created_by: User) -> tuple[ApiKey, str]:
     """Make a key for ``user`` (an owner for anyone, a member for herself). Returns the row and
     the raw key, which is never stored and cannot be shown again."""
-    if not getattr(created_by, "is_owner", False) and created_by != user:
+    if not is_studio_owner(created_by) and created_by != user:
         raise PermissionDenied("Only the studio's owner can make keys for other members.")
     if not getattr(user, "is_active", False):
         raise ValidationError("That member's account is disabled; enable it before making a key.")
@@ -73,7 +75,7 @@ def api_key_create(*, user: User, name: str, created_by: User) -> tuple[ApiKey, 
 
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, revoked_by: object) -> ApiKey:
-    if not getattr(revoked_by, "is_owner", False) and revoked_by != key.user:
+    if not is_studio_owner(revoked_by) and revoked_by != key.user:
         raise PermissionDenied("Only the studio's owner or the key's member can revoke it.")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
@@ -131,7 +133,7 @@ def _events_validate(events: list[str]) -> list[str]:
 
 @transaction.atomic
 def webhook_endpoint_create(*, url: str, events: list[str], actor: object) -> WebhookEndpoint:
-    _require_owner(actor)
+    require_owner(actor, WEBHOOKS_OWNER_ONLY)
     if WebhookEndpoint.objects.count() >= MAX_ENDPOINTS:
         raise ValidationError(f"A studio can have up to {MAX_ENDPOINTS} webhook URLs.")
     return WebhookEndpoint.objects.create(
@@ -143,13 +145,8 @@ def webhook_endpoint_create(*, url: str, events: list[str], actor: object) -> We
 
 @transaction.atomic
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor: object) -> None:
-    _require_owner(actor)
+    require_owner(actor, WEBHOOKS_OWNER_ONLY)
     endpoint.delete()
-
-
-def _require_owner(actor: object) -> None:
-    if not getattr(actor, "is_owner", False):
-        raise PermissionDenied("Only the studio's owner can change its webhooks.")
 
 
 # Emitting -------------------------------------------------------------------------------------

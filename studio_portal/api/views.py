@@ -13,12 +13,9 @@ from django.views.decorators.http import require_POST
 
 from studio_portal.accounts.models import User
 from studio_portal.api import services
-from studio_portal.api.models import ApiKey, WebhookEndpoint
-
-
-def _keys_for(user: User):
-    keys = ApiKey.objects.select_related("user")
-    return keys if user.is_owner else keys.filter(user=user)
+from studio_portal.api.models import WebhookEndpoint
+from studio_portal.api.selectors import api_keys_visible_to
+from studio_portal.permissions import is_studio_owner
 
 
 @login_required
@@ -38,13 +35,12 @@ def api_settings(request: HttpRequest) -> HttpResponse:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         else:
             messages.success(request, f"Key “{key.name}” made. Copy it now: it is shown only once.")
+    is_owner = is_studio_owner(request.user)
     context = {
-        "keys": _keys_for(request.user),
+        "keys": api_keys_visible_to(request.user),
         "new_key": new_key,
-        "members": User.objects.filter(is_active=True).order_by("username")
-        if request.user.is_owner
-        else [],
-        "endpoints": WebhookEndpoint.objects.all() if request.user.is_owner else [],
+        "members": User.objects.filter(is_active=True).order_by("username") if is_owner else [],
+        "endpoints": WebhookEndpoint.objects.all() if is_owner else [],
     }
     return render(request, "studio_api/settings.html", context)
 
@@ -52,7 +48,7 @@ def api_settings(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    key = get_object_or_404(_keys_for(request.user), pk=pk)
+    key = get_object_or_404(api_keys_visible_to(request.user), pk=pk)
     services.api_key_revoke(key=key, revoked_by=request.user)
     messages.success(request, f"Key “{key.name}” revoked: it stops working at once.")
     return redirect("api-settings")

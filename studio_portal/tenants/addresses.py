@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
 
 from studio_portal.tenants.models import Domain, Studio
 from studio_portal.tenants.selectors import current_studio
 
 
-def studio_base_url() -> str:
-    """The current studio's own address (custom domain first, then its Cradle subdomain)."""
-    domain = Domain.objects.filter(tenant=current_studio()).order_by("is_primary").first()
-    host = domain.domain if domain else f"{connection.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
-    port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
-    return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"
+def studio_base_url(studio: Studio | None = None) -> str:
+    """The studio's own address (the current studio's when none is named), for every link made
+    for its people: parents' gallery links and messages, invitations, password resets, the
+    owner's emails, the sign-in finder.
 
-
-def studio_cradle_base_url(studio: Studio) -> str:
-    """The studio's address on Cradle (its primary domain: the subdomain it signed up with),
-    for links made outside its requests (the welcome email, signup, the studio finder)."""
-    domain = Domain.objects.filter(tenant=studio).order_by("-is_primary").first()
+    Its custom domain once proven (a studio's only non-primary Domain row, made when
+    ``custom_domain_verify`` finds the TXT record: it is the white-label studio's address),
+    else its Cradle subdomain (the primary row), else the subdomain its schema name gives.
+    """
+    studio = studio or current_studio()
+    # False sorts before True: the proven custom domain, then the Cradle subdomain.
+    domain = Domain.objects.filter(tenant=studio).order_by("is_primary").first()
     host = domain.domain if domain else f"{studio.schema_name}.{settings.CRADLE_BASE_DOMAIN}"
     port = f":{settings.CRADLE_PUBLIC_PORT}" if settings.CRADLE_PUBLIC_PORT else ""
     return f"{settings.CRADLE_PUBLIC_URL_SCHEME}://{host}{port}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django import template
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 
+from studio_portal.permissions import is_studio_owner
+
 register = template.Library()
 
 # (label, URL names to try, paths to try, owners only)
@@ -43,7 +45,7 @@ def _first_url(names: tuple[str, ...], paths: tuple[str, ...]) -> str | None:
 def studio_nav_links(context: template.Context) -> list[dict[str, object]]:
     request = context.get("request")
     user = getattr(request, "user", None)
-    is_owner = bool(getattr(user, "is_owner", False))
+    is_owner = is_studio_owner(user)
     current = request.path if request else ""
     links = []
     for label, names, paths, owners_only in NAV_ENTRIES:

@@ -2,7 +2,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django_tenants.utils import schema_context
 from PIL import Image
 
 from render.pipeline.phantom import make_phantom
@@ -22,8 +21,7 @@ class Command(BaseCommand):
         sample = local / "demo-scan.jpg"
         if not sample.exists():
             Image.fromarray(make_phantom().image).save(sample, quality=92)
-        with schema_context(studio.schema_name):
-            url = studio_base_url()
+        url = studio_base_url(studio)
         self.stdout.write(
             "\n"
             f"  Demo studio:   {url}/\n"

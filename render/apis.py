@@ -285,11 +285,9 @@ class ParentSessionDetailApi(APIView):
         responses={204: None, 403: DetailSerializer, 404: DetailSerializer, 409: DetailSerializer},
     )
     def delete(self, request: Request, uid: str) -> Response:
-        from galleries.services.erasure import parent_session_erase
-
         session = selectors.parent_session_get(uid)
         try:
-            parent_session_erase(session=session, actor=request.user)
+            services.parent_session_erase(session=session, actor=request.user)
         except ValidationError as exc:
             return Response({"detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)

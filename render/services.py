@@ -805,6 +805,25 @@ def deliveries_canceller_set(cancel: DeliveriesCancel) -> None:
     _deliveries_cancel_unsent = cancel
 
 
+# A parent's erasure reaches her galleries and message records too, which galleries owns: it
+# hands the whole erasure in when Django starts (GalleriesConfig.ready), as above.
+SessionErase = Callable[..., None]
+_parent_session_erase: SessionErase | None = None
+
+
+def parent_session_eraser_set(erase: SessionErase) -> None:
+    global _parent_session_erase
+    _parent_session_erase = erase
+
+
+def parent_session_erase(*, session: ParentSession, actor: Any) -> None:
+    """Delete everything held about a parent (galleries' erasure; ValidationError while a
+    worker holds her render or message)."""
+    if _parent_session_erase is None:
+        raise ImproperlyConfigured("galleries is not installed: nothing can erase a session")
+    _parent_session_erase(session=session, actor=actor)
+
+
 @transaction.atomic
 def render_job_cancel(*, job: RenderJob) -> RenderJob:
     """Stop a render, or the messages of a send not yet gone.

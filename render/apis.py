@@ -27,13 +27,14 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from render import selectors, services
+from render import engine_choice, selectors, services
 from render.models import Candidate, ParentSession, RenderJob
 from render.pipeline.conditioning import STYLES, engine_look, style_label
 from render.pipeline.ingest import check_size
 from render.pipeline.types import ANCHOR_NAMES, IngestLimits, ScanRejected
 from studio_portal.api.responses import LIST_LIMIT, DetailSerializer, bad_request, filter_by_choice
 from studio_portal.api.throttling import ScanUploadThrottle
+from studio_portal.tenants.selectors import current_studio
 
 
 def _api_url(context: dict, name: str, arg: object) -> str:
@@ -318,9 +319,6 @@ class StyleListApi(APIView):
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         """The styles new sessions can choose, named for what the configured engine makes."""
-        from render import engine_choice
-        from studio_portal.tenants.selectors import current_studio
-
         engine = engine_choice.studio_engine(current_studio())
         look = engine_look(engine)
         data = {

@@ -18,7 +18,10 @@ ENGINE_NAMES: tuple[str, ...] = ("relight", "diffusers", "hosted")
 
 
 def get_engine(name: str = "relight", **options: Any) -> Engine:
-    """The engine called ``name``, built with ``options`` (e.g. ``model_dir`` for diffusers)."""
+    """The engine called ``name``, built with ``options`` (e.g. ``model_dir`` for diffusers).
+
+    Each engine's module is imported only when asked for: the diffusion engine's loads torch
+    and diffusers (seconds and a GB), which a web process or a CPU worker never needs."""
     if name == "relight":
         from render.pipeline.engines.relight import RelightEngine
 

@@ -34,7 +34,6 @@ from render.pipeline.engines.relight.subject import (
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
-from render.pipeline.fill import fill_from_around
 from render.pipeline.types import Conditioning, StructuralCues
 
 
@@ -209,11 +208,6 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     scan = cv2.medianBlur(scan, odd(0.006 * long_side))
     scan = cv2.bilateralFilter(scan, odd(0.012 * long_side), 30, 0.006 * long_side)
     scan_log = np.log1p(scan.astype(np.float32))
-    if painted.max() > 0.0:
-        # What was painted anew (a cord, a hand) is not the skin's relief, and its brightness
-        # must not reach past it either: the band-pass below would ring round it as a dark
-        # halo, leaving the cord's path a lighter stripe across the face.
-        scan_log = fill_from_around(scan_log, np.clip(1.0 - 2.0 * painted, 0.0, 1.0))
     band = cv2.GaussianBlur(scan_log, (0, 0), 0.004 * long_side) - wide_blur(
         scan_log, 0.03 * long_side
     )

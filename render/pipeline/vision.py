@@ -1151,7 +1151,9 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         level = float(np.median(ridge[y : y + ph, x : x + pw][piece]))
         if level < 0.35 * face_level:
             continue  # as dim as the head beside it: the head's own edge, or a wall's
-        paths = _follow_ridge(ridge, body, piece, (x, y), width, max(0.25 * level, floor))
+        paths = _follow_ridge(
+            ridge, body, near_body, piece, (x, y), width, max(0.25 * level, floor)
+        )
         if not paths:
             continue
         # A strand crosses the head; a line that keeps to the outline is the head's own lit
@@ -1193,13 +1195,15 @@ def _median_depth(path: np.ndarray, depth_in: np.ndarray) -> float:
 def _follow_ridge(
     ridge: np.ndarray,
     body: np.ndarray,
+    near_body: np.ndarray,
     piece: np.ndarray,
     origin: tuple[int, int],
     width: float,
     floor: float,
 ) -> list[np.ndarray]:
     """The centre lines of the strands on the head (each N×2 x, y), followed from where
-    ``piece`` (thin bright pieces outside the head, its box at ``origin``) joins the body: one
+    ``piece`` (thin bright pieces outside the head, its box at ``origin``) joins the body
+    (``near_body``: the body grown by two pixels, as ``_strands`` has it): one
     line from each place it joins (strands lying side by side leave the head as one piece).
 
     Step by step along the bright ridge, turning at most a little each step (a cord curves, it
@@ -1209,8 +1213,7 @@ def _follow_ridge(
     """
     ys, xs = np.nonzero(piece)
     points = np.column_stack([xs + origin[0], ys + origin[1]]).astype(np.float64)
-    near = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    joined = near[points[:, 1].astype(int), points[:, 0].astype(int)]
+    joined = near_body[points[:, 1].astype(int), points[:, 0].astype(int)]
     if not joined.any():
         return []
     where = np.zeros(piece.shape, np.uint8)

@@ -248,18 +248,21 @@ def _skin_mask(cues: StructuralCues, size: tuple[int, int]) -> np.ndarray:
     an occluder, and inside the face box when vision found one."""
     subject = cv2.resize(cues.subject.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     low = cv2.resize(cues.low_confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    skin = (subject > 0.9) & (low < 0.3)
-    if cues.face_box is not None:
-        scale_x = size[0] / cues.depth.shape[1]
-        scale_y = size[1] / cues.depth.shape[0]
-        box = cues.face_box
-        in_box = np.zeros_like(skin)
-        y0, y1 = (box.y0 - cues.crop_box.y0) * scale_y, (box.y1 - cues.crop_box.y0) * scale_y
-        x0, x1 = (box.x0 - cues.crop_box.x0) * scale_x, (box.x1 - cues.crop_box.x0) * scale_x
-        in_box[max(int(y0), 0) : max(int(y1), 0), max(int(x0), 0) : max(int(x1), 0)] = True
-        if (skin & in_box).any():
-            skin &= in_box
-    return skin
+    return _within_face_box((subject > 0.9) & (low < 0.3), cues, size)
+
+
+def _within_face_box(mask: np.ndarray, cues: StructuralCues, size: tuple[int, int]) -> np.ndarray:
+    """``mask`` (at ``size``) kept to the face box vision found, unless that would empty it."""
+    if cues.face_box is None:
+        return mask
+    scale_x = size[0] / cues.depth.shape[1]
+    scale_y = size[1] / cues.depth.shape[0]
+    box = cues.face_box
+    in_box = np.zeros_like(mask)
+    y0, y1 = (box.y0 - cues.crop_box.y0) * scale_y, (box.y1 - cues.crop_box.y0) * scale_y
+    x0, x1 = (box.x0 - cues.crop_box.x0) * scale_x, (box.x1 - cues.crop_box.x0) * scale_x
+    in_box[max(int(y0), 0) : max(int(y1), 0), max(int(x0), 0) : max(int(x1), 0)] = True
+    return mask & in_box if (mask & in_box).any() else mask
 
 
 def oklab_lightness(image: np.ndarray) -> np.ndarray:
@@ -283,17 +286,7 @@ def face_region(cues: StructuralCues, size: tuple[int, int]) -> np.ndarray:
     # Two of the band-pass's outer sigmas clear of the outline.
     margin = int(2 * _CONTRAST_SIGMAS[1] * max(size)) * 2 + 1
     region = cv2.erode(region.astype(np.uint8), np.ones((margin, margin), np.uint8)) > 0
-    if cues.face_box is not None:
-        scale_x = size[0] / cues.depth.shape[1]
-        scale_y = size[1] / cues.depth.shape[0]
-        box = cues.face_box
-        in_box = np.zeros_like(region)
-        y0, y1 = (box.y0 - cues.crop_box.y0) * scale_y, (box.y1 - cues.crop_box.y0) * scale_y
-        x0, x1 = (box.x0 - cues.crop_box.x0) * scale_x, (box.x1 - cues.crop_box.x0) * scale_x
-        in_box[max(int(y0), 0) : max(int(y1), 0), max(int(x0), 0) : max(int(x1), 0)] = True
-        if (region & in_box).any():
-            region &= in_box
-    return region
+    return _within_face_box(region, cues, size)
 
 
 def face_contrast(image: np.ndarray, region: np.ndarray) -> tuple[float, float]:

@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
+from tests.fakes.providers import RecordedRequest
+
 PAINT = (200, 40, 160)  # the colour the fake model paints: easy to find in a composite
 
 
@@ -32,20 +34,9 @@ def data_uri_image(uri: str) -> np.ndarray:
 
 
 @dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
 class FakeReplicate:
     url: str = ""
-    requests: list[Recorded] = field(default_factory=list)
+    requests: list[RecordedRequest] = field(default_factory=list)
     predictions: dict[str, dict] = field(default_factory=dict)
     # Status codes the next prediction creations answer with, in turn, before one succeeds.
     create_failures: list[int] = field(default_factory=list)
@@ -59,10 +50,10 @@ class FakeReplicate:
     outcome: str = "succeeded"
     predict_time: float = 3.25
 
-    def calls(self, method: str, prefix: str) -> list[Recorded]:
+    def calls(self, method: str, prefix: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
 
-    def creations(self) -> list[Recorded]:
+    def creations(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/predictions")]
 
 
@@ -125,7 +116,7 @@ def start_fake_replicate() -> tuple[FakeReplicate, ThreadingHTTPServer]:
         def _record(self) -> bytes:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append(
-                Recorded(self.command, self.path, dict(self.headers.items()), body)
+                RecordedRequest(self.command, self.path, dict(self.headers.items()), body)
             )
             return body
 

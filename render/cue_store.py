@@ -8,10 +8,16 @@ import zipfile
 
 import numpy as np
 
-from render.pipeline.types import Anchor, Box, StructuralCues
+from render.pipeline.types import Anchor, Box, CueMaps, StructuralCues
+from render.pipeline.vision import enlarge_maps
+
+_MAPS = ("depth", "normals", "subject", "low_confidence", "hands", "repaired")
 
 
 def cues_to_bytes(cues: StructuralCues) -> bytes:
+    """The cues as a ``.npz``: the crop's pixels, the maps at vision's analysis size when the
+    cues carry them (``analysis_*`` members, enlarged again on reading; an eighth of the
+    crop-size maps' bytes on a 1280 px scan), otherwise at crop size, all as float16."""
     meta = {
         "crop_box": cues.crop_box.as_list(),
         "face_box": cues.face_box.as_list() if cues.face_box else None,
@@ -20,26 +26,29 @@ def cues_to_bytes(cues: StructuralCues) -> bytes:
         "timings_ms": cues.timings_ms,
         "pose": cues.pose,
     }
+    maps: dict[str, np.ndarray] = {}
+    if cues.analysis_maps is not None:
+        for name in _MAPS:
+            array = getattr(cues.analysis_maps, name)
+            if array is not None:
+                maps[f"analysis_{name}"] = array.astype(np.float16)
+    else:
+        zeros = np.zeros_like(cues.subject)
+        for name in _MAPS:
+            array = getattr(cues, name)
+            maps[name] = (array if array is not None else zeros).astype(np.float16)
     return _npz(
         image=cues.image,
-        depth=cues.depth.astype(np.float16),
-        normals=cues.normals.astype(np.float16),
-        subject=cues.subject.astype(np.float16),
-        low_confidence=cues.low_confidence.astype(np.float16),
-        hands=(cues.hands if cues.hands is not None else np.zeros_like(cues.subject)).astype(
-            np.float16
-        ),
-        repaired=(
-            cues.repaired if cues.repaired is not None else np.zeros_like(cues.subject)
-        ).astype(np.float16),
+        **maps,
         meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
     )
 
 
 # Deflate pays on the masks and the depth (a tenth of their size or less, in a few ms); the
 # crop's pixels and the normals shrink under 2× for most of the file's time (40 and 70 ms of
-# about 120 on a 1280×872 scan), so they are stored as they are.
-_STORED = frozenset({"image", "normals"})
+# about 120 on a 1280×872 scan), so they are stored as they are. Normals at the analysis size
+# would shrink 0.5 MB in 5 ms on that scan, half the file's time: stored too.
+_STORED = frozenset({"image", "normals", "analysis_normals"})
 
 
 def _npz(**arrays: np.ndarray) -> bytes:
@@ -59,16 +68,33 @@ def _npz(**arrays: np.ndarray) -> bytes:
 
 
 def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> StructuralCues:
-    """Rebuild cues; ``anchors`` come from the scan row, which holds any hand corrections."""
+    """Rebuild cues; ``anchors`` come from the scan row, which holds any hand corrections.
+    Maps stored at the analysis size are enlarged to the crop as vision enlarged them."""
     arrays = np.load(io.BytesIO(data))
     meta = json.loads(arrays["meta"].tobytes().decode())
+    image = arrays["image"]
+    analysis_maps = None
+    if "analysis_depth" in arrays.files:
+        analysis_maps = CueMaps(
+            **{
+                name: arrays[f"analysis_{name}"].astype(np.float32)
+                for name in _MAPS
+                if f"analysis_{name}" in arrays.files
+            }
+        )
+        maps = enlarge_maps(analysis_maps, (image.shape[1], image.shape[0]))
+    else:
+        # A file stored before the analysis-size maps were: its maps are the crop's size.
+        maps = CueMaps(
+            **{name: arrays[name].astype(np.float32) for name in _MAPS if name in arrays.files}
+        )
     return StructuralCues(
         crop_box=Box(*meta["crop_box"]),
-        image=arrays["image"],
-        depth=arrays["depth"].astype(np.float32),
-        normals=arrays["normals"].astype(np.float32),
-        subject=arrays["subject"].astype(np.float32),
-        low_confidence=arrays["low_confidence"].astype(np.float32),
+        image=image,
+        depth=maps.depth,
+        normals=maps.normals,
+        subject=maps.subject,
+        low_confidence=maps.low_confidence,
         light_dir=tuple(meta["light_dir"]),
         face_box=Box(*meta["face_box"]) if meta["face_box"] else None,
         anchors=anchors_from_json(anchors),
@@ -76,8 +102,9 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         timings_ms=meta["timings_ms"],
         # Cues stored before poses and hands were recorded read as a frontal face, no hands.
         pose=meta.get("pose", "frontal"),
-        hands=arrays["hands"].astype(np.float32) if "hands" in arrays.files else None,
-        repaired=arrays["repaired"].astype(np.float32) if "repaired" in arrays.files else None,
+        hands=maps.hands,
+        repaired=maps.repaired,
+        analysis_maps=analysis_maps,
     )
 
 

@@ -114,6 +114,25 @@ class Anchor:
 
 
 @dataclass(frozen=True, eq=False)
+class CueMaps:
+    """Vision's maps at the size it measured them (its analysis size, at most 400 px a side):
+    what the crop-size maps on ``StructuralCues`` are made from, by ``vision.enlarge_maps``,
+    and what the cues file stores (an eighth of the crop's pixels on a 1280 px scan).
+
+    ``depth``, ``subject``, ``low_confidence``, ``hands`` and ``repaired`` are h×w float32
+    within 0..1, ``normals`` h×w×3 float32 unit vectors; ``repaired`` None when vision
+    continued nothing, ``hands`` None only in maps read from a file stored before hands were.
+    """
+
+    depth: np.ndarray
+    normals: np.ndarray
+    subject: np.ndarray
+    low_confidence: np.ndarray
+    hands: np.ndarray | None = None
+    repaired: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class StructuralCues:
     """What the vision stage could verify about the face; the renderer trusts nothing else.
 
@@ -139,6 +158,10 @@ class StructuralCues:
     # 0..1 where vision continued the face's surface under a cord or strand: the depth and
     # normals there are the face's, bridged from around; the scan's pixels are the strand's.
     repaired: np.ndarray | None = None
+    # The maps above at vision's analysis size, when vision made them (None on cues read from
+    # a file stored before these were kept, and on cues built by hand). The crop-size maps are
+    # exactly these enlarged: a stage that changes a map must not pass these on.
+    analysis_maps: CueMaps | None = None
 
     def anchor(self, name: str) -> Anchor | None:
         return next((a for a in self.anchors if a.name == name), None)

@@ -25,6 +25,7 @@ from render.pipeline.types import (
     ANCHOR_NAMES,
     Anchor,
     Box,
+    CueMaps,
     IngestedScan,
     ScanRejected,
     StructuralCues,
@@ -232,6 +233,24 @@ def _normals(depth: np.ndarray, relief: float) -> np.ndarray:
     gy = cv2.Sobel(depth, cv2.CV_32F, 0, 1, ksize=3, scale=relief / 8)
     inverse_length = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
     return cv2.merge([gx * inverse_length, gy * inverse_length, inverse_length])
+
+
+def enlarge_maps(maps: CueMaps, size: tuple[int, int]) -> CueMaps:
+    """``maps`` resized bilinearly to ``size`` (width, height), the normals renormalised: how
+    vision makes its crop-size cues, and how the cues file rebuilds them from the maps it
+    stores. Bilinear blending of values within 0..1 stays within 0..1: nothing to clip."""
+
+    def resized(arr: np.ndarray) -> np.ndarray:
+        return cv2.resize(arr.astype(np.float32, copy=False), size)
+
+    return CueMaps(
+        depth=resized(maps.depth),
+        normals=_unit_normals_resized(maps.normals.astype(np.float32, copy=False), size),
+        subject=resized(maps.subject),
+        low_confidence=resized(maps.low_confidence),
+        hands=resized(maps.hands) if maps.hands is not None else None,
+        repaired=resized(maps.repaired) if maps.repaired is not None else None,
+    )
 
 
 def _unit_normals_resized(normals: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -1485,35 +1504,39 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     timings["anchors"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
-    size = (crop.shape[1], crop.shape[0])
 
-    def full(arr: np.ndarray) -> np.ndarray:
-        # Bilinear blending of values already in 0..1 stays in 0..1: no full-size clip needed.
-        return cv2.resize(np.clip(arr, 0, 1).astype(np.float32, copy=False), size)
+    def unit(arr: np.ndarray) -> np.ndarray:
+        return np.clip(arr, 0, 1).astype(np.float32, copy=False)
 
     # The rim at a wall is unsure for engines too; it does not unseat an anchor beside it.
     low = np.maximum(low, repaired.astype(np.float32))
-    depth_full, subject_full, low_full = full(depth), full(subject), full(low)
-    hands_full = full(hands)
-    repaired_full = full(repaired.astype(np.float32)) if repaired.any() else None
-    normals_full = _unit_normals_resized(normals, size)
+    maps = CueMaps(
+        depth=unit(depth),
+        normals=normals,
+        subject=unit(subject),
+        low_confidence=unit(low),
+        hands=unit(hands),
+        repaired=repaired.astype(np.float32) if repaired.any() else None,
+    )
+    full = enlarge_maps(maps, (crop.shape[1], crop.shape[0]))
     timings["upscale"] = (time.perf_counter() - step) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
     return StructuralCues(
         crop_box=box,
         image=crop,
-        depth=depth_full,
-        normals=normals_full,
-        subject=subject_full,
-        low_confidence=low_full,
+        depth=full.depth,
+        normals=full.normals,
+        subject=full.subject,
+        low_confidence=full.low_confidence,
         light_dir=light,
         face_box=face_box,
         anchors=anchors,
         dropped_anchors=tuple(dropped),
         timings_ms=timings,
         pose=pose,
-        hands=hands_full,
-        repaired=repaired_full,
+        hands=full.hands,
+        repaired=full.repaired,
+        analysis_maps=maps,
     )
 
 

@@ -1,6 +1,6 @@
 """The working frame is bounded: a 4K capture is analysed, stored and rendered from at
 WORKING_LONG_SIDE, its text blanked in the frame Cradle keeps; a clip with keyframes enough is
-sampled from its keyframes alone."""
+sampled from its keyframes alone, one with few is decoded within a budget of pixels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from render.pipeline.ingest import WORKING_LONG_SIDE, ingest
+from render.pipeline import ingest as ingest_module
+from render.pipeline.ingest import DEFAULT_LIMITS, WORKING_LONG_SIDE, ingest
 from render.pipeline.phantom import make_phantom
 
 
@@ -55,10 +56,10 @@ def test_a_large_png_is_shrunk_to_the_working_size_and_a_small_one_is_untouched(
     assert np.mean(np.all(kept == small, axis=2)) > 0.95
 
 
-def _clip(frames: list[np.ndarray], gop: int) -> bytes:
+def _clip(frames: list[np.ndarray], gop: int, codec: str = "mpeg4") -> bytes:
     buffer = io.BytesIO()
     with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=10)
+        stream = container.add_stream(codec, rate=10)
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = "yuv420p"
         stream.bit_rate = 2_000_000
@@ -91,3 +92,67 @@ def test_a_clip_with_few_keyframes_still_finds_its_sharpest_frame() -> None:
     frames = [blurred] * 12
     frames[7] = sharp
     assert ingest(_clip(frames, gop=100), face_score=_face).frame_index == 7
+
+
+def _decoding_counted(monkeypatch, budget_frames: int, frame_pixels: int) -> list[int]:
+    """A budget of ``budget_frames`` frames of ``frame_pixels`` each, and a count of the frames
+    the decoder gives."""
+    monkeypatch.setattr(ingest_module, "_DECODE_PIXEL_BUDGET", budget_frames * frame_pixels)
+    decoded = [0]
+    real = ingest_module._decoded
+
+    def counting(*args, **kwargs):
+        for frame in real(*args, **kwargs):
+            decoded[0] += 1
+            yield frame
+
+    monkeypatch.setattr(ingest_module, "_decoded", counting)
+    return decoded
+
+
+def test_a_long_clip_with_one_keyframe_decodes_only_its_budget_and_finds_a_sharp_frame_in_it(
+    monkeypatch,
+) -> None:
+    sharp = make_phantom(320, 218, seed=9).image
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 4)
+    frames = [blurred] * 150
+    frames[27:30] = [sharp] * 3  # inside the 40 frames decoded
+    frames[100:103] = [sharp] * 3  # past them: never decoded
+    data = _clip(frames, gop=1000)
+    assert ingest_module._packets(data).keyframes == (0,)
+    decoded = _decoding_counted(monkeypatch, 40, 320 * 218)
+    scan = ingest(data, face_score=_face)
+    assert 0 < decoded[0] <= 40
+    assert scan.frame_index in (27, 28, 29)
+
+
+def test_a_clip_with_a_few_keyframes_shares_its_budget_between_them(monkeypatch) -> None:
+    sharp = make_phantom(320, 218, seed=10).image
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 4)
+    frames = [blurred] * 150
+    frames[30:33] = [sharp] * 3  # 30 frames after the first keyframe: never decoded
+    frames[103:107] = [sharp] * 4  # among the 10 decoded from the third keyframe on
+    data = _clip(frames, gop=50)
+    assert ingest_module._packets(data).keyframes == (0, 50, 100)
+    decoded = _decoding_counted(monkeypatch, 30, 320 * 218)
+    scan = ingest(data, face_score=_face)
+    assert 0 < decoded[0] <= 30
+    assert scan.frame_index in (103, 104, 105, 106)
+
+
+def test_a_clip_with_b_frames_skips_them_and_keeps_each_frame_at_its_place_in_the_clip(
+    monkeypatch,
+) -> None:
+    base = make_phantom(320, 218, seed=11).image
+    frames = [np.roll(base, 3 * i, axis=1) for i in range(60)]
+    data = _clip(frames, gop=1000, codec="libx264")  # x264's default B-frames
+    with av.open(io.BytesIO(data)) as container:
+        every = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    decoded = _decoding_counted(monkeypatch, 1000, 320 * 218)
+    kept = ingest_module._decode_video(data, DEFAULT_LIMITS, keep=24)
+    # The B-frames are never decoded; every frame kept is the clip's own at its index.
+    assert 12 <= decoded[0] < 60
+    assert 12 <= len(kept) <= 24 and len({index for index, _ in kept}) == len(kept)
+    for index, rgb in kept:
+        assert np.array_equal(rgb, every[index]), index
+    assert max(index for index, _ in kept) >= 57  # the sample reaches the clip's end

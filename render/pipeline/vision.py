@@ -755,8 +755,69 @@ def _mirror_occluder(
         area < 0.15 * max(int(inside.sum()), 1)
     )
     grow[0] = False
-    out[seed | grow[labels]] = 1.0
+    found = seed | grow[labels]
+    sides = {float(np.sign(axes[0] @ (anchors[n] - origin))) for n in covered}
+    if len(sides) == 1:
+        mirror = (mirror_x, mirror_y)
+        hand = _hand_on_one_side(g, inside, seed, difference, level, u * sides.pop(), mirror, span)
+        # The nose and mouth the mirror check found uncovered keep clear of it (a hull over
+        # a fist by the mouth reached them), unless an occluder's sharp edge lies there.
+        for name in ("nose_tip", "mouth"):
+            if name in anchors and name not in covered:
+                x, y = anchors[name]
+                hand &= np.hypot(xs - x, ys - y) > 0.3 * span
+        found |= hand
+    out[found] = 1.0
     return cv2.dilate(out, np.ones((5, 5), np.uint8))
+
+
+def _hand_on_one_side(
+    g: np.ndarray,
+    inside: np.ndarray,
+    seed: np.ndarray,
+    difference: np.ndarray,
+    level: float,
+    across: np.ndarray,
+    mirror: tuple[np.ndarray, np.ndarray],
+    span: float,
+) -> np.ndarray:
+    """The whole hand or fist over one side of a frontal face, not only its sharpest edges.
+
+    A palm or fist past the cheek is the part of the silhouette with no mirror image on the
+    other side; the fingers are where that side differs from its mirror at all (not only at the
+    strongest tenth), and the creases round and between them are valleys narrower than a
+    finger. Of those, what connects to the palm or to the sharp seed is the hand, closed over
+    the gaps between the fingers (Fix Anatomy paints them with the rest). ``across`` is the
+    distance from the face's midline toward the covered side.
+    """
+    half = (across > 0.1 * span) & inside
+    mirror_inside = cv2.remap(inside.astype(np.uint8), *mirror, cv2.INTER_NEAREST) > 0
+    # Opened by a quarter of the eye span: a phone's slant or a tilt leaves crescents that thin.
+    past = _open_disc(half & ~mirror_inside, max(3, int(0.25 * span) | 1))
+    if not (past.any() or seed.any()):
+        return np.zeros(g.shape, bool)
+    valley_size = max(3, int(0.15 * span) | 1)
+    valley = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (valley_size, valley_size))
+    creases = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > 12.0
+    parts = (creases | (difference > max(12.0, 0.8 * level))) & half
+    count, labels = cv2.connectedComponents(
+        cv2.dilate(parts.astype(np.uint8), np.ones((3, 3), np.uint8)), connectivity=8
+    )
+    touching = cv2.dilate((past | seed).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[touching])] = True
+    joined[0] = False
+    hand = (past | seed | joined[labels]) & half
+    close = max(3, int(0.2 * span) | 1)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
+    hand = cv2.morphologyEx(hand.astype(np.uint8), cv2.MORPH_CLOSE, disk) > 0
+    # The middle of a palm is smooth, so like its mirror: the hand is its pieces' hulls.
+    contours, _ = cv2.findContours(
+        hand.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    hulls = np.zeros(g.shape, np.uint8)
+    cv2.fillPoly(hulls, [cv2.convexHull(c) for c in contours], 1)
+    return (hulls > 0) & half
 
 
 # ---- profiles --------------------------------------------------------------------------------

@@ -1419,12 +1419,15 @@ def _contact_band(inside: np.ndarray, bright: np.ndarray) -> np.ndarray:
     head's radius of the other tissue. Where two surfaces meet with no crease the cut between
     them is a guess, so the rim there is painted as the head's surface continued, never copied
     (the wall's pixels stay out of the portrait even where the cut ran a little wide)."""
-    other = bright & ~inside
     area = float(inside.sum())
+    radius = math.sqrt(area / math.pi)
+    # Tissue at least a tenth of the head's radius thick: a thin ring of bright pixels hugging
+    # the outline is the head's own lit rim left outside the mask, not a wall it touches (the
+    # crown was read as pressed and painted anew, with a pale seam along it).
+    other = _open_disc(bright & ~inside, max(3, int(0.1 * radius) | 1))
     if area == 0 or other.sum() < 0.1 * area:
         return np.zeros(inside.shape, bool)
     distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 3)
-    radius = math.sqrt(area / math.pi)
     # Pressed along a long stretch of the outline (a fifth or more), the tissue may lie over
     # the head's edge as a lens, not beside it: the guess is wider there.
     rim = inside & ~cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)

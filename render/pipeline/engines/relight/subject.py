@@ -171,3 +171,69 @@ def _signed_distance(inside: np.ndarray) -> np.ndarray:
         cv2.distanceTransform(mask, cv2.DIST_L2, 3)
         - cv2.distanceTransform(1 - mask, cv2.DIST_L2, 3)
     ).astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class Rounded:
+    """The head's outline continued where a wall or the placenta cut it, at shading size."""
+
+    subject: np.ndarray  # H×W 0..1
+    depth: np.ndarray  # H×W: the head's surface continued into what was added
+    normals: np.ndarray  # H×W×3
+    added: np.ndarray  # H×W 0..1: head that the scan did not show (painted, no scan detail)
+
+
+def round_where_cut(
+    subject: np.ndarray,
+    depth: np.ndarray,
+    normals: np.ndarray,
+    repaired: np.ndarray,
+    long_side: int,
+) -> Rounded | None:
+    """A head pressed on the placenta or a wall, continued round where they cut it.
+
+    Vision keeps the baby alone: where the head touched other tissue its outline follows the
+    contact, often a straight cut, and the portrait's head had a flat side. A head is round: the
+    outline vision marked as contact (``repaired`` along the edge) is replaced by the ellipse
+    that fits the rest of the outline, on that side only, and the head's surface is continued
+    into what this adds. None when the outline has no stretch of contact to round (or too
+    little free outline to fit, or the ellipse would add more than a fifth of the head).
+    """
+    inside = subject > 0.5
+    contours, _ = cv2.findContours(
+        inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)[:, 0, :]
+    cut = repaired[outline[:, 1], outline[:, 0]] > 0.3
+    if not 0.05 <= cut.mean() <= 0.5 or (~cut).sum() < 20:
+        return None
+    (cx, cy), (width, height), angle = cv2.fitEllipse(outline[~cut].astype(np.float32))
+    ellipse = np.zeros(inside.shape, np.uint8)
+    cv2.ellipse(ellipse, ((cx, cy), (width, height), angle), 1, -1)
+    # Only beside the cut: elsewhere the outline is the head's own (a profile's nose and lips
+    # stand out of any ellipse, a chin may sit inside it).
+    along = np.ones(inside.shape, np.uint8)
+    along[outline[cut, 1], outline[cut, 0]] = 0
+    beside = cv2.distanceTransform(along, cv2.DIST_L2, 3) < 0.12 * long_side
+    added = (ellipse > 0) & ~inside & beside
+    if not added.any() or added.sum() > 0.2 * inside.sum():
+        return None
+    # The added band is joined to the head and its edge softened like the rest of the matte.
+    grown = inside | added
+    soft = np.clip(wide_blur(added.astype(np.float32), 0.004 * long_side) * 2.0, 0.0, 1.0)
+    soft *= grown
+    known = inside & (repaired < 0.5)
+    filled_depth = fill_from_around(depth, known.astype(np.float32))
+    filled_normals = fill_from_around(normals, known.astype(np.float32))
+    normalise(filled_normals)
+    share = added.astype(np.float32)
+    return Rounded(
+        subject=np.maximum(subject, grown.astype(np.float32)),
+        depth=(depth * (1.0 - share) + filled_depth * share).astype(np.float32),
+        normals=(normals * (1.0 - share[..., None]) + filled_normals * share[..., None]).astype(
+            np.float32
+        ),
+        added=np.maximum(soft, share).astype(np.float32),
+    )

@@ -31,6 +31,7 @@ from render.pipeline.engines.relight.subject import (
     clean_matte,
     dome_normals,
     fix_anatomy,
+    round_where_cut,
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
@@ -136,6 +137,14 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         hands = np.clip(resize(cues.hands.astype(np.float32), size), 0.0, 1.0)
     strength = conditioning.correction_strength
     painted = np.zeros((height, width), np.float32)
+    repaired = None
+    if cues.repaired is not None:
+        repaired = np.clip(resize(cues.repaired.astype(np.float32), size), 0.0, 1.0)
+        # Where the head was cut at a wall or the placenta, its outline is continued round.
+        rounded = round_where_cut(subject, depth, normals, repaired, long_side)
+        if rounded is not None:
+            subject, depth, normals = rounded.subject, rounded.depth, rounded.normals
+            repaired = np.maximum(repaired, rounded.added)
     if strength > 0.0:
         # Fix Anatomy: hands and occluders become the face's own surface (or backdrop past
         # the head), and the outline is evened.
@@ -148,10 +157,9 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         )
         hands = hands * (1.0 - painted)
         low_confidence = low_confidence * (1.0 - painted)
-    if cues.repaired is not None:
+    if repaired is not None:
         # Vision continued the face under a cord or strand: that skin is painted anew like
         # Fix Anatomy's (no scan detail, no feature drawn there, but skin all the same).
-        repaired = np.clip(resize(cues.repaired.astype(np.float32), size), 0.0, 1.0)
         # Faded in over a little skin, so the scan's detail beside it does not end on a seam.
         repaired = np.maximum(repaired, wide_blur(repaired, 0.012 * long_side))
         painted = np.maximum(painted, repaired)

@@ -289,6 +289,10 @@ def run(log: Callable[[str], None] = lambda line: None) -> dict[str, object]:
             per_pose.setdefault(o.pose, []).append(e)
     leaks = [o.subject_leak for o in faces if o.subject_leak is not None]
     recalls = [o.subject_recall for o in faces if o.subject_recall is not None]
+    recall_per_pose: dict[str, list[float]] = {}
+    for o in faces:
+        if o.subject_recall is not None:
+            recall_per_pose.setdefault(o.pose, []).append(o.subject_recall)
     posed = [o for o in faces if o.accepted]
     return {
         "benchmark": "vision_eval",
@@ -311,5 +315,9 @@ def run(log: Callable[[str], None] = lambda line: None) -> dict[str, object]:
         "subject_leak_max": round(max(leaks), 4) if leaks else None,
         "subject_leak_median": _median(leaks),
         "subject_recall_median": _median(recalls),
+        "subject_recall_min": round(min(recalls), 4) if recalls else None,
+        "subject_recall_median_per_pose": {
+            k: _median(v) for k, v in sorted(recall_per_pose.items())
+        },
         "median_ms": _median([o.ms for o in outcomes]),
     }

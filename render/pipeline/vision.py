@@ -1045,7 +1045,7 @@ def _surface_pieces(smooth: np.ndarray, inside: np.ndarray) -> tuple[int, np.nda
 
 
 def _head_subject(
-    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray, oval: np.ndarray
+    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray, oval: np.ndarray, pose: str
 ) -> np.ndarray:
     """The baby's head and face: the bright mask cut along the surface's step edges into
     pieces, keeping the pieces that lie mostly where the head can be."""
@@ -1070,7 +1070,9 @@ def _head_subject(
             stats[:, cv2.CC_STAT_AREA], 1
         )
         on_face[0] = 0
-        kept = (on_face >= 0.2)[labels].astype(np.uint8)
+        keep = on_face >= 0.2
+        keep[1:] |= _far_cheek(labels, stats, count, face, head, pose)[1:]
+        kept = keep[labels].astype(np.uint8)
     # A piece kept (three quarters of it where the head can be) is kept whole: a tall crown
     # reaches past the region drawn from the face, and clipping it there cut a crescent off.
     subject = kept.astype(bool) & inside
@@ -1088,6 +1090,78 @@ def _head_subject(
     closed = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     subject = closed & region
     return _fill_holes(subject).astype(np.float32)
+
+
+def _far_cheek(
+    labels: np.ndarray,
+    stats: np.ndarray,
+    count: int,
+    face: np.ndarray,
+    head: np.ndarray,
+    pose: str,
+) -> np.ndarray:
+    """Which pieces are a turned face's far cheek: per label, True for a piece wholly where the
+    head can be, beside the face's outline on the side the face is turned to.
+
+    On a three-quarter view the cheek beyond the nose shows, darker and parted from the face
+    by the nose's edge, and outside the detector's face outline (which stops at the nose): it
+    was dropped as a wall's sliver, and the portrait had a profile's notches on a turned face.
+    A wall on that side lies mostly outside the head's region, so it stays out.
+    """
+    keep = np.zeros(count, bool)
+    if not pose.startswith("three-quarter-"):
+        return keep
+    side = 1 if pose.endswith("right") else -1
+    xs = np.flatnonzero(face.any(axis=0))
+    if xs.size == 0:
+        return keep
+    centre = (xs.min() + xs.max()) / 2.0
+    reach = max(3, int(0.1 * (xs.max() - xs.min())) | 1)
+    beside = cv2.dilate(face, np.ones((reach, reach), np.uint8)) > 0
+    touching = np.bincount(labels[beside], minlength=count) > 0
+    within = np.bincount(labels[head], minlength=count) >= 0.95 * np.maximum(
+        stats[:, cv2.CC_STAT_AREA], 1
+    )
+    centroid_x = stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] / 2.0
+    keep = touching & within & ((centroid_x - centre) * side > 0)
+    keep[0] = False
+    return keep
+
+
+def _beside_nose(
+    subject: np.ndarray, oval: np.ndarray, pose: str, anchors: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The nose's shadow on a turned face, which the subject mask missed: (where it lies, the
+    part of it the face's surface is continued over, which is all of it but the far eye).
+
+    On a three-quarter view the nose shades the skin between it and the far cheek; that
+    shadow is as dark as the background, so the mask had a notch there and the portrait a
+    hooked outline by the nose. What the outline's hull encloses beside the nose, on the side
+    the face is turned to, is face (its surface is continued from around: the shadow's
+    darkness is not depth).
+    """
+    inside = subject > 0.5
+    none = np.zeros(inside.shape, bool)
+    nose = anchors.get("nose_tip")
+    if not pose.startswith("three-quarter-") or nose is None:
+        return none, none
+    points = cv2.findNonZero(inside.astype(np.uint8))
+    if points is None:
+        return none, none
+    hull = np.zeros(inside.shape, np.uint8)
+    cv2.fillPoly(hull, [cv2.convexHull(points)], 1)
+    width = float(np.ptp(oval[:, 0]))
+    h, w = inside.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    side = 1 if pose.endswith("right") else -1
+    near = (np.hypot(xs - nose[0], ys - nose[1]) < 0.5 * width) & ((xs - nose[0]) * side > 0)
+    added = (hull > 0) & near & ~inside
+    # The far eye lies in the hollow by the nose: its socket is dark, but it is seen.
+    unseen = added.copy()
+    for name in ("eye_left", "eye_right"):
+        if (eye := anchors.get(name)) is not None:
+            unseen &= np.hypot(xs - eye[0], ys - eye[1]) > 0.15 * width
+    return added, unseen
 
 
 def _split_at_notches(subject: np.ndarray, oval: np.ndarray) -> np.ndarray:
@@ -1486,7 +1560,10 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     oval = landmarks.oval
 
     step = time.perf_counter()
-    subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval)
+    subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval, landmarks.pose)
+    shaded, unseen = _beside_nose(subject, oval, landmarks.pose, landmarks.anchors)
+    # Closing the outline there encloses what the nose's edges had parted from the face.
+    subject = _fill_holes((subject > 0.5) | shaded).astype(np.float32)
     strands = _strands(grey, bright > 0.5, oval)
     # What the head touches: walls and the placenta, not a cord or strand leaving it (the
     # trim took a crescent off a head's crown for the cord's two ends).
@@ -1503,7 +1580,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
-    repaired = strands | _contact_band(inside, tissue)
+    repaired = strands | _contact_band(inside, tissue) | unseen
     if repaired.any():
         # ... and on the head the face's surface is continued under it (not the strand's
         # relief, nor a wall's), which no engine may take detail from (marked unsure below).
@@ -1517,7 +1594,9 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     light = _light_direction(grey, subject, bulge)
     speckle = np.clip((speckle_ratio - 0.15) / 0.15, 0, 1)
     level = float(np.median(smooth_coarse[inside])) if inside.any() else 0.0
-    shadow = _shadow(smooth_coarse, inside, level, landmarks.span)
+    # The nose's shadow on a turned face is continued over as the face (``unseen``); the far
+    # eye in it is seen, not hidden by an acoustic shadow.
+    shadow = _shadow(smooth_coarse, inside & ~shaded, level, landmarks.span)
     occluder = _occluders(grey, bright, oval, smooth_fine)
     # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
     covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []

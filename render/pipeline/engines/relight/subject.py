@@ -207,7 +207,7 @@ def round_where_cut(
         return None
     outline = max(contours, key=cv2.contourArea)[:, 0, :]
     cut = repaired[outline[:, 1], outline[:, 0]] > 0.3
-    if not 0.05 <= cut.mean() <= 0.5 or (~cut).sum() < 20:
+    if not 0.05 <= cut.mean() <= 0.6 or (~cut).sum() < 20:
         return None
     (cx, cy), (width, height), angle = cv2.fitEllipse(outline[~cut].astype(np.float32))
     ellipse = np.zeros(inside.shape, np.uint8)

@@ -1332,6 +1332,21 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             grown = (ridge > max(0.15 * level, floor)) & inside & corridor
             grown &= ~_open_disc(grown, int(1.6 * width) | 1)
             strand |= grown.astype(np.uint8)
+            # The shadow a membrane casts: a dark line along it, as narrow, further off than
+            # its soft edge when the light is low (it was left on the forehead as dashes).
+            # Only lines running along it for a third of the head's radius: a nostril or a
+            # lid's crease beside it is the face's own.
+            size = max(3, int(3.0 * width) | 1)
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+            valley = cv2.morphologyEx(smooth, cv2.MORPH_BLACKHAT, disc) > 0.15 * face_level
+            valley &= _within(strand > 0, 1.5 * width) & inside
+            _, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(
+                valley.astype(np.uint8), connectivity=8
+            )
+            length = np.hypot(line_stats[:, cv2.CC_STAT_WIDTH], line_stats[:, cv2.CC_STAT_HEIGHT])
+            along = length >= 0.33 * radius
+            along[0] = False
+            strand |= along[line_labels].astype(np.uint8)
         # Its soft edge and the shadow it casts on the skin beside it go with it.
         reach = max(1, int(0.6 * width))
         edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))

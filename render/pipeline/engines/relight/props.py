@@ -271,7 +271,7 @@ def wrap_layer(
             xs / gap * rng.uniform(2.0, 5.0) + rng.uniform(0.0, 6.3)
         )
         relief += rng.uniform(0.6, 1.1) * _fold(
-            depth_in - ring, rng.uniform(0.5, 0.8), rng.choice([-1.0, 1.0]), 0.7
+            depth_in - ring, rng.uniform(0.7, 1.1), rng.choice([-1.0, 1.0]), 0.35
         )
     relief *= thick
     for _ in range(int(rng.integers(2, 5))):
@@ -288,13 +288,13 @@ def wrap_layer(
         along = ((xs - start[0]) * axis[0] + (ys - start[1]) * axis[1]) / length
         across = (xs - start[0]) * axis[1] - (ys - start[1]) * axis[0]
         taper = np.clip(np.sin(np.pi * np.clip(along, 0.0, 1.0)), 0.0, None) ** 0.6
-        fold = _fold(across, gap * rng.uniform(0.05, 0.09), rng.choice([-1.0, 1.0]), 0.6)
+        fold = _fold(across, gap * rng.uniform(0.07, 0.12), rng.choice([-1.0, 1.0]), 0.35)
         relief += thick * rng.uniform(0.8, 1.4) * fold * taper
     if rng.random() < 0.75:
         sag = rng.uniform(-0.15, 0.2) * gap * (dx / gap) ** 2
         line = base.neck_y + gap * rng.uniform(0.3, 0.55) + rng.uniform(-0.2, 0.2) * dx + sag
         fade = np.exp(-((dx / (1.4 * gap)) ** 4))
-        fold = _fold(ys - line, gap * rng.uniform(0.05, 0.08), rng.choice([-1.0, 1.0]), 0.7)
+        fold = _fold(ys - line, gap * rng.uniform(0.07, 0.11), rng.choice([-1.0, 1.0]), 0.35)
         relief += thick * rng.uniform(0.8, 1.3) * fold * fade
     grid = (max(2, (height - top) // 96 + 2), max(2, width // 96 + 2))
     lumps = rng.standard_normal(grid).astype(np.float32)
@@ -319,7 +319,7 @@ def wrap_layer(
     )
     luminance *= 1.0 / max(float(flat), 1e-4)
     hollow = np.clip((wide_blur(relief, 0.6 * thick) - relief) / thick, 0.0, None)
-    luminance *= 1.0 - np.clip(0.8 * hollow, 0.0, 0.55)
+    luminance *= 1.0 - np.clip(0.5 * hollow, 0.0, 0.35)
     # Where it tucks against the cheek the fabric's own edge sees less of the room too.
     luminance *= 1.0 - 0.22 * np.exp(-depth_in / 0.3)
     falloff = surface.across_x * (light.falloff * light.key_dir[0])

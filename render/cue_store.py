@@ -11,7 +11,7 @@ import numpy as np
 from render.pipeline.types import Anchor, Box, CueMaps, StructuralCues
 from render.pipeline.vision import enlarge_maps
 
-_MAPS = ("depth", "normals", "subject", "low_confidence", "hands", "repaired")
+_MAPS = ("depth", "normals", "subject", "low_confidence", "hands", "repaired", "contact")
 
 
 def cues_to_bytes(cues: StructuralCues) -> bytes:
@@ -104,6 +104,7 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         pose=meta.get("pose", "frontal"),
         hands=maps.hands,
         repaired=maps.repaired,
+        contact=maps.contact,
         analysis_maps=analysis_maps,
     )
 

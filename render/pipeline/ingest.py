@@ -423,8 +423,8 @@ def _packets(data: bytes) -> _Packets:
                 numbers.append(
                     int(round(seconds * rate)) if seconds is not None and rate else len(numbers)
                 )
-    except (av.error.FFmpegError, ValueError, OSError, IndexError):
-        pass
+    except (av.error.FFmpegError, ValueError, TypeError, OSError, IndexError):
+        pass  # what was read so far; the decode says what is wrong with the rest
     return _Packets(tuple(keyframes), tuple(numbers))
 
 
@@ -468,20 +468,27 @@ def _decode_video(data: bytes, limits: IngestLimits, keep: int) -> list[tuple[in
                 # in the sample, and every other frame decodes to the same pixels without them.
                 stream.codec_context.skip_frame = "NONREF"
                 pixels = stream.codec_context.width * stream.codec_context.height
-                fed = _decoded_packets(packets, pixels)
-                covered = sorted(packets.frame_numbers[o] for o in fed) or [0]
+                fed: list[int] | None = None
+                if packets.frame_numbers:
+                    fed = _decoded_packets(packets, pixels)
+                    covered = sorted(packets.frame_numbers[o] for o in fed) or [0]
+                else:
+                    # Its packets could not be read ahead: its first frames within the budget.
+                    covered = list(range(max(1, _DECODE_PIXEL_BUDGET // max(pixels, 1))))
                 # The first frame decoded at or after each of ``keep`` places spread evenly over
                 # what is decoded: a skipped B-frame's place goes to the frame after it.
                 targets = sorted(covered[i] for i in _sample_indices(len(covered), keep))
                 pointer = 0
                 for index, frame in enumerate(_decoded(container, stream, fed)):
-                    fallback = covered[min(index, len(covered) - 1)]
+                    if index >= len(covered):
+                        break
+                    fallback = covered[index]
                     number = _frame_number(frame, rate, fallback)
                     if pointer < len(targets) and number >= targets[pointer]:
                         frames.append((number, _frame_rgb(frame)))
                         while pointer < len(targets) and targets[pointer] <= number:
                             pointer += 1
-        except (av.error.FFmpegError, ValueError):
+        except (av.error.FFmpegError, ValueError, TypeError):
             if not frames:
                 raise ScanRejected(
                     "unreadable", "The clip could not be decoded. " + _MSG_EXPORT

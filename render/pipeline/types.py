@@ -119,9 +119,10 @@ class CueMaps:
     what the crop-size maps on ``StructuralCues`` are made from, by ``vision.enlarge_maps``,
     and what the cues file stores (an eighth of the crop's pixels on a 1280 px scan).
 
-    ``depth``, ``subject``, ``low_confidence``, ``hands`` and ``repaired`` are h×w float32
-    within 0..1, ``normals`` h×w×3 float32 unit vectors; ``repaired`` None when vision
-    continued nothing, ``hands`` None only in maps read from a file stored before hands were.
+    ``depth``, ``subject``, ``low_confidence``, ``hands``, ``repaired`` and ``contact`` are
+    h×w float32 within 0..1, ``normals`` h×w×3 float32 unit vectors; ``repaired`` None when
+    vision continued nothing, ``contact`` when the head touches no wall or placenta, ``hands``
+    None only in maps read from a file stored before hands were.
     """
 
     depth: np.ndarray
@@ -130,6 +131,7 @@ class CueMaps:
     low_confidence: np.ndarray
     hands: np.ndarray | None = None
     repaired: np.ndarray | None = None
+    contact: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +160,9 @@ class StructuralCues:
     # 0..1 where vision continued the face's surface under a cord or strand: the depth and
     # normals there are the face's, bridged from around; the scan's pixels are the strand's.
     repaired: np.ndarray | None = None
+    # 0..1 the part of ``repaired`` that is the head's rim where it touched a wall or the
+    # placenta (not a strand, nor a shadow): where its outline is the cut, not the head's own.
+    contact: np.ndarray | None = None
     # The maps above at vision's analysis size, when vision made them (None on cues read from
     # a file stored before these were kept, and on cues built by hand). The crop-size maps are
     # exactly these enlarged: a stage that changes a map must not pass these on.

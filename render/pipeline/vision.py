@@ -250,6 +250,7 @@ def enlarge_maps(maps: CueMaps, size: tuple[int, int]) -> CueMaps:
         low_confidence=resized(maps.low_confidence),
         hands=resized(maps.hands) if maps.hands is not None else None,
         repaired=resized(maps.repaired) if maps.repaired is not None else None,
+        contact=resized(maps.contact) if maps.contact is not None else None,
     )
 
 
@@ -791,7 +792,17 @@ def _hand_on_one_side(
     distance from the face's midline toward the covered side.
     """
     half = (across > 0.1 * span) & inside
-    mirror_inside = cv2.remap(inside.astype(np.uint8), *mirror, cv2.INTER_NEAREST) > 0
+    # Off the image counts as mirrored: a cheek cut by the frame's edge is not a palm.
+    mirror_inside = (
+        cv2.remap(
+            inside.astype(np.uint8),
+            *mirror,
+            cv2.INTER_NEAREST,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=1,
+        )
+        > 0
+    )
     # Opened by a quarter of the eye span: a phone's slant or a tilt leaves crescents that thin.
     past = _open_disc(half & ~mirror_inside, max(3, int(0.25 * span) | 1))
     if not (past.any() or seed.any()):
@@ -1062,7 +1073,7 @@ def _head_subject(
     kept = cv2.morphologyEx(kept.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     # The head's pieces reach onto the face; slivers of a wall cut off by their own edges
     # lie beside it, and are not the baby.
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(kept, 8)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(kept, 8)
     if count > 2:
         face = np.zeros(grey.shape, np.uint8)
         cv2.fillPoly(face, [oval.astype(np.int32)], 1)
@@ -1070,8 +1081,7 @@ def _head_subject(
             stats[:, cv2.CC_STAT_AREA], 1
         )
         on_face[0] = 0
-        keep = on_face >= 0.2
-        keep[1:] |= _far_cheek(labels, stats, count, face, head, pose)[1:]
+        keep = (on_face >= 0.2) | _far_cheek(labels, stats, centroids, face, head, pose)
         kept = keep[labels].astype(np.uint8)
     # A piece kept (three quarters of it where the head can be) is kept whole: a tall crown
     # reaches past the region drawn from the face, and clipping it there cut a crescent off.
@@ -1095,7 +1105,7 @@ def _head_subject(
 def _far_cheek(
     labels: np.ndarray,
     stats: np.ndarray,
-    count: int,
+    centroids: np.ndarray,
     face: np.ndarray,
     head: np.ndarray,
     pose: str,
@@ -1108,6 +1118,7 @@ def _far_cheek(
     was dropped as a wall's sliver, and the portrait had a profile's notches on a turned face.
     A wall on that side lies mostly outside the head's region, so it stays out.
     """
+    count = len(stats)
     keep = np.zeros(count, bool)
     if not pose.startswith("three-quarter-"):
         return keep
@@ -1122,8 +1133,7 @@ def _far_cheek(
     within = np.bincount(labels[head], minlength=count) >= 0.95 * np.maximum(
         stats[:, cv2.CC_STAT_AREA], 1
     )
-    centroid_x = stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] / 2.0
-    keep = touching & within & ((centroid_x - centre) * side > 0)
+    keep = touching & within & ((centroids[:, 0] - centre) * side > 0)
     keep[0] = False
     return keep
 
@@ -1155,7 +1165,7 @@ def _beside_nose(
     ys, xs = np.mgrid[0:h, 0:w]
     side = 1 if pose.endswith("right") else -1
     near = (np.hypot(xs - nose[0], ys - nose[1]) < 0.5 * width) & ((xs - nose[0]) * side > 0)
-    added = (hull > 0) & near & ~inside
+    added = (hull > 0) & near & ~inside & _head_region(oval, inside.shape)
     # The far eye lies in the hollow by the nose: its socket is dark, but it is seen.
     unseen = added.copy()
     for name in ("eye_left", "eye_right"):
@@ -1336,17 +1346,18 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             # its soft edge when the light is low (it was left on the forehead as dashes).
             # Only lines running along it for a third of the head's radius: a nostril or a
             # lid's crease beside it is the face's own.
-            size = max(3, int(3.0 * width) | 1)
-            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+            shadow_size = max(3, int(3.0 * width) | 1)
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (shadow_size, shadow_size))
             valley = cv2.morphologyEx(smooth, cv2.MORPH_BLACKHAT, disc) > 0.15 * face_level
             valley &= _within(strand > 0, 1.5 * width) & inside
-            _, line_labels, line_stats, _ = cv2.connectedComponentsWithStats(
-                valley.astype(np.uint8), connectivity=8
+            lines, _ = cv2.findContours(
+                valley.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
             )
-            length = np.hypot(line_stats[:, cv2.CC_STAT_WIDTH], line_stats[:, cv2.CC_STAT_HEIGHT])
-            along = length >= 0.33 * radius
-            along[0] = False
-            strand |= along[line_labels].astype(np.uint8)
+            along = [line for line in lines if max(cv2.minAreaRect(line)[1]) >= 0.33 * radius]
+            if along:
+                shadow = np.zeros(grey.shape, np.uint8)
+                cv2.drawContours(shadow, along, -1, 1, -1)
+                strand |= shadow & valley.astype(np.uint8)
         # Its soft edge and the shadow it casts on the skin beside it go with it.
         reach = max(1, int(0.6 * width))
         edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
@@ -1595,7 +1606,8 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
-    repaired = strands | _contact_band(inside, tissue) | unseen
+    contact = _contact_band(inside, tissue)
+    repaired = strands | contact | unseen
     if repaired.any():
         # ... and on the head the face's surface is continued under it (not the strand's
         # relief, nor a wall's), which no engine may take detail from (marked unsure below).
@@ -1675,6 +1687,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         low_confidence=unit(low),
         hands=unit(hands),
         repaired=repaired.astype(np.float32) if repaired.any() else None,
+        contact=(contact & inside).astype(np.float32) if contact.any() else None,
     )
     full = enlarge_maps(maps, (crop.shape[1], crop.shape[0]))
     timings["upscale"] = (time.perf_counter() - step) * 1000
@@ -1694,6 +1707,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         pose=pose,
         hands=full.hands,
         repaired=full.repaired,
+        contact=full.contact,
         analysis_maps=maps,
     )
 

@@ -15,9 +15,10 @@ from render.tests.pipeline.synthetic_cues import synthetic_cues
 
 CUES = synthetic_cues(96, occluded=True)
 MAPS = ("depth", "normals", "subject", "low_confidence")
-# float16 keeps 11 bits: a value within 0..1 comes back within 2^-12 of itself, and bilinear
-# enlargement of rounded values moves no pixel further than that.
-FLOAT16_ROUNDING = 2e-3
+# float16 keeps 11 bits: a value within 0..1 comes back within 2^-12 (2.4e-4) of itself, and
+# bilinear enlargement of rounded values moves no pixel further than that; the normals are
+# renormalised after, which may add as much again.
+FLOAT16_ROUNDING = 5e-4
 
 
 @pytest.fixture(scope="module", params=[None, "cord"], ids=["plain", "cord"])
@@ -72,7 +73,7 @@ def test_visions_crop_size_maps_are_its_analysis_maps_enlarged(vision_cues) -> N
     assert maps is not None
     assert max(maps.depth.shape) <= 400 < max(vision_cues.depth.shape)
     full = enlarge_maps(maps, (vision_cues.image.shape[1], vision_cues.image.shape[0]))
-    for name in (*MAPS, "hands", "repaired"):
+    for name in (*MAPS, "hands", "repaired", "contact"):
         ours, theirs = getattr(full, name), getattr(vision_cues, name)
         assert (ours is None) == (theirs is None), name
         if ours is not None:
@@ -83,7 +84,7 @@ def test_visions_cues_come_back_from_maps_stored_at_the_analysis_size(vision_cue
     data = cues_to_bytes(vision_cues)
     back = cues_from_bytes(data, anchors_to_json(vision_cues.anchors))
     assert np.array_equal(back.image, vision_cues.image)
-    for name in (*MAPS, "hands", "repaired"):
+    for name in (*MAPS, "hands", "repaired", "contact"):
         ours, theirs = getattr(back, name), getattr(vision_cues, name)
         assert (ours is None) == (theirs is None), name
         if ours is not None:

@@ -126,6 +126,23 @@ def test_a_long_clip_with_one_keyframe_decodes_only_its_budget_and_finds_a_sharp
     assert scan.frame_index in (27, 28, 29)
 
 
+def test_a_clip_whose_packets_cannot_be_read_ahead_decodes_its_first_frames_within_budget(
+    monkeypatch,
+) -> None:
+    # Reading the packets ahead failed (a container that demuxes once only, a damaged index):
+    # the clip is not refused as empty, its first frames are decoded within the budget.
+    sharp = make_phantom(320, 218, seed=9).image
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 4)
+    frames = [blurred] * 150
+    frames[12:15] = [sharp] * 3
+    data = _clip(frames, gop=1000)
+    monkeypatch.setattr(ingest_module, "_packets", lambda _: ingest_module._Packets((), ()))
+    decoded = _decoding_counted(monkeypatch, 40, 320 * 218)
+    scan = ingest(data, face_score=_face)
+    assert 0 < decoded[0] <= 41  # the frame that ends the loop is read, not kept
+    assert scan.frame_index in (12, 13, 14)
+
+
 def test_a_clip_with_a_few_keyframes_shares_its_budget_between_them(monkeypatch) -> None:
     sharp = make_phantom(320, 218, seed=10).image
     blurred = cv2.GaussianBlur(sharp, (0, 0), 4)

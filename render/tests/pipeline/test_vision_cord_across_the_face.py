@@ -164,3 +164,28 @@ def test_the_shadow_a_membrane_casts_on_the_forehead_goes_with_it() -> None:
     assert shadow.sum() > 200
     # 0.88 before: what was left beside the strand showed as the dashes.
     assert (shadow & (cues.repaired > 0.5)).sum() >= 0.97 * shadow.sum()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "touches"),
+    [
+        ({"occluder": "placenta"}, True),
+        ({"occluder": "cord", "seed": 55}, False),
+        ({"pose": "three-quarter-right", "seed": 9}, False),
+    ],
+)
+def test_contact_marks_where_a_wall_cut_the_head_not_a_strand_or_a_shadow(kwargs, touches):
+    # The relight rounds the head's outline where it was cut; a cord leaving the head or the
+    # nose's shadow on a turned face, also continued over, cut nothing (they were rounded too).
+    scan = phantom.make_phantom(**kwargs)
+    cues = cues_of(scan)
+    inside = cues.subject > 0.5
+    contact = cues.contact > 0.5 if cues.contact is not None else np.zeros_like(inside)
+    if not touches:
+        assert contact.sum() <= 0.005 * inside.sum()
+        return
+    placenta = crop(scan.other, cues).astype(np.uint8)
+    radius = np.sqrt(inside.sum() / np.pi)
+    near = cv2.distanceTransform(1 - placenta, cv2.DIST_L2, 3) < 0.3 * radius
+    assert contact.sum() > 0.02 * inside.sum()
+    assert (contact & near).sum() >= 0.95 * contact.sum()

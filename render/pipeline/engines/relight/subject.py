@@ -187,6 +187,7 @@ def round_where_cut(
     subject: np.ndarray,
     depth: np.ndarray,
     normals: np.ndarray,
+    contact: np.ndarray,
     repaired: np.ndarray,
     long_side: int,
 ) -> Rounded | None:
@@ -194,10 +195,12 @@ def round_where_cut(
 
     Vision keeps the baby alone: where the head touched other tissue its outline follows the
     contact, often a straight cut, and the portrait's head had a flat side. A head is round: the
-    outline vision marked as contact (``repaired`` along the edge) is replaced by the ellipse
+    outline vision marked as contact (``contact`` along the edge; a strand or a shadow it
+    continued the face over is in ``repaired`` only, and is no cut) is replaced by the ellipse
     that fits the rest of the outline, on that side only, and the head's surface is continued
-    into what this adds. None when the outline has no stretch of contact to round (or too
-    little free outline to fit, or the ellipse would add more than a fifth of the head).
+    from what vision saw (outside ``repaired``) into what this adds. None when the outline has
+    no stretch of contact to round (or too little free outline to fit, or the ellipse would add
+    more than a fifth of the head).
     """
     inside = subject > 0.5
     contours, _ = cv2.findContours(
@@ -206,7 +209,7 @@ def round_where_cut(
     if not contours:
         return None
     outline = max(contours, key=cv2.contourArea)[:, 0, :]
-    cut = repaired[outline[:, 1], outline[:, 0]] > 0.3
+    cut = contact[outline[:, 1], outline[:, 0]] > 0.3
     if not 0.05 <= cut.mean() <= 0.6 or (~cut).sum() < 20:
         return None
     (cx, cy), (width, height), angle = cv2.fitEllipse(outline[~cut].astype(np.float32))
@@ -220,7 +223,8 @@ def round_where_cut(
     added = (ellipse > 0) & ~inside & beside
     if not added.any() or added.sum() > 0.2 * inside.sum():
         return None
-    # The added band is joined to the head and its edge softened like the rest of the matte.
+    # The added band is joined to the head (the matte softens its edge as the rest); what is
+    # painted anew fades into the scan's skin beside it.
     grown = inside | added
     soft = np.clip(wide_blur(added.astype(np.float32), 0.004 * long_side) * 2.0, 0.0, 1.0)
     soft *= grown

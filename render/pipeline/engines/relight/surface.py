@@ -140,8 +140,10 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     repaired = None
     if cues.repaired is not None:
         repaired = np.clip(resize(cues.repaired.astype(np.float32), size), 0.0, 1.0)
+    if cues.contact is not None and repaired is not None:
         # Where the head was cut at a wall or the placenta, its outline is continued round.
-        rounded = round_where_cut(subject, depth, normals, repaired, long_side)
+        contact = np.clip(resize(cues.contact.astype(np.float32), size), 0.0, 1.0)
+        rounded = round_where_cut(subject, depth, normals, contact, repaired, long_side)
         if rounded is not None:
             subject, depth, normals = rounded.subject, rounded.depth, rounded.normals
             repaired = np.maximum(repaired, rounded.added)

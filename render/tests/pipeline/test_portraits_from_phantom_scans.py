@@ -1,4 +1,4 @@
-"""Primaries of seven phantom scans of every kind, from the scan to the portrait, saved to look at.
+"""Primaries of nine phantom scans of every kind, from the scan to the portrait, saved to look at.
 
 Each phantom (issue I's generator: palettes, poses, a hand, a cord, the placenta) goes through
 the whole CPU path a job takes — ingest, vision, conditioning, the relight engine, scoring — and
@@ -33,6 +33,12 @@ SCANS = {
     "profile-right-realisticvue": ({"pose": "profile-right", "palette": "realisticvue"}, 6),
     "placenta-surface-smooth": ({"occluder": "placenta", "palette": "surface-smooth"}, 8),
     "hand-dark-orange": ({"occluder": "hand", "palette": "dark-orange", "seed": 3}, 5),
+    # The same hand after Fix Anatomy: the backdrop where the palm stood, skin under the fingers.
+    "hand-dark-orange-fixed": ({"occluder": "hand", "palette": "dark-orange", "seed": 3}, 5, 0.8),
+    "three-quarter-right-placenta": (
+        {"pose": "three-quarter-right", "occluder": "placenta", "seed": 9},
+        10,
+    ),
     "phone-photo-grey": ({"phone_photo": True, "palette": "grey", "seed": 70}, 1),
     "cord-across-the-face": ({"occluder": "cord", "seed": 55}, 4),
 }
@@ -46,11 +52,11 @@ def jpeg(rgb: np.ndarray) -> bytes:
 
 @pytest.mark.parametrize("name", SCANS)
 def test_a_phantom_scan_becomes_a_portrait_of_the_baby_alone(name: str) -> None:
-    kwargs, monk = SCANS[name]
+    kwargs, monk, *fix = SCANS[name]
     scan = phantom.make_phantom(**kwargs)
     ingested = ingest(jpeg(scan.image))
     cues = analyze(ingested)
-    conditioning = build(cues, blend_tone([monk]))
+    conditioning = build(cues, blend_tone([monk]), correction_strength=fix[0] if fix else 0.0)
     candidates = RelightEngine().render(conditioning, candidate_seeds(3))
     primary = rank(conditioning, candidates)[0].candidate.image
 

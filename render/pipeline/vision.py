@@ -810,7 +810,11 @@ def _hand_on_one_side(
     valley_size = max(3, int(0.15 * span) | 1)
     valley = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (valley_size, valley_size))
     creases = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > 12.0
-    parts = (creases | (difference > max(12.0, 0.8 * level))) & half
+    # Fingers reach to the midline; the silhouette's side stops short of it. There only
+    # the creases round them count (the difference from the mirror fades to nothing).
+    reach = (across > 0.0) & inside
+    parts = ((creases & reach) | (difference > max(12.0, 0.8 * level))) & half
+    parts |= creases & reach & ~half
     count, labels = cv2.connectedComponents(
         cv2.dilate(parts.astype(np.uint8), np.ones((3, 3), np.uint8)), connectivity=8
     )
@@ -818,17 +822,18 @@ def _hand_on_one_side(
     joined = np.zeros(count, bool)
     joined[np.unique(labels[touching])] = True
     joined[0] = False
-    hand = (past | seed | joined[labels]) & half
+    hand = (past | seed | joined[labels]) & reach
     close = max(3, int(0.2 * span) | 1)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
     hand = cv2.morphologyEx(hand.astype(np.uint8), cv2.MORPH_CLOSE, disk) > 0
-    # The middle of a palm is smooth, so like its mirror: the hand is its pieces' hulls.
+    # The middle of a palm is smooth, so like its mirror: the hand is its pieces' hulls, on
+    # the covered side; toward the midline only what the fingers themselves cover.
     contours, _ = cv2.findContours(
-        hand.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        (hand & half).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
     )
     hulls = np.zeros(g.shape, np.uint8)
     cv2.fillPoly(hulls, [cv2.convexHull(c) for c in contours], 1)
-    return (hulls > 0) & half
+    return ((hulls > 0) & half) | (hand & reach)
 
 
 # ---- profiles --------------------------------------------------------------------------------

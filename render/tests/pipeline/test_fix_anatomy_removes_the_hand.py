@@ -91,3 +91,19 @@ def test_fix_anatomy_shows_the_backdrop_where_the_palm_stood_past_the_cheek() ->
 
     assert backdrop_share(_primary(cues, 0.0)) < 0.2  # the hand kept, as the scan shows it
     assert backdrop_share(_primary(cues, 0.8)) > 0.9  # 0.16 before: the palm stayed a lump
+
+
+def test_the_fingers_are_marked_to_the_face_midline() -> None:
+    # The hand's side was cut off a tenth of the eye span short of the midline: Fix Anatomy
+    # left the fingertips there, a seam from the brow down to the nose.
+    scan = phantom.make_phantom(occluder="hand")
+    cues = _cues(scan)
+    left, nose = cues.anchor("eye_left"), cues.anchor("nose_tip")
+    assert left is not None and nose is not None
+    span = abs(nose.x - left.x) * 2.0  # the eyes sit about as far either side of the nose
+    columns = np.arange(cues.hands.shape[1])[None, :] + cues.crop_box.x0
+    band = (columns > nose.x) & (columns < nose.x + 0.1 * span)
+    truth = _crop(cues, scan.hands) & band
+    assert truth.sum() > 500
+    found = (cues.hands > 0.5) & truth
+    assert found.sum() >= 0.8 * truth.sum()  # 0.41 before

@@ -21,7 +21,7 @@ from PIL import Image
 
 from galleries.synchronous import broker_in_process, run_scan_synchronously
 from render import services
-from render.pipeline.phantom import make_phantom
+from render.pipeline.phantom import cine_dicom, make_phantom
 from studio_portal.accounts.models import User
 from studio_portal.tenants.services import studio_throwaway
 
@@ -177,35 +177,9 @@ def _ten_mb_mp4() -> bytes:
 
 def _multi_frame_dicom(frames: int = 500) -> bytes:
     """A scanner's cine loop: ``frames`` 640×480 frames, JPEG Baseline in YBR_FULL_422."""
-    import pydicom
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
-
     base = make_phantom(640, 480).image
-    encoded = []
-    for index in range(frames):
-        jpeg = io.BytesIO()
-        shifted = base if index % 2 else base[:, ::-1]
-        Image.fromarray(shifted).save(jpeg, "JPEG", quality=85 + index % 10, subsampling=1)
-        encoded.append(jpeg.getvalue())
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
-    ds.Modality = "US"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = 480, 640, frames
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
-    ds.PhotometricInterpretation = "YBR_FULL_422"
-    ds.PixelData = encapsulate(encoded)
-    ds["PixelData"].VR = "OB"
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+    loop = [base if index % 2 else base[:, ::-1] for index in range(frames)]
+    return cine_dicom(loop, quality=[85 + index % 10 for index in range(frames)])
 
 
 UPLOAD_FILES: dict[str, Callable[[], bytes]] = {

@@ -834,3 +834,41 @@ def make_bmode(
     image[band + 4 :, : grey.shape[1]] = np.clip(sector, 0, 255).astype(np.uint8)
     _side_chrome(image, grey.shape[1], band + 4, height)
     return image
+
+
+def cine_dicom(frames: list[np.ndarray], quality: int | list[int] = 75) -> bytes:
+    """A scanner's cine loop as a DICOM file: ``frames`` (RGB, one size) as JPEG Baseline in
+    YBR_FULL_422, one quality for all or one per frame."""
+    import io
+
+    import pydicom
+    from PIL import Image
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
+
+    qualities = quality if isinstance(quality, list) else [quality] * len(frames)
+    encoded = []
+    for rgb, each in zip(frames, qualities, strict=True):
+        jpeg = io.BytesIO()
+        # Pillow stores YCbCr with 4:2:2 chroma, which is what YBR_FULL_422 declares.
+        Image.fromarray(rgb).save(jpeg, "JPEG", quality=each, subsampling=1)
+        encoded.append(jpeg.getvalue())
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.Modality = "US"
+    ds.Rows, ds.Columns = frames[0].shape[:2]
+    ds.NumberOfFrames = len(frames)
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()

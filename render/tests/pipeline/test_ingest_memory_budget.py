@@ -9,15 +9,11 @@ import io
 
 import cv2
 import numpy as np
-import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.encaps import encapsulate
-from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
 
 from render.pipeline import ingest
-from render.pipeline.phantom import make_phantom
+from render.pipeline.phantom import cine_dicom, make_phantom
 from render.pipeline.types import IngestLimits, ScanRejected
 
 PHANTOM = make_phantom(256, 192, seed=5).image
@@ -27,29 +23,7 @@ def loop_dicom(frames: int, *, sharp_at: int | None = None) -> bytes:
     """A scanner's cine loop: ``frames`` JPEG Baseline frames in YBR_FULL_422, all blurred but
     ``sharp_at``."""
     soft = cv2.GaussianBlur(PHANTOM, (0, 0), 4)
-    encoded = []
-    for index in range(frames):
-        jpeg = io.BytesIO()
-        Image.fromarray(PHANTOM if index == sharp_at else soft).save(jpeg, "JPEG", subsampling=1)
-        encoded.append(jpeg.getvalue())
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
-    ds.Modality = "US"
-    ds.Rows, ds.Columns = PHANTOM.shape[:2]
-    ds.NumberOfFrames = frames
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.SamplesPerPixel, ds.PlanarConfiguration = 3, 0
-    ds.PhotometricInterpretation = "YBR_FULL_422"
-    ds.PixelData = encapsulate(encoded)
-    ds["PixelData"].VR = "OB"
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+    return cine_dicom([PHANTOM if index == sharp_at else soft for index in range(frames)])
 
 
 def png_of(width: int, height: int) -> bytes:

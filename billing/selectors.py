@@ -116,10 +116,6 @@ def studio_is_white_label(studio: Studio) -> bool:
     return studio.plan == Studio.Plan.STUDIO
 
 
-def studio_may_use_custom_domain(studio: Studio) -> bool:
-    return studio.plan == Studio.Plan.STUDIO
-
-
 def pilot_delivery_usage(studio: Studio) -> DeliveryUsage:
     """Galleries sent to parents during the pilot, against the pilot's cap.
 

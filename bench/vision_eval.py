@@ -71,6 +71,10 @@ def phantom_cases() -> Iterator[tuple[str, str, dict[str, object]]]:
     for i, (tilt, roll) in enumerate(((30, 0), (-30, 0), (40, 0), (-40, 0), (0, 20), (15, -15))):
         yield f"tilt-{tilt:+d}-roll-{roll:+d}", "pose", {"tilt": tilt, "roll": roll, "seed": 40 + i}
     yield "three-quarter-tilted", "pose", {"pose": "three-quarter-right", "tilt": 20, "seed": 47}
+    # Lying on her side or with her head down in the picture: painted upright (upright.py).
+    for i, roll in enumerate((45, 90, -90, -60)):
+        yield f"lying-roll-{roll:+d}", "pose", {"roll": roll, "seed": 110 + i}
+    yield "lying-three-quarter", "pose", {"pose": "three-quarter-left", "roll": -80, "seed": 115}
     for i, occluder in enumerate(phantom.OCCLUDERS):
         yield f"occluder-{occluder}", "occluder", {"occluder": occluder, "seed": 50 + i}
     yield "placenta-other-side", "occluder", {"occluder": "placenta", "seed": 61}

@@ -25,6 +25,7 @@ def cues_to_bytes(cues: StructuralCues) -> bytes:
         "dropped_anchors": [list(pair) for pair in cues.dropped_anchors],
         "timings_ms": cues.timings_ms,
         "pose": cues.pose,
+        "roll": cues.roll,
     }
     maps: dict[str, np.ndarray] = {}
     if cues.analysis_maps is not None:
@@ -102,6 +103,7 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         timings_ms=meta["timings_ms"],
         # Cues stored before poses and hands were recorded read as a frontal face, no hands.
         pose=meta.get("pose", "frontal"),
+        roll=float(meta.get("roll", 0.0)),  # stored before rolls were: painted as it lies
         hands=maps.hands,
         repaired=maps.repaired,
         contact=maps.contact,

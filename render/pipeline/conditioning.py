@@ -15,6 +15,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.types import Conditioning, SkinTone, StructuralCues, Style
+from render.pipeline.upright import face_roll, upright
 
 # The Monk Skin Tone scale (Google, CC BY 4.0), steps 1..10.
 MONK_SKIN_TONES: dict[int, str] = {
@@ -397,6 +398,10 @@ def build(
         ]
     )
     notes: list[str] = []
+    turned = upright(cues)
+    if turned is not cues:
+        notes.append(f"the face lay on its side: painted upright (turned {face_roll(cues):+.0f}°)")
+        cues = turned
     if reference_portraits and not engine_supports_references:
         notes.append(
             f"{len(reference_portraits)} reference portrait(s) ignored: "

@@ -107,7 +107,7 @@ class IngestedScan:
 
 @dataclass(frozen=True)
 class Anchor:
-    name: str  # one of ANCHOR_NAMES; left/right as seen in the image
+    name: str  # one of ANCHOR_NAMES; left/right as seen with the face upright (see upright.py)
     x: float
     y: float
     confidence: float  # 0..1
@@ -166,6 +166,10 @@ class StructuralCues:
     # The maps above at vision's analysis size, when vision made them (None on cues read from
     # a file stored before these were kept, and on cues built by hand). The crop-size maps are
     # exactly these enlarged: a stage that changes a map must not pass these on.
+    # Degrees to turn the crop counter-clockwise (as shown) to stand the face upright, as
+    # vision confirmed it (a reading of the turned picture found the face upright there); 0
+    # when it could not. ``render.pipeline.upright`` turns by it before anything is painted.
+    roll: float = 0.0
     analysis_maps: CueMaps | None = None
 
     def anchor(self, name: str) -> Anchor | None:

@@ -48,6 +48,15 @@ logger = logging.getLogger(__name__)
 # mean the scan does not pin the anchor down: it is dropped, not guessed.
 _MAX_SPREAD = 0.06
 
+_AGREEING_ENOUGH = 5  # anchors both readings agree on, for a reading to stand without others
+# A face rolled more than this in the picture is read again turned upright.
+_REREAD_ROLL = 30.0
+_UPRIGHT_AGREES = 12.0  # degrees: a reading of the turned picture that finds it this upright
+# A reading whose mouth end creases this much more than its forehead end (``_mouth_end``) is
+# surely the right way up; below it, the other ways up are read too.
+_SURELY_UPRIGHT = 2.5
+_UPSIDE_DOWN = -1.5  # ... and below this, the reading is upside down
+
 _WORK_SIDE = 400  # analysis resolution: maps are computed here and resized to the crop
 
 # MediaPipe face-mesh landmark indices (the subject's right eye is on the image left when the
@@ -431,10 +440,19 @@ def _variants(rgb: np.ndarray) -> Iterator[tuple[str, np.ndarray, float]]:
         yield f"rotated {angle:+.0f}°", denoised, angle
 
 
-def _rotate(rgb: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+def _rotate(rgb: np.ndarray, degrees: float, whole: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` turned counter-clockwise (as shown) about its centre, and the matrix used.
+    ``whole``: on a canvas large enough to keep every corner (a quarter turn would cut off the
+    sides of a face that fills the frame)."""
     h, w = rgb.shape[:2]
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    return cv2.warpAffine(rgb, matrix, (w, h), borderValue=(0, 0, 0)), matrix
+    size = (w, h)
+    if whole:
+        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+        size = (int(math.ceil(w * cos + h * sin)), int(math.ceil(w * sin + h * cos)))
+        matrix[0, 2] += size[0] / 2 - w / 2
+        matrix[1, 2] += size[1] / 2 - h / 2
+    return cv2.warpAffine(rgb, matrix, size, borderValue=(0, 0, 0)), matrix
 
 
 def _mesh_points(rgb: np.ndarray) -> np.ndarray | None:
@@ -458,6 +476,7 @@ class _Landmarks:
     yaw: float  # -1 (nose to the image's left) .. 1 (to the right); 0 frontal
     variant: str
     profile: str | None = None  # "left"/"right": read from the silhouette, the nose that way
+    roll: float = 0.0  # confirmed only: see StructuralCues.roll
 
     @property
     def pose(self) -> str:
@@ -480,10 +499,10 @@ class _Landmarks:
         return sum(value <= _MAX_SPREAD for value in self.spread.values())
 
 
-def _mesh_on_variant(image: np.ndarray, degrees: float) -> np.ndarray | None:
+def _mesh_on_variant(image: np.ndarray, degrees: float, whole: bool = False) -> np.ndarray | None:
     if not degrees:
         return _mesh_points(image)
-    rotated, matrix = _rotate(image, degrees)
+    rotated, matrix = _rotate(image, degrees, whole)
     points = _mesh_points(rotated)
     if points is None:
         return None
@@ -491,14 +510,25 @@ def _mesh_on_variant(image: np.ndarray, degrees: float) -> np.ndarray | None:
     return (np.column_stack([points, np.ones(len(points))]) @ inverse.T).astype(np.float32)
 
 
+def _across(points: np.ndarray) -> np.ndarray:
+    """The direction, in picture pixels, from the face's left to its right as seen with the
+    face upright: +x unless the face lies rolled in the picture."""
+    eyes = [points[list(ring)].mean(axis=0) for ring in _EYE_RINGS]
+    along = eyes[1] - eyes[0]
+    down = np.array([-along[1], along[0]])
+    if np.dot(points[list(_MOUTH)].mean(axis=0) - (eyes[0] + eyes[1]) / 2, down) < 0:
+        down = -down
+    return np.array([down[1], -down[0]]) / max(float(np.linalg.norm(down)), 1e-6)
+
+
 def _yaw(points: np.ndarray) -> float:
-    """Where the nose tip sits between the face's two outlines: 0 frontal, ±1 edge-on."""
-    left, right = points[_FACE_SIDES[0]], points[_FACE_SIDES[1]]
-    if right[0] < left[0]:
-        left, right = right, left
-    nose = points[list(_NOSE_TIP)].mean(axis=0)
-    width = max(float(right[0] - left[0]), 1e-3)
-    return float(np.clip(2 * (nose[0] - left[0]) / width - 1, -1, 1))
+    """Where the nose tip sits between the face's two outlines: 0 frontal, ±1 edge-on; the
+    sign as seen with the face upright (a face lying on its side is painted upright)."""
+    across = points @ _across(points)
+    left, right = sorted((float(across[_FACE_SIDES[0]]), float(across[_FACE_SIDES[1]])))
+    nose = float(across[list(_NOSE_TIP)].mean())
+    width = max(right - left, 1e-3)
+    return float(np.clip(2 * (nose - left) / width - 1, -1, 1))
 
 
 def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
@@ -518,26 +548,116 @@ def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
         reading = _read_twice(image, degrees, points, name + (" upscaled" if upscaled else ""))
         if best is None or reading.agreeing > best.agreeing:
             best = reading
-        if best.agreeing >= 5:
+        if best.agreeing >= _AGREEING_ENOUGH:
             break  # enough anchors the scan pins down: the other variants cost time only
     if best is None:
         return None
+    upright = _upright_reading(best, work, upscaled)
+    roll = 0.0
+    if upright is not None:
+        best = upright
+        roll = _roll(best.anchors)
+    elif best.agreeing >= _AGREEING_ENOUGH and abs(_roll(best.anchors)) < _REREAD_ROLL:
+        roll = _roll(best.anchors)  # a sure reading of a face tilted a little
     return _Landmarks(
         oval=best.oval * factor,
         anchors={k: v * factor for k, v in best.anchors.items()},
         spread=best.spread,
         yaw=best.yaw,
         variant=best.variant,
+        roll=roll,
     )
 
 
-def _read_twice(image: np.ndarray, degrees: float, points: np.ndarray, name: str) -> _Landmarks:
+def _roll(anchors: dict[str, np.ndarray]) -> float:
+    """Degrees to turn the picture counter-clockwise (as shown) to stand the face upright."""
+    _origin, axes, _span = _face_frame(anchors)
+    down = axes[1]
+    return float((math.degrees(math.atan2(down[1], down[0])) - 90.0 + 180.0) % 360.0 - 180.0)
+
+
+def _turn(degrees: float) -> float:
+    return (degrees + 180.0) % 360.0 - 180.0
+
+
+def _upright_reading(best: _Landmarks, work: np.ndarray, upscaled: bool) -> _Landmarks | None:
+    """A face lying on its side or upside down, read again turned upright: the mesh follows a
+    rolled face, but places the eyes and mouth best on an upright one, and it can read a face
+    upside down (closed eyes look the same either way up). None when ``best`` stands."""
+    if best.profile is not None or not {"eye_left", "eye_right", "mouth"} <= best.anchors.keys():
+        return None
+    grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
+    degrees = _roll(best.anchors)
+    mouth = _mouth_end(grey, best.anchors)
+    sure = best.agreeing >= _AGREEING_ENOUGH
+    if abs(degrees) < _REREAD_ROLL and mouth > _SURELY_UPRIGHT and sure:
+        return None
+    image = cv2.bilateralFilter(cv2.medianBlur(work, 5), 9, 40, 5)
+    read: dict[int, _Landmarks | None] = {}
+    found: list[tuple[int, float, _Landmarks]] = []
+    # A face read upright is turned over only when its mouth end is plainly a forehead: a
+    # face painted upside down is far worse than one left as the scan shows it.
+    upright = abs(degrees) < _REREAD_ROLL
+    may_turn_over = not upright or not sure or mouth < _UPSIDE_DOWN
+    if upright and mouth > 0:
+        found.append((best.agreeing, mouth, best))
+    for start in (degrees, degrees + 180.0, 90.0, -90.0, 180.0):
+        reading = _settled_reading(image, _turn(start), upscaled, read)
+        if reading is None or any(reading is other for *_, other in found):
+            continue
+        if not may_turn_over and abs(_turn(_roll(reading.anchors) - degrees)) > 90.0:
+            continue
+        mouth = _mouth_end(grey, reading.anchors)
+        # The mouth end creases (this reading is the right way up), and the face detector too
+        # sees a face in the picture turned so: the mesh can fit a face across a brow seen
+        # from above, which the detector does not take for one.
+        if mouth > 0 and _detector_sees(image, _roll(reading.anchors)):
+            found.append((reading.agreeing, mouth, reading))
+    if not found:
+        return None
+    chosen = max(found, key=lambda item: item[:2])[2]
+    return None if chosen is best else chosen
+
+
+def _detector_sees(image: np.ndarray, degrees: float) -> bool:
+    turned, _ = _rotate(image, degrees, whole=True)
+    with _lock:
+        return bool(_face_detector().process(np.ascontiguousarray(turned)).detections)
+
+
+def _settled_reading(
+    image: np.ndarray, degrees: float, upscaled: bool, read: dict[int, _Landmarks | None]
+) -> _Landmarks | None:
+    """The mesh on ``image`` turned by ``degrees``, turned again as its reading says until a
+    reading of the turned picture finds it upright (None if none does). ``read`` keeps the
+    readings made, by turn, so that no turn is read twice."""
+    for _ in range(3):
+        key = round(degrees)
+        if key not in read:
+            points = _mesh_on_variant(image, degrees, whole=True)
+            read[key] = None
+            if points is not None and _plausible_face(points):
+                name = f"upright {degrees:+.0f}°" + (" upscaled" if upscaled else "")
+                read[key] = _read_twice(image, degrees, points, name, whole=True)
+        reading = read[key]
+        if reading is None:
+            return None
+        turned = _roll(reading.anchors)
+        if abs(_turn(turned - degrees)) < _UPRIGHT_AGREES:
+            return reading
+        degrees = turned
+    return None
+
+
+def _read_twice(
+    image: np.ndarray, degrees: float, points: np.ndarray, name: str, whole: bool = False
+) -> _Landmarks:
     """The anchors of ``points`` averaged with a reading of the mirrored image, mapped back."""
     plain = _raw_anchors(points)
     anchors = dict(plain)
     spread: dict[str, float] = {}
     yaw = _yaw(points)
-    mirrored_points = _mesh_on_variant(np.ascontiguousarray(image[:, ::-1]), -degrees)
+    mirrored_points = _mesh_on_variant(np.ascontiguousarray(image[:, ::-1]), -degrees, whole)
     if mirrored_points is not None:
         mirrored_points[:, 0] = image.shape[1] - 1 - mirrored_points[:, 0]
         mirrored = _raw_anchors(mirrored_points)
@@ -564,14 +684,20 @@ def _chin_point(points: np.ndarray) -> int:
     if abs(yaw) < _THREE_QUARTER_YAW:
         return _CHIN
     # The mesh's own left/right: which of the two jaw points is on the image's left.
-    left_first = points[_CHIN_THREE_QUARTER[0]][0] < points[_CHIN_THREE_QUARTER[1]][0]
+    across = _across(points)
+    left_first = points[_CHIN_THREE_QUARTER[0]] @ across < points[_CHIN_THREE_QUARTER[1]] @ across
     turned_left = yaw < 0
     return _CHIN_THREE_QUARTER[0 if left_first != turned_left else 1]
 
 
 def _raw_anchors(points: np.ndarray) -> dict[str, np.ndarray]:
-    eyes = sorted((points[list(ring)].mean(axis=0) for ring in _EYE_RINGS), key=lambda p: p[0])
-    cheeks = sorted((points[i] for i in _CHEEKS), key=lambda p: p[0])
+    """Left and right as seen with the face upright (the picture's, unless the face is rolled:
+    it is painted upright)."""
+    across = _across(points)
+    eyes = sorted(
+        (points[list(ring)].mean(axis=0) for ring in _EYE_RINGS), key=lambda p: p @ across
+    )
+    cheeks = sorted((points[i] for i in _CHEEKS), key=lambda p: p @ across)
     return {
         "nose_tip": points[list(_NOSE_TIP)].mean(axis=0),
         "eye_left": eyes[0],
@@ -691,6 +817,20 @@ def _edge_energy(patch: np.ndarray) -> float:
     gx = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=3)
     return float(np.mean(gx * gx + gy * gy)) / max(float(patch.mean()) ** 2, 1.0)
+
+
+def _mouth_end(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> float:
+    """How surely the reading's mouth end of the face is the mouth, not the forehead: the log
+    of the edge energy round the mouth over that at its mirror image through the eyes. A
+    forehead is smooth; lips, nostrils and chin crease. Below 0 the reading is upside down."""
+    origin, axes, span = _face_frame(anchors)
+    mouth = anchors["mouth"]
+    smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0)
+    patches = [
+        _frame_patch(smooth, p, axes, 0.35 * span, False) for p in (mouth, 2 * origin - mouth)
+    ]
+    energy = [max(_edge_energy(p), 1e-6) for p in patches]
+    return math.log(energy[0] / energy[1])
 
 
 def _mirror_check(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> list[tuple[str, str]]:
@@ -1710,6 +1850,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         dropped_anchors=tuple(dropped),
         timings_ms=timings,
         pose=pose,
+        roll=landmarks.roll,
         hands=full.hands,
         repaired=full.repaired,
         contact=full.contact,

@@ -1,0 +1,130 @@
+"""A baby lying on her side in the scan is painted upright: vision reads her face turned
+upright, and conditioning turns the crop, every map and the anchors so the portrait stands
+head up with the wrap beneath the chin. A small tilt is kept as the scan shows it."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from render.cue_store import anchors_to_json, cues_from_bytes, cues_to_bytes
+from render.pipeline import phantom
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines import candidate_seeds
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.ingest import ingest
+from render.pipeline.types import Anchor, StructuralCues
+from render.pipeline.upright import face_roll, upright
+from render.pipeline.vision import analyze
+from render.tests.pipeline.synthetic_cues import synthetic_cues
+from render.tests.pipeline.test_portraits_from_phantom_scans import jpeg
+
+
+def _rolled_a_quarter(cues: StructuralCues) -> StructuralCues:
+    """``cues`` turned a quarter counter-clockwise (as shown), built independently of upright.py:
+    np.rot90, (x, y) -> (y, W - x), and the normals' picture-plane part turned with it."""
+    width = cues.depth.shape[1]
+    n = cues.normals
+    normals = np.rot90(np.dstack([-n[..., 1], n[..., 0], n[..., 2]]))
+    return replace(
+        cues,
+        image=np.ascontiguousarray(np.rot90(cues.image)),
+        depth=np.ascontiguousarray(np.rot90(cues.depth)),
+        normals=np.ascontiguousarray(normals),
+        subject=np.ascontiguousarray(np.rot90(cues.subject)),
+        low_confidence=np.ascontiguousarray(np.rot90(cues.low_confidence)),
+        anchors=tuple(Anchor(a.name, a.y, width - a.x, a.confidence) for a in cues.anchors),
+        analysis_maps=None,
+        roll=-90.0,  # as vision confirms it: turning clockwise stands the face up
+    )
+
+
+def test_a_face_turned_a_quarter_is_turned_back_map_for_map() -> None:
+    face = synthetic_cues(256, occluded=True)
+    lying = _rolled_a_quarter(face)
+
+    stood = upright(lying)
+
+    assert stood.depth.shape == face.depth.shape
+    inner = (slice(8, -8), slice(8, -8))  # the interpolated border aside
+    assert np.abs(stood.depth[inner] - face.depth[inner]).mean() < 0.01
+    assert np.abs(stood.low_confidence[inner] - face.low_confidence[inner]).mean() < 0.01
+    on_face = face.subject[inner] > 0.5
+    agreement = (stood.normals[inner] * face.normals[inner]).sum(axis=2)[on_face]
+    assert np.median(agreement) > 0.99  # the surface faces the same way, not a quarter off
+    for anchor in face.anchors:
+        back = stood.anchor(anchor.name)
+        assert back is not None
+        assert abs(back.x - anchor.x) < 1.5 and abs(back.y - anchor.y) < 1.5
+    assert stood.analysis_maps is None  # vision's own maps are not passed on turned
+    assert stood.roll == 0.0 and upright(stood) is stood
+
+
+def test_a_small_tilt_and_a_profile_are_painted_as_the_scan_shows_them() -> None:
+    face = synthetic_cues(256, occluded=False)
+    tilted = replace(face, roll=12.0)
+    assert upright(tilted) is tilted
+    assert build(tilted, blend_tone([5])).cues is tilted
+    # The silhouette reader finds only upright profiles: a roll on one is not trusted.
+    profile = replace(face, roll=60.0, pose="profile-left")
+    assert face_roll(profile) == 0.0 and upright(profile) is profile
+
+
+def test_the_cues_file_keeps_the_roll_and_an_older_file_reads_as_upright() -> None:
+    lying = replace(synthetic_cues(64, occluded=False), roll=-90.0)
+    anchors = anchors_to_json(lying.anchors)
+    assert cues_from_bytes(cues_to_bytes(lying), anchors).roll == -90.0
+    # A file written before rolls were stored: the same members, no "roll" in its meta.
+    stored = np.load(io.BytesIO(cues_to_bytes(lying)))
+    members = {name: stored[name] for name in stored.files}
+    meta = json.loads(members["meta"].tobytes().decode())
+    del meta["roll"]
+    members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    older = io.BytesIO()
+    np.savez(older, **members)
+    assert cues_from_bytes(older.getvalue(), anchors).roll == 0.0
+
+
+@pytest.fixture(scope="module", params=[90, -90], ids=["roll+90", "roll-90"])
+def lying(request: pytest.FixtureRequest) -> tuple[phantom.Phantom, StructuralCues]:
+    scan = phantom.make_phantom(roll=request.param, seed=110 + (request.param < 0))
+    return scan, analyze(ingest(jpeg(scan.image)))
+
+
+def test_vision_reads_a_face_lying_on_its_side_whole(lying) -> None:
+    scan, cues = lying
+    assert cues.pose == "frontal"
+    assert abs(abs(cues.roll) - 90.0) < 12.0
+    assert {a.name for a in cues.anchors} == set(scan.anchors)
+    diagonal = float(np.hypot(*np.ptp(np.array(list(scan.anchors.values())), axis=0)))
+    for anchor in cues.anchors:
+        truth = scan.anchors[anchor.name]  # the phantom names sides as seen upright
+        assert np.hypot(anchor.x - truth[0], anchor.y - truth[1]) < 0.1 * diagonal, anchor.name
+
+
+def test_her_portrait_stands_upright_with_the_wrap_below_the_chin(lying) -> None:
+    _, cues = lying
+    conditioning = build(cues, blend_tone([4]))
+    turned = conditioning.cues
+    assert any("upright" in note for note in conditioning.notes)
+    eyes = [turned.anchor("eye_left"), turned.anchor("eye_right")]
+    nose, mouth, chin = (turned.anchor(n) for n in ("nose_tip", "mouth", "chin"))
+    assert all(a is not None for a in (*eyes, nose, mouth, chin))
+    gap = eyes[1].x - eyes[0].x
+    assert gap > 0 and abs(eyes[1].y - eyes[0].y) < 0.2 * gap  # level, left to right
+    assert max(e.y for e in eyes) < nose.y < mouth.y < chin.y  # head up
+    assert turned.subject.shape == turned.depth.shape == turned.image.shape[:2]
+    assert conditioning.inpaint_mask.shape == turned.depth.shape
+
+    candidate = RelightEngine(output_long_side=512).render(conditioning, candidate_seeds(1))[0]
+    props = candidate.props > 0.5
+    rows = np.nonzero(props.any(axis=1))[0]
+    scale = candidate.image.shape[0] / turned.depth.shape[0]
+    assert rows.size and rows.max() == candidate.image.shape[0] - 1  # the wrap is at the bottom
+    # ... and does not rise over the eyes: it lies round the chin, not over a side of the face.
+    eye_row = int(max(e.y for e in eyes) * scale)
+    assert props[: eye_row + 1].mean() < 0.01

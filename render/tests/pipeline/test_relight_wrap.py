@@ -193,3 +193,26 @@ def test_no_island_of_paper_opens_between_a_turned_chin_and_the_wrap() -> None:
             and stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] < height
         ]
         assert islands == [], f"paper enclosed by the head and the wrap: {islands} px"
+
+
+@pytest.mark.parametrize("pose", ["three-quarter-left", "three-quarter-right"])
+def test_a_turned_face_keeps_its_profile_clear_of_the_wrap(pose: str) -> None:
+    # On the side a turned face looks to, its outline is its profile: brow, nose, lips, chin.
+    # The wrap rises high only round the back of the head there; before, it rose to the cheek
+    # on both sides and covered the lips and chin from the side.
+    scan = phantom.make_phantom(pose=pose, palette="hdlive-skin", seed=5)
+    conditioning = build(analyze(ingest(jpeg(scan.image))), blend_tone([4]))
+    cues = conditioning.cues
+    mouth, chin = cues.anchor("mouth"), cues.anchor("chin")
+    assert mouth is not None and chin is not None
+    facing = -1 if pose.endswith("left") else 1
+    for candidate in RelightEngine().render(conditioning, candidate_seeds(3)):
+        props = candidate.props > 0.5
+        scale = props.shape[0] / cues.depth.shape[0]
+        # The lips and the chin's front, halfway to the chin point (the wrap may close round
+        # the chin itself), from the feature out past the outline on the side it looks to.
+        for name, t in (("lips", 0.0), ("chin's front", 0.5)):
+            row = int((mouth.y + t * (chin.y - mouth.y) - cues.crop_box.y0) * scale)
+            x = int((mouth.x + t * (chin.x - mouth.x) - cues.crop_box.x0) * scale)
+            band = props[row, x:] if facing > 0 else props[row, : x + 1]
+            assert band.mean() < 0.1, (name, float(band.mean()))

@@ -56,6 +56,7 @@ class WrapBase:
     sides: tuple[float, float]  # the silhouette's left and right x at that row
     keep: tuple[tuple[float, float, float, float], ...]  # (cx, cy, rx, ry) kept clear
     top: int  # the first row the wrap or its shadow can reach
+    facing: int = 0  # where a turned face's nose points (face.nose_side): -1 left, +1 right
 
 
 def wrap_base(
@@ -65,6 +66,7 @@ def wrap_base(
     plan: FeaturePlan | None,
     clear: tuple[tuple[float, float], ...],
     chin: tuple[float, float] | None,
+    facing: int = 0,
 ) -> WrapBase | None:
     """Where the wrap may rise: round the cheeks and under the chin, clear of the eyes, nose
     and mouth (``clear``: every one vision found, sure or not) and of the drawn lips."""
@@ -133,6 +135,7 @@ def wrap_base(
         sides=(float(cols.min()), float(cols.max())),
         keep=tuple(keep),
         top=int(np.clip(top, 0, height - 1)),
+        facing=facing,
     )
 
 
@@ -248,6 +251,11 @@ def wrap_layer(
     # Its top: highest beside the cheeks, falling off toward the frame's sides.
     left, right = base.sides
     peaks = base.side_y + gap * rng.uniform(-0.08, 0.15, size=2)
+    if base.facing:
+        # A turned face's outline on the side it faces is its profile (brow, nose, lips, chin):
+        # the wrap rises there only to under the chin, or it would cover them from the side.
+        near = 0 if base.facing < 0 else 1
+        peaks[near] = max(peaks[near], base.neck_y - 0.1 * gap)
     drops = gap * rng.uniform(0.25, 0.6, size=2)
     span = np.clip((xs - left) / max(right - left, 1.0), 0.0, 1.0)
     upper = peaks[0] + (peaks[1] - peaks[0]) * span

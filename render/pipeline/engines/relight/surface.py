@@ -13,6 +13,7 @@ from render.pipeline.engines.relight.face import (
     anchor_xy,
     face_layout,
     face_size,
+    nose_side,
     visible_eyes,
 )
 from render.pipeline.engines.relight.features import FeaturePlan, feature_glow, plan_features
@@ -318,7 +319,13 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         texture_trust=skin_trust.astype(np.float32),
         painted=painted,
         wrap_base=wrap_base(
-            matte, distance - outside, layout, plan, _kept_clear(cues, scale), chin
+            matte,
+            distance - outside,
+            layout,
+            plan,
+            _kept_clear(cues, scale),
+            chin,
+            nose_side(cues.pose),
         ),
     )
 

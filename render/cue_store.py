@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 
 from render.pipeline.types import Anchor, Box, CueMaps, StructuralCues
+from render.pipeline.upright import placed_roll
 from render.pipeline.vision import enlarge_maps
 
 _MAPS = ("depth", "normals", "subject", "low_confidence", "hands", "repaired", "contact")
@@ -89,6 +90,11 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         maps = CueMaps(
             **{name: arrays[name].astype(np.float32) for name in _MAPS if name in arrays.files}
         )
+    placed = anchors_from_json(anchors)
+    roll = float(meta.get("roll", 0.0))  # stored before rolls were: painted as it lies
+    if len(placed) >= 3 and all(a.confidence == 1.0 for a in placed):
+        # A sonographer placed them (scan_anchors_correct): they say which way is up.
+        roll = placed_roll(placed) or 0.0
     return StructuralCues(
         crop_box=Box(*meta["crop_box"]),
         image=image,
@@ -98,12 +104,12 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
         low_confidence=maps.low_confidence,
         light_dir=tuple(meta["light_dir"]),
         face_box=Box(*meta["face_box"]) if meta["face_box"] else None,
-        anchors=anchors_from_json(anchors),
+        anchors=placed,
         dropped_anchors=tuple(tuple(pair) for pair in meta["dropped_anchors"]),
         timings_ms=meta["timings_ms"],
         # Cues stored before poses and hands were recorded read as a frontal face, no hands.
         pose=meta.get("pose", "frontal"),
-        roll=float(meta.get("roll", 0.0)),  # stored before rolls were: painted as it lies
+        roll=roll,
         hands=maps.hands,
         repaired=maps.repaired,
         contact=maps.contact,

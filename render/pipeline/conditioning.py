@@ -400,7 +400,7 @@ def build(
     notes: list[str] = []
     turned = upright(cues)
     if turned is not cues:
-        notes.append(f"the face lay on its side: painted upright (turned {face_roll(cues):+.0f}°)")
+        notes.append(f"the face was turned in the scan: painted upright ({face_roll(cues):+.0f}°)")
         cues = turned
     if reference_portraits and not engine_supports_references:
         notes.append(

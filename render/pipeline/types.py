@@ -3,8 +3,10 @@
 Every stage is a function from frozen dataclasses to frozen dataclasses. Nothing here imports
 Django or another app: Django models store what these carry, the stages never see a model.
 
-Coordinates: ``Box`` and ``Anchor`` are always in the pixels of the *original* decoded frame
-(after EXIF orientation). Arrays on ``StructuralCues`` cover ``crop_box`` of that frame.
+Coordinates: ``Box`` and ``Anchor`` are in the pixels of the *original* decoded frame (after
+EXIF orientation), and arrays on ``StructuralCues`` cover ``crop_box`` of that frame; the one
+exception is ``Conditioning.cues`` of a face turned upright (``render.pipeline.upright``),
+whose frame is the turned crop itself (``crop_box`` at 0, 0).
 """
 
 from __future__ import annotations
@@ -166,18 +168,20 @@ class StructuralCues:
     # The maps above at vision's analysis size, when vision made them (None on cues read from
     # a file stored before these were kept, and on cues built by hand). The crop-size maps are
     # exactly these enlarged: a stage that changes a map must not pass these on.
-    # Degrees to turn the crop counter-clockwise (as shown) to stand the face upright, as
-    # vision confirmed it (a reading of the turned picture found the face upright there); 0
-    # when it could not. ``render.pipeline.upright`` turns by it before anything is painted.
-    roll: float = 0.0
     analysis_maps: CueMaps | None = None
+    # Degrees to turn the crop counter-clockwise (as shown) to stand the face upright: from a
+    # sure reading (five anchors agreeing) of a face tilted under 30°, or confirmed by a
+    # reading of the picture turned so (a face lying on her side); 0 when vision is unsure;
+    # from the anchors when a sonographer placed them (``cue_store``).
+    # ``render.pipeline.upright`` turns by it before anything is painted.
+    roll: float = 0.0
 
     def anchor(self, name: str) -> Anchor | None:
         return next((a for a in self.anchors if a.name == name), None)
 
     @property
     def subject_box(self) -> Box | None:
-        """The subject mask's bounding box in frame pixels, or None when the mask is empty."""
+        """The subject mask's bounding box in ``crop_box``'s frame, or None when it is empty."""
         ys, xs = np.nonzero(self.subject > 0.5)
         if xs.size == 0:
             return None

@@ -15,6 +15,7 @@ anything that draws on the scan.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 import cv2
@@ -30,6 +31,23 @@ def face_roll(cues: StructuralCues) -> float:
     roll vision confirmed (``StructuralCues.roll``), 0 for a profile (the silhouette reader
     finds only upright ones)."""
     return 0.0 if cues.is_profile else float(cues.roll)
+
+
+def placed_roll(anchors: Sequence[Anchor]) -> float | None:
+    """The roll the anchors themselves show (as ``StructuralCues.roll``): down the face is
+    square to the eyes' line, toward the mouth and chin. For anchors a person placed, whom
+    vision's reading no longer speaks for; None without both eyes and the mouth or chin."""
+    at = {a.name: np.array([a.x, a.y], np.float64) for a in anchors}
+    below = [at[n] for n in ("mouth", "chin") if n in at]
+    if "eye_left" not in at or "eye_right" not in at or not below:
+        return None
+    along = at["eye_right"] - at["eye_left"]
+    if float(np.linalg.norm(along)) < 1e-6:
+        return None
+    down = np.array([-along[1], along[0]])
+    if float(np.dot(np.mean(below, axis=0) - (at["eye_left"] + at["eye_right"]) / 2, down)) < 0:
+        down = -down
+    return (math.degrees(math.atan2(down[1], down[0])) - 90.0 + 180.0) % 360.0 - 180.0
 
 
 def _turned(
@@ -53,6 +71,25 @@ def _turn_vectors(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     tx = linear[0, 0] * x - linear[0, 1] * y_up
     ty = linear[1, 0] * x - linear[1, 1] * y_up
     return np.dstack([tx, -ty, z]).astype(np.float32)
+
+
+_FACE_ASPECT = 0.85  # a face outline's width over its height, brow to chin
+
+
+def _upright_extent(width: float, height: float, roll: float) -> tuple[float, float]:
+    """The face's own width and height from its box in the rolled picture: the box round the
+    face outline, an ellipse turned by ``roll`` (a turned box's own box would overstate it by
+    up to 40%). The ellipse's width² + height² is the box's; near a quarter or half turn each
+    maps back alone, and between them (near 45°, where a box tells nothing of the shape
+    inside) a face's usual proportions share it out."""
+    c2, s2 = math.cos(math.radians(roll)) ** 2, math.sin(math.radians(roll)) ** 2
+    if abs(c2 - s2) > 0.5:
+        across2 = (width * width * c2 - height * height * s2) / (c2 - s2)
+        down2 = (height * height * c2 - width * width * s2) / (c2 - s2)
+        if across2 > 0 and down2 > 0:
+            return math.sqrt(across2), math.sqrt(down2)
+    down = math.sqrt((width * width + height * height) / (1.0 + _FACE_ASPECT**2))
+    return _FACE_ASPECT * down, down
 
 
 def upright(cues: StructuralCues) -> StructuralCues:
@@ -87,9 +124,10 @@ def upright(cues: StructuralCues) -> StructuralCues:
     face_box = None
     if cues.face_box is not None:
         b = cues.face_box
-        corners = np.array([moved(x, y) for x in (b.x0, b.x1) for y in (b.y0, b.y1)])
-        x0, y0 = np.clip(corners.min(axis=0), 0, size)
-        x1, y1 = np.clip(corners.max(axis=0), 0, size)
+        cx, cy = moved((b.x0 + b.x1) / 2.0, (b.y0 + b.y1) / 2.0)
+        across, down = _upright_extent(float(b.x1 - b.x0), float(b.y1 - b.y0), roll)
+        x0, y0 = np.clip((cx - across / 2.0, cy - down / 2.0), 0, size)
+        x1, y1 = np.clip((cx + across / 2.0, cy + down / 2.0), 0, size)
         face_box = Box(int(x0), int(y0), int(math.ceil(x1)), int(math.ceil(y1)))
     return replace(
         cues,

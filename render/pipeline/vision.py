@@ -60,7 +60,8 @@ _UPSIDE_DOWN = -1.5  # ... and below this, the reading is upside down
 _WORK_SIDE = 400  # analysis resolution: maps are computed here and resized to the crop
 
 # MediaPipe face-mesh landmark indices (the subject's right eye is on the image left when the
-# face looks at the viewer; we sort by x afterwards so names are "as seen in the image").
+# face looks at the viewer; we sort along the face's left-to-right afterwards so names are "as
+# seen with the face upright", which is as seen in the image unless the face lies rolled).
 _EYE_RINGS = ((33, 133, 159, 145, 160, 144, 158, 153), (263, 362, 386, 374, 387, 373, 385, 380))
 # The mesh's own nose-tip point (1) sits at the base of a fetal nose, which is shorter than the
 # adult nose the mesh was fitted to; the points above it (4, 5) sit on the fetal tip. Likewise
@@ -473,7 +474,7 @@ class _Landmarks:
     oval: np.ndarray  # the face's outline (N × 2 work pixels)
     anchors: dict[str, np.ndarray]  # the mean of the plain and the mirrored reading
     spread: dict[str, float]  # how far the two readings lie apart, over the face's size
-    yaw: float  # -1 (nose to the image's left) .. 1 (to the right); 0 frontal
+    yaw: float  # -1 (nose to the left, seen upright) .. 1 (to the right); 0 frontal
     variant: str
     profile: str | None = None  # "left"/"right": read from the silhouette, the nose that way
     roll: float = 0.0  # confirmed only: see StructuralCues.roll
@@ -573,7 +574,7 @@ def _roll(anchors: dict[str, np.ndarray]) -> float:
     """Degrees to turn the picture counter-clockwise (as shown) to stand the face upright."""
     _origin, axes, _span = _face_frame(anchors)
     down = axes[1]
-    return float((math.degrees(math.atan2(down[1], down[0])) - 90.0 + 180.0) % 360.0 - 180.0)
+    return _turn(math.degrees(math.atan2(down[1], down[0])) - 90.0)
 
 
 def _turn(degrees: float) -> float:
@@ -584,8 +585,6 @@ def _upright_reading(best: _Landmarks, work: np.ndarray, upscaled: bool) -> _Lan
     """A face lying on its side or upside down, read again turned upright: the mesh follows a
     rolled face, but places the eyes and mouth best on an upright one, and it can read a face
     upside down (closed eyes look the same either way up). None when ``best`` stands."""
-    if best.profile is not None or not {"eye_left", "eye_right", "mouth"} <= best.anchors.keys():
-        return None
     grey = cv2.cvtColor(work, cv2.COLOR_RGB2GRAY)
     degrees = _roll(best.anchors)
     mouth = _mouth_end(grey, best.anchors)
@@ -605,7 +604,11 @@ def _upright_reading(best: _Landmarks, work: np.ndarray, upscaled: bool) -> _Lan
         reading = _settled_reading(image, _turn(start), upscaled, read)
         if reading is None or any(reading is other for *_, other in found):
             continue
-        if not may_turn_over and abs(_turn(_roll(reading.anchors) - degrees)) > 90.0:
+        # A turned reading must itself be sure, and surer than a sure one it would replace;
+        # one the face read upright may only turn it a little, unless it may be turned over.
+        if reading.agreeing < max(_AGREEING_ENOUGH, best.agreeing if sure else 0):
+            continue
+        if not may_turn_over and abs(_turn(_roll(reading.anchors) - degrees)) > _REREAD_ROLL:
             continue
         mouth = _mouth_end(grey, reading.anchors)
         # The mouth end creases (this reading is the right way up), and the face detector too
@@ -683,7 +686,7 @@ def _chin_point(points: np.ndarray) -> int:
     yaw = _yaw(points)
     if abs(yaw) < _THREE_QUARTER_YAW:
         return _CHIN
-    # The mesh's own left/right: which of the two jaw points is on the image's left.
+    # The mesh's own left/right: which of the two jaw points is on the upright face's left.
     across = _across(points)
     left_first = points[_CHIN_THREE_QUARTER[0]] @ across < points[_CHIN_THREE_QUARTER[1]] @ across
     turned_left = yaw < 0
@@ -738,13 +741,14 @@ def _plausible_face(points: np.ndarray) -> bool:
 def _check_anchors(
     anchors: dict[str, np.ndarray],
     subject: np.ndarray,
-    low: np.ndarray,
+    hidden: np.ndarray,
+    speckled: np.ndarray,
     depth: np.ndarray,
     span: float,
 ) -> tuple[dict[str, tuple[np.ndarray, float]], list[tuple[str, str]]]:
-    """Each anchor must sit on the subject, off the low-confidence mask and agree with depth.
-
-    ``span`` is the face's scale (the eye distance, or its profile equivalent)."""
+    """Each anchor must sit on the subject, off what hides the surface (``hidden``: shadow,
+    occluders, strands) and agree with depth; speckle round it (``speckled``) lowers its
+    confidence. ``span`` is the face's scale (the eye distance, or its profile equivalent)."""
     h, w = subject.shape
     kept: dict[str, tuple[np.ndarray, float]] = {}
     dropped: list[tuple[str, str]] = []
@@ -774,7 +778,11 @@ def _check_anchors(
         ):
             dropped.append((name, "outside the face (on the background)"))
             continue
-        covered = mean_at(low, p)
+        # The speckle of the surface round the anchor: the median over twice the window, as a
+        # lid's or the lips' own crease reads as fine variation too, but covers a minority.
+        x, y = int(round(p[0])), int(round(p[1]))
+        around = speckled[max(0, y - 2 * r) : y + 2 * r + 1, max(0, x - 2 * r) : x + 2 * r + 1]
+        covered = max(mean_at(hidden, p), float(np.median(around)))
         if covered > 0.5:
             dropped.append((name, "covered by an occluder, shadow or speckle"))
             continue
@@ -825,10 +833,18 @@ def _mouth_end(grey: np.ndarray, anchors: dict[str, np.ndarray]) -> float:
     forehead is smooth; lips, nostrils and chin crease. Below 0 the reading is upside down."""
     origin, axes, span = _face_frame(anchors)
     mouth = anchors["mouth"]
+    half = 0.35 * span
+    height, width = grey.shape[:2]
+    centres = (mouth, 2 * origin - mouth)
+    for centre in centres:
+        # A patch mostly off the picture would read the frame's edge as creases: unsure.
+        corners = centre + np.array([(sx, sy) for sx in (-1, 1) for sy in (-1, 1)]) @ (half * axes)
+        on = (corners[:, 0] >= 0) & (corners[:, 0] < width)
+        on &= (corners[:, 1] >= 0) & (corners[:, 1] < height)
+        if on.sum() < 3:
+            return 0.0
     smooth = cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.0)
-    patches = [
-        _frame_patch(smooth, p, axes, 0.35 * span, False) for p in (mouth, 2 * origin - mouth)
-    ]
+    patches = [_frame_patch(smooth, p, axes, half, False) for p in centres]
     energy = [max(_edge_energy(p), 1e-6) for p in patches]
     return math.log(energy[0] / energy[1])
 
@@ -1157,7 +1173,7 @@ def _pose(yaw: float) -> str:
 
 
 def _far_side(pose: str) -> tuple[str, ...]:
-    """The anchors a pose turns away from the probe (seen in the image, left or right)."""
+    """The anchors a pose turns away from the probe (seen upright, left or right)."""
     if pose == "frontal":
         return ()
     side = "left" if pose.endswith("left") else "right"
@@ -1166,16 +1182,25 @@ def _far_side(pose: str) -> tuple[str, ...]:
     return (f"cheek_{side}",)
 
 
-def _head_region(oval: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def _face_up(anchors: dict[str, np.ndarray]) -> np.ndarray:
+    """The unit direction, in picture pixels, from the chin to the brow: the picture's up
+    unless the face lies rolled in it (or the anchors do not say: a profile is upright)."""
+    if not {"eye_left", "eye_right", "chin"} <= anchors.keys():
+        return np.array([0.0, -1.0])
+    _origin, axes, _span = _face_frame(anchors)
+    return -np.asarray(axes[1], np.float64)
+
+
+def _head_region(oval: np.ndarray, shape: tuple[int, ...], up: np.ndarray) -> np.ndarray:
     """Where the baby's head can be, from the face's outline: the face oval widened, and
-    raised for the cranium above the brow. Placenta or a uterine wall pressed against the face
-    lies mostly outside it."""
+    raised (toward ``up``, the face's brow) for the cranium above the brow. Placenta or a
+    uterine wall pressed against the face lies mostly outside it."""
     (cx, cy), (w, h), angle = cv2.fitEllipse(oval.astype(np.float32))
-    up = np.deg2rad(angle)
+    axis = np.deg2rad(angle)
     # The cranium rises above the brow: move the centre along the face's axis toward the top.
     shift = 0.15 * max(w, h)
-    dx, dy = shift * np.sin(up), -shift * np.cos(up)
-    if dy > 0:
+    dx, dy = shift * np.sin(axis), -shift * np.cos(axis)
+    if dx * up[0] + dy * up[1] < 0:
         dx, dy = -dx, -dy
     region = np.zeros(shape, np.uint8)
     cv2.ellipse(
@@ -1201,11 +1226,16 @@ def _surface_pieces(smooth: np.ndarray, inside: np.ndarray) -> tuple[int, np.nda
 
 
 def _head_subject(
-    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray, oval: np.ndarray, pose: str
+    grey: np.ndarray,
+    bright: np.ndarray,
+    smooth: np.ndarray,
+    oval: np.ndarray,
+    pose: str,
+    up: np.ndarray,
 ) -> np.ndarray:
     """The baby's head and face: the bright mask cut along the surface's step edges into
-    pieces, keeping the pieces that lie mostly where the head can be."""
-    head = _head_region(oval, grey.shape)
+    pieces, keeping the pieces that lie mostly where the head can be (``up``: _face_up)."""
+    head = _head_region(oval, grey.shape, up)
     inside = bright > 0.5
     if not inside.any():
         return np.zeros(grey.shape, np.float32)
@@ -1226,7 +1256,7 @@ def _head_subject(
             stats[:, cv2.CC_STAT_AREA], 1
         )
         on_face[0] = 0
-        keep = (on_face >= 0.2) | _far_cheek(labels, stats, centroids, face, head, pose)
+        keep = (on_face >= 0.2) | _far_cheek(labels, stats, centroids, face, head, pose, up)
         kept = keep[labels].astype(np.uint8)
     # A piece kept (three quarters of it where the head can be) is kept whole: a tall crown
     # reaches past the region drawn from the face, and clipping it there cut a crescent off.
@@ -1254,6 +1284,7 @@ def _far_cheek(
     face: np.ndarray,
     head: np.ndarray,
     pose: str,
+    up: np.ndarray,
 ) -> np.ndarray:
     """Which pieces are a turned face's far cheek: per label, True for a piece wholly where the
     head can be, beside the face's outline on the side the face is turned to.
@@ -1268,17 +1299,19 @@ def _far_cheek(
     if not pose.startswith("three-quarter-"):
         return keep
     side = 1 if pose.endswith("right") else -1
-    xs = np.flatnonzero(face.any(axis=0))
+    right = np.array([-up[1], up[0]])  # the face's own left to right, as seen upright
+    ys, xs = np.nonzero(face)
     if xs.size == 0:
         return keep
-    centre = (xs.min() + xs.max()) / 2.0
-    reach = max(3, int(0.1 * (xs.max() - xs.min())) | 1)
+    across = xs * right[0] + ys * right[1]
+    centre = (across.min() + across.max()) / 2.0
+    reach = max(3, int(0.1 * (across.max() - across.min())) | 1)
     beside = cv2.dilate(face, np.ones((reach, reach), np.uint8)) > 0
     touching = np.bincount(labels[beside], minlength=count) > 0
     within = np.bincount(labels[head], minlength=count) >= 0.95 * np.maximum(
         stats[:, cv2.CC_STAT_AREA], 1
     )
-    keep = touching & within & ((centroids[:, 0] - centre) * side > 0)
+    keep = touching & within & ((centroids @ right - centre) * side > 0)
     keep[0] = False
     return keep
 
@@ -1305,12 +1338,15 @@ def _beside_nose(
         return none, none
     hull = np.zeros(inside.shape, np.uint8)
     cv2.fillPoly(hull, [cv2.convexHull(points)], 1)
-    width = float(np.ptp(oval[:, 0]))
+    up = _face_up(anchors)
+    right = np.array([-up[1], up[0]])  # the face's own left to right, as seen upright
+    width = float(np.ptp(oval @ right))
     h, w = inside.shape
     ys, xs = np.mgrid[0:h, 0:w]
     side = 1 if pose.endswith("right") else -1
-    near = (np.hypot(xs - nose[0], ys - nose[1]) < 0.5 * width) & ((xs - nose[0]) * side > 0)
-    added = (hull > 0) & near & ~inside & _head_region(oval, inside.shape)
+    beyond = ((xs - nose[0]) * right[0] + (ys - nose[1]) * right[1]) * side > 0
+    near = (np.hypot(xs - nose[0], ys - nose[1]) < 0.5 * width) & beyond
+    added = (hull > 0) & near & ~inside & _head_region(oval, inside.shape, up)
     # The far eye lies in the hollow by the nose: its socket is dark, but it is seen.
     unseen = added.copy()
     for name in ("eye_left", "eye_right"):
@@ -1731,7 +1767,8 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     oval = landmarks.oval
 
     step = time.perf_counter()
-    subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval, landmarks.pose)
+    up = _face_up(landmarks.anchors)
+    subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval, landmarks.pose, up)
     shaded, unseen = _beside_nose(subject, oval, landmarks.pose, landmarks.anchors)
     # Closing the outline there encloses what the nose's edges had parted from the face.
     subject = _fill_holes((subject > 0.5) | shaded).astype(np.float32)
@@ -1778,14 +1815,17 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     # A strand is painted over as the face continued, not kept like a hand.
     hands = occluder * (bright > 0.5) * ~repaired
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
-    low = np.maximum(np.maximum(0.45 * speckle * subject, shadow), occluder)
-    low = np.maximum(low, strands.astype(np.float32))
-    low = np.clip(cv2.GaussianBlur(low.astype(np.float32), (0, 0), 1.5), 0, 1)
+    hidden = np.maximum(np.maximum(shadow, occluder), strands.astype(np.float32))
+    hidden = np.clip(cv2.GaussianBlur(hidden.astype(np.float32), (0, 0), 1.5), 0, 1)
+    speckled = np.clip(cv2.GaussianBlur(0.45 * speckle * subject, (0, 0), 1.5), 0, 1)
+    low = np.maximum(hidden, speckled)
     timings["maps"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
     pose = landmarks.pose
-    kept, dropped = _check_anchors(landmarks.anchors, subject, low, depth, landmarks.span)
+    kept, dropped = _check_anchors(
+        landmarks.anchors, subject, hidden, speckled, depth, landmarks.span
+    )
     for name in _far_side(pose):
         if kept.pop(name, None) is not None:
             dropped.append((name, "turned away from the probe in this pose"))

@@ -17,7 +17,7 @@ from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.ingest import ingest
-from render.pipeline.types import Anchor, StructuralCues
+from render.pipeline.types import Anchor, Box, StructuralCues
 from render.pipeline.upright import face_roll, upright
 from render.pipeline.vision import analyze
 from render.tests.pipeline.synthetic_cues import synthetic_cues
@@ -110,7 +110,7 @@ def test_her_portrait_stands_upright_with_the_wrap_below_the_chin(lying) -> None
     _, cues = lying
     conditioning = build(cues, blend_tone([4]))
     turned = conditioning.cues
-    assert any("upright" in note for note in conditioning.notes)
+    assert any("painted upright" in note for note in conditioning.notes)
     eyes = [turned.anchor("eye_left"), turned.anchor("eye_right")]
     nose, mouth, chin = (turned.anchor(n) for n in ("nose_tip", "mouth", "chin"))
     assert all(a is not None for a in (*eyes, nose, mouth, chin))
@@ -128,3 +128,37 @@ def test_her_portrait_stands_upright_with_the_wrap_below_the_chin(lying) -> None
     # ... and does not rise over the eyes: it lies round the chin, not over a side of the face.
     eye_row = int(max(e.y for e in eyes) * scale)
     assert props[: eye_row + 1].mean() < 0.01
+
+
+def test_the_face_box_keeps_the_face_size_whatever_the_turn() -> None:
+    # A face box is the box round the face outline as the picture shows it; turned upright,
+    # it must be the face's own box again, not the larger box round a turned box.
+    for roll in (30.0, 45.0, -60.0, 90.0, 180.0):
+        theta = np.deg2rad(roll)
+        a, b = 85.0, 100.0  # the outline's half width and half height, upright
+        half_w = np.sqrt((a * np.cos(theta)) ** 2 + (b * np.sin(theta)) ** 2)
+        half_h = np.sqrt((a * np.sin(theta)) ** 2 + (b * np.cos(theta)) ** 2)
+        face = synthetic_cues(512, occluded=False)
+        box = Box(int(256 - half_w), int(256 - half_h), int(256 + half_w), int(256 + half_h))
+        turned = upright(replace(face, face_box=box, roll=roll))
+        assert turned.face_box is not None
+        width = turned.face_box.x1 - turned.face_box.x0
+        height = turned.face_box.y1 - turned.face_box.y0
+        assert abs(width - 2 * a) < 0.08 * 2 * a and abs(height - 2 * b) < 0.08 * 2 * b, roll
+
+
+def test_anchors_a_sonographer_placed_say_which_way_is_up() -> None:
+    # Vision read her upright (roll 0); the sonographer's anchors put the chin to the left of
+    # the eyes: a quarter turn counter-clockwise stands her up.
+    lying = replace(synthetic_cues(64, occluded=False), roll=0.0)
+    placed = {
+        "eye_left": {"x": 40.0, "y": 20.0, "confidence": 1.0},
+        "eye_right": {"x": 40.0, "y": 44.0, "confidence": 1.0},
+        "nose_tip": {"x": 30.0, "y": 32.0, "confidence": 1.0},
+        "mouth": {"x": 22.0, "y": 32.0, "confidence": 1.0},
+        "chin": {"x": 14.0, "y": 32.0, "confidence": 1.0},
+    }
+    assert cues_from_bytes(cues_to_bytes(lying), placed).roll == pytest.approx(90.0)
+    # Vision's own anchors (its confidences) keep the roll vision stored.
+    read = {name: {**point, "confidence": 0.9} for name, point in placed.items()}
+    assert cues_from_bytes(cues_to_bytes(lying), read).roll == 0.0

@@ -330,7 +330,13 @@ def monk_fairness(
         rendered = engine.render(conditioning.build(cues, tone), seeds)
         image_height, image_width = rendered[0].image.shape[:2]
         skin = _skin_mask(cues, (image_width, image_height))
-        worst = max(scoring.skin_delta_e(c.image, tone.hex, skin) for c in rendered)
+        # The skin only: a prop (the wrap, a hat over the crown) is not the baby's tone.
+        worst = max(
+            scoring.skin_delta_e(
+                c.image, tone.hex, skin if c.props is None else skin & (c.props <= 0.0)
+            )
+            for c in rendered
+        )
         face = face_region(cues, (image_width, image_height))
         contrasts = []
         for candidate in rendered:

@@ -165,9 +165,11 @@ def test_the_api_lists_adds_and_deletes_references(studio) -> None:
 
 
 def _frame_lab(image: np.ndarray) -> np.ndarray:
-    """The paper at the top of the frame (the wrap, a prop, fills the bottom)."""
-    h = image.shape[0]
-    return np.median(srgb_to_oklab(image[: h // 12].reshape(-1, 3)), axis=0)
+    """The paper in the frame's top corners (the wrap, a prop, fills the bottom; the crown, or
+    a hat on it, may reach the top's middle)."""
+    h, w = image.shape[:2]
+    corners = np.concatenate([image[: h // 12, : w // 6], image[: h // 12, -(w // 6) :]], axis=1)
+    return np.median(srgb_to_oklab(corners.reshape(-1, 3)), axis=0)
 
 
 def _render(phantom_jpeg: bytes) -> list[np.ndarray]:

@@ -91,12 +91,19 @@ def house_look_apply(
         raise ValueError(f"strength must be within 0..1, got {strength}")
     h, w = image.shape[:2]
     baby = cv2.resize(subject.astype(np.float32), (w, h)) >= 0.5
+    paper = ~baby
     if props is not None:
-        baby &= cv2.resize(props.astype(np.float32), (w, h)) < 0.5
+        on_set = cv2.resize(props.astype(np.float32), (w, h)) >= 0.5
+        baby &= ~on_set
+        paper &= ~on_set
     lab = srgb_to_oklab(image)
     if (~baby).sum() < 0.02 * h * w:
         return image.copy()  # the subject fills the frame: no backdrop to speak of
-    current = np.median(lab[~baby], axis=0)
+    # The paper's own colour and spread are what move toward the references': a wrap or hat,
+    # graded with it, would drag the median toward the fabric's shade.
+    if paper.sum() < 0.02 * h * w:
+        paper = ~baby
+    current = np.median(lab[paper], axis=0)
     # The baby's core keeps its pixels exactly. Its rim (the mask is a little wider than the
     # painted silhouette) changes only where it looks like the backdrop, so no halo of the old
     # backdrop is left around the head and no edge of skin takes the new colour.
@@ -117,7 +124,7 @@ def house_look_apply(
     reach = float(np.linalg.norm(shift))
     if reach > MAX_SHIFT:
         shift *= MAX_SHIFT / reach
-    spread = float(lab[~baby][:, 0].std())
+    spread = float(lab[paper][:, 0].std())
     gain = 1.0 if spread < 1e-4 else float(np.clip(look.contrast / spread, 0.6, 1.6))
     graded = lab.copy()
     graded[..., 0] = current[0] + (lab[..., 0] - current[0]) * gain

@@ -70,7 +70,7 @@ def test_a_chin_hidden_by_a_prop_is_not_measurable_not_moved(conditioning, wrapp
     # of drift; the anchors still visible are all re-found.
     candidate = wrapped[0]
     height, width = candidate.image.shape[:2]
-    props = np.zeros((height, width), np.float32)
+    props = candidate.props.copy()  # its own wrap and any hat, and ...
     props[int((ANCHOR_FRACTIONS["mouth"][1] + 0.04) * height) :] = 1.0
     scored = score_candidate(conditioning, replace(candidate, props=props))
     assert scored.rejected_reason == ""

@@ -4,6 +4,7 @@ candidate per seed."""
 from __future__ import annotations
 
 import cv2
+import numpy as np
 
 from render.pipeline.conditioning import STYLES
 from render.pipeline.engines.relight.colour import (
@@ -22,7 +23,7 @@ from render.pipeline.engines.relight.light import (
     soften_unconfident,
     studio_set_for_seed,
 )
-from render.pipeline.engines.relight.props import apply_wrap, wrap_guard, wrap_layer
+from render.pipeline.engines.relight.props import apply_wrap, hat_layer, wrap_guard, wrap_layer
 from render.pipeline.engines.relight.raster import output_size
 from render.pipeline.engines.relight.surface import prepare
 from render.pipeline.types import (
@@ -50,6 +51,7 @@ class RelightEngine:
         output_long_side: int = 1024,
         shading_long_side: int = 768,
         wrap: bool = True,
+        hat: bool = True,
         features: bool = True,
     ) -> None:
         if output_long_side < 64:
@@ -60,6 +62,8 @@ class RelightEngine:
         # candidate says where it lies (``RenderedCandidate.props``): scoring leaves it out and
         # the house look grades it with the backdrop.
         self.wrap = wrap
+        # A knit hat over the crown on some candidates (its own seeded draw), a prop like it.
+        self.hat = hat
         # Off only to measure what the features add (their lines, lips, flush and sheen).
         self.features = features
 
@@ -105,6 +109,14 @@ class RelightEngine:
                     surface.wrap_base, surface, light, studio, palette, seed, style.monochrome
                 )
                 image, props = apply_wrap(image, layer, *guard)
+                if self.hat and surface.hat_base is not None:
+                    hat = hat_layer(
+                        surface.hat_base, surface, light, studio, palette, seed, style.monochrome
+                    )
+                    if hat is not None:
+                        everywhere = np.ones(image.shape[:2], np.float32)
+                        image, on_hat = apply_wrap(image, hat, everywhere, 0)
+                        props = np.maximum(props, on_hat)
             candidates.append(
                 RenderedCandidate(seed=seed, image=image, engine=self.name, props=props)
             )

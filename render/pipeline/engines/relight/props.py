@@ -1,5 +1,6 @@
 """Props of the set: a seeded knit or muslin wrap rising round the cheeks and chin, clear of
-the eyes, nose and mouth. Each candidate says where it lies (``RenderedCandidate.props``)."""
+the eyes, nose and mouth, and on some candidates a knit hat over the crown, clear of the brows.
+Each candidate says where they lie (``RenderedCandidate.props``)."""
 
 from __future__ import annotations
 
@@ -310,35 +311,12 @@ def wrap_layer(
     relief = cv2.GaussianBlur(relief.astype(np.float32), (0, 0), 1.5)
 
     # Lit by the candidate's own key and fill, as the skin is; troughs see less of the room.
-    slope_x = cv2.Sobel(relief, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    slope_y = cv2.Sobel(relief, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    normals = np.dstack([-slope_x, slope_y, np.ones_like(slope_x)])
-    normalise(normals)
-    key = normals @ light.key_dir
-    key += light.wrap
-    key *= 1.0 / (1.0 + light.wrap)
-    np.clip(key, 0.0, 1.0, out=key)
-    fill = (normals @ light.fill_dir + 1.0) * (0.5 * light.fill_strength)
-    luminance = key * light.key_strength + fill + _WRAP_AMBIENT
-    flat = (
-        np.clip((light.key_dir[2] + light.wrap) / (1.0 + light.wrap), 0.0, 1.0) * light.key_strength
-        + (light.fill_dir[2] + 1.0) * 0.5 * light.fill_strength
-        + _WRAP_AMBIENT
-    )
-    luminance *= 1.0 / max(float(flat), 1e-4)
+    luminance = _fabric_luminance(_relief_normals(relief), light, surface, top)
     hollow = np.clip((wide_blur(relief, 0.6 * thick) - relief) / thick, 0.0, None)
     luminance *= 1.0 - np.clip(0.5 * hollow, 0.0, 0.35)
     # Where it tucks against the cheek the fabric's own edge sees less of the room too.
     luminance *= 1.0 - 0.22 * np.exp(-depth_in / 0.3)
-    falloff = surface.across_x * (light.falloff * light.key_dir[0])
-    falloff = falloff + surface.across_y[top:] * (light.falloff * light.key_dir[1])
-    luminance *= falloff + 1.0
-    total = light.key_strength + light.fill_strength
-    tint = (light.key_colour * light.key_strength + light.fill_colour * light.fill_strength) / total
-    colour = luminance[..., None] * (albedo * tint)
-    if monochrome:
-        grey = colour @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
-        colour = np.repeat(grey[..., None], 3, axis=2)
+    colour = _fabric_colour(luminance, light, albedo, monochrome)
     # Depth of field: the fabric nearest the lens, at the frame's bottom, is out of focus.
     soft = _bottom_softness(ys, height, long_side)
     blurred = cv2.GaussianBlur(colour, (0, 0), 0.007 * long_side)
@@ -362,6 +340,51 @@ def wrap_layer(
         shadow=shadow.astype(np.float32),
         knit=knit,
     )
+
+
+def _relief_normals(relief: np.ndarray) -> np.ndarray:
+    """Unit normals (x right, y up, z out) of a height field in pixels."""
+    slope_x = cv2.Sobel(relief, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    slope_y = cv2.Sobel(relief, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    normals = np.dstack([-slope_x, slope_y, np.ones_like(slope_x)])
+    normalise(normals)
+    return normals
+
+
+def _fabric_luminance(
+    normals: np.ndarray, light: Lighting, surface: Surface, top: int
+) -> np.ndarray:
+    """How much light cloth facing ``normals`` takes from the candidate's key, fill and room,
+    1 where it faces the camera, with the key's falloff across the frame (rows ``top`` on)."""
+    key = normals @ light.key_dir
+    key += light.wrap
+    key *= 1.0 / (1.0 + light.wrap)
+    np.clip(key, 0.0, 1.0, out=key)
+    fill = (normals @ light.fill_dir + 1.0) * (0.5 * light.fill_strength)
+    luminance = key * light.key_strength + fill + _WRAP_AMBIENT
+    flat = (
+        np.clip((light.key_dir[2] + light.wrap) / (1.0 + light.wrap), 0.0, 1.0) * light.key_strength
+        + (light.fill_dir[2] + 1.0) * 0.5 * light.fill_strength
+        + _WRAP_AMBIENT
+    )
+    luminance *= 1.0 / max(float(flat), 1e-4)
+    rows = surface.across_y[top : top + normals.shape[0]]
+    falloff = surface.across_x * (light.falloff * light.key_dir[0])
+    falloff = falloff + rows * (light.falloff * light.key_dir[1])
+    luminance *= falloff + 1.0
+    return luminance
+
+
+def _fabric_colour(
+    luminance: np.ndarray, light: Lighting, albedo: np.ndarray, monochrome: bool
+) -> np.ndarray:
+    total = light.key_strength + light.fill_strength
+    tint = (light.key_colour * light.key_strength + light.fill_colour * light.fill_strength) / total
+    colour = luminance[..., None] * (albedo * tint)
+    if monochrome:
+        grey = colour @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+        colour = np.repeat(grey[..., None], 3, axis=2)
+    return colour
 
 
 def _bottom_softness(ys: np.ndarray, height: int, long_side: int) -> np.ndarray:
@@ -449,3 +472,130 @@ def wrap_guard(base: WrapBase, output_size: tuple[int, int]) -> tuple[np.ndarray
     outline = cv2.resize(base.outline[int(base.top) :], (width, height - top)) * ratio
     np.maximum(guard, np.clip(1.0 - outline / 2.0, 0.0, 1.0), out=guard)
     return guard, top
+
+
+# A knit hat is the other prop of a newborn session: on some candidates (its own seeded draw)
+# it covers the crown, where a scan is least sure of the head (the placenta or a wall pressed
+# on it, a rim dark with speckle), and leaves the brow, eyes and face as the scan saw them.
+_HAT_SHARE = 0.4  # of candidates
+_HAT_EDGE_PX = 1.2
+
+
+@dataclass(frozen=True, eq=False)
+class HatBase:
+    """Seed-independent geometry a hat is laid on, at shading resolution."""
+
+    outline: np.ndarray  # H×W signed distance (px) to the head's outline, + inside
+    gap: float  # the eye gap (px)
+    centre_x: float  # the face's middle: where the brim sits highest
+    brim_y: float  # the brim's highest row: well above the brows
+    half_width: float  # the head's half width at the brim
+    eyes: tuple[tuple[float, float], ...]  # kept clear with a margin, whatever the seed
+
+
+def hat_base(outline: np.ndarray, layout: FaceLayout | None) -> HatBase | None:
+    """Where a hat may sit: on the crown, its brim a forehead's height above the eyes; None
+    without a face layout (a profile) or when the frame leaves no crown above the brow."""
+    if layout is None:
+        return None
+    gap = layout.eye_gap
+    eye_y = (layout.eye_left[1] + layout.eye_right[1]) / 2.0
+    brim_y = eye_y - 0.55 * gap
+    row = int(round(brim_y))
+    if row < 1 or row >= outline.shape[0]:
+        return None
+    cols = np.nonzero(outline[row] > 0)[0]
+    if cols.size < 2:
+        return None
+    return HatBase(
+        outline=outline.astype(np.float32),
+        gap=gap,
+        centre_x=(layout.eye_left[0] + layout.eye_right[0]) / 2.0,
+        brim_y=brim_y,
+        half_width=max(float(cols.max() - cols.min()) / 2.0, gap),
+        eyes=(layout.eye_left, layout.eye_right),
+    )
+
+
+def hat_layer(
+    base: HatBase,
+    surface: Surface,
+    light: Lighting,
+    studio: StudioSet,
+    palette: tuple[str, str],
+    seed: int,
+    monochrome: bool,
+) -> _WrapLayer | None:
+    """One candidate's knit hat (rows 0 to the frame's bottom), or None when its seed draws
+    none. It matches the candidate's wrap: the same shade, as a session's set is chosen."""
+    rng = np.random.default_rng([seed, 3])
+    if rng.random() >= _HAT_SHARE:
+        return None
+    albedo = _wrap_albedo(palette[0], palette[1], studio.backdrop, np.random.default_rng([seed, 2]))
+    height, width = base.outline.shape
+    gap = base.gap
+    ys = np.arange(height, dtype=np.float32)[:, None]
+    xs = np.arange(width, dtype=np.float32)[None, :]
+    across = (xs - base.centre_x) / base.half_width
+    # The brim rings the head: highest over the brow, lower toward the temples, a little
+    # askew; the knit stands a little proud of the head all round the crown.
+    brim = (
+        base.brim_y
+        + gap * rng.uniform(-0.05, 0.05)
+        + gap * rng.uniform(0.9, 1.3) * across**2
+        + gap * rng.uniform(-0.06, 0.06) * across
+    )
+    for eye_x, eye_y in base.eyes:
+        # Never down to the brows: over each eye it keeps above an ellipse round the eye and
+        # its brow; past the eye's outer corner it may come down over the temple.
+        span = (xs - eye_x) / (0.7 * gap)
+        clear = 0.1 + 0.35 * np.sqrt(np.clip(1.0 - span**2, 0.0, 1.0))
+        brim = np.minimum(brim, eye_y - gap * clear)
+    proud = gap * rng.uniform(0.06, 0.1)
+    # px into the hat from its edge; rounded where the brim meets the sides
+    inside = _smooth_min(brim - ys, base.outline + proud, 0.25 * gap)
+    coverage = np.clip(inside / _HAT_EDGE_PX + 0.5, 0.0, 1.0)
+    if coverage.max() < 0.5:
+        return None
+
+    # Its form: the crown's dome, rounded over at every edge, and a turned-up cuff of ribbed
+    # knit along the brim with a crease where it folds back onto the hat.
+    reach = max(float(np.clip(inside, 0.0, None).max()), 1.0)
+    dome_radius = min(0.9 * base.half_width, reach)
+    d = np.clip(inside / dome_radius, 0.0, 1.0)
+    relief = dome_radius * 0.7 * np.sqrt(np.clip(1.0 - (1.0 - d) ** 2, 0.0, 1.0))
+    cuff = gap * rng.uniform(0.28, 0.4)
+    t = (brim - ys) / cuff
+    in_cuff = (t > 0.0) & (t < 1.0)
+    thick = gap * rng.uniform(0.07, 0.1)
+    relief += thick * np.where(in_cuff, np.sqrt(np.clip(np.sin(np.pi * t), 0.0, 1.0)), 0.0)
+    relief -= 0.6 * thick * np.exp(-(((t - 1.0) / 0.1) ** 2))
+    ribs = np.cos(2.0 * np.pi * (xs - base.centre_x) / (gap * rng.uniform(0.07, 0.1)))
+    relief += 0.12 * thick * ribs * in_cuff
+    grid = (max(2, height // 96 + 2), max(2, width // 96 + 2))
+    lumps = rng.standard_normal(grid).astype(np.float32)
+    relief += 0.15 * thick * cv2.resize(lumps, (width, height), interpolation=cv2.INTER_CUBIC)
+    relief = cv2.GaussianBlur(relief.astype(np.float32), (0, 0), 1.2)
+
+    luminance = _fabric_luminance(_relief_normals(relief), light, surface, 0)
+    hollow = np.clip((wide_blur(relief, 0.6 * thick) - relief) / thick, 0.0, None)
+    luminance *= 1.0 - np.clip(0.5 * hollow, 0.0, 0.35)
+    colour = _fabric_colour(luminance, light, albedo, monochrome)
+    long_side = max(height, width)
+    # The brim's shadow on the brow: a crease right under it, then a broader soft one.
+    shadow = wide_blur(coverage, 0.004 * long_side) + wide_blur(coverage, 0.012 * long_side)
+    shadow *= 0.5 * _WRAP_CONTACT * (1.0 - coverage)
+    shadow *= np.clip(base.outline / 2.0, 0.0, 1.0)  # on the skin, not on the paper
+    knit = _Knit(
+        kind="knit",
+        period=float(rng.uniform(0.005, 0.0065)),
+        angle=float(rng.uniform(-0.08, 0.08)),
+        strength=float(rng.uniform(0.07, 0.1)),
+    )
+    return _WrapLayer(
+        top=0,
+        coverage=coverage.astype(np.float32),
+        colour=colour.astype(np.float32),
+        shadow=shadow.astype(np.float32),
+        knit=knit,
+    )

@@ -18,7 +18,7 @@ from render.pipeline.engines.relight.face import (
 )
 from render.pipeline.engines.relight.features import FeaturePlan, feature_glow, plan_features
 from render.pipeline.engines.relight.light import backdrop
-from render.pipeline.engines.relight.props import WrapBase, wrap_base
+from render.pipeline.engines.relight.props import HatBase, WrapBase, hat_base, wrap_base
 from render.pipeline.engines.relight.raster import (
     normalise,
     odd,
@@ -63,6 +63,7 @@ class Surface:
     texture_trust: np.ndarray  # H×W 0..1: where skin texture may show (confident, inside)
     painted: np.ndarray  # H×W 0..1: where Fix Anatomy painted the surface anew
     wrap_base: WrapBase | None  # where a wrap may rise round the face (None: no subject)
+    hat_base: HatBase | None = None  # where a hat may sit on the crown (None: no face layout)
 
 
 def _flush_and_sheen(
@@ -327,6 +328,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
             chin,
             nose_side(cues.pose),
         ),
+        hat_base=hat_base(distance - outside, layout),
     )
 
 

@@ -1,0 +1,88 @@
+"""The relight engine's knit hat: on some candidates (its own seeded draw) a beanie covers the
+crown, where a scan is least sure of the head, and leaves the brows, eyes, nose and mouth as
+the scan saw them. It is a prop like the wrap: scoring leaves it out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines import candidate_seeds
+from render.pipeline.engines.relight import RelightEngine
+from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
+
+CUES = synthetic_cues(256, occluded=False)
+SIZE = 1024
+CONDITIONING = build(CUES, blend_tone([6]), background_hex="#f3ece4")
+SEEDS = candidate_seeds(11, 10)
+GAP = (ANCHOR_FRACTIONS["eye_right"][0] - ANCHOR_FRACTIONS["eye_left"][0]) * SIZE
+
+
+@pytest.fixture(scope="module")
+def renders() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(with the hat, its props, without the hat) per seed; the wrap on in both."""
+    worn = RelightEngine(hat=True).render(CONDITIONING, SEEDS)
+    bare = RelightEngine(hat=False).render(CONDITIONING, SEEDS)
+    return [(a.image, a.props, b.image) for a, b in zip(worn, bare, strict=True)]
+
+
+def _hatted(renders) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    return [item for item in renders if not np.array_equal(item[0], item[2])]
+
+
+def test_some_candidates_wear_a_hat_and_some_do_not(renders) -> None:
+    hatted = len(_hatted(renders))
+    assert 1 <= hatted <= len(SEEDS) - 2  # a choice for the studio, never all alike
+
+
+def test_the_hat_covers_the_crown_and_counts_as_a_prop(renders) -> None:
+    subject = cv2.resize(CUES.subject, (SIZE, SIZE)) > 0.5
+    rows = np.nonzero(subject.any(axis=1))[0]
+    crown = (
+        slice(int(rows.min()) + 10, int(rows.min()) + 60),
+        slice(SIZE // 2 - 60, SIZE // 2 + 60),
+    )
+    for image, props, bare in _hatted(renders):
+        assert (props[crown] >= 0.5).mean() > 0.95
+        difference = np.abs(image.astype(np.int16) - bare.astype(np.int16)).max(axis=2)
+        assert (difference[crown] > 12).mean() > 0.9  # knit, not the skin it hides
+
+
+def test_eyes_nose_and_mouth_stay_as_without_it(renders) -> None:
+    eye_y = ANCHOR_FRACTIONS["eye_left"][1] * SIZE
+    for image, props, bare in _hatted(renders):
+        # From a quarter of the eye gap above the lids down (the lids, the eyes, the nose, the
+        # mouth), not a pixel changes: neither the knit nor its shadow reaches them. The brim
+        # may shade the brows above that, as a real one does.
+        below = slice(int(eye_y - 0.25 * GAP), SIZE)
+        centre = slice(int(0.3 * SIZE), int(0.7 * SIZE))
+        assert np.array_equal(image[below, centre], bare[below, centre])
+        for name in ("eye_left", "eye_right"):
+            x = int(ANCHOR_FRACTIONS[name][0] * SIZE)
+            brow = (slice(int(eye_y - 0.3 * GAP), int(eye_y) + 20), slice(x - 40, x + 41))
+            assert not (props[brow] >= 0.5).any(), name  # no knit over a brow
+
+
+def test_the_same_seed_wears_the_same_hat(renders) -> None:
+    index = next(i for i, item in enumerate(renders) if not np.array_equal(item[0], item[2]))
+    again = RelightEngine().render(CONDITIONING, [SEEDS[index]])[0]
+    assert np.array_equal(again.image, renders[index][0])
+
+
+def test_no_hat_on_a_profile() -> None:
+    profile = replace(
+        CUES,
+        pose="profile-left",
+        anchors=tuple(
+            a for a in CUES.anchors if a.name in ("nose_tip", "mouth", "chin", "eye_right")
+        ),
+    )
+    conditioning = build(profile, blend_tone([6]))
+    worn = RelightEngine(hat=True).render(conditioning, SEEDS[:6])
+    bare = RelightEngine(hat=False).render(conditioning, SEEDS[:6])
+    for a, b in zip(worn, bare, strict=True):
+        assert np.array_equal(a.image, b.image)

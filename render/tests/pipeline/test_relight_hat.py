@@ -73,16 +73,31 @@ def test_the_same_seed_wears_the_same_hat(renders) -> None:
     assert np.array_equal(again.image, renders[index][0])
 
 
-def test_no_hat_on_a_profile() -> None:
+def test_a_profile_wears_it_clear_of_its_near_eye_and_none_without_one() -> None:
+    near = ("nose_tip", "mouth", "chin", "eye_right")
     profile = replace(
-        CUES,
-        pose="profile-left",
-        anchors=tuple(
-            a for a in CUES.anchors if a.name in ("nose_tip", "mouth", "chin", "eye_right")
-        ),
+        CUES, pose="profile-left", anchors=tuple(a for a in CUES.anchors if a.name in near)
     )
     conditioning = build(profile, blend_tone([6]))
     worn = RelightEngine(hat=True).render(conditioning, SEEDS[:6])
     bare = RelightEngine(hat=False).render(conditioning, SEEDS[:6])
-    for a, b in zip(worn, bare, strict=True):
+    hatted = [
+        (a, b) for a, b in zip(worn, bare, strict=True) if not np.array_equal(a.image, b.image)
+    ]
+    assert hatted
+    eye_x, eye_y = (f * SIZE for f in ANCHOR_FRACTIONS["eye_right"])
+    window = (
+        slice(int(eye_y - 0.25 * GAP), int(eye_y + 0.3 * GAP)),
+        slice(int(eye_x - 0.3 * GAP), int(eye_x + 0.3 * GAP)),
+    )
+    for a, b in hatted:
+        assert np.array_equal(a.image[window], b.image[window])
+    # Without its near eye a profile has no brow to keep the brim above: no hat.
+    eyeless = replace(profile, anchors=tuple(a for a in profile.anchors if a.name != "eye_right"))
+    conditioning = build(eyeless, blend_tone([6]))
+    for a, b in zip(
+        RelightEngine(hat=True).render(conditioning, SEEDS[:6]),
+        RelightEngine(hat=False).render(conditioning, SEEDS[:6]),
+        strict=True,
+    ):
         assert np.array_equal(a.image, b.image)

@@ -491,6 +491,7 @@ class HatBase:
     brim_y: float  # the brim's highest row: well above the brows
     half_width: float  # the head's half width at the brim
     eyes: tuple[tuple[float, float], ...]  # kept clear with a margin, whatever the seed
+    edge_on: bool = False  # a profile: behind the near eye the brim falls to the nape
 
 
 def hat_base(outline: np.ndarray, layout: FaceLayout | None) -> HatBase | None:
@@ -514,6 +515,32 @@ def hat_base(outline: np.ndarray, layout: FaceLayout | None) -> HatBase | None:
         brim_y=brim_y,
         half_width=max(float(cols.max() - cols.min()) / 2.0, gap),
         eyes=(layout.eye_left, layout.eye_right),
+    )
+
+
+def profile_hat_base(
+    outline: np.ndarray, eye: tuple[float, float], nose: tuple[float, float]
+) -> HatBase | None:
+    """Where a hat may sit on a face seen edge-on: the brim highest over the brow at the
+    front, falling toward the back of the head, clear above the near eye (placed roughly by
+    the silhouette reader, so the brim keeps the same margin above it as on a frontal face)."""
+    gap = 1.4 * math.hypot(eye[0] - nose[0], eye[1] - nose[1])  # a frontal eye gap's worth
+    brim_y = eye[1] - 0.55 * gap
+    row = int(round(brim_y))
+    if gap < 4.0 or row < 1 or row >= outline.shape[0]:
+        return None
+    cols = np.nonzero(outline[row] > 0)[0]
+    if cols.size < 2:
+        return None
+    front = float(cols.max()) if nose[0] > eye[0] else float(cols.min())
+    return HatBase(
+        outline=outline.astype(np.float32),
+        gap=gap,
+        centre_x=front,
+        brim_y=brim_y,
+        half_width=max(float(cols.max() - cols.min()), gap),  # front to back: falls all the way
+        eyes=(eye,),
+        edge_on=True,
     )
 
 
@@ -550,6 +577,8 @@ def hat_layer(
         # its brow; past the eye's outer corner it may come down over the temple.
         span = (xs - eye_x) / (0.7 * gap)
         clear = 0.1 + 0.35 * np.sqrt(np.clip(1.0 - span**2, 0.0, 1.0))
+        if base.edge_on:  # past the temple, the back of a head seen edge-on, it falls lower
+            clear -= 2.0 * np.clip(np.abs(span) - 1.5, 0.0, 1.0) ** 2
         brim = np.minimum(brim, eye_y - gap * clear)
     proud = gap * rng.uniform(0.06, 0.1)
     # px into the hat from its edge; rounded where the brim meets the sides

@@ -18,7 +18,13 @@ from render.pipeline.engines.relight.face import (
 )
 from render.pipeline.engines.relight.features import FeaturePlan, feature_glow, plan_features
 from render.pipeline.engines.relight.light import backdrop
-from render.pipeline.engines.relight.props import HatBase, WrapBase, hat_base, wrap_base
+from render.pipeline.engines.relight.props import (
+    HatBase,
+    WrapBase,
+    hat_base,
+    profile_hat_base,
+    wrap_base,
+)
 from render.pipeline.engines.relight.raster import (
     normalise,
     odd,
@@ -328,8 +334,19 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
             chin,
             nose_side(cues.pose),
         ),
-        hat_base=hat_base(distance - outside, layout),
+        hat_base=_hat_base(cues, scale, distance - outside, layout),
     )
+
+
+def _hat_base(
+    cues: StructuralCues, scale: float, outline: np.ndarray, layout: FaceLayout | None
+) -> HatBase | None:
+    """Where a hat may sit: by the face's layout, or on a profile by its near eye and nose."""
+    if not cues.is_profile:
+        return hat_base(outline, layout)
+    nose = anchor_xy(cues, "nose_tip", scale, 0.0)
+    eye = anchor_xy(cues, "eye_left", scale, 0.0) or anchor_xy(cues, "eye_right", scale, 0.0)
+    return None if nose is None or eye is None else profile_hat_base(outline, eye, nose)
 
 
 def _skin_normals(

@@ -217,3 +217,19 @@ def test_a_turned_face_keeps_its_profile_clear_of_the_wrap(pose: str) -> None:
             x = int((mouth.x + t * (chin.x - mouth.x) - cues.crop_box.x0) * scale)
             band = props[row, x:] if facing > 0 else props[row, : x + 1]
             assert band.mean() < 0.1, (name, float(band.mean()))
+
+
+def test_the_wraps_edge_meets_the_face_without_a_notch() -> None:
+    # Where the ellipse kept clear round a cheek met the neckline, a hard maximum cut a notch
+    # into the fabric's edge beside the chin (its edge jumped 30-70 px from one column to the
+    # next); a smooth one rounds it, as cloth lies.
+    scan = phantom.make_phantom(palette="voluson-gold", seed=10)
+    conditioning = build(analyze(ingest(jpeg(scan.image))), blend_tone([3]))
+    for candidate in RelightEngine(hat=False).render(conditioning, candidate_seeds(7)):
+        wrap = candidate.props >= 0.5
+        height, width = wrap.shape
+        top = np.array(
+            [np.argmax(wrap[:, x]) if wrap[:, x].any() else height for x in range(width)]
+        )
+        bend = np.abs(top[2:] - 2 * top[1:-1] + top[:-2])
+        assert bend.max() < 20, (candidate.seed, int(bend.max()), int(np.argmax(bend)))

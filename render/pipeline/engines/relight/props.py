@@ -248,7 +248,8 @@ def wrap_layer(
     outline = base.outline[top:] - 1.5
     for ellipse in base.keep:
         clear = (1.0 - _ellipse_radius(xs, ys, ellipse)) * min(ellipse[2], ellipse[3])
-        np.maximum(face, np.minimum(clear, outline), out=face)
+        # Rounded where the kept ellipse meets the neckline: a hard max left a notch there.
+        face = -_smooth_min(-face, -np.minimum(clear, outline), 0.08 * gap)
     # Its top: highest beside the cheeks, falling off toward the frame's sides.
     left, right = base.sides
     peaks = base.side_y + gap * rng.uniform(-0.08, 0.15, size=2)

@@ -577,10 +577,10 @@ def hat_layer(
         # Never down to the brows: over each eye it keeps above an ellipse round the eye and
         # its brow; past the eye's outer corner it may come down over the temple.
         span = (xs - eye_x) / (0.7 * gap)
-        clear = 0.1 + 0.35 * np.sqrt(np.clip(1.0 - span**2, 0.0, 1.0))
+        clear = 0.1 + 0.35 * np.clip(1.0 - span**2, 0.0, 1.0) ** 0.75  # no corner at its end
         if base.edge_on:  # past the temple, the back of a head seen edge-on, it falls lower
             clear -= 2.0 * np.clip(np.abs(span) - 1.5, 0.0, 1.0) ** 2
-        brim = np.minimum(brim, eye_y - gap * clear)
+        brim = _smooth_min(brim, eye_y - gap * clear, 0.2 * gap)  # eased, not kinked
     proud = gap * rng.uniform(0.06, 0.1)
     # px into the hat from its edge; rounded where the brim meets the sides
     inside = _smooth_min(brim - ys, base.outline + proud, 0.25 * gap)
@@ -600,8 +600,8 @@ def hat_layer(
     thick = gap * rng.uniform(0.07, 0.1)
     relief += thick * np.where(in_cuff, np.sqrt(np.clip(np.sin(np.pi * t), 0.0, 1.0)), 0.0)
     relief -= 0.6 * thick * np.exp(-(((t - 1.0) / 0.1) ** 2))
-    ribs = np.cos(2.0 * np.pi * (xs - base.centre_x) / (gap * rng.uniform(0.07, 0.1)))
-    relief += 0.12 * thick * ribs * in_cuff
+    ribs = np.cos(2.0 * np.pi * (xs - base.centre_x) / (gap * rng.uniform(0.05, 0.07)))
+    relief += 0.05 * thick * ribs * in_cuff
     grid = (max(2, height // 96 + 2), max(2, width // 96 + 2))
     lumps = rng.standard_normal(grid).astype(np.float32)
     relief += 0.15 * thick * cv2.resize(lumps, (width, height), interpolation=cv2.INTER_CUBIC)

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -727,10 +727,46 @@ def _score(
 def rank(
     conditioning: Conditioning, candidates: Sequence[RenderedCandidate]
 ) -> list[ScoredCandidate]:
-    """Candidates best first; rejected ones (e.g. adult drift) last whatever their total."""
+    """Candidates best first; rejected ones (e.g. adult drift) last whatever their total.
+
+    Above the eyes every candidate is judged on the same pixels: what a prop covers there on
+    any of them (a hat some wear) is left out of all, or a hat would win by hiding the
+    forehead from the tone and shading terms rather than by a better face.
+    """
     analysis = _analysis(conditioning.cues)
-    scored = [_score(conditioning, candidate, analysis) for candidate in candidates]
+    shared = _props_above_the_eyes(conditioning, candidates)
+    scored = []
+    for candidate in candidates:
+        judged = candidate
+        if shared is not None:
+            own = candidate.props if candidate.props is not None else np.zeros_like(shared)
+            judged = replace(candidate, props=np.maximum(own, shared))
+        result = _score(conditioning, judged, analysis)
+        scored.append(replace(result, candidate=candidate))
     return sorted(scored, key=lambda s: (bool(s.rejected_reason), -s.total))
+
+
+def _props_above_the_eyes(
+    conditioning: Conditioning, candidates: Sequence[RenderedCandidate]
+) -> np.ndarray | None:
+    """The union of the candidates' props above the eyes (H×W), or None when they have none
+    there or differ in size."""
+    cues = conditioning.cues
+    eyes = [a for a in cues.anchors if a.name in ("eye_left", "eye_right")]
+    sized = {c.image.shape[:2] for c in candidates}
+    if not eyes or len(sized) != 1 or all(c.props is None for c in candidates):
+        return None
+    height, width = sized.pop()
+    row = int((min(a.y for a in eyes) - cues.crop_box.y0) * height / cues.depth.shape[0])
+    if row <= 0:
+        return None
+    shared = np.zeros((height, width), np.float32)
+    for candidate in candidates:
+        if candidate.props is not None and candidate.props.shape == (height, width):
+            # The fabric only: its shadow on a brow is the candidate's own light on skin.
+            fabric = np.where(candidate.props[:row] >= 0.5, candidate.props[:row], 0.0)
+            np.maximum(shared[:row], fabric, out=shared[:row])
+    return shared if (shared >= 0.5).any() else None
 
 
 # What a low term means and what the sonographer can do about it, for the review reason.

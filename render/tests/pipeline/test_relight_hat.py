@@ -13,6 +13,8 @@ import pytest
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.scoring import rank
+from render.pipeline.types import RenderedCandidate
 from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
 
 CUES = synthetic_cues(256, occluded=False)
@@ -101,3 +103,16 @@ def test_a_profile_wears_it_clear_of_its_near_eye_and_none_without_one() -> None
         strict=True,
     ):
         assert np.array_equal(a.image, b.image)
+
+
+def test_a_hat_does_not_win_the_ranking_by_hiding_the_forehead(renders) -> None:
+    # Ranked together, a hatted candidate and the same seed bare are judged on the same
+    # pixels above the eyes: the hat can neither help nor hurt its face's score.
+    for image, props, bare in _hatted(renders)[:2]:
+        seed = next(s for s, item in zip(SEEDS, renders, strict=True) if item[0] is image)
+        worn = RenderedCandidate(seed=seed, image=image, engine="relight", props=props)
+        bare_props = RelightEngine(hat=False).render(CONDITIONING, [seed])[0].props
+        plain = RenderedCandidate(seed=seed, image=bare, engine="relight", props=bare_props)
+        ranked = rank(CONDITIONING, [worn, plain])
+        assert abs(ranked[0].total - ranked[1].total) < 0.02, [r.terms for r in ranked]
+        assert {r.candidate.image is image for r in ranked} == {True, False}  # returned as given

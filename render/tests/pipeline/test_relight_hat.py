@@ -13,6 +13,8 @@ import pytest
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.engines.relight.face import FaceLayout
+from render.pipeline.engines.relight.props import hat_base
 from render.pipeline.scoring import rank
 from render.pipeline.types import RenderedCandidate
 from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
@@ -44,6 +46,7 @@ def test_some_candidates_wear_a_hat_and_some_do_not(renders) -> None:
 def test_the_hat_covers_the_crown_and_counts_as_a_prop(renders) -> None:
     subject = cv2.resize(CUES.subject, (SIZE, SIZE)) > 0.5
     rows = np.nonzero(subject.any(axis=1))[0]
+    assert _hatted(renders)
     crown = (
         slice(int(rows.min()) + 10, int(rows.min()) + 60),
         slice(SIZE // 2 - 60, SIZE // 2 + 60),
@@ -56,6 +59,7 @@ def test_the_hat_covers_the_crown_and_counts_as_a_prop(renders) -> None:
 
 def test_eyes_nose_and_mouth_stay_as_without_it(renders) -> None:
     eye_y = ANCHOR_FRACTIONS["eye_left"][1] * SIZE
+    assert _hatted(renders)
     for image, props, bare in _hatted(renders):
         # From a quarter of the eye gap above the lids down (the lids, the eyes, the nose, the
         # mouth), not a pixel changes: neither the knit nor its shadow reaches them. The brim
@@ -108,6 +112,7 @@ def test_a_profile_wears_it_clear_of_its_near_eye_and_none_without_one() -> None
 def test_a_hat_does_not_win_the_ranking_by_hiding_the_forehead(renders) -> None:
     # Ranked together, a hatted candidate and the same seed bare are judged on the same
     # pixels above the eyes: the hat can neither help nor hurt its face's score.
+    assert _hatted(renders)
     for image, props, bare in _hatted(renders)[:2]:
         seed = next(s for s, item in zip(SEEDS, renders, strict=True) if item[0] is image)
         worn = RenderedCandidate(seed=seed, image=image, engine="relight", props=props)
@@ -116,3 +121,29 @@ def test_a_hat_does_not_win_the_ranking_by_hiding_the_forehead(renders) -> None:
         ranked = rank(CONDITIONING, [worn, plain])
         assert abs(ranked[0].total - ranked[1].total) < 0.02, [r.terms for r in ranked]
         assert {r.candidate.image is image for r in ranked} == {True, False}  # returned as given
+
+
+def test_a_hand_apart_from_the_head_above_the_eyes_is_not_knitted_over() -> None:
+    # The outline the hat follows is the subject's: a raised hand beside the head, apart from
+    # it, is in the subject too. The hat is laid on the head's own piece only.
+    size = 400
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    head = np.hypot(xx - 200, yy - 220) < 130
+    hand = np.hypot(xx - 30, yy - 120) < 22
+    inside = (head | hand).astype(np.uint8)
+    outline = cv2.distanceTransform(inside, cv2.DIST_L2, 5) - cv2.distanceTransform(
+        1 - inside, cv2.DIST_L2, 5
+    )
+    layout = FaceLayout(
+        eye_left=(160.0, 210.0),
+        eye_right=(240.0, 210.0),
+        nose=(200.0, 250.0),
+        mouth=(200.0, 285.0),
+        cheek_left=(140.0, 260.0),
+        cheek_right=(260.0, 260.0),
+        eye_gap=80.0,
+    )
+    base = hat_base(outline, layout)
+    assert base is not None
+    assert base.outline[120, 30] < -80  # the hand: far outside what the hat may cover
+    assert base.outline[110, 200] > 0  # the crown: inside

@@ -495,6 +495,18 @@ class HatBase:
     edge_on: bool = False  # a profile: behind the near eye the brim falls to the nape
 
 
+def _head_only(outline: np.ndarray, at: tuple[float, float]) -> np.ndarray | None:
+    """``outline`` with every piece of the subject but the one at ``at`` (the head) far
+    outside: a hand or foot above the eyes, apart from the head, is no crown to knit over."""
+    inside = (outline > 0).astype(np.uint8)
+    x, y = int(round(at[0])), int(round(at[1]))
+    if not (0 <= y < inside.shape[0] and 0 <= x < inside.shape[1]) or not inside[y, x]:
+        return None
+    _count, labels = cv2.connectedComponents(inside, connectivity=8)
+    far = -float(max(outline.shape))
+    return np.where(labels == labels[y, x], outline, np.minimum(outline, far)).astype(np.float32)
+
+
 def hat_base(outline: np.ndarray, layout: FaceLayout | None) -> HatBase | None:
     """Where a hat may sit: on the crown, its brim a forehead's height above the eyes; None
     without a face layout (a profile) or when the frame leaves no crown above the brow."""
@@ -502,6 +514,10 @@ def hat_base(outline: np.ndarray, layout: FaceLayout | None) -> HatBase | None:
         return None
     gap = layout.eye_gap
     eye_y = (layout.eye_left[1] + layout.eye_right[1]) / 2.0
+    head = _head_only(outline, ((layout.eye_left[0] + layout.eye_right[0]) / 2.0, eye_y))
+    if head is None:
+        return None
+    outline = head
     brim_y = eye_y - 0.55 * gap
     row = int(round(brim_y))
     if row < 1 or row >= outline.shape[0]:
@@ -527,6 +543,10 @@ def profile_hat_base(
     the silhouette reader, so the brim keeps the same margin above it as on a frontal face)."""
     gap = 1.4 * math.hypot(eye[0] - nose[0], eye[1] - nose[1])  # a frontal eye gap's worth
     brim_y = eye[1] - 0.55 * gap
+    head = _head_only(outline, eye)
+    if head is None:
+        return None
+    outline = head
     row = int(round(brim_y))
     if gap < 4.0 or row < 1 or row >= outline.shape[0]:
         return None

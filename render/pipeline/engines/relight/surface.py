@@ -344,8 +344,14 @@ def _hat_base(
     """Where a hat may sit: by the face's layout, or on a profile by its near eye and nose."""
     if not cues.is_profile:
         return hat_base(outline, layout)
+    # A profile's anchors are placed roughly (their confidence is halved): any it kept will do,
+    # its surest eye (a profile shows one).
     nose = anchor_xy(cues, "nose_tip", scale, 0.0)
-    eye = anchor_xy(cues, "eye_left", scale, 0.0) or anchor_xy(cues, "eye_right", scale, 0.0)
+    eyes = sorted(
+        (a for a in cues.anchors if a.name in ("eye_left", "eye_right")),
+        key=lambda a: -a.confidence,
+    )
+    eye = anchor_xy(cues, eyes[0].name, scale, 0.0) if eyes else None
     return None if nose is None or eye is None else profile_hat_base(outline, eye, nose)
 
 

@@ -605,10 +605,11 @@ def _upright_reading(best: _Landmarks, work: np.ndarray, upscaled: bool) -> _Lan
         if reading is None or any(reading is other for *_, other in found):
             continue
         # A turned reading must itself be sure, and surer than a sure one it would replace;
-        # one the face read upright may only turn it a little, unless it may be turned over.
+        # a face read upright is not turned over (a quarter turn is allowed: a baby lying on
+        # her side can be read upright, the mesh fitting its template across her brow).
         if reading.agreeing < max(_AGREEING_ENOUGH, best.agreeing if sure else 0):
             continue
-        if not may_turn_over and abs(_turn(_roll(reading.anchors) - degrees)) > _REREAD_ROLL:
+        if not may_turn_over and abs(_turn(_roll(reading.anchors) - degrees)) > 120.0:
             continue
         mouth = _mouth_end(grey, reading.anchors)
         # The mouth end creases (this reading is the right way up), and the face detector too

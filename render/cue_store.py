@@ -9,8 +9,7 @@ import zipfile
 import numpy as np
 
 from render.pipeline.types import Anchor, Box, CueMaps, StructuralCues
-from render.pipeline.upright import placed_roll
-from render.pipeline.vision import enlarge_maps
+from render.pipeline.vision import anchor_roll, enlarge_maps
 
 _MAPS = ("depth", "normals", "subject", "low_confidence", "hands", "repaired", "contact")
 
@@ -94,7 +93,7 @@ def cues_from_bytes(data: bytes, anchors: dict[str, dict[str, float]]) -> Struct
     roll = float(meta.get("roll", 0.0))  # stored before rolls were: painted as it lies
     if len(placed) >= 3 and all(a.confidence == 1.0 for a in placed):
         # A sonographer placed them (scan_anchors_correct): they say which way is up.
-        roll = placed_roll(placed) or 0.0
+        roll = anchor_roll(placed) or 0.0
     return StructuralCues(
         crop_box=Box(*meta["crop_box"]),
         image=image,

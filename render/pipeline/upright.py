@@ -15,7 +15,6 @@ anything that draws on the scan.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 
 import cv2
@@ -33,21 +32,16 @@ def face_roll(cues: StructuralCues) -> float:
     return 0.0 if cues.is_profile else float(cues.roll)
 
 
-def placed_roll(anchors: Sequence[Anchor]) -> float | None:
-    """The roll the anchors themselves show (as ``StructuralCues.roll``): down the face is
-    square to the eyes' line, toward the mouth and chin. For anchors a person placed, whom
-    vision's reading no longer speaks for; None without both eyes and the mouth or chin."""
-    at = {a.name: np.array([a.x, a.y], np.float64) for a in anchors}
-    below = [at[n] for n in ("mouth", "chin") if n in at]
-    if "eye_left" not in at or "eye_right" not in at or not below:
-        return None
-    along = at["eye_right"] - at["eye_left"]
-    if float(np.linalg.norm(along)) < 1e-6:
-        return None
-    down = np.array([-along[1], along[0]])
-    if float(np.dot(np.mean(below, axis=0) - (at["eye_left"] + at["eye_right"]) / 2, down)) < 0:
-        down = -down
-    return (math.degrees(math.atan2(down[1], down[0])) - 90.0 + 180.0) % 360.0 - 180.0
+def turning(width: int, height: int, degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine matrix turning a ``width`` × ``height`` picture counter-clockwise (as shown)
+    by ``degrees`` about its centre onto a canvas that keeps every corner, and that canvas's
+    (width, height)."""
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (int(math.ceil(width * cos + height * sin)), int(math.ceil(width * sin + height * cos)))
+    matrix[0, 2] += size[0] / 2 - width / 2
+    matrix[1, 2] += size[1] / 2 - height / 2
+    return matrix, size
 
 
 def _turned(
@@ -98,11 +92,7 @@ def upright(cues: StructuralCues) -> StructuralCues:
     if abs(roll) < UPRIGHT_FROM_DEG:
         return cues
     height, width = cues.depth.shape
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), roll, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    size = (int(math.ceil(width * cos + height * sin)), int(math.ceil(width * sin + height * cos)))
-    matrix[0, 2] += size[0] / 2 - width / 2
-    matrix[1, 2] += size[1] / 2 - height / 2
+    matrix, size = turning(width, height, roll)
 
     def turn(array: np.ndarray, border: float = 0.0) -> np.ndarray:
         return _turned(array.astype(np.float32, copy=False), matrix, size, border)

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -30,6 +30,7 @@ from render.pipeline.types import (
     ScanRejected,
     StructuralCues,
 )
+from render.pipeline.upright import turning
 
 MSG_BMODE = "This looks like a 2D scan; Cradle needs a 3D/4D surface render of the face"
 MSG_NO_FACE = (
@@ -446,13 +447,10 @@ def _rotate(rgb: np.ndarray, degrees: float, whole: bool = False) -> tuple[np.nd
     ``whole``: on a canvas large enough to keep every corner (a quarter turn would cut off the
     sides of a face that fills the frame)."""
     h, w = rgb.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    size = (w, h)
     if whole:
-        cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-        size = (int(math.ceil(w * cos + h * sin)), int(math.ceil(w * sin + h * cos)))
-        matrix[0, 2] += size[0] / 2 - w / 2
-        matrix[1, 2] += size[1] / 2 - h / 2
+        matrix, size = turning(w, h, degrees)
+    else:
+        matrix, size = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0), (w, h)
     return cv2.warpAffine(rgb, matrix, size, borderValue=(0, 0, 0)), matrix
 
 
@@ -515,11 +513,10 @@ def _across(points: np.ndarray) -> np.ndarray:
     """The direction, in picture pixels, from the face's left to its right as seen with the
     face upright: +x unless the face lies rolled in the picture."""
     eyes = [points[list(ring)].mean(axis=0) for ring in _EYE_RINGS]
-    along = eyes[1] - eyes[0]
-    down = np.array([-along[1], along[0]])
-    if np.dot(points[list(_MOUTH)].mean(axis=0) - (eyes[0] + eyes[1]) / 2, down) < 0:
-        down = -down
-    return np.array([down[1], -down[0]]) / max(float(np.linalg.norm(down)), 1e-6)
+    # Down the face toward the mouth (which end of the eye line is which does not matter).
+    mouth = points[list(_MOUTH)].mean(axis=0)
+    _origin, axes, _span = _face_frame({"eye_left": eyes[0], "eye_right": eyes[1], "chin": mouth})
+    return np.array([axes[1][1], -axes[1][0]])
 
 
 def _yaw(points: np.ndarray) -> float:
@@ -570,6 +567,19 @@ def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
     )
 
 
+def anchor_roll(anchors: Sequence[Anchor]) -> float | None:
+    """The roll (``StructuralCues.roll``) anchors show by themselves: for anchors a person
+    placed, whom vision's reading no longer speaks for. None without both eyes, apart, and
+    the mouth or the chin."""
+    at = {a.name: np.array([a.x, a.y], np.float64) for a in anchors}
+    below = [at[n] for n in ("mouth", "chin") if n in at]
+    if "eye_left" not in at or "eye_right" not in at or not below:
+        return None
+    if float(np.linalg.norm(at["eye_right"] - at["eye_left"])) < 1e-6:
+        return None
+    return _roll({**at, "chin": np.mean(below, axis=0)})
+
+
 def _roll(anchors: dict[str, np.ndarray]) -> float:
     """Degrees to turn the picture counter-clockwise (as shown) to stand the face upright."""
     _origin, axes, _span = _face_frame(anchors)
@@ -611,12 +621,12 @@ def _upright_reading(best: _Landmarks, work: np.ndarray, upscaled: bool) -> _Lan
             continue
         if not may_turn_over and abs(_turn(_roll(reading.anchors) - degrees)) > 120.0:
             continue
-        mouth = _mouth_end(grey, reading.anchors)
+        creases = _mouth_end(grey, reading.anchors)
         # The mouth end creases (this reading is the right way up), and the face detector too
         # sees a face in the picture turned so: the mesh can fit a face across a brow seen
         # from above, which the detector does not take for one.
-        if mouth > 0 and _detector_sees(image, _roll(reading.anchors)):
-            found.append((reading.agreeing, mouth, reading))
+        if creases > 0 and _detector_sees(image, _roll(reading.anchors)):
+            found.append((reading.agreeing, creases, reading))
     if not found:
         return None
     chosen = max(found, key=lambda item: item[:2])[2]

@@ -10,7 +10,9 @@ vouch for (``studio_portal.client_address``), an IPv6 client's /64.
 
 The counters live in PostgreSQL, not the cache: every web process shares them with no extra
 set-up, they hold when Redis is down, and the parent's page checks the token limit in the same
-statement that finds the gallery (``services.gallery_for_parent``).
+statement that finds the gallery (``services.gallery_for_parent``). Every window is read and
+written on the statement's clock (``statement_timestamp()``, what Django's ``Now()`` is on
+PostgreSQL), never ``now()``, the transaction's start: both sides of a comparison use one clock.
 """
 
 from __future__ import annotations
@@ -61,11 +63,11 @@ def guess_failed(limit: GuessLimit, subject: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '
-            "VALUES (%s, %s, 1, now() + make_interval(secs => %s)) "
+            "VALUES (%s, %s, 1, statement_timestamp() + make_interval(secs => %s)) "
             'ON CONFLICT ("scope", "subject") DO UPDATE SET '
-            f'"hits" = CASE WHEN "{table}"."window_ends_at" > now() '
+            f'"hits" = CASE WHEN "{table}"."window_ends_at" > statement_timestamp() '
             f'THEN "{table}"."hits" + 1 ELSE 1 END, '
-            f'"window_ends_at" = CASE WHEN "{table}"."window_ends_at" > now() '
+            f'"window_ends_at" = CASE WHEN "{table}"."window_ends_at" > statement_timestamp() '
             f'THEN "{table}"."window_ends_at" ELSE EXCLUDED."window_ends_at" END',
             [limit.scope, subject[:80], limit.window_seconds],
         )
@@ -83,18 +85,18 @@ def pin_try_wait(gallery_pk: int) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             f'INSERT INTO "{table}" ("scope", "subject", "hits", "window_ends_at") '
-            "VALUES (%s, %s, 1, now() + make_interval(secs => %s)) "
+            "VALUES (%s, %s, 1, statement_timestamp() + make_interval(secs => %s)) "
             'ON CONFLICT ("scope", "subject") DO UPDATE SET '
             f'"hits" = "{table}"."hits" + 1, "window_ends_at" = EXCLUDED."window_ends_at" '
-            f'WHERE "{table}"."window_ends_at" <= now() '
+            f'WHERE "{table}"."window_ends_at" <= statement_timestamp() '
             "RETURNING 0",
             [_PIN_SLOT_SCOPE, str(gallery_pk), PIN_GALLERY_SPACING_SECONDS],
         )
         if cursor.fetchone() is not None:
             return 0
         cursor.execute(
-            f'SELECT ceil(extract(epoch FROM "window_ends_at" - now())) FROM "{table}" '
-            'WHERE "scope" = %s AND "subject" = %s',
+            'SELECT ceil(extract(epoch FROM "window_ends_at" - statement_timestamp())) '
+            f'FROM "{table}" WHERE "scope" = %s AND "subject" = %s',
             [_PIN_SLOT_SCOPE, str(gallery_pk)],
         )
         row = cursor.fetchone()

@@ -298,7 +298,7 @@ def gallery_for_parent(
             'AND (g."expires_at" IS NULL OR g."expires_at" > now()) '
             f"AND NOT EXISTS (SELECT 1 FROM {table(GuessCount)} "
             'WHERE "scope" = %s AND "subject" = %s AND "hits" >= %s '
-            'AND "window_ends_at" > now()) '
+            'AND "window_ends_at" > statement_timestamp()) '
             'ORDER BY c."is_primary" DESC, c."rank"',
             [
                 token_digest(token),

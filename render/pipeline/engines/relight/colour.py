@@ -95,8 +95,8 @@ def skin_look(tone_hex: str) -> SkinLook:
     """
     lightness, chroma, hue = Color(tone_hex).convert("oklch").coords(nans=False)
     ratio = _REFERENCE_LIGHTNESS / max(lightness, 0.05)
-    detail = float(np.clip(ratio**0.9, 1.0, 3.2))
-    form = float(np.clip(ratio**0.5, 1.0, 1.8))
+    detail = float(np.clip(ratio**0.95, 1.0, 3.2))
+    form = float(np.clip(ratio**0.5, 1.0, 2.0))
     warm = Color("oklch", [0.8, min(chroma * 2.0 + 0.06, 0.1), hue - 5.0]).fit("srgb")
     linear = np.array(warm.convert("srgb-linear").coords(nans=False), dtype=np.float32)
     linear /= max(float(linear @ _LUMA), 1e-4)

@@ -265,11 +265,7 @@ def shade(
         np.maximum(luminance, 1e-4, out=luminance)
         lifted = 1.0 + 0.3 * (look.form_contrast - 1.0)
         np.power(luminance, np.where(luminance > 1.0, look.form_contrast, lifted), out=luminance)
-    # A soft shoulder instead of a hard clip keeps pale skin's highlights from going flat white.
-    ceiling = 0.97 / max(float(albedo.max()), 1e-3)
-    knee = 0.8 * ceiling
-    over = luminance > knee
-    luminance[over] = knee + (ceiling - knee) * np.tanh((luminance[over] - knee) / (ceiling - knee))
+    luminance = _highlight_shoulder(luminance, 0.97 / max(float(albedo.max()), 1e-3))
 
     # Subsurface: strongest just past the terminator, a little everywhere the key does not reach.
     terminator = key_cos
@@ -325,6 +321,45 @@ def shade(
         fields.append(lit)
     mix = np.stack(rows).astype(np.float32)
     return np.stack(fields, axis=2) @ mix
+
+
+_SHOULDER_KNEE = 0.8  # of the ceiling: where the highlights start to roll off
+_SHOULDER_BROAD = 0.94  # of the ceiling: the most the broad shading may reach
+_SHOULDER_SIGMA = 0.02  # of the long side: the broad shading, wider than a lid or a lip
+_GRAIN_SIGMA = 0.002  # of the long side: the skin's grain, finer than any feature
+
+
+def _shoulder(values: np.ndarray, knee: float, ceiling: float) -> np.ndarray:
+    over = values > knee
+    values[over] = knee + (ceiling - knee) * np.tanh((values[over] - knee) / (ceiling - knee))
+    return values
+
+
+def _highlight_shoulder(luminance: np.ndarray, ceiling: float) -> np.ndarray:
+    """A soft shoulder instead of a hard clip, so pale skin's highlights do not go flat white.
+
+    Fair skin metered to its tone has little room above it: most of a lit face lies in the
+    shoulder, where a plain roll-off flattens the lids, lips and creases there too. So the
+    shoulder bends the broad shading only (under ``_SHOULDER_BROAD`` of the ceiling) and the
+    features' ratios are laid back over it, as a photographer's local tone mapping does. The
+    skin's grain is rolled off with the light, as before (bright light washes it out), and a
+    last roll-off keeps the brightest detail off the ceiling. Deeper tones, far under their
+    ceiling, are untouched."""
+    knee = _SHOULDER_KNEE * ceiling
+    if float(luminance.max()) <= knee:
+        return luminance
+    top = _SHOULDER_BROAD * ceiling
+    long_side = max(luminance.shape)
+    broad = wide_blur(luminance, _SHOULDER_SIGMA * long_side)
+    np.maximum(broad, 1e-4, out=broad)
+    fine = cv2.GaussianBlur(luminance, (0, 0), _GRAIN_SIGMA * long_side)
+    np.maximum(fine, 1e-4, out=fine)
+    grain = luminance / fine
+    np.maximum(grain, 1e-4, out=grain)
+    # The shoulder's slope where the broad light lies: 1 under the knee, toward 0 near the top.
+    slope = 1.0 - np.tanh(np.clip((broad - knee) / (top - knee), 0.0, None)) ** 2
+    features = fine / broad
+    return _shoulder(_shoulder(broad, knee, top) * features * grain**slope, top, ceiling)
 
 
 def composite(

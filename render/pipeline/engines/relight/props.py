@@ -32,7 +32,8 @@ _WRAP_EDGE_PX = 1.2  # the wrap's edge ramp at shading resolution; the knit adds
 _WRAP_CONTACT = 0.45  # how much light the wrap's edge takes off the skin right beside it
 
 
-_WRAP_STEP = (1.15, 1.3)  # the wrap's lightness over the skin's (or the skin's over it)
+_WRAP_STEP = (0.12, 0.3)  # OKLab lightness between the wrap and the skin, either way
+_WRAP_DARKEST = 0.3  # OKLab lightness: darker cloth reads as black, not as a colour
 
 
 _WRAP_AMBIENT = 0.22  # the fabric's share of light from the room, as the skin's
@@ -184,21 +185,29 @@ class _WrapLayer:
 def _wrap_albedo(
     background_hex: str, tone_hex: str, paper: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """A shade of the studio's palette (its hue and a richer chroma) for the wrap.
+    """A shade of the studio's palette (its hue and a richer chroma) for the wrap or the hat.
 
     Its lightness sits a step from the baby's own, as a photographer picks a wrap to go with
     the skin: a step is enough for cloth to read as cloth beside skin, and keeping it to a
-    step (relative to the skin's lightness, so the same for every tone) keeps the wrap from
-    outshouting the face, which is what the portrait and its scoring are about.
+    step keeps the wrap from outshouting the face, which is what the portrait and its scoring
+    are about. The step is in OKLab lightness, which the eye sees evenly, so it is the same at
+    every tone: a step relative to the skin's lightness shrank to nothing on deep skin, where
+    a dark wrap and hat merged with the head into one dark shape. Lighter or darker at random
+    where both fit (under the paper, above a near-black), else whichever does.
     """
     lightness, chroma, hue = Color(background_hex).convert("oklch").coords(nans=False)
     skin = Color(tone_hex).convert("oklch").coords(nans=False)[0]
     paper_l = Color("srgb-linear", [float(c) for c in paper]).convert("oklch").coords(nans=False)[0]
-    lighter = skin * rng.uniform(_WRAP_STEP[0], _WRAP_STEP[1])
-    if lighter <= min(paper_l - 0.05, 0.92) and rng.random() < 0.5:
-        shade = lighter
-    else:
-        shade = skin / rng.uniform(_WRAP_STEP[0], _WRAP_STEP[1])
+    step = rng.uniform(_WRAP_STEP[0], _WRAP_STEP[1])
+    lighter, darker = skin + step, skin - step
+    lighter_fits = lighter <= min(paper_l - 0.05, 0.92)
+    darker_fits = darker >= _WRAP_DARKEST
+    if lighter_fits and darker_fits:
+        shade = lighter if rng.random() < 0.5 else darker
+    elif lighter_fits or darker_fits:
+        shade = lighter if lighter_fits else darker
+    else:  # a mid tone on a light paper: the side with more room
+        shade = lighter if min(paper_l - 0.05, 0.92) - skin > skin - _WRAP_DARKEST else darker
     hue += rng.uniform(-12.0, 12.0)
     if shade < lightness and 30.0 < hue % 360.0 < 110.0:
         # Deep creams and yellows turn olive; a dyed knit of that palette turns caramel.

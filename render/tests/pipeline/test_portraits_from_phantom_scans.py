@@ -22,7 +22,7 @@ from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.ingest import ingest
-from render.pipeline.scoring import rank
+from render.pipeline.scoring import rank, review_reason
 from render.pipeline.vision import analyze
 
 PORTRAITS = Path(__file__).resolve().parents[3] / "test-artifacts" / "portraits"
@@ -71,3 +71,17 @@ def test_a_phantom_scan_becomes_a_portrait_of_the_baby_alone(name: str) -> None:
     path = PORTRAITS / f"phantom-{name}.png"
     Image.fromarray(np.concatenate([crop, primary], axis=1)).save(path)
     assert np.array_equal(np.asarray(Image.open(path).convert("RGB"))[:, crop.shape[1] :], primary)
+
+
+@pytest.mark.parametrize("monk", [1, 3])
+def test_a_fair_babys_turned_face_keeps_its_features_in_the_light(monk: int) -> None:
+    # Fair skin metered to its tone has its lit side in the highlight shoulder: rolled off as
+    # a whole, the lids and lips there went flat (0.4 L* of feature contrast) and a plain
+    # three-quarter scan went to review as illegible.
+    scan = phantom.make_phantom(pose="three-quarter-left", palette="hdlive-skin", seed=1)
+    cues = analyze(ingest(jpeg(scan.image)))
+    conditioning = build(cues, blend_tone([monk]))
+    best = rank(conditioning, RelightEngine().render(conditioning, candidate_seeds(7, 3)))[0]
+    assert best.terms["legibility"] >= 0.5, best.terms
+    assert best.terms["tone"] >= 0.8, best.terms  # the parents' tone, not a darker one
+    assert review_reason([best], 0.5) == ""

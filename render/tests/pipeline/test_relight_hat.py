@@ -15,6 +15,7 @@ from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.engines.relight.face import FaceLayout
 from render.pipeline.engines.relight.props import hat_base
+from render.pipeline.house_look import srgb_to_oklab
 from render.pipeline.scoring import rank
 from render.pipeline.types import RenderedCandidate
 from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
@@ -147,3 +148,21 @@ def test_a_hand_apart_from_the_head_above_the_eyes_is_not_knitted_over() -> None
     assert base is not None
     assert base.outline[120, 30] < -80  # the hand: far outside what the hat may cover
     assert base.outline[110, 200] > 0  # the crown: inside
+
+
+def _oklab_lightness(pixels: np.ndarray) -> float:
+    """Median OKLab L of ``pixels`` (N×3 uint8 sRGB)."""
+    return float(np.median(srgb_to_oklab(pixels.reshape(-1, 1, 3))[..., 0]))
+
+
+@pytest.mark.parametrize("monk", [1, 6, 10])
+def test_the_hat_and_wrap_stand_apart_from_the_skin_at_every_tone(monk: int) -> None:
+    # A relative step vanished on deep skin: a dark hat and wrap made one shape with the head.
+    conditioning = build(CUES, blend_tone([monk]), background_hex="#f3ece4")
+    subject = cv2.resize(CUES.subject, (SIZE, SIZE)) > 0.5
+    for candidate in RelightEngine(hat=True).render(conditioning, SEEDS[:6]):
+        assert candidate.props is not None
+        skin = subject & (candidate.props <= 0.0)
+        cloth = candidate.props >= 0.99
+        step = _oklab_lightness(candidate.image[cloth]) - _oklab_lightness(candidate.image[skin])
+        assert abs(step) > 0.08, (monk, candidate.seed, step)

@@ -149,6 +149,7 @@ _BAND_COARSE = 0.04
 _LEGIBLE_ZERO = 0.6  # L* RMS: a flat grey mask
 _LEGIBLE_FULL = 1.0  # L* RMS: the lids and lips read (a hand over half the face still shows 1.0)
 _MIN_ZONE_PIXELS = 20
+_MIN_ZONE_SHARE = 0.2  # of the feature zones on the face: less in view is not judged
 
 
 @dataclass(frozen=True)
@@ -644,11 +645,16 @@ def _features_score(share: float, energy: float) -> float:
 
 
 def _feature_contrast(lab: np.ndarray, analysis: _Analysis, props: np.ndarray | None) -> float:
-    """RMS of L* band-passed to the scale of lids and lips, over the feature zones."""
+    """RMS of L* band-passed to the scale of lids and lips, over the feature zones.
+
+    Judged only on enough of the zones: when a hand or the cord (and the reach of its
+    shadows) leaves a sliver of them, a few pixels of plain cheek would stand for the whole
+    face, and a legible face was sent to review as a flat mask."""
     region = analysis.legible_region
     if props is not None:
         region = region & ~_grow(props, _FACE_INSET * analysis.face_size)
-    if int(region.sum()) < _MIN_ZONE_PIXELS:
+    zones = int((analysis.feature_zone & analysis.lines_region).sum())
+    if int(region.sum()) < max(_MIN_ZONE_PIXELS, _MIN_ZONE_SHARE * zones):
         return _LEGIBLE_FULL  # no feature in view to read: nothing illegible either
     lightness = lab[..., 0]
     fine_sigma = max(0.5, _BAND_FINE * analysis.face_size)

@@ -620,7 +620,7 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
     with _stage(job, "score", RenderJob.State.SCORE):
         ranked = scoring.rank(cond, rendered)
         # Under the studio's bar the set is not sent as it is: a person looks first.
-        review = scoring.review_reason(ranked, settings.RENDER_REVIEW_THRESHOLD)
+        review = scoring.review_reason(ranked, settings.RENDER_REVIEW_THRESHOLD, cond.cues)
     state = RenderJob.State.NEEDS_REVIEW if review else RenderJob.State.READY
     with _stage(job, "overlay", RenderJob.State.OVERLAY):
         finished = [

@@ -4,13 +4,17 @@ ready job stays open (choose, send, paint again)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core import mail
 from django.test import Client
 from django_tenants.utils import schema_context
+from PIL import Image
 
 from render import services
 from render.models import RenderJob
+from render.pipeline import phantom, scoring
 from render.tests.pipeline.known_bad import ashy
 from studio_portal.tenants.models import Studio
 from tests.api.conftest import api_client_for
@@ -75,6 +79,19 @@ def test_a_good_set_is_ready_and_under_a_stricter_threshold_needs_review(
     with schema_context("alpha"):
         best = strict.candidates.get(rank=0).score
     assert strict.reason.startswith(f"The best portrait scored {best:.2f}: ")
+
+
+def test_a_face_whose_eyes_the_cord_hides_needs_review_however_it_scores(studio: Studio) -> None:
+    # The cord across both eyes: vision keeps no eye sure enough to draw, so the portrait has
+    # none; a person looks before a parent sees it.
+    image = phantom.make_phantom(occluder="cord", seed=54).image
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=92)
+    job = _rendered_job(buffer.getvalue())
+    assert job.state == RenderJob.State.NEEDS_REVIEW
+    assert job.reason == f"{scoring.EYES_UNSEEN}."
+    with schema_context("alpha"):
+        assert job.candidates.count() == 5  # the set is kept, to be looked at
 
 
 def test_the_job_page_shows_the_reason_and_keeps_every_action_open(

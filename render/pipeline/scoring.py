@@ -69,6 +69,7 @@ from coloraide import Color
 
 from render.pipeline.conditioning import STYLES
 from render.pipeline.types import (
+    FEATURE_CONFIDENCE,
     Conditioning,
     RenderedCandidate,
     ScoredCandidate,
@@ -819,12 +820,32 @@ def weakest_term(scored: ScoredCandidate) -> str:
     return max(WEIGHTS, key=lambda name: WEIGHTS[name] * (1.0 - terms.get(name, 1.0)))
 
 
-def review_reason(ranked: Sequence[ScoredCandidate], threshold: float) -> str:
+EYES_UNSEEN = (
+    "Neither eye shows clearly in the scan (a hand, the cord or a shadow covers them), so no "
+    "eye is drawn on the portrait; look at it before it is sent, check the face points, or "
+    "upload a scan where the eyes are clear"
+)
+
+
+def eyes_unseen(cues: StructuralCues) -> bool:
+    """A face turned toward the probe (not a profile) whose eyes the scan did not show well
+    enough to draw: a portrait without eyes goes to a person, however well it scores."""
+    if cues.pose.startswith("profile"):
+        return False
+    return not any(
+        a.name in ("eye_left", "eye_right") and a.confidence >= FEATURE_CONFIDENCE
+        for a in cues.anchors
+    )
+
+
+def review_reason(
+    ranked: Sequence[ScoredCandidate], threshold: float, cues: StructuralCues | None = None
+) -> str:
     """Why a sonographer must look before this set goes out, or "" when the best is fine.
 
     ``ranked`` is ``rank``'s answer (best first). The set needs review when there is no
-    candidate, when every candidate was rejected, or when the best total is under
-    ``threshold``.
+    candidate, when every candidate was rejected, when the scan's face (``cues``) showed
+    neither eye clearly (``eyes_unseen``), or when the best total is under ``threshold``.
     """
     if not ranked:
         return "No portrait came out of the render; re-render."
@@ -834,6 +855,8 @@ def review_reason(ranked: Sequence[ScoredCandidate], threshold: float) -> str:
             f"Every portrait was set aside ({best.rejected_reason}); "
             "check the anchors, try Fix Anatomy or re-render."
         )
+    if cues is not None and eyes_unseen(cues):
+        return f"{EYES_UNSEEN}."
     if best.total >= threshold:
         return ""
     problem, advice = TERM_PROBLEMS[weakest_term(best)]

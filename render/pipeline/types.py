@@ -107,6 +107,11 @@ class IngestedScan:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
 
+# An anchor less sure than this places no drawn feature (the relight engine's lash, nostril or
+# lip); scoring asks a person to look at a face whose eyes none are sure enough to draw.
+FEATURE_CONFIDENCE = 0.6
+
+
 @dataclass(frozen=True)
 class Anchor:
     name: str  # one of ANCHOR_NAMES; left/right as seen with the face upright (see upright.py)

@@ -9,6 +9,7 @@ measured (``pytest -s``).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -192,3 +193,27 @@ def test_on_phantom_scans_a_merged_placenta_and_an_ashy_face_rank_last(
     _assert_ranks_last(conditioning, good, with_placenta(good[0], phantom_cues), "placenta")
     _assert_ranks_last(conditioning, good, ashy(good[1], phantom_cues, lift=lift), "ashy")
     assert review_reason(rank(conditioning, good), REVIEW) == ""
+
+
+def test_a_face_whose_eyes_the_scan_hid_goes_to_review_however_it_scores(cues) -> None:
+    conditioning = _conditioning(cues, 4)
+    ranking = rank(conditioning, _good(conditioning))
+    assert review_reason(ranking, REVIEW, cues) == ""
+    # The same scan with both eyes under a hand: vision keeps them, too unsure to draw.
+    hidden = replace(
+        cues,
+        anchors=tuple(
+            replace(a, confidence=0.4) if a.name.startswith("eye") else a for a in cues.anchors
+        ),
+    )
+    reason = review_reason(ranking, REVIEW, hidden)
+    assert reason.startswith("Neither eye shows clearly in the scan")
+    # One eye in view is a face with an eye; a profile shows one eye at most, drawn or not.
+    one_eye = replace(
+        hidden,
+        anchors=tuple(
+            replace(a, confidence=0.9) if a.name == "eye_left" else a for a in hidden.anchors
+        ),
+    )
+    assert review_reason(ranking, REVIEW, one_eye) == ""
+    assert review_reason(ranking, REVIEW, replace(hidden, pose="profile-left")) == ""

@@ -31,12 +31,11 @@ from render.pipeline.engines.relight.face import (
 )
 from render.pipeline.engines.relight.raster import band, gauss, layer_max, resize, wide_blur, window
 from render.pipeline.engines.relight.texture import pores
-from render.pipeline.types import StructuralCues
+from render.pipeline.types import FEATURE_CONFIDENCE, StructuralCues
 
 if TYPE_CHECKING:
     from render.pipeline.engines.relight.surface import Surface
 
-FEATURE_CONFIDENCE = 0.6  # an anchor less sure than this places no drawn feature
 FEATURE_REACH = 0.03  # of the face diagonal: no mark lies further from its anchor's segment
 _SNAP = 0.008  # of the face diagonal: how far the scan's own crease may move a line
 _INK_TINT = np.array([0.86, 1.0, 1.06], dtype=np.float32)  # creases' darkening per channel

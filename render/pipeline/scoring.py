@@ -143,6 +143,7 @@ _EYE_ZONE = (0.17, 0.09, 0.05)  # the lid and lash line, and the brow above it
 _MOUTH_ZONE = (0.16, 0.06, 0.06)  # both lips
 _NOSE_ZONE_HALF_WIDTH = 0.08  # the bridge from between the eyes down to the tip
 _NOSTRIL_ZONE = (0.12, 0.06, 0.07)  # both nostrils beside and under the tip
+_PROFILE_NOSE_HALF_WIDTH = 0.16  # a profile's nose seen from the side, and its nostril's wing
 
 # Legibility: band-pass L* contrast of the feature zones (lids, lips) at every tone.
 _BAND_FINE = 0.006  # of the face size
@@ -210,7 +211,7 @@ def _analysis(cues: StructuralCues) -> _Analysis:
     ys, xs = np.nonzero(backdrop)
     backdrop_basis = _quadratic_basis(xs / size[0] - 0.5, ys / size[1] - 0.5)
     inset = cv2.erode(face.astype(np.uint8), _disc(_FACE_INSET * face_size)).astype(bool)
-    feature_zone = _feature_zone(anchors, size, face_diag)
+    feature_zone = _feature_zone(anchors, size, face_diag, cues.pose.startswith("profile"))
     # A stroke off the features is only judged clear of the outline (its lit rim against the
     # paper) and of occluders (a hand's fingers and their shadows are its own lines).
     occluded = _grow(low > _LOW_CONFIDENCE_INK, _LOW_CONFIDENCE_REACH * face_size)
@@ -265,9 +266,14 @@ def _subject_excess(
 
 
 def _feature_zone(
-    anchors: dict[str, tuple[float, float, float]], size: tuple[int, int], diag: float
+    anchors: dict[str, tuple[float, float, float]],
+    size: tuple[int, int],
+    diag: float,
+    profile: bool = False,
 ) -> np.ndarray:
-    """Where the eyes, nose and mouth may be drawn: ellipses round their confident anchors."""
+    """Where the eyes, nose and mouth may be drawn: ellipses round their confident anchors.
+    On a profile the nose's side and its nostril's wing lie further back from the tip than
+    they do seen from the front."""
     width, height = size
     ys, xs = np.ogrid[0:height, 0:width]
     zone = np.zeros((height, width), bool)
@@ -283,8 +289,11 @@ def _feature_zone(
         nx, ny, _ = anchors["nose_tip"]
         top = min(ey for _, ey, _ in eyes) if eyes else ny - 0.15 * diag
         half = max((ny - top) / 2, 1.0)
-        zone |= ellipse(nx, ny - half, _NOSE_ZONE_HALF_WIDTH * diag, half, half)
-        zone |= ellipse(nx, ny, *(f * diag for f in _NOSTRIL_ZONE))
+        # A profile shows the nose's side: from the tip back to where it meets the cheek.
+        width = _PROFILE_NOSE_HALF_WIDTH if profile else _NOSE_ZONE_HALF_WIDTH
+        zone |= ellipse(nx, ny - half, width * diag, half, half)
+        nostrils = (_PROFILE_NOSE_HALF_WIDTH, *_NOSTRIL_ZONE[1:]) if profile else _NOSTRIL_ZONE
+        zone |= ellipse(nx, ny, *(f * diag for f in nostrils))
     if "mouth" in anchors:
         mx, my, _ = anchors["mouth"]
         zone |= ellipse(mx, my, *(f * diag for f in _MOUTH_ZONE))

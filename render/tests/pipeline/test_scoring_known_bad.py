@@ -8,15 +8,20 @@ measured (``pytest -s``).
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import replace
 
 import pytest
+from PIL import Image
 
+from render.pipeline import phantom
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.ingest import ingest
 from render.pipeline.scoring import FAULTS, rank, review_reason
 from render.pipeline.types import Conditioning, RenderedCandidate, ScoredCandidate
+from render.pipeline.vision import analyze
 from render.tests.pipeline.known_bad import (
     ashy,
     merged_placenta_cues,
@@ -217,3 +222,27 @@ def test_a_face_whose_eyes_the_scan_hid_goes_to_review_however_it_scores(cues) -
     )
     assert review_reason(ranking, REVIEW, one_eye) == ""
     assert review_reason(ranking, REVIEW, replace(hidden, pose="profile-left")) == ""
+
+
+@pytest.fixture(scope="module")
+def profile_cues():
+    buffer = io.BytesIO()
+    scan = phantom.make_phantom(pose="profile-left", palette="realisticvue", seed=1)
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=92)
+    return analyze(ingest(buffer.getvalue()))
+
+
+@pytest.mark.parametrize("tone", [3, 10])
+def test_a_profile_scores_alike_at_every_tone_and_a_line_on_its_cheek_ranks_last(
+    profile_cues, tone
+) -> None:
+    # A profile's nose is seen from the side: the crease where it meets the cheek, raised on
+    # deep skin like every crease, counted as a stray line and sent deep-skinned profiles (and
+    # only those) to review at 0.15.
+    conditioning = _conditioning(profile_cues, tone)
+    good = _good(conditioning, wrap=False)
+    assert review_reason(rank(conditioning, good), REVIEW, profile_cues) == ""
+    # The mouth's lines laid on the cheek, a quarter of the face behind them.
+    bad = with_stray_lash(good[0], profile_cues, eye="mouth", offset=(0.25, 0.05))
+    scored = _assert_ranks_last(conditioning, good, bad, "line on a profile's cheek")
+    assert scored.terms["features"] < 0.5

@@ -66,7 +66,12 @@ def test_the_same_seed_renders_the_same_image_whatever_else_is_in_the_job(
     engine, conditioning, candidates
 ):
     again = engine.render(conditioning, [33, 99])
-    assert np.array_equal(again[0].image, candidates[2].image)
+    # The same picture to the rounding of batched float kernels (a batch of two is not
+    # summed in the order a batch of five is): a level here and there, never another image.
+    difference = np.abs(again[0].image.astype(np.int16) - candidates[2].image)
+    assert difference.max() <= 2 and (difference > 0).mean() < 0.001
+    # While another seed in the same job is another picture.
+    assert np.abs(again[1].image.astype(np.int16) - candidates[2].image).max() > 10
 
 
 def test_unmasked_pixels_are_the_base_plate_exactly_and_masked_ones_are_painted(

@@ -107,6 +107,10 @@ class IngestedScan:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
 
+# The most ``low_confidence`` speckle alone gives: it lowers confidence, it never hides the
+# surface outright as an acoustic shadow or an occluder does (those reach 1).
+SPECKLE_LOW_CONFIDENCE = 0.45
+
 # An anchor less sure than this places no drawn feature (the relight engine's lash, nostril or
 # lip); scoring asks a person to look at a face whose eyes none are sure enough to draw.
 FEATURE_CONFIDENCE = 0.6

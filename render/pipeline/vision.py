@@ -23,6 +23,7 @@ import numpy as np
 from render.pipeline.fill import fill_from_around
 from render.pipeline.types import (
     ANCHOR_NAMES,
+    SPECKLE_LOW_CONFIDENCE,
     Anchor,
     Box,
     CueMaps,
@@ -756,10 +757,15 @@ def _check_anchors(
     speckled: np.ndarray,
     depth: np.ndarray,
     span: float,
+    outline_hidden: np.ndarray | None = None,
 ) -> tuple[dict[str, tuple[np.ndarray, float]], list[tuple[str, str]]]:
     """Each anchor must sit on the subject, off what hides the surface (``hidden``: shadow,
     occluders, strands) and agree with depth; speckle round it (``speckled``) lowers its
-    confidence. ``span`` is the face's scale (the eye distance, or its profile equivalent)."""
+    confidence. ``span`` is the face's scale (the eye distance, or its profile equivalent).
+
+    A profile's nose tip, lips and chin are points of its outline, read against the
+    background: the shade of a face turned from the light does not hide them, only what
+    covers the outline itself does (``outline_hidden``: occluders and strands)."""
     h, w = subject.shape
     kept: dict[str, tuple[np.ndarray, float]] = {}
     dropped: list[tuple[str, str]] = []
@@ -793,7 +799,10 @@ def _check_anchors(
         # lid's or the lips' own crease reads as fine variation too, but covers a minority.
         x, y = int(round(p[0])), int(round(p[1]))
         around = speckled[max(0, y - 2 * r) : y + 2 * r + 1, max(0, x - 2 * r) : x + 2 * r + 1]
-        covered = max(mean_at(hidden, p), float(np.median(around)))
+        hides = hidden
+        if outline_hidden is not None and name in _PROFILE_OUTLINE:
+            hides = outline_hidden
+        covered = max(mean_at(hides, p), float(np.median(around)))
         if covered > 0.5:
             dropped.append((name, "covered by an occluder, shadow or speckle"))
             continue
@@ -1015,6 +1024,7 @@ _PROFILE_CONFIDENCE: dict[str, float] = {
     "eye_left": 0.5,
     "eye_right": 0.5,
 }
+_PROFILE_OUTLINE = ("nose_tip", "mouth", "chin")  # read on the silhouette itself
 _PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
 
 
@@ -1828,14 +1838,18 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.
     hidden = np.maximum(np.maximum(shadow, occluder), strands.astype(np.float32))
     hidden = np.clip(cv2.GaussianBlur(hidden.astype(np.float32), (0, 0), 1.5), 0, 1)
-    speckled = np.clip(cv2.GaussianBlur(0.45 * speckle * subject, (0, 0), 1.5), 0, 1)
+    speckled = cv2.GaussianBlur(SPECKLE_LOW_CONFIDENCE * speckle * subject, (0, 0), 1.5)
+    speckled = np.clip(speckled, 0, 1)
     low = np.maximum(hidden, speckled)
     timings["maps"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
     pose = landmarks.pose
+    outline_hidden = None
+    if landmarks.profile is not None:
+        outline_hidden = np.maximum(occluder, strands.astype(np.float32))
     kept, dropped = _check_anchors(
-        landmarks.anchors, subject, hidden, speckled, depth, landmarks.span
+        landmarks.anchors, subject, hidden, speckled, depth, landmarks.span, outline_hidden
     )
     for name in _far_side(pose):
         if kept.pop(name, None) is not None:

@@ -93,3 +93,26 @@ def test_a_fair_babys_turned_face_is_legible_and_not_sent_to_review(name: str) -
     assert best.terms["legibility"] >= 0.5, best.terms
     assert best.terms["tone"] >= 0.8, best.terms  # the parents' tone, not a darker one
     assert review_reason([best], 0.5) == ""
+
+
+def test_the_lips_are_drawn_in_full_on_a_speckled_mouth() -> None:
+    # The mouth's dark groove reads speckled to vision (fine variation over a dark level);
+    # speckle only lowers confidence, but it kept the lips at half their colour.
+    cues = analyze(ingest(jpeg(phantom.make_phantom(palette="voluson-gold", seed=2).image)))
+    conditioning = build(cues, blend_tone([5]))
+    image = RelightEngine(wrap=False, hat=False).render(conditioning, [7])[0].image
+    box = conditioning.cues.crop_box
+    scale = image.shape[1] / (box.x1 - box.x0)
+    mouth = conditioning.cues.anchor("mouth")
+    assert mouth is not None
+    x, y = (mouth.x - box.x0) * scale, (mouth.y - box.y0) * scale
+    gap = 0.2 * image.shape[1]
+
+    def chroma_at(dy: float) -> float:
+        patch = image[int(y + dy) - 3 : int(y + dy) + 4, int(x) - 12 : int(x) + 13]
+        lab = cv2.cvtColor(patch.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+        return float(np.median(lab[..., 1]))  # a*: toward red
+
+    upper, lower, chin = chroma_at(-0.04 * gap), chroma_at(0.05 * gap), chroma_at(0.3 * gap)
+    # Both lips their full rose over the chin's skin (at half strength: ~10 a* units over it).
+    assert min(upper, lower) > chin + 15.0, (upper, lower, chin)

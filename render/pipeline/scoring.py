@@ -119,8 +119,9 @@ _LEAK_ZERO = 0.06  # a lump a sixteenth the size of the baby: a merged placenta
 # behind the face shows. Subject area outside this grown oval is excess.
 _HEAD_GROWTH = 1.5
 _TURNED_HEAD_WIDTH_GROWTH = 2.2
+_CRANIUM_RISE = 0.15  # of the face box's larger side: the head's centre above the face's
 _EXCESS_FREE = 0.08
-_EXCESS_ZERO = 0.25
+_EXCESS_ZERO = 0.22
 
 # Features: lines thinner than this (of the face size) are drawn features, wider are form.
 _LINE_SCALE = 0.06
@@ -252,16 +253,21 @@ def _quadratic_basis(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def _subject_excess(
     on_subject: np.ndarray, head: tuple[float, float, float, float] | None, pose: str
 ) -> float:
-    """Share of the subject mask outside the head the face's oval implies (0 without a face)."""
+    """Share of the subject mask outside the head the face's oval implies (0 without a face).
+
+    The head is the face box widened and raised toward the brow for the cranium above it, as
+    vision's own head region is (``vision._head_region``; the cues here are upright): centred
+    on the face, a baby's raised chin left her crown outside and read as a merged placenta."""
     area = float(on_subject.sum())
     if head is None or area == 0.0:
         return 0.0
     x0, y0, x1, y1 = head
     width_growth = _HEAD_GROWTH if pose == "frontal" else _TURNED_HEAD_WIDTH_GROWTH
     rx, ry = max((x1 - x0) * width_growth / 2, 1.0), max((y1 - y0) * _HEAD_GROWTH / 2, 1.0)
+    cy = (y0 + y1) / 2 - _CRANIUM_RISE * max(x1 - x0, y1 - y0)
     height, width = on_subject.shape
     ys, xs = np.ogrid[0:height, 0:width]
-    inside = ((xs - (x0 + x1) / 2) / rx) ** 2 + ((ys - (y0 + y1) / 2) / ry) ** 2 <= 1.0
+    inside = ((xs - (x0 + x1) / 2) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1.0
     return float((on_subject & ~inside).sum()) / area
 
 

@@ -246,3 +246,16 @@ def test_a_profile_scores_alike_at_every_tone_and_a_line_on_its_cheek_ranks_last
     bad = with_stray_lash(good[0], profile_cues, eye="mouth", offset=(0.25, 0.05))
     scored = _assert_ranks_last(conditioning, good, bad, "line on a profile's cheek")
     assert scored.terms["features"] < 0.5
+
+
+@pytest.mark.parametrize("tilt", [30, 40])
+def test_a_raised_chin_is_not_read_as_a_merged_placenta(tilt) -> None:
+    # Her crown rises far above a raised face: a head centred on the face box left it
+    # outside, and every portrait of the scan went to review for a placenta that was not there.
+    buffer = io.BytesIO()
+    Image.fromarray(phantom.make_phantom(tilt=tilt, seed=40).image).save(buffer, "JPEG")
+    cues = analyze(ingest(buffer.getvalue()))
+    conditioning = _conditioning(cues, 5)
+    ranking = rank(conditioning, _good(conditioning))
+    assert ranking[0].terms["subject"] >= 0.6, _show("raised chin", ranking[0])
+    assert review_reason(ranking, REVIEW, cues) == ""

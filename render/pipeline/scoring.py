@@ -296,8 +296,8 @@ def _feature_zone(
         top = min(ey for _, ey, _ in eyes) if eyes else ny - 0.15 * diag
         half = max((ny - top) / 2, 1.0)
         # A profile shows the nose's side: from the tip back to where it meets the cheek.
-        width = _PROFILE_NOSE_HALF_WIDTH if profile else _NOSE_ZONE_HALF_WIDTH
-        zone |= ellipse(nx, ny - half, width * diag, half, half)
+        nose_width = _PROFILE_NOSE_HALF_WIDTH if profile else _NOSE_ZONE_HALF_WIDTH
+        zone |= ellipse(nx, ny - half, nose_width * diag, half, half)
         nostrils = (_PROFILE_NOSE_HALF_WIDTH, *_NOSTRIL_ZONE[1:]) if profile else _NOSTRIL_ZONE
         zone |= ellipse(nx, ny, *(f * diag for f in nostrils))
     if "mouth" in anchors:

@@ -1008,8 +1008,11 @@ def _hand_on_one_side(
         (hand & half).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
     )
     hulls = np.zeros(g.shape, np.uint8)
-    cv2.fillPoly(hulls, [cv2.convexHull(c) for c in contours], 1)
-    return ((hulls > 0) & half) | (hand & reach)
+    if contours:
+        # One hull over all of them: a palm's smooth middle parted the fingers' piece from
+        # the palm's, and the strip between stayed skin-coloured beside the painted hand.
+        cv2.fillPoly(hulls, [cv2.convexHull(np.vstack(contours))], 1)
+    return ((hulls > 0) & half & inside) | (hand & reach)
 
 
 # ---- profiles --------------------------------------------------------------------------------

@@ -273,3 +273,15 @@ def test_a_photo_of_the_screen_on_a_lit_wall_finds_the_render_not_the_wall() -> 
     box, face = scan.render_box, phantom.face_box
     assert box.width * box.height < 0.4 * phantom.image.shape[0] * phantom.image.shape[1]
     assert box.x0 <= face.x0 and box.y0 <= face.y0 and face.x1 <= box.x1 and face.y1 <= box.y1
+
+
+def test_the_hands_mask_takes_the_whole_palm_not_the_fingers_and_palm_apart() -> None:
+    # The palm's smooth middle mirrors the other cheek, so it parted the fingers' piece from
+    # the palm's; each was closed on its own and the strip between stayed skin beside the
+    # painted hand (a pale patch down the cheek after Fix Anatomy).
+    phantom = make_phantom(occluder="hand", palette="dark-orange", seed=3)
+    cues = cues_for(phantom.image)
+    hands = in_frame(cues, cues.hands, phantom.subject.shape)
+    truth = phantom.hands & in_frame(cues, np.ones_like(cues.subject), phantom.subject.shape)
+    assert (hands & truth).sum() > 0.9 * truth.sum()
+    assert (hands & truth).sum() > 0.8 * hands.sum()

@@ -173,7 +173,7 @@ class _Analysis:
     feature_zone: np.ndarray  # H×W bool, where eyes, nose and mouth are drawn
     lines_region: np.ndarray  # H×W bool, face pixels whose lines are measured
     stray_region: np.ndarray  # H×W bool, where a line off the features counts as stray
-    legible_region: np.ndarray  # H×W bool, the features in view, clear of occluders
+    legible_region: np.ndarray  # H×W bool, the features in view, clear of what covers them
 
 
 def _analysis(cues: StructuralCues) -> _Analysis:
@@ -216,6 +216,16 @@ def _analysis(cues: StructuralCues) -> _Analysis:
     # A stroke off the features is only judged clear of the outline (its lit rim against the
     # paper) and of occluders (a hand's fingers and their shadows are its own lines).
     occluded = _grow(low > _LOW_CONFIDENCE_INK, _LOW_CONFIDENCE_REACH * face_size)
+    # Legibility is read everywhere on the features but under what covers them (a hand, fist
+    # or arm, and a strand or the cord vision continued the face under: speckle and shade are
+    # the face's own, and a flat mask there is as flat) and clear of the outline, whose step
+    # to the paper the band-pass would count as the features' contrast.
+    covering = np.zeros_like(face)
+    for cover in (cues.hands, cues.repaired):
+        if cover is not None:
+            small_cover = cv2.resize(cover.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+            covering |= small_cover > 0.5
+    covered = _grow(covering, _LOW_CONFIDENCE_REACH * face_size)
     clear_of_outline = cv2.erode(on_subject.astype(np.uint8), _disc(_OUTLINE_BAND * face_size))
     return _Analysis(
         scale=scale,
@@ -232,7 +242,7 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         feature_zone=feature_zone,
         lines_region=inset,
         stray_region=inset & ~occluded & clear_of_outline.astype(bool),
-        legible_region=feature_zone & inset & ~occluded,
+        legible_region=feature_zone & inset & ~covered & clear_of_outline.astype(bool),
     )
 
 
@@ -663,9 +673,9 @@ def _features_score(share: float, energy: float) -> float:
 def _feature_contrast(lab: np.ndarray, analysis: _Analysis, props: np.ndarray | None) -> float:
     """RMS of L* band-passed to the scale of lids and lips, over the feature zones.
 
-    Judged only on enough of the zones: when a hand or the cord (and the reach of its
-    shadows) leaves a sliver of them, a few pixels of plain cheek would stand for the whole
-    face, and a legible face was sent to review as a flat mask."""
+    Judged only on enough of the zones: when a hand, an arm or the cord (and the reach of
+    its shadows) leaves a sliver of them, a few pixels of plain cheek would stand for the
+    whole face, and a legible face was sent to review as a flat mask."""
     region = analysis.legible_region
     if props is not None:
         region = region & ~_grow(props, _FACE_INSET * analysis.face_size)

@@ -76,16 +76,15 @@ def test_a_phantom_scan_becomes_a_portrait_of_the_baby_alone(name: str) -> None:
 TURNED_FAIR = {
     "three-quarter-1": ({"pose": "three-quarter-left", "palette": "hdlive-skin", "seed": 1}, 1),
     "three-quarter-3": ({"pose": "three-quarter-left", "palette": "hdlive-skin", "seed": 1}, 3),
-    # A fist at the cheek leaves a sliver of the feature zones to judge: not judged on it.
     "fist-3": ({"pose": "three-quarter-right", "occluder": "fist", "seed": 1}, 3),
 }
 
 
 @pytest.mark.parametrize("name", TURNED_FAIR)
-def test_a_fair_babys_turned_face_is_legible_and_not_sent_to_review(name: str) -> None:
-    # Fair skin metered to its tone has its lit side in the highlight shoulder: rolled off as
-    # a whole, the lids and lips there went flat (0.4 L* of feature contrast) and a plain
-    # three-quarter scan went to review as illegible.
+def test_a_fair_babys_turned_face_is_judged_legible_and_not_sent_to_review(name: str) -> None:
+    # Legibility was read only where vision saw no speckle, shade or occluder, grown: on a
+    # turned face (more so with a fist at the cheek) a sliver of plain cheek was left, read
+    # as a flat mask, and a plain fair three-quarter scan went to review.
     kwargs, monk = TURNED_FAIR[name]
     cues = analyze(ingest(jpeg(phantom.make_phantom(**kwargs).image)))
     conditioning = build(cues, blend_tone([monk]))

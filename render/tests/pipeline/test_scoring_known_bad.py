@@ -259,3 +259,24 @@ def test_a_raised_chin_is_not_read_as_a_merged_placenta(tilt) -> None:
     ranking = rank(conditioning, _good(conditioning))
     assert ranking[0].terms["subject"] >= 0.6, _show("raised chin", ranking[0])
     assert review_reason(ranking, REVIEW, cues) == ""
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"pose": "three-quarter-right", "seed": 1},
+        {"palette": "grey", "contrast": "crushed", "seed": 3},
+        {"occluder": "hand", "seed": 1},
+    ],
+)
+def test_a_flat_mask_of_a_scan_through_vision_scores_low_and_ranks_last(kwargs) -> None:
+    # Legibility is read on the features clear of a hand and of the outline, but not only
+    # where vision saw no speckle: on a turned or crushed scan that left a sliver, or nothing.
+    buffer = io.BytesIO()
+    Image.fromarray(phantom.make_phantom(**kwargs).image).save(buffer, "JPEG", quality=92)
+    cues = analyze(ingest(buffer.getvalue()))
+    conditioning = _conditioning(cues, 10)
+    good = RelightEngine(output_long_side=512).render(conditioning, [1, 2, 3])
+    flat = ashy(good[0], conditioning.cues, contrast=0.2)
+    scored = _assert_ranks_last(conditioning, good, flat, "flat mask")
+    assert scored.terms["legibility"] < 0.5

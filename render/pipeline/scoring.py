@@ -54,7 +54,8 @@ contrast of the features. A candidate without props is scored exactly as if the 
 exist.
 
 ``review_reason`` turns a ranking into the sentence a sonographer reads when the best portrait
-falls under the studio's review threshold.
+falls under the studio's review threshold, or when the scan showed neither eye clearly enough
+for one to be drawn (``eyes_unseen``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from coloraide import Color
 from render.pipeline.conditioning import STYLES
 from render.pipeline.types import (
     FEATURE_CONFIDENCE,
+    SPECKLE_LOW_CONFIDENCE,
     Conditioning,
     RenderedCandidate,
     ScoredCandidate,
@@ -846,21 +848,34 @@ def weakest_term(scored: ScoredCandidate) -> str:
 
 
 EYES_UNSEEN = (
-    "Neither eye shows clearly in the scan (a hand, the cord or a shadow covers them), so no "
-    "eye is drawn on the portrait; look at it before it is sent, check the face points, or "
-    "upload a scan where the eyes are clear"
+    "Neither eye shows clearly in the scan (a hand, the cord or a shadow covers them, or the "
+    "face reader could not pin them down), so no eye is drawn on the portrait; look at it "
+    "before it is sent, or upload a scan where the eyes are clear"
 )
 
 
 def eyes_unseen(cues: StructuralCues) -> bool:
     """A face turned toward the probe (not a profile) whose eyes the scan did not show well
-    enough to draw: a portrait without eyes goes to a person, however well it scores."""
+    enough to draw: a portrait without eyes goes to a person, however well it scores.
+
+    An eye is drawn where its anchor is sure enough and the surface under it was seen (no
+    shadow, hand or cord: ``low_confidence`` past what speckle alone gives, or a hand): an eye
+    a sonographer placed by hand under the cord is as undrawn as one vision dropped."""
     if cues.pose.startswith("profile"):
         return False
-    return not any(
-        a.name in ("eye_left", "eye_right") and a.confidence >= FEATURE_CONFIDENCE
-        for a in cues.anchors
-    )
+    return not any(_eye_drawn(cues, name) for name in ("eye_left", "eye_right"))
+
+
+def _eye_drawn(cues: StructuralCues, name: str) -> bool:
+    anchor = cues.anchor(name)
+    if anchor is None or anchor.confidence < FEATURE_CONFIDENCE:
+        return False
+    height, width = cues.low_confidence.shape
+    x = int(np.clip(round(anchor.x - cues.crop_box.x0), 0, width - 1))
+    y = int(np.clip(round(anchor.y - cues.crop_box.y0), 0, height - 1))
+    if cues.hands is not None and cues.hands[y, x] > 0.5:
+        return False
+    return bool(cues.low_confidence[y, x] < SPECKLE_LOW_CONFIDENCE + 0.05)
 
 
 def review_reason(

@@ -12,6 +12,7 @@ import io
 import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -222,6 +223,16 @@ def test_a_face_whose_eyes_the_scan_hid_goes_to_review_however_it_scores(cues) -
     )
     assert review_reason(ranking, REVIEW, one_eye) == ""
     assert review_reason(ranking, REVIEW, replace(hidden, pose="profile-left")) == ""
+    # Eyes a sonographer placed by hand (sure) where the scan saw nothing (under the cord):
+    # the engine draws no eye there either.
+    placed = replace(
+        cues,
+        anchors=tuple(
+            replace(a, confidence=1.0) if a.name.startswith("eye") else a for a in cues.anchors
+        ),
+        low_confidence=np.ones_like(cues.low_confidence),
+    )
+    assert review_reason(ranking, REVIEW, placed).startswith("Neither eye shows clearly")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from render.pipeline import phantom
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.engines.relight.colour import hex_to_linear
+from render.pipeline.engines.relight.props import _WRAP_DARKEST, _wrap_albedo
 from render.pipeline.ingest import ingest
 from render.pipeline.vision import analyze
 from render.tests.pipeline.synthetic_cues import ANCHOR_FRACTIONS, synthetic_cues
@@ -233,3 +235,19 @@ def test_the_wraps_edge_meets_the_face_without_a_notch() -> None:
         )
         bend = np.abs(top[2:] - 2 * top[1:-1] + top[:-2])
         assert bend.max() < 20, (candidate.seed, int(bend.max()), int(np.argmax(bend)))
+
+
+@pytest.mark.parametrize("paper", ["#f3ece4", "#8a7a6a", "#1a2238"])
+def test_the_wrap_is_a_visible_step_from_the_skin_and_never_near_black(paper: str) -> None:
+    # On a dark studio paper the full step taken the one way with room sank deep tones' wraps
+    # to near-black; a light paper kept them under it.
+    backdrop = hex_to_linear(paper)
+    for monk in range(1, 11):
+        tone = blend_tone([monk]).hex
+        skin = Color(tone).convert("oklch").coords(nans=False)[0]
+        for seed in range(20):
+            albedo = _wrap_albedo(paper, tone, backdrop, np.random.default_rng(seed))
+            shade = Color("srgb-linear", [float(c) for c in albedo]).convert("oklch")
+            lightness = shade.coords(nans=False)[0]
+            assert abs(lightness - skin) >= 0.11, (paper, monk, seed, lightness, skin)
+            assert lightness >= _WRAP_DARKEST - 0.02, (paper, monk, seed, lightness)

@@ -193,21 +193,24 @@ def _wrap_albedo(
     are about. The step is in OKLab lightness, which the eye sees evenly, so it is the same at
     every tone: a step relative to the skin's lightness shrank to nothing on deep skin, where
     a dark wrap and hat merged with the head into one dark shape. Lighter or darker at random
-    where both fit (under the paper, above a near-black), else whichever does.
+    where both have room for a step (under a light paper, above a near-black), else whichever
+    has, the step cut to the room there.
     """
     lightness, chroma, hue = Color(background_hex).convert("oklch").coords(nans=False)
     skin = Color(tone_hex).convert("oklch").coords(nans=False)[0]
     paper_l = Color("srgb-linear", [float(c) for c in paper]).convert("oklch").coords(nans=False)[0]
     step = rng.uniform(_WRAP_STEP[0], _WRAP_STEP[1])
-    lighter, darker = skin + step, skin - step
-    lighter_fits = lighter <= min(paper_l - 0.05, 0.92)
-    darker_fits = darker >= _WRAP_DARKEST
-    if lighter_fits and darker_fits:
-        shade = lighter if rng.random() < 0.5 else darker
-    elif lighter_fits or darker_fits:
-        shade = lighter if lighter_fits else darker
-    else:  # a mid tone on a light paper: the side with more room
-        shade = lighter if min(paper_l - 0.05, 0.92) - skin > skin - _WRAP_DARKEST else darker
+    # Lighter cloth stays under a light paper (or it reads as a hole in the set); on a paper
+    # darker than the skin it may rise to a cream.
+    ceiling = 0.92 if paper_l < skin else min(paper_l - 0.05, 0.92)
+    rooms = {1.0: ceiling - skin, -1.0: skin - _WRAP_DARKEST}
+    fitting = [side for side, room in rooms.items() if room >= _WRAP_STEP[0]]
+    if fitting:
+        side = fitting[0] if len(fitting) == 1 else (1.0 if rng.random() < 0.5 else -1.0)
+        step = min(step, rooms[side])  # a step at least, never past the limits
+    else:  # no room for a step either way: the side with more, a full step
+        side = max(rooms, key=lambda key: rooms[key])
+    shade = skin + side * step
     hue += rng.uniform(-12.0, 12.0)
     if shade < lightness and 30.0 < hue % 360.0 < 110.0:
         # Deep creams and yellows turn olive; a dyed knit of that palette turns caramel.

@@ -83,7 +83,7 @@ def skin_look(tone_hex: str) -> SkinLook:
     the ratio of light: a crease that takes a fifth of the light off the skin is a step of
     ~0.07 L on fair skin (L 0.94) and ~0.02 L on the deepest (L 0.27). So on deeper tones the
     fine detail's ratios are raised by about L_ref / L (a little less: deep skin keeps some
-    softness) and the broad forms' by about its square root, as a photographer lights deep
+    softness) and the broad forms' by about its 0.6th power, as a photographer lights deep
     skin with more modelling; fair tones keep their own (1.0). The median skin stays the
     parents' tone (exposure is metered after).
 
@@ -96,7 +96,7 @@ def skin_look(tone_hex: str) -> SkinLook:
     lightness, chroma, hue = Color(tone_hex).convert("oklch").coords(nans=False)
     ratio = _REFERENCE_LIGHTNESS / max(lightness, 0.05)
     detail = float(np.clip(ratio**0.95, 1.0, 3.2))
-    form = float(np.clip(ratio**0.5, 1.0, 2.0))
+    form = float(np.clip(ratio**0.6, 1.0, 2.2))
     warm = Color("oklch", [0.8, min(chroma * 2.0 + 0.06, 0.1), hue - 5.0]).fit("srgb")
     linear = np.array(warm.convert("srgb-linear").coords(nans=False), dtype=np.float32)
     linear /= max(float(linear @ _LUMA), 1e-4)

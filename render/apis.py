@@ -104,6 +104,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     style_label = serializers.SerializerMethodField()
     queue = serializers.SerializerMethodField()
     provider = serializers.SerializerMethodField()
+    notes = serializers.SerializerMethodField()
 
     class Meta:
         model = RenderJob
@@ -120,6 +121,7 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
             "engine",
             "correction_strength",
             "stage_ms",
+            "notes",
             "provider",
             "candidates",
             "report_url",
@@ -178,6 +180,17 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
     def get_provider(self, job: RenderJob) -> dict[str, object] | None:
         request = job.stage_log.get("hosted")
         return request if isinstance(request, dict) else None
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            help_text="What conditioning did that the studio should know, in plain sentences: "
+            "a face turned in the scan painted upright, a Fix Anatomy pass and what it found "
+            "to remove. Empty until the set is painted.",
+        )
+    )
+    def get_notes(self, job: RenderJob) -> list[str]:
+        return selectors.render_job_notes(job)
 
     def get_stage_ms(self, job: RenderJob) -> dict[str, float]:
         """Milliseconds per finished stage: ingest, vision, conditioning, render, score, …"""

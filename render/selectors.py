@@ -67,6 +67,12 @@ def render_job_stage_rows(job: RenderJob) -> list[dict[str, object]]:
     return rows
 
 
+def render_job_notes(job: RenderJob) -> list[str]:
+    """What conditioning did to the scan that the studio should know, in plain sentences."""
+    notes = job.stage_log.get("conditioning", {}).get("notes", [])
+    return [str(note) for note in notes] if isinstance(notes, list) else []
+
+
 # Where a waiting job is in line ----------------------------------------------------------------
 
 # The actor whose message moves a job waiting in each state, and the queue it waits on.

@@ -606,6 +606,9 @@ def render_job_render_run(*, job_id: int) -> RenderJob | None:
             # Every engine's candidates take the house look after rendering (house_look).
             engine_supports_references=True,
         )
+        # What conditioning did that the studio should know (turned upright, Fix Anatomy and
+        # what it found to remove), kept for the job page and the API.
+        job.stage_log["conditioning"]["notes"] = list(cond.notes)
     seeds = candidate_seeds(job.base_seed, settings.RENDER_CANDIDATES)
     try:
         with _stage(job, "render", RenderJob.State.RENDER):

@@ -325,6 +325,7 @@ def _job_context(job: RenderJob) -> dict[str, object]:
     context: dict[str, object] = {
         "job": job,
         "stages": _stage_rows(job),
+        "render_notes": selectors.render_job_notes(job),
         # Waiting for a worker: where it is in line (None once a worker holds it).
         "queue": selectors.render_job_queue_place(job) if job.is_live else None,
         "total_time": _seconds_text(_total_ms(job)),

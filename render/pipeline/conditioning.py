@@ -362,6 +362,17 @@ def _validate_hex(value: str, what: str) -> str:
     return value.lower()
 
 
+_COVER_PIXELS = 64  # at the crop's size: less is a speck, not a hand or a cord
+
+
+def _has_cover(cues: StructuralCues) -> bool:
+    """Vision found something over the face that Fix Anatomy paints over: a hand, a strand it
+    continued the face under, or a surface hidden outright (more than speckle)."""
+    covers = [cues.low_confidence, cues.hands, cues.repaired]
+    seen = sum(int((mask > 0.5).sum()) for mask in covers if mask is not None)
+    return seen >= _COVER_PIXELS
+
+
 def build(
     cues: StructuralCues,
     tone: SkinTone,
@@ -409,6 +420,11 @@ def build(
         )
     if correction_strength > 0.0:
         notes.append(f"Fix Anatomy pass, correction strength {correction_strength:.2f}")
+        if not _has_cover(cues):
+            notes.append(
+                "Fix Anatomy found nothing over the face to take away (no hand, cord or "
+                "shadow): it evened the face's shape only"
+            )
     return Conditioning(
         prompt=prompt,
         negative_prompt=", ".join(NEGATIVE_TERMS),

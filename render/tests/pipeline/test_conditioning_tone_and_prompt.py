@@ -113,3 +113,16 @@ def test_unknown_style_and_bad_background_are_refused():
         build(synthetic_cues(64), blend_tone([2]), style="neon")
     with pytest.raises(ValueError, match="background colour"):
         build(synthetic_cues(64), blend_tone([2]), background_hex="beige")
+
+
+def test_fix_anatomy_says_when_it_found_nothing_over_the_face_to_take_away():
+    def notes(occluded: bool, strength: float) -> list[str]:
+        cues = synthetic_cues(128, occluded=occluded)
+        return list(build(cues, blend_tone([4]), correction_strength=strength).notes)
+
+    bare = notes(False, 0.8)
+    assert "Fix Anatomy pass, correction strength 0.80" in bare
+    assert any(note.startswith("Fix Anatomy found nothing over the face") for note in bare)
+    # Over a hand it has something to take away; and without the pass it says nothing at all.
+    assert not any("found nothing" in note for note in notes(True, 0.8))
+    assert not any("Fix Anatomy" in note for note in notes(False, 0.0))

@@ -1028,6 +1028,9 @@ _PROFILE_CONFIDENCE: dict[str, float] = {
     "eye_right": 0.5,
 }
 _PROFILE_OUTLINE = ("nose_tip", "mouth", "chin")  # read on the silhouette itself
+# How far past the mesh's nose (in eye spans) the silhouette's must lie for the mesh to have
+# misread a profile: 0.8 on the profiles it squeezed, at most 0.45 on true three-quarters.
+_MISREAD_PROFILE_REACH = 0.6
 _PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
 
 
@@ -1120,6 +1123,20 @@ def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | N
         variant="silhouette",
         profile=side,
     )
+
+
+def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
+    """The mesh squeezed onto a profile, which it reads as a three-quarter face turned the
+    same way: the silhouette's nose (the real one, the outline's furthest point) then lies
+    far out beyond the mesh's and not above it. On a true three-quarter face the bump the
+    silhouette finds past the nose is the far cheek: nearer, and higher than the nose tip."""
+    if silhouette.profile is None or not mesh.pose.endswith(silhouette.profile):
+        return False
+    if "nose_tip" not in mesh.anchors:
+        return False
+    sign = 1.0 if silhouette.profile == "right" else -1.0
+    offset = (silhouette.anchors["nose_tip"] - mesh.anchors["nose_tip"]) / max(mesh.span, 1e-6)
+    return bool(sign * offset[0] > _MISREAD_PROFILE_REACH and offset[1] > 0.0)
 
 
 # ---- entry points ----------------------------------------------------------------------------
@@ -1783,6 +1800,10 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     landmarks = _detect_landmarks(work)
     if landmarks is None and not looks_like_bmode(texture, face_found=False):
         landmarks = _profile_landmarks(bright, smooth_fine)
+    elif landmarks is not None and landmarks.pose.startswith("three-quarter"):
+        silhouette = _profile_landmarks(bright, smooth_fine)
+        if silhouette is not None and _misread_profile(landmarks, silhouette):
+            landmarks = silhouette
     timings["landmarks"] = (time.perf_counter() - step) * 1000
     if landmarks is None:
         if looks_like_bmode(texture, face_found=False):

@@ -71,11 +71,11 @@ from coloraide import Color
 from render.pipeline.conditioning import STYLES
 from render.pipeline.types import (
     FEATURE_CONFIDENCE,
-    SPECKLE_LOW_CONFIDENCE,
     Conditioning,
     RenderedCandidate,
     ScoredCandidate,
     StructuralCues,
+    surface_seen,
 )
 
 WEIGHTS: dict[str, float] = {
@@ -859,7 +859,7 @@ def eyes_unseen(cues: StructuralCues) -> bool:
     enough to draw: a portrait without eyes goes to a person, however well it scores.
 
     An eye is drawn where its anchor is sure enough and the surface under it was seen (no
-    shadow, hand or cord: ``low_confidence`` past what speckle alone gives, or a hand): an eye
+    shadow, hand or cord: ``types.surface_seen``, as the engine draws, and no hand): an eye
     a sonographer placed by hand under the cord is as undrawn as one vision dropped."""
     if cues.pose.startswith("profile"):
         return False
@@ -875,7 +875,7 @@ def _eye_drawn(cues: StructuralCues, name: str) -> bool:
     y = int(np.clip(round(anchor.y - cues.crop_box.y0), 0, height - 1))
     if cues.hands is not None and cues.hands[y, x] > 0.5:
         return False
-    return bool(cues.low_confidence[y, x] < SPECKLE_LOW_CONFIDENCE + 0.05)
+    return bool(surface_seen(cues.low_confidence[y, x]) > 0.5)
 
 
 def review_reason(

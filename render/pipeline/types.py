@@ -111,6 +111,15 @@ class IngestedScan:
 # surface outright as an acoustic shadow or an occluder does (those reach 1).
 SPECKLE_LOW_CONFIDENCE = 0.45
 
+
+def surface_seen(low_confidence: np.ndarray) -> np.ndarray:
+    """0..1 how surely a feature may be drawn on the surface, by ``low_confidence`` alone: 1
+    up to speckle's most, fading to 0 over the next 0.1 (a lid line's own shadow can read
+    half-sure), where a shadow or an occluder hid it. The relight engine draws by it and
+    scoring asks whether an eye was drawn by it."""
+    return np.clip((SPECKLE_LOW_CONFIDENCE + 0.1 - low_confidence) / 0.1, 0.0, 1.0)
+
+
 # An anchor less sure than this places no drawn feature (the relight engine's lash, nostril or
 # lip); scoring asks a person to look at a face whose eyes none are sure enough to draw.
 FEATURE_CONFIDENCE = 0.6

@@ -42,7 +42,7 @@ from render.pipeline.engines.relight.subject import (
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
-from render.pipeline.types import SPECKLE_LOW_CONFIDENCE, Conditioning, StructuralCues
+from render.pipeline.types import Conditioning, StructuralCues, surface_seen
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,14 +235,14 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     detail = np.exp(np.clip(band, -0.6, 0.6) * relief)
     flush, sheen = _flush_and_sheen(layout, depth, inside, long_side)
     # Features never land on a hand (grown a little, so a stroke's soft edge stays clear too),
-    # where vision found the surface hidden (past speckle's most, fading out over 0.1, as a
-    # lid line's own shadow can read half-sure), where Fix Anatomy painted, or off the subject.
+    # where vision found the surface hidden (``surface_seen``), where Fix Anatomy painted, or
+    # off the subject.
     # Speckle alone keeps none off: a mouth's dark groove reads speckled, and its lower lip
     # was drawn at half strength.
     on_hand = cv2.dilate(
         hands, np.ones((3, 3), np.uint8), iterations=max(1, int(0.004 * long_side))
     )
-    feature_trust = np.clip((SPECKLE_LOW_CONFIDENCE + 0.1 - low_confidence) / 0.1, 0.0, 1.0) * (
+    feature_trust = surface_seen(low_confidence) * (
         1.0 - np.clip(2.0 * np.maximum(on_hand, painted), 0.0, 1.0)
     )
     feature_trust *= np.clip(distance / (0.005 * long_side), 0.0, 1.0)

@@ -4,43 +4,19 @@ found nothing over the face to take away (so the studio does not wait for a hand
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
-from PIL import Image
 
 from render import services
 from render.models import RenderJob
-from render.pipeline import phantom
 from studio_portal.tenants.models import Studio
 from tests.api.conftest import api_client_for
+from tests.render_jobs import phantom_scan, rendered_job
 
 pytestmark = pytest.mark.django_db
 
 NOTHING_TO_TAKE_AWAY = "Fix Anatomy found nothing over the face to take away"
-
-
-def _jpeg(**kwargs: object) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(phantom.make_phantom(**kwargs).image).save(buffer, "JPEG", quality=92)  # type: ignore[arg-type]
-    return buffer.getvalue()
-
-
-def _rendered_job(data: bytes) -> RenderJob:
-    with schema_context("alpha"):
-        session = services.parent_session_create(
-            parent_name="Maya Lopez",
-            email="maya@example.com",
-            consent_given=True,
-            skin_swatches=["6"],
-        )
-        job = services.scan_upload(session=session, data=data, enqueue=False)
-        services.render_job_vision_run(job_id=job.pk, enqueue=False)
-        services.render_job_render_run(job_id=job.pk)
-        job.refresh_from_db()
-        return job
 
 
 def _fixed(client: Client, job: RenderJob) -> RenderJob:
@@ -55,7 +31,7 @@ def _fixed(client: Client, job: RenderJob) -> RenderJob:
 def test_a_baby_lying_on_her_side_is_said_to_be_painted_upright(
     studio: Studio, client_a: Client
 ) -> None:
-    job = _rendered_job(_jpeg(roll=90, seed=111))
+    job = rendered_job(phantom_scan(roll=90, seed=111), swatch="6")
     page = client_a.get(f"/jobs/{job.uid}/").content.decode()
     assert "The face was turned in the scan: painted upright" in page
     api, _ = api_client_for(studio)
@@ -66,7 +42,7 @@ def test_a_baby_lying_on_her_side_is_said_to_be_painted_upright(
 def test_fix_anatomy_on_a_bare_face_says_it_found_nothing_to_take_away(
     studio: Studio, client_a: Client
 ) -> None:
-    first = _rendered_job(_jpeg(seed=1))
+    first = rendered_job(phantom_scan(seed=1), swatch="6")
     assert "Fix Anatomy" not in " ".join(first.stage_log["conditioning"].get("notes", []))
     fixed = _fixed(client_a, first)
     page = client_a.get(f"/jobs/{fixed.uid}/").content.decode()
@@ -75,7 +51,7 @@ def test_fix_anatomy_on_a_bare_face_says_it_found_nothing_to_take_away(
 
 
 def test_fix_anatomy_over_a_hand_does_not_say_so(studio: Studio, client_a: Client) -> None:
-    fixed = _fixed(client_a, _rendered_job(_jpeg(occluder="hand", seed=3)))
+    fixed = _fixed(client_a, rendered_job(phantom_scan(occluder="hand", seed=3), swatch="6"))
     page = client_a.get(f"/jobs/{fixed.uid}/").content.decode()
     assert "Fix Anatomy pass, correction strength" in page
     assert NOTHING_TO_TAKE_AWAY not in page

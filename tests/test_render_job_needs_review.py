@@ -4,37 +4,20 @@ ready job stays open (choose, send, paint again)."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 from django.core import mail
 from django.test import Client
 from django_tenants.utils import schema_context
-from PIL import Image
 
 from render import services
 from render.models import RenderJob
-from render.pipeline import phantom, scoring
+from render.pipeline import scoring
 from render.tests.pipeline.known_bad import ashy
 from studio_portal.tenants.models import Studio
 from tests.api.conftest import api_client_for
+from tests.render_jobs import phantom_scan, rendered_job
 
 pytestmark = pytest.mark.django_db
-
-
-def _rendered_job(phantom_jpeg: bytes) -> RenderJob:
-    with schema_context("alpha"):
-        session = services.parent_session_create(
-            parent_name="Maya Lopez",
-            email="maya@example.com",
-            consent_given=True,
-            skin_swatches=["8"],
-        )
-        job = services.scan_upload(session=session, data=phantom_jpeg, enqueue=False)
-        services.render_job_vision_run(job_id=job.pk, enqueue=False)
-        services.render_job_render_run(job_id=job.pk)
-        job.refresh_from_db()
-        return job
 
 
 @pytest.fixture
@@ -46,7 +29,7 @@ def grey_job(studio: Studio, phantom_jpeg: bytes, monkeypatch) -> RenderJob:
         return [ashy(c, conditioning.cues, lift=15.0) for c in real(conditioning, candidates)]
 
     monkeypatch.setattr(services, "house_look_candidates", grey)
-    return _rendered_job(phantom_jpeg)
+    return rendered_job(phantom_jpeg)
 
 
 def test_a_set_that_scores_under_the_threshold_needs_review_with_the_reason(
@@ -68,13 +51,13 @@ def test_a_set_that_scores_under_the_threshold_needs_review_with_the_reason(
 def test_a_good_set_is_ready_and_under_a_stricter_threshold_needs_review(
     studio: Studio, phantom_jpeg: bytes, settings
 ) -> None:
-    ready = _rendered_job(phantom_jpeg)
+    ready = rendered_job(phantom_jpeg)
     assert ready.state == RenderJob.State.READY, ready.reason
     assert ready.reason == ""
     with schema_context("alpha"):
         assert ready.candidates.get(rank=0).score >= settings.RENDER_REVIEW_THRESHOLD
     settings.RENDER_REVIEW_THRESHOLD = 0.99  # a studio's bar no portrait of this scan reaches
-    strict = _rendered_job(phantom_jpeg)
+    strict = rendered_job(phantom_jpeg)
     assert strict.state == RenderJob.State.NEEDS_REVIEW
     with schema_context("alpha"):
         best = strict.candidates.get(rank=0).score
@@ -84,10 +67,7 @@ def test_a_good_set_is_ready_and_under_a_stricter_threshold_needs_review(
 def test_a_face_whose_eyes_the_cord_hides_needs_review_however_it_scores(studio: Studio) -> None:
     # The cord across both eyes: vision keeps no eye sure enough to draw, so the portrait has
     # none; a person looks before a parent sees it.
-    image = phantom.make_phantom(occluder="cord", seed=54).image
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", quality=92)
-    job = _rendered_job(buffer.getvalue())
+    job = rendered_job(phantom_scan(occluder="cord", seed=54))
     assert job.state == RenderJob.State.NEEDS_REVIEW
     assert job.reason == f"{scoring.EYES_UNSEEN}."
     with schema_context("alpha"):

@@ -67,7 +67,8 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 class SkinLook:
     """How the studio light treats one skin tone, so every tone reads as lit skin."""
 
-    detail_contrast: float  # exponent on the fine detail's ratios (creases, marks, texture)
+    detail_contrast: float  # exponent on the drawn marks' ratios (lid lines, nostrils, grain)
+    detail_lights: float  # exponent on the lights of the shaded fine detail (ridges, rims)
     form_contrast: float  # exponent on the broad shading's ratios (the head's forms)
     sheen_tint: np.ndarray  # RGB per unit of the sheen's light (luminance 1)
     sheen_core: float  # the highlight's strength, × the style's specular
@@ -96,6 +97,7 @@ def skin_look(tone_hex: str) -> SkinLook:
     lightness, chroma, hue = Color(tone_hex).convert("oklch").coords(nans=False)
     ratio = _REFERENCE_LIGHTNESS / max(lightness, 0.05)
     detail = float(np.clip(ratio**0.95, 1.0, 3.2))
+    lights = float(np.clip(ratio**1.2, 1.0, 4.4))
     form = float(np.clip(ratio**0.6, 1.0, 2.2))
     warm = Color("oklch", [0.8, min(chroma * 2.0 + 0.06, 0.1), hue - 5.0]).fit("srgb")
     linear = np.array(warm.convert("srgb-linear").coords(nans=False), dtype=np.float32)
@@ -120,6 +122,7 @@ def skin_look(tone_hex: str) -> SkinLook:
     feature_light = 1.0 + 3.0 * deep
     return SkinLook(
         detail,
+        lights,
         form,
         tint.astype(np.float32),
         core,

@@ -213,6 +213,25 @@ def skin_grain(surface: Surface, look: SkinLook) -> np.ndarray:
     return surface.texture if exponent == 1.0 else surface.texture**exponent
 
 
+def raise_detail_lights(luminance: np.ndarray, exponent: float) -> None:
+    """Raise the lights of the fine detail (within ~1% of the frame) around the broad shading
+    by ``exponent``, in place; its shadows keep their ratios.
+
+    Deep skin shows its forms' small lights (a lid's rim, the ridge of the nose, the lips' bow)
+    in steps of lightness as fair skin does only when their ratios are raised. Its shadows are
+    not: raised, the scan's leftover ripple and every shallow dip read as grime and bruises on
+    deep skin. Its lines are drawn as features, deepened there by ``detail_contrast``.
+    """
+    broad = wide_blur(luminance, 0.01 * max(luminance.shape))
+    np.maximum(broad, 1e-4, out=broad)
+    luminance /= broad
+    lights = np.maximum(luminance, 1.0)
+    luminance /= lights
+    np.power(lights, exponent, out=lights)
+    luminance *= lights
+    luminance *= broad
+
+
 def shade(
     surface: Surface,
     albedo: np.ndarray,
@@ -242,15 +261,8 @@ def shade(
     falloff = falloff + surface.across_y * (light.falloff * light.key_dir[1])
     falloff += 1.0
     luminance *= falloff
-    if look.detail_contrast > 1.0:
-        # Deep skin shows the same creases and grain as fair skin in steps of lightness:
-        # the fine detail's ratios are raised around the broad shading.
-        broad = wide_blur(luminance, 0.01 * max(luminance.shape))
-        np.maximum(broad, 1e-4, out=broad)
-        luminance /= broad
-        np.maximum(luminance, 1e-4, out=luminance)
-        np.power(luminance, look.detail_contrast, out=luminance)
-        luminance *= broad
+    if look.detail_lights > 1.0:
+        raise_detail_lights(luminance, look.detail_lights)
     luminance *= texture
 
     # Meter the exposure so the face's median shade renders the target tone exactly.

@@ -1,4 +1,5 @@
-"""Filling holes in a map from what surrounds them (shared by vision and the engines)."""
+"""Filling holes in a map from what surrounds them, and a cut head's outline continued round
+(shared by vision, the engines and scoring)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,37 @@ def fill_from_around(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         share = np.clip(weights * 4.0, 0.0, 1.0)[..., None]
         filled = here * share + coarse * (1.0 - share)
     return filled[..., 0] if values.ndim == 2 else filled
+
+
+def continued_round(inside: np.ndarray, contact: np.ndarray, long_side: int) -> np.ndarray | None:
+    """Where a head cut by a wall or the placenta continues, round: H×W bool, outside
+    ``inside`` (the head vision kept), or None when there is nothing to round.
+
+    Vision keeps the baby alone: where the head touched other tissue its outline follows the
+    contact (``contact``, H×W bool), often a straight cut. A head is round: the stretch of
+    outline along the contact is replaced by the ellipse that fits the rest of the outline, on
+    that side only. None when the outline has no stretch of contact to round, too little free
+    outline to fit, or the ellipse would add more than a fifth of the head. The engines paint
+    the head into it and scoring counts it as the baby's.
+    """
+    contours, _ = cv2.findContours(
+        inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)[:, 0, :]
+    cut = contact[outline[:, 1], outline[:, 0]]
+    if not 0.05 <= cut.mean() <= 0.6 or (~cut).sum() < 20:
+        return None
+    (cx, cy), (width, height), angle = cv2.fitEllipse(outline[~cut].astype(np.float32))
+    ellipse = np.zeros(inside.shape, np.uint8)
+    cv2.ellipse(ellipse, ((cx, cy), (width, height), angle), 1, -1)
+    # Only beside the cut: elsewhere the outline is the head's own (a profile's nose and lips
+    # stand out of any ellipse, a chin may sit inside it).
+    along = np.ones(inside.shape, np.uint8)
+    along[outline[cut, 1], outline[cut, 0]] = 0
+    beside = cv2.distanceTransform(along, cv2.DIST_L2, 3) < 0.12 * long_side
+    added = (ellipse > 0) & ~inside & beside
+    if not added.any() or added.sum() > 0.2 * inside.sum():
+        return None
+    return added

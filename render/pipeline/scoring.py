@@ -69,6 +69,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.conditioning import STYLES
+from render.pipeline.fill import continued_round
 from render.pipeline.types import (
     FEATURE_CONFIDENCE,
     Conditioning,
@@ -210,7 +211,14 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         if a.confidence >= 0.3
     }
     on_subject = subject >= 0.5
-    backdrop = ~_grow(on_subject, _EDGE_MARGIN * max(size))
+    # The head as a portrait paints it: continued round where the placenta or a wall cut it.
+    painted = on_subject
+    if cues.contact is not None:
+        contact = cv2.resize(cues.contact.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        added = continued_round(on_subject, contact > 0.3, max(size))
+        if added is not None:
+            painted = on_subject | added
+    backdrop = ~_grow(painted, _EDGE_MARGIN * max(size))
     ys, xs = np.nonzero(backdrop)
     backdrop_basis = _quadratic_basis(xs / size[0] - 0.5, ys / size[1] - 0.5)
     inset = cv2.erode(face.astype(np.uint8), _disc(_FACE_INSET * face_size)).astype(bool)
@@ -237,7 +245,7 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         face=face,
         face_size=face_size,
         anchors=anchors,
-        subject_area=float(on_subject.sum()),
+        subject_area=float(painted.sum()),
         backdrop=backdrop,
         backdrop_basis=backdrop_basis,
         excess=_subject_excess(on_subject, head, cues.pose),

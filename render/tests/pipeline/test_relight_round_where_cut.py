@@ -57,3 +57,19 @@ def test_a_head_with_no_contact_or_too_much_of_it_is_left_as_it_is() -> None:
     assert round_where_cut(subject, depth, normals, none, repaired, SIZE) is None
     # Contact all round the outline leaves nothing to fit the ellipse to.
     assert round_where_cut(subject, depth, normals, subject.copy(), subject.copy(), SIZE) is None
+
+
+def test_the_band_along_the_cut_is_painted_with_what_is_added_without_a_seam() -> None:
+    """Vision's band along the cut carries what the placenta left (here a surface sunk 0.3):
+    kept as it was, it met the continued surface in a straight step down the cheek."""
+    subject, depth, normals, repaired = _cut_head()
+    depth[repaired > 0.5] -= 0.3
+    rounded = round_where_cut(subject, depth, normals, repaired, repaired, SIZE)
+    assert rounded is not None
+    # Clear of the rim, where the dome itself falls steeply to the paper.
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    head = np.hypot(xs - CENTRE[0], ys - CENTRE[1]) <= RADIUS - 10
+    inner = head[:, 1:] & head[:, :-1]
+    steps = np.abs(np.diff(rounded.depth, axis=1))[inner]
+    assert steps.max() < 0.05  # the dome's own slope, and no step
+    assert (rounded.added[repaired > 0.5] > 0.5).all()  # and it is painted, not the scan's

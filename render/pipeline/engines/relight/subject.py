@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from render.pipeline.engines.relight.raster import normalise, wide_blur
-from render.pipeline.fill import fill_from_around
+from render.pipeline.fill import continued_round, fill_from_around
 
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 
@@ -194,50 +194,34 @@ def round_where_cut(
     """A head pressed on the placenta or a wall, continued round where they cut it.
 
     Vision keeps the baby alone: where the head touched other tissue its outline follows the
-    contact, often a straight cut, and the portrait's head had a flat side. A head is round: the
-    outline vision marked as contact (``contact`` along the edge; a strand or a shadow it
-    continued the face over is in ``repaired`` only, and is no cut) is replaced by the ellipse
-    that fits the rest of the outline, on that side only, and the head's surface is continued
-    from what vision saw (outside ``repaired``) into what this adds. None when the outline has
-    no stretch of contact to round (or too little free outline to fit, or the ellipse would add
-    more than a fifth of the head).
+    contact, often a straight cut, and the portrait's head had a flat side. The outline along
+    ``contact`` is continued round (``fill.continued_round``; a strand or a shadow vision
+    continued the face over is in ``repaired`` only, and is no cut), and the head's surface is
+    continued from what vision saw (outside ``repaired``) into what that adds and over the band
+    vision marked along the cut. None when there is nothing to round.
     """
     inside = subject > 0.5
-    contours, _ = cv2.findContours(
-        inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
-    )
-    if not contours:
-        return None
-    outline = max(contours, key=cv2.contourArea)[:, 0, :]
-    cut = contact[outline[:, 1], outline[:, 0]] > 0.3
-    if not 0.05 <= cut.mean() <= 0.6 or (~cut).sum() < 20:
-        return None
-    (cx, cy), (width, height), angle = cv2.fitEllipse(outline[~cut].astype(np.float32))
-    ellipse = np.zeros(inside.shape, np.uint8)
-    cv2.ellipse(ellipse, ((cx, cy), (width, height), angle), 1, -1)
-    # Only beside the cut: elsewhere the outline is the head's own (a profile's nose and lips
-    # stand out of any ellipse, a chin may sit inside it).
-    along = np.ones(inside.shape, np.uint8)
-    along[outline[cut, 1], outline[cut, 0]] = 0
-    beside = cv2.distanceTransform(along, cv2.DIST_L2, 3) < 0.12 * long_side
-    added = (ellipse > 0) & ~inside & beside
-    if not added.any() or added.sum() > 0.2 * inside.sum():
+    added = continued_round(inside, contact > 0.3, long_side)
+    if added is None:
         return None
     # The added band is joined to the head (the matte softens its edge as the rest); what is
     # painted anew fades into the scan's skin beside it.
     grown = inside | added
-    soft = np.clip(wide_blur(added.astype(np.float32), 0.004 * long_side) * 2.0, 0.0, 1.0)
-    soft *= grown
     known = inside & (repaired < 0.5)
+    # The band vision marked along the cut is painted with what is added: kept as the scan
+    # left it, it met the continued surface in a straight seam down the cheek.
+    paint = grown & ~known
+    soft = np.clip(wide_blur(paint.astype(np.float32), 0.004 * long_side) * 2.0, 0.0, 1.0)
+    soft *= grown
     filled_depth = fill_from_around(depth, known.astype(np.float32))
     filled_normals = fill_from_around(normals, known.astype(np.float32))
     normalise(filled_normals)
-    share = added.astype(np.float32)
+    share = np.maximum(soft, paint).astype(np.float32)
     return Rounded(
         subject=np.maximum(subject, grown.astype(np.float32)),
         depth=(depth * (1.0 - share) + filled_depth * share).astype(np.float32),
         normals=(normals * (1.0 - share[..., None]) + filled_normals * share[..., None]).astype(
             np.float32
         ),
-        added=np.maximum(soft, share).astype(np.float32),
+        added=share,
     )

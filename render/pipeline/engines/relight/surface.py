@@ -170,8 +170,14 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     if repaired is not None:
         # Vision continued the face under a cord or strand: that skin is painted anew like
         # Fix Anatomy's (no scan detail, no feature drawn there, but skin all the same).
-        # Faded in over a little skin, so the scan's detail beside it does not end on a seam.
-        repaired = np.maximum(repaired, wide_blur(repaired, 0.012 * long_side))
+        # Faded in over a little skin, so the scan's detail beside it does not end on a seam:
+        # grown first, so the fade starts at the repaired edge itself (blurred as it was, the
+        # paint stepped from 1 to a half there, and the step showed as a line down the face).
+        reach = 0.012 * long_side
+        grown = cv2.dilate(
+            repaired, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (odd(4 * reach),) * 2)
+        )
+        repaired = np.maximum(repaired, wide_blur(grown, reach))
         painted = np.maximum(painted, repaired)
         hands = hands * (1.0 - repaired)
         low_confidence = low_confidence * (1.0 - repaired)
@@ -315,7 +321,9 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         ).astype(np.float32),
         # Subsurface is a broad colour, never detail: an unsure patch (a shadowed nostril)
         # that lost it would show as a cold grey stain in warm skin.
-        subsurface_weight=(0.6 + 0.4 * np.maximum(confident, painted)).astype(np.float32),
+        # Painted skin is skin: full weight there and where it fades into the scan's (the
+        # larger of confident and painted dipped to 0.8 where each was a half).
+        subsurface_weight=(0.6 + 0.4 * (1.0 - seen * (1.0 - painted))).astype(np.float32),
         flush=flush.astype(np.float32),
         skin_alpha=matte,
         metering=metering_index,

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from coloraide import Color
 
+from render.pipeline.framing import framed
 from render.pipeline.types import Conditioning, SkinTone, StructuralCues, Style
 from render.pipeline.upright import face_roll, upright
 
@@ -413,6 +414,7 @@ def build(
     if turned is not cues:
         notes.append(f"the face was turned in the scan: painted upright ({face_roll(cues):+.0f}°)")
         cues = turned
+    cues = framed(cues)
     if reference_portraits and not engine_supports_references:
         notes.append(
             f"{len(reference_portraits)} reference portrait(s) ignored: "

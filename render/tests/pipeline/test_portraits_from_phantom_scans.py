@@ -60,7 +60,7 @@ def test_a_phantom_scan_becomes_a_portrait_of_the_baby_alone(name: str) -> None:
     candidates = RelightEngine().render(conditioning, candidate_seeds(3))
     primary = rank(conditioning, candidates)[0].candidate.image
 
-    box = cues.crop_box
+    box = conditioning.cues.crop_box  # framed on the head, in the scan's coordinates
     other = scan.other[box.y0 : box.y1, box.x0 : box.x1]
     painted = conditioning.inpaint_mask > 0.5
     assert painted.shape == other.shape

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -477,6 +477,9 @@ class _Landmarks:
     variant: str
     profile: str | None = None  # "left"/"right": read from the silhouette, the nose that way
     roll: float = 0.0  # confirmed only: see StructuralCues.roll
+    # How sure a silhouette reading is of each anchor, where the scan says more than the
+    # fixed ``_PROFILE_CONFIDENCE`` (the near eye, when its lid line shows).
+    readings: dict[str, float] = field(default_factory=dict)
 
     @property
     def pose(self) -> str:
@@ -807,9 +810,11 @@ def _check_anchors(
             dropped.append((name, "covered by an occluder, shadow or speckle"))
             continue
         kept[name] = (p, 1.0 - covered)
-    # Depth: the nose tip is nearer than the eye orbits on any face we can trust.
+    # Depth: the nose tip is nearer than the eye orbits on any face we can trust. Not on a
+    # profile (``outline_hidden`` given): its tip is a point of the outline, where the depth
+    # (the silhouette's bulge) is lowest whatever the face, and its eye lies deep inside.
     eyes = [kept[k][0] for k in ("eye_left", "eye_right") if k in kept]
-    if "nose_tip" in kept and eyes:
+    if "nose_tip" in kept and eyes and outline_hidden is None:
         # The mesh may put the tip on the nostril shadow: take the nearest point around it.
         nx, ny = int(kept["nose_tip"][0][0]), int(kept["nose_tip"][0][1])
         nose_depth = float(
@@ -1019,7 +1024,8 @@ def _hand_on_one_side(
 
 # A profile is read from the silhouette, which pins the nose tip, lips and chin (points on the
 # outline) well and the near eye only roughly: its confidence says so, and the renderer draws
-# nothing for an anchor under 0.6.
+# nothing for an anchor under 0.6. Where the closed lid's line shows clearly at that place,
+# the eye is placed on it and is as sure as the lips (``_near_eye``).
 _PROFILE_CONFIDENCE: dict[str, float] = {
     "nose_tip": 0.85,
     "mouth": 0.75,
@@ -1032,6 +1038,13 @@ _PROFILE_OUTLINE = ("nose_tip", "mouth", "chin")  # read on the silhouette itsel
 # misread a profile: 0.8 on the profiles it squeezed, at most 0.45 on true three-quarters.
 _MISREAD_PROFILE_REACH = 0.6
 _PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
+# The near eye of a profile, from the nose tip in head heights: back and up (the phantoms'
+# lid line ends there at 0.21 and 0.14 on both sides; an older 0.17 sat on the nose's bridge).
+_PROFILE_EYE_BACK, _PROFILE_EYE_UP = 0.21, 0.14
+# A lid line "shows" when its darkness against the lid round it (a black-hat the size of a
+# newborn's closed eye) is this many times the 90th percentile over the head: speckle and
+# the skin's own shading reach about a third of a line's.
+_LID_LINE_CLEAR = 2.5
 
 
 def _outline(inside: np.ndarray, side: str) -> tuple[np.ndarray, np.ndarray]:
@@ -1072,7 +1085,7 @@ def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | N
     x, y, width, height, area = stats[main]
     if area < 0.04 * inside.size or not 0.5 < width / max(height, 1) < 1.8:
         return None
-    best: tuple[float, str, dict[str, np.ndarray]] | None = None
+    best: tuple[float, str, dict[str, np.ndarray], dict[str, float]] | None = None
     for side in ("left", "right"):
         rows, reach = _outline(inside, side)
         n: float = len(rows)
@@ -1093,21 +1106,16 @@ def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | N
         sign = 1.0 if side == "right" else -1.0
         outline = np.column_stack([sign * reach, rows]).astype(np.float32)
         tip = outline[nose]
-        # The near eye: the darkest lid line behind the nose bridge, a head-height step in.
-        guess = tip + np.array([-sign * 0.17 * n, -0.14 * n], np.float32)
-        r = max(2, int(0.05 * n))
-        gx, gy = int(guess[0]), int(guess[1])
-        window = smooth[max(0, gy - r) : gy + r + 1, max(0, gx - r) : gx + r + 1].astype(np.float32)
-        if window.size:
-            dy, dx = np.unravel_index(int(np.argmin(window)), window.shape)
-            guess = np.array([max(0, gx - r) + dx, max(0, gy - r) + dy], np.float32)
+        guess = tip + np.array([-sign * _PROFILE_EYE_BACK * n, -_PROFILE_EYE_UP * n], np.float32)
         eye = "eye_left" if side == "right" else "eye_right"  # the near eye, as seen
-        anchors = {"nose_tip": tip, "mouth": outline[lips], "chin": outline[chin], eye: guess}
+        place, sure = _near_eye(smooth, inside, guess, n)
+        anchors = {"nose_tip": tip, "mouth": outline[lips], "chin": outline[chin], eye: place}
+        readings = {eye: _PROFILE_CONFIDENCE["mouth"]} if sure else {}
         if best is None or stand_out[nose] > best[0]:
-            best = (float(stand_out[nose]), side, anchors)
+            best = (float(stand_out[nose]), side, anchors, readings)
     if best is None:
         return None
-    _, side, anchors = best
+    _, side, anchors, readings = best
     n = float(height)
     tip = anchors["nose_tip"]
     sign = 1.0 if side == "right" else -1.0
@@ -1122,7 +1130,51 @@ def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | N
         yaw=sign,
         variant="silhouette",
         profile=side,
+        readings=readings,
     )
+
+
+def _near_eye(
+    smooth: np.ndarray, inside: np.ndarray, guess: np.ndarray, n: float
+) -> tuple[np.ndarray, bool]:
+    """A profile's near eye on its closed lid's line near ``guess``, and whether that line
+    shows clearly; ``guess`` itself when no line is darker than the skin round it.
+
+    The line is where the scan is darker than the lid round it at a closed eye's size (a
+    black-hat a twelfth of the head wide and a thirtieth high); the eye is the middle of its
+    darkest part within a twenty-fifth of the head's height of ``guess``."""
+    height, width = smooth.shape
+    r = max(2, int(0.04 * n))
+    reach = 3 * r
+    gx, gy = int(round(float(guess[0]))), int(round(float(guess[1])))
+    y0, x0 = max(0, gy - reach), max(0, gx - reach)
+    y1, x1 = min(height, gy + reach + 1), min(width, gx + reach + 1)
+    if y1 - y0 < 3 or x1 - x0 < 3:
+        return guess, False
+    size = (max(3, int(0.08 * n) | 1), max(3, int(0.03 * n) | 1))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size)
+    region = smooth[y0:y1, x0:x1].astype(np.float32)
+    line = cv2.morphologyEx(region, cv2.MORPH_BLACKHAT, kernel)
+    line *= inside[y0:y1, x0:x1]  # the dark beyond the outline is the background, not a lid
+    cy, cx = gy - y0, gx - x0
+    wy0, wx0 = max(0, cy - r), max(0, cx - r)
+    window = line[wy0 : cy + r + 1, wx0 : cx + r + 1]
+    if window.size == 0 or float(window.max()) <= 0.0:
+        return guess, False
+    peak = float(window.max())
+    weights = np.clip(window - 0.5 * peak, 0.0, None)
+    ys, xs = np.mgrid[0 : window.shape[0], 0 : window.shape[1]]
+    total = float(weights.sum())
+    place = np.array(
+        [
+            x0 + wx0 + float((weights * xs).sum()) / total,
+            y0 + wy0 + float((weights * ys).sum()) / total,
+        ],
+        np.float32,
+    )
+    around = line[inside[y0:y1, x0:x1] > 0]
+    floor = float(np.percentile(around, 90)) if around.size else 0.0
+    return place, peak >= _LID_LINE_CLEAR * max(floor, 1.0)
 
 
 def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
@@ -1772,7 +1824,9 @@ def _confidence(landmarks: _Landmarks, name: str, unmasked: float) -> float:
     """0..1: the share of the anchor's area vision could see, lowered by how far the two
     readings of it lie apart, and by how roughly a profile's silhouette places it."""
     agreement = 1 - landmarks.spread.get(name, 0.0) / _MAX_SPREAD / 2
-    reading = _PROFILE_CONFIDENCE.get(name, 0.5) if landmarks.profile is not None else 1.0
+    reading = 1.0
+    if landmarks.profile is not None:
+        reading = landmarks.readings.get(name, _PROFILE_CONFIDENCE.get(name, 0.5))
     return min(1.0, max(0.0, unmasked * agreement * reading))
 
 

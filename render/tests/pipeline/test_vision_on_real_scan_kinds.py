@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from django.core.management import call_command
@@ -214,7 +215,28 @@ def test_a_profile_is_read_from_its_silhouette_with_only_what_can_be_seen(
         anchor = cues.anchor(name)
         x, y = phantom.anchors[name]
         assert np.hypot(anchor.x - x, anchor.y - y) < 0.035 * diagonal, anchor
-    # An eye placed from the silhouette alone is not sure enough to draw a lash on.
+    # The near eye sits on its closed lid's line, sure enough to draw a lash on: the
+    # silhouette alone placed it on the nose's bridge (right-facing: 0.1 of the diagonal off).
+    eye = cues.anchor(near_eye)
+    assert eye is not None and eye.confidence >= 0.6
+    x, y = phantom.anchors[near_eye]
+    assert np.hypot(eye.x - x, eye.y - y) < 0.03 * diagonal, eye
+
+
+@pytest.mark.parametrize("pose", ["profile-left", "profile-right"])
+def test_a_profile_whose_lid_line_does_not_show_keeps_its_eye_unsure(pose: str) -> None:
+    # Where the scan shows no lid line (here smoothed away, as a blurred or shaded render
+    # does), the eye is only where the silhouette puts it: not sure enough to draw on.
+    phantom = make_phantom(pose=pose, palette="hdlive-skin", seed=34)
+    near_eye = "eye_right" if pose == "profile-left" else "eye_left"
+    x, y = (int(v) for v in phantom.anchors[near_eye])
+    span = int(0.08 * phantom.face_box.height)
+    mask = np.zeros(phantom.image.shape[:2], np.uint8)
+    mask[y - span : y + span, x - 2 * span : x + 2 * span] = 255
+    mask &= phantom.subject.astype(np.uint8) * 255
+    smoothed = cv2.inpaint(phantom.image, mask, 9, cv2.INPAINT_TELEA)
+    cues = cues_for(smoothed)
+    assert cues.pose == pose
     eye = cues.anchor(near_eye)
     assert eye is None or eye.confidence < 0.6
 

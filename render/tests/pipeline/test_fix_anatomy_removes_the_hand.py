@@ -107,3 +107,23 @@ def test_the_fingers_are_marked_to_the_face_midline() -> None:
     assert truth.sum() > 500
     found = (cues.hands > 0.5) & truth
     assert found.sum() >= 0.8 * truth.sum()  # 0.41 before
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_fix_anatomy_never_paints_away_a_turned_face_read_as_frontal(seed: int) -> None:
+    # A three-quarter face with a hand over it, read as frontal: its far side has no mirror
+    # image, and the mirror check took that half of the head for a hand. Fix Anatomy then
+    # painted the face away and left a sliver of the head on the paper.
+    scan = phantom.make_phantom(
+        pose="three-quarter-right", occluder="hand", palette="hdlive-skin", seed=seed
+    )
+    cues = _cues(scan)
+    head = cues.subject > 0.5
+    assert cues.hands is None or (cues.hands > 0.5).sum() < 0.45 * head.sum()
+    conditioning = build(cues, blend_tone([5]), correction_strength=0.8)
+    image = RelightEngine(output_long_side=384, wrap=False, hat=False).render(conditioning, [3])[0]
+    painted = cv2.resize(head.astype(np.uint8), image.image.shape[1::-1]) > 0
+    # The head is still skin: far from the pale paper over most of where vision saw it.
+    paper = np.asarray([243, 236, 228], np.float32)
+    skin = np.abs(image.image.astype(np.float32) - paper).sum(axis=2) > 30
+    assert (skin & painted).sum() > 0.7 * painted.sum()

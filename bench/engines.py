@@ -327,9 +327,11 @@ def monk_fairness(
     tones: list[dict[str, object]] = []
     for step in MONK_STEPS:
         tone = conditioning.blend_tone([step])
-        rendered = engine.render(conditioning.build(cues, tone), seeds)
+        built = conditioning.build(cues, tone)
+        rendered = engine.render(built, seeds)
         image_height, image_width = rendered[0].image.shape[:2]
-        skin = _skin_mask(cues, (image_width, image_height))
+        # The cues as painted (turned upright and framed by conditioning), not as vision read.
+        skin = _skin_mask(built.cues, (image_width, image_height))
         # The skin only: a prop (the wrap, a hat over the crown) is not the baby's tone.
         worst = max(
             scoring.skin_delta_e(
@@ -337,7 +339,7 @@ def monk_fairness(
             )
             for c in rendered
         )
-        face = face_region(cues, (image_width, image_height))
+        face = face_region(built.cues, (image_width, image_height))
         contrasts = []
         for candidate in rendered:
             region = face if candidate.props is None else face & (candidate.props <= 0.0)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -37,7 +39,12 @@ def fill_from_around(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     return filled[..., 0] if values.ndim == 2 else filled
 
 
-def continued_round(inside: np.ndarray, contact: np.ndarray, long_side: int) -> np.ndarray | None:
+# How far from the cut the outline is continued, of the head's radius (about 0.12 of the
+# crop's long side on a head that fills two thirds of it).
+_ROUND_REACH = 0.35
+
+
+def continued_round(inside: np.ndarray, contact: np.ndarray) -> np.ndarray | None:
     """Where a head cut by a wall or the placenta continues, round: H×W bool, outside
     ``inside`` (the head vision kept), or None when there is nothing to round.
 
@@ -46,7 +53,8 @@ def continued_round(inside: np.ndarray, contact: np.ndarray, long_side: int) -> 
     outline along the contact is replaced by the ellipse that fits the rest of the outline, on
     that side only. None when the outline has no stretch of contact to round, too little free
     outline to fit, or the ellipse would add more than a fifth of the head. The engines paint
-    the head into it and scoring counts it as the baby's.
+    the head into it, scoring counts it as the baby's and framing frames it: each at its own
+    resolution, so how far it reaches from the cut is a share of the head's own size.
     """
     contours, _ = cv2.findContours(
         inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
@@ -64,7 +72,8 @@ def continued_round(inside: np.ndarray, contact: np.ndarray, long_side: int) -> 
     # stand out of any ellipse, a chin may sit inside it).
     along = np.ones(inside.shape, np.uint8)
     along[outline[cut, 1], outline[cut, 0]] = 0
-    beside = cv2.distanceTransform(along, cv2.DIST_L2, 3) < 0.12 * long_side
+    radius = math.sqrt(float(inside.sum()) / math.pi)
+    beside = cv2.distanceTransform(along, cv2.DIST_L2, 3) < _ROUND_REACH * radius
     added = (ellipse > 0) & ~inside & beside
     if not added.any() or added.sum() > 0.2 * inside.sum():
         return None

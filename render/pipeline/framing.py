@@ -5,8 +5,9 @@ wall: painted in the scan's own frame, everything but the baby turned to empty p
 baby sat small in a corner of the picture. Before anything is painted the crop is narrowed to
 the head (as the portrait paints it: continued round where the placenta cut it, with any hand
 on it), with the room a photographer leaves: a little above the crown and at the sides, more
-below the chin for the wrap. The frame is only ever narrowed, never padded, and a head that
-already fills its frame keeps it.
+below the chin for the wrap, as far as the scan has it. The frame is only ever narrowed, never
+padded; it never cuts the head (centring gives way first, then the scan keeps its frame), and
+a head that already fills its frame keeps it.
 
 The framed cues keep the scan's coordinates: ``crop_box`` is narrowed and the anchors and face
 box stay as they are, so what is measured on them still maps back to the scan.
@@ -14,6 +15,7 @@ box stay as they are, so what is measured on them still maps back to the scan.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -28,18 +30,21 @@ _MIN_ASPECT, _MAX_ASPECT = 0.8, 1.0
 # Narrowed only when the framed portrait loses at least this share of the frame's area: a
 # trim of a few per cent changes nothing a parent would see.
 _WORTH_IT = 0.2
-# Centring the head keeps at least this share of its width as room at each side.
+# Centring the head keeps at least this share of its width as room at each side, and of its
+# height below the chin (else the head stays where it is in the frame).
 _MIN_SIDE = 0.1
+_MIN_BELOW = 0.1
 
 
 def _head(cues: StructuralCues) -> np.ndarray:
+    """The head as the portrait paints it (continued round where cut), with a hand on it."""
     head = cues.subject > 0.5
-    if cues.hands is not None:
-        head = head | (cues.hands > 0.5)
     if cues.contact is not None:
-        added = continued_round(head, cues.contact > 0.3, max(head.shape))
+        added = continued_round(head, cues.contact > 0.3)
         if added is not None:
             head = head | added
+    if cues.hands is not None:
+        head = head | (cues.hands > 0.5)
     return head
 
 
@@ -80,14 +85,20 @@ def portrait_frame(cues: StructuralCues) -> Box | None:
     frame_w, frame_h = right - left, bottom - top
     frame_w = max(frame_w, _MIN_ASPECT * frame_h)
     frame_h = max(frame_h, frame_w / _MAX_ASPECT)
-    fx0, fx1 = _centred(*_span(left, right, frame_w, width), (x0, x1))
+    fx0, fx1 = _span(left, right, frame_w, width)
     fy0, fy1 = _span(top, bottom, frame_h, height)
-    # Centring narrows the frame: it stays no taller than 4:5 (the crown's room kept).
-    fy1 = min(fy1, fy0 + (fx1 - fx0) / _MIN_ASPECT)
+    # Centred where the scan leaves room: a narrower frame stays no taller than 4:5, so it
+    # gives up room below the chin (the crown's is kept), never the head itself.
+    cx0, cx1 = _centred(fx0, fx1, (x0, x1))
+    cy1 = min(fy1, fy0 + (cx1 - cx0) / _MIN_ASPECT)
+    if cy1 >= min(y1 + _MIN_BELOW * head_h, float(height)):
+        fx0, fx1, fy1 = cx0, cx1, cy1
+    if fx0 > x0 or fx1 < x1 or fy0 > y0 or fy1 < y1:
+        return None  # the scan's frame cannot hold the head with room: it keeps its own
     off_centre = abs((fx0 + fx1) / 2.0 - (x0 + x1) / 2.0) / max(fx1 - fx0, 1.0)
     if (fx1 - fx0) * (fy1 - fy0) > (1.0 - _WORTH_IT) * width * height and off_centre < 0.05:
         return None
-    return Box(int(round(fx0)), int(round(fy0)), int(round(fx1)), int(round(fy1)))
+    return Box(int(math.floor(fx0)), int(math.floor(fy0)), int(math.ceil(fx1)), int(math.ceil(fy1)))
 
 
 def framed(cues: StructuralCues) -> StructuralCues:

@@ -215,7 +215,7 @@ def _analysis(cues: StructuralCues) -> _Analysis:
     painted = on_subject
     if cues.contact is not None:
         contact = cv2.resize(cues.contact.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        added = continued_round(on_subject, contact > 0.3, max(size))
+        added = continued_round(on_subject, contact > 0.3)
         if added is not None:
             painted = on_subject | added
     backdrop = ~_grow(painted, _EDGE_MARGIN * max(size))

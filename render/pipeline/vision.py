@@ -761,6 +761,7 @@ def _check_anchors(
     depth: np.ndarray,
     span: float,
     outline_hidden: np.ndarray | None = None,
+    profile: bool = False,
 ) -> tuple[dict[str, tuple[np.ndarray, float]], list[tuple[str, str]]]:
     """Each anchor must sit on the subject, off what hides the surface (``hidden``: shadow,
     occluders, strands) and agree with depth; speckle round it (``speckled``) lowers its
@@ -768,7 +769,8 @@ def _check_anchors(
 
     A profile's nose tip, lips and chin are points of its outline, read against the
     background: the shade of a face turned from the light does not hide them, only what
-    covers the outline itself does (``outline_hidden``: occluders and strands)."""
+    covers the outline itself does (``outline_hidden``: occluders and strands); ``profile``
+    says the anchors were read from a silhouette."""
     h, w = subject.shape
     kept: dict[str, tuple[np.ndarray, float]] = {}
     dropped: list[tuple[str, str]] = []
@@ -811,10 +813,10 @@ def _check_anchors(
             continue
         kept[name] = (p, 1.0 - covered)
     # Depth: the nose tip is nearer than the eye orbits on any face we can trust. Not on a
-    # profile (``outline_hidden`` given): its tip is a point of the outline, where the depth
-    # (the silhouette's bulge) is lowest whatever the face, and its eye lies deep inside.
+    # profile: its tip is a point of the outline, where the depth (the silhouette's bulge) is
+    # lowest whatever the face, and its eye lies deep inside.
     eyes = [kept[k][0] for k in ("eye_left", "eye_right") if k in kept]
-    if "nose_tip" in kept and eyes and outline_hidden is None:
+    if "nose_tip" in kept and eyes and not profile:
         # The mesh may put the tip on the nostril shadow: take the nearest point around it.
         nx, ny = int(kept["nose_tip"][0][0]), int(kept["nose_tip"][0][1])
         nose_depth = float(
@@ -909,10 +911,15 @@ _MIRROR_MOST = 0.45
 
 
 def _mirror_occluder(
-    grey: np.ndarray, inside: np.ndarray, anchors: dict[str, np.ndarray], covered: list[str]
+    grey: np.ndarray,
+    inside: np.ndarray,
+    anchors: dict[str, np.ndarray],
+    covered: list[str],
+    head: np.ndarray,
 ) -> np.ndarray:
     """Where the covered side of a frontal face differs from its mirror image: the hand, fist
-    or cord over it (1), as far as it lies near the covered anchors (0 elsewhere)."""
+    or cord over it (1), as far as it lies near the covered anchors (0 elsewhere). ``inside``
+    is all the bright tissue, ``head`` the baby's head."""
     out = np.zeros(grey.shape, np.float32)
     if not covered or not inside.any():
         return out
@@ -944,6 +951,7 @@ def _mirror_occluder(
     )
     grow[0] = False
     found = seed | grow[labels]
+    pieces = found.copy()
     sides = {float(np.sign(axes[0] @ (anchors[n] - origin))) for n in covered}
     if len(sides) == 1:
         mirror = (mirror_x, mirror_y)
@@ -955,10 +963,12 @@ def _mirror_occluder(
                 x, y = anchors[name]
                 hand &= np.hypot(xs - x, ys - y) > 0.3 * span
         found |= hand
-    if found.sum() > _MIRROR_MOST * inside.sum():
-        # Half the head unlike its mirror is no hand: a turned face read as frontal (its far
-        # side has no mirror image), and Fix Anatomy painted the face itself away.
-        return out
+    # Half the head unlike its mirror is no hand: a turned face read as frontal (its far side
+    # has no mirror image), and Fix Anatomy painted the face itself away. Only the sharp
+    # pieces are kept then, when they are a hand's size.
+    most = _MIRROR_MOST * max(int(head.sum()), 1)
+    if (found & head).sum() > most:
+        found = pieces if (pieces & head).sum() <= most else np.zeros_like(found)
     out[found] = 1.0
     return cv2.dilate(out, np.ones((5, 5), np.uint8))
 
@@ -1184,7 +1194,9 @@ def _near_eye(
     )
     around = line[inside[y0:y1, x0:x1] > 0]
     floor = float(np.percentile(around, 90)) if around.size else 0.0
-    return place, peak >= _LID_LINE_CLEAR * max(floor, 1.0)
+    if peak < _LID_LINE_CLEAR * max(floor, 1.0):
+        return guess, False  # no line shows: the silhouette's place, not the speckle's
+    return place, True
 
 
 def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
@@ -1919,7 +1931,10 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
     covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []
     occluder = np.maximum(
-        occluder, _mirror_occluder(grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered])
+        occluder,
+        _mirror_occluder(
+            grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5
+        ),
     )
     # A strand is painted over as the face continued, not kept like a hand.
     hands = occluder * (bright > 0.5) * ~repaired
@@ -1937,7 +1952,14 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     if landmarks.profile is not None:
         outline_hidden = np.maximum(occluder, strands.astype(np.float32))
     kept, dropped = _check_anchors(
-        landmarks.anchors, subject, hidden, speckled, depth, landmarks.span, outline_hidden
+        landmarks.anchors,
+        subject,
+        hidden,
+        speckled,
+        depth,
+        landmarks.span,
+        outline_hidden,
+        profile=landmarks.profile is not None,
     )
     for name in _far_side(pose):
         if kept.pop(name, None) is not None:

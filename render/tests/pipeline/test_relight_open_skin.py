@@ -28,7 +28,9 @@ def test_the_open_skin_has_no_speckle_pits_and_the_lids_keep_their_crease(
     palette: str, seed: int
 ) -> None:
     cues = analyze(ingest(_jpeg(phantom.make_phantom(palette=palette, seed=seed).image)))
-    prepared = surface.prepare(build(cues, blend_tone([10])), 1024)
+    conditioning = build(cues, blend_tone([10]))
+    cues = conditioning.cues  # as painted: framed by conditioning
+    prepared = surface.prepare(conditioning, 1024)
     shade = prepared.occlusion_detail
     height, width = shade.shape
     scale = width / cues.depth.shape[1]
@@ -53,8 +55,10 @@ def test_a_hand_over_the_face_is_drawn_as_seen_not_smeared(kwargs: dict) -> None
     # 0.88 and 0.28 of the hand was softened before).
     occluder = "hand" if kwargs.get("seed") == 3 else "fist"
     cues = analyze(ingest(_jpeg(phantom.make_phantom(occluder=occluder, **kwargs).image)))
+    conditioning = build(cues, blend_tone([5]))
+    cues = conditioning.cues  # as painted: framed by conditioning
     assert cues.hands is not None
-    prepared = surface.prepare(build(cues, blend_tone([5])), 1024)
+    prepared = surface.prepare(conditioning, 1024)
     height, width = prepared.unconfident.shape
     hands = cv2.resize(cues.hands.astype(np.float32), (width, height)) > 0.5
     assert hands.sum() > 5000

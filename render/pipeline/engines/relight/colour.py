@@ -83,10 +83,12 @@ def skin_look(tone_hex: str) -> SkinLook:
     What the eye sees is the step in lightness (OKLab L, about the cube root of light), not
     the ratio of light: a crease that takes a fifth of the light off the skin is a step of
     ~0.07 L on fair skin (L 0.94) and ~0.02 L on the deepest (L 0.27). So on deeper tones the
-    fine detail's ratios are raised by about L_ref / L (a little less: deep skin keeps some
-    softness) and the broad forms' by about its 0.6th power, as a photographer lights deep
-    skin with more modelling; fair tones keep their own (1.0). The median skin stays the
-    parents' tone (exposure is metered after).
+    drawn marks' ratios (lid lines, nostrils, pores) are raised by about L_ref / L (a little
+    less: deep skin keeps some softness), the lights of the shaded fine detail by its 1.2th
+    power (its shadows are not raised: on deep skin they read as grime), and the broad forms'
+    by its 0.6th power, as a photographer lights deep skin with more modelling; fair tones
+    keep their own (1.0). The median skin stays the parents' tone (exposure is metered
+    after).
 
     Skin's surface reflects about the same light whatever its tone, so a sheen at fair skin's
     strength over deep skin is several times the skin's own light: a grey film, the "ashy"

@@ -208,7 +208,7 @@ def backdrop(matte: np.ndarray, distance_outside: np.ndarray, long_side: int) ->
 
 def skin_grain(surface: Surface, look: SkinLook) -> np.ndarray:
     """The skin's grain and mottle for one tone: texture, not form, so on deep skin it is
-    raised far less than the creases, or the skin would read as rough or blotched."""
+    raised far less than the drawn marks, or the skin would read as rough or blotched."""
     exponent = look.detail_contrast**0.25
     return surface.texture if exponent == 1.0 else surface.texture**exponent
 

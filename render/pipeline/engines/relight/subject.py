@@ -198,19 +198,26 @@ def round_where_cut(
     ``contact`` is continued round (``fill.continued_round``; a strand or a shadow vision
     continued the face over is in ``repaired`` only, and is no cut), and the head's surface is
     continued from what vision saw (outside ``repaired``) into what that adds and over the band
-    vision marked along the cut. None when there is nothing to round.
+    vision marked along the cut (the ``repaired`` pieces touching ``contact``). None when there
+    is nothing to round.
     """
     inside = subject > 0.5
-    added = continued_round(inside, contact > 0.3, long_side)
+    added = continued_round(inside, contact > 0.3)
     if added is None:
         return None
     # The added band is joined to the head (the matte softens its edge as the rest); what is
     # painted anew fades into the scan's skin beside it.
     grown = inside | added
     known = inside & (repaired < 0.5)
-    # The band vision marked along the cut is painted with what is added: kept as the scan
-    # left it, it met the continued surface in a straight seam down the cheek.
-    paint = grown & ~known
+    # The band vision marked along the cut (its repaired pieces that touch the contact) is
+    # painted with what is added: kept as the scan left it, it met the continued surface in a
+    # straight seam down the cheek. A strand or the nose's shadow elsewhere keeps its own.
+    count, pieces = cv2.connectedComponents((inside & ~known).astype(np.uint8), connectivity=8)
+    touching = cv2.dilate((contact > 0.3).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    at_cut = np.zeros(count, bool)
+    at_cut[np.unique(pieces[touching])] = True
+    at_cut[0] = False
+    paint = added | at_cut[pieces]
     soft = np.clip(wide_blur(paint.astype(np.float32), 0.004 * long_side) * 2.0, 0.0, 1.0)
     soft *= grown
     filled_depth = fill_from_around(depth, known.astype(np.float32))

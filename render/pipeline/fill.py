@@ -78,3 +78,35 @@ def continued_round(inside: np.ndarray, contact: np.ndarray) -> np.ndarray | Non
     if not added.any() or added.sum() > 0.2 * inside.sum():
         return None
     return added
+
+
+def crown_notches(inside: np.ndarray, eye_row: float) -> np.ndarray | None:
+    """Notches bitten out of a head's crown: H×W bool outside ``inside`` (the head vision
+    kept), or None when there are none to fill.
+
+    A crown has no notch: where vision's outline dips into it (its dim rim read as
+    background, a shadow or a piece of wall cut away with a bite of the head) the portrait's
+    head had a corner bitten off. Above the brow (a tenth of the head's height over
+    ``eye_row``) the head is its convex hull; below it the outline is the face's own (a
+    profile's nose and lips, a chin, a hand) and is left as it is. None when nothing is
+    bitten out, or so much (over a tenth of the head) that it is no notch.
+    """
+    contours, _ = cv2.findContours(
+        inside.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+    )
+    if not contours:
+        return None
+    rows = np.flatnonzero(inside.any(axis=1))
+    head_height = float(rows[-1] - rows[0] + 1)
+    hull = np.zeros(inside.shape, np.uint8)
+    cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
+    notches = (hull > 0) & ~inside
+    notches[max(0, int(eye_row - 0.1 * head_height)) :] = False
+    # Slivers along a smooth outline are the hull's straight chords, not notches.
+    sliver = max(3, int(0.01 * head_height) | 1)
+    notches = (
+        cv2.morphologyEx(notches.astype(np.uint8), cv2.MORPH_OPEN, np.ones((sliver, sliver))) > 0
+    )
+    if not notches.any() or notches.sum() > 0.1 * inside.sum():
+        return None
+    return notches

@@ -69,7 +69,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.conditioning import STYLES
-from render.pipeline.fill import continued_round
+from render.pipeline.fill import continued_round, crown_notches
 from render.pipeline.types import (
     FEATURE_CONFIDENCE,
     Conditioning,
@@ -218,6 +218,12 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         added = continued_round(on_subject, contact > 0.3)
         if added is not None:
             painted = on_subject | added
+    # And with no corner bitten out of its crown.
+    eye_rows = [anchors[name][1] for name in ("eye_left", "eye_right") if name in anchors]
+    if eye_rows:
+        notches = crown_notches(painted, min(eye_rows))
+        if notches is not None:
+            painted = painted | notches
     backdrop = ~_grow(painted, _EDGE_MARGIN * max(size))
     ys, xs = np.nonzero(backdrop)
     backdrop_basis = _quadratic_basis(xs / size[0] - 0.5, ys / size[1] - 0.5)

@@ -171,4 +171,6 @@ def test_fix_anatomy_evens_a_lumpy_outline():
     before = _roughness(_render(lumpy, [7], wrap=False)[0].image.astype(np.float32))
     after = _roughness(_render(lumpy, [7], correction=0.8, wrap=False)[0].image.astype(np.float32))
     print(f"\noutline roughness {before:.1f} px before, {after:.1f} px after")
-    assert after < 0.7 * before
+    # Every render already fills the notches in the crown (``round_the_crown``: 7.5 px of
+    # roughness became 6.8); Fix Anatomy evens the bumps and the rest of the outline (5.1).
+    assert after < 0.8 * before

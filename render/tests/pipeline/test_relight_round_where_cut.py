@@ -2,14 +2,21 @@
 
 Vision keeps the baby alone, so where the head touched other tissue its outline follows the
 contact: the portrait's head had a flat side. The relight engine replaces that stretch of the
-outline with the ellipse the rest of it fits, and paints the head's surface into what it adds.
+outline with the ellipse the rest of it fits, and paints the head's surface into what it adds;
+a corner vision bit out of the crown is filled to the head's hull the same way.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from render.pipeline.engines.relight.subject import round_where_cut
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.engines.relight.subject import round_the_crown, round_where_cut
+from render.pipeline.scoring import score_candidate
+from render.tests.pipeline.synthetic_cues import synthetic_cues
 
 SIZE, RADIUS, CENTRE = 400, 150.0, (200.0, 200.0)
 
@@ -73,3 +80,42 @@ def test_the_band_along_the_cut_is_painted_with_what_is_added_without_a_seam() -
     steps = np.abs(np.diff(rounded.depth, axis=1))[inner]
     assert steps.max() < 0.05  # the dome's own slope, and no step
     assert (rounded.added[repaired > 0.5] > 0.5).all()  # and it is painted, not the scan's
+
+
+def test_a_bite_out_of_the_crown_is_filled_round_and_nothing_below_the_brow() -> None:
+    """Vision's outline dipped into the crown (a dim rim read as background): the portrait's
+    head had a corner bitten off. Above the brow the head is its hull; a chin or a hand's
+    notch below it is the face's own."""
+    disc = _disc()
+    _, depth, normals, _ = _cut_head()
+    depth = (depth + 0.5 * disc).astype(np.float32)
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    crown_bite = np.hypot(xs - 110, ys - 80) < 30  # top left of the crown
+    chin_bite = np.hypot(xs - 200, ys - 350) < 25  # bottom: below the eyes
+    subject = (disc & ~crown_bite & ~chin_bite).astype(np.float32)
+    eye_row = 190.0
+    rounded = round_the_crown(subject, depth, normals, eye_row, SIZE)
+    assert rounded is not None
+    filled = (rounded.subject > 0.5) & (subject < 0.5)
+    assert (filled & crown_bite & disc).sum() >= 0.8 * (crown_bite & disc).sum()
+    assert not (filled & chin_bite).any()
+    assert not (filled & ~disc).any()  # no bigger than the head
+    # Painted (no scan detail there) and carrying the head's surface on.
+    assert (rounded.added[filled] > 0.5).all()
+    assert rounded.depth[filled].min() > 0.3
+    # A round head has nothing bitten out.
+    assert round_the_crown(disc.astype(np.float32), depth, normals, eye_row, SIZE) is None
+
+
+def test_a_crown_filled_round_is_scored_as_the_babys_not_as_paint() -> None:
+    # Scoring judges the paper against the head as portraits paint it: the filled corner of
+    # a deep-toned crown read as paint on the backdrop (leak 0.02, subject 0.81).
+    cues = synthetic_cues(size=256, occluded=False)
+    ys, xs = np.mgrid[0:256, 0:256]
+    subject = cues.subject.copy()
+    subject[np.hypot(xs - 70, ys - 60) < 32] = 0.0
+    conditioning = build(replace(cues, subject=subject), blend_tone([10]))
+    candidate = RelightEngine(output_long_side=256, wrap=False, hat=False).render(conditioning, [3])
+    scored = score_candidate(conditioning, candidate[0])
+    assert scored.terms["leak"] < 0.005
+    assert scored.terms["subject"] == 1.0

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from render.pipeline.engines.relight.raster import normalise, wide_blur
-from render.pipeline.fill import continued_round, fill_from_around
+from render.pipeline.fill import continued_round, crown_notches, fill_from_around
 
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 
@@ -207,7 +207,6 @@ def round_where_cut(
         return None
     # The added band is joined to the head (the matte softens its edge as the rest); what is
     # painted anew fades into the scan's skin beside it.
-    grown = inside | added
     known = inside & (repaired < 0.5)
     # The band vision marked along the cut (its repaired pieces that touch the contact) is
     # painted with what is added: kept as the scan left it, it met the continued surface in a
@@ -217,7 +216,21 @@ def round_where_cut(
     at_cut = np.zeros(count, bool)
     at_cut[np.unique(pieces[touching])] = True
     at_cut[0] = False
-    paint = added | at_cut[pieces]
+    return _painted_into(subject, depth, normals, added, added | at_cut[pieces], known, long_side)
+
+
+def _painted_into(
+    subject: np.ndarray,
+    depth: np.ndarray,
+    normals: np.ndarray,
+    added: np.ndarray,
+    paint: np.ndarray,
+    known: np.ndarray,
+    long_side: int,
+) -> Rounded:
+    """``added`` joined to the head, and the head's surface continued from ``known`` over
+    ``paint`` (what is added and what is repainted), fading into the scan's skin beside it."""
+    grown = (subject > 0.5) | added
     soft = np.clip(wide_blur(paint.astype(np.float32), 0.004 * long_side) * 2.0, 0.0, 1.0)
     soft *= grown
     filled_depth = fill_from_around(depth, known.astype(np.float32))
@@ -232,3 +245,19 @@ def round_where_cut(
         ),
         added=share,
     )
+
+
+def round_the_crown(
+    subject: np.ndarray,
+    depth: np.ndarray,
+    normals: np.ndarray,
+    eye_row: float,
+    long_side: int,
+) -> Rounded | None:
+    """Notches bitten out of the head's crown filled round (``fill.crown_notches``), the
+    head's surface continued into them; None when there are none."""
+    inside = subject > 0.5
+    added = crown_notches(inside, eye_row)
+    if added is None:
+        return None
+    return _painted_into(subject, depth, normals, added, added, inside, long_side)

@@ -110,3 +110,22 @@ def crown_notches(inside: np.ndarray, eye_row: float) -> np.ndarray | None:
     if not notches.any() or notches.sum() > 0.1 * inside.sum():
         return None
     return notches
+
+
+def painted_head(
+    inside: np.ndarray, contact: np.ndarray | None, eye_row: float | None
+) -> np.ndarray:
+    """The head as a portrait paints it, H×W bool: ``inside`` (the head vision kept) continued
+    round where ``contact`` marks a cut (``continued_round``), with the notches above the brow
+    filled (``crown_notches``, when ``eye_row`` is known). Framing frames it and scoring counts
+    it as the baby's; the relight engine paints into the same two in turn."""
+    head = inside
+    if contact is not None:
+        added = continued_round(head, contact)
+        if added is not None:
+            head = head | added
+    if eye_row is not None:
+        notches = crown_notches(head, eye_row)
+        if notches is not None:
+            head = head | notches
+    return head

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from render.pipeline.fill import continued_round
+from render.pipeline.fill import painted_head
 from render.pipeline.types import Box, StructuralCues
 
 # Room round the head, as a share of its height (above, below) and width (each side).
@@ -37,12 +37,9 @@ _MIN_BELOW = 0.1
 
 
 def _head(cues: StructuralCues) -> np.ndarray:
-    """The head as the portrait paints it (continued round where cut), with a hand on it."""
-    head = cues.subject > 0.5
-    if cues.contact is not None:
-        added = continued_round(head, cues.contact > 0.3)
-        if added is not None:
-            head = head | added
+    """The head as the portrait paints it (``fill.painted_head``), with a hand on it."""
+    contact = None if cues.contact is None else cues.contact > 0.3
+    head = painted_head(cues.subject > 0.5, contact, cues.eye_row)
     if cues.hands is not None:
         head = head | (cues.hands > 0.5)
     return head

@@ -69,7 +69,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.conditioning import STYLES
-from render.pipeline.fill import continued_round, crown_notches
+from render.pipeline.fill import painted_head
 from render.pipeline.types import (
     FEATURE_CONFIDENCE,
     Conditioning,
@@ -211,19 +211,14 @@ def _analysis(cues: StructuralCues) -> _Analysis:
         if a.confidence >= 0.3
     }
     on_subject = subject >= 0.5
-    # The head as a portrait paints it: continued round where the placenta or a wall cut it.
-    painted = on_subject
+    # The head as a portrait paints it: continued round where the placenta or a wall cut it,
+    # with no corner bitten out of its crown.
+    contact = None
     if cues.contact is not None:
-        contact = cv2.resize(cues.contact.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        added = continued_round(on_subject, contact > 0.3)
-        if added is not None:
-            painted = on_subject | added
-    # And with no corner bitten out of its crown.
-    eye_rows = [anchors[name][1] for name in ("eye_left", "eye_right") if name in anchors]
-    if eye_rows:
-        notches = crown_notches(painted, min(eye_rows))
-        if notches is not None:
-            painted = painted | notches
+        small = cv2.resize(cues.contact.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        contact = small > 0.3
+    eye_row = None if cues.eye_row is None else cues.eye_row * scale
+    painted = painted_head(on_subject, contact, eye_row)
     backdrop = ~_grow(painted, _EDGE_MARGIN * max(size))
     ys, xs = np.nonzero(backdrop)
     backdrop_basis = _quadratic_basis(xs / size[0] - 0.5, ys / size[1] - 0.5)

@@ -209,6 +209,13 @@ class StructuralCues:
         )
 
     @property
+    def eye_row(self) -> float | None:
+        """The row of the highest eye vision placed (however sure), in the crop's pixels; None
+        without one. The brow, and the crown above it, lie over it."""
+        rows = [a.y - self.crop_box.y0 for a in self.anchors if a.name in ("eye_left", "eye_right")]
+        return min(rows) if rows else None
+
+    @property
     def is_profile(self) -> bool:
         return self.pose.startswith("profile")
 

@@ -131,17 +131,6 @@ def _feature_zone(cues: StructuralCues, scale: float, shape: tuple[int, int]) ->
     return 0.35 + 0.65 * zone
 
 
-def _eye_row(cues: StructuralCues, scale: float) -> float | None:
-    """The row of the highest eye vision placed (however unsure), in an array ``scale`` ×
-    the crop; None without one."""
-    rows = [
-        place[1]
-        for name in ("eye_left", "eye_right")
-        if (place := anchor_xy(cues, name, scale, floor=0.0)) is not None
-    ]
-    return min(rows) if rows else None
-
-
 def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True) -> Surface:
     cues = conditioning.cues
     size = output_size(cues, long_side)
@@ -167,10 +156,9 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         if rounded is not None:
             subject, depth, normals = rounded.subject, rounded.depth, rounded.normals
             repaired = np.maximum(repaired, rounded.added)
-    eye_row = _eye_row(cues, scale)
-    if eye_row is not None:
+    if cues.eye_row is not None:
         # A corner bitten out of the crown is filled round, painted like a cut continued.
-        crown = round_the_crown(subject, depth, normals, eye_row, long_side)
+        crown = round_the_crown(subject, depth, normals, cues.eye_row * scale, long_side)
         if crown is not None:
             subject, depth, normals = crown.subject, crown.depth, crown.normals
             repaired = crown.added if repaired is None else np.maximum(repaired, crown.added)

@@ -1055,8 +1055,9 @@ _PROFILE_CONFIDENCE: dict[str, float] = {
 }
 _PROFILE_OUTLINE = ("nose_tip", "mouth", "chin")  # read on the silhouette itself
 # How far past the mesh's nose (in eye spans) the silhouette's must lie for the mesh to have
-# misread a profile: 0.8 on the profiles it squeezed, at most 0.45 on true three-quarters.
-_MISREAD_PROFILE_REACH = 0.6
+# misread a profile: 0.56-0.8 on the profiles it squeezed, at most 0.45 on true three-quarters
+# (where the bump also lies above the mesh's nose).
+_MISREAD_PROFILE_REACH = 0.5
 _PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
 # The near eye of a profile, from the nose tip in head heights: back and up (the phantoms'
 # lid line ends there at 0.21 and 0.14 on both sides; an older 0.17 sat on the nose's bridge).
@@ -1093,15 +1094,34 @@ def _bump(stand_out: np.ndarray, lo: int, hi: int) -> int | None:
     return i if stand_out[i] > 0 else None
 
 
-def _profile_landmarks(bright: np.ndarray, smooth: np.ndarray) -> _Landmarks | None:
+def _profile_landmarks(
+    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray
+) -> _Landmarks | None:
     """A face seen edge-on, which the mesh does not find: the silhouette's front edge shows a
     nose standing out between the brow and the lips, the lips, then the chin above the neck.
-    Anything else (a smooth blob, a limb) is not a face."""
+    Anything else (a smooth blob, a limb) is not a face.
+
+    The silhouette is the head's without the cords and membrane strands that leave it: a
+    strand's end standing out of the outline is no nose (a cord behind a profile's head turned
+    the face the wrong way; a membrane's strands hid the face's own outline)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), 8)
     if count <= 1:
         return None
     main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     inside = labels == main
+    radius = math.sqrt(float(stats[main, cv2.CC_STAT_AREA]) / math.pi)
+    cy, cx = np.argwhere(inside).mean(axis=0)
+    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    # The head's outline for the strand finder, which takes the face's (a sixth smaller).
+    face = np.column_stack([cx + radius / 1.2 * np.cos(t), cy + radius / 1.2 * np.sin(t)])
+    strands = _strands(grey, inside, face.astype(np.float32))
+    if strands.any():
+        inside = _cut_loose(inside, strands)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), 8)
+        if count <= 1:
+            return None
+        main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        inside = labels == main
     x, y, width, height, area = stats[main]
     if area < 0.04 * inside.size or not 0.5 < width / max(height, 1) < 1.8:
         return None
@@ -1202,12 +1222,18 @@ def _near_eye(
 def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
     """The mesh squeezed onto a profile, which it reads as a three-quarter face turned the
     same way: the silhouette's nose (the real one, the outline's furthest point) then lies
-    far out beyond the mesh's and not above it. On a true three-quarter face the bump the
-    silhouette finds past the nose is the far cheek: nearer, and higher than the nose tip."""
-    if silhouette.profile is None or not mesh.pose.endswith(silhouette.profile):
+    out beyond the mesh's and not above it, and the silhouette's near eye shows its closed
+    lid where a profile's would be. On a true three-quarter face the bump the silhouette finds
+    past the nose is the far cheek (nearer, and higher than the nose tip) or a fist at the
+    mouth (further out, but with no lid line above it).
+
+    A profile the silhouette reads clearly (its lid line shows) facing the other way from the
+    mesh's three-quarter face is read from the silhouette too: the mesh fitted a face to the
+    back of the head, beside a fist there."""
+    if silhouette.profile is None or "nose_tip" not in mesh.anchors or not silhouette.readings:
         return False
-    if "nose_tip" not in mesh.anchors:
-        return False
+    if not mesh.pose.endswith(silhouette.profile):
+        return True
     sign = 1.0 if silhouette.profile == "right" else -1.0
     offset = (silhouette.anchors["nose_tip"] - mesh.anchors["nose_tip"]) / max(mesh.span, 1e-6)
     return bool(sign * offset[0] > _MISREAD_PROFILE_REACH and offset[1] > 0.0)
@@ -1661,6 +1687,13 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     return found
 
 
+def _cut_loose(inside: np.ndarray, strands: np.ndarray) -> np.ndarray:
+    """``inside`` without the strands' pieces past the head's outline (what an opening a third
+    of the head's radius across keeps)."""
+    span = max(5, int(0.35 * math.sqrt(float(inside.sum()) / math.pi)) | 1)
+    return inside & ~(strands & ~_open_disc(inside, span))
+
+
 def _median_depth(path: np.ndarray, depth_in: np.ndarray) -> float:
     """How far inside the head a path runs, its median (pixels from the outline)."""
     cols = np.clip(np.round(path[:, 0]).astype(int), 0, depth_in.shape[1] - 1)
@@ -1875,9 +1908,9 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     step = time.perf_counter()
     landmarks = _detect_landmarks(work)
     if landmarks is None and not looks_like_bmode(texture, face_found=False):
-        landmarks = _profile_landmarks(bright, smooth_fine)
+        landmarks = _profile_landmarks(grey, bright, smooth_fine)
     elif landmarks is not None and landmarks.pose.startswith("three-quarter"):
-        silhouette = _profile_landmarks(bright, smooth_fine)
+        silhouette = _profile_landmarks(grey, bright, smooth_fine)
         if silhouette is not None and _misread_profile(landmarks, silhouette):
             landmarks = silhouette
     timings["landmarks"] = (time.perf_counter() - step) * 1000
@@ -1903,9 +1936,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         subject = trimmed.astype(np.float32)
     if strands.any():
         # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
-        span = max(5, int(0.35 * math.sqrt(float(subject.sum()) / math.pi)) | 1)
-        head = _open_disc(subject > 0.5, span)
-        subject = _fill_holes((subject > 0.5) & ~(strands & ~head)).astype(np.float32)
+        subject = _fill_holes(_cut_loose(subject > 0.5, strands)).astype(np.float32)
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)

@@ -1,0 +1,59 @@
+"""Membrane strands standing out of the head's outline are no profile's nose.
+
+A profile is read from the silhouette, whose furthest point is the nose. Strands leaving the
+head past its outline hid the face's own outline (profiles under membranes were refused "no
+face"), and on a three-quarter face the silhouette took a strand's end for a profile's nose,
+which replaced the mesh's reading: the portrait became a small blob on empty paper. The
+silhouette is now read without the strands' loose ends, and a profile replaces the mesh's
+three-quarter reading only when its closed lid shows where a profile's eye would be.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from render.pipeline import phantom
+from render.pipeline.ingest import ingest
+from render.pipeline.vision import analyze
+
+CASES = {
+    "membrane over a right profile": {"occluder": "membrane", "pose": "profile-right"},
+    "membrane over a left profile": {"occluder": "membrane", "pose": "profile-left"},
+    "membrane across a three-quarter face": {
+        "occluder": "membrane",
+        "pose": "three-quarter-right",
+        "seed": 2,
+    },
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_face_under_membrane_strands_is_read_in_its_pose(name: str) -> None:
+    scan = phantom.make_phantom(**CASES[name])
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    cues = analyze(ingest(buffer.getvalue()))
+
+    assert cues.pose == scan.pose
+    box = scan.face_box
+    diagonal = float(np.hypot(box.x1 - box.x0, box.y1 - box.y0))
+    found = {a.name: a for a in cues.anchors}
+    assert len(found) >= 3
+    # The eyes and the nose, where lids and nostrils are drawn, are where the scan shows them.
+    # (A profile's chin, read on the outline, lies lower than the silhouette's bump: a gap
+    # vision_eval prints, with or without strands.)
+    for part in ("eye_left", "eye_right", "nose_tip"):
+        if part in found and found[part].confidence >= 0.6:
+            x, y = scan.anchors[part]
+            off = float(np.hypot(found[part].x - x, found[part].y - y)) / diagonal
+            assert off <= 0.05, (part, off)
+    # The portrait's head is the baby's whole head, not a piece of it between two strands.
+    painted = (cues.subject > 0.5).sum()
+    head = scan.subject[
+        cues.crop_box.y0 : cues.crop_box.y1, cues.crop_box.x0 : cues.crop_box.x1
+    ].sum()
+    assert painted >= 0.7 * head

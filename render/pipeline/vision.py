@@ -178,7 +178,8 @@ def _subject_mask(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndar
     if smooth is None:
         smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
     otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    mask = (smooth > max(18.0, 0.35 * otsu)).astype(np.uint8)
+    level = max(18.0, 0.35 * otsu)
+    mask = (smooth > level).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     # One lookup over the labels instead of a full-image comparison per component.
@@ -186,6 +187,34 @@ def _subject_mask(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndar
     large[0] = 0
     keep = large[labels]
     return _fill_holes(keep).astype(np.float32)
+
+
+def _with_rim_in_shadow(bright: np.ndarray, smooth: np.ndarray) -> np.ndarray:
+    """``bright`` (``_subject_mask``'s) with the edge turned from the light: dimmer than the
+    subject's level but plainly above the scanner's black, and next to the subject (within a
+    twentieth of its size).
+
+    Lit from above, a profile's lips and chin fall under the level: its outline, which is all
+    a profile is read from, then ran inside the face, the lips were placed on the cheek and
+    the portrait's jaw receded. (Elsewhere the rim is left out: across a frontal face it
+    joins a membrane's strands to the head.)"""
+    keep = bright > 0.5
+    if not keep.any() or keep.all():
+        return bright
+    otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = max(18.0, 0.35 * otsu)
+    background = float(np.median(smooth[~keep]))
+    low = max(background + 8.0, 0.5 * level)
+    if low >= level:
+        return bright
+    reach = max(2, int(0.05 * math.sqrt(float(keep.sum()))))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    near = cv2.dilate(keep.astype(np.uint8), disc).astype(bool)
+    rim = (smooth > low) & near
+    # A band along the outline, not the dim edges of a strand or cord leaving it: what an
+    # opening twice the reach across keeps of the subject with its rim.
+    rim &= _open_disc(rim | keep, 4 * reach + 1)
+    return _fill_holes(keep | rim).astype(np.float32)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -1907,12 +1936,17 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     landmarks = _detect_landmarks(work)
+    silhouette = None
     if landmarks is None and not looks_like_bmode(texture, face_found=False):
-        landmarks = _profile_landmarks(grey, bright, smooth_fine)
+        outlined = _with_rim_in_shadow(bright, smooth_fine)
+        landmarks = silhouette = _profile_landmarks(grey, outlined, smooth_fine)
     elif landmarks is not None and landmarks.pose.startswith("three-quarter"):
-        silhouette = _profile_landmarks(grey, bright, smooth_fine)
+        outlined = _with_rim_in_shadow(bright, smooth_fine)
+        silhouette = _profile_landmarks(grey, outlined, smooth_fine)
         if silhouette is not None and _misread_profile(landmarks, silhouette):
             landmarks = silhouette
+    if landmarks is not None and landmarks is silhouette:
+        bright = outlined  # the profile's head is the outline it was read from
     timings["landmarks"] = (time.perf_counter() - step) * 1000
     if landmarks is None:
         if looks_like_bmode(texture, face_found=False):

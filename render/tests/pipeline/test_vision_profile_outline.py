@@ -1,4 +1,5 @@
-"""Membrane strands standing out of the head's outline are no profile's nose.
+"""A profile is read on its whole outline: membrane strands standing out of it are no nose,
+and its lips and chin in shadow are part of it.
 
 A profile is read from the silhouette, whose furthest point is the nose. Strands leaving the
 head past its outline hid the face's own outline (profiles under membranes were refused "no
@@ -57,3 +58,32 @@ def test_the_face_under_membrane_strands_is_read_in_its_pose(name: str) -> None:
         cues.crop_box.y0 : cues.crop_box.y1, cues.crop_box.x0 : cues.crop_box.x1
     ].sum()
     assert painted >= 0.7 * head
+
+
+SHADOWED_PROFILES = {
+    "right": {"pose": "profile-right"},
+    "left, reddish": {"pose": "profile-left", "seed": 1, "palette": "realisticvue"},
+}
+
+
+@pytest.mark.parametrize("name", SHADOWED_PROFILES)
+def test_a_profile_lit_from_above_keeps_its_lips_and_chin(name: str) -> None:
+    """Below the nose a profile turns from the scanner's light: its lips and chin are dimmer
+    than the rest of the head but plainly above the black. The outline they are read from,
+    and the head the portrait paints, reach them (the jaw receded, the lips were placed on
+    the cheek)."""
+    scan = phantom.make_phantom(**SHADOWED_PROFILES[name])
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    cues = analyze(ingest(buffer.getvalue()))
+
+    assert cues.pose == scan.pose
+    box = cues.crop_box
+    lower = scan.subject[box.y0 : box.y1, box.x0 : box.x1].copy()
+    lower[: int(scan.anchors["nose_tip"][1]) - box.y0] = False
+    assert ((cues.subject > 0.5) & lower).sum() >= 0.83 * lower.sum()  # was 0.76
+    face = scan.face_box
+    diagonal = float(np.hypot(face.x1 - face.x0, face.y1 - face.y0))
+    mouth = next(a for a in cues.anchors if a.name == "mouth")
+    x, y = scan.anchors["mouth"]
+    assert float(np.hypot(mouth.x - x, mouth.y - y)) / diagonal <= 0.045  # was 0.07 (right)

@@ -1087,6 +1087,9 @@ _PROFILE_OUTLINE = ("nose_tip", "mouth", "chin")  # read on the silhouette itsel
 # misread a profile: 0.56-0.8 on the profiles it squeezed, at most 0.45 on true three-quarters
 # (where the bump also lies above the mesh's nose).
 _MISREAD_PROFILE_REACH = 0.5
+# ... and past a frontal face's nose: beyond its cheek (1.3-2.2 on the profiles read frontal
+# beside a hand or fist; a fist beside a frontal face, which shows no lid line, 1.4).
+_MISREAD_FRONTAL_REACH = 1.0
 _PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
 # The near eye of a profile, from the nose tip in head heights: back and up (the phantoms'
 # lid line ends there at 0.21 and 0.14 on both sides; an older 0.17 sat on the nose's bridge).
@@ -1158,12 +1161,17 @@ def _profile_landmarks(
     for side in ("left", "right"):
         rows, reach = _outline(inside, side)
         n: float = len(rows)
+        edge = inside.shape[1] - 1 if side == "right" else 0
+        at_edge = np.abs(np.abs(reach) - edge) < 1  # rows where the outline is the frame's
         reach = cv2.GaussianBlur(reach.reshape(-1, 1), (1, 0), max(1.0, 0.01 * n)).ravel()
         stand_out = _stand_out(reach, max(2, int(0.08 * n)))
         band = slice(int(0.3 * n), int(0.75 * n))
         nose = band.start + int(np.argmax(stand_out[band]))
         if stand_out[nose] < _PROFILE_NOSE * n or reach[nose] < reach[:nose].max() - 0.02 * n:
             continue  # nothing stands out, or the brow reaches further than the "nose"
+        near = slice(max(0, nose - int(0.03 * n)), nose + int(0.03 * n) + 1)
+        if at_edge[near].any():
+            continue  # what runs off the picture's edge (a strand, the head) is no nose
         # The lips and the chin are smaller bumps on the outline's way back below the nose.
         bump = _stand_out(reach, max(2, int(0.04 * n)))
         lips = _bump(bump, nose + int(0.07 * n), nose + int(0.22 * n))
@@ -1256,15 +1264,18 @@ def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
     past the nose is the far cheek (nearer, and higher than the nose tip) or a fist at the
     mouth (further out, but with no lid line above it).
 
-    A profile the silhouette reads clearly (its lid line shows) facing the other way from the
-    mesh's three-quarter face is read from the silhouette too: the mesh fitted a face to the
-    back of the head, beside a fist there."""
+    A profile the silhouette reads clearly (its lid line shows) is read from the silhouette
+    too when the mesh's face looks the other way, or looks at the viewer with the profile's
+    nose beyond its cheek: the mesh fitted a face to the side or back of the head, beside a
+    hand or fist there."""
     if silhouette.profile is None or "nose_tip" not in mesh.anchors or not silhouette.readings:
         return False
-    if not mesh.pose.endswith(silhouette.profile):
-        return True
     sign = 1.0 if silhouette.profile == "right" else -1.0
     offset = (silhouette.anchors["nose_tip"] - mesh.anchors["nose_tip"]) / max(mesh.span, 1e-6)
+    if mesh.pose == "frontal":
+        return bool(sign * offset[0] > _MISREAD_FRONTAL_REACH)
+    if not mesh.pose.endswith(silhouette.profile):
+        return True
     return bool(sign * offset[0] > _MISREAD_PROFILE_REACH and offset[1] > 0.0)
 
 
@@ -1940,7 +1951,7 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     if landmarks is None and not looks_like_bmode(texture, face_found=False):
         outlined = _with_rim_in_shadow(bright, smooth_fine)
         landmarks = silhouette = _profile_landmarks(grey, outlined, smooth_fine)
-    elif landmarks is not None and landmarks.pose.startswith("three-quarter"):
+    elif landmarks is not None:
         outlined = _with_rim_in_shadow(bright, smooth_fine)
         silhouette = _profile_landmarks(grey, outlined, smooth_fine)
         if silhouette is not None and _misread_profile(landmarks, silhouette):

@@ -23,6 +23,13 @@ from render.pipeline.vision import analyze
 
 CASES = {
     "membrane over a right profile": {"occluder": "membrane", "pose": "profile-right"},
+    # Its strands run off the frame behind the head: the outline there is the picture's edge.
+    "membrane off the frame behind a right profile": {
+        "occluder": "membrane",
+        "pose": "profile-right",
+        "seed": 2,
+        "palette": "surface-smooth",
+    },
     "membrane over a left profile": {"occluder": "membrane", "pose": "profile-left"},
     "membrane across a three-quarter face": {
         "occluder": "membrane",
@@ -87,3 +94,29 @@ def test_a_profile_lit_from_above_keeps_its_lips_and_chin(name: str) -> None:
     mouth = next(a for a in cues.anchors if a.name == "mouth")
     x, y = scan.anchors["mouth"]
     assert float(np.hypot(mouth.x - x, mouth.y - y)) / diagonal <= 0.045  # was 0.07 (right)
+
+
+HAND_BESIDE_A_PROFILE = {
+    "hand behind a left profile": {"occluder": "hand", "pose": "profile-left", "seed": 1},
+    "fist beside a right profile": {"occluder": "fist", "pose": "profile-right", "seed": 2},
+}
+
+
+@pytest.mark.parametrize("name", HAND_BESIDE_A_PROFILE)
+def test_a_profile_with_a_hand_beside_it_is_not_read_as_a_face_looking_out(name: str) -> None:
+    """The mesh fitted a face looking at the viewer (or turned the other way) to the side of
+    a profile's head, beside a hand or fist there: the portrait then drew two eyes on the
+    cheek. The profile's clear silhouette, its closed lid showing, is read instead."""
+    spec = HAND_BESIDE_A_PROFILE[name]
+    scan = phantom.make_phantom(**spec, palette=phantom.PALETTES[spec["seed"] % 6])
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    cues = analyze(ingest(buffer.getvalue()))
+
+    assert cues.pose == scan.pose
+    face = scan.face_box
+    diagonal = float(np.hypot(face.x1 - face.x0, face.y1 - face.y0))
+    found = {a.name: a for a in cues.anchors}
+    for part in ("nose_tip", "eye_left" if scan.pose.endswith("right") else "eye_right"):
+        x, y = scan.anchors[part]
+        assert float(np.hypot(found[part].x - x, found[part].y - y)) / diagonal <= 0.035

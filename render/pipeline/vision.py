@@ -1090,7 +1090,11 @@ _MISREAD_PROFILE_REACH = 0.5
 # ... and past a frontal face's nose: beyond its cheek (1.3-2.2 on the profiles read frontal
 # beside a hand or fist; a fist beside a frontal face, which shows no lid line, 1.4).
 _MISREAD_FRONTAL_REACH = 1.0
-_PROFILE_NOSE = 0.03  # the least the nose stands out of the outline, of the head's height
+# How far a profile's nose stands out of the outline, of the head's height: 0.042-0.11 on the
+# phantoms' profiles; a fist at a turned face's mouth stood out 0.032, a cord's or strand's
+# end leaving the head 0.15-0.34 (and was painted as a horn).
+_PROFILE_NOSE = 0.038
+_PROFILE_NOSE_MAX = 0.14
 # The near eye of a profile, from the nose tip in head heights: back and up (the phantoms'
 # lid line ends there at 0.21 and 0.14 on both sides; an older 0.17 sat on the nose's bridge).
 _PROFILE_EYE_BACK, _PROFILE_EYE_UP = 0.21, 0.14
@@ -1169,6 +1173,8 @@ def _profile_landmarks(
         nose = band.start + int(np.argmax(stand_out[band]))
         if stand_out[nose] < _PROFILE_NOSE * n or reach[nose] < reach[:nose].max() - 0.02 * n:
             continue  # nothing stands out, or the brow reaches further than the "nose"
+        if stand_out[nose] > _PROFILE_NOSE_MAX * n:
+            continue  # a cord's or a limb's end, too long for a nose
         near = slice(max(0, nose - int(0.03 * n)), nose + int(0.03 * n) + 1)
         if at_edge[near].any():
             continue  # what runs off the picture's edge (a strand, the head) is no nose

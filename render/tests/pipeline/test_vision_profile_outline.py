@@ -19,6 +19,7 @@ from PIL import Image
 
 from render.pipeline import phantom
 from render.pipeline.ingest import ingest
+from render.pipeline.types import ScanRejected
 from render.pipeline.vision import analyze
 
 CASES = {
@@ -120,3 +121,29 @@ def test_a_profile_with_a_hand_beside_it_is_not_read_as_a_face_looking_out(name:
     for part in ("nose_tip", "eye_left" if scan.pose.endswith("right") else "eye_right"):
         x, y = scan.anchors[part]
         assert float(np.hypot(found[part].x - x, found[part].y - y)) / diagonal <= 0.035
+
+
+NOT_A_NOSE = {
+    # A cord leaving the back of a right profile's head: its end was the "nose" of a left
+    # profile, and the portrait grew a horn.
+    "cord behind a right profile": {"occluder": "cord", "pose": "profile-right"},
+    # A fist at a left-turned face's mouth: the mesh does not fit the face, and the fist was
+    # the "nose" of a left profile, painted as one.
+    "fist at a turned face's mouth": {"occluder": "fist", "pose": "three-quarter-left"},
+}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name", NOT_A_NOSE)
+def test_what_stands_out_of_the_head_is_no_profile_nose(name: str, seed: int) -> None:
+    """A cord's end stands out far more than a nose, a fist far less: the scan is read in its
+    own pose, or refused with the reason, never as a profile it is not."""
+    scan = phantom.make_phantom(**NOT_A_NOSE[name], seed=seed, palette=phantom.PALETTES[seed])
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    try:
+        cues = analyze(ingest(buffer.getvalue()))
+    except ScanRejected as refused:
+        assert refused.code == "no-face"
+        return
+    assert cues.pose == scan.pose

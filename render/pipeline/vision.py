@@ -177,9 +177,7 @@ def _subject_mask(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndar
     """
     if smooth is None:
         smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
-    otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    level = max(18.0, 0.35 * otsu)
-    mask = (smooth > level).astype(np.uint8)
+    mask = (smooth > _subject_level(smooth)).astype(np.uint8)
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     # One lookup over the labels instead of a full-image comparison per component.
@@ -187,6 +185,20 @@ def _subject_mask(grey: np.ndarray, smooth: np.ndarray | None = None) -> np.ndar
     large[0] = 0
     keep = large[labels]
     return _fill_holes(keep).astype(np.float32)
+
+
+def _subject_level(smooth: np.ndarray) -> float:
+    """How bright the scan is where the baby is, at the least (``_subject_mask``'s threshold)."""
+    otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return max(18.0, 0.35 * otsu)
+
+
+def _largest(mask: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected piece of ``mask`` (bool), or None when it is empty."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if count <= 1:
+        return None
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def _with_rim_in_shadow(bright: np.ndarray, smooth: np.ndarray) -> np.ndarray:
@@ -201,8 +213,7 @@ def _with_rim_in_shadow(bright: np.ndarray, smooth: np.ndarray) -> np.ndarray:
     keep = bright > 0.5
     if not keep.any() or keep.all():
         return bright
-    otsu, _ = cv2.threshold(smooth, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    level = max(18.0, 0.35 * otsu)
+    level = _subject_level(smooth)
     background = float(np.median(smooth[~keep]))
     low = max(background + 8.0, 0.5 * level)
     if low >= level:
@@ -212,7 +223,7 @@ def _with_rim_in_shadow(bright: np.ndarray, smooth: np.ndarray) -> np.ndarray:
     near = cv2.dilate(keep.astype(np.uint8), disc).astype(bool)
     rim = (smooth > low) & near
     # A band along the outline, not the dim edges of a strand or cord leaving it: what an
-    # opening twice the reach across keeps of the subject with its rim.
+    # opening four times the reach across keeps of the subject with its rim.
     rim &= _open_disc(rim | keep, 4 * reach + 1)
     return _fill_holes(keep | rim).astype(np.float32)
 
@@ -1133,33 +1144,28 @@ def _bump(stand_out: np.ndarray, lo: int, hi: int) -> int | None:
 def _profile_landmarks(
     grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray
 ) -> _Landmarks | None:
-    """A face seen edge-on, which the mesh does not find: the silhouette's front edge shows a
-    nose standing out between the brow and the lips, the lips, then the chin above the neck.
-    Anything else (a smooth blob, a limb) is not a face.
+    """A face seen edge-on, which the mesh does not find or misreads (``_misread_profile``):
+    the silhouette's front edge shows a nose standing out between the brow and the lips, the
+    lips, then the chin above the neck. Anything else (a smooth blob, a limb) is not a face.
 
     The silhouette is the head's without the cords and membrane strands that leave it: a
     strand's end standing out of the outline is no nose (a cord behind a profile's head turned
     the face the wrong way; a membrane's strands hid the face's own outline)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright.astype(np.uint8), 8)
-    if count <= 1:
+    inside = _largest(bright > 0.5)
+    if inside is None:
         return None
-    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    inside = labels == main
-    radius = math.sqrt(float(stats[main, cv2.CC_STAT_AREA]) / math.pi)
+    radius = math.sqrt(float(inside.sum()) / math.pi)
     cy, cx = np.argwhere(inside).mean(axis=0)
     t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
     # The head's outline for the strand finder, which takes the face's (a sixth smaller).
     face = np.column_stack([cx + radius / 1.2 * np.cos(t), cy + radius / 1.2 * np.sin(t)])
     strands = _strands(grey, inside, face.astype(np.float32))
     if strands.any():
-        inside = _cut_loose(inside, strands)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), 8)
-        if count <= 1:
+        inside = _largest(_cut_loose(inside, strands))
+        if inside is None:
             return None
-        main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        inside = labels == main
-    x, y, width, height, area = stats[main]
-    if area < 0.04 * inside.size or not 0.5 < width / max(height, 1) < 1.8:
+    x, y, width, height = cv2.boundingRect(inside.astype(np.uint8))
+    if inside.sum() < 0.04 * inside.size or not 0.5 < width / max(height, 1) < 1.8:
         return None
     best: tuple[float, str, dict[str, np.ndarray], dict[str, float]] | None = None
     for side in ("left", "right"):
@@ -1280,9 +1286,10 @@ def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
     offset = (silhouette.anchors["nose_tip"] - mesh.anchors["nose_tip"]) / max(mesh.span, 1e-6)
     if mesh.pose == "frontal":
         return bool(sign * offset[0] > _MISREAD_FRONTAL_REACH)
+    beyond = sign * offset[0] > _MISREAD_PROFILE_REACH
     if not mesh.pose.endswith(silhouette.profile):
-        return True
-    return bool(sign * offset[0] > _MISREAD_PROFILE_REACH and offset[1] > 0.0)
+        return bool(beyond)
+    return bool(beyond and offset[1] > 0.0)
 
 
 # ---- entry points ----------------------------------------------------------------------------
@@ -1735,7 +1742,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
 
 def _cut_loose(inside: np.ndarray, strands: np.ndarray) -> np.ndarray:
     """``inside`` without the strands' pieces past the head's outline (what an opening a third
-    of the head's radius across keeps)."""
+    of the head's radius across keeps); both bool masks."""
     span = max(5, int(0.35 * math.sqrt(float(inside.sum()) / math.pi)) | 1)
     return inside & ~(strands & ~_open_disc(inside, span))
 
@@ -1953,12 +1960,11 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     landmarks = _detect_landmarks(work)
+    outlined = _with_rim_in_shadow(bright, smooth_fine)
     silhouette = None
     if landmarks is None and not looks_like_bmode(texture, face_found=False):
-        outlined = _with_rim_in_shadow(bright, smooth_fine)
         landmarks = silhouette = _profile_landmarks(grey, outlined, smooth_fine)
     elif landmarks is not None:
-        outlined = _with_rim_in_shadow(bright, smooth_fine)
         silhouette = _profile_landmarks(grey, outlined, smooth_fine)
         if silhouette is not None and _misread_profile(landmarks, silhouette):
             landmarks = silhouette

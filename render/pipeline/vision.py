@@ -1142,7 +1142,7 @@ def _bump(stand_out: np.ndarray, lo: int, hi: int) -> int | None:
 
 
 def _profile_landmarks(
-    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray
+    grey: np.ndarray, bright: np.ndarray, smooth: np.ndarray, cut_strands: bool = True
 ) -> _Landmarks | None:
     """A face seen edge-on, which the mesh does not find or misreads (``_misread_profile``):
     the silhouette's front edge shows a nose standing out between the brow and the lips, the
@@ -1150,20 +1150,22 @@ def _profile_landmarks(
 
     The silhouette is the head's without the cords and membrane strands that leave it: a
     strand's end standing out of the outline is no nose (a cord behind a profile's head turned
-    the face the wrong way; a membrane's strands hid the face's own outline)."""
+    the face the wrong way; a membrane's strands hid the face's own outline). Without
+    ``cut_strands`` the plain outline is read: a quick look for any profile at all."""
     inside = _largest(bright > 0.5)
     if inside is None:
         return None
-    radius = math.sqrt(float(inside.sum()) / math.pi)
-    cy, cx = np.argwhere(inside).mean(axis=0)
-    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
-    # The head's outline for the strand finder, which takes the face's (a sixth smaller).
-    face = np.column_stack([cx + radius / 1.2 * np.cos(t), cy + radius / 1.2 * np.sin(t)])
-    strands = _strands(grey, inside, face.astype(np.float32))
-    if strands.any():
-        inside = _largest(_cut_loose(inside, strands))
-        if inside is None:
-            return None
+    if cut_strands:
+        radius = math.sqrt(float(inside.sum()) / math.pi)
+        cy, cx = np.argwhere(inside).mean(axis=0)
+        t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+        # The head's outline for the strand finder, which takes the face's (a sixth smaller).
+        face = np.column_stack([cx + radius / 1.2 * np.cos(t), cy + radius / 1.2 * np.sin(t)])
+        strands = _strands(grey, inside, face.astype(np.float32))
+        if strands.any():
+            inside = _largest(_cut_loose(inside, strands))
+            if inside is None:
+                return None
     x, y, width, height = cv2.boundingRect(inside.astype(np.uint8))
     if inside.sum() < 0.04 * inside.size or not 0.5 < width / max(height, 1) < 1.8:
         return None
@@ -1960,11 +1962,17 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     landmarks = _detect_landmarks(work)
-    outlined = _with_rim_in_shadow(bright, smooth_fine)
     silhouette = None
     if landmarks is None and not looks_like_bmode(texture, face_found=False):
+        outlined = _with_rim_in_shadow(bright, smooth_fine)
         landmarks = silhouette = _profile_landmarks(grey, outlined, smooth_fine)
-    elif landmarks is not None:
+    elif landmarks is not None and (
+        landmarks.pose != "frontal"
+        # A frontal reading is checked only when the plain outline shows a profile at all
+        # (the full reading finds strands first, which costs a tenth of a second).
+        or _profile_landmarks(grey, bright, smooth_fine, cut_strands=False) is not None
+    ):
+        outlined = _with_rim_in_shadow(bright, smooth_fine)
         silhouette = _profile_landmarks(grey, outlined, smooth_fine)
         if silhouette is not None and _misread_profile(landmarks, silhouette):
             landmarks = silhouette

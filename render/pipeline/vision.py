@@ -1962,22 +1962,22 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     landmarks = _detect_landmarks(work)
-    silhouette = None
-    if landmarks is None and not looks_like_bmode(texture, face_found=False):
-        outlined = _with_rim_in_shadow(bright, smooth_fine)
-        landmarks = silhouette = _profile_landmarks(grey, outlined, smooth_fine)
-    elif landmarks is not None and (
-        landmarks.pose != "frontal"
+    if landmarks is None:
+        look = not looks_like_bmode(texture, face_found=False)
+    else:
         # A frontal reading is checked only when the plain outline shows a profile at all
         # (the full reading finds strands first, which costs a tenth of a second).
-        or _profile_landmarks(grey, bright, smooth_fine, cut_strands=False) is not None
-    ):
+        look = landmarks.pose != "frontal" or (
+            _profile_landmarks(grey, bright, smooth_fine, cut_strands=False) is not None
+        )
+    if look:
         outlined = _with_rim_in_shadow(bright, smooth_fine)
         silhouette = _profile_landmarks(grey, outlined, smooth_fine)
-        if silhouette is not None and _misread_profile(landmarks, silhouette):
+        if silhouette is not None and (
+            landmarks is None or _misread_profile(landmarks, silhouette)
+        ):
             landmarks = silhouette
-    if landmarks is not None and landmarks is silhouette:
-        bright = outlined  # the profile's head is the outline it was read from
+            bright = outlined  # the profile's head is the outline it was read from
     timings["landmarks"] = (time.perf_counter() - step) * 1000
     if landmarks is None:
         if looks_like_bmode(texture, face_found=False):

@@ -10,6 +10,7 @@ at their own confident anchors (``features.plan_features``).
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from render.pipeline.types import StructuralCues
@@ -112,6 +113,23 @@ class FaceLayout:
     cheek_left: tuple[float, float]
     cheek_right: tuple[float, float]
     eye_gap: float
+
+
+def midline(cues: StructuralCues, scale: float) -> float | None:
+    """The column of a frontal face's midline in an upright crop ``scale`` × the crop: the
+    median of the nose tip's, the mouth's, the chin's and (with both eyes) the eyes' middle;
+    None on a turned face or without two of them."""
+    if cues.pose != "frontal":
+        return None
+    columns = [
+        xy[0] for name in ("nose_tip", "mouth", "chin") if (xy := anchor_xy(cues, name, scale))
+    ]
+    left, right = anchor_xy(cues, "eye_left", scale), anchor_xy(cues, "eye_right", scale)
+    if left is not None and right is not None:
+        columns.append((left[0] + right[0]) / 2.0)
+    if len(columns) < 2:
+        return None
+    return float(statistics.median(columns))
 
 
 def face_layout(cues: StructuralCues, scale: float) -> FaceLayout | None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from render.pipeline.engines.relight.raster import normalise, wide_blur
 from render.pipeline.fill import continued_round, crown_notches, fill_from_around
+from render.pipeline.types import SPECKLE_LOW_CONFIDENCE
 
 _DOME_RELIEF = 0.8  # the dome's height over a true sphere's: a newborn's face is a little flat
 
@@ -98,6 +99,7 @@ def fix_anatomy(
     low_confidence: np.ndarray,
     strength: float,
     long_side: int,
+    midline: float | None = None,
 ) -> Repair:
     """Take away hands, cord and other occluders and even the head's outline.
 
@@ -107,7 +109,13 @@ def fix_anatomy(
     outline there is the ellipse that fits the rest of it, and the whole outline is smoothed
     of lumps, more with a stronger correction.
     """
-    occluder = np.maximum(np.clip(hands, 0.0, 1.0), np.clip((low_confidence - 0.4) / 0.2, 0.0, 1.0))
+    # What vision found hidden (a cord, a shadow: 1) is taken away; speckle alone, which only
+    # lowers confidence (``SPECKLE_LOW_CONFIDENCE``, and the dark slit of every closed eye and
+    # mouth reads speckled), is not: at a quarter strength it took the lips' colour away.
+    occluder = np.maximum(
+        np.clip(hands, 0.0, 1.0),
+        np.clip((low_confidence - SPECKLE_LOW_CONFIDENCE - 0.05) / 0.2, 0.0, 1.0),
+    )
     # A margin round each occluder: its soft edge and the shadow it cast go too.
     margin = max(1, int((0.01 + 0.02 * strength) * long_side))
     grown = cv2.dilate(
@@ -115,6 +123,9 @@ def fix_anatomy(
     )
     painted = np.maximum(occluder, wide_blur(grown.astype(np.float32), 0.3 * margin))
     painted = np.clip(painted, 0.0, 1.0).astype(np.float32)
+    if midline is not None:
+        between = _to_midline(painted, subject > 0.5, midline, long_side)
+        painted = np.maximum(painted, np.maximum(between, wide_blur(between, 0.3 * margin)))
 
     head = (subject > 0.5) & (occluder < 0.5)
     # Notches cut into the outline (the gap between fingers and cheek, a shadow read as
@@ -122,11 +133,7 @@ def fix_anatomy(
     reach = max(1, int(0.015 * strength * long_side))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     head = cv2.morphologyEx(head.astype(np.uint8), cv2.MORPH_CLOSE, disk) > 0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        head.astype(np.uint8), connectivity=8
-    )
-    if count > 2:
-        head = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    head = _rejoined(head, subject > 0.5)
     signed = _signed_distance(head)
     contours, _ = cv2.findContours(head.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if contours:
@@ -150,8 +157,14 @@ def fix_anatomy(
     evened = (signed > 0.0).astype(np.float32)
 
     known = (1.0 - painted) * (subject > 0.5)
-    filled_normals = fill_from_around(normals, known)
-    filled_depth = fill_from_around(depth, known)
+    mirror = None
+    if midline is not None:
+        # The mirror is trusted away from the other side's outline: the head is seldom
+        # symmetric to the pixel, and its rim mirrored inside this side drew a line down it.
+        rim = cv2.distanceTransform((subject > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+        mirror = (midline, np.clip(rim / (0.06 * long_side), 0.0, 1.0))
+    filled_normals = _mirrored_fill(normals, known, mirror, flip=True)
+    filled_depth = _mirrored_fill(depth, known, mirror)
     share = painted[..., None]
     new_normals = normals * (1.0 - share) + filled_normals * share
     normalise(new_normals)
@@ -162,6 +175,108 @@ def fix_anatomy(
         normals=new_normals.astype(np.float32),
         painted=painted,
     )
+
+
+def _rejoined(head: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """The head left once its occluders are taken out: its largest piece, and with it the
+    pieces an occluder across the face cut off (a cord across the cheeks left the brow and the
+    mouth apart, and only the larger was kept: the portrait lost half its face), joined again
+    over the subject between them."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        head.astype(np.uint8), connectivity=8
+    )
+    if count <= 2:
+        return head
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    kept = 1 + np.flatnonzero(areas >= _SPLIT_PIECE * areas.max())
+    head = np.isin(labels, kept)
+    if len(kept) > 1:
+        hull = np.zeros(head.shape, np.uint8)
+        points = cv2.findNonZero(head.astype(np.uint8))
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        head |= (hull > 0) & subject
+    return head
+
+
+# A piece of the head an occluder cut off is kept from this share of the largest piece's area;
+# below it, it is a sliver beyond a hand or a cord's loop.
+_SPLIT_PIECE = 0.1
+
+
+def _mirror_maps(shape: tuple[int, ...], midline: float) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps that mirror an array across the column ``midline``."""
+    height, width = shape[:2]
+    map_x = np.broadcast_to(
+        (2.0 * midline - np.arange(width, dtype=np.float32))[None, :], (height, width)
+    ).astype(np.float32)
+    map_y = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).astype(
+        np.float32
+    )
+    return map_x, map_y
+
+
+# A painted occluder this near a frontal face's midline (of the long side; about a third of
+# the eye gap) is painted on to the midline: what is left between (fingertips by the nose, a
+# knuckle at the lips' corner, that vision's hand mask keeps clear of the anchors it saw) is
+# no skin the face would have.
+_TO_MIDLINE = 0.1
+
+
+def _to_midline(
+    painted: np.ndarray, subject: np.ndarray, midline: float, long_side: int
+) -> np.ndarray:
+    """The covered side of a frontal face between a painted occluder and the midline, on the
+    rows where the occluder comes within ``_TO_MIDLINE`` of it: painted with the occluder, so
+    the other side's mirror image covers it too (``_mirrored_fill``). H×W 0..1, rising from 0
+    on the midline itself (the nose's ridge, the lips' middle keep the scan there)."""
+    columns = np.arange(painted.shape[1], dtype=np.float32)[None, :] - midline
+    weight = float(painted.sum())
+    if weight < 1.0:
+        return np.zeros(painted.shape, np.float32)
+    across = columns * np.sign(float((painted * columns).sum()) / weight)
+    edge = np.where((painted > 0.5) & (across > 0), across, np.inf).min(axis=1)[:, None]
+    between = (across >= 0.0) & (across < edge) & (edge < _TO_MIDLINE * long_side) & subject
+    # Rising from nothing at the midline itself: the nose's ridge mirrored onto itself met the
+    # scan's in a crease wherever the midline was a pixel or two off.
+    return (between * np.clip(across / (0.03 * long_side), 0.0, 1.0)).astype(np.float32)
+
+
+def _mirrored_fill(
+    values: np.ndarray,
+    known: np.ndarray,
+    mirror: tuple[float, np.ndarray] | None,
+    *,
+    flip: bool = False,
+) -> np.ndarray:
+    """``values`` filled where ``known`` is not: from the face's other side where its mirror
+    image is known, from all round elsewhere (``fill_from_around``). ``mirror`` is the column
+    of a frontal face's midline and how far (0..1) each pixel may lend itself to its mirror.
+
+    A hand over one side of a frontal face hides an eye's orbit, a cheek and half the nose and
+    lips: bridged from round its edges they were a flat patch the nose and lips ended on. The
+    mirror image carries that side's shape; what sets the two sides apart (the scanner's light
+    read into the depth) is carried over as the difference between each known pixel and its
+    mirror's, bridged smoothly from round the hole, so the mirrored shape meets the scan's
+    without a seam. ``flip`` negates the first channel (a normal's x) in the mirror.
+    """
+    around = fill_from_around(values, known)
+    if mirror is None:
+        return around
+    midline, lends = mirror
+    map_x, map_y = _mirror_maps(known.shape, midline)
+    mirrored = cv2.remap(values.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
+    mirror_known = cv2.remap(
+        (known * lends).astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0
+    )
+    if flip:
+        mirrored[..., 0] *= -1.0
+    both = np.clip(known * mirror_known, 0.0, 1.0)
+    if both.sum() < 1.0:
+        return around
+    offset = fill_from_around(values - mirrored, both)
+    share = np.clip(mirror_known, 0.0, 1.0).astype(np.float32)
+    weight = share[..., None] if values.ndim == 3 else share
+    return (mirrored + offset) * weight + around * (1.0 - weight)
 
 
 def _signed_distance(inside: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from render.pipeline.engines.relight.face import (
     anchor_xy,
     face_layout,
     face_size,
+    midline,
     nose_side,
     visible_eyes,
 )
@@ -165,7 +166,16 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     if strength > 0.0:
         # Fix Anatomy: hands and occluders become the face's own surface (or backdrop past
         # the head), and the outline is evened.
-        repair = fix_anatomy(subject, depth, normals, hands, low_confidence, strength, long_side)
+        repair = fix_anatomy(
+            subject,
+            depth,
+            normals,
+            hands,
+            low_confidence,
+            strength,
+            long_side,
+            midline=midline(cues, scale),
+        )
         subject, depth, normals, painted = (
             repair.subject,
             repair.depth,

@@ -1392,12 +1392,11 @@ def _head_region(oval: np.ndarray, shape: tuple[int, ...], up: np.ndarray) -> np
     raised (toward ``up``, the face's brow) for the cranium above the brow. Placenta or a
     uterine wall pressed against the face lies mostly outside it."""
     (cx, cy), (w, h), angle = cv2.fitEllipse(oval.astype(np.float32))
-    axis = np.deg2rad(angle)
-    # The cranium rises above the brow: move the centre along the face's axis toward the top.
+    # The cranium rises above the brow: move the centre toward it. Along ``up`` itself: the
+    # fitted ellipse's axes of a round face may lie either way (an angle near 90°), and the
+    # region slid sideways off the crown, which was cut off the head.
     shift = 0.15 * max(w, h)
-    dx, dy = shift * np.sin(axis), -shift * np.cos(axis)
-    if dx * up[0] + dy * up[1] < 0:
-        dx, dy = -dx, -dy
+    dx, dy = shift * float(up[0]), shift * float(up[1])
     region = np.zeros(shape, np.uint8)
     cv2.ellipse(
         region,
@@ -1428,15 +1427,22 @@ def _head_subject(
     oval: np.ndarray,
     pose: str,
     up: np.ndarray,
+    strands: np.ndarray,
 ) -> np.ndarray:
     """The baby's head and face: the bright mask cut along the surface's step edges into
-    pieces, keeping the pieces that lie mostly where the head can be (``up``: _face_up)."""
+    pieces, keeping the pieces that lie mostly where the head can be (``up``: _face_up).
+    ``strands`` (bool) are the cords and membranes over it (``_strands``)."""
     head = _head_region(oval, grey.shape, up)
     inside = bright > 0.5
     if not inside.any():
         return np.zeros(grey.shape, np.float32)
     count, labels, area = _surface_pieces(smooth, inside)
-    share = np.bincount(labels[head], minlength=count) / area
+    # A strand over the head and off past it is no part of the piece it lies on: counted, it
+    # took a crown under a membrane out of the head (its ends reach the frame's edge).
+    bare = ~strands
+    share = np.bincount(labels[head & bare], minlength=count) / np.maximum(
+        np.bincount(labels[bare], minlength=count), 1
+    )
     keep = share >= 0.75
     keep[0] = False
     kept = keep[labels]
@@ -1453,6 +1459,7 @@ def _head_subject(
         )
         on_face[0] = 0
         keep = (on_face >= 0.2) | _far_cheek(labels, stats, centroids, face, head, pose, up)
+        keep |= _across_strands(labels, kept, keep, strands & inside)
         kept = keep[labels].astype(np.uint8)
     # A piece kept (three quarters of it where the head can be) is kept whole: a tall crown
     # reaches past the region drawn from the face, and clipping it there cut a crescent off.
@@ -1463,7 +1470,7 @@ def _head_subject(
     if (subject & head).sum() < 0.5 * (inside & head).sum():
         subject = inside & head
         region = head
-    subject = _split_at_notches(subject, oval)
+    subject = _split_at_notches(subject, oval, strands)
     # The subject is a silhouette, not a brightness mask: a cord's or a hand's edges and a
     # mouth line cut across the head must not split it into pieces (a renderer keeps one body).
     size = max(5, int(0.08 * math.sqrt(float(subject.sum()))) | 1)
@@ -1471,6 +1478,26 @@ def _head_subject(
     closed = cv2.morphologyEx(subject.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
     subject = closed & region
     return _fill_holes(subject).astype(np.float32)
+
+
+def _across_strands(
+    labels: np.ndarray, kept: np.ndarray, keep: np.ndarray, strands: np.ndarray
+) -> np.ndarray:
+    """Which pieces (per label) a strand alone parts from a piece ``keep`` holds: the crown
+    above a membrane across the brow, the chin below a cord. Where the head can be but off the
+    face's outline, they were dropped as a wall's slivers, and the portrait's head was cut flat
+    along the strand. A wall's sliver beside the face is parted from it by its own edge."""
+    count = len(keep)
+    joined = np.zeros(count, bool)
+    if not strands.any():
+        return joined
+    _, groups = cv2.connectedComponents(((kept > 0) | strands).astype(np.uint8), connectivity=8)
+    group_of = np.zeros(count, np.int64)
+    group_of[labels[kept > 0]] = groups[kept > 0]
+    faces = np.unique(group_of[keep])
+    joined = np.isin(group_of, faces[faces > 0])
+    joined[0] = False
+    return joined
 
 
 def _far_cheek(
@@ -1551,13 +1578,15 @@ def _beside_nose(
     return added, unseen
 
 
-def _split_at_notches(subject: np.ndarray, oval: np.ndarray) -> np.ndarray:
+def _split_at_notches(subject: np.ndarray, oval: np.ndarray, strands: np.ndarray) -> np.ndarray:
     """Cut away a wall or placenta pressed against the head where no edge parts them.
 
     A head is a round body; where another body touches it, their joint outline has a notch on
     each side of the contact (the dark gaps above and below it). The cut joins the two deepest
     notches; the part away from the face goes, when it is a real part (not a sliver) and lies
-    off the face.
+    off the face. A strand across the head (``strands``) leaves a notch where it crosses each
+    side of the outline too: those are no contact (the crown above a membrane was cut off
+    along it).
     """
     mask = subject.astype(np.uint8)
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
@@ -1584,6 +1613,9 @@ def _split_at_notches(subject: np.ndarray, oval: np.ndarray) -> np.ndarray:
     face = np.zeros(mask.shape, np.uint8)
     cv2.fillPoly(face, [oval.astype(np.int32)], 1)
     centre = oval.mean(axis=0)
+    if strands.any():
+        near = _within(strands, 0.03 * size)
+        notches = [(point, depth) for point, depth in notches if not near[point[1], point[0]]]
     best = subject
     removed_best = 0
     for i in range(len(notches)):
@@ -1987,11 +2019,13 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
 
     step = time.perf_counter()
     up = _face_up(landmarks.anchors)
-    subject = _head_subject(grey, bright, smooth_fine.astype(np.float32), oval, landmarks.pose, up)
+    strands = _strands(grey, bright > 0.5, oval)
+    subject = _head_subject(
+        grey, bright, smooth_fine.astype(np.float32), oval, landmarks.pose, up, strands
+    )
     shaded, unseen = _beside_nose(subject, oval, landmarks.pose, landmarks.anchors)
     # Closing the outline there encloses what the nose's edges had parted from the face.
     subject = _fill_holes((subject > 0.5) | shaded).astype(np.float32)
-    strands = _strands(grey, bright > 0.5, oval)
     # What the head touches: walls and the placenta, not a cord or strand leaving it (the
     # trim took a crescent off a head's crown for the cord's two ends).
     tissue = (bright > 0.5) & ~strands

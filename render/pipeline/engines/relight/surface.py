@@ -165,13 +165,16 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
             repaired = crown.added if repaired is None else np.maximum(repaired, crown.added)
     if strength > 0.0:
         # Fix Anatomy: hands and occluders become the face's own surface (or backdrop past
-        # the head), and the outline is evened.
+        # the head), and the outline is evened. What vision already continued the face
+        # under (a cord, membranes: ``repaired``, painted below) is the head's own: taken out
+        # of it, membranes across a turned face left a wedge of the head.
+        unsure = low_confidence if repaired is None else low_confidence * (1.0 - repaired)
         repair = fix_anatomy(
             subject,
             depth,
             normals,
             hands,
-            low_confidence,
+            unsure,
             strength,
             long_side,
             midline=midline(cues, scale),

@@ -517,6 +517,10 @@ class RenderJobRerunApi(_NewJobMixin, APIView):
 
 
 class RenderJobAnchorsApi(_NewJobMixin, APIView):
+    """Corrected anchors: a re-run from conditioning. On a job rejected because no face was
+    found, the points the sonographer placed (both eyes and the nose tip; mouth and chin
+    optional): the scan is read again from them, from the vision stage."""
+
     class PointSerializer(serializers.Serializer):
         class Meta:
             ref_name = "RenderJobAnchorsPoint"
@@ -529,7 +533,11 @@ class RenderJobAnchorsApi(_NewJobMixin, APIView):
             ref_name = "RenderJobAnchorsInput"
 
         anchors = serializers.DictField(
-            help_text=f"Pixel positions in the scan, by name: {', '.join(ANCHOR_NAMES)}.",
+            help_text=(
+                f"Pixel positions in the scan, by name: {', '.join(ANCHOR_NAMES)}. Where no "
+                "face was found: eye_left, eye_right and nose_tip, with mouth and chin "
+                "when they show."
+            ),
         )
 
         def validate_anchors(self, value: dict) -> dict:

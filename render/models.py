@@ -62,6 +62,9 @@ class Scan(models.Model):
     report_image = models.FileField(upload_to=_scan_path, max_length=255, blank=True)
     anchors = models.JSONField(default=dict)
     dropped_anchors = models.JSONField(default=list)
+    # The sonographer placed ``anchors`` herself where vision found no face: vision reads the
+    # scan from them (``vision.analyze(placed=...)``).
+    anchors_placed = models.BooleanField(default=False)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -204,10 +204,13 @@ class VisionFiles:
     report_png: bytes
 
 
-def vision_files(ingested: IngestedScan) -> VisionFiles:
-    """The vision stage's work on a de-identified scan: analysis, the display maps and the
-    report, the cues to store. Raises ScanRejected. (``bench vision`` times exactly this.)"""
-    cues = vision.analyze(ingested)
+def vision_files(
+    ingested: IngestedScan, placed: dict[str, tuple[float, float]] | None = None
+) -> VisionFiles:
+    """The vision stage's work on a de-identified scan: analysis (from the sonographer's
+    ``placed`` points when she placed them), the display maps and the report, the cues to
+    store. Raises ScanRejected. (``bench vision`` times exactly this.)"""
+    cues = vision.analyze(ingested, placed)
     maps = vision.maps_as_images(cues)
     report = report_image(ingested, cues)  # anchors: drawn by the job page
     return VisionFiles(
@@ -554,7 +557,10 @@ def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | N
         return job
     try:
         with _stage(job, "vision", RenderJob.State.VISION):
-            files = vision_files(_ingested_scan(scan))
+            placed = None
+            if scan.anchors_placed:
+                placed = {name: (p["x"], p["y"]) for name, p in scan.anchors.items()}
+            files = vision_files(_ingested_scan(scan), placed)
             scan.cues_file.save("cues.npz", ContentFile(files.cues_npz), save=False)
             scan.depth_map.save("depth.png", ContentFile(files.depth_png), save=False)
             scan.normals_map.save("normals.png", ContentFile(files.normals_png), save=False)
@@ -893,10 +899,76 @@ def render_job_rerun(
 def scan_anchors_correct(
     *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: User | None = None
 ) -> RenderJob:
-    """Replace the scan's anchors with the sonographer's and re-run from conditioning."""
+    """Replace the scan's anchors with the sonographer's and re-run from conditioning; or,
+    on a scan where vision found no face, read the scan again from the points she placed
+    (``scan_anchors_place``)."""
     scan = job.scan
     if scan is None or scan.purged_at:
         raise ValidationError("The scan behind this job is gone.")
+    cleaned = _anchors_on_scan(scan, anchors)
+    if not scan.cues_file and job.state == RenderJob.State.REJECTED:
+        return scan_anchors_place(job=job, anchors=anchors, created_by=created_by)
+    scan.anchors = anchors_to_json(anchors_from_json(cleaned))
+    scan.save(update_fields=["anchors"])
+    return render_job_rerun(job=job, reseed=False, created_by=created_by)
+
+
+def scan_anchors_place(
+    *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: User | None = None
+) -> RenderJob:
+    """A scan vision found no face in, read again from the face points the sonographer
+    placed on it (both eyes and the nose tip; the mouth and chin where she sees them): a new
+    job from the vision stage, as a retry is."""
+    scan = job.scan
+    if (
+        scan is None
+        or scan.purged_at
+        or not scan.deidentified
+        or job.state != RenderJob.State.REJECTED
+    ):
+        raise ValidationError(
+            "Face points can be placed only on a scan Cradle found no face in and still holds."
+        )
+    cleaned = _anchors_on_scan(scan, anchors)
+    missing = [name for name in vision.PLACED_REQUIRED if name not in cleaned]
+    if missing:
+        words = {"eye_left": "the left eye", "eye_right": "the right eye", "nose_tip": "the nose"}
+        labels = " and ".join(words[name] for name in missing)
+        raise ValidationError(
+            f"Place {labels} too: Cradle needs both eyes and the nose tip (left and right as "
+            "you see them on the screen)."
+        )
+    extra = [name for name in cleaned if name not in vision.PLACED_NAMES]
+    if extra:
+        raise ValidationError(
+            f"Place only the eyes, nose tip, mouth and chin (not {', '.join(extra)})."
+        )
+    permission = studio_may_render(current_studio())
+    if not permission.allowed:
+        raise RenderNotAllowed(permission.reason)
+    scan.anchors = anchors_to_json(anchors_from_json(cleaned))
+    scan.anchors_placed = True
+    scan.save(update_fields=["anchors", "anchors_placed"])
+    placed = RenderJob.objects.create(
+        scan=scan,
+        session=job.session,
+        state=RenderJob.State.QUEUED,
+        engine=job.engine,
+        style=job.style,
+        base_seed=random.SystemRandom().randrange(1, 2**31),
+        correction_strength=job.correction_strength,
+        parent_job=job,
+        stage_log={k: v for k, v in job.stage_log.items() if k == "ingest"},
+        created_by=created_by,
+    )
+    _on_commit_enqueue_vision(placed)
+    return placed
+
+
+def _anchors_on_scan(
+    scan: Scan, anchors: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """The sonographer's points, checked against the scan; each sure (a person placed it)."""
     cleaned: dict[str, dict[str, float]] = {}
     for name, point in anchors.items():
         if name not in ANCHOR_NAMES:
@@ -907,9 +979,7 @@ def scan_anchors_correct(
                 f"Anchor {name} is outside the scan ({scan.width}×{scan.height})."
             )
         cleaned[name] = {"x": x, "y": y, "confidence": 1.0}  # a person placed it
-    scan.anchors = anchors_to_json(anchors_from_json(cleaned))
-    scan.save(update_fields=["anchors"])
-    return render_job_rerun(job=job, reseed=False, created_by=created_by)
+    return cleaned
 
 
 @transaction.atomic

@@ -29,6 +29,7 @@ from render.forms import (
     style_choices,
 )
 from render.models import ParentSession, RenderJob, Scan
+from render.pipeline import vision
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
 from studio_portal.accounts.views import OWNER_ONLY, settings_page
@@ -281,6 +282,50 @@ def _anchor_points(scan: Scan | None) -> list[dict[str, object]]:
     return points
 
 
+# Where the points to place start, in a face's layout about the render's middle (share of its
+# shorter side): the sonographer drags each onto the face.
+_PLACE_START = {
+    "eye_left": (-0.12, -0.08),
+    "eye_right": (0.12, -0.08),
+    "nose_tip": (0.0, 0.04),
+    "mouth": (0.0, 0.14),
+    "chin": (0.0, 0.26),
+}
+
+
+def _place_points(job: RenderJob) -> list[dict[str, object]]:
+    """On a scan vision found no face in: the face points for the sonographer to place
+    (``services.scan_anchors_place``), at their starting spots; [] elsewhere."""
+    scan = job.scan
+    if (
+        job.state != RenderJob.State.REJECTED
+        or job.reason != vision.MSG_NO_FACE
+        or scan is None
+        or scan.purged_at
+        or not scan.deidentified
+        or scan.cues_file
+        or not scan.width
+    ):
+        return []
+    x0, y0, x1, y1 = scan.render_box or (0, 0, scan.width, scan.height)
+    side = min(x1 - x0, y1 - y0)
+    points = []
+    for name, (dx, dy) in _PLACE_START.items():
+        x, y = (x0 + x1) / 2 + dx * side, (y0 + y1) / 2 + dy * side
+        points.append(
+            {
+                "name": name,
+                "label": ANCHOR_LABELS[name],
+                "x": round(x, 1),
+                "y": round(y, 1),
+                "left_pct": round(100 * x / scan.width, 3),
+                "top_pct": round(100 * y / scan.height, 3),
+                "optional": name not in vision.PLACED_REQUIRED,
+            }
+        )
+    return points
+
+
 def _candidate_rows(job: RenderJob) -> list[dict[str, object]]:
     rows = []
     for number, candidate in enumerate(job.candidates.all(), start=1):
@@ -332,6 +377,7 @@ def _job_context(job: RenderJob) -> dict[str, object]:
         "candidates": _candidate_rows(job),
         "anchors": _anchor_points(scan),
         "anchors_json": json.dumps(scan.anchors if scan else {}),
+        "place_points": _place_points(job),
         "scan": scan,
         "styles": style_choices(job.engine),
         "look": engine_look(job.engine),
@@ -435,7 +481,8 @@ def job_retry(request: HttpRequest, uid: str) -> HttpResponse:
 @login_required
 @require_POST
 def job_anchors_save(request: HttpRequest, uid: str) -> HttpResponse:
-    """The sonographer's corrected anchors (original pixels) → a re-run from conditioning."""
+    """The sonographer's corrected anchors (original pixels) → a re-run from conditioning;
+    on a scan where no face was found, the points she placed → a re-run from vision."""
     job = selectors.render_job_get(uid)
     try:
         anchors = json.loads(request.POST.get("anchors", ""))
@@ -446,11 +493,14 @@ def job_anchors_save(request: HttpRequest, uid: str) -> HttpResponse:
     except ValueError:
         messages.error(request, "The anchor positions did not arrive. Drag a point and save again.")
         return redirect("job-detail", uid=job.uid)
+    placing = job.state == RenderJob.State.REJECTED and job.scan is not None
     return _to_new_job(
         request,
         job,
         lambda: services.scan_anchors_correct(job=job, anchors=anchors, created_by=request.user),
-        "Anchors saved. Painting again with the corrected face structure.",
+        "Points placed. Cradle is reading the scan from them, then paints the portraits."
+        if placing
+        else "Anchors saved. Painting again with the corrected face structure.",
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -1324,14 +1324,21 @@ def _screen(scan: IngestedScan) -> None:
         raise ScanRejected("2d-bmode", MSG_BMODE)
 
 
-def analyze(scan: IngestedScan) -> StructuralCues:
+def analyze(
+    scan: IngestedScan, placed: Mapping[str, tuple[float, float]] | None = None
+) -> StructuralCues:
     """Structural cues for the render area of ``scan``; raises ScanRejected for negatives.
+
+    ``placed``: the face's points a sonographer placed herself (scan pixels; ``PLACED_NAMES``,
+    at least ``PLACED_REQUIRED``), where the detector found no face. They
+    stand in for its reading: the face's outline and pose come from them, every map is
+    measured as on a detected face, and each comes back as an anchor, sure.
 
     No input crashes the stage: an unexpected error becomes a rejected scan with a reason a
     sonographer understands, and its stack trace goes to the log for us.
     """
     try:
-        return _analyze(scan)
+        return _analyze(scan, placed)
     except ScanRejected:
         raise
     except Exception as error:
@@ -1972,7 +1979,66 @@ def _confidence(landmarks: _Landmarks, name: str, unmasked: float) -> float:
     return min(1.0, max(0.0, unmasked * agreement * reading))
 
 
-def _analyze(scan: IngestedScan) -> StructuralCues:
+# The points a sonographer must place for a face the detector did not find (the mouth and
+# chin when she sees them).
+PLACED_REQUIRED = ("eye_left", "eye_right", "nose_tip")
+PLACED_NAMES = (*PLACED_REQUIRED, "mouth", "chin")
+# A frontal newborn face's outline about the eyes' middle, in eye spans (u across toward the
+# right eye, v down the face): the middle of the mesh's outline on frontal phantoms (u -1.1 to
+# 1.15, v -0.73 to 1.37, the chin at 1.33); a turned face's reaches past its far cheek, by
+# about 1.4 times the nose's turn. The nose's offset over this is the mesh's yaw (0.41 → 0.98).
+_PLACED_HALF_WIDTH = 1.13
+_PLACED_TURN_REACH = 1.4
+_PLACED_CHIN = 1.33
+_PLACED_NOSE_PER_YAW = 0.42
+
+
+def _placed_landmarks(points: dict[str, np.ndarray]) -> _Landmarks:
+    """A sonographer's points (work pixels) as a reading: the face's outline drawn round them
+    by a newborn's proportions, and its turn from where the nose lies between the eyes."""
+    # Down the face is toward the chin, or the mouth or nose without one.
+    lowest = points.get("chin", points.get("mouth", points["nose_tip"]))
+    origin, axes, span = _face_frame({**points, "chin": lowest})
+    local = {name: axes @ (point - origin) / span for name, point in points.items()}
+    nose = float(local["nose_tip"][0])
+    if "chin" in local:
+        chin = float(local["chin"][1])
+    elif "mouth" in local:  # the mesh's mouth lies at 0.8 of the chin's 1.33, its nose at 0.4
+        chin = _PLACED_CHIN * float(local["mouth"][1]) / 0.8
+    else:
+        chin = _PLACED_CHIN * float(local["nose_tip"][1]) / 0.4
+    bottom = max(chin, 1.0) + 0.04
+    top = -0.55 * bottom
+    centre = np.array([-_PLACED_TURN_REACH * nose, (top + bottom) / 2])
+    radii = np.array([_PLACED_HALF_WIDTH + _PLACED_TURN_REACH * abs(nose) / 2, (bottom - top) / 2])
+    angles = np.linspace(0, 2 * math.pi, 48, endpoint=False)
+    ring = centre + radii * np.column_stack([np.cos(angles), np.sin(angles)])
+    oval = (origin + span * ring @ axes).astype(np.float32)
+    # What she did not place is estimated where the mesh puts it on the phantoms (the chin
+    # swings past the nose's turn; the cheeks beside the nose), for the checks that read the
+    # face's sides; only her own points become anchors (``_analyze``).
+    estimated = {
+        "chin": (-0.85 * nose, chin),
+        "cheek_left": (-0.64, 0.55),
+        "cheek_right": (0.64, 0.55),
+    }
+    anchors = {
+        name: (origin + span * np.asarray(at) @ axes).astype(np.float32)
+        for name, at in estimated.items()
+    }
+    anchors.update({name: np.asarray(point, np.float32) for name, point in points.items()})
+    return _Landmarks(
+        oval=oval,
+        anchors=anchors,
+        spread={},
+        yaw=float(np.clip(nose / _PLACED_NOSE_PER_YAW, -1.0, 1.0)),
+        variant="placed",
+    )
+
+
+def _analyze(
+    scan: IngestedScan, placed: Mapping[str, tuple[float, float]] | None = None
+) -> StructuralCues:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     box = scan.render_box
@@ -1993,8 +2059,18 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
     timings["input_check"] = (time.perf_counter() - step) * 1000
 
     step = time.perf_counter()
-    landmarks = _detect_landmarks(work)
-    if landmarks is None:
+    landmarks = None
+    look = False
+    if placed is not None:
+        if not set(PLACED_REQUIRED) <= placed.keys() or not placed.keys() <= set(PLACED_NAMES):
+            raise ValueError(f"placed points: {', '.join(PLACED_REQUIRED)} (and mouth, chin)")
+        landmarks = _placed_landmarks(
+            {
+                name: np.array([(x - box.x0) * scale, (y - box.y0) * scale], np.float32)
+                for name, (x, y) in placed.items()
+            }
+        )
+    elif (landmarks := _detect_landmarks(work)) is None:
         look = not looks_like_bmode(texture, face_found=False)
     else:
         # A frontal reading is checked only when the plain outline shows a profile at all
@@ -2101,6 +2177,10 @@ def _analyze(scan: IngestedScan) -> StructuralCues:
         if name in kept and spread > _MAX_SPREAD:
             del kept[name]
             dropped.append((name, "the detector's readings disagree: not pinned down by the scan"))
+    if placed is not None:
+        # A person placed them where she sees the face: each stays, sure (hidden or not).
+        kept = {name: (landmarks.anchors[name], 1.0) for name in placed}
+        dropped = []
     if len(kept) < 3:
         raise ScanRejected("no-face", MSG_NO_FACE)
     anchors = tuple(

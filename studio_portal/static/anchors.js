@@ -1,6 +1,8 @@
-// Vision report: anchor points are buttons over the report image. Drag them with a mouse or a
-// finger, or focus one and use the arrow keys (Shift for bigger steps). Positions are kept in
-// the scan's original pixels, which is what the server stores and validates.
+// Vision report: anchor points are buttons over the report image (or over the scan, where the
+// sonographer places a face Cradle did not find: only the points she moves are sent). Drag them
+// with a mouse or a finger, or focus one and use the arrow keys (Shift for bigger steps).
+// Positions are kept in the scan's original pixels, which is what the server stores and
+// validates.
 (function () {
   var stage = document.querySelector("[data-anchor-stage]");
   if (!stage) return;
@@ -46,7 +48,10 @@
       if (!moves[e.key]) return;
       e.preventDefault();
       var name = button.getAttribute("data-anchor");
-      var point = anchors[name];
+      // A point not placed yet starts where it is drawn.
+      var point = anchors[name] || {
+        x: parseFloat(button.getAttribute("data-x")), y: parseFloat(button.getAttribute("data-y"))
+      };
       place(button, point.x + moves[e.key][0], point.y + moves[e.key][1]);
     });
   });

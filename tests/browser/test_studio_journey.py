@@ -272,3 +272,71 @@ def test_a_faceless_scan_shows_why_it_was_rejected_and_what_to_do(
     with schema_context("journey"):
         assert RenderJob.objects.get().state == RenderJob.State.REJECTED
     context.close()
+
+
+def test_a_face_the_detector_missed_is_painted_from_points_the_sonographer_places(
+    browser: Browser,
+    journey_studio: Studio,
+    studio_url: str,
+    worker,
+    shots: Screenshots,
+    axe_source: str,
+    tmp_path,
+) -> None:
+    from render.pipeline import phantom
+
+    # A fist at a turned face's mouth: the detector finds no face.
+    hidden = phantom.make_phantom(
+        occluder="fist", pose="three-quarter-left", seed=0, palette="voluson-gold"
+    )
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    _sign_in(page, studio_url, "sono")
+    page.goto(f"{studio_url}/sessions/new/")
+    page.get_by_label("Parent's name").fill("Ana Silva")
+    page.get_by_label("Email for the gallery link").fill("ana@example.com")
+    page.get_by_label("The parent has read and agreed to the consent text").check()
+    page.get_by_role("button", name="Create session").click()
+    scan = tmp_path / "hidden.jpg"
+    scan.write_bytes(_jpeg(hidden.image))
+    page.set_input_files("#id_scan", str(scan))
+    page.get_by_role("button", name="Upload and render").click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]+/$"))
+    expect(page.locator(".big-state")).to_have_text("Scan not usable", timeout=60_000)
+    expect(page.locator(".state-panel")).to_contain_text("place its points yourself")
+    expect(page.get_by_role("heading", name="Place the face points yourself")).to_be_visible()
+    _assert_accessible(page, axe_source, "the page to place face points on")
+
+    # She drags both eyes, the nose and the chin onto the face (the mouth is under the fist).
+    height, width = hidden.image.shape[:2]
+    page.locator("[data-anchor-stage]").scroll_into_view_if_needed()
+    for name in ("eye_left", "eye_right", "nose_tip", "chin"):
+        stage = page.locator("[data-anchor-stage] img").bounding_box()
+        point = page.locator(f'[data-anchor="{name}"]').bounding_box()
+        x, y = hidden.anchors[name]
+        page.mouse.move(point["x"] + point["width"] / 2, point["y"] + point["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(
+            stage["x"] + x / width * stage["width"],
+            stage["y"] + y / height * stage["height"],
+            steps=8,
+        )
+        page.mouse.up()
+    shots.take(page, "face-points-placed")
+    page.get_by_role("button", name="Paint from these points").click()
+    expect(page.locator(".messages")).to_contain_text("Points placed")
+    expect(page.locator(".big-state")).to_have_text(
+        re.compile("Ready to review|Needs review"), timeout=120_000
+    )
+    expect(page.locator(".candidate")).to_have_count(5)
+    shots.take(page, "painted-from-placed-points")
+    with schema_context("journey"):
+        again = RenderJob.objects.exclude(state=RenderJob.State.REJECTED).get()
+        assert again.scan.anchors_placed
+        placed = again.scan.anchors
+        assert set(placed) == {"eye_left", "eye_right", "nose_tip", "chin"}
+        for name, (x, y) in ((n, hidden.anchors[n]) for n in placed):
+            # Where she dropped it, to the few pixels a drag on a scaled image can miss by.
+            assert abs(placed[name]["x"] - x) < 0.02 * width
+            assert abs(placed[name]["y"] - y) < 0.02 * width
+    context.close()

@@ -1,0 +1,59 @@
+"""Vision reads a scan from the face points a sonographer placed where it found no face.
+
+Her points stand in for the detector's reading: the face's outline is drawn round them by a
+newborn's proportions, its turn comes from where the nose lies between the eyes, the baby's
+head is cut out as on a detected face, and each point comes back as a sure anchor.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from render.pipeline import phantom
+from render.pipeline.ingest import ingest
+from render.pipeline.types import ScanRejected
+from render.pipeline.vision import analyze
+
+
+def _ingested(scan: phantom.Phantom):
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "PNG")
+    return ingest(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "names"),
+    [
+        # The detector finds no face: a fist at the mouth of a face turned left.
+        (
+            {"occluder": "fist", "pose": "three-quarter-left", "seed": 0},
+            ("eye_left", "eye_right", "nose_tip", "chin"),
+        ),
+        ({"pose": "three-quarter-right", "seed": 4}, ("eye_left", "eye_right", "nose_tip")),
+        ({"seed": 2}, ("eye_left", "eye_right", "nose_tip", "mouth", "chin")),
+    ],
+)
+def test_placed_points_give_the_pose_the_head_and_sure_anchors(kwargs: dict, names) -> None:
+    scan = phantom.make_phantom(**kwargs)
+    ingested = _ingested(scan)
+    if kwargs.get("occluder"):
+        with pytest.raises(ScanRejected):
+            analyze(ingested)
+    placed = {name: scan.anchors[name] for name in names}
+    cues = analyze(ingested, placed)
+    assert cues.pose == scan.pose
+    assert {a.name for a in cues.anchors} == set(names)
+    for anchor in cues.anchors:
+        assert anchor.confidence == 1.0
+        assert (anchor.x, anchor.y) == pytest.approx(placed[anchor.name], abs=0.5)
+    box = cues.crop_box
+    head = scan.subject[box.y0 : box.y1, box.x0 : box.x1]
+    other = scan.other[box.y0 : box.y1, box.x0 : box.x1] if scan.other is not None else None
+    found = cues.subject > 0.5
+    assert (found & head).sum() > 0.85 * head.sum()
+    if other is not None:
+        drawn = found & (cues.low_confidence < 0.5)
+        assert (drawn & other).sum() < 0.02 * drawn.sum()

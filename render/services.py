@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 import os
 import random
 import struct
@@ -559,7 +560,11 @@ def render_job_vision_run(*, job_id: int, enqueue: bool = True) -> RenderJob | N
         with _stage(job, "vision", RenderJob.State.VISION):
             placed = None
             if scan.anchors_placed:
-                placed = {name: (p["x"], p["y"]) for name, p in scan.anchors.items()}
+                placed = {
+                    name: (p["x"], p["y"])
+                    for name, p in scan.anchors.items()
+                    if name in vision.PLACED_NAMES
+                }
             files = vision_files(_ingested_scan(scan), placed)
             scan.cues_file.save("cues.npz", ContentFile(files.cues_npz), save=False)
             scan.depth_map.save("depth.png", ContentFile(files.depth_png), save=False)
@@ -905,30 +910,49 @@ def scan_anchors_correct(
     scan = job.scan
     if scan is None or scan.purged_at:
         raise ValidationError("The scan behind this job is gone.")
-    cleaned = _anchors_on_scan(scan, anchors)
-    if not scan.cues_file and job.state == RenderJob.State.REJECTED:
+    if job.state == RenderJob.State.REJECTED and not scan.cues_file:
         return scan_anchors_place(job=job, anchors=anchors, created_by=created_by)
+    cleaned = _anchors_on_scan(scan, anchors)
     scan.anchors = anchors_to_json(anchors_from_json(cleaned))
     scan.save(update_fields=["anchors"])
     return render_job_rerun(job=job, reseed=False, created_by=created_by)
 
 
+def anchors_placeable(job: RenderJob) -> bool:
+    """Whether the sonographer may place the face's points on this job's scan: vision found
+    no face in it, the de-identified scan is still held, and no points were placed from this
+    job yet (its page, the API and the service ask this one question)."""
+    scan = job.scan
+    return bool(
+        job.state == RenderJob.State.REJECTED
+        and job.reason == vision.MSG_NO_FACE
+        and scan is not None
+        and not scan.purged_at
+        and scan.deidentified
+        and not scan.cues_file
+        and not job.reruns.exists()
+    )
+
+
+# Two placed eyes nearer than this share of the render's shorter side are one point.
+_PLACED_EYE_GAP = 0.02
+
+
+@transaction.atomic
 def scan_anchors_place(
     *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: User | None = None
 ) -> RenderJob:
     """A scan vision found no face in, read again from the face points the sonographer
     placed on it (both eyes and the nose tip; the mouth and chin where she sees them): a new
-    job from the vision stage, as a retry is."""
-    scan = job.scan
-    if (
-        scan is None
-        or scan.purged_at
-        or not scan.deidentified
-        or job.state != RenderJob.State.REJECTED
-    ):
+    job from the vision stage, as a retry is. Once per rejected job (a second post, a
+    double click, is refused)."""
+    job = RenderJob.objects.select_for_update().get(pk=job.pk)
+    if not anchors_placeable(job):
         raise ValidationError(
-            "Face points can be placed only on a scan Cradle found no face in and still holds."
+            "Face points can be placed once, on a scan Cradle found no face in and still holds."
         )
+    scan = job.scan
+    assert scan is not None  # anchors_placeable
     cleaned = _anchors_on_scan(scan, anchors)
     missing = [name for name in vision.PLACED_REQUIRED if name not in cleaned]
     if missing:
@@ -943,6 +967,16 @@ def scan_anchors_place(
         raise ValidationError(
             f"Place only the eyes, nose tip, mouth and chin (not {', '.join(extra)})."
         )
+    x0, y0, x1, y1 = scan.render_box or (0, 0, scan.width, scan.height)
+    if not all(x0 <= p["x"] < x1 and y0 <= p["y"] < y1 for p in cleaned.values()):
+        raise ValidationError("Place every point on the render itself, not on the screen round it.")
+    left, right = cleaned["eye_left"], cleaned["eye_right"]
+    if math.hypot(right["x"] - left["x"], right["y"] - left["y"]) < _PLACED_EYE_GAP * min(
+        x1 - x0, y1 - y0
+    ):
+        raise ValidationError("The two eyes are on one spot: place each on its own eye.")
+    ordered = vision.placed_in_order({n: (p["x"], p["y"]) for n, p in cleaned.items()})
+    cleaned = {n: {"x": x, "y": y, "confidence": 1.0} for n, (x, y) in ordered.items()}
     permission = studio_may_render(current_studio())
     if not permission.allowed:
         raise RenderNotAllowed(permission.reason)

@@ -297,15 +297,7 @@ def _place_points(job: RenderJob) -> list[dict[str, object]]:
     """On a scan vision found no face in: the face points for the sonographer to place
     (``services.scan_anchors_place``), at their starting spots; [] elsewhere."""
     scan = job.scan
-    if (
-        job.state != RenderJob.State.REJECTED
-        or job.reason != vision.MSG_NO_FACE
-        or scan is None
-        or scan.purged_at
-        or not scan.deidentified
-        or scan.cues_file
-        or not scan.width
-    ):
+    if scan is None or not scan.width or not services.anchors_placeable(job):
         return []
     x0, y0, x1, y1 = scan.render_box or (0, 0, scan.width, scan.height)
     side = min(x1 - x0, y1 - y0)
@@ -493,7 +485,7 @@ def job_anchors_save(request: HttpRequest, uid: str) -> HttpResponse:
     except ValueError:
         messages.error(request, "The anchor positions did not arrive. Drag a point and save again.")
         return redirect("job-detail", uid=job.uid)
-    placing = job.state == RenderJob.State.REJECTED and job.scan is not None
+    placing = services.anchors_placeable(job)
     return _to_new_job(
         request,
         job,

@@ -12,6 +12,7 @@ import io
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django_tenants.utils import schema_context
 from PIL import Image
@@ -135,3 +136,58 @@ def test_the_api_places_the_points_too(
     )
     assert placed.status_code == 201
     assert placed.json()["state"] == "queued"
+
+
+def test_points_are_placed_once_per_rejected_job(
+    studio: Studio, rejected_job: RenderJob, hidden_face: phantom.Phantom
+) -> None:
+    placed = _points(hidden_face, "eye_left", "eye_right", "nose_tip")
+    with schema_context("alpha"):
+        services.scan_anchors_correct(job=rejected_job, anchors=placed)
+        with pytest.raises(ValidationError, match="placed once"):
+            services.scan_anchors_correct(job=rejected_job, anchors=placed)
+        assert RenderJob.objects.filter(parent_job=rejected_job).count() == 1
+        assert not services.anchors_placeable(rejected_job)
+
+
+def test_eyes_named_the_other_way_round_are_named_as_seen_upright(
+    studio: Studio, rejected_job: RenderJob, hidden_face: phantom.Phantom
+) -> None:
+    swapped = _points(hidden_face, "eye_left", "eye_right", "nose_tip")
+    swapped["eye_left"], swapped["eye_right"] = swapped["eye_right"], swapped["eye_left"]
+    with schema_context("alpha"):
+        again = services.scan_anchors_correct(job=rejected_job, anchors=swapped)
+        anchors = again.scan.anchors
+    assert anchors["eye_left"]["x"] == pytest.approx(hidden_face.anchors["eye_left"][0], abs=0.1)
+    assert anchors["eye_right"]["x"] == pytest.approx(hidden_face.anchors["eye_right"][0], abs=0.1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"eye_right": "eye_left"}, "on one spot"),
+        ({"nose_tip": (3.0, 3.0)}, "on the render itself"),
+    ],
+)
+def test_points_that_cannot_be_a_face_are_refused(
+    studio: Studio, rejected_job: RenderJob, hidden_face: phantom.Phantom, change, message
+) -> None:
+    placed = _points(hidden_face, "eye_left", "eye_right", "nose_tip")
+    for name, to in change.items():
+        placed[name] = dict(placed[to]) if isinstance(to, str) else {"x": to[0], "y": to[1]}
+    with schema_context("alpha"), pytest.raises(ValidationError, match=message):
+        services.scan_anchors_correct(job=rejected_job, anchors=placed)
+
+
+def test_only_a_no_face_rejection_takes_placed_points(
+    studio: Studio, rejected_job: RenderJob, hidden_face: phantom.Phantom
+) -> None:
+    with schema_context("alpha"):
+        RenderJob.objects.filter(pk=rejected_job.pk).update(reason="Something else went wrong")
+        rejected_job.refresh_from_db()
+        assert not services.anchors_placeable(rejected_job)
+        with pytest.raises(ValidationError):
+            services.scan_anchors_correct(
+                job=rejected_job, anchors=_points(hidden_face, "eye_left", "eye_right", "nose_tip")
+            )
+        assert not RenderJob.objects.filter(parent_job=rejected_job).exists()

@@ -30,6 +30,7 @@ def scan_derivative_field_names() -> list[str]:
 # Data read from the scan's pixels that outlives no file: cleared with the files.
 _SCAN_DERIVED_DATA: dict[str, object] = {
     "anchors": {},
+    "anchors_placed": False,
     "dropped_anchors": [],
     "text_boxes": [],
     "render_box": [],

@@ -614,9 +614,11 @@ def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
 def anchor_roll(anchors: Sequence[Anchor]) -> float | None:
     """The roll (``StructuralCues.roll``) anchors show by themselves: for anchors a person
     placed, whom vision's reading no longer speaks for. None without both eyes, apart, and
-    the mouth or the chin."""
+    the mouth, the chin or (without either) the nose tip below them."""
     at = {a.name: np.array([a.x, a.y], np.float64) for a in anchors}
-    below = [at[n] for n in ("mouth", "chin") if n in at]
+    below = [at[n] for n in ("mouth", "chin") if n in at] or [
+        at[n] for n in ("nose_tip",) if n in at
+    ]
     if "eye_left" not in at or "eye_right" not in at or not below:
         return None
     if float(np.linalg.norm(at["eye_right"] - at["eye_left"])) < 1e-6:
@@ -1443,7 +1445,7 @@ def _head_subject(
     inside = bright > 0.5
     if not inside.any():
         return np.zeros(grey.shape, np.float32)
-    count, labels, area = _surface_pieces(smooth, inside)
+    count, labels, _ = _surface_pieces(smooth, inside)
     # A strand over the head and off past it is no part of the piece it lies on: counted, it
     # took a crown under a membrane out of the head (its ends reach the frame's edge).
     bare = ~strands
@@ -1490,10 +1492,11 @@ def _head_subject(
 def _across_strands(
     labels: np.ndarray, kept: np.ndarray, keep: np.ndarray, strands: np.ndarray
 ) -> np.ndarray:
-    """Which pieces (per label) a strand alone parts from a piece ``keep`` holds: the crown
-    above a membrane across the brow, the chin below a cord. Where the head can be but off the
-    face's outline, they were dropped as a wall's slivers, and the portrait's head was cut flat
-    along the strand. A wall's sliver beside the face is parted from it by its own edge."""
+    """Which pieces (per label) a strand joins to a piece ``keep`` holds: the crown above a
+    membrane across the brow, the chin below a cord. Where the head can be but off the face's
+    outline, they were dropped as a wall's slivers, and the portrait's head was cut flat along
+    the strand. Only pieces already kept as lying where the head can be are asked: a wall's
+    sliver a cord crosses to the face is kept with them."""
     count = len(keep)
     joined = np.zeros(count, bool)
     if not strands.any():
@@ -1991,6 +1994,23 @@ _PLACED_HALF_WIDTH = 1.13
 _PLACED_TURN_REACH = 1.4
 _PLACED_CHIN = 1.33
 _PLACED_NOSE_PER_YAW = 0.42
+
+
+def placed_in_order(points: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """A sonographer's points with the eyes named as seen with the face upright: on a face
+    lying on its side or upside down "left as you see it" is ambiguous, and eyes named the
+    other way round read the face mirrored (its turn to the other side). Swapped when the
+    face's down (toward the chin, mouth or nose) lies to the left of left-eye-to-right-eye."""
+    ordered = dict(points)
+    left, right = np.asarray(points["eye_left"], float), np.asarray(points["eye_right"], float)
+    lowest = next(
+        np.asarray(points[n], float) for n in ("chin", "mouth", "nose_tip") if n in points
+    )
+    across, down = right - left, lowest - (left + right) / 2
+    # Upright (y grows downward): across (1, 0), down (0, 1); their cross product is positive.
+    if across[0] * down[1] - across[1] * down[0] < 0:
+        ordered["eye_left"], ordered["eye_right"] = points["eye_right"], points["eye_left"]
+    return ordered
 
 
 def _placed_landmarks(points: dict[str, np.ndarray]) -> _Landmarks:

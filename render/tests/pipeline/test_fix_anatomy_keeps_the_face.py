@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import math
 
 import numpy as np
 import pytest
@@ -18,10 +20,12 @@ from PIL import Image
 
 from render.pipeline import phantom
 from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines.relight.face import Midline, midline
 from render.pipeline.engines.relight.subject import fix_anatomy
 from render.pipeline.engines.relight.surface import prepare
 from render.pipeline.ingest import ingest
 from render.pipeline.vision import analyze
+from render.tests.pipeline.posed_cues import posed_cues
 
 SHADING = 512
 
@@ -64,15 +68,19 @@ def test_a_closed_mouths_speckle_is_no_occluder() -> None:
     assert fixed.feature_trust[around].mean() > 0.9 * plain.feature_trust[around].mean()
 
 
-def _symmetric_face(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A dome with two eye sockets, symmetric about the column ``size / 2``: its depth, its
-    normals and the dome's depth alone."""
+def _symmetric_face(size: int, lean: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A dome with two eye sockets, symmetric about a line through the middle leaning ``lean``
+    degrees: its depth, its normals and the dome's depth alone."""
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     centre = size / 2
-    dome = np.clip(1.0 - ((xs - centre) ** 2 + (ys - centre) ** 2) / (0.42 * size) ** 2, 0, 1)
+    turn = math.radians(lean)
+    # The face's own axes: u across, v down, turned by ``lean``.
+    u = (xs - centre) * math.cos(turn) + (ys - centre) * math.sin(turn)
+    v = -(xs - centre) * math.sin(turn) + (ys - centre) * math.cos(turn)
+    dome = np.clip(1.0 - (u**2 + v**2) / (0.42 * size) ** 2, 0, 1)
     depth = dome.copy()
     for side in (-1, 1):
-        socket = np.exp(-(((xs - centre - side * 0.18 * size) / 12) ** 2 + ((ys - 110) / 7) ** 2))
+        socket = np.exp(-(((u - side * 0.18 * size) / 12) ** 2 + ((v + 18) / 7) ** 2))
         depth -= 0.08 * socket
     gy, gx = np.gradient(depth * 60.0)
     normals = np.dstack([-gx, gy, np.ones_like(gx)]).astype(np.float32)
@@ -80,26 +88,57 @@ def _symmetric_face(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return depth.astype(np.float32), normals, dome
 
 
-def test_a_hand_over_one_side_of_a_frontal_face_leaves_that_side_the_others_mirror() -> None:
+@pytest.mark.parametrize("lean", [0.0, 15.0])
+def test_a_hand_over_one_side_of_a_frontal_face_leaves_that_side_the_others_mirror(
+    lean: float,
+) -> None:
     size = 256
-    depth, normals, dome = _symmetric_face(size)
+    depth, normals, dome = _symmetric_face(size, lean)
     subject = (dome > 0.0).astype(np.float32)
+    turn = math.radians(lean)
+    # The right socket's centre in the picture, and a hand over it.
+    sx = size / 2 + 0.18 * size * math.cos(turn) + 18 * math.sin(turn)
+    sy = size / 2 + 0.18 * size * math.sin(turn) - 18 * math.cos(turn)
     hands = np.zeros((size, size), np.float32)
-    hands[80:150, 160:215] = 1.0  # over the right eye's socket, centred at (110, 174)
+    hands[int(sy) - 30 : int(sy) + 40, int(sx) - 14 : int(sx) + 41] = 1.0
     low = np.zeros((size, size), np.float32)
+    line = Midline((size / 2, size / 2), (-math.sin(turn), math.cos(turn)))
     bridged = fix_anatomy(subject, depth, normals, hands, low, 0.8, size)
-    mirrored = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, midline=size / 2)
+    mirrored = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, midline=line)
     # The socket (0.08 deep) found again with the mirror; bridged round the hand without it,
     # the surface there is a smooth membrane, off by more than the socket's depth.
-    socket = (slice(95, 126), slice(155, 195))
+    socket = (slice(int(sy) - 15, int(sy) + 16), slice(int(sx) - 20, int(sx) + 21))
     off = {
         name: float(np.abs(r.depth - depth)[socket].max())
         for name, r in (("mirrored", mirrored), ("bridged", bridged))
     }
-    print(f"\nthe depth over the socket is off by at most {off}")
+    print(f"\nlean {lean}°: the depth over the socket is off by at most {off}")
     assert off["mirrored"] < 0.01
     assert off["bridged"] > 0.05
-    # The normals follow the socket's walls (a normal's x flips in the mirror).
+    # The normals follow the socket's walls (reflected with the picture).
     error = np.degrees(np.arccos(np.clip((mirrored.normals * normals).sum(axis=2), -1, 1)))
-    assert np.median(error[80:150, 160:215]) < 2.0
+    assert np.median(error[hands > 0]) < 2.0
     assert np.percentile(error[socket], 95) < 8.0
+
+
+def test_the_midline_follows_a_leaning_face_and_is_not_guessed_without_its_eyes() -> None:
+    cues = posed_cues("frontal")
+    upright = midline(cues, 1.0)
+    assert upright is not None and upright.down[1] == pytest.approx(1.0, abs=0.02)
+    x0, y0 = cues.crop_box.x0, cues.crop_box.y0
+    cx, cy = x0 + cues.depth.shape[1] / 2, y0 + cues.depth.shape[0] / 2
+    turn = math.radians(20)  # under the 20° vision turns upright: painted as it lies
+    leaning = tuple(
+        dataclasses.replace(
+            a,
+            x=cx + (a.x - cx) * math.cos(turn) - (a.y - cy) * math.sin(turn),
+            y=cy + (a.x - cx) * math.sin(turn) + (a.y - cy) * math.cos(turn),
+        )
+        for a in cues.anchors
+    )
+    line = midline(dataclasses.replace(cues, anchors=leaning), 1.0)
+    assert line is not None
+    assert line.down == pytest.approx((-math.sin(turn), math.cos(turn)), abs=0.02)
+    # Without both eyes the nose, mouth and chin do not say the lean well: none is guessed.
+    one_eye = tuple(a for a in leaning if a.name != "eye_right")
+    assert midline(dataclasses.replace(cues, anchors=one_eye), 1.0) is None

@@ -115,21 +115,45 @@ class FaceLayout:
     eye_gap: float
 
 
-def midline(cues: StructuralCues, scale: float) -> float | None:
-    """The column of a frontal face's midline in an upright crop ``scale`` × the crop: the
-    median of the nose tip's, the mouth's, the chin's and (with both eyes) the eyes' middle;
-    None on a turned face or without two of them."""
+# Without both eyes, a face whose midline leans more than this (degrees) from the crop's
+# columns is not mirrored: vision turns the crop upright only past 20° and when it is sure of
+# the roll, and a hand over one side is what leaves it unsure. The anchors of an upright face
+# under a hand lean up to 10° (the mesh reads the covered side's nose and lips askew).
+_MIDLINE_LEAN = 12.0
+
+
+@dataclass(frozen=True)
+class Midline:
+    """A frontal face's midline in the pixels of one array: a point on it and its unit
+    direction down the face."""
+
+    point: tuple[float, float]
+    down: tuple[float, float]
+
+
+def midline(cues: StructuralCues, scale: float) -> Midline | None:
+    """A frontal face's midline in an array ``scale`` × the crop: square to the eye line
+    through the eyes' middle with both eyes; otherwise the column through the median of the
+    nose tip's, the mouth's and the chin's, when those do not lean off a column. None on a
+    turned face or without two of those points."""
     if cues.pose != "frontal":
         return None
-    columns = [
-        xy[0] for name in ("nose_tip", "mouth", "chin") if (xy := anchor_xy(cues, name, scale))
-    ]
     left, right = anchor_xy(cues, "eye_left", scale), anchor_xy(cues, "eye_right", scale)
     if left is not None and right is not None:
-        columns.append((left[0] + right[0]) / 2.0)
-    if len(columns) < 2:
+        across = (right[0] - left[0], right[1] - left[1])
+        length = math.hypot(*across)
+        if length < 4.0:
+            return None
+        # Square to the eye line, down the face (picture y grows downward).
+        down = (-across[1] / length, across[0] / length)
+        return Midline(((left[0] + right[0]) / 2.0, (left[1] + right[1]) / 2.0), down)
+    points = [xy for name in ("nose_tip", "mouth", "chin") if (xy := anchor_xy(cues, name, scale))]
+    if len(points) < 2:
         return None
-    return float(statistics.median(columns))
+    top, bottom = min(points, key=lambda p: p[1]), max(points, key=lambda p: p[1])
+    if abs(math.degrees(math.atan2(bottom[0] - top[0], bottom[1] - top[1]))) > _MIDLINE_LEAN:
+        return None
+    return Midline((float(statistics.median(p[0] for p in points)), top[1]), (0.0, 1.0))
 
 
 def face_layout(cues: StructuralCues, scale: float) -> FaceLayout | None:

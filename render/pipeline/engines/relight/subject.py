@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from render.pipeline.engines.relight.face import Midline
 from render.pipeline.engines.relight.raster import normalise, wide_blur
 from render.pipeline.fill import continued_round, crown_notches, fill_from_around
 from render.pipeline.types import SPECKLE_LOW_CONFIDENCE
@@ -99,15 +100,19 @@ def fix_anatomy(
     low_confidence: np.ndarray,
     strength: float,
     long_side: int,
-    midline: float | None = None,
+    midline: Midline | None = None,
 ) -> Repair:
     """Take away hands, cord and other occluders and even the head's outline.
 
     Inside the head the occluded surface is painted as the face's own surface continued
     from all round it (its normals and depth bridged smoothly, so a cheek keeps turning as
-    it did beside the hand); past the head's outline an occluder becomes backdrop. The head's
-    outline there is the ellipse that fits the rest of it, and the whole outline is smoothed
-    of lumps, more with a stronger correction.
+    it did beside the hand); on a frontal face (``midline``: its midline in these arrays) the
+    covered side is the other side's mirror image instead, wherever that is
+    seen (``_mirrored_fill``), painted on to the midline where the occluder comes near it
+    (``_to_midline``). Past the head's outline an occluder becomes backdrop; pieces of the head
+    an occluder parts are joined again (``_rejoined``). The head's outline there is the
+    ellipse that fits the rest of it, and the whole outline is smoothed of lumps, more with a
+    stronger correction.
     """
     # What vision found hidden (a cord, a shadow: 1) is taken away; speckle alone, which only
     # lowers confidence (``SPECKLE_LOW_CONFIDENCE``, and the dark slit of every closed eye and
@@ -203,16 +208,27 @@ def _rejoined(head: np.ndarray, subject: np.ndarray) -> np.ndarray:
 _SPLIT_PIECE = 0.1
 
 
-def _mirror_maps(shape: tuple[int, ...], midline: float) -> tuple[np.ndarray, np.ndarray]:
-    """``cv2.remap`` maps that mirror an array across the column ``midline``."""
+def _mirror_maps(shape: tuple[int, ...], midline: Midline) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps that mirror an array across ``midline``: each pixel reads the one
+    at its reflection, ``point + R (p - point)`` with ``R = 2 d dᵀ - I``."""
     height, width = shape[:2]
-    map_x = np.broadcast_to(
-        (2.0 * midline - np.arange(width, dtype=np.float32))[None, :], (height, width)
-    ).astype(np.float32)
-    map_y = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)).astype(
-        np.float32
+    (px, py), (dx, dy) = midline.point, midline.down
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ox, oy = xs - px, ys - py
+    along = ox * dx + oy * dy
+    return (
+        (px + 2.0 * along * dx - ox).astype(np.float32),
+        (py + 2.0 * along * dy - oy).astype(np.float32),
     )
-    return map_x, map_y
+
+
+def _across(shape: tuple[int, ...], midline: Midline) -> np.ndarray:
+    """Each pixel's signed distance from ``midline`` (positive toward the picture's right of
+    an upright face)."""
+    height, width = shape[:2]
+    (px, py), (dx, dy) = midline.point, midline.down
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    return ((xs - px) * dy - (ys - py) * dx).astype(np.float32)
 
 
 # A painted occluder this near a frontal face's midline (of the long side; about a third of
@@ -223,13 +239,13 @@ _TO_MIDLINE = 0.1
 
 
 def _to_midline(
-    painted: np.ndarray, subject: np.ndarray, midline: float, long_side: int
+    painted: np.ndarray, subject: np.ndarray, midline: Midline, long_side: int
 ) -> np.ndarray:
     """The covered side of a frontal face between a painted occluder and the midline, on the
     rows where the occluder comes within ``_TO_MIDLINE`` of it: painted with the occluder, so
     the other side's mirror image covers it too (``_mirrored_fill``). H×W 0..1, rising from 0
     on the midline itself (the nose's ridge, the lips' middle keep the scan there)."""
-    columns = np.arange(painted.shape[1], dtype=np.float32)[None, :] - midline
+    columns = _across(painted.shape, midline)
     weight = float(painted.sum())
     if weight < 1.0:
         return np.zeros(painted.shape, np.float32)
@@ -244,20 +260,20 @@ def _to_midline(
 def _mirrored_fill(
     values: np.ndarray,
     known: np.ndarray,
-    mirror: tuple[float, np.ndarray] | None,
+    mirror: tuple[Midline, np.ndarray] | None,
     *,
     flip: bool = False,
 ) -> np.ndarray:
     """``values`` filled where ``known`` is not: from the face's other side where its mirror
-    image is known, from all round elsewhere (``fill_from_around``). ``mirror`` is the column
-    of a frontal face's midline and how far (0..1) each pixel may lend itself to its mirror.
+    image is known, from all round elsewhere (``fill_from_around``). ``mirror`` is a frontal
+    face's midline and how far (0..1) each pixel may lend itself to its mirror.
 
     A hand over one side of a frontal face hides an eye's orbit, a cheek and half the nose and
     lips: bridged from round its edges they were a flat patch the nose and lips ended on. The
     mirror image carries that side's shape; what sets the two sides apart (the scanner's light
     read into the depth) is carried over as the difference between each known pixel and its
     mirror's, bridged smoothly from round the hole, so the mirrored shape meets the scan's
-    without a seam. ``flip`` negates the first channel (a normal's x) in the mirror.
+    without a seam. ``flip``: the values are normals (x right, y up, z out), reflected too.
     """
     around = fill_from_around(values, known)
     if mirror is None:
@@ -269,7 +285,12 @@ def _mirrored_fill(
         (known * lends).astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0
     )
     if flip:
-        mirrored[..., 0] *= -1.0
+        # A normal is reflected with the picture: in picture axes (x right, y down) its
+        # in-plane part (x, -y_up) turns by R = 2 d dᵀ - I; x is negated about a column.
+        (dx, dy) = midline.down
+        nx, ny = mirrored[..., 0].copy(), -mirrored[..., 1]
+        mirrored[..., 0] = (2 * dx * dx - 1) * nx + 2 * dx * dy * ny
+        mirrored[..., 1] = -(2 * dx * dy * nx + (2 * dy * dy - 1) * ny)
     both = np.clip(known * mirror_known, 0.0, 1.0)
     if both.sum() < 1.0:
         return around

@@ -8,14 +8,15 @@ head is cut out as on a detected face, and each point comes back as a sure ancho
 from __future__ import annotations
 
 import io
+import math
 
 import pytest
 from PIL import Image
 
 from render.pipeline import phantom
 from render.pipeline.ingest import ingest
-from render.pipeline.types import ScanRejected
-from render.pipeline.vision import analyze
+from render.pipeline.types import Anchor, ScanRejected
+from render.pipeline.vision import analyze, anchor_roll, placed_in_order
 
 
 def _ingested(scan: phantom.Phantom):
@@ -57,3 +58,21 @@ def test_placed_points_give_the_pose_the_head_and_sure_anchors(kwargs: dict, nam
     if other is not None:
         drawn = found & (cues.low_confidence < 0.5)
         assert (drawn & other).sum() < 0.02 * drawn.sum()
+
+
+def test_placed_eyes_and_nose_alone_say_which_way_is_up() -> None:
+    # A face lying tilted 30°: her eyes and nose tip are enough to stand it upright.
+    turn = math.radians(30)
+
+    def at(u: float, v: float) -> tuple[float, float]:
+        return 300 + u * math.cos(turn) - v * math.sin(turn), 300 + u * math.sin(
+            turn
+        ) + v * math.cos(turn)
+
+    names = {"eye_left": at(-50, 0), "eye_right": at(50, 0), "nose_tip": at(0, 40)}
+    roll = anchor_roll([Anchor(name, x, y, 1.0) for name, (x, y) in names.items()])
+    assert roll == pytest.approx(30.0, abs=0.5)
+    swapped = placed_in_order(
+        {**names, "eye_left": names["eye_right"], "eye_right": names["eye_left"]}
+    )
+    assert swapped == names

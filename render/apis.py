@@ -518,8 +518,8 @@ class RenderJobRerunApi(_NewJobMixin, APIView):
 
 class RenderJobAnchorsApi(_NewJobMixin, APIView):
     """Corrected anchors: a re-run from conditioning. On a job rejected because no face was
-    found, the points the sonographer placed (both eyes and the nose tip; mouth and chin
-    optional): the scan is read again from them, from the vision stage."""
+    found, the points the sonographer placed (the nose tip and the eyes that show; mouth and
+    chin optional): the scan is read again from them, from the vision stage."""
 
     class PointSerializer(serializers.Serializer):
         class Meta:
@@ -535,8 +535,8 @@ class RenderJobAnchorsApi(_NewJobMixin, APIView):
         anchors = serializers.DictField(
             help_text=(
                 f"Pixel positions in the scan, by name: {', '.join(ANCHOR_NAMES)}. Where no "
-                "face was found: eye_left, eye_right and nose_tip, with mouth and chin "
-                "when they show."
+                "face was found: nose_tip and the eyes that show (both, or a profile's near "
+                "one), with mouth and chin when they show."
             ),
         )
 

@@ -943,9 +943,9 @@ def scan_anchors_place(
     *, job: RenderJob, anchors: dict[str, dict[str, float]], created_by: User | None = None
 ) -> RenderJob:
     """A scan vision found no face in, read again from the face points the sonographer
-    placed on it (both eyes and the nose tip; the mouth and chin where she sees them): a new
-    job from the vision stage, as a retry is. Once per rejected job (a second post, a
-    double click, is refused)."""
+    placed on it (the nose tip and the eyes she sees, both or a profile's near one; the mouth
+    and chin where she sees them): a new job from the vision stage, as a retry is. Once per
+    rejected job (a second post, a double click, is refused)."""
     job = RenderJob.objects.select_for_update().get(pk=job.pk)
     if not anchors_placeable(job):
         raise ValidationError(
@@ -954,13 +954,11 @@ def scan_anchors_place(
     scan = job.scan
     assert scan is not None  # anchors_placeable
     cleaned = _anchors_on_scan(scan, anchors)
-    missing = [name for name in vision.PLACED_REQUIRED if name not in cleaned]
-    if missing:
-        words = {"eye_left": "the left eye", "eye_right": "the right eye", "nose_tip": "the nose"}
-        labels = " and ".join(words[name] for name in missing)
+    eyes = [name for name in ("eye_left", "eye_right") if name in cleaned]
+    if "nose_tip" not in cleaned or not eyes:
         raise ValidationError(
-            f"Place {labels} too: Cradle needs both eyes and the nose tip (left and right as "
-            "you see them on the screen)."
+            "Place the nose tip and the eyes you can see: both on a face turned toward the "
+            "probe, the near one on a profile."
         )
     extra = [name for name in cleaned if name not in vision.PLACED_NAMES]
     if extra:
@@ -970,11 +968,12 @@ def scan_anchors_place(
     x0, y0, x1, y1 = scan.render_box or (0, 0, scan.width, scan.height)
     if not all(x0 <= p["x"] < x1 and y0 <= p["y"] < y1 for p in cleaned.values()):
         raise ValidationError("Place every point on the render itself, not on the screen round it.")
-    left, right = cleaned["eye_left"], cleaned["eye_right"]
-    if math.hypot(right["x"] - left["x"], right["y"] - left["y"]) < _PLACED_EYE_GAP * min(
-        x1 - x0, y1 - y0
-    ):
-        raise ValidationError("The two eyes are on one spot: place each on its own eye.")
+    if len(eyes) == 2:
+        left, right = cleaned["eye_left"], cleaned["eye_right"]
+        if math.hypot(right["x"] - left["x"], right["y"] - left["y"]) < _PLACED_EYE_GAP * min(
+            x1 - x0, y1 - y0
+        ):
+            raise ValidationError("The two eyes are on one spot: place each on its own eye.")
     ordered = vision.placed_in_order({n: (p["x"], p["y"]) for n, p in cleaned.items()})
     cleaned = {n: {"x": x, "y": y, "confidence": 1.0} for n, (x, y) in ordered.items()}
     permission = studio_may_render(current_studio())

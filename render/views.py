@@ -29,7 +29,6 @@ from render.forms import (
     style_choices,
 )
 from render.models import ParentSession, RenderJob, Scan
-from render.pipeline import vision
 from render.pipeline.conditioning import MONK_SKIN_TONES, engine_look, style_label
 from render.pipeline.types import ANCHOR_NAMES, ScanRejected
 from studio_portal.accounts.views import OWNER_ONLY, settings_page
@@ -312,7 +311,7 @@ def _place_points(job: RenderJob) -> list[dict[str, object]]:
                 "y": round(y, 1),
                 "left_pct": round(100 * x / scan.width, 3),
                 "top_pct": round(100 * y / scan.height, 3),
-                "optional": name not in vision.PLACED_REQUIRED,
+                "optional": name in ("mouth", "chin"),
             }
         )
     return points

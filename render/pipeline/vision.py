@@ -1332,7 +1332,7 @@ def analyze(
     """Structural cues for the render area of ``scan``; raises ScanRejected for negatives.
 
     ``placed``: the face's points a sonographer placed herself (scan pixels; ``PLACED_NAMES``,
-    at least ``PLACED_REQUIRED``), where the detector found no face. They
+    the nose tip and one or both eyes), where the detector found no face. They
     stand in for its reading: the face's outline and pose come from them, every map is
     measured as on a detected face, and each comes back as an anchor, sure.
 
@@ -1982,10 +1982,10 @@ def _confidence(landmarks: _Landmarks, name: str, unmasked: float) -> float:
     return min(1.0, max(0.0, unmasked * agreement * reading))
 
 
-# The points a sonographer must place for a face the detector did not find (the mouth and
-# chin when she sees them).
-PLACED_REQUIRED = ("eye_left", "eye_right", "nose_tip")
-PLACED_NAMES = (*PLACED_REQUIRED, "mouth", "chin")
+# The points a sonographer places for a face the detector did not find: the nose tip and
+# the eyes she sees (both on a face toward the probe, the near one on a profile), the mouth
+# and chin when she sees them.
+PLACED_NAMES = ("eye_left", "eye_right", "nose_tip", "mouth", "chin")
 # A frontal newborn face's outline about the eyes' middle, in eye spans (u across toward the
 # right eye, v down the face): the middle of the mesh's outline on frontal phantoms (u -1.1 to
 # 1.15, v -0.73 to 1.37, the chin at 1.33); a turned face's reaches past its far cheek, by
@@ -2002,6 +2002,8 @@ def placed_in_order(points: Mapping[str, tuple[float, float]]) -> dict[str, tupl
     other way round read the face mirrored (its turn to the other side). Swapped when the
     face's down (toward the chin, mouth or nose) lies to the left of left-eye-to-right-eye."""
     ordered = dict(points)
+    if "eye_left" not in points or "eye_right" not in points:
+        return _near_eye_named(ordered)
     left, right = np.asarray(points["eye_left"], float), np.asarray(points["eye_right"], float)
     lowest = next(
         np.asarray(points[n], float) for n in ("chin", "mouth", "nose_tip") if n in points
@@ -2013,9 +2015,49 @@ def placed_in_order(points: Mapping[str, tuple[float, float]]) -> dict[str, tupl
     return ordered
 
 
+def _near_eye_named(points: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """A profile's one eye named as the silhouette reading names it: the near eye is the
+    left one as seen when the nose points right, the right one when it points left."""
+    eye = points.pop("eye_left", None) or points.pop("eye_right")
+    facing_right = points["nose_tip"][0] > eye[0]
+    points["eye_left" if facing_right else "eye_right"] = eye
+    return points
+
+
+def _placed_profile(points: dict[str, np.ndarray]) -> _Landmarks:
+    """A profile from a sonographer's near eye and nose tip (work pixels; the mouth and chin
+    if she placed them): the head's size from how far the eye sits behind and above the nose
+    (as the silhouette reading places it), and the face's outline as that reading draws it."""
+    eye_name = "eye_left" if "eye_left" in points else "eye_right"
+    tip, eye = points["nose_tip"], points[eye_name]
+    side = "right" if tip[0] > eye[0] else "left"
+    sign = 1.0 if side == "right" else -1.0
+    n = max(float(np.linalg.norm(tip - eye)) / math.hypot(_PROFILE_EYE_BACK, _PROFILE_EYE_UP), 8.0)
+    # Where the silhouette reading finds the lips and chin below the nose, when not placed.
+    estimated = {
+        "mouth": tip + np.array([-sign * 0.03 * n, 0.13 * n], np.float32),
+        "chin": tip + np.array([-sign * 0.02 * n, 0.3 * n], np.float32),
+    }
+    anchors = {**estimated, **points}
+    centre = np.array([tip[0] - sign * 0.38 * n, tip[1] - 0.05 * n])
+    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    oval = np.column_stack([centre[0] + 0.36 * n * np.cos(t), centre[1] + 0.4 * n * np.sin(t)])
+    return _Landmarks(
+        oval=oval.astype(np.float32),
+        anchors={name: np.asarray(p, np.float32) for name, p in anchors.items()},
+        spread={},
+        yaw=sign,
+        variant="placed",
+        profile=side,
+    )
+
+
 def _placed_landmarks(points: dict[str, np.ndarray]) -> _Landmarks:
     """A sonographer's points (work pixels) as a reading: the face's outline drawn round them
-    by a newborn's proportions, and its turn from where the nose lies between the eyes."""
+    by a newborn's proportions, and its turn from where the nose lies between the eyes (one
+    eye: a profile, ``_placed_profile``)."""
+    if "eye_left" not in points or "eye_right" not in points:
+        return _placed_profile(points)
     # Down the face is toward the chin, or the mouth or nose without one.
     lowest = points.get("chin", points.get("mouth", points["nose_tip"]))
     origin, axes, span = _face_frame({**points, "chin": lowest})
@@ -2082,8 +2124,13 @@ def _analyze(
     landmarks = None
     look = False
     if placed is not None:
-        if not set(PLACED_REQUIRED) <= placed.keys() or not placed.keys() <= set(PLACED_NAMES):
-            raise ValueError(f"placed points: {', '.join(PLACED_REQUIRED)} (and mouth, chin)")
+        if (
+            "nose_tip" not in placed
+            or not placed.keys() <= set(PLACED_NAMES)
+            or not {"eye_left", "eye_right"} & placed.keys()
+        ):
+            raise ValueError("placed points: the nose tip and one or both eyes (mouth, chin)")
+        placed = placed_in_order(placed)
         landmarks = _placed_landmarks(
             {
                 name: np.array([(x - box.x0) * scale, (y - box.y0) * scale], np.float32)
@@ -2208,7 +2255,7 @@ def _analyze(
             name,
             float(box.x0 + p[0] / scale),
             float(box.y0 + p[1] / scale),
-            round(_confidence(landmarks, name, conf), 3),
+            1.0 if placed is not None else round(_confidence(landmarks, name, conf), 3),
         )
         for name, (p, conf) in kept.items()
     )

@@ -35,6 +35,15 @@ def _ingested(scan: phantom.Phantom):
         ),
         ({"pose": "three-quarter-right", "seed": 4}, ("eye_left", "eye_right", "nose_tip")),
         ({"seed": 2}, ("eye_left", "eye_right", "nose_tip", "mouth", "chin")),
+        # Profiles: the near eye alone (a profile looking left shows its right eye as seen).
+        (
+            {"occluder": "fist", "pose": "profile-left", "seed": 0},
+            ("eye_right", "nose_tip", "chin"),
+        ),
+        (
+            {"occluder": "placenta", "pose": "profile-right", "seed": 1, "palette": "realisticvue"},
+            ("eye_left", "nose_tip", "mouth", "chin"),
+        ),
     ],
 )
 def test_placed_points_give_the_pose_the_head_and_sure_anchors(kwargs: dict, names) -> None:
@@ -76,3 +85,8 @@ def test_placed_eyes_and_nose_alone_say_which_way_is_up() -> None:
         {**names, "eye_left": names["eye_right"], "eye_right": names["eye_left"]}
     )
     assert swapped == names
+    # A profile's one eye is the near one whatever she called it: the nose points its way.
+    assert placed_in_order({"eye_left": (100.0, 100.0), "nose_tip": (60.0, 120.0)}) == {
+        "eye_right": (100.0, 100.0),
+        "nose_tip": (60.0, 120.0),
+    }

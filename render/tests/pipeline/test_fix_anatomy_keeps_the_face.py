@@ -142,3 +142,19 @@ def test_the_midline_follows_a_leaning_face_and_is_not_guessed_without_its_eyes(
     # Without both eyes the nose, mouth and chin do not say the lean well: none is guessed.
     one_eye = tuple(a for a in leaning if a.name != "eye_right")
     assert midline(dataclasses.replace(cues, anchors=one_eye), 1.0) is None
+
+
+def test_painting_on_to_the_midline_keeps_off_a_feature_vision_saw() -> None:
+    size = 256
+    depth, normals, dome = _symmetric_face(size)
+    subject = (dome > 0.0).astype(np.float32)
+    hands = np.zeros((size, size), np.float32)
+    hands[100:140, 150:190] = 1.0  # a fist beside the nose
+    low = np.zeros((size, size), np.float32)
+    line = Midline((size / 2, size / 2), (0.0, 1.0))
+    eye = (136.0, 108.0)  # a feature vision saw between the fist and the midline
+    plain = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, midline=line)
+    kept = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, midline=line, seen=[eye])
+    assert plain.painted[108, 136] > 0.9  # painted over with the fist's rows
+    assert kept.painted[108, 136] < 0.3
+    assert kept.painted[132, 136] > 0.9  # the rest of the way still is

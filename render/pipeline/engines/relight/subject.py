@@ -4,6 +4,7 @@ head's volume inflated from that outline."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -101,6 +102,7 @@ def fix_anatomy(
     strength: float,
     long_side: int,
     midline: Midline | None = None,
+    seen: Sequence[tuple[float, float]] = (),
 ) -> Repair:
     """Take away hands, cord and other occluders and even the head's outline.
 
@@ -109,7 +111,8 @@ def fix_anatomy(
     it did beside the hand); on a frontal face (``midline``: its midline in these arrays) the
     covered side is the other side's mirror image instead, wherever that is
     seen (``_mirrored_fill``), painted on to the midline where the occluder comes near it
-    (``_to_midline``). Past the head's outline an occluder becomes backdrop; pieces of the head
+    (``_to_midline``), clear of the features vision saw (``seen``: the eyes' and the mouth's
+    points). Past the head's outline an occluder becomes backdrop; pieces of the head
     an occluder parts are joined again (``_rejoined``). The head's outline there is the
     ellipse that fits the rest of it, and the whole outline is smoothed of lumps, more with a
     stronger correction.
@@ -129,7 +132,7 @@ def fix_anatomy(
     painted = np.maximum(occluder, wide_blur(grown.astype(np.float32), 0.3 * margin))
     painted = np.clip(painted, 0.0, 1.0).astype(np.float32)
     if midline is not None:
-        between = _to_midline(painted, subject > 0.5, midline, long_side)
+        between = _to_midline(painted, subject > 0.5, midline, seen, long_side)
         painted = np.maximum(painted, np.maximum(between, wide_blur(between, 0.3 * margin)))
 
     head = (subject > 0.5) & (occluder < 0.5)
@@ -236,10 +239,17 @@ def _across(shape: tuple[int, ...], midline: Midline) -> np.ndarray:
 # knuckle at the lips' corner, that vision's hand mask keeps clear of the anchors it saw) is
 # no skin the face would have.
 _TO_MIDLINE = 0.1
+# How far that painting keeps from a feature vision saw (of the long side; an eye's or the
+# lips' half width).
+_SEEN_CLEAR = 0.06
 
 
 def _to_midline(
-    painted: np.ndarray, subject: np.ndarray, midline: Midline, long_side: int
+    painted: np.ndarray,
+    subject: np.ndarray,
+    midline: Midline,
+    seen: Sequence[tuple[float, float]],
+    long_side: int,
 ) -> np.ndarray:
     """The covered side of a frontal face between a painted occluder and the midline, on the
     rows where the occluder comes within ``_TO_MIDLINE`` of it: painted with the occluder, so
@@ -252,6 +262,12 @@ def _to_midline(
     across = columns * np.sign(float((painted * columns).sum()) / weight)
     edge = np.where((painted > 0.5) & (across > 0), across, np.inf).min(axis=1)[:, None]
     between = (across >= 0.0) & (across < edge) & (edge < _TO_MIDLINE * long_side) & subject
+    # Never over a feature vision saw (``seen``: an eye, the mouth): a fist by the cheek took
+    # the eye above it and half the lips with the rows it reached.
+    height, width = painted.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    for x, y in seen:
+        between &= np.hypot(xs - x, ys - y) > _SEEN_CLEAR * long_side
     # Rising from nothing at the midline itself: the nose's ridge mirrored onto itself met the
     # scan's in a crease wherever the midline was a pixel or two off.
     return (between * np.clip(across / (0.03 * long_side), 0.0, 1.0)).astype(np.float32)

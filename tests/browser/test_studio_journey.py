@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from galleries.models import Delivery
 from render.models import Candidate, ParentSession, RenderJob
+from render.pipeline import phantom
 from studio_portal.tenants.models import Studio
 from tests.browser.conftest import Screenshots, axe_serious_violations
 from tests.tenancy import PASSWORD
@@ -30,6 +31,15 @@ def _sign_in(page: Page, studio_url: str, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()
+
+
+def _new_session_as_sonographer(page: Page, studio_url: str) -> None:
+    _sign_in(page, studio_url, "sono")
+    page.goto(f"{studio_url}/sessions/new/")
+    page.get_by_label("Parent's name").fill("Ana Silva")
+    page.get_by_label("Email for the gallery link").fill("ana@example.com")
+    page.get_by_label("The parent has read and agreed to the consent text").check()
+    page.get_by_role("button", name="Create session").click()
 
 
 def _assert_accessible(page: Page, axe_source: str, where: str) -> None:
@@ -239,12 +249,7 @@ def test_a_faceless_scan_shows_why_it_was_rejected_and_what_to_do(
 ) -> None:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
-    _sign_in(page, studio_url, "sono")
-    page.goto(f"{studio_url}/sessions/new/")
-    page.get_by_label("Parent's name").fill("Ana Silva")
-    page.get_by_label("Email for the gallery link").fill("ana@example.com")
-    page.get_by_label("The parent has read and agreed to the consent text").check()
-    page.get_by_role("button", name="Create session").click()
+    _new_session_as_sonographer(page, studio_url)
     expect(page.get_by_role("heading", name="Ana Silva")).to_be_visible()
 
     # Not an image at all: refused at once on the session page, nothing stored.
@@ -283,20 +288,13 @@ def test_a_face_the_detector_missed_is_painted_from_points_the_sonographer_place
     axe_source: str,
     tmp_path,
 ) -> None:
-    from render.pipeline import phantom
-
     # A fist at a turned face's mouth: the detector finds no face.
     hidden = phantom.make_phantom(
         occluder="fist", pose="three-quarter-left", seed=0, palette="voluson-gold"
     )
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    _sign_in(page, studio_url, "sono")
-    page.goto(f"{studio_url}/sessions/new/")
-    page.get_by_label("Parent's name").fill("Ana Silva")
-    page.get_by_label("Email for the gallery link").fill("ana@example.com")
-    page.get_by_label("The parent has read and agreed to the consent text").check()
-    page.get_by_role("button", name="Create session").click()
+    _new_session_as_sonographer(page, studio_url)
     scan = tmp_path / "hidden.jpg"
     scan.write_bytes(_jpeg(hidden.image))
     page.set_input_files("#id_scan", str(scan))

@@ -282,13 +282,14 @@ def _anchor_points(scan: Scan | None) -> list[dict[str, object]]:
 
 
 # Where the points to place start, in a face's layout about the render's middle (share of its
-# shorter side): the sonographer drags each onto the face.
+# shorter side), spread out so that on a phone no point or label hides another: the
+# sonographer drags each onto the face.
 _PLACE_START = {
-    "eye_left": (-0.12, -0.08),
-    "eye_right": (0.12, -0.08),
-    "nose_tip": (0.0, 0.04),
+    "eye_left": (-0.2, -0.14),
+    "eye_right": (0.2, -0.14),
+    "nose_tip": (0.0, 0.0),
     "mouth": (0.0, 0.14),
-    "chin": (0.0, 0.26),
+    "chin": (0.0, 0.28),
 }
 
 

@@ -103,19 +103,20 @@ def fix_anatomy(
     long_side: int,
     midline: Midline | None = None,
     seen: Sequence[tuple[float, float]] = (),
+    seen_eyes: Sequence[tuple[float, float]] = (),
 ) -> Repair:
     """Take away hands, cord and other occluders and even the head's outline.
 
     Inside the head the occluded surface is painted as the face's own surface continued
     from all round it (its normals and depth bridged smoothly, so a cheek keeps turning as
     it did beside the hand); on a frontal face (``midline``: its midline in these arrays) the
-    covered side is the other side's mirror image instead, wherever that is
-    seen (``_mirrored_fill``), painted on to the midline where the occluder comes near it
+    covered side is the other side's mirror image instead, wherever that is seen
+    (``_mirrored_fill``), painted on to the midline where the occluder comes near it
     (``_to_midline``), clear of the features vision saw (``seen``: the eyes' and the mouth's
-    points). Past the head's outline an occluder becomes backdrop; pieces of the head
-    an occluder parts are joined again (``_rejoined``). The head's outline there is the
-    ellipse that fits the rest of it, and the whole outline is smoothed of lumps, more with a
-    stronger correction.
+    points; the margin round an occluder keeps off ``seen_eyes`` beside it). Past the head's
+    outline an occluder becomes backdrop; pieces of the head an occluder parts are joined
+    again (``_rejoined``). The head's outline there is the ellipse that fits the rest of it,
+    and the whole outline is smoothed of lumps, more with a stronger correction.
     """
     # What vision found hidden (a cord, a shadow: 1) is taken away; speckle alone, which only
     # lowers confidence (``SPECKLE_LOW_CONFIDENCE``, and the dark slit of every closed eye and
@@ -129,10 +130,20 @@ def fix_anatomy(
     grown = cv2.dilate(
         (occluder > 0.5).astype(np.uint8), np.ones((3, 3), np.uint8), iterations=margin
     )
-    painted = np.maximum(occluder, wide_blur(grown.astype(np.float32), 0.3 * margin))
+    # The margin keeps off an eye vision saw beside the occluder (one above a fist lost its
+    # lash line to it); an eye under the occluder itself goes with it.
+    height, width = occluder.shape
+    beside = [
+        (x, y)
+        for x, y in seen_eyes
+        if 0 <= int(y) < height and 0 <= int(x) < width and occluder[int(y), int(x)] < 0.5
+    ]
+    eyes = _clear_of(beside, occluder.shape, long_side)
+    painted = np.maximum(occluder, wide_blur(grown.astype(np.float32), 0.3 * margin) * eyes)
     painted = np.clip(painted, 0.0, 1.0).astype(np.float32)
     if midline is not None:
-        between = _to_midline(painted, subject > 0.5, midline, seen, long_side)
+        clear = np.minimum(eyes, _clear_of(seen, occluder.shape, long_side))
+        between = _to_midline(painted, subject > 0.5, midline, clear, long_side)
         painted = np.maximum(painted, np.maximum(between, wide_blur(between, 0.3 * margin)))
 
     head = (subject > 0.5) & (occluder < 0.5)
@@ -244,11 +255,27 @@ _TO_MIDLINE = 0.1
 _SEEN_CLEAR = 0.06
 
 
+def _clear_of(
+    seen: Sequence[tuple[float, float]], shape: tuple[int, ...], long_side: int
+) -> np.ndarray:
+    """H×W 0..1: 0 within ``_SEEN_CLEAR`` of the long side of a feature vision saw, rising to
+    1 at twice that."""
+    clear = np.ones(shape[:2], np.float32)
+    if not seen:
+        return clear
+    height, width = shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    reach = _SEEN_CLEAR * long_side
+    for x, y in seen:
+        clear = np.minimum(clear, np.clip(np.hypot(xs - x, ys - y) / reach - 1.0, 0.0, 1.0))
+    return clear
+
+
 def _to_midline(
     painted: np.ndarray,
     subject: np.ndarray,
     midline: Midline,
-    seen: Sequence[tuple[float, float]],
+    clear: np.ndarray,
     long_side: int,
 ) -> np.ndarray:
     """The covered side of a frontal face between a painted occluder and the midline, on the
@@ -262,12 +289,9 @@ def _to_midline(
     across = columns * np.sign(float((painted * columns).sum()) / weight)
     edge = np.where((painted > 0.5) & (across > 0), across, np.inf).min(axis=1)[:, None]
     between = (across >= 0.0) & (across < edge) & (edge < _TO_MIDLINE * long_side) & subject
-    # Never over a feature vision saw (``seen``: an eye, the mouth): a fist by the cheek took
-    # the eye above it and half the lips with the rows it reached.
-    height, width = painted.shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    for x, y in seen:
-        between &= np.hypot(xs - x, ys - y) > _SEEN_CLEAR * long_side
+    # Never over a feature vision saw (``clear`` is 0 round an eye or the mouth): a fist by the
+    # cheek took the eye above it and half the lips with the rows it reached.
+    between &= clear > 0.0
     # Rising from nothing at the midline itself: the nose's ridge mirrored onto itself met the
     # scan's in a crease wherever the midline was a pixel or two off.
     return (between * np.clip(across / (0.03 * long_side), 0.0, 1.0)).astype(np.float32)

@@ -183,6 +183,11 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
                 for name in ("eye_left", "eye_right", "mouth")
                 if (xy := anchor_xy(cues, name, scale)) is not None
             ],
+            seen_eyes=[
+                xy
+                for name in ("eye_left", "eye_right")
+                if (xy := anchor_xy(cues, name, scale)) is not None
+            ],
         )
         subject, depth, normals, painted = (
             repair.subject,

@@ -954,21 +954,16 @@ def scan_anchors_place(
     scan = job.scan
     assert scan is not None  # anchors_placeable
     cleaned = _anchors_on_scan(scan, anchors)
-    eyes = [name for name in ("eye_left", "eye_right") if name in cleaned]
-    if "nose_tip" not in cleaned or not eyes:
+    if not vision.placeable(cleaned):
         raise ValidationError(
             "Place the nose tip and the eyes you can see: both on a face turned toward the "
-            "probe, the near one on a profile."
-        )
-    extra = [name for name in cleaned if name not in vision.PLACED_NAMES]
-    if extra:
-        raise ValidationError(
-            f"Place only the eyes, nose tip, mouth and chin (not {', '.join(extra)})."
+            "probe, the near one on a profile (and the mouth and chin where they show, no other "
+            "point)."
         )
     x0, y0, x1, y1 = scan.render_box or (0, 0, scan.width, scan.height)
     if not all(x0 <= p["x"] < x1 and y0 <= p["y"] < y1 for p in cleaned.values()):
         raise ValidationError("Place every point on the render itself, not on the screen round it.")
-    if len(eyes) == 2:
+    if "eye_left" in cleaned and "eye_right" in cleaned:
         left, right = cleaned["eye_left"], cleaned["eye_right"]
         if math.hypot(right["x"] - left["x"], right["y"] - left["y"]) < _PLACED_EYE_GAP * min(
             x1 - x0, y1 - y0

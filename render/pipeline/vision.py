@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -1209,15 +1209,8 @@ def _profile_landmarks(
     if best is None:
         return None
     _, side, anchors, readings = best
-    n = float(height)
-    tip = anchors["nose_tip"]
-    sign = 1.0 if side == "right" else -1.0
-    # The face's outline: from the brow to the chin, from the nose back across the cheek.
-    centre = np.array([tip[0] - sign * 0.38 * n, tip[1] - 0.05 * n])
-    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
-    oval = np.column_stack([centre[0] + 0.36 * n * np.cos(t), centre[1] + 0.4 * n * np.sin(t)])
     return _Landmarks(
-        oval=oval.astype(np.float32),
+        oval=_profile_oval(anchors["nose_tip"], side, float(height)),
         anchors=anchors,
         spread={},
         yaw=sign,
@@ -1225,6 +1218,16 @@ def _profile_landmarks(
         profile=side,
         readings=readings,
     )
+
+
+def _profile_oval(tip: np.ndarray, side: str, n: float) -> np.ndarray:
+    """A profile's face outline (36 × 2): from the brow to the chin, from the nose tip back
+    across the cheek, for a head ``n`` pixels high facing ``side``."""
+    sign = 1.0 if side == "right" else -1.0
+    centre = np.array([tip[0] - sign * 0.38 * n, tip[1] - 0.05 * n])
+    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    oval = np.column_stack([centre[0] + 0.36 * n * np.cos(t), centre[1] + 0.4 * n * np.sin(t)])
+    return oval.astype(np.float32)
 
 
 def _near_eye(
@@ -1996,6 +1999,17 @@ _PLACED_CHIN = 1.33
 _PLACED_NOSE_PER_YAW = 0.42
 
 
+def placeable(names: Iterable[str]) -> bool:
+    """Whether these points can stand for the detector's reading: the nose tip and one or
+    both eyes, and nothing but ``PLACED_NAMES``."""
+    given = set(names)
+    return (
+        "nose_tip" in given
+        and given <= set(PLACED_NAMES)
+        and bool(given & {"eye_left", "eye_right"})
+    )
+
+
 def placed_in_order(points: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
     """A sonographer's points with the eyes named as seen with the face upright: on a face
     lying on its side or upside down "left as you see it" is ambiguous, and eyes named the
@@ -2039,11 +2053,8 @@ def _placed_profile(points: dict[str, np.ndarray]) -> _Landmarks:
         "chin": tip + np.array([-sign * 0.02 * n, 0.3 * n], np.float32),
     }
     anchors = {**estimated, **points}
-    centre = np.array([tip[0] - sign * 0.38 * n, tip[1] - 0.05 * n])
-    t = np.linspace(0, 2 * np.pi, 36, endpoint=False)
-    oval = np.column_stack([centre[0] + 0.36 * n * np.cos(t), centre[1] + 0.4 * n * np.sin(t)])
     return _Landmarks(
-        oval=oval.astype(np.float32),
+        oval=_profile_oval(tip, side, n),
         anchors={name: np.asarray(p, np.float32) for name, p in anchors.items()},
         spread={},
         yaw=sign,
@@ -2124,12 +2135,8 @@ def _analyze(
     landmarks = None
     look = False
     if placed is not None:
-        if (
-            "nose_tip" not in placed
-            or not placed.keys() <= set(PLACED_NAMES)
-            or not {"eye_left", "eye_right"} & placed.keys()
-        ):
-            raise ValueError("placed points: the nose tip and one or both eyes (mouth, chin)")
+        if not placeable(placed):
+            raise ValueError(f"placed points {sorted(placed)}: see placeable()")
         placed = placed_in_order(placed)
         landmarks = _placed_landmarks(
             {
@@ -2245,17 +2252,18 @@ def _analyze(
             del kept[name]
             dropped.append((name, "the detector's readings disagree: not pinned down by the scan"))
     if placed is not None:
-        # A person placed them where she sees the face: each stays, sure (hidden or not).
+        # A person placed them where she sees the face: each stays, sure (hidden or not),
+        # however few (a profile's eye and nose tip).
         kept = {name: (landmarks.anchors[name], 1.0) for name in placed}
         dropped = []
-    if len(kept) < 3:
+    elif len(kept) < 3:
         raise ScanRejected("no-face", MSG_NO_FACE)
     anchors = tuple(
         Anchor(
             name,
             float(box.x0 + p[0] / scale),
             float(box.y0 + p[1] / scale),
-            1.0 if placed is not None else round(_confidence(landmarks, name, conf), 3),
+            conf if placed is not None else round(_confidence(landmarks, name, conf), 3),
         )
         for name, (p, conf) in kept.items()
     )

@@ -40,6 +40,8 @@ def _ingested(scan: phantom.Phantom):
             {"occluder": "fist", "pose": "profile-left", "seed": 0},
             ("eye_right", "nose_tip", "chin"),
         ),
+        # Two points are enough: a profile's eye and nose tip.
+        ({"occluder": "fist", "pose": "profile-left", "seed": 0}, ("eye_right", "nose_tip")),
         (
             {"occluder": "placenta", "pose": "profile-right", "seed": 1, "palette": "realisticvue"},
             ("eye_left", "nose_tip", "mouth", "chin"),

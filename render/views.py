@@ -259,26 +259,29 @@ def _total_ms(job: RenderJob) -> float:
     return sum(job.stage_ms().values())
 
 
+def _handle(scan: Scan, name: str, x: float, y: float) -> dict[str, object]:
+    """A draggable point over the scan: its name, label, pixels and place in per cent."""
+    return {
+        "name": name,
+        "label": ANCHOR_LABELS.get(name, name),
+        "x": x,
+        "y": y,
+        "left_pct": round(100 * x / scan.width, 3),
+        "top_pct": round(100 * y / scan.height, 3),
+    }
+
+
 def _anchor_points(scan: Scan | None) -> list[dict[str, object]]:
     if scan is None or not scan.anchors or not scan.width:
         return []
-    points = []
-    for name in ANCHOR_NAMES:
-        point = scan.anchors.get(name)
-        if point is None:
-            continue
-        points.append(
-            {
-                "name": name,
-                "label": ANCHOR_LABELS.get(name, name),
-                "x": point["x"],
-                "y": point["y"],
-                "left_pct": round(100 * point["x"] / scan.width, 3),
-                "top_pct": round(100 * point["y"] / scan.height, 3),
-                "confidence": point.get("confidence", 0),
-            }
-        )
-    return points
+    return [
+        {
+            **_handle(scan, name, point["x"], point["y"]),
+            "confidence": point.get("confidence", 0),
+        }
+        for name in ANCHOR_NAMES
+        if (point := scan.anchors.get(name)) is not None
+    ]
 
 
 # Where the points to place start, in a face's layout about the render's middle (share of its
@@ -301,21 +304,18 @@ def _place_points(job: RenderJob) -> list[dict[str, object]]:
         return []
     x0, y0, x1, y1 = scan.render_box or (0, 0, scan.width, scan.height)
     side = min(x1 - x0, y1 - y0)
-    points = []
-    for name, (dx, dy) in _PLACE_START.items():
-        x, y = (x0 + x1) / 2 + dx * side, (y0 + y1) / 2 + dy * side
-        points.append(
-            {
-                "name": name,
-                "label": ANCHOR_LABELS[name],
-                "x": round(x, 1),
-                "y": round(y, 1),
-                "left_pct": round(100 * x / scan.width, 3),
-                "top_pct": round(100 * y / scan.height, 3),
-                "optional": name in ("mouth", "chin"),
-            }
-        )
-    return points
+    return [
+        {
+            **_handle(
+                scan,
+                name,
+                round((x0 + x1) / 2 + dx * side, 1),
+                round((y0 + y1) / 2 + dy * side, 1),
+            ),
+            "optional": name in ("mouth", "chin"),
+        }
+        for name, (dx, dy) in _PLACE_START.items()
+    ]
 
 
 def _candidate_rows(job: RenderJob) -> list[dict[str, object]]:

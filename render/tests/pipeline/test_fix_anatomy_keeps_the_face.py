@@ -154,7 +154,9 @@ def test_painting_on_to_the_midline_keeps_off_a_feature_vision_saw() -> None:
     line = Midline((size / 2, size / 2), (0.0, 1.0))
     eye = (136.0, 108.0)  # a feature vision saw between the fist and the midline
     plain = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, midline=line)
-    kept = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, midline=line, seen=[eye])
+    kept = fix_anatomy(
+        subject, depth, normals, hands, low, 0.8, size, midline=line, seen={"mouth": eye}
+    )
     assert plain.painted[108, 136] > 0.9  # painted over with the fist's rows
     assert kept.painted[108, 136] < 0.3
     assert kept.painted[132, 136] > 0.9  # the rest of the way still is
@@ -169,10 +171,12 @@ def test_the_margin_round_a_fist_keeps_off_an_eye_vision_saw_beside_it() -> None
     low = np.zeros((size, size), np.float32)
     eye = (60.0, 116.0)  # the eye above it, which vision saw
     plain = fix_anatomy(subject, depth, normals, hands, low, 0.8, size)
-    kept = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, seen_eyes=[eye])
+    kept = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, seen={"eye_left": eye})
     assert plain.painted[116, 60] > 0.5  # the margin took the eye: no lash line drawn there
     assert kept.painted[116, 60] < 0.05
     assert kept.painted[125:165, 45:75].min() > 0.99  # the fist itself still goes
     # An eye under the occluder itself goes with it.
-    under = fix_anatomy(subject, depth, normals, hands, low, 0.8, size, seen_eyes=[(60.0, 140.0)])
+    under = fix_anatomy(
+        subject, depth, normals, hands, low, 0.8, size, seen={"eye_left": (60.0, 140.0)}
+    )
     assert under.painted[140, 60] > 0.99 and under.painted[116, 60] > 0.5

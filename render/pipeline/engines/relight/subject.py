@@ -4,7 +4,7 @@ head's volume inflated from that outline."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -102,8 +102,7 @@ def fix_anatomy(
     strength: float,
     long_side: int,
     midline: Midline | None = None,
-    seen: Sequence[tuple[float, float]] = (),
-    seen_eyes: Sequence[tuple[float, float]] = (),
+    seen: Mapping[str, tuple[float, float]] | None = None,
 ) -> Repair:
     """Take away hands, cord and other occluders and even the head's outline.
 
@@ -113,7 +112,7 @@ def fix_anatomy(
     covered side is the other side's mirror image instead, wherever that is seen
     (``_mirrored_fill``), painted on to the midline where the occluder comes near it
     (``_to_midline``), clear of the features vision saw (``seen``: the eyes' and the mouth's
-    points; the margin round an occluder keeps off ``seen_eyes`` beside it). Past the head's
+    points by name; the margin round an occluder keeps off an eye beside it). Past the head's
     outline an occluder becomes backdrop; pieces of the head an occluder parts are joined
     again (``_rejoined``). The head's outline there is the ellipse that fits the rest of it,
     and the whole outline is smoothed of lumps, more with a stronger correction.
@@ -132,17 +131,21 @@ def fix_anatomy(
     )
     # The margin keeps off an eye vision saw beside the occluder (one above a fist lost its
     # lash line to it); an eye under the occluder itself goes with it.
+    seen = seen or {}
     height, width = occluder.shape
     beside = [
         (x, y)
-        for x, y in seen_eyes
-        if 0 <= int(y) < height and 0 <= int(x) < width and occluder[int(y), int(x)] < 0.5
+        for name, (x, y) in seen.items()
+        if name.startswith("eye_")
+        and 0 <= int(y) < height
+        and 0 <= int(x) < width
+        and occluder[int(y), int(x)] < 0.5
     ]
     eyes = _clear_of(beside, occluder.shape, long_side)
     painted = np.maximum(occluder, wide_blur(grown.astype(np.float32), 0.3 * margin) * eyes)
     painted = np.clip(painted, 0.0, 1.0).astype(np.float32)
     if midline is not None:
-        clear = np.minimum(eyes, _clear_of(seen, occluder.shape, long_side))
+        clear = np.minimum(eyes, _clear_of(list(seen.values()), occluder.shape, long_side))
         between = _to_midline(painted, subject > 0.5, midline, clear, long_side)
         painted = np.maximum(painted, np.maximum(between, wide_blur(between, 0.3 * margin)))
 

@@ -178,16 +178,11 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
             strength,
             long_side,
             midline=midline(cues, scale),
-            seen=[
-                xy
+            seen={
+                name: xy
                 for name in ("eye_left", "eye_right", "mouth")
                 if (xy := anchor_xy(cues, name, scale)) is not None
-            ],
-            seen_eyes=[
-                xy
-                for name in ("eye_left", "eye_right")
-                if (xy := anchor_xy(cues, name, scale)) is not None
-            ],
+            },
         )
         subject, depth, normals, painted = (
             repair.subject,

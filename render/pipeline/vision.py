@@ -356,11 +356,14 @@ def _occluders(
     subject: np.ndarray,
     face_poly: np.ndarray | None,
     smooth: np.ndarray | None = None,
+    strands: np.ndarray | None = None,
 ) -> np.ndarray:
     """Regions inside the face cut off from it by occluding contours and nearer than it.
 
     A hand or cord in front of the face is a separate surface: bounded by strong step edges and
     brighter (nearer) than the face skin it hides. ``smooth`` is ``grey`` blurred with sigma 2.
+    A piece ringed largely by ``strands`` (bool: a cord or membranes across the face) is the
+    face's own brow or cheek the strand parted from the rest, lit brighter than its middle.
     """
     out = np.zeros(grey.shape, np.float32)
     if face_poly is None:
@@ -387,13 +390,26 @@ def _occluders(
     main = int(np.argmax(in_face[1:]) + 1)
     face_level = float(np.median(smooth[labels == main]))
     face_area = float(region.sum())
+    near_strands = None
+    if strands is not None and strands.any():
+        near_strands = cv2.dilate(strands.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     for i in range(1, count):
         if i == main or in_face[i] < 0.02 * face_area:
             continue
         piece = labels == i
-        if float(np.median(smooth[piece])) > face_level * 1.08:
-            out[piece] = 1.0
+        if float(np.median(smooth[piece])) <= face_level * 1.08:
+            continue
+        if near_strands is not None:
+            grown = cv2.dilate(piece.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+            ring = grown & ~piece & inside
+            if (ring & near_strands).sum() > _STRAND_RING * max(int(ring.sum()), 1):
+                continue
+        out[piece] = 1.0
     return cv2.dilate(out, np.ones((7, 7), np.uint8))
+
+
+# The share of a piece's ring along a strand past which the strand, not the piece, is in front.
+_STRAND_RING = 0.25
 
 
 # ---- input check -----------------------------------------------------------------------------
@@ -1080,6 +1096,147 @@ def _hand_on_one_side(
         # the palm's, and the strip between stayed skin-coloured beside the painted hand.
         cv2.fillPoly(hulls, [cv2.convexHull(np.vstack(contours))], 1)
     return ((hulls > 0) & half & inside) | (hand & reach)
+
+
+def _circle_through(xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[float, float], float] | None:
+    """The least-squares circle through points (centre, radius), None when they lie on a line."""
+    a = np.column_stack([xs, ys, np.ones_like(xs)])
+    b = xs * xs + ys * ys
+    solution, *_ = np.linalg.lstsq(a, b, rcond=None)
+    ox, oy = solution[0] / 2, solution[1] / 2
+    squared = solution[2] + ox * ox + oy * oy
+    if not np.isfinite(squared) or squared <= 0:
+        return None
+    return (float(ox), float(oy)), math.sqrt(float(squared))
+
+
+def _head_ellipse(head: np.ndarray) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """The ellipse the head's outline follows, as ``cv2.fitEllipse`` gives it, fitted again
+    without the outline that stands more than a twenty-fifth of the head's radius out of it
+    (a palm or a fist beside the cheek is not the head's)."""
+    contours, _ = cv2.findContours(head.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float32)
+    radius = math.sqrt(float(head.sum()) / math.pi)
+    ellipse = cv2.fitEllipse(outline)
+    for _ in range(4):
+        (cx, cy), (w, h), angle = ellipse
+        t = math.radians(angle)
+        dx, dy = outline[:, 0] - cx, outline[:, 1] - cy
+        u = (dx * math.cos(t) + dy * math.sin(t)) / max(w / 2, 1.0)
+        v = (-dx * math.sin(t) + dy * math.cos(t)) / max(h / 2, 1.0)
+        past = (np.hypot(u, v) - 1.0) * min(w, h) / 2
+        kept = outline[past < 0.04 * radius]
+        if len(kept) < 20:
+            break
+        ellipse = cv2.fitEllipse(kept)
+    return ellipse
+
+
+# A palm or fist stands this far (in head radii) out of the head's ellipse, and covers at least
+# this much of the head's area (a phantom's palm 0.035-0.09, a fist 0.07-0.09), at most the other.
+_LUMP_PAST = 0.05
+_LUMP_LEAST = 0.01
+_LUMP_MOST = 0.15
+_LUMP_THICK = 0.08  # its widest point across, in head radii: a cord or a strand is thinner
+# The palm's or fist's round: its middle at least this far out (1 on the head's ellipse; a
+# phantom's palm 0.66-0.93, a fist 1.1) and this much of it past the ellipse (palms 0.15-0.4,
+# fists 0.7); a turned face's cheek past the ellipse gave 0.56 and 0.04.
+_LUMP_CENTRE = 0.6
+_LUMP_OUT = 0.1
+# Fingers reach this far (in eye spans) over the face from the palm's surface.
+_FINGER_REACH = 1.2
+
+
+def _hand_by_the_face(
+    g: np.ndarray,
+    bright: np.ndarray,
+    head: np.ndarray,
+    anchors: Mapping[str, np.ndarray],
+    span: float,
+) -> np.ndarray:
+    """A palm or fist beside the face and the fingers or knuckles it lays over it (bool).
+
+    Seen in any pose: the palm or fist stands out of the head's outline (``_head_ellipse``) as
+    a lump of a hand's size and thickness whose outline is a round's (much tighter than the
+    head's own), centred at or past the head's outline; the whole round is the palm or fist.
+    From it the creases between fingers or knuckles (valleys narrower than a finger) are
+    followed over the face, closed over the fingers between them, and opened again so a lid
+    or lip line that touches them is left. Nothing within a quarter span of the nose, mouth or
+    chin is a lump: a turned face's or a profile's own features stand out of the ellipse
+    there. ``g`` is the work image blurred with sigma 1.5, ``bright`` all the tissue, ``head``
+    the baby's head.
+    """
+    found = np.zeros(g.shape, bool)
+    if head.sum() < 100:
+        return found
+    area = float(head.sum())
+    radius = math.sqrt(area / math.pi)
+    (cx, cy), (w, h), angle = _head_ellipse(head)
+    ellipse = np.zeros(g.shape, np.uint8)
+    grown = 2 * _LUMP_PAST * radius
+    cv2.ellipse(ellipse, ((cx, cy), (w + grown, h + grown), angle), 1, -1)
+    # A palm vision left off the head (past its outline) is still the hand's.
+    beside = cv2.dilate(head.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    caps = bright & (ellipse == 0)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(caps.astype(np.uint8), 8)
+    ys, xs = np.mgrid[0 : g.shape[0], 0 : g.shape[1]]
+    features = np.zeros(g.shape, bool)
+    for name in ("nose_tip", "mouth", "chin"):
+        if name in anchors:
+            x, y = anchors[name]
+            features |= np.hypot(xs - x, ys - y) < 0.25 * span
+    lumps = []
+    for i in range(1, count):
+        if not (_LUMP_LEAST * area <= stats[i, cv2.CC_STAT_AREA] <= _LUMP_MOST * area):
+            continue
+        cap = labels == i
+        if not (cap & beside).any() or (cap & features).any():
+            continue
+        thick = float(cv2.distanceTransform(cap.astype(np.uint8), cv2.DIST_L2, 5).max())
+        if 2 * thick >= _LUMP_THICK * radius:
+            lumps.append(cap)
+    if not lumps:
+        return found
+    edge = bright & ~(cv2.erode(bright.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    for cap in lumps:
+        # The palm or fist is round: the circle its outline past the head's follows is all of
+        # it; the head's own crown or cheek past the ellipse curves as widely as the head.
+        arc_ys, arc_xs = np.nonzero(cap & edge)
+        if len(arc_xs) < 12:
+            continue
+        circle = _circle_through(arc_xs.astype(np.float64), arc_ys.astype(np.float64))
+        if circle is None:
+            continue
+        (ox, oy), r = circle
+        off = np.abs(np.hypot(arc_xs - ox, arc_ys - oy) - r)
+        if not (0.12 * radius <= r <= 0.7 * radius) or float(np.median(off)) > 0.08 * r:
+            continue
+        # A hand stands beside the head: the round's middle lies at or past the head's outline
+        # and a good part of it outside (a turned face's cheek past the ellipse is a sliver of
+        # a round centred well inside the face).
+        t = math.radians(angle)
+        u = ((ox - cx) * math.cos(t) + (oy - cy) * math.sin(t)) / max(w / 2, 1.0)
+        v = (-(ox - cx) * math.sin(t) + (oy - cy) * math.cos(t)) / max(h / 2, 1.0)
+        disc = (np.hypot(xs - ox, ys - oy) <= r) & bright
+        if math.hypot(u, v) < _LUMP_CENTRE or cap.sum() < _LUMP_OUT * disc.sum():
+            continue
+        found |= cap | disc
+    if not found.any():
+        return found
+    valley_size = max(3, int(0.15 * span) | 1)
+    valley = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (valley_size, valley_size))
+    creases = (cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > 12.0) & bright
+    near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 5)
+    count, labels = cv2.connectedComponents(creases.astype(np.uint8), connectivity=8)
+    touching = np.unique(labels[(near < 0.08 * span) & creases])
+    fingers = np.isin(labels, touching[touching > 0]) & (near < _FINGER_REACH * span)
+    close = max(3, int(0.25 * span) | 1)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (close, close))
+    hand = cv2.morphologyEx((found | fingers).astype(np.uint8), cv2.MORPH_CLOSE, disk) > 0
+    hand = _open_disc(hand & bright, max(3, int(0.12 * span) | 1)) | found
+    count, labels = cv2.connectedComponents(hand.astype(np.uint8), connectivity=8)
+    kept = np.unique(labels[found])
+    return np.isin(labels, kept[kept > 0])
 
 
 # ---- profiles --------------------------------------------------------------------------------
@@ -2207,7 +2364,7 @@ def _analyze(
     # The nose's shadow on a turned face is continued over as the face (``unseen``); the far
     # eye in it is seen, not hidden by an acoustic shadow.
     shadow = _shadow(smooth_coarse, inside & ~shaded, level, landmarks.span)
-    occluder = _occluders(grey, bright, oval, smooth_fine)
+    occluder = _occluders(grey, bright, oval, smooth_fine, strands)
     # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
     covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []
     occluder = np.maximum(
@@ -2216,6 +2373,18 @@ def _analyze(
             grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5
         ),
     )
+    if not covered:
+        # A palm or fist beside the face, and the fingers it lays over it, in any pose (on a
+        # frontal face with a side covered, its mirror image has found them already).
+        beside = _hand_by_the_face(
+            cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.5),
+            bright > 0.5,
+            subject > 0.5,
+            landmarks.anchors,
+            landmarks.span,
+        )
+        grown = cv2.dilate(beside.astype(np.float32), np.ones((5, 5), np.uint8))
+        occluder = np.maximum(occluder, grown)
     # A strand is painted over as the face continued, not kept like a hand.
     hands = occluder * (bright > 0.5) * ~repaired
     # Speckle alone only lowers confidence; shadows and occluders hide the surface outright.

@@ -362,8 +362,9 @@ def _occluders(
 
     A hand or cord in front of the face is a separate surface: bounded by strong step edges and
     brighter (nearer) than the face skin it hides. ``smooth`` is ``grey`` blurred with sigma 2.
-    A piece ringed largely by ``strands`` (bool: a cord or membranes across the face) is the
-    face's own brow or cheek the strand parted from the rest, lit brighter than its middle.
+    A piece with a quarter of its ring along ``strands`` (bool: a cord or membranes across
+    the face) is the face's own brow or cheek the strand parted from the rest, lit brighter
+    than its middle (a hand lying against a cord there would be left too).
     """
     out = np.zeros(grey.shape, np.float32)
     if face_poly is None:
@@ -1031,6 +1032,11 @@ def _mirror_occluder(
     return cv2.dilate(out, np.ones((5, 5), np.uint8))
 
 
+# Grey levels a valley narrower than a finger lies below its sides: the crease between two
+# fingers or knuckles, or round a finger lying on the cheek.
+_CREASE_DEPTH = 12.0
+
+
 def _hand_on_one_side(
     g: np.ndarray,
     inside: np.ndarray,
@@ -1068,7 +1074,7 @@ def _hand_on_one_side(
         return np.zeros(g.shape, bool)
     valley_size = max(3, int(0.15 * span) | 1)
     valley = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (valley_size, valley_size))
-    creases = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > 12.0
+    creases = cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > _CREASE_DEPTH
     # Fingers reach to the midline; the silhouette's side stops short of it. There only
     # the creases round them count (the difference from the mirror fades to nothing).
     reach = (across > 0.0) & inside
@@ -1099,10 +1105,13 @@ def _hand_on_one_side(
 
 
 def _circle_through(xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[float, float], float] | None:
-    """The least-squares circle through points (centre, radius), None when they lie on a line."""
+    """The least-squares circle through points (centre, radius), None when they lie on a line
+    (or a point): no circle is pinned down by them."""
     a = np.column_stack([xs, ys, np.ones_like(xs)])
     b = xs * xs + ys * ys
-    solution, *_ = np.linalg.lstsq(a, b, rcond=None)
+    solution, _, rank, _ = np.linalg.lstsq(a, b, rcond=None)
+    if rank < 3:
+        return None
     ox, oy = solution[0] / 2, solution[1] / 2
     squared = solution[2] + ox * ox + oy * oy
     if not np.isfinite(squared) or squared <= 0:
@@ -1110,12 +1119,23 @@ def _circle_through(xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[float, float]
     return (float(ox), float(oy)), math.sqrt(float(squared))
 
 
-def _head_ellipse(head: np.ndarray) -> tuple[tuple[float, float], tuple[float, float], float]:
+def _head_ellipse(
+    head: np.ndarray,
+) -> tuple[tuple[float, float], tuple[float, float], float] | None:
     """The ellipse the head's outline follows, as ``cv2.fitEllipse`` gives it, fitted again
     without the outline that stands more than a twenty-fifth of the head's radius out of it
-    (a palm or a fist beside the cheek is not the head's)."""
+    (a palm or a fist beside the cheek is not the head's). The picture's edge, where it cuts
+    the head, is no outline of the head's. None when too little outline is left to fit."""
     contours, _ = cv2.findContours(head.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    outline = max(contours, key=cv2.contourArea)[:, 0, :].astype(np.float32)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)[:, 0, :]
+    height, width = head.shape
+    on_frame = (outline[:, 0] <= 0) | (outline[:, 1] <= 0)
+    on_frame |= (outline[:, 0] >= width - 1) | (outline[:, 1] >= height - 1)
+    outline = outline[~on_frame].astype(np.float32)
+    if len(outline) < 20:
+        return None
     radius = math.sqrt(float(head.sum()) / math.pi)
     ellipse = cv2.fitEllipse(outline)
     for _ in range(4):
@@ -1140,7 +1160,8 @@ _LUMP_MOST = 0.15
 _LUMP_THICK = 0.08  # its widest point across, in head radii: a cord or a strand is thinner
 # The palm's or fist's round: its middle at least this far out (1 on the head's ellipse; a
 # phantom's palm 0.66-0.93, a fist 1.1) and this much of it past the ellipse (palms 0.15-0.4,
-# fists 0.7); a turned face's cheek past the ellipse gave 0.56 and 0.04.
+# fists 0.7); a turned face's cheek past the ellipse gave 0.56 and 0.04, a jaw 0.57-0.58 (a
+# thin margin: the ellipse, trimmed of what stands out, settles a little inside the head).
 _LUMP_CENTRE = 0.6
 _LUMP_OUT = 0.1
 # Fingers reach this far (in eye spans) over the face from the palm's surface.
@@ -1163,19 +1184,23 @@ def _hand_by_the_face(
     followed over the face, closed over the fingers between them, and opened again so a lid
     or lip line that touches them is left. Nothing within a quarter span of the nose, mouth or
     chin is a lump: a turned face's or a profile's own features stand out of the ellipse
-    there. ``g`` is the work image blurred with sigma 1.5, ``bright`` all the tissue, ``head``
-    the baby's head.
+    there, and a profile's nose is as round as a fist (the detector is as good as those
+    anchors: a palm the face detector read as the nose is left). ``g`` is the work image
+    blurred with sigma 1.5, ``bright`` all the tissue, ``head`` the baby's head.
     """
     found = np.zeros(g.shape, bool)
     if head.sum() < 100:
         return found
     area = float(head.sum())
     radius = math.sqrt(area / math.pi)
-    (cx, cy), (w, h), angle = _head_ellipse(head)
+    fitted = _head_ellipse(head)
+    if fitted is None:
+        return found
+    (cx, cy), (w, h), angle = fitted
     ellipse = np.zeros(g.shape, np.uint8)
     grown = 2 * _LUMP_PAST * radius
     cv2.ellipse(ellipse, ((cx, cy), (w + grown, h + grown), angle), 1, -1)
-    # A palm vision left off the head (past its outline) is still the hand's.
+    # A palm vision left off the head (past its outline, touching it) is still the hand's.
     beside = cv2.dilate(head.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     caps = bright & (ellipse == 0)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(caps.astype(np.uint8), 8)
@@ -1225,7 +1250,7 @@ def _hand_by_the_face(
         return found
     valley_size = max(3, int(0.15 * span) | 1)
     valley = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (valley_size, valley_size))
-    creases = (cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > 12.0) & bright
+    creases = (cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > _CREASE_DEPTH) & bright
     near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 5)
     count, labels = cv2.connectedComponents(creases.astype(np.uint8), connectivity=8)
     touching = np.unique(labels[(near < 0.08 * span) & creases])
@@ -1237,6 +1262,11 @@ def _hand_by_the_face(
     count, labels = cv2.connectedComponents(hand.astype(np.uint8), connectivity=8)
     kept = np.unique(labels[found])
     return np.isin(labels, kept[kept > 0])
+
+
+# Of the head, what the mirror image must have found over a covered side for the palm-or-fist
+# search to be left out (a phantom's hand over one side: 0.2-0.33).
+_MIRROR_FOUND = 0.05
 
 
 # ---- profiles --------------------------------------------------------------------------------
@@ -2367,15 +2397,14 @@ def _analyze(
     occluder = _occluders(grey, bright, oval, smooth_fine, strands)
     # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
     covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []
-    occluder = np.maximum(
-        occluder,
-        _mirror_occluder(
-            grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5
-        ),
+    mirrored = _mirror_occluder(
+        grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5
     )
-    if not covered:
+    occluder = np.maximum(occluder, mirrored)
+    if not covered or (mirrored > 0.5).sum() < _MIRROR_FOUND * (subject > 0.5).sum():
         # A palm or fist beside the face, and the fingers it lays over it, in any pose (on a
-        # frontal face with a side covered, its mirror image has found them already).
+        # frontal face with a side covered, its mirror image has found them already, unless
+        # it found next to nothing: a turned face read as frontal, a cord's covered side).
         beside = _hand_by_the_face(
             cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.5),
             bright > 0.5,

@@ -21,6 +21,7 @@ from render.pipeline.engines import candidate_seeds
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.ingest import ingest
 from render.pipeline.scoring import rank
+from render.pipeline.types import ScanRejected
 from render.pipeline.vision import analyze
 
 
@@ -109,15 +110,20 @@ def test_the_fingers_are_marked_to_the_face_midline() -> None:
     assert found.sum() >= 0.8 * truth.sum()  # 0.41 before
 
 
-@pytest.mark.parametrize("seed", [1, 5])
-def test_fix_anatomy_never_paints_away_a_turned_face_read_as_frontal(seed: int) -> None:
-    # A three-quarter face with a hand over it, read as frontal: its far side has no mirror
-    # image, and the mirror check took that half of the head for a hand. Fix Anatomy then
-    # painted the face away and left a sliver of the head on the paper.
-    scan = phantom.make_phantom(
-        pose="three-quarter-right", occluder="hand", palette="hdlive-skin", seed=seed
-    )
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"pose": "profile-right", "occluder": "hand", "seed": 1},
+        {"pose": "profile-right", "occluder": "hand", "palette": "surface-smooth", "seed": 3},
+    ],
+)
+def test_fix_anatomy_never_paints_away_a_turned_face_read_as_frontal(kwargs: dict) -> None:
+    # A turned face with a hand over it, read as frontal: its far side has no mirror image,
+    # and the mirror check took that half of the head for a hand. Fix Anatomy then painted the
+    # face away and left a sliver of the head on the paper.
+    scan = phantom.make_phantom(**kwargs)
     cues = _cues(scan)
+    assert cues.pose == "frontal"  # the misreading this guards against
     head = cues.subject > 0.5
     assert cues.hands is None or (cues.hands > 0.5).sum() < 0.45 * head.sum()
     conditioning = build(cues, blend_tone([5]), correction_strength=0.8)
@@ -128,3 +134,17 @@ def test_fix_anatomy_never_paints_away_a_turned_face_read_as_frontal(seed: int) 
     paper = np.asarray([243, 236, 228], np.float32)
     skin = np.abs(image.image.astype(np.float32) - paper).sum(axis=2) > 30
     assert (skin & painted).sum() > 0.7 * painted.sum()
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_a_turned_face_a_hand_hides_is_refused_not_painted_faceless(seed: int) -> None:
+    # A three-quarter face whose eye and nose a hand hides (only the mouth, chin and a cheek
+    # show): read as frontal, its anchors lay on the fingers, and the portrait was a faceless
+    # head with the hand still on it after Fix Anatomy. With the hand found, too little of the
+    # face is left to read: the sonographer is told why, and can place the points herself.
+    scan = phantom.make_phantom(
+        pose="three-quarter-right", occluder="hand", palette="hdlive-skin", seed=seed
+    )
+    with pytest.raises(ScanRejected) as refused:
+        _cues(scan)
+    assert refused.value.code == "no-face"

@@ -41,6 +41,12 @@ SCANS = {
     ),
     "phone-photo-grey": ({"phone_photo": True, "palette": "grey", "seed": 70}, 1),
     "cord-across-the-face": ({"occluder": "cord", "seed": 55}, 4),
+    # A hand beside a turned face after Fix Anatomy: the palm gone, the cheek under the fingers.
+    "three-quarter-left-hand-fixed": (
+        {"pose": "three-quarter-left", "occluder": "hand", "seed": 2},
+        7,
+        0.8,
+    ),
 }
 
 

@@ -1124,8 +1124,10 @@ def _head_ellipse(
 ) -> tuple[tuple[float, float], tuple[float, float], float] | None:
     """The ellipse the head's outline follows, as ``cv2.fitEllipse`` gives it, fitted again
     without the outline that stands more than a twenty-fifth of the head's radius out of it
-    (a palm or a fist beside the cheek is not the head's). The picture's edge, where it cuts
-    the head, is no outline of the head's. None when too little outline is left to fit."""
+    (a palm or a fist beside the cheek is not the head's) or a tenth inside it (the notch
+    where a hand meets the cheek: kept, it drew the ellipse inside the head). The picture's
+    edge, where it cuts the head, is no outline of the head's. None when too little outline
+    is left to fit."""
     contours, _ = cv2.findContours(head.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return None
@@ -1145,7 +1147,7 @@ def _head_ellipse(
         u = (dx * math.cos(t) + dy * math.sin(t)) / max(w / 2, 1.0)
         v = (-dx * math.sin(t) + dy * math.cos(t)) / max(h / 2, 1.0)
         past = (np.hypot(u, v) - 1.0) * min(w, h) / 2
-        kept = outline[past < 0.04 * radius]
+        kept = outline[(past < 0.04 * radius) & (past > -0.1 * radius)]
         if len(kept) < 20:
             break
         ellipse = cv2.fitEllipse(kept)

@@ -180,3 +180,20 @@ def test_the_margin_round_a_fist_keeps_off_an_eye_vision_saw_beside_it() -> None
         subject, depth, normals, hands, low, 0.8, size, seen={"eye_left": (60.0, 140.0)}
     )
     assert under.painted[140, 60] > 0.99 and under.painted[116, 60] > 0.5
+
+
+def test_the_margin_round_an_occluder_is_round() -> None:
+    # The margin was grown with a square kernel step by step: a speck the occluder map held
+    # became a square patch of painted skin (by a cord, one took an eye with it).
+    size = 256
+    depth, normals, dome = _symmetric_face(size)
+    subject = (dome > 0.0).astype(np.float32)
+    hands = np.zeros((size, size), np.float32)
+    hands[126:130, 126:130] = 1.0
+    low = np.zeros((size, size), np.float32)
+    painted = fix_anatomy(subject, depth, normals, hands, low, 0.8, size).painted > 0.5
+    along = np.flatnonzero(painted[128])  # across the row through the speck
+    diagonal = [i for i in range(-60, 61) if painted[128 + i, 128 + i]]
+    # As far along the diagonal as along the row: a diagonal pixel step is √2 long, so a
+    # round patch has 1/√2 as many on it (a square had as many, reaching √2 as far).
+    assert len(diagonal) <= 0.8 * len(along)

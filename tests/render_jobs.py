@@ -21,8 +21,9 @@ def phantom_scan(**kwargs: object) -> bytes:
     return buffer.getvalue()
 
 
-def rendered_job(data: bytes, *, swatch: str = "8", schema: str = "alpha") -> RenderJob:
-    """``data`` uploaded for a new session in ``swatch``'s tone, read and painted."""
+def read_job(data: bytes, *, swatch: str = "8", schema: str = "alpha") -> RenderJob:
+    """``data`` uploaded for a new session in ``swatch``'s tone and read by vision (queued
+    for the render, or rejected)."""
     with schema_context(schema):
         session = services.parent_session_create(
             parent_name="Maya Lopez",
@@ -32,6 +33,14 @@ def rendered_job(data: bytes, *, swatch: str = "8", schema: str = "alpha") -> Re
         )
         job = services.scan_upload(session=session, data=data, enqueue=False)
         services.render_job_vision_run(job_id=job.pk, enqueue=False)
+        job.refresh_from_db()
+        return job
+
+
+def rendered_job(data: bytes, *, swatch: str = "8", schema: str = "alpha") -> RenderJob:
+    """``data`` uploaded for a new session in ``swatch``'s tone, read and painted."""
+    job = read_job(data, swatch=swatch, schema=schema)
+    with schema_context(schema):
         services.render_job_render_run(job_id=job.pk)
         job.refresh_from_db()
         return job

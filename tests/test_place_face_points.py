@@ -8,14 +8,12 @@ points, and the render goes on from there as from a detected face.
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django_tenants.utils import schema_context
-from PIL import Image
 from rest_framework.test import APIClient
 
 from render import services
@@ -23,6 +21,7 @@ from render.models import RenderJob
 from render.pipeline import phantom, vision
 from studio_portal.tenants.models import Studio
 from tests.api.conftest import api_client_for
+from tests.render_jobs import phantom_scan, read_job
 
 pytestmark = pytest.mark.django_db
 
@@ -35,19 +34,8 @@ def hidden_face() -> phantom.Phantom:
 
 
 @pytest.fixture
-def rejected_job(studio: Studio, hidden_face: phantom.Phantom) -> RenderJob:
-    buffer = io.BytesIO()
-    Image.fromarray(hidden_face.image).save(buffer, "JPEG", quality=92)
-    with schema_context("alpha"):
-        session = services.parent_session_create(
-            parent_name="Maya Lopez",
-            email="maya@example.com",
-            consent_given=True,
-            skin_swatches=["5"],
-        )
-        job = services.scan_upload(session=session, data=buffer.getvalue(), enqueue=False)
-        services.render_job_vision_run(job_id=job.pk, enqueue=False)
-        job.refresh_from_db()
+def rejected_job(studio: Studio) -> RenderJob:
+    job = read_job(phantom_scan(**HIDDEN), swatch="5")
     assert job.state == RenderJob.State.REJECTED and job.reason == vision.MSG_NO_FACE
     return job
 

@@ -1119,6 +1119,21 @@ def _circle_through(xs: np.ndarray, ys: np.ndarray) -> tuple[tuple[float, float]
     return (float(ox), float(oy)), math.sqrt(float(squared))
 
 
+def _on_ellipse(
+    ellipse: tuple[tuple[float, float], tuple[float, float], float],
+    xs: np.ndarray | float,
+    ys: np.ndarray | float,
+) -> np.ndarray:
+    """Where points lie against ``ellipse`` (``cv2.fitEllipse``'s form): 1 on it, less inside,
+    more outside (the point's distance from the centre over the ellipse's that way)."""
+    (cx, cy), (w, h), angle = ellipse
+    t = math.radians(angle)
+    dx, dy = np.asarray(xs, np.float64) - cx, np.asarray(ys, np.float64) - cy
+    u = (dx * math.cos(t) + dy * math.sin(t)) / max(w / 2, 1.0)
+    v = (-dx * math.sin(t) + dy * math.cos(t)) / max(h / 2, 1.0)
+    return np.hypot(u, v)
+
+
 def _head_ellipse(
     head: np.ndarray,
 ) -> tuple[tuple[float, float], tuple[float, float], float] | None:
@@ -1141,12 +1156,8 @@ def _head_ellipse(
     radius = math.sqrt(float(head.sum()) / math.pi)
     ellipse = cv2.fitEllipse(outline)
     for _ in range(4):
-        (cx, cy), (w, h), angle = ellipse
-        t = math.radians(angle)
-        dx, dy = outline[:, 0] - cx, outline[:, 1] - cy
-        u = (dx * math.cos(t) + dy * math.sin(t)) / max(w / 2, 1.0)
-        v = (-dx * math.sin(t) + dy * math.cos(t)) / max(h / 2, 1.0)
-        past = (np.hypot(u, v) - 1.0) * min(w, h) / 2
+        _, (w, h), _ = ellipse
+        past = (_on_ellipse(ellipse, outline[:, 0], outline[:, 1]) - 1.0) * min(w, h) / 2
         kept = outline[(past < 0.04 * radius) & (past > -0.1 * radius)]
         if len(kept) < 20:
             break
@@ -1206,18 +1217,17 @@ def _hand_by_the_face(
     beside = cv2.dilate(head.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     caps = bright & (ellipse == 0)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(caps.astype(np.uint8), 8)
-    ys, xs = np.mgrid[0 : g.shape[0], 0 : g.shape[1]]
-    features = np.zeros(g.shape, bool)
+    features = np.zeros(g.shape, np.uint8)
     for name in ("nose_tip", "mouth", "chin"):
         if name in anchors:
             x, y = anchors[name]
-            features |= np.hypot(xs - x, ys - y) < 0.25 * span
+            cv2.circle(features, (round(float(x)), round(float(y))), round(0.25 * span), 1, -1)
     lumps = []
     for i in range(1, count):
         if not (_LUMP_LEAST * area <= stats[i, cv2.CC_STAT_AREA] <= _LUMP_MOST * area):
             continue
         cap = labels == i
-        if not (cap & beside).any() or (cap & features).any():
+        if not (cap & beside).any() or (cap & (features > 0)).any():
             continue
         thick = float(cv2.distanceTransform(cap.astype(np.uint8), cv2.DIST_L2, 5).max())
         if 2 * thick >= _LUMP_THICK * radius:
@@ -1241,11 +1251,11 @@ def _hand_by_the_face(
         # A hand stands beside the head: the round's middle lies at or past the head's outline
         # and a good part of it outside (a turned face's cheek past the ellipse is a sliver of
         # a round centred well inside the face).
-        t = math.radians(angle)
-        u = ((ox - cx) * math.cos(t) + (oy - cy) * math.sin(t)) / max(w / 2, 1.0)
-        v = (-(ox - cx) * math.sin(t) + (oy - cy) * math.cos(t)) / max(h / 2, 1.0)
-        disc = (np.hypot(xs - ox, ys - oy) <= r) & bright
-        if math.hypot(u, v) < _LUMP_CENTRE or cap.sum() < _LUMP_OUT * disc.sum():
+        inside_round = np.zeros(g.shape, np.uint8)
+        cv2.circle(inside_round, (round(ox), round(oy)), round(r), 1, -1)
+        disc = (inside_round > 0) & bright
+        centre = float(_on_ellipse(fitted, ox, oy))
+        if centre < _LUMP_CENTRE or cap.sum() < _LUMP_OUT * disc.sum():
             continue
         found |= cap | disc
     if not found.any():

@@ -1898,6 +1898,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     stop at once. A hand's fingers are separate surfaces the occluder map already holds.
     """
     found = np.zeros(grey.shape, bool)
+    membranes: list[float] = []  # the widths of those found
     if len(oval) < 5 or not inside.any():
         return found
     (_, _), (w, h), _ = cv2.fitEllipse(oval.astype(np.float32))
@@ -1911,6 +1912,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     if count <= 1:
         return found
     smooth = cv2.GaussianBlur(grey, (0, 0), 1.5).astype(np.float32)
+    calm = cv2.GaussianBlur(smooth, (0, 0), 1.0)  # for the shadows, averaged along the strand
     ridge = smooth - _open_grey_disc(smooth, size)
     face_level = float(np.median(smooth[body]))
     floor = float(np.percentile(ridge[body], 60))
@@ -1947,11 +1949,18 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         if not paths:
             continue
         strand = np.zeros(grey.shape, np.uint8)
-        strand[y : y + ph, x : x + pw] = piece
         # Drawn half as wide again: the path keeps to the lit side of a strand lying across.
-        thickness = max(1, round(1.5 * width))
+        # Where it crosses the head's rim, as wide as the piece it left by, which cuts it loose
+        # (narrower, a fringe along it joined it to the outline, and a profile's nose was lost
+        # to it); within the head, as wide as it lies there (the piece can be a pair of
+        # strands, or widen where it joins the rim: membranes took a nose and lips with them).
         lines = [np.round(path).astype(np.int32) for path in paths]
-        cv2.polylines(strand, lines, False, 1, thickness)
+        cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width)))
+        strand[body] = 0
+        strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
+        rim = strand.copy()
+        width_on = min(_ridge_width(smooth, inside, path, width) for path in paths)
+        cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width_on)))
         on_head = np.column_stack(np.nonzero((strand > 0) & body)).astype(np.float32)
         if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
             continue  # stops at the silhouette: the face's own shape
@@ -1959,31 +1968,150 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             # Membrane strands lie side by side and may hand the line from one to the next: the
             # bright ridge a strand's width either side of it, as narrow as a strand, goes too.
             # (A cord lies alone, and what is beside it is the face: a nose, a lid.)
-            corridor = _within(strand > 0, 1.0 * width)
+            corridor = _within(strand > 0, 1.0 * width_on)
             grown = (ridge > max(0.15 * level, floor)) & inside & corridor
-            grown &= ~_open_disc(grown, int(1.6 * width) | 1)
+            grown &= ~_open_disc(grown, int(1.6 * width_on) | 1)
             strand |= grown.astype(np.uint8)
-            # The shadow a membrane casts: a dark line along it, as narrow, further off than
-            # its soft edge when the light is low (it was left on the forehead as dashes).
-            # Only lines running along it for a third of the head's radius: a nostril or a
-            # lid's crease beside it is the face's own.
-            shadow_size = max(3, int(3.0 * width) | 1)
-            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (shadow_size, shadow_size))
-            valley = cv2.morphologyEx(smooth, cv2.MORPH_BLACKHAT, disc) > 0.15 * face_level
-            valley &= _within(strand > 0, 1.5 * width) & inside
-            lines, _ = cv2.findContours(
-                valley.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-            )
-            along = [line for line in lines if max(cv2.minAreaRect(line)[1]) >= 0.33 * radius]
-            if along:
-                shadow = np.zeros(grey.shape, np.uint8)
-                cv2.drawContours(shadow, along, -1, 1, -1)
-                strand |= shadow & valley.astype(np.uint8)
-        # Its soft edge and the shadow it casts on the skin beside it go with it.
-        reach = max(1, int(0.6 * width))
-        edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-        found |= cv2.dilate(strand, edge).astype(bool) & inside
+            # The shadow a membrane casts on the skin beside it goes with it (it was left on
+            # the forehead as dashes).
+            for path in paths:
+                shadow = _cast_shadow(calm, inside, path, width_on, face_level, radius)
+                strand |= shadow.astype(np.uint8)
+        # Its soft edge goes with it, as wide again.
+        for mask, across in ((strand, width_on), (rim, width)):
+            reach = max(1, int(0.6 * across))
+            edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+            found |= cv2.dilate(mask, edge).astype(bool) & inside
+        if width < 0.075 * radius:
+            membranes.append(width_on)
+    if membranes:
+        # The skin in a narrow gap between two membranes lying close lies in their shadows
+        # (the shade there reads as no single strand's, against the bright strands either side).
+        size = int(2 * max(membranes) + 2) | 1
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+        closed = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, disc)
+        found |= closed.astype(bool) & inside
     return found
+
+
+def _across_path(path: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A centre line (N×2 x, y) resampled a pixel apart, with its unit normals; None when
+    shorter than a few pixels."""
+    steps = np.hypot(*np.diff(path, axis=0).T)
+    along = np.concatenate([[0.0], np.cumsum(steps)])
+    if along[-1] < 4:
+        return None
+    t = np.arange(0.0, along[-1], 1.0)
+    points = np.column_stack([np.interp(t, along, path[:, 0]), np.interp(t, along, path[:, 1])])
+    tangent = np.gradient(cv2.GaussianBlur(points, (1, 0), sigmaX=1, sigmaY=3), axis=0)
+    tangent /= np.maximum(np.hypot(*tangent.T), 1e-6)[:, None]
+    return points, np.column_stack([-tangent[:, 1], tangent[:, 0]])
+
+
+def _ridge_width(smooth: np.ndarray, inside: np.ndarray, path: np.ndarray, most: float) -> float:
+    """How wide the bright ridge along ``path`` is on the head: the width at half its height
+    over the skin beside it, across the line averaged along it (speckle averages away).
+    ``most`` when it cannot be told (the line too short, or no ridge stands out)."""
+    across = _across_path(path)
+    if across is None:
+        return most
+    points, normal = across
+    reach = int(math.ceil(most)) + 2
+    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
+    xs = (points[:, 0, None] + offsets * normal[:, 0, None]).astype(np.float32)
+    ys = (points[:, 1, None] + offsets * normal[:, 1, None]).astype(np.float32)
+    height, width = smooth.shape
+    cols = np.clip(np.round(xs).astype(int), 0, width - 1)
+    rows = np.clip(np.round(ys).astype(int), 0, height - 1)
+    on = inside[rows, cols].all(axis=1)
+    if on.sum() < 4:
+        return most
+    profile = cv2.remap(smooth, xs, ys, cv2.INTER_LINEAR)[on].mean(axis=0)
+    # The lit side's skin: the other side may lie in the strand's own shadow.
+    skin = max(float(profile[:3].mean()), float(profile[-3:].mean()))
+    top = int(np.argmax(profile[reach // 2 : -(reach // 2)])) + reach // 2
+    half = skin + 0.5 * (profile[top] - skin)
+    if profile[top] - skin <= 0:
+        return most
+    left = top
+    while left > 0 and profile[left - 1] > half:
+        left -= 1
+    right = top
+    while right < len(profile) - 1 and profile[right + 1] > half:
+        right += 1
+    return float(min(most, max(1.0, right - left + 1)))
+
+
+_SHADOW_PIECE = 0.15  # head radii of a strand read at a time for the shadow beside it
+_SHADOW_DARK = 0.08  # of the face's level: how much darker than the skin past it
+_SHADOW_START = 1.0  # strand widths past its soft edge the shadow must begin within
+_SHADOW_MOST = 2.0  # strand widths (and two pixels): the widest shadow taken
+_SHADOW_PIECES = 1 / 3  # of the strand's pieces that must show it
+
+
+def _cast_shadow(
+    calm: np.ndarray,
+    inside: np.ndarray,
+    path: np.ndarray,
+    width: float,
+    level: float,
+    radius: float,
+) -> np.ndarray:
+    """The dark band a strand casts on the skin beside it (bool, ``calm``'s shape): on one
+    side of its centre line ``path`` (N×2 x, y), past its soft edge, the offsets darker than
+    the skin just past them by ``_SHADOW_DARK`` of the face's ``level``.
+
+    Read a piece at a time along the strand (``_SHADOW_PIECE`` of the head's ``radius``), each
+    offset averaged along the piece: speckle averages away, a band running beside the strand
+    does not. The band must begin at the strand's edge and end within ``_SHADOW_MOST`` widths,
+    on the side most pieces show it (the light casts every piece's shadow the same way): a
+    dark region that starts farther out or runs on (a lid's crease, a nostril, the lips, the
+    shade of the face turning from the light) is the face's own."""
+    shadow = np.zeros(calm.shape, bool)
+    across = _across_path(path)
+    if across is None:
+        return shadow
+    points, normal = across
+    edge = int(math.ceil(0.75 * width))  # the strand's half and its soft edge
+    most = int(math.ceil(_SHADOW_MOST * width)) + 2
+    reach = edge + most + int(math.ceil(width)) + 2  # and the skin past the widest shadow
+    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
+    xs = (points[:, 0, None] + offsets * normal[:, 0, None]).astype(np.float32)
+    ys = (points[:, 1, None] + offsets * normal[:, 1, None]).astype(np.float32)
+    profile = cv2.remap(calm, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    height, width_px = calm.shape
+    cols = np.clip(np.round(xs).astype(int), 0, width_px - 1)
+    rows = np.clip(np.round(ys).astype(int), 0, height - 1)
+    on = inside[rows, cols]
+    piece = max(6, int(_SHADOW_PIECE * radius))
+    start = max(2, int(round(_SHADOW_START * width)) + 1)
+    ends: dict[int, list[int]] = {-1: [], 1: []}  # per side, how far it reaches per piece
+    for first in range(0, len(points), piece):
+        part = slice(first, first + piece)
+        seen = on[part]
+        counts = seen.sum(axis=0)
+        if (counts < 0.6 * seen.shape[0]).any():
+            continue  # off the head on one side: its outline, not a shadow
+        mean = (profile[part] * seen).sum(axis=0) / counts
+        for side in (-1, 1):
+            outward = mean[reach + side * edge :: side][: reach - edge + 1]
+            skin = float(np.median(outward[most:]))
+            dark = skin - outward[:most] > _SHADOW_DARK * level
+            if not dark[:start].any() or dark[-1]:
+                continue
+            end = int(np.argmax(dark))
+            while end + 1 < most and dark[end + 1]:
+                end += 1
+            ends[side].append(end)
+    side = max((-1, 1), key=lambda s: len(ends[s]))
+    if len(ends[side]) < _SHADOW_PIECES * math.ceil(len(points) / piece):
+        return shadow
+    # One light casts it: as wide all along (the pieces the face's own shade hid included),
+    # with its soft edge, lighter than the threshold.
+    end = int(np.median(ends[side])) + max(1, int(round(0.5 * width)))
+    band = (reach + side * (edge + np.arange(end + 1))).astype(int)
+    shadow[rows[:, band][on[:, band]], cols[:, band][on[:, band]]] = True
+    return cv2.dilate(shadow.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
 def _cut_loose(inside: np.ndarray, strands: np.ndarray) -> np.ndarray:

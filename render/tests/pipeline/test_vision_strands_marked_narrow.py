@@ -1,0 +1,140 @@
+"""A membrane or cord across the face is marked as narrow as it lies there, with its shadow.
+
+The strand's width was measured on the piece by which it leaves the head (a pair of membranes
+leaving together, or the widening where one joins the rim), and the dark beside it was taken by
+a black-hat that the bright strands themselves lifted: a 3 px membrane was marked 20 px wide,
+with ragged blobs of face beside it. Marked "repaired", that face was painted as the face
+continued: the nose and lips between two membranes went with it (their anchors dropped as
+covered, the portrait's nose flattened) although the scan shows them clearly.
+"""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from render.pipeline import phantom
+from render.pipeline.ingest import ingest
+from render.pipeline.vision import _cast_shadow, _ridge_width, analyze
+
+
+def cues_of(scan: phantom.Phantom):
+    buffer = io.BytesIO()
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    return analyze(ingest(buffer.getvalue()))
+
+
+def crop(mask: np.ndarray, cues) -> np.ndarray:
+    box = cues.crop_box
+    return mask[box.y0 : box.y1, box.x0 : box.x1]
+
+
+def head_outline(mask: np.ndarray) -> np.ndarray:
+    """The head with what lies over it: the convex hull of the head the scan shows."""
+    points = np.column_stack(np.nonzero(mask)[::-1]).astype(np.int32)
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(hull, [cv2.convexHull(points)], 1)
+    return hull.astype(bool)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "most"),
+    [
+        # 0.034, 0.026, 0.014, 0.027, 0.067 of the head before; 0.000-0.006 now.
+        ({"occluder": "membrane", "seed": 3, "palette": "realisticvue"}, 0.01),
+        ({"occluder": "membrane", "seed": 0}, 0.01),
+        ({"occluder": "membrane", "seed": 1, "pose": "three-quarter-right"}, 0.01),
+        ({"occluder": "membrane", "seed": 0, "pose": "three-quarter-left"}, 0.01),
+        (
+            {
+                "occluder": "membrane",
+                "seed": 2,
+                "pose": "three-quarter-right",
+                "palette": "surface-smooth",
+            },
+            0.01,
+        ),
+        # A cord: 0.026 before, 0.009-0.016 now (its shadow lies farther off).
+        ({"occluder": "cord", "seed": 55}, 0.02),
+        ({"occluder": "cord", "seed": 3}, 0.02),
+    ],
+)
+def test_only_the_strand_and_its_shadow_are_painted_over(kwargs: dict, most: float) -> None:
+    scan = phantom.make_phantom(**kwargs)
+    cues = cues_of(scan)
+    head = head_outline(crop(scan.subject, cues))
+    other = crop(scan.other, cues)
+    radius = np.sqrt(head.sum() / np.pi)
+    far = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, 3) > 0.1 * radius
+    assert cues.repaired is not None
+    repaired = cues.repaired > 0.5
+    # The strands are marked: all of them, but on the two turned faces where the membrane
+    # along the shaded cheek is not found at all (0.72, before and now).
+    assert (repaired & other & head).sum() > 0.7 * (other & head).sum()
+    assert (repaired & far & head).sum() <= most * head.sum()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"occluder": "membrane", "seed": 0},
+        {"occluder": "membrane", "seed": 0, "pose": "three-quarter-left"},
+        {
+            "occluder": "membrane",
+            "seed": 2,
+            "pose": "three-quarter-right",
+            "palette": "surface-smooth",
+        },
+    ],
+)
+def test_the_nose_and_lips_between_membranes_are_kept(kwargs: dict) -> None:
+    # Both were dropped as "covered" before: the marked membranes reached over them.
+    scan = phantom.make_phantom(**kwargs)
+    cues = cues_of(scan)
+    diagonal = np.hypot(scan.face_box.width, scan.face_box.height)
+    for name in ("nose_tip", "mouth"):
+        anchor = cues.anchor(name)
+        assert anchor is not None, (name, cues.dropped_anchors)
+        x, y = scan.anchors[name]
+        # A turned face's mouth is read 0.03-0.06 toward the nose (the mesh's, membrane or not).
+        assert np.hypot(anchor.x - x, anchor.y - y) < 0.065 * diagonal
+
+
+def _strand_on_skin(shadow: tuple[int, int] | None, shade_below: bool = False) -> np.ndarray:
+    """Skin at 150 with a 3 px bright strand along row 60, and a dark band from ``shadow``
+    rows below it to the second (or, ``shade_below``, the whole face below it in shade)."""
+    image = np.full((120, 200), 150.0, np.float32)
+    image[59:62] = 230.0
+    if shadow is not None:
+        image[60 + shadow[0] : 60 + shadow[1]] = 100.0
+    if shade_below:
+        image[64:] = 100.0
+    return cv2.GaussianBlur(image, (0, 0), 1.0)
+
+
+PATH = np.array([[10.0, 60.0], [190.0, 60.0]])
+INSIDE = np.ones((120, 200), bool)
+
+
+def test_a_strand_is_measured_as_wide_as_its_ridge() -> None:
+    # The piece it left by measured 8.8 px on the phantom whose membranes are 3 px.
+    assert 2.0 <= _ridge_width(_strand_on_skin((3, 8)), INSIDE, PATH, 9.0) <= 5.0
+    assert _ridge_width(np.full((120, 200), 150.0, np.float32), INSIDE, PATH, 9.0) == 9.0
+
+
+def test_the_shadow_beside_a_strand_is_taken_and_nothing_else() -> None:
+    shadow = _cast_shadow(_strand_on_skin((3, 8)), INSIDE, PATH, 4.0, 150.0, 60.0)
+    columns = slice(30, 170)
+    assert shadow[63:68, columns].all()  # the dark band below it
+    assert not shadow[:55, columns].any()  # the skin above it, lit
+    assert not shadow[75:, columns].any()  # and below the band
+    # The face turning into shade below the strand is the face's own, not a shadow.
+    shade = _cast_shadow(_strand_on_skin(None, shade_below=True), INSIDE, PATH, 4.0, 150.0, 60.0)
+    assert not shade.any()
+    # Nor a crease a strand's width off (a lid's) past skin as lit as the rest.
+    crease = _cast_shadow(_strand_on_skin((14, 17)), INSIDE, PATH, 4.0, 150.0, 60.0)
+    assert not crease.any()

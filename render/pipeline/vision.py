@@ -1898,7 +1898,8 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     stop at once. A hand's fingers are separate surfaces the occluder map already holds.
     """
     found = np.zeros(grey.shape, bool)
-    membranes: list[float] = []  # the widths of those found
+    membranes = np.zeros(grey.shape, bool)  # those found, and the widest of them
+    widest = 0.0
     if len(oval) < 5 or not inside.any():
         return found
     (_, _), (w, h), _ = cv2.fitEllipse(oval.astype(np.float32))
@@ -1912,7 +1913,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     if count <= 1:
         return found
     smooth = cv2.GaussianBlur(grey, (0, 0), 1.5).astype(np.float32)
-    calm = cv2.GaussianBlur(smooth, (0, 0), 1.0)  # for the shadows, averaged along the strand
+    calm = cv2.GaussianBlur(smooth, (0, 0), 1.0)  # to read the shadows beside the strands
     ridge = smooth - _open_grey_disc(smooth, size)
     face_level = float(np.median(smooth[body]))
     floor = float(np.percentile(ridge[body], 60))
@@ -1959,7 +1960,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         strand[body] = 0
         strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
         rim = strand.copy()
-        width_on = min(_ridge_width(smooth, inside, path, width) for path in paths)
+        width_on = float(np.median([_ridge_width(smooth, inside, p, width) for p in paths]))
         cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width_on)))
         on_head = np.column_stack(np.nonzero((strand > 0) & body)).astype(np.float32)
         if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
@@ -1977,19 +1978,22 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             for path in paths:
                 shadow = _cast_shadow(calm, inside, path, width_on, face_level, radius)
                 strand |= shadow.astype(np.uint8)
-        # Its soft edge goes with it, as wide again.
+        # Its soft edge goes with it: 0.6 of its width either side.
+        marked = np.zeros(grey.shape, bool)
         for mask, across in ((strand, width_on), (rim, width)):
             reach = max(1, int(0.6 * across))
             edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-            found |= cv2.dilate(mask, edge).astype(bool) & inside
+            marked |= cv2.dilate(mask, edge).astype(bool) & inside
+        found |= marked
         if width < 0.075 * radius:
-            membranes.append(width_on)
-    if membranes:
+            membranes |= marked
+            widest = max(widest, width_on)
+    if widest:
         # The skin in a narrow gap between two membranes lying close lies in their shadows
         # (the shade there reads as no single strand's, against the bright strands either side).
-        size = int(2 * max(membranes) + 2) | 1
+        size = int(2 * widest + 2) | 1
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-        closed = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_CLOSE, disc)
+        closed = cv2.morphologyEx(membranes.astype(np.uint8), cv2.MORPH_CLOSE, disc)
         found |= closed.astype(bool) & inside
     return found
 
@@ -2010,7 +2014,8 @@ def _across_path(path: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _ridge_width(smooth: np.ndarray, inside: np.ndarray, path: np.ndarray, most: float) -> float:
     """How wide the bright ridge along ``path`` is on the head: the width at half its height
-    over the skin beside it, across the line averaged along it (speckle averages away).
+    over the skin beside it, across the line averaged along it (speckle averages away), on the
+    blurred ``smooth`` (so a pixel or two wider than the strand: on the safe side).
     ``most`` when it cannot be told (the line too short, or no ridge stands out)."""
     across = _across_path(path)
     if across is None:
@@ -2059,14 +2064,16 @@ def _cast_shadow(
 ) -> np.ndarray:
     """The dark band a strand casts on the skin beside it (bool, ``calm``'s shape): on one
     side of its centre line ``path`` (N×2 x, y), past its soft edge, the offsets darker than
-    the skin just past them by ``_SHADOW_DARK`` of the face's ``level``.
+    the skin past them (on either side, the darker) by ``_SHADOW_DARK`` of the face's
+    ``level``.
 
     Read a piece at a time along the strand (``_SHADOW_PIECE`` of the head's ``radius``), each
     offset averaged along the piece: speckle averages away, a band running beside the strand
-    does not. The band must begin at the strand's edge and end within ``_SHADOW_MOST`` widths,
-    on the side most pieces show it (the light casts every piece's shadow the same way): a
-    dark region that starts farther out or runs on (a lid's crease, a nostril, the lips, the
-    shade of the face turning from the light) is the face's own."""
+    does not. The band must begin at the strand's edge and be lit again ``_SHADOW_MOST``
+    widths out, on the side most pieces show it (the light casts every piece's shadow the
+    same way), on a third of the pieces at least: a dark region that starts farther out (a
+    lid's crease, a nostril, the lips) is the face's own, and so is the shade of a face turning
+    from the light where no piece shows a band."""
     shadow = np.zeros(calm.shape, bool)
     across = _across_path(path)
     if across is None:
@@ -2085,7 +2092,10 @@ def _cast_shadow(
     on = inside[rows, cols]
     piece = max(6, int(_SHADOW_PIECE * radius))
     start = max(2, int(round(_SHADOW_START * width)) + 1)
-    ends: dict[int, list[int]] = {-1: [], 1: []}  # per side, how far it reaches per piece
+    # Per side: the pieces where a band shows and how far it reaches, and where the dark
+    # beside the strand runs on into the face's own shade (the shadow is there, its end is not).
+    ends: dict[int, list[tuple[slice, int]]] = {-1: [], 1: []}
+    merged: dict[int, list[slice]] = {-1: [], 1: []}
     for first in range(0, len(points), piece):
         part = slice(first, first + piece)
         seen = on[part]
@@ -2093,24 +2103,31 @@ def _cast_shadow(
         if (counts < 0.6 * seen.shape[0]).any():
             continue  # off the head on one side: its outline, not a shadow
         mean = (profile[part] * seen).sum(axis=0) / counts
-        for side in (-1, 1):
-            outward = mean[reach + side * edge :: side][: reach - edge + 1]
-            skin = float(np.median(outward[most:]))
+        outwards = {side: mean[reach + side * edge :: side][: reach - edge + 1] for side in (-1, 1)}
+        # The skin past it either side, the darker: a neighbouring strand or a lit brow may lie
+        # past it on one side (clean skin between two strands read as their shadow).
+        skin = min(float(np.percentile(o[most:], 25)) for o in outwards.values())
+        for side, outward in outwards.items():
             dark = skin - outward[:most] > _SHADOW_DARK * level
-            if not dark[:start].any() or dark[-1]:
+            if not dark[:start].any():
+                continue
+            if dark[-1]:
+                merged[side].append(part)
                 continue
             end = int(np.argmax(dark))
             while end + 1 < most and dark[end + 1]:
                 end += 1
-            ends[side].append(end)
+            ends[side].append((part, end))
     side = max((-1, 1), key=lambda s: len(ends[s]))
     if len(ends[side]) < _SHADOW_PIECES * math.ceil(len(points) / piece):
         return shadow
-    # One light casts it: as wide all along (the pieces the face's own shade hid included),
-    # with its soft edge, lighter than the threshold.
-    end = int(np.median(ends[side])) + max(1, int(round(0.5 * width)))
+    # One light casts it, as wide wherever it shows, with its soft edge (lighter than the
+    # threshold); none where the skin beside the strand is as lit as the skin past it.
+    end = int(np.median([e for _, e in ends[side]])) + max(1, int(round(0.5 * width)))
     band = (reach + side * (edge + np.arange(end + 1))).astype(int)
-    shadow[rows[:, band][on[:, band]], cols[:, band][on[:, band]]] = True
+    for part in [p for p, _ in ends[side]] + merged[side]:
+        keep = on[part][:, band]
+        shadow[rows[part][:, band][keep], cols[part][:, band][keep]] = True
     return cv2.dilate(shadow.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 

@@ -124,6 +124,38 @@ def test_the_lips_are_drawn_in_full_on_a_speckled_mouth() -> None:
 
 
 @pytest.mark.parametrize(
+    "kwargs",
+    [
+        # Mouths vision reads 0.50-0.56 sure (speckle round them): no lips were drawn.
+        {"palette": "surface-smooth", "occluder": "arm", "seed": 2},
+        {"palette": "voluson-gold", "occluder": "placenta", "seed": 0},
+        {"palette": "grey", "occluder": "arm", "seed": 3, "pose": "three-quarter-left"},
+        # A mouth read 0.010-0.012 of the face's diagonal below the lips' parting: no lips.
+        {"palette": "realisticvue", "seed": 1},
+        {"palette": "surface-smooth", "seed": 2},
+    ],
+)
+def test_lips_the_scan_shows_clearly_are_drawn(kwargs: dict) -> None:
+    cues = analyze(ingest(jpeg(phantom.make_phantom(**kwargs).image)))
+    conditioning = build(cues, blend_tone([5]))
+    on = RelightEngine(wrap=False, hat=False).render(conditioning, [7])[0].image
+    off = RelightEngine(wrap=False, hat=False, features=False).render(conditioning, [7])[0].image
+    box = conditioning.cues.crop_box
+    scale = on.shape[1] / (box.x1 - box.x0)
+    mouth = conditioning.cues.anchor("mouth")
+    assert mouth is not None
+    x, y = (mouth.x - box.x0) * scale, (mouth.y - box.y0) * scale
+
+    def redder(image: np.ndarray) -> float:
+        span = int(0.06 * on.shape[1])
+        patch = image[int(y) - span // 2 : int(y) + span // 2, int(x) - span : int(x) + span]
+        lab = cv2.cvtColor(patch.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+        return float(np.percentile(lab[..., 1], 95))  # a*: toward red
+
+    assert redder(on) > redder(off) + 8.0
+
+
+@pytest.mark.parametrize(
     ("kwargs", "monk"),
     [
         ({"palette": "voluson-gold", "occluder": "placenta"}, 1),

@@ -6,8 +6,10 @@ the pose shows it (on a profile the near eye, one nostril and the near half of t
 the anchor is not on a hand or an unsure region, and, for the lash and mouth lines, the scan
 itself shows a crease there. Every mark of a feature lies within ``FEATURE_REACH`` of the face
 diagonal of its anchor's segment (the anchor, widened to the feature's own width across the
-face); the scan's crease may move a line only ``_SNAP`` of the diagonal toward it. Nothing is
-ever placed by proportion from other anchors. When unsure, nothing is drawn.
+face); the scan's crease may move a lash line only ``_SNAP`` of the diagonal toward it, the
+lips' line ``_MOUTH_SNAP``. A mouth down to ``MOUTH_ON_ITS_LINE`` sure is drawn where the scan
+shows its line clearly. Nothing is ever placed by proportion from other anchors. When unsure,
+nothing is drawn.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ if TYPE_CHECKING:
 
 FEATURE_REACH = 0.03  # of the face diagonal: no mark lies further from its anchor's segment
 _SNAP = 0.008  # of the face diagonal: how far the scan's own crease may move a line
+# The mouth's anchor lies further off the lips' parting: the mesh reads a baby's mouth 0.01-0.025
+# of the diagonal above or below it (the nose's and the chin's creases lie 0.06 and more away).
+_MOUTH_SNAP = 0.02
+# Speckle lowers a mouth's confidence most (its groove and lip highlights read as speckle):
+# one this sure is drawn where the scan shows its line clearly, at ``_CLEAR_LINE`` evidence.
+MOUTH_ON_ITS_LINE = 0.45
+_CLEAR_LINE = 0.8
 _INK_TINT = np.array([0.86, 1.0, 1.06], dtype=np.float32)  # creases' darkening per channel
 _PORE_STRENGTH = 0.016  # of the 8-bit value: pores a viewer sees at full size, not in a thumbnail
 
@@ -219,8 +228,8 @@ def plan_features(
     gap, reach, snap = size.gap, FEATURE_REACH * size.diagonal, _SNAP * size.diagonal
     height, width = depth.shape
 
-    def trusted(name: str) -> tuple[float, float] | None:
-        xy = anchor_xy(cues, name, scale, FEATURE_CONFIDENCE)
+    def trusted(name: str, floor: float = FEATURE_CONFIDENCE) -> tuple[float, float] | None:
+        xy = anchor_xy(cues, name, scale, floor)
         if xy is None:
             return None
         column, row = int(round(xy[0])), int(round(xy[1]))
@@ -259,12 +268,13 @@ def plan_features(
             nose = Nose(tip, relief, sides, footprint)
 
     mouth = None
-    centre = trusted("mouth")
+    centre = trusted("mouth", MOUTH_ON_ITS_LINE)
     if centre is not None:
         full = min(0.22 * gap, 0.07 * size.diagonal)
         halves = (full * side_width(pose, -1), full * side_width(pose, 1))
-        line = _find_line(crease, centre, halves, snap)
-        if line is not None:
+        line = _find_line(crease, centre, halves, _MOUTH_SNAP * size.diagonal)
+        sure = trusted("mouth") is not None
+        if line is not None and (sure or line.evidence >= _CLEAR_LINE):
             philtrum_from = None
             if tip is not None and not cues.is_profile and tip[1] < line.yc:
                 philtrum_from = tip[1]

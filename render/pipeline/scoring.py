@@ -91,6 +91,7 @@ WEIGHTS: dict[str, float] = {
 # Faults no other term makes up for: under FAULT_FREE the worst of them scales the total down.
 FAULTS: tuple[str, ...] = ("subject", "features", "legibility", "tone")
 FAULT_FREE = 0.8
+SCORE_DIGITS = 4  # a score as a job keeps it and says it
 _FAULT_FLOOR = 0.2
 
 _ANALYSIS_LONG_SIDE = 320
@@ -909,4 +910,6 @@ def review_reason(
     if best.total >= threshold:
         return ""
     problem, advice = TERM_PROBLEMS[weakest_term(best)]
-    return f"The best portrait scored {best.total:.2f}: {problem}; {advice}."
+    # As the job's candidate keeps it (``SCORE_DIGITS``): 0.15504 read "0.16" here and "0.15"
+    # on the candidate's own line.
+    return f"The best portrait scored {round(best.total, SCORE_DIGITS):.2f}: {problem}; {advice}."

@@ -7,6 +7,7 @@ migrated (seconds each); every test then runs inside its own rolled-back transac
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -15,6 +16,18 @@ from render.pipeline.phantom import make_phantom
 from studio_portal.tenants.models import Studio
 from tests.stack import services_start_for_tests
 from tests.tenancy import make_studio_with_members, signed_in_client
+
+# The pipeline's own tests need no database, broker or browser: under ``make test``'s two
+# xdist workers each of their modules is a unit of work the idle worker takes, while every
+# test that touches the stack runs on one worker in collection order (they share its Redis).
+PIPELINE_TESTS = Path(__file__).resolve().parent / "render" / "tests" / "pipeline"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = Path(item.path)
+        group = path.stem if PIPELINE_TESTS in path.parents else "stack"
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_configure(config: pytest.Config) -> None:

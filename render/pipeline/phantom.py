@@ -97,6 +97,7 @@ class Phantom:
     subject: np.ndarray | None = None
     hands: np.ndarray | None = None
     other: np.ndarray | None = None
+    shadow: np.ndarray | None = None  # the head's pixels in the shadow of what lies over it
 
 
 def _ramp(palette: str) -> np.ndarray:
@@ -434,14 +435,15 @@ def _shade_scene(scene: _Scene, nearest: float, depth_range: float) -> np.ndarra
     return np.clip(shade, 0, 1) * (scene.label > 0)
 
 
-def _cast_shadows(scene: _Scene, shade: np.ndarray, radius: float) -> np.ndarray:
-    """What is nearer than the head casts a shadow onto it (HDlive's light is up and left)."""
+def _cast_shadows(scene: _Scene, shade: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """What is nearer than the head casts a shadow onto it (HDlive's light is up and left):
+    the shade with it, and where it falls (bool)."""
     near = (scene.label != HEAD) & (scene.label != BACKGROUND)
     if not near.any():
-        return shade
+        return shade, near
     offset = max(2, int(0.04 * radius))
     shadow = np.roll(np.roll(near, offset, axis=0), offset, axis=1) & (scene.label == HEAD)
-    return np.where(shadow, shade * 0.45, shade)
+    return np.where(shadow, shade * 0.45, shade), shadow
 
 
 _TONE_CURVES = {
@@ -461,6 +463,7 @@ class _Panel:
     subject: np.ndarray  # bool: the head's visible pixels
     hands: np.ndarray  # bool: the baby's hands and arm
     other: np.ndarray  # bool: cord, membranes, placenta or uterine wall
+    shadow: np.ndarray  # bool: the head's pixels in their shadow
 
 
 def _render_face(
@@ -489,7 +492,7 @@ def _render_face(
     if occluder is not None:
         _occluder(scene, occluder, cx, cy, radius, rng)
     shade = _shade_scene(scene, nearest, 1.3 * radius)
-    shade = _cast_shadows(scene, shade, radius)
+    shade, shadow = _cast_shadows(scene, shade, radius)
     shade = _TONE_CURVES[contrast](shade) * (scene.label > 0)
     shade *= _speckle(shade.shape, rng, 0.06)
     rgb = _ramp(palette)[np.clip(shade * 255, 0, 255).astype(np.uint8)]
@@ -532,6 +535,7 @@ def _render_face(
         subject=scene.label == HEAD,
         hands=scene.label == HAND,
         other=(scene.label == CORD) | (scene.label == PLACENTA),
+        shadow=shadow,
     )
 
 
@@ -715,7 +719,7 @@ def make_phantom(
     )
 
     masks = []
-    for mask in (render.subject, render.hands, render.other):
+    for mask in (render.subject, render.hands, render.other, render.shadow):
         framed = np.zeros((height, width), bool)
         framed[face_panel.y0 : face_panel.y1, face_panel.x0 : face_panel.x1] = mask
         masks.append(framed)
@@ -742,6 +746,7 @@ def make_phantom(
         subject=masks[0],
         hands=masks[1],
         other=masks[2],
+        shadow=masks[3],
     )
 
 

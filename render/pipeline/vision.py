@@ -1887,6 +1887,9 @@ def _open_grey_disc(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(opened, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+_CORD_WIDTH = 0.075  # of the head's radius: a ridge on the head this wide is a cord
+
+
 def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarray:
     """A cord or membrane strand across the head: True on the strand, its edge and its shadow.
 
@@ -1961,11 +1964,21 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
         rim = strand.copy()
         width_on = float(np.median([_ridge_width(smooth, inside, p, width) for p in paths]))
+        # Membranes or a cord, told by the ridge on the head: a pair of membranes leaving the
+        # head together is a piece as wide as a cord (0.08-0.10 of its radius on the phantoms),
+        # each of them a ridge a third as wide (0.025-0.045); a cord's ridge is 0.09-0.16
+        # (once 0.02, its line run along its edge: it then goes as membranes do, with the
+        # shadow read beside it).
+        membrane = width_on < _CORD_WIDTH * radius
+        if not membrane:
+            # A cord is drawn as wide as it leaves the head: its edge and the shadow it casts
+            # lie under that, and no band is read beside it (its shadow, left, was a streak).
+            width_on = width
         cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width_on)))
         on_head = np.column_stack(np.nonzero((strand > 0) & body)).astype(np.float32)
         if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
             continue  # stops at the silhouette: the face's own shape
-        if width < 0.075 * radius:
+        if membrane:
             # Membrane strands lie side by side and may hand the line from one to the next: the
             # bright ridge a strand's width either side of it, as narrow as a strand, goes too.
             # (A cord lies alone, and what is beside it is the face: a nose, a lid.)
@@ -1985,7 +1998,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
             marked |= cv2.dilate(mask, edge).astype(bool) & inside
         found |= marked
-        if width < 0.075 * radius:
+        if membrane:
             membranes |= marked
             widest = max(widest, width_on)
     if widest:
@@ -2012,6 +2025,22 @@ def _across_path(path: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return points, np.column_stack([-tangent[:, 1], tangent[:, 0]])
 
 
+def _sample_across(
+    image: np.ndarray, points: np.ndarray, normal: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``image`` read across a centre line (``_across_path``'s points and normals) at the
+    ``2·reach + 1`` whole offsets along each normal, bilinear (N×offsets), with the row and
+    column of each sample's nearest pixel (clipped to the image)."""
+    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
+    xs = (points[:, 0, None] + offsets * normal[:, 0, None]).astype(np.float32)
+    ys = (points[:, 1, None] + offsets * normal[:, 1, None]).astype(np.float32)
+    samples = cv2.remap(image, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    height, width = image.shape
+    cols = np.clip(np.round(xs).astype(int), 0, width - 1)
+    rows = np.clip(np.round(ys).astype(int), 0, height - 1)
+    return samples, rows, cols
+
+
 def _ridge_width(smooth: np.ndarray, inside: np.ndarray, path: np.ndarray, most: float) -> float:
     """How wide the bright ridge along ``path`` is on the head: the width at half its height
     over the skin beside it, across the line averaged along it (speckle averages away), on the
@@ -2020,18 +2049,12 @@ def _ridge_width(smooth: np.ndarray, inside: np.ndarray, path: np.ndarray, most:
     across = _across_path(path)
     if across is None:
         return most
-    points, normal = across
     reach = int(math.ceil(most)) + 2
-    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
-    xs = (points[:, 0, None] + offsets * normal[:, 0, None]).astype(np.float32)
-    ys = (points[:, 1, None] + offsets * normal[:, 1, None]).astype(np.float32)
-    height, width = smooth.shape
-    cols = np.clip(np.round(xs).astype(int), 0, width - 1)
-    rows = np.clip(np.round(ys).astype(int), 0, height - 1)
+    samples, rows, cols = _sample_across(smooth, *across, reach)
     on = inside[rows, cols].all(axis=1)
     if on.sum() < 4:
         return most
-    profile = cv2.remap(smooth, xs, ys, cv2.INTER_LINEAR)[on].mean(axis=0)
+    profile = samples[on].mean(axis=0)
     # The lit side's skin: the other side may lie in the strand's own shadow.
     skin = max(float(profile[:3].mean()), float(profile[-3:].mean()))
     top = int(np.argmax(profile[reach // 2 : -(reach // 2)])) + reach // 2
@@ -2078,17 +2101,11 @@ def _cast_shadow(
     across = _across_path(path)
     if across is None:
         return shadow
-    points, normal = across
+    points = across[0]
     edge = int(math.ceil(0.75 * width))  # the strand's half and its soft edge
     most = int(math.ceil(_SHADOW_MOST * width)) + 2
     reach = edge + most + int(math.ceil(width)) + 2  # and the skin past the widest shadow
-    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
-    xs = (points[:, 0, None] + offsets * normal[:, 0, None]).astype(np.float32)
-    ys = (points[:, 1, None] + offsets * normal[:, 1, None]).astype(np.float32)
-    profile = cv2.remap(calm, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    height, width_px = calm.shape
-    cols = np.clip(np.round(xs).astype(int), 0, width_px - 1)
-    rows = np.clip(np.round(ys).astype(int), 0, height - 1)
+    profile, rows, cols = _sample_across(calm, *across, reach)
     on = inside[rows, cols]
     piece = max(6, int(_SHADOW_PIECE * radius))
     start = max(2, int(round(_SHADOW_START * width)) + 1)

@@ -1922,6 +1922,9 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     floor = float(np.percentile(ridge[body], 60))
     near_body = cv2.dilate(body.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     depth_in = cv2.distanceTransform(body.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    # Each strand kept: its mask, the rim where it leaves the head, its widths there and on the
+    # head, and for membranes the shadow read beside each of its lines.
+    kept: list[tuple[np.ndarray, np.ndarray, float, float, list[_ShadowReading] | None]] = []
     for i in range(1, count):
         x, y, pw, ph, area = stats[i]
         if area < 20:
@@ -1987,10 +1990,15 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             grown &= ~_open_disc(grown, int(1.6 * width_on) | 1)
             strand |= grown.astype(np.uint8)
             # The shadow a membrane casts on the skin beside it goes with it (it was left on
-            # the forehead as dashes).
-            for path in paths:
-                shadow = _cast_shadow(calm, inside, path, width_on, face_level, radius)
-                strand |= shadow.astype(np.uint8)
+            # the forehead as dashes): read here, taken once every strand has been read.
+            read = [_read_shadow(calm, inside, p, width_on, face_level, radius) for p in paths]
+            kept.append((strand, rim, width, width_on, [r for r in read if r is not None]))
+        else:
+            kept.append((strand, rim, width, width_on, None))
+    falls = _shadows_fall([r for *_, shadows in kept for r in shadows or ()])
+    for strand, rim, width, width_on, readings in kept:
+        for reading in readings or ():
+            strand |= _shadow_band(reading, strand.shape, falls).astype(np.uint8)
         # Its soft edge goes with it: 0.6 of its width either side.
         marked = np.zeros(grey.shape, bool)
         for mask, across in ((strand, width_on), (rim, width)):
@@ -1998,7 +2006,7 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
             marked |= cv2.dilate(mask, edge).astype(bool) & inside
         found |= marked
-        if membrane:
+        if readings is not None:  # membranes
             membranes |= marked
             widest = max(widest, width_on)
     if widest:
@@ -2077,40 +2085,53 @@ _SHADOW_MOST = 2.0  # strand widths (and two pixels): the widest shadow taken
 _SHADOW_PIECES = 1 / 3  # of the strand's pieces that must show it
 
 
-def _cast_shadow(
+@dataclass(frozen=True, eq=False)
+class _ShadowReading:
+    """What ``_read_shadow`` saw beside one strand's centre line, per side (-1, 1 along its
+    normals): the pieces where a band shows and how far it reaches (offsets past the edge),
+    and those where the dark beside it runs on into the face's own shade (the shadow is there,
+    its end is not)."""
+
+    rows: np.ndarray  # N×offsets: each sample's pixel
+    cols: np.ndarray
+    on: np.ndarray  # N×offsets bool: on the head
+    reach: int  # the centre line's offset in the samples
+    edge: int  # offsets from the centre line to the strand's soft edge
+    width: float
+    pieces: int  # how many pieces the line was read in
+    normal: np.ndarray  # the line's mean unit normal (x, y): side 1's direction in the image
+    ends: dict[int, list[tuple[slice, int]]]
+    merged: dict[int, list[slice]]
+
+
+def _read_shadow(
     calm: np.ndarray,
     inside: np.ndarray,
     path: np.ndarray,
     width: float,
     level: float,
     radius: float,
-) -> np.ndarray:
-    """The dark band a strand casts on the skin beside it (bool, ``calm``'s shape): on one
-    side of its centre line ``path`` (N×2 x, y), past its soft edge, the offsets darker than
-    the skin past them (on either side, the darker) by ``_SHADOW_DARK`` of the face's
-    ``level``.
+) -> _ShadowReading | None:
+    """The dark bands beside a strand's centre line ``path`` (N×2 x, y) on ``calm``: on each
+    side, past its soft edge, the offsets darker than the skin past them (on either side, the
+    darker) by ``_SHADOW_DARK`` of the face's ``level``; None when the line is too short.
 
     Read a piece at a time along the strand (``_SHADOW_PIECE`` of the head's ``radius``), each
     offset averaged along the piece: speckle averages away, a band running beside the strand
-    does not. The band must begin at the strand's edge and be lit again ``_SHADOW_MOST``
-    widths out, on the side most pieces show it (the light casts every piece's shadow the
-    same way), on a third of the pieces at least: a dark region that starts farther out (a
-    lid's crease, a nostril, the lips) is the face's own, and so is the shade of a face turning
-    from the light where no piece shows a band."""
-    shadow = np.zeros(calm.shape, bool)
+    does not. A band must begin at the strand's edge and be lit again ``_SHADOW_MOST`` widths
+    out: a dark region that starts farther out (a lid's crease, a nostril, the lips) is the
+    face's own."""
     across = _across_path(path)
     if across is None:
-        return shadow
-    points = across[0]
+        return None
+    points, normal = across
     edge = int(math.ceil(0.75 * width))  # the strand's half and its soft edge
     most = int(math.ceil(_SHADOW_MOST * width)) + 2
     reach = edge + most + int(math.ceil(width)) + 2  # and the skin past the widest shadow
-    profile, rows, cols = _sample_across(calm, *across, reach)
+    profile, rows, cols = _sample_across(calm, points, normal, reach)
     on = inside[rows, cols]
     piece = max(6, int(_SHADOW_PIECE * radius))
     start = max(2, int(round(_SHADOW_START * width)) + 1)
-    # Per side: the pieces where a band shows and how far it reaches, and where the dark
-    # beside the strand runs on into the face's own shade (the shadow is there, its end is not).
     ends: dict[int, list[tuple[slice, int]]] = {-1: [], 1: []}
     merged: dict[int, list[slice]] = {-1: [], 1: []}
     for first in range(0, len(points), piece):
@@ -2135,17 +2156,72 @@ def _cast_shadow(
             while end + 1 < most and dark[end + 1]:
                 end += 1
             ends[side].append((part, end))
-    side = max((-1, 1), key=lambda s: len(ends[s]))
-    if len(ends[side]) < _SHADOW_PIECES * math.ceil(len(points) / piece):
+    mean_normal = normal.mean(axis=0)
+    mean_normal /= max(float(np.hypot(*mean_normal)), 1e-6)
+    return _ShadowReading(
+        rows=rows,
+        cols=cols,
+        on=on,
+        reach=reach,
+        edge=edge,
+        width=width,
+        pieces=math.ceil(len(points) / piece),
+        normal=mean_normal,
+        ends=ends,
+        merged=merged,
+    )
+
+
+def _shadows_fall(readings: list[_ShadowReading]) -> np.ndarray:
+    """The way the light casts the strands' shadows in the image (a unit x, y vector; zeros
+    when no band shows): each line's pieces showing a band on a side, a vote along that side's
+    normal."""
+    votes = np.zeros(2)
+    for reading in readings:
+        votes += (len(reading.ends[1]) - len(reading.ends[-1])) * reading.normal
+    norm = float(np.hypot(*votes))
+    return votes / norm if norm > 0 else votes
+
+
+def _shadow_band(reading: _ShadowReading, shape: tuple[int, ...], falls: np.ndarray) -> np.ndarray:
+    """The shadow beside one strand (bool, ``shape``): on the side the light casts it
+    (``falls``; without one, the side most of its pieces show a band on), where a piece shows
+    it, as wide there, on a third of the pieces at least (``_SHADOW_PIECES``); none where the
+    skin beside the strand is as lit as the skin past it (the shade of a face turning from the
+    light). One light casts every strand's shadow the same way: a dark groove on the lit side
+    (the lips' parting by a strand across the chin) is no shadow."""
+    shadow = np.zeros(shape[:2], bool)
+    ends = reading.ends
+    if falls.any():
+        side = 1 if float(reading.normal @ falls) > 0 else -1
+    else:
+        side = max((-1, 1), key=lambda s: len(ends[s]))
+    if len(ends[side]) < _SHADOW_PIECES * reading.pieces:
         return shadow
     # One light casts it, as wide wherever it shows, with its soft edge (lighter than the
-    # threshold); none where the skin beside the strand is as lit as the skin past it.
-    end = int(np.median([e for _, e in ends[side]])) + max(1, int(round(0.5 * width)))
-    band = (reach + side * (edge + np.arange(end + 1))).astype(int)
-    for part in [p for p, _ in ends[side]] + merged[side]:
-        keep = on[part][:, band]
-        shadow[rows[part][:, band][keep], cols[part][:, band][keep]] = True
+    # threshold).
+    end = int(np.median([e for _, e in ends[side]])) + max(1, int(round(0.5 * reading.width)))
+    band = (reading.reach + side * (reading.edge + np.arange(end + 1))).astype(int)
+    for part in [p for p, _ in ends[side]] + reading.merged[side]:
+        keep = reading.on[part][:, band]
+        shadow[reading.rows[part][:, band][keep], reading.cols[part][:, band][keep]] = True
     return cv2.dilate(shadow.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def _cast_shadow(
+    calm: np.ndarray,
+    inside: np.ndarray,
+    path: np.ndarray,
+    width: float,
+    level: float,
+    radius: float,
+) -> np.ndarray:
+    """The dark band one strand alone casts on the skin beside it (bool, ``calm``'s shape):
+    ``_read_shadow`` and ``_shadow_band`` on the side most of its pieces show it."""
+    reading = _read_shadow(calm, inside, path, width, level, radius)
+    if reading is None:
+        return np.zeros(calm.shape, bool)
+    return _shadow_band(reading, calm.shape, np.zeros(2))
 
 
 def _cut_loose(inside: np.ndarray, strands: np.ndarray) -> np.ndarray:

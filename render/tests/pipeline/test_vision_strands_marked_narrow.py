@@ -26,7 +26,14 @@ from PIL import Image
 from render.pipeline import phantom
 from render.pipeline.ingest import ingest
 from render.pipeline.types import StructuralCues
-from render.pipeline.vision import _cast_shadow, _ridge_width, analyze
+from render.pipeline.vision import (
+    _cast_shadow,
+    _read_shadow,
+    _ridge_width,
+    _shadow_band,
+    _shadows_fall,
+    analyze,
+)
 
 
 @functools.cache
@@ -205,3 +212,29 @@ def test_a_shadow_is_marked_only_where_it_shows() -> None:
     shadow = _cast_shadow(part, INSIDE, PATH, 4.0, 150.0, 60.0)
     assert shadow[63:68, 20:70].all()
     assert not shadow[63:68, 110:].any()
+
+
+def test_one_light_casts_every_strands_shadow_the_same_way() -> None:
+    # A strand lying along the lips has their parting on its lit side, darker along its whole
+    # length than its own shadow, which the head's outline cuts short: read alone, the parting
+    # was taken as its shadow (the mouth went with it).
+    image = np.full((120, 200), 150.0, np.float32)
+    image[29:32] = 230.0  # one strand, its shadow below it all along
+    image[33:38] = 100.0
+    image[84:87] = 230.0  # another, a groove above it all along and its shadow below in part
+    image[77:81] = 100.0
+    image[88:93, 10:80] = 100.0
+    image = cv2.GaussianBlur(image, (0, 0), 1.0)
+    readings = []
+    for row in (30.0, 85.0):
+        path = np.array([[10.0, row], [190.0, row]])
+        reading = _read_shadow(image, INSIDE, path, 4.0, 150.0, 60.0)
+        assert reading is not None
+        readings.append(reading)
+    alone = _shadow_band(readings[1], image.shape, np.zeros(2))
+    assert alone[77:81, 30:170].all()
+    falls = _shadows_fall(readings)
+    assert falls[1] > 0.99  # down the image, as the first strand shows
+    shadow = _shadow_band(readings[1], image.shape, falls)
+    assert shadow[88:93, 20:70].all()
+    assert not shadow[:84].any()

@@ -2324,7 +2324,32 @@ def _march(
         path.append(here)
     if misses:
         path = path[: len(path) - misses]  # the faded steps at the end are not the strand
-    return np.array(path)
+    return _until_it_turns(np.array(path))
+
+
+_MOST_TURN = 75.0  # degrees a strand's line turns at most from its heading onto the head
+_TURNING = 40.0  # degrees: where a turn past that began
+
+
+def _until_it_turns(path: np.ndarray) -> np.ndarray:
+    """``path`` (N×2 x, y) cut where it turns away from the way it came onto the head (its
+    heading over three steps, against the first three's): a cord or membrane lying across
+    the head bends (up to 65 degrees on the phantoms), but the line followed up the nose's
+    bright bridge from a strand below the eyes, or up the head's lit outline, turned back on
+    itself (170-180 degrees), and the face between two strands was painted over. Cut back to
+    where the turn began. (A line that swerved over a nose tip and back, 87 degrees, is cut
+    there too: the strand under the nose then stays unmarked past it.)"""
+    k = 3
+    if len(path) <= k:
+        return path
+    along = path[k:] - path[:-k]
+    angle = np.degrees(np.arctan2(along[:, 1], along[:, 0]))
+    turn = np.abs((angle - angle[0] + 180.0) % 360.0 - 180.0)
+    over = np.nonzero(turn > _MOST_TURN)[0]
+    if len(over) == 0:
+        return path
+    straight = np.nonzero(turn[: over[0]] <= _TURNING)[0]
+    return path[: (int(straight[-1]) if len(straight) else 0) + 2]
 
 
 def _trim_at_contact(

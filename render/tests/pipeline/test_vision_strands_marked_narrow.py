@@ -32,6 +32,7 @@ from render.pipeline.vision import (
     _ridge_width,
     _shadow_band,
     _shadows_fall,
+    _until_it_turns,
     analyze,
 )
 
@@ -79,6 +80,9 @@ def head_outline(mask: np.ndarray) -> np.ndarray:
             },
             0.01,
         ),
+        # The line from the lowest strand was followed up the nose's bridge to the strands
+        # above: the face between them was painted over (0.021 of the head).
+        ({"occluder": "membrane", "seed": 11, "palette": "surface-smooth"}, 0.01),
     ],
 )
 def test_only_the_strand_and_its_shadow_are_painted_over(kwargs: dict, most: float) -> None:
@@ -238,3 +242,15 @@ def test_one_light_casts_every_strands_shadow_the_same_way() -> None:
     shadow = _shadow_band(readings[1], image.shape, falls)
     assert shadow[88:93, 20:70].all()
     assert not shadow[:84].any()
+
+
+def test_a_line_that_turns_away_from_its_strand_is_cut_where_it_turned() -> None:
+    # Across the face, then up the nose's bridge: cut where it began to turn.
+    across = np.column_stack([np.arange(0.0, 60.0, 3.0), np.full(20, 100.0)])
+    up = np.column_stack([np.full(15, 60.0), 100.0 - np.arange(3.0, 48.0, 3.0)])
+    cut = _until_it_turns(np.concatenate([across, up]))
+    assert 50.0 <= cut[-1, 0] <= 60.0 and cut[-1, 1] >= 97.0
+    # A strand bending gently (60 degrees over its length) is kept whole.
+    t = np.radians(np.linspace(0.0, 60.0, 40))
+    bend = np.column_stack([100.0 * np.sin(t), 100.0 * (1.0 - np.cos(t))])
+    assert len(_until_it_turns(bend)) == len(bend)

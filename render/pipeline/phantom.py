@@ -649,7 +649,7 @@ def make_phantom(
     ``contrast`` is one of ``CONTRASTS``. ``panels`` 2 or 4 lays out a multi-panel screen: 2D
     B-mode slices next to one render panel (the one holding the face, and the largest). Ground
     truth is in image pixels: the anchors a sonographer could place (visible, not covered) and
-    masks of the head, the hands and what is not the baby.
+    masks of the head, the hands, what is not the baby and the shadows cast on the head.
     """
     if palette not in _PALETTE_RAMPS:
         raise ValueError(f"unknown palette {palette!r}; one of {PALETTES}")

@@ -422,10 +422,12 @@ class _Texture:
     colour_spread: float  # RGB spread at equal brightness: ~0 for a colour-mapped scan
 
 
-# A lit surface render is smooth shading (phantoms ≈ 0.05, photos ≈ 0.07); a B-mode image is
-# speckle all over (real and phantom B-modes ≥ 0.095). Without a face, less evidence suffices.
+# A lit surface render is smooth shading (phantoms ≈ 0.05, photos ≈ 0.07; membranes across it
+# add their edges: 0.060-0.064); a B-mode image is speckle all over (real and phantom B-modes
+# ≥ 0.095, 0.13-0.15 now). Without a face, less evidence suffices, but a render whose face is
+# hidden by membranes was told it was a 2D scan at 0.06.
 SPECKLE_BMODE = 0.085
-SPECKLE_BMODE_WITHOUT_FACE = 0.06
+SPECKLE_BMODE_WITHOUT_FACE = 0.075
 SPECKLE_BMODE_ANY_COLOUR = 0.1  # so grainy that overlays in colour cannot make it a photo
 # Scanners map one echo value to one colour (grey, a sepia tint or a render palette), so at a
 # given brightness every pixel has the same colour; a photograph's colours spread widely.
@@ -1952,15 +1954,24 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             continue
         # A strand crosses the head; a line that keeps to the outline is the head's own lit
         # rim, followed from a profile's nose or lips (which also stand out of the silhouette).
-        paths = [p for p in paths if _median_depth(p, depth_in) > 0.12 * radius]
+        # And it comes from outside: its piece reaches a tenth of the radius and more out
+        # behind it (0.15-0.7 on the phantoms), a profile's nose tip 0.04-0.06 (a line from it,
+        # kept from sweeping round by _march, ran on across the face and took the nose).
+        paths = [
+            p
+            for p in paths
+            if _median_depth(p, depth_in) > 0.12 * radius
+            and _reaches_out(p, piece, (x, y)) > 0.1 * radius
+        ]
         if not paths:
             continue
         strand = np.zeros(grey.shape, np.uint8)
         # Drawn half as wide again: the path keeps to the lit side of a strand lying across.
         # Where it crosses the head's rim, as wide as the piece it left by, which cuts it loose
         # (narrower, a fringe along it joined it to the outline, and a profile's nose was lost
-        # to it); within the head, as wide as it lies there (the piece can be a pair of
-        # strands, or widen where it joins the rim: membranes took a nose and lips with them).
+        # to it); within the head a membrane as wide as it lies there (the piece can be a pair
+        # of strands, or widen where it joins the rim: membranes took a nose and lips with
+        # them), a cord as wide as that piece.
         lines = [np.round(path).astype(np.int32) for path in paths]
         cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width)))
         strand[body] = 0
@@ -2208,27 +2219,21 @@ def _shadow_band(reading: _ShadowReading, shape: tuple[int, ...], falls: np.ndar
     return cv2.dilate(shadow.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
 
 
-def _cast_shadow(
-    calm: np.ndarray,
-    inside: np.ndarray,
-    path: np.ndarray,
-    width: float,
-    level: float,
-    radius: float,
-) -> np.ndarray:
-    """The dark band one strand alone casts on the skin beside it (bool, ``calm``'s shape):
-    ``_read_shadow`` and ``_shadow_band`` on the side most of its pieces show it."""
-    reading = _read_shadow(calm, inside, path, width, level, radius)
-    if reading is None:
-        return np.zeros(calm.shape, bool)
-    return _shadow_band(reading, calm.shape, np.zeros(2))
-
-
 def _cut_loose(inside: np.ndarray, strands: np.ndarray) -> np.ndarray:
     """``inside`` without the strands' pieces past the head's outline (what an opening a third
     of the head's radius across keeps); both bool masks."""
     span = max(5, int(0.35 * math.sqrt(float(inside.sum()) / math.pi)) | 1)
     return inside & ~(strands & ~_open_disc(inside, span))
+
+
+def _reaches_out(path: np.ndarray, piece: np.ndarray, origin: tuple[int, int]) -> float:
+    """How far ``piece`` (bool, its box at ``origin``) reaches out behind where ``path``
+    (N×2 x, y) enters the head, along the path's first steps (pixels)."""
+    ys, xs = np.nonzero(piece)
+    points = np.column_stack([xs + origin[0], ys + origin[1]]).astype(np.float64)
+    ahead = path[min(3, len(path) - 1)] - path[0]
+    ahead /= max(float(np.hypot(*ahead)), 1e-6)
+    return float(((path[0] - points) @ ahead).max())
 
 
 def _median_depth(path: np.ndarray, depth_in: np.ndarray) -> float:
@@ -2294,6 +2299,11 @@ def _march(
     height, width_px = ridge.shape
     step = max(2.0, 0.6 * width)
     turns = np.radians(np.linspace(-30.0, 30.0, 7))
+    # Never more than _MOST_TURN from the way it came onto the head: a strand lying across
+    # bends a little, but the nose's bright bridge, met square, drew the line up it, over the
+    # face between two strands and on along another strand than the one it followed.
+    first = math.atan2(heading[1], heading[0])
+    most = math.radians(_MOST_TURN)
     path, here, misses = [entry], entry, 0
     for _ in range(int(2.0 * max(height, width_px) / step)):
         angle = math.atan2(heading[1], heading[0])
@@ -2302,7 +2312,8 @@ def _march(
         )
         cols = np.clip(np.round(ahead[:, 0]).astype(int), 0, width_px - 1)
         rows = np.clip(np.round(ahead[:, 1]).astype(int), 0, height - 1)
-        values = ridge[rows, cols]
+        values = ridge[rows, cols].astype(np.float32)
+        values[np.abs((angle + turns - first + math.pi) % (2 * math.pi) - math.pi) > most] = -np.inf
         best = int(np.argmax(values))
         nxt = ahead[best]
         if not body[rows[best], cols[best]]:
@@ -2327,29 +2338,30 @@ def _march(
     return _until_it_turns(np.array(path))
 
 
-_MOST_TURN = 75.0  # degrees a strand's line turns at most from its heading onto the head
-_TURNING = 40.0  # degrees: where a turn past that began
-
-
 def _until_it_turns(path: np.ndarray) -> np.ndarray:
-    """``path`` (N×2 x, y) cut where it turns away from the way it came onto the head (its
-    heading over three steps, against the first three's): a cord or membrane lying across
-    the head bends (up to 65 degrees on the phantoms), but the line followed up the nose's
-    bright bridge from a strand below the eyes, or up the head's lit outline, turned back on
-    itself (170-180 degrees), and the face between two strands was painted over. Cut back to
-    where the turn began. (A line that swerved over a nose tip and back, 87 degrees, is cut
-    there too: the strand under the nose then stays unmarked past it.)"""
+    """``path`` (N×2 x, y) cut where its heading over three steps has turned ``_CUT_TURN``
+    from its first three's, back to where the turn began (``_TURNING``). ``_march`` keeps
+    within ``_MOST_TURN`` of the heading it was given, the way the piece it left by points;
+    a line whose own first steps already ran askew of that can still sweep round, as one
+    followed from a profile's nose tip (a thin piece standing out of the silhouette) did
+    across the face, which was then painted over and the scan refused."""
     k = 3
     if len(path) <= k:
         return path
     along = path[k:] - path[:-k]
     angle = np.degrees(np.arctan2(along[:, 1], along[:, 0]))
     turn = np.abs((angle - angle[0] + 180.0) % 360.0 - 180.0)
-    over = np.nonzero(turn > _MOST_TURN)[0]
+    over = np.nonzero(turn > _CUT_TURN)[0]
     if len(over) == 0:
         return path
     straight = np.nonzero(turn[: over[0]] <= _TURNING)[0]
     return path[: (int(straight[-1]) if len(straight) else 0) + 2]
+
+
+_CUT_TURN = 75.0  # degrees from its first steps' heading a followed line is cut at
+_TURNING = 40.0  # degrees: where a turn past _CUT_TURN began
+
+_MOST_TURN = 60.0  # degrees a strand's line turns at most from its heading onto the head
 
 
 def _trim_at_contact(

@@ -42,7 +42,7 @@ browser-deps:
 test: install browser-deps
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2
 
 lint: install
 	$(VENV)/bin/ruff check .

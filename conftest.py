@@ -25,7 +25,7 @@ PIPELINE_TESTS = Path(__file__).resolve().parent / "render" / "tests" / "pipelin
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        path = Path(item.path)
+        path = Path(item.path).resolve()
         group = path.stem if PIPELINE_TESTS in path.parents else "stack"
         item.add_marker(pytest.mark.xdist_group(group))
 

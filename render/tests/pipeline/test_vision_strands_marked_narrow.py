@@ -83,6 +83,19 @@ def head_outline(mask: np.ndarray) -> np.ndarray:
         # The line from the lowest strand was followed up the nose's bridge to the strands
         # above: the face between them was painted over (0.021 of the head).
         ({"occluder": "membrane", "seed": 11, "palette": "surface-smooth"}, 0.01),
+        # A cord is marked as wide as it leaves the head, with a soft edge as wide again:
+        # 0.018 and 0.011 of the head lie beyond it and its shadow (0.011 and 0.005 when it
+        # was marked as narrow as its ridge, and left its shadow on the face).
+        ({"occluder": "cord", "seed": 55}, 0.025),
+        (
+            {
+                "occluder": "cord",
+                "seed": 2,
+                "pose": "three-quarter-left",
+                "palette": "surface-smooth",
+            },
+            0.025,
+        ),
     ],
 )
 def test_only_the_strand_and_its_shadow_are_painted_over(kwargs: dict, most: float) -> None:

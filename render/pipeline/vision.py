@@ -2335,31 +2335,8 @@ def _march(
         path.append(here)
     if misses:
         path = path[: len(path) - misses]  # the faded steps at the end are not the strand
-    return _until_it_turns(np.array(path))
+    return np.array(path)
 
-
-def _until_it_turns(path: np.ndarray) -> np.ndarray:
-    """``path`` (N×2 x, y) cut where its heading over three steps has turned ``_CUT_TURN``
-    from its first three's, back to where the turn began (``_TURNING``). ``_march`` keeps
-    within ``_MOST_TURN`` of the heading it was given, the way the piece it left by points;
-    a line whose own first steps already ran askew of that can still sweep round, as one
-    followed from a profile's nose tip (a thin piece standing out of the silhouette) did
-    across the face, which was then painted over and the scan refused."""
-    k = 3
-    if len(path) <= k:
-        return path
-    along = path[k:] - path[:-k]
-    angle = np.degrees(np.arctan2(along[:, 1], along[:, 0]))
-    turn = np.abs((angle - angle[0] + 180.0) % 360.0 - 180.0)
-    over = np.nonzero(turn > _CUT_TURN)[0]
-    if len(over) == 0:
-        return path
-    straight = np.nonzero(turn[: over[0]] <= _TURNING)[0]
-    return path[: (int(straight[-1]) if len(straight) else 0) + 2]
-
-
-_CUT_TURN = 75.0  # degrees from its first steps' heading a followed line is cut at
-_TURNING = 40.0  # degrees: where a turn past _CUT_TURN began
 
 _MOST_TURN = 60.0  # degrees a strand's line turns at most from its heading onto the head
 

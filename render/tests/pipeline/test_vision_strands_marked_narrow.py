@@ -32,7 +32,6 @@ from render.pipeline.vision import (
     _ridge_width,
     _shadow_band,
     _shadows_fall,
-    _until_it_turns,
     analyze,
 )
 
@@ -200,16 +199,10 @@ PATH = np.array([[10.0, 60.0], [190.0, 60.0]])
 INSIDE = np.ones((120, 200), bool)
 
 
-def _cast_shadow(
-    calm: np.ndarray,
-    inside: np.ndarray,
-    path: np.ndarray,
-    width: float,
-    level: float,
-    radius: float,
-) -> np.ndarray:
-    """The shadow one strand alone casts: read, and taken on the side most pieces show it."""
-    reading = _read_shadow(calm, inside, path, width, level, radius)
+def _cast_shadow(calm: np.ndarray, width: float) -> np.ndarray:
+    """The shadow the strand along ``PATH`` alone casts on skin at 150, on a head of radius 60:
+    read, and taken on the side most of its pieces show it."""
+    reading = _read_shadow(calm, INSIDE, PATH, width, 150.0, 60.0)
     assert reading is not None
     return _shadow_band(reading, calm.shape, np.zeros(2))
 
@@ -221,16 +214,16 @@ def test_a_strand_is_measured_as_wide_as_its_ridge() -> None:
 
 
 def test_the_shadow_beside_a_strand_is_taken_and_nothing_else() -> None:
-    shadow = _cast_shadow(_strand_on_skin((3, 8)), INSIDE, PATH, 4.0, 150.0, 60.0)
+    shadow = _cast_shadow(_strand_on_skin((3, 8)), 4.0)
     columns = slice(30, 170)
     assert shadow[63:68, columns].all()  # the dark band below it
     assert not shadow[:55, columns].any()  # the skin above it, lit
     assert not shadow[75:, columns].any()  # and below the band
     # The face turning into shade below the strand is the face's own, not a shadow.
-    shade = _cast_shadow(_strand_on_skin(None, shade_below=True), INSIDE, PATH, 4.0, 150.0, 60.0)
+    shade = _cast_shadow(_strand_on_skin(None, shade_below=True), 4.0)
     assert not shade.any()
     # Nor a crease a strand's width off (a lid's) past skin as lit as the rest.
-    crease = _cast_shadow(_strand_on_skin((14, 17)), INSIDE, PATH, 4.0, 150.0, 60.0)
+    crease = _cast_shadow(_strand_on_skin((14, 17)), 4.0)
     assert not crease.any()
 
 
@@ -239,17 +232,17 @@ def test_a_neighbouring_membrane_neither_makes_a_shadow_nor_hides_one() -> None:
     # skin between two membranes was taken as a shadow, and a real one was lost.
     for neighbour in (10, 12):
         clean = _strand_on_skin(None, neighbour=neighbour)
-        assert not _cast_shadow(clean, INSIDE, PATH, 3.0, 150.0, 60.0).any()
+        assert not _cast_shadow(clean, 3.0).any()
     for neighbour in (14, 16):
         real = _strand_on_skin((3, 7), neighbour=neighbour)
-        assert _cast_shadow(real, INSIDE, PATH, 3.0, 150.0, 60.0)[63:67, 30:170].all()
+        assert _cast_shadow(real, 3.0)[63:67, 30:170].all()
 
 
 def test_a_shadow_is_marked_only_where_it_shows() -> None:
     # Seen under a third of the strand, it was painted along all of it (over a nose or lips
     # the strand crosses where it casts none).
     part = _strand_on_skin((3, 8), columns=slice(10, 80))
-    shadow = _cast_shadow(part, INSIDE, PATH, 4.0, 150.0, 60.0)
+    shadow = _cast_shadow(part, 4.0)
     assert shadow[63:68, 20:70].all()
     assert not shadow[63:68, 110:].any()
 
@@ -278,18 +271,6 @@ def test_one_light_casts_every_strands_shadow_the_same_way() -> None:
     shadow = _shadow_band(readings[1], image.shape, falls)
     assert shadow[88:93, 20:70].all()
     assert not shadow[:84].any()
-
-
-def test_a_line_that_turns_away_from_its_strand_is_cut_where_it_turned() -> None:
-    # Across the face, then up the nose's bridge: cut where it began to turn.
-    across = np.column_stack([np.arange(0.0, 60.0, 3.0), np.full(20, 100.0)])
-    up = np.column_stack([np.full(15, 60.0), 100.0 - np.arange(3.0, 48.0, 3.0)])
-    cut = _until_it_turns(np.concatenate([across, up]))
-    assert 50.0 <= cut[-1, 0] <= 60.0 and cut[-1, 1] >= 97.0
-    # A strand bending gently (60 degrees over its length) is kept whole.
-    t = np.radians(np.linspace(0.0, 60.0, 40))
-    bend = np.column_stack([100.0 * np.sin(t), 100.0 * (1.0 - np.cos(t))])
-    assert len(_until_it_turns(bend)) == len(bend)
 
 
 def test_a_strand_is_followed_no_more_than_sixty_degrees_off_its_heading() -> None:

@@ -11,6 +11,8 @@ and encoded as the delivered web JPEG (quality 90). Each is then attacked as sha
 * ``crop10`` — 10 % cut off the width and 10 % off the height, split between the sides at a
   seeded random place (so the tile grid is shifted by an arbitrary amount);
 * ``png`` — decoded and saved as PNG, then read back (a screenshot's lossless round trip);
+* ``screenshot`` — re-sent at quality 70, shown at 60 % on a plain canvas with margins, saved as
+  PNG (a phone's screenshot of the portrait in a chat);
 * ``combined`` (reported, no goal) — the crop, then the resize, then JPEG at quality 70.
 
 A detection counts only when the id read back is the one embedded. The same twenty portraits,
@@ -83,11 +85,22 @@ def _png_round_trip(pixels: np.ndarray) -> np.ndarray:
     return _decode(buffer.getvalue())
 
 
+def _screenshot(pixels: np.ndarray) -> np.ndarray:
+    """A phone's screenshot of the portrait as a messaging app showed it: re-sent at quality 70,
+    shown at 60 % on a plain canvas bigger than it, saved as PNG."""
+    sent = Image.open(io.BytesIO(_jpeg(pixels, 70))).convert("RGB")
+    shown = sent.resize((sent.width * 6 // 10, sent.height * 6 // 10))
+    screen = Image.new("RGB", (shown.width + 40, shown.height + 300), (250, 250, 250))
+    screen.paste(shown, (20, 150))
+    return _png_round_trip(np.asarray(screen))
+
+
 ATTACKS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "jpeg70": lambda pixels, seed: _decode(_jpeg(pixels, 70)),
     "resize50": lambda pixels, seed: _resize(pixels, 0.5),
     "crop10": lambda pixels, seed: _crop(pixels, 0.10, seed),
     "png": lambda pixels, seed: _png_round_trip(pixels),
+    "screenshot": lambda pixels, seed: _screenshot(pixels),
 }
 EXTRA_ATTACKS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "combined": lambda pixels, seed: _decode(_jpeg(_resize(_crop(pixels, 0.10, seed), 0.5), 70)),

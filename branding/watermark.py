@@ -27,15 +27,18 @@ and Steganography*, ch. 5 and 9), with a convolutional code and a CRC:
   mark does not survive JPEG at quality 70.
 * **Detection** — the picture is brought to a 768 px short side and band-passed; the tile's
   period shows as peaks in the residual's autocorrelation (which survive resizing and give the
-  scale); the residual is folded modulo that period into one tile (averaging every copy, so a
-  crop or any part of the picture will do); the sync pattern's cyclic cross-correlation gives the
-  offset (so a crop, which shifts the grid, does not matter); each coded bit's chips are summed
-  and Viterbi-decoded. A mark is reported only when the CRC holds, so an unmarked picture reads
-  as unmarked (a random 64-bit word passes CRC-24 with probability 2⁻²⁴ per try).
+  scale; the peaks at a half and a third of each are tried too, since a multiple of the
+  period can outscore it); the residual is folded modulo that period into one tile (averaging
+  every copy, so a crop or any part of the picture will do); the sync pattern's cyclic
+  cross-correlation gives the offset (so a crop, which shifts the grid, does not matter); each
+  coded bit's chips are summed and Viterbi-decoded. A mark is reported only when the CRC holds,
+  so an unmarked picture reads as unmarked (a random 64-bit word passes CRC-24 with
+  probability 2⁻²⁴ per try).
 
-It survives JPEG at quality 70, a resize to 50 %, a 10 % crop and a PNG round trip (``bench
-provenance`` measures all four on generated portraits); it does not survive rotation or heavy
-cropping to a small piece, and nobody should rely on it as proof against a determined forger.
+It survives JPEG at quality 70, a resize to 50 %, a 10 % crop, a PNG round trip and a phone
+screenshot (``bench provenance`` measures all five on generated portraits); it does not survive
+rotation or heavy cropping to a small piece, and nobody should rely on it as proof against a
+determined forger.
 """
 
 from __future__ import annotations
@@ -412,22 +415,38 @@ def _periods(residual: np.ndarray) -> list[float]:
         if lifted[lag] > 0 and lifted[lag] >= lifted[lag - 6 : lag + 7].max():
             scores.append((lifted[lag] / spread, lag))
     scores.sort(reverse=True)
-    periods = []
+    lags: list[int] = []
     for _, lag in scores[:_PERIOD_CANDIDATES]:
-        # Parabolic interpolation of the peak, then refined on its harmonics where they fit.
-        estimates = []
-        for harmonic in (1, 2, 3):
-            centre = lag * harmonic
-            if centre + 3 >= profile.size:
+        # The tile's period repeats at its multiples, and on a picture shown small inside a
+        # screenshot's plain canvas a multiple can outscore it: the peak at a half or a third
+        # of a candidate is tried after it.
+        for divisor in (1, 2, 3):
+            sub = round(lag / divisor)
+            if sub < _MIN_PERIOD:
                 break
-            if harmonic > 1:
-                centre = centre - 2 + int(np.argmax(profile[centre - 2 : centre + 3]))
-            left, mid, right = profile[centre - 1], profile[centre], profile[centre + 1]
-            curvature = left - 2 * mid + right
-            offset = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
-            estimates.append((centre + offset) / harmonic)
-        periods.append(float(estimates[-1]))
-    return periods
+            if divisor > 1:
+                sub = sub - 3 + int(np.argmax(lifted[sub - 3 : sub + 4]))
+            if all(abs(sub - other) > 3 for other in lags):
+                lags.append(sub)
+    return [_refined_period(profile, lag) for lag in lags]
+
+
+def _refined_period(profile: np.ndarray, lag: int) -> float:
+    """Parabolic interpolation of the peak at ``lag``, refined on its harmonics where they fit."""
+    estimates = []
+    for harmonic in (1, 2, 3):
+        centre = lag * harmonic
+        if centre + 3 >= profile.size:
+            break
+        if harmonic > 1:
+            centre = centre - 2 + int(np.argmax(profile[centre - 2 : centre + 3]))
+        left, mid, right = profile[centre - 1], profile[centre], profile[centre + 1]
+        curvature = left - 2 * mid + right
+        offset = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
+        # A true peak lies within half a lag of its highest sample; a flat top (curvature near
+        # nought) must not throw the estimate a dozen lags away.
+        estimates.append((centre + float(np.clip(offset, -0.5, 0.5))) / harmonic)
+    return float(estimates[-1])
 
 
 def _fold(residual: np.ndarray, period: float) -> np.ndarray:

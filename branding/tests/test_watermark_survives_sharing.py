@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.provenance import ATTACKS
+from bench.provenance import ATTACKS, generated_portraits
 from branding.overlay import BrandSpec, compose, overlay_layout
 from branding.provenance import encode_with_tag
 from branding.sample_portrait import sample_portrait_render
@@ -30,8 +30,8 @@ from render.pipeline.phantom import make_phantom
 MARK_ID = 0x5A_C0FF_EE42
 
 
-@lru_cache(maxsize=2)
-def _portrait(frame: str = "polaroid") -> np.ndarray:
+@lru_cache(maxsize=3)
+def _portrait(frame: str = "polaroid", caption: str = "Welcome to the world") -> np.ndarray:
     """A real Cradle portrait of a generated phantom, framed at web size (1080 px)."""
     spec = BrandSpec(
         studio_name="Bloom 4D Studio",
@@ -39,11 +39,16 @@ def _portrait(frame: str = "polaroid") -> np.ndarray:
         accent_hex="#f3ece4",
         font="serif",
         frame=frame,
-        caption="Welcome to the world",
+        caption=caption,
         logo_png=None,
-        cobranded=True,
+        cobranded=bool(caption),
     )
     return np.asarray(compose(sample_portrait_render(), spec, size="web"))
+
+
+@lru_cache(maxsize=1)
+def _bench_portrait() -> np.ndarray:
+    return generated_portraits(4)[3]
 
 
 def _delivered(pixels: np.ndarray) -> np.ndarray:
@@ -81,6 +86,27 @@ def test_the_mark_id_is_read_back_after_sharing(attack: str, frame: str) -> None
     found = detect(attacked)
     assert found.mark_id == MARK_ID
     assert found.bit_agreement > 0.9
+
+
+# Mark ids whose screenshot's strongest autocorrelation peaks were two and three tiles, not one:
+# about one screenshot in twenty, before the peaks at a half and a third were tried as well.
+@pytest.mark.parametrize("mark_id", [825034682628, 1057353266366, 901189108106])
+def test_a_screenshot_is_read_where_the_tile_repeats_more_strongly_than_it_shows(
+    mark_id: int,
+) -> None:
+    # A new studio's brand kit: the thin frame, no caption.
+    marked = _delivered(embed(_portrait("thin", caption=""), mark_id))
+    found = detect(ATTACKS["screenshot"](marked, 7))
+    assert found.mark_id == mark_id
+
+
+@pytest.mark.parametrize("mark_id", [683768241402, 405712230110])
+def test_a_screenshot_is_read_where_the_tile_period_peaks_flat(mark_id: int) -> None:
+    # bench provenance's fourth portrait: the autocorrelation's peak at one tile is flat-topped,
+    # and the interpolated period was thrown 13 px past it (126.6 for 113.8) before the
+    # interpolation was held within half a lag of the highest sample.
+    marked = _delivered(embed(_bench_portrait(), mark_id))
+    assert detect(ATTACKS["screenshot"](marked, 7)).mark_id == mark_id
 
 
 def test_a_print_size_file_resized_for_sharing_still_reads() -> None:

@@ -1037,6 +1037,9 @@ def _mirror_occluder(
 # Grey levels a valley narrower than a finger lies below its sides: the crease between two
 # fingers or knuckles, or round a finger lying on the cheek.
 _CREASE_DEPTH = 12.0
+# ... and a finger lying on the face stands this far above it, within as narrow a span (phantom
+# fingers: median 50-55 grey levels; a nose's ridge, 99th percentile 30-33).
+_FINGER_RIDGE = 36.0
 
 
 def _hand_on_one_side(
@@ -1194,10 +1197,12 @@ def _hand_by_the_face(
 
     Seen in any pose: the palm or fist stands out of the head's outline (``_head_ellipse``) as
     a lump of a hand's size and thickness whose outline is a round's (much tighter than the
-    head's own), centred at or past the head's outline; the whole round is the palm or fist.
-    From it the creases between fingers or knuckles (valleys narrower than a finger) are
-    followed over the face, closed over the fingers between them, and opened again so a lid
-    or lip line that touches them is left. Nothing within a quarter span of the nose, mouth or
+    head's own; read where the lump is thicker than a finger, so fingers leaving it do not
+    throw the round off), centred at or past the head's outline; the whole round is the palm
+    or fist. From it the creases between fingers or knuckles (valleys narrower than a finger)
+    and the fingers themselves (ridges as narrow, standing well out of the face) are followed
+    over the face, closed over the fingers between them, and opened again so a lid or lip line
+    that touches them is left. Nothing within a quarter span of the nose, mouth or
     chin is a lump: a turned face's or a profile's own features stand out of the ellipse
     there, and a profile's nose is as round as a fist (the detector is as good as those
     anchors: a palm the face detector read as the nose is left). ``g`` is the work image
@@ -1240,7 +1245,11 @@ def _hand_by_the_face(
     for cap in lumps:
         # The palm or fist is round: the circle its outline past the head's follows is all of
         # it; the head's own crown or cheek past the ellipse curves as widely as the head.
-        arc_ys, arc_xs = np.nonzero(cap & edge)
+        # Fingers leaving the palm over the face are no part of its round: the outline is
+        # read only where the cap is thicker than a strand (fingers are thinner).
+        thick_part = _open_disc(cap, max(3, int(_LUMP_THICK * radius) | 1))
+        thick_part = cv2.dilate(thick_part.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        arc_ys, arc_xs = np.nonzero(cap & edge & thick_part)
         if len(arc_xs) < 12:
             continue
         circle = _circle_through(arc_xs.astype(np.float64), arc_ys.astype(np.float64))
@@ -1265,6 +1274,8 @@ def _hand_by_the_face(
     valley_size = max(3, int(0.15 * span) | 1)
     valley = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (valley_size, valley_size))
     creases = (cv2.morphologyEx(g, cv2.MORPH_BLACKHAT, valley) > _CREASE_DEPTH) & bright
+    # ... and the fingers themselves, ridges as narrow standing well out of the face they lie on.
+    creases |= (cv2.morphologyEx(g, cv2.MORPH_TOPHAT, valley) > _FINGER_RIDGE) & bright
     near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 5)
     count, labels = cv2.connectedComponents(creases.astype(np.uint8), connectivity=8)
     touching = np.unique(labels[(near < 0.08 * span) & creases])

@@ -59,6 +59,39 @@ def test_vision_marks_the_hand_beside_the_face_and_little_else(kwargs: dict) -> 
     assert (found & face).sum() <= 0.1 * face.sum()
 
 
+# Fingers laid across the mouth from a palm beside the chin: the fingers' outline, part of the
+# palm's cap past the head's ellipse, threw the palm's circle off (its outline then strayed 0.082
+# of the circle's radius, over the 0.08 allowed) and no hand was found at all, so the mouth
+# under the fingers was kept and lips were drawn on them. Where the palm was found, the fingers
+# were followed only by the creases round them, which fade toward their ends: the fingers
+# themselves, ridges standing well out of the face, are followed now too.
+FINGERS_OVER_THE_MOUTH = [
+    # Here the palm was found, but not the fingers' ends: the creases round them faded out.
+    {"occluder": "fingers", "palette": "hdlive-skin", "seed": 1},
+    {"occluder": "fingers", "palette": "dark-orange", "seed": 2},
+    {"occluder": "fingers", "seed": 4},
+    {"occluder": "fingers", "pose": "three-quarter-left", "palette": "hdlive-skin", "seed": 1},
+    {"occluder": "fingers", "pose": "three-quarter-left", "palette": "realisticvue", "seed": 3},
+]
+
+
+@pytest.mark.parametrize("kwargs", FINGERS_OVER_THE_MOUTH)
+def test_fingers_across_the_mouth_are_a_hand_and_the_mouth_under_them_is_not_seen(
+    kwargs: dict,
+) -> None:
+    scan = phantom.make_phantom(**kwargs)
+    cues = _cues(scan)
+    truth = _crop(cues.crop_box, scan.hands)
+    found = cues.hands > 0.5
+    # 0.76-0.83 of the hand now (the palm and the fingers over the face); 0.0 before on three,
+    # 0.58 and 0.69 on the others (their fingers' ends were left).
+    assert (found & truth).sum() >= 0.75 * truth.sum()
+    assert (found & ~truth).sum() <= 0.2 * found.sum()
+    if "mouth" in scan.covered_anchors:
+        mouth = cues.anchor("mouth")
+        assert mouth is None or mouth.confidence < 0.6
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

@@ -977,10 +977,12 @@ def _mirror_occluder(
     anchors: dict[str, np.ndarray],
     covered: list[str],
     head: np.ndarray,
+    strands: np.ndarray | None = None,
 ) -> np.ndarray:
     """Where the covered side of a frontal face differs from its mirror image: the hand, fist
     or cord over it (1), as far as it lies near the covered anchors (0 elsewhere). ``inside``
-    is all the bright tissue, ``head`` the baby's head."""
+    is all the bright tissue, ``head`` the baby's head; a side that differs only where
+    ``strands`` (a cord or membranes across the face, marked already) lie holds no hand."""
     out = np.zeros(grey.shape, np.float32)
     if not covered or not inside.any():
         return out
@@ -1004,6 +1006,12 @@ def _mirror_occluder(
     # covered anchors, the threshold from the symmetric face's own level (its 90th percentile).
     level = float(np.percentile(difference[inside], 90))
     seed = (difference > max(20.0, 1.2 * level)) & near & inside
+    if strands is not None and strands.any() and seed.any():
+        # The strand's own edges differ from the mirror: a side covered by nothing else holds
+        # no hand, and the one-sided hull built from them painted a cheek away.
+        near_strands = _within(strands, 0.1 * span)
+        if (seed & ~near_strands).sum() < _STRAND_SEED_MOST * seed.sum():
+            return out
     # Grow the seed to the whole surfaces it lies on (a finger, the palm, a stretch of cord):
     # the pieces the surface's step edges cut the subject into, but never the face's own.
     count, labels, area = _surface_pieces(g, inside)
@@ -1032,6 +1040,11 @@ def _mirror_occluder(
         found = pieces if (pieces & head).sum() <= most else np.zeros_like(found)
     out[found] = 1.0
     return cv2.dilate(out, np.ones((5, 5), np.uint8))
+
+
+# Of the sharp difference from the mirror, at most this share away from a strand's line: the
+# rest is the strand's own edges, no hand (a cord across an eye: 0.11-0.19 of it lies away).
+_STRAND_SEED_MOST = 0.2
 
 
 # Grey levels a valley narrower than a finger lies below its sides: the crease between two
@@ -1996,10 +2009,24 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         # shadow read beside it).
         membrane = width_on < _CORD_WIDTH * radius
         if not membrane:
-            # A cord is drawn as wide as it leaves the head: its edge and the shadow it casts
-            # lie under that, and no band is read beside it (its shadow, left, was a streak).
+            # A cord is drawn as wide as it leaves the head, about its own middle (the line
+            # keeps to its lit side), and the shadow it casts is read beside it.
             width_on = width
-        cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width_on)))
+            paths = [_centred(ridge, p, width) for p in paths]
+            lines = [np.round(path).astype(np.int32) for path in paths]
+            strand = np.zeros(grey.shape, np.uint8)
+            cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width)))
+            strand[body] = 0
+            strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
+            rim = strand.copy()
+            # Its shadow lies along the side the light leaves dark: the band reaches half its
+            # width further there than on its lit side.
+            for path in paths:
+                shifted = _toward_shadow(calm, inside, path, width)
+                line = np.round(shifted).astype(np.int32)
+                cv2.polylines(strand, [line], False, 1, max(1, round(2.0 * width_on)))
+        else:
+            cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width_on)))
         on_head = np.column_stack(np.nonzero((strand > 0) & body)).astype(np.float32)
         if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
             continue  # stops at the silhouette: the face's own shape
@@ -2021,14 +2048,16 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
     for strand, rim, width, width_on, readings in kept:
         for reading in readings or ():
             strand |= _shadow_band(reading, strand.shape, falls).astype(np.uint8)
-        # Its soft edge goes with it: 0.6 of its width either side.
+        # Its soft edge goes with it: 0.6 of its width either side (a cord's, drawn half as wide
+        # again about its middle, covers its shadow with a third of that).
+        membrane = width_on < _CORD_WIDTH * radius
         marked = np.zeros(grey.shape, bool)
-        for mask, across in ((strand, width_on), (rim, width)):
+        for mask, across in ((strand, width_on * (1.0 if membrane else 0.5)), (rim, width)):
             reach = max(1, int(0.6 * across))
             edge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
             marked |= cv2.dilate(mask, edge).astype(bool) & inside
         found |= marked
-        if readings is not None:  # membranes
+        if membrane:
             membranes |= marked
             widest = max(widest, width_on)
     if widest:
@@ -2039,6 +2068,55 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         closed = cv2.morphologyEx(membranes.astype(np.uint8), cv2.MORPH_CLOSE, disc)
         found |= closed.astype(bool) & inside
     return found
+
+
+def _centred(ridge: np.ndarray, path: np.ndarray, width: float) -> np.ndarray:
+    """``path`` moved across onto the middle of the bright ridge it runs along (``ridge``): the
+    offset that centres the ridge's top half, the median along the line (N×2 x, y)."""
+    across = _across_path(path)
+    if across is None:
+        return path
+    points, normal = across
+    reach = int(math.ceil(width)) + 2
+    samples, _, _ = _sample_across(ridge.astype(np.float32), points, normal, reach)
+    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
+    top = samples.max(axis=1, keepdims=True)
+    weights = np.clip(samples - 0.5 * top, 0.0, None)
+    total = weights.sum(axis=1)
+    shown = total > 0
+    if not shown.any():
+        return path
+    shift = float(np.median((weights[shown] * offsets).sum(axis=1) / total[shown]))
+    return points + shift * normal
+
+
+def _toward_shadow(
+    calm: np.ndarray, inside: np.ndarray, path: np.ndarray, width: float
+) -> np.ndarray:
+    """A cord's centre line ``path`` moved a quarter of its ``width`` toward the side where the
+    skin just past its edge is darker, against the skin a width further out, than on the other
+    (its cast shadow); unmoved when neither side is."""
+    across = _across_path(path)
+    if across is None:
+        return path
+    points, normal = across
+    half = 0.5 * width
+    reach = int(math.ceil(half + 2.0 * width)) + 2
+    samples, rows, cols = _sample_across(calm.astype(np.float32), points, normal, reach)
+    on = inside[rows, cols]
+    offsets = np.arange(-reach, reach + 1)
+    drops = {}
+    for side in (-1, 1):
+        near = (side * offsets > half) & (side * offsets <= half + 0.5 * width)
+        far = (side * offsets > half + width) & (side * offsets <= half + 2.0 * width)
+        seen_near, seen_far = on[:, near], on[:, far]
+        if seen_near.sum() < 10 or seen_far.sum() < 10:
+            return points
+        drops[side] = float(samples[:, far][seen_far].mean() - samples[:, near][seen_near].mean())
+    side = 1 if drops[1] > drops[-1] else -1
+    if drops[side] <= 0:
+        return points
+    return points + side * 0.25 * width * normal
 
 
 def _across_path(path: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -2673,7 +2751,7 @@ def _analyze(
     # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
     covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []
     mirrored = _mirror_occluder(
-        grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5
+        grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5, strands
     )
     occluder = np.maximum(occluder, mirrored)
     if not covered or (mirrored > 0.5).sum() < _MIRROR_FOUND * (subject > 0.5).sum():

@@ -46,6 +46,10 @@ _MOUTH_SNAP = 0.02
 # Speckle lowers a mouth's confidence most (its groove and lip highlights read as speckle):
 # one this sure is drawn where the scan shows its line clearly, at ``_CLEAR_LINE`` evidence.
 MOUTH_ON_ITS_LINE = 0.45
+# A profile's anchors on its outline, and how far inside it (of the eye gap) it is read.
+OUTLINE_FEATURES = ("nose_tip", "mouth")
+_OUTLINE_INSET = 0.12
+_OUTLINE_EVIDENCE = 0.6  # how strongly a profile's lip line is drawn from the outline alone
 _CLEAR_LINE = 0.8
 _INK_TINT = np.array([0.86, 1.0, 1.06], dtype=np.float32)  # creases' darkening per channel
 _PORE_STRENGTH = 0.016  # of the 8-bit value: pores a viewer sees at full size, not in a thumbnail
@@ -227,18 +231,26 @@ def plan_features(
         return None
     gap, reach, snap = size.gap, FEATURE_REACH * size.diagonal, _SNAP * size.diagonal
     height, width = depth.shape
+    pose = cues.pose
+
+    def inset(name: str, xy: tuple[float, float]) -> tuple[int, int]:
+        """Where an anchor's surface is read: a profile's nose tip and lips are points of its
+        outline, and the skin just inside them is what vision saw there."""
+        column, row = int(round(xy[0])), int(round(xy[1]))
+        if cues.is_profile and name in OUTLINE_FEATURES:
+            column -= round(nose_side(pose) * _OUTLINE_INSET * gap)
+        return column, row
 
     def trusted(name: str, floor: float = FEATURE_CONFIDENCE) -> tuple[float, float] | None:
         xy = anchor_xy(cues, name, scale, floor)
         if xy is None:
             return None
-        column, row = int(round(xy[0])), int(round(xy[1]))
+        column, row = inset(name, xy)
         if not (0 <= row < height and 0 <= column < width) or trust[row, column] < 0.3:
             return None
         return xy
 
     crease = _crease_strength(scan_log, long_side)
-    pose = cues.pose
     eyes: list[Eye] = []
     for name in visible_eyes(pose):
         xy = trusted(name)
@@ -258,7 +270,8 @@ def plan_features(
     tip = trusted("nose_tip")
     if tip is not None:
         bumps = depth - wide_blur(depth, 0.05 * long_side)
-        relief = float(np.clip(bumps[int(round(tip[1])), int(round(tip[0]))] / 0.03, 0.0, 1.0))
+        column, row = inset("nose_tip", tip)
+        relief = float(np.clip(bumps[row, column] / 0.03, 0.0, 1.0))
         sides = (side_width(pose, -1), side_width(pose, 1))
         if relief > 0.0 and max(sides) > 0.0:
             span = 0.15 * gap
@@ -274,6 +287,11 @@ def plan_features(
         halves = (full * side_width(pose, -1), full * side_width(pose, 1))
         line = _find_line(crease, centre, halves, _MOUTH_SNAP * size.diagonal)
         sure = trusted("mouth") is not None
+        if line is None and sure and cues.is_profile:
+            # A profile's lips are read off the notch of its outline, which holds their line
+            # where the scan shows no crease inside it (the face turned from the light is all
+            # in shade there): level, from the notch into the face.
+            line = _Line(centre[0], centre[1], 0.0, 0.0, max(halves), _OUTLINE_EVIDENCE)
         if line is not None and (sure or line.evidence >= _CLEAR_LINE):
             philtrum_from = None
             if tip is not None and not cues.is_profile and tip[1] < line.yc:

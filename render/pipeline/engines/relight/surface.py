@@ -17,7 +17,12 @@ from render.pipeline.engines.relight.face import (
     nose_side,
     visible_eyes,
 )
-from render.pipeline.engines.relight.features import FeaturePlan, feature_glow, plan_features
+from render.pipeline.engines.relight.features import (
+    OUTLINE_FEATURES,
+    FeaturePlan,
+    feature_glow,
+    plan_features,
+)
 from render.pipeline.engines.relight.light import backdrop
 from render.pipeline.engines.relight.props import (
     HatBase,
@@ -44,7 +49,7 @@ from render.pipeline.engines.relight.subject import (
     roundness,
 )
 from render.pipeline.engines.relight.texture import skin_texture
-from render.pipeline.types import Conditioning, StructuralCues, surface_seen
+from render.pipeline.types import FEATURE_CONFIDENCE, Conditioning, StructuralCues, surface_seen
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +135,20 @@ def _feature_zone(cues: StructuralCues, scale: float, shape: tuple[int, int]) ->
     if places["mouth"] is not None:
         np.maximum(zone, spot(shape, places["mouth"], 0.4 * gap, 0.22 * gap), out=zone)
     return 0.35 + 0.65 * zone
+
+
+def _outline_features(cues: StructuralCues, scale: float, shape: tuple[int, int]) -> np.ndarray:
+    """1 round a profile's confident nose tip and lips (points of its outline), 0 elsewhere:
+    where their strokes may be drawn though the face there lies in its own shade."""
+    size = face_size(cues, scale)
+    out = np.zeros(shape, np.float32)
+    if size is None:
+        return out
+    for name in OUTLINE_FEATURES:
+        if (xy := anchor_xy(cues, name, scale, FEATURE_CONFIDENCE)) is not None:
+            reach = 0.3 * size.gap
+            np.maximum(out, np.clip(2.0 * spot(shape, xy, reach, 0.6 * reach), 0.0, 1.0), out=out)
+    return out
 
 
 def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True) -> Surface:
@@ -273,9 +292,17 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     on_hand = cv2.dilate(
         hands, np.ones((3, 3), np.uint8), iterations=max(1, int(0.004 * long_side))
     )
-    feature_trust = surface_seen(low_confidence) * (
-        1.0 - np.clip(2.0 * np.maximum(on_hand, painted), 0.0, 1.0)
-    )
+    uncovered = 1.0 - np.clip(2.0 * np.maximum(on_hand, painted), 0.0, 1.0)
+    feature_trust = surface_seen(low_confidence) * uncovered
+    if cues.is_profile:
+        # A profile's nose tip and lips are read off its outline, whose side turned from the
+        # light lies in its own shade: vision saw them there, and only a hand over them or
+        # Fix Anatomy's paint keeps their strokes off.
+        np.maximum(
+            feature_trust,
+            _outline_features(cues, scale, (height, width)) * uncovered,
+            out=feature_trust,
+        )
     feature_trust *= np.clip(distance / (0.005 * long_side), 0.0, 1.0)
     plan = None
     if features:

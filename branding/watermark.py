@@ -415,20 +415,20 @@ def _periods(residual: np.ndarray) -> list[float]:
         if lifted[lag] > 0 and lifted[lag] >= lifted[lag - 6 : lag + 7].max():
             scores.append((lifted[lag] / spread, lag))
     scores.sort(reverse=True)
-    lags: list[int] = []
+    chosen: list[int] = []
     for _, lag in scores[:_PERIOD_CANDIDATES]:
         # The tile's period repeats at its multiples, and on a picture shown small inside a
         # screenshot's plain canvas a multiple can outscore it: the peak at a half or a third
-        # of a candidate is tried after it.
+        # of a candidate, where one stands out, is tried after it.
         for divisor in (1, 2, 3):
             sub = round(lag / divisor)
-            if sub < _MIN_PERIOD:
-                break
             if divisor > 1:
                 sub = sub - 3 + int(np.argmax(lifted[sub - 3 : sub + 4]))
-            if all(abs(sub - other) > 3 for other in lags):
-                lags.append(sub)
-    return [_refined_period(profile, lag) for lag in lags]
+            if sub < _MIN_PERIOD or lifted[sub] <= 0:
+                continue
+            if all(abs(sub - other) > 3 for other in chosen):
+                chosen.append(sub)
+    return [_refined_period(profile, lag) for lag in chosen]
 
 
 def _refined_period(profile: np.ndarray, lag: int) -> float:
@@ -438,13 +438,14 @@ def _refined_period(profile: np.ndarray, lag: int) -> float:
         centre = lag * harmonic
         if centre + 3 >= profile.size:
             break
-        if harmonic > 1:
-            centre = centre - 2 + int(np.argmax(profile[centre - 2 : centre + 3]))
+        # The peak's own top: ``lag`` is where it stands highest over its surroundings
+        # (``lifted``), which on a sloping profile is a sample or two down its side, where a
+        # parabola through three samples put the period 13 px away.
+        centre = centre - 2 + int(np.argmax(profile[centre - 2 : centre + 3]))
         left, mid, right = profile[centre - 1], profile[centre], profile[centre + 1]
         curvature = left - 2 * mid + right
         offset = 0.5 * (left - right) / curvature if curvature < 0 else 0.0
-        # A true peak lies within half a lag of its highest sample; a flat top (curvature near
-        # nought) must not throw the estimate a dozen lags away.
+        # Within half a lag of the highest sample, always (the window's edge may hold it).
         estimates.append((centre + float(np.clip(offset, -0.5, 0.5))) / harmonic)
     return float(estimates[-1])
 

@@ -101,10 +101,10 @@ def test_a_screenshot_is_read_where_the_tile_repeats_more_strongly_than_it_shows
 
 
 @pytest.mark.parametrize("mark_id", [683768241402, 405712230110])
-def test_a_screenshot_is_read_where_the_tile_period_peaks_flat(mark_id: int) -> None:
-    # bench provenance's fourth portrait: the autocorrelation's peak at one tile is flat-topped,
-    # and the interpolated period was thrown 13 px past it (126.6 for 113.8) before the
-    # interpolation was held within half a lag of the highest sample.
+def test_a_screenshot_is_read_where_the_tile_period_peaks_off_its_top(mark_id: int) -> None:
+    # bench provenance's fourth portrait: the autocorrelation's peak at one tile stands out
+    # most a sample down its side, and a parabola through three samples there put the period
+    # 13 px past it (126.6 for 113.8), before the interpolation started from the peak's top.
     marked = _delivered(embed(_bench_portrait(), mark_id))
     assert detect(ATTACKS["screenshot"](marked, 7)).mark_id == mark_id
 

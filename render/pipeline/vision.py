@@ -979,10 +979,11 @@ def _mirror_occluder(
     head: np.ndarray,
     strands: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Where the covered side of a frontal face differs from its mirror image: the hand, fist
-    or cord over it (1), as far as it lies near the covered anchors (0 elsewhere). ``inside``
-    is all the bright tissue, ``head`` the baby's head; a side that differs only where
-    ``strands`` (a cord or membranes across the face, marked already) lie holds no hand."""
+    """Where the covered side of a frontal face differs from its mirror image: the hand or fist
+    over it (1), as far as it lies near the covered anchors (0 elsewhere); a cord that vision
+    did not find as a strand is taken too. ``inside`` is all the bright tissue, ``head`` the
+    baby's head; a side that differs only where ``strands`` (a cord or membranes across the
+    face, marked already) lie holds no hand."""
     out = np.zeros(grey.shape, np.float32)
     if not covered or not inside.any():
         return out
@@ -1258,11 +1259,14 @@ def _hand_by_the_face(
     for cap in lumps:
         # The palm or fist is round: the circle its outline past the head's follows is all of
         # it; the head's own crown or cheek past the ellipse curves as widely as the head.
-        # Fingers leaving the palm over the face are no part of its round: the outline is
-        # read only where the cap is thicker than a strand (fingers are thinner).
+        # Fingers leaving the palm over the face are no part of its round: the ellipse cuts
+        # them into thin slivers of the cap, and the outline is read where the cap is thicker
+        # (all of it, when that leaves too little of it to fit).
         thick_part = _open_disc(cap, max(3, int(_LUMP_THICK * radius) | 1))
         thick_part = cv2.dilate(thick_part.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         arc_ys, arc_xs = np.nonzero(cap & edge & thick_part)
+        if len(arc_xs) < 12:
+            arc_ys, arc_xs = np.nonzero(cap & edge)
         if len(arc_xs) < 12:
             continue
         circle = _circle_through(arc_xs.astype(np.float64), arc_ys.astype(np.float64))
@@ -1989,18 +1993,6 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         ]
         if not paths:
             continue
-        strand = np.zeros(grey.shape, np.uint8)
-        # Drawn half as wide again: the path keeps to the lit side of a strand lying across.
-        # Where it crosses the head's rim, as wide as the piece it left by, which cuts it loose
-        # (narrower, a fringe along it joined it to the outline, and a profile's nose was lost
-        # to it); within the head a membrane as wide as it lies there (the piece can be a pair
-        # of strands, or widen where it joins the rim: membranes took a nose and lips with
-        # them), a cord as wide as that piece.
-        lines = [np.round(path).astype(np.int32) for path in paths]
-        cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width)))
-        strand[body] = 0
-        strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
-        rim = strand.copy()
         width_on = float(np.median([_ridge_width(smooth, inside, p, width) for p in paths]))
         # Membranes or a cord, told by the ridge on the head: a pair of membranes leaving the
         # head together is a piece as wide as a cord (0.08-0.10 of its radius on the phantoms),
@@ -2009,24 +2001,30 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
         # shadow read beside it).
         membrane = width_on < _CORD_WIDTH * radius
         if not membrane:
-            # A cord is drawn as wide as it leaves the head, about its own middle (the line
-            # keeps to its lit side), and the shadow it casts is read beside it.
+            # A cord is drawn as wide as it leaves the head, about its own middle (its line
+            # keeps to its lit side).
             width_on = width
             paths = [_centred(ridge, p, width) for p in paths]
-            lines = [np.round(path).astype(np.int32) for path in paths]
-            strand = np.zeros(grey.shape, np.uint8)
-            cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width)))
-            strand[body] = 0
-            strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
-            rim = strand.copy()
-            # Its shadow lies along the side the light leaves dark: the band reaches half its
-            # width further there than on its lit side.
-            for path in paths:
-                shifted = _toward_shadow(calm, inside, path, width)
-                line = np.round(shifted).astype(np.int32)
-                cv2.polylines(strand, [line], False, 1, max(1, round(2.0 * width_on)))
-        else:
+        strand = np.zeros(grey.shape, np.uint8)
+        # Where it crosses the head's rim, as wide as the piece it left by, which cuts it loose
+        # (narrower, a fringe along it joined it to the outline, and a profile's nose was lost
+        # to it); within the head a membrane half as wide again as it lies there (its line
+        # keeps to its lit side; the piece can be a pair of strands, or widen where it joins
+        # the rim: membranes took a nose and lips with them), a cord as wide as that piece.
+        lines = [np.round(path).astype(np.int32) for path in paths]
+        cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width)))
+        strand[body] = 0
+        strand[y : y + ph, x : x + pw] |= piece.astype(np.uint8)
+        rim = strand.copy()
+        if membrane:
             cv2.polylines(strand, lines, False, 1, max(1, round(1.5 * width_on)))
+        else:
+            # A cord's shadow lies along the side the light leaves dark: there the band
+            # reaches half its width past its edge, on its lit side a quarter (half either
+            # side where neither is darker).
+            for path in paths:
+                line = np.round(_toward_shadow(calm, inside, path, width)).astype(np.int32)
+                cv2.polylines(strand, [line], False, 1, max(1, round(2.0 * width)))
         on_head = np.column_stack(np.nonzero((strand > 0) & body)).astype(np.float32)
         if len(on_head) < 5 or max(cv2.minAreaRect(on_head)[1]) < 0.5 * radius:
             continue  # stops at the silhouette: the face's own shape
@@ -2046,11 +2044,11 @@ def _strands(grey: np.ndarray, inside: np.ndarray, oval: np.ndarray) -> np.ndarr
             kept.append((strand, rim, width, width_on, None))
     falls = _shadows_fall([r for *_, shadows in kept for r in shadows or ()])
     for strand, rim, width, width_on, readings in kept:
+        membrane = readings is not None
         for reading in readings or ():
             strand |= _shadow_band(reading, strand.shape, falls).astype(np.uint8)
-        # Its soft edge goes with it: 0.6 of its width either side (a cord's, drawn half as wide
-        # again about its middle, covers its shadow with a third of that).
-        membrane = width_on < _CORD_WIDTH * radius
+        # Its soft edge goes with it: 0.6 of its width either side (a cord's band, drawn over
+        # its shadow already, half that).
         marked = np.zeros(grey.shape, bool)
         for mask, across in ((strand, width_on * (1.0 if membrane else 0.5)), (rim, width)):
             reach = max(1, int(0.6 * across))
@@ -2095,7 +2093,7 @@ def _toward_shadow(
 ) -> np.ndarray:
     """A cord's centre line ``path`` moved a quarter of its ``width`` toward the side where the
     skin just past its edge is darker, against the skin a width further out, than on the other
-    (its cast shadow); unmoved when neither side is."""
+    (its cast shadow); unmoved when neither side is, or either side leaves the head there."""
     across = _across_path(path)
     if across is None:
         return path
@@ -2748,7 +2746,8 @@ def _analyze(
     # eye in it is seen, not hidden by an acoustic shadow.
     shadow = _shadow(smooth_coarse, inside & ~shaded, level, landmarks.span)
     occluder = _occluders(grey, bright, oval, smooth_fine, strands)
-    # A frontal face's side that no longer mirrors the other holds a hand, fist or cord.
+    # A frontal face's side that no longer mirrors the other holds a hand, fist or cord (a
+    # cord marked as a strand already is left to that).
     covered = _mirror_check(grey, landmarks.anchors) if landmarks.pose == "frontal" else []
     mirrored = _mirror_occluder(
         grey, bright > 0.5, landmarks.anchors, [n for n, _ in covered], subject > 0.5, strands

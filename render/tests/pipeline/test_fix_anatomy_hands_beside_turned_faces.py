@@ -87,6 +87,8 @@ def test_fingers_across_the_mouth_are_a_hand_and_the_mouth_under_them_is_not_see
     # 0.58 and 0.69 on the others (their fingers' ends were left).
     assert (found & truth).sum() >= 0.75 * truth.sum()
     assert (found & ~truth).sum() <= 0.2 * found.sum()
+    # On a frontal face the fingers lie over the mouth; on a turned one, beside it.
+    assert ("mouth" in scan.covered_anchors) == (scan.pose == "frontal")
     if "mouth" in scan.covered_anchors:
         mouth = cues.anchor("mouth")
         assert mouth is None or mouth.confidence < 0.6

@@ -2076,7 +2076,7 @@ def _centred(ridge: np.ndarray, path: np.ndarray, width: float) -> np.ndarray:
         return path
     points, normal = across
     reach = int(math.ceil(width)) + 2
-    samples, _, _ = _sample_across(ridge.astype(np.float32), points, normal, reach)
+    samples, _, _ = _sample_across(ridge, points, normal, reach)
     offsets = np.arange(-reach, reach + 1, dtype=np.float32)
     top = samples.max(axis=1, keepdims=True)
     weights = np.clip(samples - 0.5 * top, 0.0, None)
@@ -2100,7 +2100,7 @@ def _toward_shadow(
     points, normal = across
     half = 0.5 * width
     reach = int(math.ceil(half + 2.0 * width)) + 2
-    samples, rows, cols = _sample_across(calm.astype(np.float32), points, normal, reach)
+    samples, rows, cols = _sample_across(calm, points, normal, reach)
     on = inside[rows, cols]
     offsets = np.arange(-reach, reach + 1)
     drops = {}

@@ -54,6 +54,16 @@ def crop(mask: np.ndarray, cues) -> np.ndarray:
     return mask[box.y0 : box.y1, box.x0 : box.x1]
 
 
+# The cord phantoms both the painted-over and the shadow tests read.
+CORD_ACROSS_THE_FACE = {"occluder": "cord", "seed": 55}
+CORD_AT_A_TURNED_BROW = {
+    "occluder": "cord",
+    "seed": 2,
+    "pose": "three-quarter-left",
+    "palette": "surface-smooth",
+}
+
+
 def head_outline(mask: np.ndarray) -> np.ndarray:
     """The head with what lies over it: the convex hull of the head the scan shows."""
     points = np.column_stack(np.nonzero(mask)[::-1]).astype(np.int32)
@@ -86,16 +96,8 @@ def head_outline(mask: np.ndarray) -> np.ndarray:
         # further on its shadow's side: 0.003 and 0.005 of the head lie beyond it and its
         # shadow (0.018 and 0.011 when its line kept to its lit side and the band was drawn
         # evenly about that: a cord's width of face above it went too).
-        ({"occluder": "cord", "seed": 55}, 0.01),
-        (
-            {
-                "occluder": "cord",
-                "seed": 2,
-                "pose": "three-quarter-left",
-                "palette": "surface-smooth",
-            },
-            0.01,
-        ),
+        (CORD_ACROSS_THE_FACE, 0.01),
+        (CORD_AT_A_TURNED_BROW, 0.01),
         ({"occluder": "cord", "seed": 6, "palette": "voluson-gold"}, 0.01),
     ],
 )
@@ -194,16 +196,8 @@ def test_the_eye_just_above_a_cord_is_seen(kwargs: dict) -> None:
         # A cord lying across the face: 0.876 of its shadow marked before (the rest a dark
         # streak under an eye on the portrait), 0.963 now; a cord across a turned face's
         # brow, 0.544 and 0.861.
-        ({"occluder": "cord", "seed": 55}, 0.94),
-        (
-            {
-                "occluder": "cord",
-                "seed": 2,
-                "pose": "three-quarter-left",
-                "palette": "surface-smooth",
-            },
-            0.8,
-        ),
+        (CORD_ACROSS_THE_FACE, 0.94),
+        (CORD_AT_A_TURNED_BROW, 0.8),
         # A pair of membranes leaving the head together, read as a cord before: 0.515, 0.683.
         ({"occluder": "membrane", "seed": 1, "pose": "three-quarter-right"}, 0.65),
     ],

@@ -144,9 +144,9 @@ def _outline_features(cues: StructuralCues, scale: float, shape: tuple[int, int]
     out = np.zeros(shape, np.float32)
     if size is None:
         return out
+    reach = 0.3 * size.gap
     for name in OUTLINE_FEATURES:
         if (xy := anchor_xy(cues, name, scale, FEATURE_CONFIDENCE)) is not None:
-            reach = 0.3 * size.gap
             np.maximum(out, np.clip(2.0 * spot(shape, xy, reach, 0.6 * reach), 0.0, 1.0), out=out)
     return out
 

@@ -211,6 +211,10 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         )
         hands = hands * (1.0 - painted)
         low_confidence = low_confidence * (1.0 - painted)
+    # What was painted anew itself, before its fade into the scan's skin is added: a feature
+    # the scan shows beside a cord or a turned face's shaded notch is drawn up to it.
+    repainted = painted if repaired is None else np.maximum(painted, repaired)
+    covering = hands  # and what covers the face, before that fade takes it over
     if repaired is not None:
         # Vision continued the face under a cord or strand: that skin is painted anew like
         # Fix Anatomy's (no scan detail, no feature drawn there, but skin all the same).
@@ -264,7 +268,10 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     # leaves pits there that read as dirt specks on deep skin tones, and a newborn's forehead
     # has no crease that shallow; round the eyes, nose and mouth every fold counts.
     floor = 0.004 * (1.0 + 2.0 * np.clip((1.0 - zone) / 0.65, 0.0, 1.0))
-    occlusion = 1.0 - np.clip((around - smooth_depth - floor) * 5.5, 0.0, 0.35)
+    # Only where the depth is the scan's and vision was sure of it: the depth bridged under a
+    # cord or over a turned face's shaded notch left creases along its seams (grey frowns and
+    # smudges on the portrait), and an acoustic shadow's darkness is no fold.
+    occlusion = 1.0 - np.clip((around - smooth_depth - floor) * 5.5, 0.0, 0.35) * confident
     occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
 
     # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths
@@ -290,9 +297,9 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     # Speckle alone keeps none off: a mouth's dark groove reads speckled, and its lower lip
     # was drawn at half strength.
     on_hand = cv2.dilate(
-        hands, np.ones((3, 3), np.uint8), iterations=max(1, int(0.004 * long_side))
+        covering, np.ones((3, 3), np.uint8), iterations=max(1, int(0.004 * long_side))
     )
-    uncovered = 1.0 - np.clip(2.0 * np.maximum(on_hand, painted), 0.0, 1.0)
+    uncovered = 1.0 - np.clip(2.0 * np.maximum(on_hand, repainted), 0.0, 1.0)
     feature_trust = surface_seen(low_confidence) * uncovered
     if cues.is_profile:
         # A profile's nose tip and lips are read off its outline, whose side turned from the

@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -539,6 +539,9 @@ class _Landmarks:
     # How sure a silhouette reading is of each anchor, where the scan says more than the
     # fixed ``_PROFILE_CONFIDENCE`` (the near eye, when its lid line shows).
     readings: dict[str, float] = field(default_factory=dict)
+    # Its nose stood off the eyes' middle past a frontal or gently turned face's: kept only
+    # where the near eye shows its lid (``_turned_too_far``).
+    turned_far: bool = False
 
     @property
     def pose(self) -> str:
@@ -602,15 +605,23 @@ def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
         work = cv2.resize(work, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
     factor = 0.5 if upscaled else 1.0
     best: _Landmarks | None = None
+    # A reading plausible only as a face turned further than a gently turned one's bounds is
+    # taken only when no variant gives one within them.
+    turned: _Landmarks | None = None
     for name, image, degrees in _variants(work):
         points = _mesh_on_variant(image, degrees)
         if points is None or not _plausible_face(points):
             continue
         reading = _read_twice(image, degrees, points, name + (" upscaled" if upscaled else ""))
+        if not _plausible_face(points, turned=False):
+            if turned is None or reading.agreeing > turned.agreeing:
+                turned = replace(reading, turned_far=True)
+            continue
         if best is None or reading.agreeing > best.agreeing:
             best = reading
         if best.agreeing >= _AGREEING_ENOUGH:
             break  # enough anchors the scan pins down: the other variants cost time only
+    best = best or turned
     if best is None:
         return None
     upright = _upright_reading(best, work, upscaled)
@@ -627,6 +638,7 @@ def _detect_landmarks(work: np.ndarray) -> _Landmarks | None:
         yaw=best.yaw,
         variant=best.variant,
         roll=roll,
+        turned_far=best.turned_far,
     )
 
 
@@ -715,7 +727,7 @@ def _settled_reading(
         if key not in read:
             points = _mesh_on_variant(image, degrees, whole=True)
             read[key] = None
-            if points is not None and _plausible_face(points):
+            if points is not None and _plausible_face(points, turned=False):
                 name = f"upright {degrees:+.0f}°" + (" upscaled" if upscaled else "")
                 read[key] = _read_twice(image, degrees, points, name, whole=True)
         reading = read[key]
@@ -799,8 +811,15 @@ def _face_frame(anchors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray,
     return (left + right) / 2, np.stack([ex, ey]), span
 
 
-def _plausible_face(points: np.ndarray) -> bool:
-    """Whole-face geometry: eyes above nose above mouth above chin, sane proportions."""
+# How far, in eye gaps, the nose tip and the mouth of a face may stand off the eyes' middle;
+# a turned face's further toward the side it turns to, by this much more at full yaw.
+_NOSE_OFF, _MOUTH_OFF = 0.45, 0.5
+_TURNED_REACH = 0.3
+
+
+def _plausible_face(points: np.ndarray, turned: bool = True) -> bool:
+    """Whole-face geometry: eyes above nose above mouth above chin, sane proportions;
+    ``turned``: the nose and mouth of a turned face may stand further off toward its turn."""
     a = _raw_anchors(points)
     origin, axes, span = _face_frame(a)
     if span < 8:
@@ -809,8 +828,13 @@ def _plausible_face(points: np.ndarray) -> bool:
     order = [local[k][1] for k in ("nose_tip", "mouth", "chin")]
     if not (0.15 < order[0] < order[1] < order[2] < 3.0):
         return False
-    if abs(local["nose_tip"][0]) > 0.45 or abs(local["mouth"][0]) > 0.5:
-        return False
+    # Turned, the nose and mouth stand off the eyes' middle toward the side the face turns
+    # to: on a strongly turned three-quarter face the nose tip lies under the far eye.
+    yaw = _yaw(points)
+    for name, most in (("nose_tip", _NOSE_OFF), ("mouth", _MOUTH_OFF)):
+        off = local[name][0]
+        if abs(off) > most + (_TURNED_REACH * abs(yaw) if turned and off * yaw > 0 else 0.0):
+            return False
     return local["cheek_left"][0] < 0 < local["cheek_right"][0]
 
 
@@ -1196,6 +1220,7 @@ _LUMP_THICK = 0.08  # its widest point across, in head radii: a cord or a strand
 # thin margin: the ellipse, trimmed of what stands out, settles a little inside the head).
 _LUMP_CENTRE = 0.6
 _LUMP_OUT = 0.1
+_LUMP_SPLIT = 0.35  # in head radii: the disc that parts a palm from the face's rim it joins
 # Fingers reach this far (in eye spans) over the face from the palm's surface.
 _FINGER_REACH = 1.2
 
@@ -1243,11 +1268,22 @@ def _hand_by_the_face(
         if name in anchors:
             x, y = anchors[name]
             cv2.circle(features, (round(float(x)), round(float(y))), round(0.25 * span), 1, -1)
-    lumps = []
+    pieces = []
     for i in range(1, count):
-        if not (_LUMP_LEAST * area <= stats[i, cv2.CC_STAT_AREA] <= _LUMP_MOST * area):
+        if stats[i, cv2.CC_STAT_AREA] <= _LUMP_MOST * area:
+            pieces.append(labels == i)
             continue
-        cap = labels == i
+        # Too large for a palm or fist: one joined to the face's own rim past a head ellipse
+        # that fell short of a strongly turned face's chin. Away from the features, the round
+        # palm is what a disc as thick as one keeps.
+        apart = (labels == i) & (features == 0)
+        opened = _open_disc(apart, max(3, int(_LUMP_SPLIT * radius) | 1))
+        n, parts = cv2.connectedComponents(opened.astype(np.uint8), connectivity=8)
+        pieces.extend(parts == k for k in range(1, n))
+    lumps = []
+    for cap in pieces:
+        if not _LUMP_LEAST * area <= float(cap.sum()) <= _LUMP_MOST * area:
+            continue
         if not (cap & beside).any() or (cap & (features > 0)).any():
             continue
         thick = float(cv2.distanceTransform(cap.astype(np.uint8), cv2.DIST_L2, 5).max())
@@ -1502,6 +1538,18 @@ def _near_eye(
     if peak < _LID_LINE_CLEAR * max(floor, 1.0):
         return guess, False  # no line shows: the silhouette's place, not the speckle's
     return place, True
+
+
+def _turned_too_far(smooth: np.ndarray, inside: np.ndarray, mesh: _Landmarks) -> bool:
+    """A mesh reading turned past a frontal or gently turned face's bounds (``turned_far``)
+    whose near eye shows no closed lid where the mesh put it: the mesh squeezed onto a profile
+    beside a hand (its eyes on the temple and the cheek, its lips on the fingers), not a
+    strongly turned three-quarter face, whose near eye shows its lid on every phantom."""
+    if not mesh.turned_far or not {"eye_left", "eye_right"} <= mesh.anchors.keys():
+        return False
+    near = mesh.anchors["eye_right" if mesh.yaw < 0 else "eye_left"]  # away from the nose
+    _, shows = _near_eye(smooth, inside, near, float(np.ptp(mesh.oval[:, 1])))
+    return not shows
 
 
 def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
@@ -2682,7 +2730,10 @@ def _analyze(
                 for name, (x, y) in placed.items()
             }
         )
-    elif (landmarks := _detect_landmarks(work)) is None:
+    elif (landmarks := _detect_landmarks(work)) is None or _turned_too_far(
+        smooth_fine, bright, landmarks
+    ):
+        landmarks = None
         look = not looks_like_bmode(texture, face_found=False)
     else:
         # A frontal reading is checked only when the plain outline shows a profile at all

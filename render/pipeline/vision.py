@@ -1209,9 +1209,11 @@ def _head_ellipse(
 
 
 # A palm or fist stands this far (in head radii) out of the head's ellipse, and covers at least
-# this much of the head's area (a phantom's palm 0.035-0.09, a fist 0.07-0.09), at most the other.
+# this much of the head's area (a phantom's palm 0.043-0.09, a fist 0.07-0.14), at most the
+# other: a turned face's far cheek past the nose stands out of it by 0.010-0.015 (and, taken
+# for a palm, had the nose drawn as a hand).
 _LUMP_PAST = 0.05
-_LUMP_LEAST = 0.01
+_LUMP_LEAST = 0.025
 _LUMP_MOST = 0.15
 _LUMP_THICK = 0.08  # its widest point across, in head radii: a cord or a strand is thinner
 # The palm's or fist's round: its middle at least this far out (1 on the head's ellipse; a

@@ -109,6 +109,11 @@ def test_fingers_across_the_mouth_are_a_hand_and_the_mouth_under_them_is_not_see
             "palette": "dark-orange",
             "seed": 2,
         },
+        # The far cheek past the nose of a face turned right stands out of it too, a sliver a
+        # hundredth of the head: taken for a palm, the nose was marked a hand (and drawn as
+        # one, no nostril on it).
+        {"pose": "three-quarter-right", "occluder": "placenta", "seed": 9},
+        {"pose": "three-quarter-right", "occluder": "placenta", "seed": 1},
         {"occluder": "arm", "seed": 3},
         {"occluder": "membrane", "seed": 3},
         # A cord or membranes across the face part the brow from the rest, and the brow, lit

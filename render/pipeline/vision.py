@@ -1554,6 +1554,65 @@ def _turned_too_far(smooth: np.ndarray, inside: np.ndarray, mesh: _Landmarks) ->
     return not shows
 
 
+# A turned face's mouth is looked for on the lips' parting line this far (in eye gaps) from
+# the mesh's, across away from the nose (the mesh puts it 0.03-0.05 of the face's diagonal
+# toward the nose) and up or down; the line must stand out of the shading round it this much
+# more than the 90th percentile there.
+_MOUTH_REACH, _MOUTH_RISE, _MOUTH_LINE_CLEAR = 0.25, 0.12, 1.6
+
+
+def _on_mouth_line(
+    smooth: np.ndarray,
+    inside: np.ndarray,
+    hidden: np.ndarray,
+    guess: np.ndarray,
+    span: float,
+    away: int,
+) -> np.ndarray:
+    """A turned face's mouth moved onto the lips' parting line near the mesh's ``guess``,
+    looked for ``away`` from the nose (+1 the picture's right) and barely toward it; ``guess``
+    itself where no line shows clearly, or where a hand or strand lies over it (its own
+    creases are no mouth). The line is the middle of the darkest part of a black-hat a
+    newborn's mouth wide."""
+    height, width = smooth.shape
+    gx, gy = int(round(float(guess[0]))), int(round(float(guess[1])))
+    rx, ry = max(2, int(_MOUTH_REACH * span)), max(2, int(_MOUTH_RISE * span))
+    pad = int(0.3 * span) + 2
+    y0, x0 = max(0, gy - ry - pad), max(0, gx - rx - pad)
+    y1, x1 = min(height, gy + ry + pad + 1), min(width, gx + rx + pad + 1)
+    if y1 - y0 < 5 or x1 - x0 < 5:
+        return guess
+    if float(hidden[max(0, gy - ry) : gy + ry + 1, max(0, gx - rx) : gx + rx + 1].mean()) > 0.3:
+        return guess
+    size = (max(3, int(0.5 * span) | 1), max(3, int(0.12 * span) | 1))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size)
+    region = smooth[y0:y1, x0:x1].astype(np.float32)
+    line = cv2.morphologyEx(region, cv2.MORPH_BLACKHAT, kernel)
+    line *= inside[y0:y1, x0:x1]
+    cy, cx = gy - y0, gx - x0
+    back = int(0.05 * span)  # toward the nose: the mesh's error lies that way
+    lo, hi = (cx - back, cx + rx) if away > 0 else (cx - rx, cx + back)
+    wy0, wx0 = max(0, cy - ry), max(0, lo)
+    window = line[wy0 : cy + ry + 1, wx0 : hi + 1]
+    if window.size == 0 or float(window.max()) <= 0.0:
+        return guess
+    peak = float(window.max())
+    around = line[inside[y0:y1, x0:x1] > 0]
+    floor = float(np.percentile(around, 90)) if around.size else 0.0
+    if peak < _MOUTH_LINE_CLEAR * max(floor, 1.0):
+        return guess
+    weights = np.clip(window - 0.6 * peak, 0.0, None)
+    ys, xs = np.mgrid[0 : window.shape[0], 0 : window.shape[1]]
+    total = float(weights.sum())
+    return np.array(
+        [
+            x0 + wx0 + float((weights * xs).sum()) / total,
+            y0 + wy0 + float((weights * ys).sum()) / total,
+        ],
+        np.float32,
+    )
+
+
 def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:
     """The mesh squeezed onto a profile, which it reads as a three-quarter face turned the
     same way: the silhouette's nose (the real one, the outline's furthest point) then lies
@@ -2834,8 +2893,28 @@ def _analyze(
     outline_hidden = None
     if landmarks.profile is not None:
         outline_hidden = np.maximum(occluder, strands.astype(np.float32))
+    # The mesh's adult template puts a turned face's mouth toward the nose: it is moved onto
+    # the lips' parting line beside it, where that shows.
+    read = landmarks.anchors
+    if (
+        pose.startswith("three-quarter")
+        and landmarks.profile is None
+        and placed is None
+        and "mouth" in read
+    ):
+        read = {
+            **read,
+            "mouth": _on_mouth_line(
+                smooth_fine,
+                inside,
+                hidden,
+                read["mouth"],
+                landmarks.span,
+                1 if pose.endswith("-left") else -1,
+            ),
+        }
     kept, dropped = _check_anchors(
-        landmarks.anchors,
+        read,
         subject,
         hidden,
         speckled,

@@ -1246,8 +1246,10 @@ def _hand_by_the_face(
     that touches them is left. Nothing within a quarter span of the nose, mouth or
     chin is a lump: a turned face's or a profile's own features stand out of the ellipse
     there, and a profile's nose is as round as a fist (the detector is as good as those
-    anchors: a palm the face detector read as the nose is left). ``g`` is the work image
-    blurred with sigma 1.5, ``bright`` all the tissue, ``head`` the baby's head.
+    anchors: a palm the face detector read as the nose is left); a piece too large for a hand
+    is cut away from them, and what a disc as thick as a palm keeps of the rest is looked at.
+    ``g`` is the work image blurred with sigma 1.5, ``bright`` all the tissue, ``head`` the
+    baby's head.
     """
     found = np.zeros(g.shape, bool)
     if head.sum() < 100:
@@ -1272,6 +1274,8 @@ def _hand_by_the_face(
             cv2.circle(features, (round(float(x)), round(float(y))), round(0.25 * span), 1, -1)
     pieces = []
     for i in range(1, count):
+        if stats[i, cv2.CC_STAT_AREA] < _LUMP_LEAST * area:
+            continue  # a speck: no mask made for it
         if stats[i, cv2.CC_STAT_AREA] <= _LUMP_MOST * area:
             pieces.append(labels == i)
             continue
@@ -1555,10 +1559,13 @@ def _turned_too_far(smooth: np.ndarray, inside: np.ndarray, mesh: _Landmarks) ->
 
 
 # A turned face's mouth is looked for on the lips' parting line this far (in eye gaps) from
-# the mesh's, across away from the nose (the mesh puts it 0.03-0.05 of the face's diagonal
+# the mesh's, across away from the nose (the mesh puts it 0.03-0.047 of the face's diagonal
 # toward the nose) and up or down; the line must stand out of the shading round it this much
 # more than the 90th percentile there.
 _MOUTH_REACH, _MOUTH_RISE, _MOUTH_LINE_CLEAR = 0.25, 0.12, 1.6
+# The line is looked for along the picture's rows: on a face lying further over than this
+# (degrees) they no longer run across its lips.
+_MOUTH_ROLL = 20.0
 
 
 def _on_mouth_line(
@@ -1576,6 +1583,8 @@ def _on_mouth_line(
     newborn's mouth wide."""
     height, width = smooth.shape
     gx, gy = int(round(float(guess[0]))), int(round(float(guess[1])))
+    if not (0 <= gx < width and 0 <= gy < height):
+        return guess
     rx, ry = max(2, int(_MOUTH_REACH * span)), max(2, int(_MOUTH_RISE * span))
     pad = int(0.3 * span) + 2
     y0, x0 = max(0, gy - ry - pad), max(0, gx - rx - pad)
@@ -2898,6 +2907,7 @@ def _analyze(
     read = landmarks.anchors
     if (
         pose.startswith("three-quarter")
+        and abs(landmarks.roll) < _MOUTH_ROLL
         and landmarks.profile is None
         and placed is None
         and "mouth" in read

@@ -268,10 +268,13 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     # leaves pits there that read as dirt specks on deep skin tones, and a newborn's forehead
     # has no crease that shallow; round the eyes, nose and mouth every fold counts.
     floor = 0.004 * (1.0 + 2.0 * np.clip((1.0 - zone) / 0.65, 0.0, 1.0))
-    # Only where the depth is the scan's and vision was sure of it: the depth bridged under a
-    # cord or over a turned face's shaded notch left creases along its seams (grey frowns and
-    # smudges on the portrait), and an acoustic shadow's darkness is no fold.
-    occlusion = 1.0 - np.clip((around - smooth_depth - floor) * 5.5, 0.0, 0.35) * confident
+    # Only where the depth is the scan's and the surface was seen (speckle alone hides none,
+    # and a hand's own folds are its own): the depth bridged under a cord or over a turned
+    # face's shaded notch left creases along its seams (grey frowns and smudges on the
+    # portrait), and an acoustic shadow's darkness is no fold.
+    creased = np.maximum(surface_seen(low_confidence), np.clip(2.0 * hands, 0.0, 1.0))
+    creased *= 1.0 - painted
+    occlusion = 1.0 - np.clip((around - smooth_depth - floor) * 5.5, 0.0, 0.35) * creased
     occlusion = cv2.GaussianBlur(occlusion, (0, 0), 0.003 * long_side + 0.5)
 
     # The scan's own shading, denoised edge-preservingly, carries creases the depth map smooths

@@ -1,6 +1,6 @@
 """Where Cradle finds no face, the sonographer places its points herself and Cradle paints.
 
-A fist at a turned face's mouth hides it from the detector: the job is rejected "no face", and
+Membranes across a turned face hide it from the detector: the job is rejected "no face", and
 was a dead end (upload another scan). The rejected job's page now offers the face points to drag
 onto the scan; saving them starts a job from the vision stage, which reads the scan from those
 points, and the render goes on from there as from a detected face.

@@ -49,11 +49,11 @@ def _render(cues: StructuralCues, features: bool) -> np.ndarray:
     return engine.render(conditioning, [7])[0].image
 
 
-def _drawn(cues: StructuralCues) -> np.ndarray:
+def _drawn(cues: StructuralCues, levels: int = LEVELS) -> np.ndarray:
     """H×W bool: where the features changed the render."""
     on = _render(cues, features=True).astype(np.int16)
     off = _render(cues, features=False).astype(np.int16)
-    return np.abs(on - off).max(axis=2) > LEVELS
+    return np.abs(on - off).max(axis=2) > levels
 
 
 def _diagonal(cues: StructuralCues) -> float:
@@ -130,7 +130,9 @@ def test_a_profile_draws_one_eye_and_nothing_for_the_hidden_one(pose):
 def test_on_a_profile_the_lips_run_back_from_the_mouth_s_front(pose):
     cues = posed_cues(pose)
     mouth = cues.anchor("mouth")
-    drawn = _drawn(cues)
+    # Not even faintly: the upper lip's shade ran on past their front as a line 2-3 levels
+    # deep, and a change in the skin's colour made it show.
+    drawn = _drawn(cues, levels=1)
     mx, my = mouth.x * SIZE / CROP, mouth.y * SIZE / CROP
     reach = REACH * _diagonal(cues)
     rows = slice(int(my - reach), int(my + reach))

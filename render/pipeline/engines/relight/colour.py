@@ -60,7 +60,7 @@ def flush_shift(albedo_hex: str) -> np.ndarray:
 
 # OKLab lightness of Monk 3 (#f7ead0): the fair tone the others' detail is matched to.
 _REFERENCE_LIGHTNESS = 0.9406
-_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,10 @@ def skin_look(tone_hex: str) -> SkinLook:
     form = float(np.clip(ratio**0.6, 1.0, 2.2))
     warm = Color("oklch", [0.8, min(chroma * 2.0 + 0.06, 0.1), hue - 5.0]).fit("srgb")
     linear = np.array(warm.convert("srgb-linear").coords(nans=False), dtype=np.float32)
-    linear /= max(float(linear @ _LUMA), 1e-4)
+    linear /= max(float(linear @ LUMA), 1e-4)
     deep = float(np.clip((0.75 - lightness) / 0.45, 0.0, 1.0))
     tint = (1.0 - deep) * np.ones(3, np.float32) + deep * linear
-    luminance = float(hex_to_linear(tone_hex) @ _LUMA)
+    luminance = float(hex_to_linear(tone_hex) @ LUMA)
     core = float(np.clip(0.3 + 1.3 * luminance, 0.3, 1.0))
     broad = 0.35 * core * (1.0 - 0.8 * deep)
     # Deep skin in light shows its own colour (a warm brown); a near-neutral swatch shaded as

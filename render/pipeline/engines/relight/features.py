@@ -459,8 +459,9 @@ def _draw_mouth(
         above_border = (dy < border - 0.5) * np.sqrt(np.clip(np.sin(np.pi * span), 0.0, None))
         groove = 0.07 * gauss(dx, 0.025 * gap) * above_border
         ridges = 0.05 * gauss(np.abs(dx) - 0.05 * gap, 0.012 * gap) * above_border
-    # The upper lip faces down, away from the key: a touch darker than the lower.
-    upper_shade = 0.1 * upper
+    # The upper lip faces down, away from the key: a touch darker than the lower. It ends
+    # where the lips do (on a profile, a faint line ran on past their front).
+    upper_shade = 0.1 * upper * ends
     dark = 1.0 - (1.0 - parting) * (1.0 - corners) * (1.0 - under_lip) * (1.0 - groove)
     dark = 1.0 - (1.0 - dark) * (1.0 - upper_shade)
     layer_max(ink, where, dark * shown)

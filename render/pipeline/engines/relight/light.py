@@ -12,7 +12,7 @@ import numpy as np
 from coloraide import Color
 
 from render.pipeline.conditioning import Style
-from render.pipeline.engines.relight.colour import SkinLook
+from render.pipeline.engines.relight.colour import LUMA, SkinLook
 from render.pipeline.engines.relight.raster import wide_blur
 from render.pipeline.engines.relight.texture import TEXTURE_SEED
 
@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 _SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
 
 
-_SHADOW_WARMTH = np.array([0.2, -0.01, -0.15], dtype=np.float32)  # at half-shadow, × albedo
+# At half-shadow, × albedo: redder and a little rosier (less green), as a fair newborn's shade
+# is pink, not the beige of plaster. The face's mid-tones are balanced back onto the parents'
+# tone afterwards (``meter_colour``), so only the shade carries it.
+_SHADOW_WARMTH = np.array([0.33, -0.06, -0.07], dtype=np.float32)
+
+
+_SUBSURFACE = 0.15  # the scatter's strength past the terminator, × albedo
 
 
 _VIEW = np.array([0.0, 0.0, 1.0], dtype=np.float32)
@@ -109,8 +115,9 @@ def lighting_for_seed(style: Style, seed: int, facing: int = 0) -> Lighting:
     warmth = float(np.clip(style.warmth + rng.uniform(-0.25, 0.25), 0.0, 1.0))
     if style.monochrome:
         warmth = 0.0
-    # Small shifts: warmth should be felt, not change the baby's skin colour.
-    key_colour = np.array([1.0 + 0.04 * warmth, 1.0, 1.0 - 0.07 * warmth], dtype=np.float32)
+    # Small shifts: warmth should be felt, not change the baby's skin colour (the skin is
+    # balanced on the tone in this light: ``meter_colour``).
+    key_colour = np.array([1.0 + 0.09 * warmth, 1.0, 1.0 - 0.14 * warmth], dtype=np.float32)
     fill_colour = np.array([0.98, 1.0, 1.03], dtype=np.float32)
     return Lighting(
         key_dir=key_dir,
@@ -319,7 +326,7 @@ def shade(
     # One matrix product mixes the scalar fields into RGB.
     rows = [
         albedo * colour_light,
-        albedo * _SUBSURFACE_TINT * 0.10,
+        albedo * _SUBSURFACE_TINT * _SUBSURFACE,
         light.key_colour * look.sheen_tint,
         albedo * flush_shift * colour_light * _FLUSH_STRENGTH,
         albedo * _SHADOW_WARMTH,
@@ -332,7 +339,36 @@ def shade(
         rows.append(albedo * look.lit_shift * colour_light)
         fields.append(lit)
     mix = np.stack(rows).astype(np.float32)
-    return np.stack(fields, axis=2) @ mix
+    stacked = np.stack(fields, axis=2)
+    # Balanced on the skin itself: its cheeks' flush, not the glow the features add round the
+    # lips, lids and nose (drawn over the skin, not part of its colour), nor the sheen (the
+    # light's colour). So drawing the features never changes the skin's balance.
+    picked = stacked.reshape(-1, len(fields))[surface.metering]
+    picked[:, 2] = 0.0
+    picked[:, 3] = picked[:, 0] * surface.metering_flush
+    sample = picked @ mix
+    skin = stacked @ mix
+    skin *= colour_balance(sample, albedo * colour_light)
+    return skin
+
+
+def colour_balance(sample: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-channel gain that white-balances the skin on the face's mid-tones (``sample``,
+    N×3 linear RGB): their median colour takes ``target``'s hue and chroma (the parents' tone
+    in the candidate's light), and keeps the lightness the exposure metered.
+
+    The shading's own colour (the warmth of its half-shadows, the scatter past the terminator,
+    the cheeks' flush) reaches into the mid-tones and turns the face redder than the swatch; a
+    photographer balances on the skin. The shade keeps its warmth relative to it. The
+    mid-tones are the 25th to 85th percentile of lightness, as the tone is judged.
+    """
+    if sample.shape[0] < 16:
+        return np.ones(3, np.float32)
+    luma = sample @ LUMA
+    low, high = np.percentile(luma, [25.0, 85.0])
+    middle = np.median(sample[(luma >= low) & (luma <= high)], axis=0)
+    want = target * (float(middle @ LUMA) / max(float(target @ LUMA), 1e-6))
+    return (want / np.maximum(middle, 1e-6)).astype(np.float32)
 
 
 _SHOULDER_KNEE = 0.8  # of the ceiling: where the highlights start to roll off

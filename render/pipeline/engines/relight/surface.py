@@ -67,6 +67,7 @@ class Surface:
     flush: np.ndarray  # H×W 0..1, where blood shows through thin skin (cheeks, nose, lips, lids)
     skin_alpha: np.ndarray  # H×W clean subject matte with a feathered, sub-pixel edge
     metering: np.ndarray  # flat indices of confident face pixels exposure is metered on
+    metering_flush: np.ndarray  # the flush there without the features' glow, for the balance
     unconfident: np.ndarray  # H×W 0..1
     soften_box: tuple[int, int, int, int] | None  # y0, y1, x0, x1 around unconfident pixels
     background_behind: np.ndarray  # H×W (1 - skin_alpha) × contact shadow: the paper showing
@@ -317,6 +318,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     plan = None
     if features:
         plan = plan_features(cues, scale, scan_log, depth, feature_trust, long_side)
+    cheeks = flush.copy()  # the flush the skin has without its features' glow
     if plan is not None:
         glow_flush, glow_sheen = feature_glow(plan, (height, width))
         np.maximum(flush, glow_flush * feature_trust, out=flush)
@@ -328,7 +330,8 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     texture = 1.0 + (0.016 * grain + 0.012 * mottle) * skin_trust
     # The flush is a broad colour, never a shape, so it also warms unsure cheeks (an unflushed
     # cheek next to a flushed one reads as a bruise); only its mottle keeps to trusted skin.
-    flush = np.clip(flush + 0.05 * mottle * skin_trust, 0.0, 1.0)
+    blotches = 0.05 * mottle * skin_trust
+    flush = np.clip(flush + blotches, 0.0, 1.0)
 
     shading_detail = occlusion * detail
     shading_detail *= roundness(distance, long_side)
@@ -353,6 +356,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     # A median over ~20k evenly spread pixels is the median of them all, to well within a level.
     metering_index = np.flatnonzero(metering)
     metering_index = metering_index[:: max(1, metering_index.size // 20000)]
+    cheeks = np.clip(cheeks + blotches, 0.0, 1.0).ravel()[metering_index]
 
     outside = cv2.distanceTransform((matte <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
     behind = backdrop(matte, outside, long_side)
@@ -389,6 +393,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         flush=flush.astype(np.float32),
         skin_alpha=matte,
         metering=metering_index,
+        metering_flush=cheeks.astype(np.float32),
         unconfident=unconfident.astype(np.float32),
         soften_box=soften_box,
         background_behind=behind,

@@ -1,0 +1,70 @@
+"""The skin is balanced on the parents' tone, and its shade is a newborn's, not plaster's.
+
+The shading's own colour (warm half-shadows, the scatter past the terminator, the cheeks'
+flush) turned the face's mid-tones redder than the swatch, by up to 3.2 ΔE2000; so the shade
+was kept near the tone's own beige, and fair skin read as plaster. The skin is now
+white-balanced on its mid-tones (``light.colour_balance``) and its shade is rosier.
+"""
+
+import cv2
+import numpy as np
+import pytest
+from coloraide import Color
+
+from render.pipeline.conditioning import blend_tone, build
+from render.pipeline.engines.relight import RelightEngine
+from render.pipeline.scoring import skin_delta_e
+from render.tests.pipeline.synthetic_cues import synthetic_cues
+
+CUES = synthetic_cues(256, occluded=False)
+SIZE = 512
+FACE = (
+    cv2.resize(
+        ((CUES.subject > 0.95) & (CUES.low_confidence < 0.05)).astype(np.uint8), (SIZE, SIZE)
+    )
+    > 0
+)
+
+
+def _render(monk: int, seeds: list[int], **options) -> list:
+    engine = RelightEngine(output_long_side=SIZE, wrap=False, hat=False, **options)
+    return engine.render(build(CUES, blend_tone([monk])), seeds)
+
+
+@pytest.mark.parametrize("monk", range(1, 11))
+def test_the_face_s_mid_tones_are_the_parents_tone(monk):
+    tone = blend_tone([monk])
+    for candidate in _render(monk, [1, 2, 3]):
+        assert skin_delta_e(candidate.image, tone.hex, FACE) < 2.5, monk
+
+
+def _oklch(pixels: np.ndarray) -> np.ndarray:
+    return np.array(
+        [Color("srgb", list(p / 255.0)).convert("oklch").coords(nans=False) for p in pixels]
+    )
+
+
+@pytest.mark.parametrize("monk", [1, 3])
+def test_fair_skin_s_shade_is_rosy_not_beige(monk):
+    image = _render(monk, [1])[0].image
+    lch = _oklch(image[FACE][::7].astype(np.float64))
+    low, middle, high = np.percentile(lch[:, 0], [10, 25, 85])
+    shade = lch[(lch[:, 0] >= low) & (lch[:, 0] < middle)]
+    lit = lch[(lch[:, 0] >= middle) & (lch[:, 0] <= high)]
+    # Rosier than the tone's own hue in the mid-tones, and no greyer: a newborn's shade is
+    # pink where plaster's is the beige of its lights, only darker.
+    assert np.median(shade[:, 2]) < np.median(lit[:, 2]) - 12.0  # 5-7 degrees before
+    assert np.median(shade[:, 1]) >= np.median(lit[:, 1])
+
+
+def test_drawing_the_features_leaves_the_skin_s_balance():
+    # The balance is read off the skin, not the glow of the lips, lids and nose: away from the
+    # features the skin is the same with and without them.
+    on = _render(5, [1])[0].image.astype(np.int16)
+    off = _render(5, [1], features=False)[0].image.astype(np.int16)
+    forehead = FACE.copy()
+    eyes = CUES.anchor("eye_left")
+    assert eyes is not None
+    forehead[int((eyes.y - CUES.crop_box.y0) * SIZE / CUES.crop_box.height) - SIZE // 10 :] = False
+    assert forehead.sum() > 1000
+    assert np.abs(on - off)[forehead].max() <= 1

@@ -1501,6 +1501,53 @@ def _profile_oval(tip: np.ndarray, side: str, n: float) -> np.ndarray:
     return oval.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _DarkLine:
+    """The darkest line a black-hat finds in a window of the scan (a closed lid, the lips)."""
+
+    place: np.ndarray  # the weighted middle of its darkest part, work px
+    peak: float  # how far it lies under the shading round it, at its darkest
+    floor: float  # the 90th percentile of that over the skin round the window
+
+
+def _dark_line(
+    smooth: np.ndarray,
+    inside: np.ndarray,
+    crop: tuple[int, int, int, int],
+    size: tuple[int, int],
+    window: tuple[int, int, int, int],
+    share: float,
+) -> _DarkLine | None:
+    """The dark line in ``window`` (y0, y1, x0, x1 within ``crop``'s own y0, y1, x0, x1 of the
+    picture) of a black-hat ``size`` wide and high over the skin in ``crop``: its place is the
+    middle of the part darker than ``share`` of its peak. None when nothing there is darker
+    than the skin round it. The dark beyond the outline is the background: not counted."""
+    y0, y1, x0, x1 = crop
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size)
+    region = smooth[y0:y1, x0:x1].astype(np.float32)
+    line = cv2.morphologyEx(region, cv2.MORPH_BLACKHAT, kernel)
+    skin = inside[y0:y1, x0:x1]
+    line *= skin
+    wy0, wy1, wx0, wx1 = window
+    part = line[wy0:wy1, wx0:wx1]
+    if part.size == 0 or float(part.max()) <= 0.0:
+        return None
+    peak = float(part.max())
+    weights = np.clip(part - share * peak, 0.0, None)
+    ys, xs = np.mgrid[0 : part.shape[0], 0 : part.shape[1]]
+    total = float(weights.sum())
+    place = np.array(
+        [
+            x0 + wx0 + float((weights * xs).sum()) / total,
+            y0 + wy0 + float((weights * ys).sum()) / total,
+        ],
+        np.float32,
+    )
+    around = line[skin > 0]
+    floor = float(np.percentile(around, 90)) if around.size else 0.0
+    return _DarkLine(place, peak, floor)
+
+
 def _near_eye(
     smooth: np.ndarray, inside: np.ndarray, guess: np.ndarray, n: float
 ) -> tuple[np.ndarray, bool]:
@@ -1519,31 +1566,14 @@ def _near_eye(
     if y1 - y0 < 3 or x1 - x0 < 3:
         return guess, False
     size = (max(3, int(0.08 * n) | 1), max(3, int(0.03 * n) | 1))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size)
-    region = smooth[y0:y1, x0:x1].astype(np.float32)
-    line = cv2.morphologyEx(region, cv2.MORPH_BLACKHAT, kernel)
-    line *= inside[y0:y1, x0:x1]  # the dark beyond the outline is the background, not a lid
     cy, cx = gy - y0, gx - x0
-    wy0, wx0 = max(0, cy - r), max(0, cx - r)
-    window = line[wy0 : cy + r + 1, wx0 : cx + r + 1]
-    if window.size == 0 or float(window.max()) <= 0.0:
+    window = (max(0, cy - r), cy + r + 1, max(0, cx - r), cx + r + 1)
+    line = _dark_line(smooth, inside, (y0, y1, x0, x1), size, window, 0.5)
+    if line is None:
         return guess, False
-    peak = float(window.max())
-    weights = np.clip(window - 0.5 * peak, 0.0, None)
-    ys, xs = np.mgrid[0 : window.shape[0], 0 : window.shape[1]]
-    total = float(weights.sum())
-    place = np.array(
-        [
-            x0 + wx0 + float((weights * xs).sum()) / total,
-            y0 + wy0 + float((weights * ys).sum()) / total,
-        ],
-        np.float32,
-    )
-    around = line[inside[y0:y1, x0:x1] > 0]
-    floor = float(np.percentile(around, 90)) if around.size else 0.0
-    if peak < _LID_LINE_CLEAR * max(floor, 1.0):
+    if line.peak < _LID_LINE_CLEAR * max(line.floor, 1.0):
         return guess, False  # no line shows: the silhouette's place, not the speckle's
-    return place, True
+    return line.place, True
 
 
 def _turned_too_far(smooth: np.ndarray, inside: np.ndarray, mesh: _Landmarks) -> bool:
@@ -1594,32 +1624,14 @@ def _on_mouth_line(
     if float(hidden[max(0, gy - ry) : gy + ry + 1, max(0, gx - rx) : gx + rx + 1].mean()) > 0.3:
         return guess
     size = (max(3, int(0.5 * span) | 1), max(3, int(0.12 * span) | 1))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, size)
-    region = smooth[y0:y1, x0:x1].astype(np.float32)
-    line = cv2.morphologyEx(region, cv2.MORPH_BLACKHAT, kernel)
-    line *= inside[y0:y1, x0:x1]
     cy, cx = gy - y0, gx - x0
     back = int(0.05 * span)  # toward the nose: the mesh's error lies that way
     lo, hi = (cx - back, cx + rx) if away > 0 else (cx - rx, cx + back)
-    wy0, wx0 = max(0, cy - ry), max(0, lo)
-    window = line[wy0 : cy + ry + 1, wx0 : hi + 1]
-    if window.size == 0 or float(window.max()) <= 0.0:
+    window = (max(0, cy - ry), cy + ry + 1, max(0, lo), hi + 1)
+    line = _dark_line(smooth, inside, (y0, y1, x0, x1), size, window, 0.6)
+    if line is None or line.peak < _MOUTH_LINE_CLEAR * max(line.floor, 1.0):
         return guess
-    peak = float(window.max())
-    around = line[inside[y0:y1, x0:x1] > 0]
-    floor = float(np.percentile(around, 90)) if around.size else 0.0
-    if peak < _MOUTH_LINE_CLEAR * max(floor, 1.0):
-        return guess
-    weights = np.clip(window - 0.6 * peak, 0.0, None)
-    ys, xs = np.mgrid[0 : window.shape[0], 0 : window.shape[1]]
-    total = float(weights.sum())
-    return np.array(
-        [
-            x0 + wx0 + float((weights * xs).sum()) / total,
-            y0 + wy0 + float((weights * ys).sum()) / total,
-        ],
-        np.float32,
-    )
+    return line.place
 
 
 def _misread_profile(mesh: _Landmarks, silhouette: _Landmarks) -> bool:

@@ -208,8 +208,9 @@ def _with_rim_in_shadow(bright: np.ndarray, smooth: np.ndarray) -> np.ndarray:
 
     Lit from above, a profile's lips and chin fall under the level: its outline, which is all
     a profile is read from, then ran inside the face, the lips were placed on the cheek and
-    the portrait's jaw receded. (Elsewhere the rim is left out: across a frontal face it
-    joins a membrane's strands to the head.)"""
+    the portrait's jaw receded. A three-quarter face takes it below its nose tip (its lips'
+    corner and chin in its own shade, ``_analyze``). (Elsewhere the rim is left out: across a
+    frontal face it joins a membrane's strands to the head.)"""
     keep = bright > 0.5
     if not keep.any() or keep.all():
         return bright
@@ -899,9 +900,11 @@ def _check_anchors(
         kept[name] = (p, 1.0 - covered)
     # Depth: the nose tip is nearer than the eye orbits on any face we can trust. Not on a
     # profile: its tip is a point of the outline, where the depth (the silhouette's bulge) is
-    # lowest whatever the face, and its eye lies deep inside.
+    # lowest whatever the face, and its eye lies deep inside; nor where a turned face's tip
+    # stands on its outline for the same reason (most of the ground round it off the head).
     eyes = [kept[k][0] for k in ("eye_left", "eye_right") if k in kept]
-    if "nose_tip" in kept and eyes and not profile:
+    on_outline = "nose_tip" in kept and mean_at(subject, kept["nose_tip"][0]) < 0.5
+    if "nose_tip" in kept and eyes and not profile and not on_outline:
         # The mesh may put the tip on the nostril shadow: take the nearest point around it.
         nx, ny = int(kept["nose_tip"][0][0]), int(kept["nose_tip"][0][1])
         nose_depth = float(
@@ -2777,6 +2780,32 @@ def _placed_landmarks(points: dict[str, np.ndarray]) -> _Landmarks:
     )
 
 
+def _baby_subject(
+    grey: np.ndarray,
+    mask: np.ndarray,
+    smooth: np.ndarray,
+    landmarks: _Landmarks,
+    up: np.ndarray,
+    strands: np.ndarray,
+    tissue: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The baby's head in ``mask`` (the tissue it is cut from), the shade beside a turned
+    face's nose closed into it, a frontal head's side against a wall trimmed, and strands past
+    its outline cut loose: (subject, shaded, unseen), ``_beside_nose``'s two as well."""
+    oval = landmarks.oval
+    subject = _head_subject(grey, mask, smooth, oval, landmarks.pose, up, strands)
+    shaded, unseen = _beside_nose(subject, oval, landmarks.pose, landmarks.anchors)
+    # Closing the outline there encloses what the nose's edges had parted from the face.
+    subject = _fill_holes((subject > 0.5) | shaded).astype(np.float32)
+    if landmarks.pose == "frontal" and {"eye_left", "eye_right"} <= landmarks.anchors.keys():
+        eyes = (landmarks.anchors["eye_left"], landmarks.anchors["eye_right"])
+        subject = _trim_at_contact(subject > 0.5, tissue, oval, eyes).astype(np.float32)
+    if strands.any():
+        # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
+        subject = _fill_holes(_cut_loose(subject > 0.5, strands)).astype(np.float32)
+    return subject, shaded, unseen
+
+
 def _analyze(
     scan: IngestedScan, placed: Mapping[str, tuple[float, float]] | None = None
 ) -> StructuralCues:
@@ -2823,6 +2852,7 @@ def _analyze(
         look = landmarks.pose != "frontal" or (
             _profile_landmarks(grey, bright, smooth_fine, cut_strands=False) is not None
         )
+    head_bright = None  # the head's own mask where it differs from the lit one
     if look:
         outlined = _with_rim_in_shadow(bright, smooth_fine)
         silhouette = _profile_landmarks(grey, outlined, smooth_fine)
@@ -2831,6 +2861,22 @@ def _analyze(
         ):
             landmarks = silhouette
             bright = outlined  # the profile's head is the outline it was read from
+        elif landmarks is not None and landmarks.pose.startswith("three-quarter"):
+            # A turned face's side toward its nose falls into its own shade under a key from
+            # the other side: the lips' corner and the chin under it, dimmer than the level,
+            # left a notch in the outline, painted over as contact (the mouth with it). The
+            # rim is the head's where it lies on the face's oval below the nose tip; what lies
+            # beside the head (a hand, a wall) is still measured on the lit mask (taken
+            # whole, a palm beside the chin joined it and was no longer found).
+            face = np.zeros(bright.shape, np.uint8)
+            cv2.fillPoly(face, [landmarks.oval.astype(np.int32)], 1)
+            lower = face > 0
+            if "nose_tip" in landmarks.anchors:
+                up = _face_up(landmarks.anchors)
+                ys, xs = np.mgrid[0 : bright.shape[0], 0 : bright.shape[1]]
+                tip = landmarks.anchors["nose_tip"]
+                lower &= (xs - tip[0]) * up[0] + (ys - tip[1]) * up[1] < 0.0
+            head_bright = np.where(lower, outlined, bright).astype(np.float32)
     timings["landmarks"] = (time.perf_counter() - step) * 1000
     if landmarks is None:
         if looks_like_bmode(texture, face_found=False):
@@ -2841,30 +2887,33 @@ def _analyze(
     step = time.perf_counter()
     up = _face_up(landmarks.anchors)
     strands = _strands(grey, bright > 0.5, oval)
-    subject = _head_subject(
-        grey, bright, smooth_fine.astype(np.float32), oval, landmarks.pose, up, strands
-    )
-    shaded, unseen = _beside_nose(subject, oval, landmarks.pose, landmarks.anchors)
-    # Closing the outline there encloses what the nose's edges had parted from the face.
-    subject = _fill_holes((subject > 0.5) | shaded).astype(np.float32)
     # What the head touches: walls and the placenta, not a cord or strand leaving it (the
     # trim took a crescent off a head's crown for the cord's two ends).
     tissue = (bright > 0.5) & ~strands
-    if landmarks.pose == "frontal" and {"eye_left", "eye_right"} <= landmarks.anchors.keys():
-        eyes = (landmarks.anchors["eye_left"], landmarks.anchors["eye_right"])
-        trimmed = _trim_at_contact(subject > 0.5, tissue, oval, eyes)
-        subject = trimmed.astype(np.float32)
-    if strands.any():
-        # A cord or strand is not the baby: past the head's outline it becomes backdrop ...
-        subject = _fill_holes(_cut_loose(subject > 0.5, strands)).astype(np.float32)
+    smooth32 = smooth_fine.astype(np.float32)
+    subject, shaded, unseen = _baby_subject(
+        grey,
+        bright if head_bright is None else head_bright,
+        smooth32,
+        landmarks,
+        up,
+        strands,
+        tissue,
+    )
+    # The head as lit, for what lies beside it: a turned face's shaded chin moved the head's
+    # ellipse, and a palm beside it no longer stood out of it.
+    lit_head = subject
+    if head_bright is not None:
+        lit_head = _baby_subject(grey, bright, smooth32, landmarks, up, strands, tissue)[0]
     inside = subject > 0.5
     bulge = _bulge(inside)
     depth = _depth(grey, subject, bulge)
     contact = _contact_band(inside, tissue)
     repaired = strands | contact | unseen
     if repaired.any():
-        # ... and on the head the face's surface is continued under it (not the strand's
-        # relief, nor a wall's), which no engine may take detail from (marked unsure below).
+        # On the head the face's surface is continued under a strand, a contact or the
+        # nose's shade (not the strand's relief, nor a wall's), which no engine may take
+        # detail from (marked unsure below).
         known = (inside & ~repaired).astype(np.float32)
         bridged = fill_from_around(depth, known)
         depth = np.where(repaired & inside, bridged, depth).astype(np.float32)
@@ -2893,7 +2942,7 @@ def _analyze(
         beside = _hand_by_the_face(
             cv2.GaussianBlur(grey.astype(np.float32), (0, 0), 1.5),
             bright > 0.5,
-            subject > 0.5,
+            lit_head > 0.5,
             landmarks.anchors,
             landmarks.span,
         )

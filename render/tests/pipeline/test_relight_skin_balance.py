@@ -9,14 +9,12 @@ white-balanced on its mid-tones (``light.colour_balance``) and its shade is rosi
 import cv2
 import numpy as np
 import pytest
-from coloraide import Color
 
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.scoring import skin_delta_e
-from render.tests.pipeline.synthetic_cues import synthetic_cues
+from render.tests.pipeline.test_relight_every_tone import CUES, _oklch
 
-CUES = synthetic_cues(256, occluded=False)
 SIZE = 512
 FACE = (
     cv2.resize(
@@ -36,12 +34,6 @@ def test_the_face_s_mid_tones_are_the_parents_tone(monk):
     tone = blend_tone([monk])
     for candidate in _render(monk, [1, 2, 3]):
         assert skin_delta_e(candidate.image, tone.hex, FACE) < 2.5, monk
-
-
-def _oklch(pixels: np.ndarray) -> np.ndarray:
-    return np.array(
-        [Color("srgb", list(p / 255.0)).convert("oklch").coords(nans=False) for p in pixels]
-    )
 
 
 @pytest.mark.parametrize("monk", [1, 3])

@@ -27,7 +27,7 @@ _SUBSURFACE_TINT = np.array([1.0, 0.42, 0.25], dtype=np.float32)
 
 # At half-shadow, × albedo: redder and a little rosier (less green), as a fair newborn's shade
 # is pink, not the beige of plaster. The face's mid-tones are balanced back onto the parents'
-# tone afterwards (``meter_colour``), so only the shade carries it.
+# tone afterwards (``colour_balance``), so only the shade carries it.
 _SHADOW_WARMTH = np.array([0.33, -0.06, -0.07], dtype=np.float32)
 
 
@@ -116,7 +116,7 @@ def lighting_for_seed(style: Style, seed: int, facing: int = 0) -> Lighting:
     if style.monochrome:
         warmth = 0.0
     # Small shifts: warmth should be felt, not change the baby's skin colour (the skin is
-    # balanced on the tone in this light: ``meter_colour``).
+    # balanced on the tone in this light: ``colour_balance``).
     key_colour = np.array([1.0 + 0.09 * warmth, 1.0, 1.0 - 0.14 * warmth], dtype=np.float32)
     fill_colour = np.array([0.98, 1.0, 1.03], dtype=np.float32)
     return Lighting(

@@ -356,7 +356,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
     # A median over ~20k evenly spread pixels is the median of them all, to well within a level.
     metering_index = np.flatnonzero(metering)
     metering_index = metering_index[:: max(1, metering_index.size // 20000)]
-    cheeks = np.clip(cheeks + blotches, 0.0, 1.0).ravel()[metering_index]
+    metering_flush = np.clip(cheeks + blotches, 0.0, 1.0).ravel()[metering_index]
 
     outside = cv2.distanceTransform((matte <= 0.5).astype(np.uint8), cv2.DIST_L2, 3)
     behind = backdrop(matte, outside, long_side)
@@ -393,7 +393,7 @@ def prepare(conditioning: Conditioning, long_side: int, *, features: bool = True
         flush=flush.astype(np.float32),
         skin_alpha=matte,
         metering=metering_index,
-        metering_flush=cheeks.astype(np.float32),
+        metering_flush=metering_flush.astype(np.float32),
         unconfident=unconfident.astype(np.float32),
         soften_box=soften_box,
         background_behind=behind,

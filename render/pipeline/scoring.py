@@ -72,6 +72,7 @@ from render.pipeline.conditioning import STYLES
 from render.pipeline.fill import painted_head
 from render.pipeline.types import (
     FEATURE_CONFIDENCE,
+    MOUTH_ON_ITS_LINE,
     Conditioning,
     RenderedCandidate,
     ScoredCandidate,
@@ -873,12 +874,31 @@ def eyes_unseen(cues: StructuralCues) -> bool:
     a sonographer placed by hand under the cord is as undrawn as one vision dropped."""
     if cues.pose.startswith("profile"):
         return False
-    return not any(_eye_drawn(cues, name) for name in ("eye_left", "eye_right"))
+    return not any(_feature_drawn(cues, name) for name in ("eye_left", "eye_right"))
 
 
-def _eye_drawn(cues: StructuralCues, name: str) -> bool:
+LOWER_FACE_UNSEEN = (
+    "Neither the nose nor the mouth shows clearly in the scan (a hand, the cord or a shadow "
+    "covers them, or the face reader could not pin them down), so the portrait shows no nose "
+    "or mouth; look at it before it is sent, place the points by hand, or upload a scan where "
+    "the lower face is clear"
+)
+
+
+def lower_face_unseen(cues: StructuralCues) -> bool:
+    """A face whose nose and mouth the scan did not show well enough to draw either: the
+    portrait is a face without them (a fist pressed to a turned face's nose and lips leaves
+    smooth skin there), which goes to a person however well it scores. Judged as the eyes
+    are (``eyes_unseen``); the mouth counts from ``MOUTH_ON_ITS_LINE``, the least sure the
+    engine draws one at."""
+    return not (
+        _feature_drawn(cues, "nose_tip") or _feature_drawn(cues, "mouth", MOUTH_ON_ITS_LINE)
+    )
+
+
+def _feature_drawn(cues: StructuralCues, name: str, confidence: float = FEATURE_CONFIDENCE) -> bool:
     anchor = cues.anchor(name)
-    if anchor is None or anchor.confidence < FEATURE_CONFIDENCE:
+    if anchor is None or anchor.confidence < confidence:
         return False
     height, width = cues.low_confidence.shape
     x = int(np.clip(round(anchor.x - cues.crop_box.x0), 0, width - 1))
@@ -907,6 +927,8 @@ def review_reason(
         )
     if cues is not None and eyes_unseen(cues):
         return f"{EYES_UNSEEN}."
+    if cues is not None and lower_face_unseen(cues):
+        return f"{LOWER_FACE_UNSEEN}."
     if best.total >= threshold:
         return ""
     problem, advice = TERM_PROBLEMS[weakest_term(best)]

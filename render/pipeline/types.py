@@ -123,6 +123,9 @@ def surface_seen(low_confidence: np.ndarray) -> np.ndarray:
 # An anchor less sure than this places no drawn feature (the relight engine's lash, nostril or
 # lip); scoring asks a person to look at a face whose eyes none are sure enough to draw.
 FEATURE_CONFIDENCE = 0.6
+# Speckle lowers a mouth's confidence most (its groove and lip highlights read as speckle): one
+# this sure is drawn where the scan shows its line clearly (the relight engine's lips).
+MOUTH_ON_ITS_LINE = 0.45
 
 
 @dataclass(frozen=True)

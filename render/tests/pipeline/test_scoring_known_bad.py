@@ -19,8 +19,13 @@ from render.pipeline import phantom
 from render.pipeline.conditioning import blend_tone, build
 from render.pipeline.engines.relight import RelightEngine
 from render.pipeline.ingest import ingest
-from render.pipeline.scoring import FAULTS, rank, review_reason
-from render.pipeline.types import Conditioning, RenderedCandidate, ScoredCandidate
+from render.pipeline.scoring import FAULTS, LOWER_FACE_UNSEEN, rank, review_reason
+from render.pipeline.types import (
+    MOUTH_ON_ITS_LINE,
+    Conditioning,
+    RenderedCandidate,
+    ScoredCandidate,
+)
 from render.pipeline.vision import analyze
 from render.tests.pipeline.known_bad import (
     ashy,
@@ -221,6 +226,56 @@ def test_a_face_whose_eyes_the_scan_hid_goes_to_review_however_it_scores(cues) -
         low_confidence=np.ones_like(cues.low_confidence),
     )
     assert review_reason(ranking, REVIEW, placed).startswith("Neither eye shows clearly")
+
+
+def test_a_face_whose_nose_and_mouth_the_scan_hid_goes_to_review_however_it_scores(
+    cues,
+) -> None:
+    conditioning = _conditioning(cues, 4)
+    ranking = rank(conditioning, _good(conditioning))
+
+    def unsure(names: tuple[str, ...], confidence: float):
+        return replace(
+            cues,
+            anchors=tuple(
+                replace(a, confidence=confidence) if a.name in names else a for a in cues.anchors
+            ),
+        )
+
+    # Both under a fist: the portrait has eyes but no nose or mouth.
+    hidden = unsure(("nose_tip", "mouth"), 0.3)
+    assert review_reason(ranking, REVIEW, hidden) == f"{LOWER_FACE_UNSEEN}."
+    gone = replace(
+        cues, anchors=tuple(a for a in cues.anchors if a.name not in ("nose_tip", "mouth"))
+    )
+    assert review_reason(ranking, REVIEW, gone) == f"{LOWER_FACE_UNSEEN}."
+    # Either one drawn is a face with a nose or lips: a mouth from MOUTH_ON_ITS_LINE sure.
+    assert review_reason(ranking, REVIEW, unsure(("nose_tip",), 0.3)) == ""
+    assert review_reason(ranking, REVIEW, unsure(("mouth",), 0.3)) == ""
+    lips = unsure(("nose_tip",), 0.3)
+    lips = replace(
+        lips,
+        anchors=tuple(
+            replace(a, confidence=MOUTH_ON_ITS_LINE) if a.name == "mouth" else a
+            for a in lips.anchors
+        ),
+    )
+    assert review_reason(ranking, REVIEW, lips) == ""
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_fist_over_a_turned_face_s_nose_and_mouth_sends_it_to_review(seed: int) -> None:
+    # The fist pressed to the lips of a face turned left, its fingers along the nose, is no
+    # hand the portrait keeps; vision is sure of neither, and the skin there is painted
+    # plain: a face with eyes and nothing below them. It scored 0.76 and went out as ready.
+    buffer = io.BytesIO()
+    scan = phantom.make_phantom(pose="three-quarter-left", occluder="fist", seed=seed)
+    Image.fromarray(scan.image).save(buffer, "JPEG", quality=90)
+    fist = analyze(ingest(buffer.getvalue()))
+    assert "mouth" in scan.covered_anchors
+    conditioning = build(fist, blend_tone([3]))
+    ranking = rank(conditioning, RelightEngine(output_long_side=512).render(conditioning, [1, 2]))
+    assert review_reason(ranking, REVIEW, fist) == f"{LOWER_FACE_UNSEEN}."
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ itself shows a crease there. Every mark of a feature lies within ``FEATURE_REACH
 diagonal of its anchor's segment (the anchor, widened to the feature's own width across the
 face); the scan's crease may move a lash line only ``_SNAP`` of the diagonal toward it, the
 lips' line ``_MOUTH_SNAP``. A mouth down to ``MOUTH_ON_ITS_LINE`` sure is drawn where the scan
-shows its line clearly. Nothing is ever placed by proportion from other anchors. When unsure,
-nothing is drawn.
+shows its line clearly (``_CLEAR_LINE``). Nothing is ever placed by proportion from other
+anchors. When unsure, nothing is drawn.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from render.pipeline.engines.relight.face import (
 )
 from render.pipeline.engines.relight.raster import band, gauss, layer_max, resize, wide_blur, window
 from render.pipeline.engines.relight.texture import pores
-from render.pipeline.types import FEATURE_CONFIDENCE, StructuralCues
+from render.pipeline.types import FEATURE_CONFIDENCE, MOUTH_ON_ITS_LINE, StructuralCues
 
 if TYPE_CHECKING:
     from render.pipeline.engines.relight.surface import Surface
@@ -43,9 +43,6 @@ _SNAP = 0.008  # of the face diagonal: how far the scan's own crease may move a 
 # The mouth's anchor lies further off the lips' parting: the mesh reads a baby's mouth 0.01-0.025
 # of the diagonal above or below it (the nose's and the chin's creases lie 0.06 and more away).
 _MOUTH_SNAP = 0.02
-# Speckle lowers a mouth's confidence most (its groove and lip highlights read as speckle):
-# one this sure is drawn where the scan shows its line clearly, at ``_CLEAR_LINE`` evidence.
-MOUTH_ON_ITS_LINE = 0.45
 # A profile's anchors on its outline, and how far inside it (of the eye gap) it is read.
 OUTLINE_FEATURES = ("nose_tip", "mouth")
 _OUTLINE_INSET = 0.12

@@ -49,6 +49,10 @@ _SHADOW_REACH = 0.03  # of the long side: how far the backdrop sits behind the b
 _FLUSH_STRENGTH = 0.6  # how far a fully flushed cheek moves toward the rosy tone: felt, not seen
 
 
+# Deep skin's shade is filled by this × (its form exponent - 1) as an exponent under 1.
+_SHADE_FILL = 0.15
+
+
 _SHEEN_GAIN = 1.6  # style.specular is a fraction of the key's brightness at the sheen's core
 
 
@@ -279,10 +283,13 @@ def shade(
         np.maximum(luminance, 1e-4, out=luminance)
         np.power(luminance, style.contrast, out=luminance)
     if look.form_contrast > 1.0:
-        # Deep skin is modelled by its lights: the lit side rises, while the shadow side keeps
-        # its detail (a photographer's stronger fill), so its features stay in view.
+        # Deep skin is modelled by its lights: the lit side rises, while the shadow side is
+        # filled a little (a photographer's stronger fill), so its features stay in view and
+        # its shade, in ratio to the median skin, is as open as fair skin's. Deepened instead
+        # (by the 0.3th power of the lights' exponent), the far cheek and the temples of
+        # Monk 10 went 27% further under the median than Monk 3's: black blotches, grime.
         np.maximum(luminance, 1e-4, out=luminance)
-        lifted = 1.0 + 0.3 * (look.form_contrast - 1.0)
+        lifted = 1.0 - _SHADE_FILL * (look.form_contrast - 1.0)
         np.power(luminance, np.where(luminance > 1.0, look.form_contrast, lifted), out=luminance)
     luminance = _highlight_shoulder(luminance, 0.97 / max(float(albedo.max()), 1e-3))
 

@@ -74,12 +74,12 @@ def test_a_face_whose_eyes_the_cord_hides_needs_review_however_it_scores(studio:
         assert job.candidates.count() == 5  # the set is kept, to be looked at
 
 
-def test_a_turned_face_whose_nose_and_mouth_a_fist_hides_needs_review(studio: Studio) -> None:
-    # No nose or mouth is drawn where the fist was: a face with eyes and nothing below them
-    # scored well enough to go straight to the parents.
+def test_a_turned_face_whose_mouth_a_fist_hides_needs_review(studio: Studio) -> None:
+    # No lips are drawn where the fist was: a face with eyes and nothing below them scored
+    # well enough to go straight to the parents.
     job = rendered_job(phantom_scan(pose="three-quarter-left", occluder="fist", seed=1))
     assert job.state == RenderJob.State.NEEDS_REVIEW
-    assert job.reason == f"{scoring.LOWER_FACE_UNSEEN}."
+    assert job.reason == f"{scoring.MOUTH_UNSEEN}."
 
 
 def test_the_job_page_shows_the_reason_and_keeps_every_action_open(

@@ -877,23 +877,21 @@ def eyes_unseen(cues: StructuralCues) -> bool:
     return not any(_feature_drawn(cues, name) for name in ("eye_left", "eye_right"))
 
 
-LOWER_FACE_UNSEEN = (
-    "Neither the nose nor the mouth shows clearly in the scan (a hand, the cord or a shadow "
-    "covers them, or the face reader could not pin them down), so the portrait shows no nose "
-    "or mouth; look at it before it is sent, place the points by hand, or upload a scan where "
-    "the lower face is clear"
+MOUTH_UNSEEN = (
+    "The mouth does not show clearly in the scan (a hand, the cord or a shadow covers it, or "
+    "the face reader could not pin it down), so no lips are drawn on the portrait; look at it "
+    "before it is sent, place the points by hand, or upload a scan where the mouth is clear"
 )
 
 
-def lower_face_unseen(cues: StructuralCues) -> bool:
-    """A face whose nose and mouth the scan did not show well enough to draw either: the
-    portrait is a face without them (a fist pressed to a turned face's nose and lips leaves
-    smooth skin there), which goes to a person however well it scores. Judged as the eyes
-    are (``eyes_unseen``); the mouth counts from ``MOUTH_ON_ITS_LINE``, the least sure the
-    engine draws one at."""
-    return not (
-        _feature_drawn(cues, "nose_tip") or _feature_drawn(cues, "mouth", MOUTH_ON_ITS_LINE)
-    )
+def mouth_unseen(cues: StructuralCues) -> bool:
+    """A face whose mouth the scan did not show well enough to draw: the portrait is a face
+    without lips (fingers across them, painted over, or a fist pressed to a turned face's
+    nose and lips left plain skin there), which goes to a person however well it scores.
+    Judged as the eyes are (``eyes_unseen``), from ``MOUTH_ON_ITS_LINE``, the least sure the
+    engine draws lips at. A hand kept over the mouth sends it to review too: a sonographer's
+    look costs one click, a parent's first sight of a face without a mouth far more."""
+    return not _feature_drawn(cues, "mouth", MOUTH_ON_ITS_LINE)
 
 
 def _feature_drawn(cues: StructuralCues, name: str, confidence: float = FEATURE_CONFIDENCE) -> bool:
@@ -915,7 +913,8 @@ def review_reason(
 
     ``ranked`` is ``rank``'s answer (best first). The set needs review when there is no
     candidate, when every candidate was rejected, when the scan's face (``cues``) showed
-    neither eye clearly (``eyes_unseen``), or when the best total is under ``threshold``.
+    neither eye (``eyes_unseen``) or its mouth (``mouth_unseen``) clearly enough to draw, or
+    when the best total is under ``threshold``.
     """
     if not ranked:
         return "No portrait came out of the render; re-render."
@@ -927,8 +926,8 @@ def review_reason(
         )
     if cues is not None and eyes_unseen(cues):
         return f"{EYES_UNSEEN}."
-    if cues is not None and lower_face_unseen(cues):
-        return f"{LOWER_FACE_UNSEEN}."
+    if cues is not None and mouth_unseen(cues):
+        return f"{MOUTH_UNSEEN}."
     if best.total >= threshold:
         return ""
     problem, advice = TERM_PROBLEMS[weakest_term(best)]

@@ -131,7 +131,8 @@ class RenderJobOutputSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "state": {
                 "help_text": "needs_review: the best portrait scored under the studio's review "
-                "threshold; the candidates can still be chosen and sent, or painted again."
+                "threshold, or has no eye or no mouth drawn (the reason says which); the "
+                "candidates can still be chosen and sent, or painted again."
             },
             "reason": {
                 "help_text": "Why the scan was rejected or the job failed, or, in needs_review, "

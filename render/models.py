@@ -104,9 +104,9 @@ class RenderJob(models.Model):
         SCORE = "score", "Ranking"
         OVERLAY = "overlay", "Branding"
         READY = "ready", "Ready to review"
-        # The best portrait scored under RENDER_REVIEW_THRESHOLD, or the scan showed no eye
-        # clearly enough to draw: ``reason`` says why. A person looks before anything is sent;
-        # every action of "ready" is open.
+        # The best portrait scored under RENDER_REVIEW_THRESHOLD, or has no eye or no mouth
+        # drawn (the scan did not show them clearly): ``reason`` says why. A person looks
+        # before anything is sent; every action of "ready" is open.
         NEEDS_REVIEW = "needs_review", "Needs review"
         DELIVERING = "delivering", "Sending"
         DELIVERED = "delivered", "Sent"

@@ -54,8 +54,8 @@ contrast of the features. A candidate without props is scored exactly as if the 
 exist.
 
 ``review_reason`` turns a ranking into the sentence a sonographer reads when the best portrait
-falls under the studio's review threshold, or when the scan showed neither eye clearly enough
-for one to be drawn (``eyes_unseen``).
+falls under the studio's review threshold, or when no eye (``eyes_unseen``) or no mouth
+(``mouth_unseen``) is drawn on it.
 """
 
 from __future__ import annotations
@@ -865,32 +865,38 @@ EYES_UNSEEN = (
 )
 
 
-def eyes_unseen(cues: StructuralCues) -> bool:
-    """A face turned toward the probe (not a profile) whose eyes the scan did not show well
-    enough to draw: a portrait without eyes goes to a person, however well it scores.
+def eyes_unseen(cues: StructuralCues, drawn: frozenset[str] | None = None) -> bool:
+    """A face turned toward the probe (not a profile) on which no eye is drawn: a portrait
+    without eyes goes to a person, however well it scores.
 
-    An eye is drawn where its anchor is sure enough and the surface under it was seen (no
-    shadow, hand or cord: ``types.surface_seen``, as the engine draws, and no hand): an eye
-    a sonographer placed by hand under the cord is as undrawn as one vision dropped."""
+    ``drawn`` is what the engine says it drew (``RenderedCandidate.drawn``). An engine that
+    does not say is judged by what could be drawn: an eye whose anchor is sure enough and
+    whose surface was seen (no shadow, hand or cord: ``types.surface_seen``, and no hand). An
+    eye a sonographer placed by hand under the cord is as undrawn as one vision dropped."""
     if cues.pose.startswith("profile"):
         return False
+    if drawn is not None:
+        return "eyes" not in drawn
     return not any(_feature_drawn(cues, name) for name in ("eye_left", "eye_right"))
 
 
 MOUTH_UNSEEN = (
     "The mouth does not show clearly in the scan (a hand, the cord or a shadow covers it, or "
     "the face reader could not pin it down), so no lips are drawn on the portrait; look at it "
-    "before it is sent, place the points by hand, or upload a scan where the mouth is clear"
+    "before it is sent, correct the face points, or upload a scan where the mouth is clear"
 )
 
 
-def mouth_unseen(cues: StructuralCues) -> bool:
-    """A face whose mouth the scan did not show well enough to draw: the portrait is a face
-    without lips (fingers across them, painted over, or a fist pressed to a turned face's
-    nose and lips left plain skin there), which goes to a person however well it scores.
-    Judged as the eyes are (``eyes_unseen``), from ``MOUTH_ON_ITS_LINE``, the least sure the
-    engine draws lips at. A hand kept over the mouth sends it to review too: a sonographer's
-    look costs one click, a parent's first sight of a face without a mouth far more."""
+def mouth_unseen(cues: StructuralCues, drawn: frozenset[str] | None = None) -> bool:
+    """A face on which no mouth is drawn: the portrait is a face without lips (fingers across
+    them, painted over, or a fist pressed to a turned face's nose and lips left plain skin
+    there), which goes to a person however well it scores. Judged as the eyes are
+    (``eyes_unseen``); without the engine's word, from ``MOUTH_ON_ITS_LINE``, the least sure
+    the relight engine draws lips at. A hand kept over the mouth sends it to review too: a
+    sonographer's look costs one click, a parent's first sight of a face without a mouth
+    far more."""
+    if drawn is not None:
+        return "mouth" not in drawn
     return not _feature_drawn(cues, "mouth", MOUTH_ON_ITS_LINE)
 
 
@@ -912,9 +918,9 @@ def review_reason(
     """Why a sonographer must look before this set goes out, or "" when the best is fine.
 
     ``ranked`` is ``rank``'s answer (best first). The set needs review when there is no
-    candidate, when every candidate was rejected, when the scan's face (``cues``) showed
-    neither eye (``eyes_unseen``) or its mouth (``mouth_unseen``) clearly enough to draw, or
-    when the best total is under ``threshold``.
+    candidate, when every candidate was rejected, when the best has no eye (``eyes_unseen``)
+    or no mouth (``mouth_unseen``) drawn on the scan's face (``cues``), or when the best total
+    is under ``threshold``.
     """
     if not ranked:
         return "No portrait came out of the render; re-render."
@@ -924,9 +930,9 @@ def review_reason(
             f"Every portrait was set aside ({best.rejected_reason}); "
             "check the anchors, try Fix Anatomy or re-render."
         )
-    if cues is not None and eyes_unseen(cues):
+    if cues is not None and eyes_unseen(cues, best.candidate.drawn):
         return f"{EYES_UNSEEN}."
-    if cues is not None and mouth_unseen(cues):
+    if cues is not None and mouth_unseen(cues, best.candidate.drawn):
         return f"{MOUTH_UNSEEN}."
     if best.total >= threshold:
         return ""

@@ -116,12 +116,12 @@ def surface_seen(low_confidence: np.ndarray) -> np.ndarray:
     """0..1 how surely a feature may be drawn on the surface, by ``low_confidence`` alone: 1
     up to speckle's most, fading to 0 over the next 0.1 (a lid line's own shadow can read
     half-sure), where a shadow or an occluder hid it. The relight engine draws by it and
-    scoring asks whether an eye was drawn by it."""
+    scoring asks by it whether an eye or the mouth could be drawn."""
     return np.clip((SPECKLE_LOW_CONFIDENCE + 0.1 - low_confidence) / 0.1, 0.0, 1.0)
 
 
 # An anchor less sure than this places no drawn feature (the relight engine's lash, nostril or
-# lip); scoring asks a person to look at a face whose eyes none are sure enough to draw.
+# lip); scoring asks a person to look at a face with no eye, or no mouth, drawn.
 FEATURE_CONFIDENCE = 0.6
 # Speckle lowers a mouth's confidence most (its groove and lip highlights read as speckle): one
 # this sure is drawn where the scan shows its line clearly (the relight engine's lips).
@@ -287,6 +287,9 @@ class RenderedCandidate:
     image: np.ndarray  # H×W×3 uint8 RGB, long side >= 1024 for delivery
     engine: str
     props: np.ndarray | None = None  # H×W float32 0..1, ≥ 0.5 on a prop of the set (a wrap)
+    # The features the engine drew ("eyes", "nose", "mouth"); None: it does not say, and
+    # scoring judges from the cues what could be drawn (``scoring.eyes_unseen``).
+    drawn: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,7 @@ from render.pipeline.engines.relight.colour import (
     skin_look,
 )
 from render.pipeline.engines.relight.face import nose_side
-from render.pipeline.engines.relight.features import apply_finish, finish
+from render.pipeline.engines.relight.features import apply_finish, drawn, finish
 from render.pipeline.engines.relight.light import (
     composite,
     lighting_for_seed,
@@ -85,6 +85,7 @@ class RelightEngine:
         facing = nose_side(conditioning.cues.pose)
         grain = skin_grain(surface, look)
         marks = finish(surface, conditioning.tone.hex, look, size, style.monochrome)
+        features = drawn(surface.features)
         guard = None
         if self.wrap and surface.wrap_base is not None:
             guard = wrap_guard(surface.wrap_base, size)
@@ -118,7 +119,9 @@ class RelightEngine:
                         image, on_hat = apply_wrap(image, hat, everywhere, 0)
                         props = np.maximum(props, on_hat)
             candidates.append(
-                RenderedCandidate(seed=seed, image=image, engine=self.name, props=props)
+                RenderedCandidate(
+                    seed=seed, image=image, engine=self.name, props=props, drawn=features
+                )
             )
             if progress is not None:
                 progress((index + 1) / len(seeds))

@@ -301,6 +301,14 @@ def plan_features(
     return FeaturePlan(tuple(eyes), nose, mouth, gap)
 
 
+def drawn(plan: FeaturePlan | None) -> frozenset[str]:
+    """What ``plan`` draws on every candidate, for scoring: "eyes", "nose", "mouth"."""
+    if plan is None:
+        return frozenset()
+    parts = (("eyes", bool(plan.eyes)), ("nose", plan.nose is not None))
+    return frozenset(name for name, shown in (*parts, ("mouth", plan.mouth is not None)) if shown)
+
+
 def _in_footprint(
     footprint: Footprint, shape: tuple[int, ...]
 ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray, np.ndarray] | None:

@@ -286,8 +286,8 @@ def shade(
         # Deep skin is modelled by its lights: the lit side rises, while the shadow side is
         # filled a little (a photographer's stronger fill), so its features stay in view and
         # its shade, in ratio to the median skin, is as open as fair skin's. Deepened instead
-        # (by the 0.3th power of the lights' exponent), the far cheek and the temples of
-        # Monk 10 went 27% further under the median than Monk 3's: black blotches, grime.
+        # (an exponent of 1 + 0.3 × (form - 1)), the far cheek and the temples of Monk 10
+        # went 27% further under the median than Monk 3's: black blotches, grime.
         np.maximum(luminance, 1e-4, out=luminance)
         lifted = 1.0 - _SHADE_FILL * (look.form_contrast - 1.0)
         np.power(luminance, np.where(luminance > 1.0, look.form_contrast, lifted), out=luminance)

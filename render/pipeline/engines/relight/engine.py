@@ -85,7 +85,7 @@ class RelightEngine:
         facing = nose_side(conditioning.cues.pose)
         grain = skin_grain(surface, look)
         marks = finish(surface, conditioning.tone.hex, look, size, style.monochrome)
-        features = drawn(surface.features)
+        features_drawn = drawn(surface.features)
         guard = None
         if self.wrap and surface.wrap_base is not None:
             guard = wrap_guard(surface.wrap_base, size)
@@ -120,7 +120,7 @@ class RelightEngine:
                         props = np.maximum(props, on_hat)
             candidates.append(
                 RenderedCandidate(
-                    seed=seed, image=image, engine=self.name, props=props, drawn=features
+                    seed=seed, image=image, engine=self.name, props=props, drawn=features_drawn
                 )
             )
             if progress is not None:

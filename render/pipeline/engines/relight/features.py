@@ -305,8 +305,12 @@ def drawn(plan: FeaturePlan | None) -> frozenset[str]:
     """What ``plan`` draws on every candidate, for scoring: "eyes", "nose", "mouth"."""
     if plan is None:
         return frozenset()
-    parts = (("eyes", bool(plan.eyes)), ("nose", plan.nose is not None))
-    return frozenset(name for name, shown in (*parts, ("mouth", plan.mouth is not None)) if shown)
+    shown = {
+        "eyes": bool(plan.eyes),
+        "nose": plan.nose is not None,
+        "mouth": plan.mouth is not None,
+    }
+    return frozenset(name for name, on in shown.items() if on)
 
 
 def _in_footprint(
